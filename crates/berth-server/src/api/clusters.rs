@@ -1,0 +1,188 @@
+//! CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
+
+use super::{pagination, to_value, wants_tags, Call};
+use berth_model::arn::cluster_name;
+use berth_model::requests::{decode, CreateCluster, DeleteCluster, DescribeClusters, ListClusters};
+use berth_model::resources::{Cluster, Failure, Service, Task};
+use berth_model::{validate, ApiError, ErrorKind};
+use berth_store::Collection;
+use serde_json::{json, Value};
+
+pub const ACTIVE: &str = "ACTIVE";
+const INACTIVE: &str = "INACTIVE";
+
+fn new_cluster(call: &Call<'_>, name: &str, request: CreateCluster) -> Cluster {
+    Cluster {
+        cluster_arn: call.arns.cluster(name),
+        cluster_name: name.to_string(),
+        configuration: request.configuration,
+        status: ACTIVE.to_string(),
+        tags: request.tags.unwrap_or_default(),
+        settings: Some(request.settings.unwrap_or_else(|| {
+            vec![
+                serde_json::from_value(json!({"name": "containerInsights", "value": "disabled"}))
+                    .expect("literal object"),
+            ]
+        })),
+        capacity_providers: request.capacity_providers.unwrap_or_default(),
+        default_capacity_provider_strategy: request
+            .default_capacity_provider_strategy
+            .unwrap_or_default(),
+        service_connect_defaults: request.service_connect_defaults,
+        ..Cluster::default()
+    }
+}
+
+pub fn ensure_default(call: &Call<'_>) -> Result<(), ApiError> {
+    if call
+        .get::<Cluster>(Collection::Clusters, "default")?
+        .is_none()
+    {
+        let cluster = new_cluster(call, "default", CreateCluster::default());
+        match call
+            .store
+            .insert(Collection::Clusters, "default", "", &to_value(&cluster))
+        {
+            Ok(_) | Err(berth_store::StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(super::store_error(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The ACTIVE cluster a request's `cluster` member names, or ECS's ClusterNotFoundException.
+pub fn require_active(call: &Call<'_>, member: Option<&str>) -> Result<Cluster, ApiError> {
+    let name = cluster_name(member).ok_or_else(ApiError::cluster_not_found)?;
+    match call.get::<Cluster>(Collection::Clusters, &name)? {
+        Some(cluster) if cluster.status == ACTIVE => Ok(cluster),
+        _ => Err(ApiError::cluster_not_found()),
+    }
+}
+
+pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: CreateCluster = decode(body)?;
+    let name = request
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    validate::cluster_name(&name)?;
+    validate::tags(request.tags.as_deref().unwrap_or_default())?;
+    let fresh = new_cluster(call, &name, request);
+    loop {
+        match call.get::<Cluster>(Collection::Clusters, &name)? {
+            // CreateCluster is idempotent on ECS: asking again returns the existing cluster.
+            Some(existing) if existing.status == ACTIVE => {
+                return Ok(json!({"cluster": with_counts(call, existing, false)?}))
+            }
+            Some(_) => {
+                let replaced = call.modify(Collection::Clusters, &name, |c: &mut Cluster| {
+                    if c.status == ACTIVE {
+                        return Ok(false);
+                    }
+                    *c = fresh.clone();
+                    Ok(true)
+                })?;
+                if replaced == Some(true) {
+                    return Ok(json!({"cluster": with_counts(call, fresh, false)?}));
+                }
+            }
+            None => {
+                match call
+                    .store
+                    .insert(Collection::Clusters, &name, "", &to_value(&fresh))
+                {
+                    Ok(_) => return Ok(json!({"cluster": with_counts(call, fresh, false)?})),
+                    Err(berth_store::StoreError::AlreadyExists { .. }) => continue,
+                    Err(e) => return Err(super::store_error(e)),
+                }
+            }
+        }
+    }
+}
+
+/// Fills in the counts ECS derives from a cluster's services and tasks.
+fn with_counts(call: &Call<'_>, mut cluster: Cluster, tags: bool) -> Result<Cluster, ApiError> {
+    let name = cluster.cluster_name.clone();
+    let services: Vec<Service> = call.list(Collection::Services, Some(&name))?;
+    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&name))?;
+    cluster.active_services_count = services.iter().filter(|s| s.status == ACTIVE).count() as i64;
+    cluster.running_tasks_count =
+        tasks.iter().filter(|t| t.last_status == "RUNNING").count() as i64;
+    cluster.pending_tasks_count = tasks
+        .iter()
+        .filter(|t| t.desired_status == "RUNNING" && t.last_status != "RUNNING")
+        .count() as i64;
+    if !tags {
+        cluster.tags.clear();
+    }
+    Ok(cluster)
+}
+
+pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: DescribeClusters = decode(body)?;
+    let tags = wants_tags(&request.include);
+    let names = request
+        .clusters
+        .unwrap_or_else(|| vec!["default".to_string()]);
+    if names.len() > 100 {
+        return Err(ApiError::invalid("clusters: at most 100 clusters per call"));
+    }
+    let mut clusters = Vec::new();
+    let mut failures = Vec::new();
+    for requested in names {
+        let found = match cluster_name(Some(&requested)) {
+            Some(name) => call.get::<Cluster>(Collection::Clusters, &name)?,
+            None => None,
+        };
+        match found {
+            Some(cluster) => clusters.push(with_counts(call, cluster, tags)?),
+            None => {
+                let arn = match cluster_name(Some(&requested)) {
+                    Some(name) if !requested.starts_with("arn:") => call.arns.cluster(&name),
+                    _ => requested,
+                };
+                failures.push(Failure::missing(arn));
+            }
+        }
+    }
+    Ok(json!({"clusters": clusters, "failures": failures}))
+}
+
+pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: ListClusters = decode(body)?;
+    let arns: Vec<String> = call
+        .list::<Cluster>(Collection::Clusters, None)?
+        .into_iter()
+        .filter(|c| c.status == ACTIVE)
+        .map(|c| c.cluster_arn)
+        .collect();
+    let (page, next) = pagination::page(arns, &request.page, 100)?;
+    Ok(json!({"clusterArns": page, "nextToken": next}))
+}
+
+pub fn delete(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: DeleteCluster = decode(body)?;
+    let cluster = require_active(call, Some(&request.cluster))?;
+    let name = cluster.cluster_name.clone();
+    let services: Vec<Service> = call.list(Collection::Services, Some(&name))?;
+    if services.iter().any(|s| s.status != INACTIVE) {
+        return Err(ApiError::new(
+            ErrorKind::ClusterContainsServicesException,
+            "The Cluster cannot be deleted while Services are active.",
+        ));
+    }
+    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&name))?;
+    if tasks.iter().any(|t| t.last_status != "STOPPED") {
+        return Err(ApiError::new(
+            ErrorKind::ClusterContainsTasksException,
+            "The Cluster cannot be deleted while Tasks are active.",
+        ));
+    }
+    let deleted = call
+        .modify(Collection::Clusters, &name, |c: &mut Cluster| {
+            c.status = INACTIVE.to_string();
+            Ok(c.clone())
+        })?
+        .ok_or_else(ApiError::cluster_not_found)?;
+    Ok(json!({"cluster": with_counts(call, deleted, false)?}))
+}

@@ -1,0 +1,437 @@
+//! CreateService, UpdateService, DescribeServices, ListServices, DeleteService.
+//!
+//! This layer records what the user wants: the deployments a change creates and the counts
+//! it asks for. Starting and stopping tasks to meet those counts is the controller's job.
+
+use super::{clusters, pagination, task_definitions, wants_tags, Call};
+use berth_model::arn::{cluster_name, parse, ResourceRef};
+use berth_model::requests::{
+    decode, CreateService, DeleteService, DescribeServices, ListServices, UpdateService,
+};
+use berth_model::resources::{
+    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Failure, Service, Task,
+    TaskDefinition,
+};
+use berth_model::{validate, ApiError, ErrorKind};
+use berth_store::Collection;
+use serde_json::{json, Map, Value};
+
+const ACTIVE: &str = "ACTIVE";
+const DRAINING: &str = "DRAINING";
+const INACTIVE: &str = "INACTIVE";
+
+pub fn key(cluster: &str, name: &str) -> String {
+    format!("{cluster}/{name}")
+}
+
+/// The group ECS gives a service's tasks.
+pub fn task_group(service_name: &str) -> String {
+    format!("service:{service_name}")
+}
+
+/// The service a `service` member names in `cluster`, or ECS's ServiceNotFoundException.
+pub fn require(call: &Call<'_>, cluster: &str, member: &str) -> Result<Service, ApiError> {
+    call.get::<Service>(Collection::Services, &key(cluster, &service_name(member)))?
+        .ok_or_else(not_found)
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorKind::ServiceNotFoundException, "Service not found.")
+}
+
+fn not_active() -> ApiError {
+    ApiError::new(
+        ErrorKind::ServiceNotActiveException,
+        "Service was not ACTIVE.",
+    )
+}
+
+/// ECS's defaults: 200 % / 100 %, circuit breaker off.
+fn with_defaults(config: Option<DeploymentConfiguration>) -> DeploymentConfiguration {
+    let mut config = config.unwrap_or_default();
+    config.maximum_percent.get_or_insert(200);
+    config.minimum_healthy_percent.get_or_insert(100);
+    config
+        .deployment_circuit_breaker
+        .get_or_insert(DeploymentCircuitBreaker {
+            enable: false,
+            rollback: false,
+        });
+    config
+}
+
+fn deployment_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let digits: String = (0..19)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect();
+    format!("ecs-svc/{digits}")
+}
+
+fn new_deployment(service: &Service, task_definition: &str, now: f64) -> Deployment {
+    let id = deployment_id();
+    Deployment {
+        rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
+        id,
+        status: "PRIMARY".to_string(),
+        task_definition: task_definition.to_string(),
+        desired_count: service.desired_count,
+        created_at: now,
+        updated_at: now,
+        launch_type: service.launch_type.clone(),
+        network_configuration: service.network_configuration.clone(),
+        rollout_state: Some("IN_PROGRESS".to_string()),
+        ..Deployment::default()
+    }
+}
+
+/// An ACTIVE task definition for a new deployment; INACTIVE revisions cannot start tasks.
+fn active_task_definition(call: &Call<'_>, reference: &str) -> Result<TaskDefinition, ApiError> {
+    let definition = task_definitions::resolve(call, reference)?
+        .ok_or_else(|| ApiError::client("TaskDefinition not found."))?;
+    if definition.status.as_deref() != Some(task_definitions::ACTIVE) {
+        return Err(ApiError::client(format!(
+            "TaskDefinition is inactive: {}",
+            definition.task_definition_arn.unwrap_or_default()
+        )));
+    }
+    Ok(definition)
+}
+
+/// The service name a `service` member names: a name or an ARN in the given cluster.
+fn service_name(member: &str) -> String {
+    match parse(member) {
+        Some(ResourceRef::Service { name, .. }) => name,
+        _ => member.to_string(),
+    }
+}
+
+pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: CreateService = decode(body)?;
+    validate::create_service(&request)?;
+    if request.cluster.is_none() {
+        clusters::ensure_default(call)?;
+    }
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    let reference = request.task_definition.as_deref().ok_or_else(|| {
+        ApiError::invalid(
+            "taskDefinition: required for services using the ECS deployment controller",
+        )
+    })?;
+    let definition = active_task_definition(call, reference)?;
+    let definition_arn = definition.task_definition_arn.unwrap_or_default();
+    let name = request.service_name.clone();
+    let mut service = Service {
+        service_arn: call.arns.service(&cluster.cluster_name, &name),
+        service_name: name.clone(),
+        cluster_arn: cluster.cluster_arn.clone(),
+        load_balancers: request.load_balancers.unwrap_or_default(),
+        service_registries: request.service_registries.unwrap_or_default(),
+        status: ACTIVE.to_string(),
+        desired_count: i64::from(request.desired_count.unwrap_or(0)),
+        launch_type: match request.capacity_provider_strategy {
+            Some(_) => request.launch_type,
+            None => Some(request.launch_type.unwrap_or_else(|| "EC2".to_string())),
+        },
+        capacity_provider_strategy: request.capacity_provider_strategy,
+        platform_version: request.platform_version,
+        task_definition: definition_arn.clone(),
+        deployment_configuration: with_defaults(request.deployment_configuration),
+        role_arn: request.role,
+        created_at: call.now,
+        placement_constraints: request.placement_constraints.unwrap_or_default(),
+        placement_strategy: request.placement_strategy.unwrap_or_default(),
+        network_configuration: request.network_configuration,
+        health_check_grace_period_seconds: request.health_check_grace_period_seconds,
+        scheduling_strategy: request
+            .scheduling_strategy
+            .unwrap_or_else(|| "REPLICA".to_string()),
+        deployment_controller: request.deployment_controller.unwrap_or_else(|| {
+            let mut controller = Map::new();
+            controller.insert("type".to_string(), json!("ECS"));
+            controller
+        }),
+        tags: request.tags.unwrap_or_default(),
+        created_by: Some(format!(
+            "arn:aws:iam::{}:user/{}",
+            call.arns.account, call.caller.access_key_id
+        )),
+        enable_ecs_managed_tags: request.enable_ecs_managed_tags.unwrap_or(false),
+        propagate_tags: request.propagate_tags.unwrap_or_else(|| "NONE".to_string()),
+        enable_execute_command: request.enable_execute_command.unwrap_or(false),
+        ..Service::default()
+    };
+    service.deployments = vec![new_deployment(&service, &definition_arn, call.now)];
+    let service_key = key(&cluster.cluster_name, &name);
+    let taken = || {
+        ApiError::invalid(format!(
+            "serviceName: a service named {name:?} already exists in cluster {:?} (Creation of service was not idempotent.)",
+            cluster.cluster_name
+        ))
+    };
+    match call.get::<Service>(Collection::Services, &service_key)? {
+        Some(existing) if existing.status != INACTIVE => return Err(taken()),
+        // An INACTIVE service's name may be used again, as on ECS.
+        Some(_) => {
+            let replaced = call.modify(Collection::Services, &service_key, |s: &mut Service| {
+                if s.status != INACTIVE {
+                    return Ok(false);
+                }
+                *s = service.clone();
+                Ok(true)
+            })?;
+            if replaced != Some(true) {
+                return Err(taken());
+            }
+        }
+        None => match call.store.insert(
+            Collection::Services,
+            &service_key,
+            &cluster.cluster_name,
+            &super::to_value(&service),
+        ) {
+            Ok(_) => {}
+            Err(berth_store::StoreError::AlreadyExists { .. }) => return Err(taken()),
+            Err(e) => return Err(super::store_error(e)),
+        },
+    }
+    service.tags.clear();
+    Ok(json!({"service": service}))
+}
+
+pub fn update(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: UpdateService = decode(body)?;
+    validate::update_service(&request)?;
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    let new_definition = request
+        .task_definition
+        .as_deref()
+        .map(|reference| active_task_definition(call, reference))
+        .transpose()?
+        .and_then(|d| d.task_definition_arn);
+    let now = call.now;
+    let service = call
+        .modify(
+            Collection::Services,
+            &key(&cluster.cluster_name, &service_name(&request.service)),
+            |service: &mut Service| {
+                if service.status != ACTIVE {
+                    return Err(not_active());
+                }
+                apply_update(service, &request, new_definition.as_deref(), now);
+                Ok(service.clone())
+            },
+        )?
+        .ok_or_else(not_found)?;
+    Ok(json!({"service": without_tags(service)}))
+}
+
+fn apply_update(
+    service: &mut Service,
+    request: &UpdateService,
+    definition: Option<&str>,
+    now: f64,
+) {
+    if let Some(count) = request.desired_count {
+        service.desired_count = i64::from(count);
+    }
+    if let Some(config) = &request.deployment_configuration {
+        let current = &mut service.deployment_configuration;
+        let given = config.clone();
+        current.maximum_percent = given.maximum_percent.or(current.maximum_percent);
+        current.minimum_healthy_percent = given
+            .minimum_healthy_percent
+            .or(current.minimum_healthy_percent);
+        current.deployment_circuit_breaker = given
+            .deployment_circuit_breaker
+            .or(current.deployment_circuit_breaker.take());
+        current.alarms = given.alarms.or(current.alarms.take());
+        current.strategy = given.strategy.or(current.strategy.take());
+        current.bake_time_in_minutes = given.bake_time_in_minutes.or(current.bake_time_in_minutes);
+        current.lifecycle_hooks = given.lifecycle_hooks.or(current.lifecycle_hooks.take());
+        current.linear_configuration = given
+            .linear_configuration
+            .or(current.linear_configuration.take());
+        current.canary_configuration = given
+            .canary_configuration
+            .or(current.canary_configuration.take());
+        current.early_success_criteria = given
+            .early_success_criteria
+            .or(current.early_success_criteria.take());
+    }
+    macro_rules! replace_if_given {
+        ($($field:ident),*) => {$(
+            if let Some(value) = &request.$field {
+                service.$field = value.clone().into();
+            }
+        )*};
+    }
+    replace_if_given!(
+        placement_constraints,
+        placement_strategy,
+        load_balancers,
+        service_registries,
+        enable_execute_command,
+        propagate_tags
+    );
+    if let Some(value) = &request.enable_ecs_managed_tags {
+        service.enable_ecs_managed_tags = *value;
+    }
+    if request.network_configuration.is_some() {
+        service.network_configuration = request.network_configuration.clone();
+    }
+    if request.health_check_grace_period_seconds.is_some() {
+        service.health_check_grace_period_seconds = request.health_check_grace_period_seconds;
+    }
+    if request.platform_version.is_some() {
+        service.platform_version = request.platform_version.clone();
+    }
+    if request.capacity_provider_strategy.is_some() {
+        service.capacity_provider_strategy = request.capacity_provider_strategy.clone();
+    }
+    let changes_definition = definition.is_some_and(|d| d != service.task_definition);
+    if changes_definition || request.force_new_deployment == Some(true) {
+        if let Some(definition) = definition {
+            service.task_definition = definition.to_string();
+        }
+        start_deployment(service, now);
+    } else if let Some(primary) = service
+        .deployments
+        .iter_mut()
+        .find(|d| d.status == "PRIMARY")
+    {
+        primary.desired_count = service.desired_count;
+        primary.updated_at = now;
+    }
+}
+
+/// Makes a new PRIMARY deployment of the service's task definition. Older deployments that
+/// still have tasks stay as ACTIVE until they drain; those without any leave at once.
+fn start_deployment(service: &mut Service, now: f64) {
+    let deployment = new_deployment(service, &service.task_definition, now);
+    service
+        .deployments
+        .retain(|d| d.running_count + d.pending_count > 0);
+    for old in &mut service.deployments {
+        old.status = "ACTIVE".to_string();
+        old.updated_at = now;
+    }
+    service.deployments.insert(0, deployment);
+}
+
+fn without_tags(mut service: Service) -> Service {
+    service.tags.clear();
+    service
+}
+
+pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: DescribeServices = decode(body)?;
+    if request.services.is_empty() || request.services.len() > 10 {
+        return Err(ApiError::invalid(
+            "services: give between 1 and 10 services per call",
+        ));
+    }
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    let tags = wants_tags(&request.include);
+    let mut services = Vec::new();
+    let mut failures = Vec::new();
+    for requested in &request.services {
+        let name = service_name(requested);
+        match call.get::<Service>(Collection::Services, &key(&cluster.cluster_name, &name))? {
+            Some(service) if tags => services.push(service),
+            Some(service) => services.push(without_tags(service)),
+            None => failures.push(Failure::missing(if requested.starts_with("arn:") {
+                requested.clone()
+            } else {
+                call.arns.service(&cluster.cluster_name, &name)
+            })),
+        }
+    }
+    Ok(json!({"services": services, "failures": failures}))
+}
+
+pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: ListServices = decode(body)?;
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    let arns: Vec<String> = call
+        .list::<Service>(Collection::Services, Some(&cluster.cluster_name))?
+        .into_iter()
+        .filter(|s| s.status != INACTIVE)
+        .filter(|s| request.launch_type.is_none() || s.launch_type == request.launch_type)
+        .filter(|s| {
+            request
+                .scheduling_strategy
+                .as_ref()
+                .is_none_or(|want| &s.scheduling_strategy == want)
+        })
+        .map(|s| s.service_arn)
+        .collect();
+    let (page, next) = pagination::page(arns, &request.page, 10)?;
+    Ok(json!({"serviceArns": page, "nextToken": next}))
+}
+
+pub fn delete(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: DeleteService = decode(body)?;
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    let force = request.force.unwrap_or(false);
+    let now = call.now;
+    let service = call
+        .modify(
+            Collection::Services,
+            &key(&cluster.cluster_name, &service_name(&request.service)),
+            |service: &mut Service| {
+                if service.status != ACTIVE {
+                    return Err(not_active());
+                }
+                if service.desired_count > 0 && !force {
+                    return Err(ApiError::invalid(
+                        "The service cannot be stopped while it is scaled above 0. Set desiredCount to 0 with UpdateService first, or pass force.",
+                    ));
+                }
+                service.desired_count = 0;
+                service.status = DRAINING.to_string();
+                for deployment in &mut service.deployments {
+                    deployment.desired_count = 0;
+                    deployment.updated_at = now;
+                }
+                Ok(service.clone())
+            },
+        )?
+        .ok_or_else(not_found)?;
+    Ok(json!({"service": without_tags(service)}))
+}
+
+/// DRAINING services whose tasks have all stopped become INACTIVE.
+pub fn finish_draining(call: &Call<'_>) -> Result<usize, ApiError> {
+    let mut finished = 0;
+    for service in call.list::<Service>(Collection::Services, None)? {
+        if service.status != DRAINING {
+            continue;
+        }
+        let Some(cluster) = cluster_name(Some(&service.cluster_arn)) else {
+            continue;
+        };
+        let group = task_group(&service.service_name);
+        let still_running = call
+            .list::<Task>(Collection::Tasks, Some(&cluster))?
+            .iter()
+            .any(|t| t.group == group && t.last_status != "STOPPED");
+        if still_running {
+            continue;
+        }
+        let moved = call.modify(
+            Collection::Services,
+            &key(&cluster, &service.service_name),
+            |s: &mut Service| {
+                if s.status != DRAINING {
+                    return Ok(false);
+                }
+                s.status = INACTIVE.to_string();
+                Ok(true)
+            },
+        )?;
+        finished += usize::from(moved == Some(true));
+    }
+    Ok(finished)
+}

@@ -1,0 +1,99 @@
+//! TagResource, UntagResource, ListTagsForResource on clusters, task definitions, services
+//! and tasks. Every resource keeps its tags in its own `tags` member.
+
+use super::{Call, ErrorKind};
+use berth_model::arn::{parse, ResourceRef};
+use berth_model::requests::{decode, ListTagsForResource, TagResource, UntagResource};
+use berth_model::resources::Tag;
+use berth_model::{validate, ApiError};
+use berth_store::{revision_key, Collection};
+use serde_json::{json, Map, Value};
+
+/// The record an ARN names.
+fn locate(arn: &str) -> Result<(Collection, String), ApiError> {
+    let reference = parse(arn)
+        .ok_or_else(|| ApiError::invalid(format!("resourceArn: {arn:?} is not an ECS ARN")))?;
+    Ok(match reference {
+        ResourceRef::Cluster { name } => (Collection::Clusters, name),
+        ResourceRef::TaskDefinition { family, revision } => {
+            (Collection::TaskDefinitions, revision_key(&family, revision))
+        }
+        ResourceRef::Service {
+            cluster: Some(cluster),
+            name,
+        } => (Collection::Services, format!("{cluster}/{name}")),
+        ResourceRef::Task {
+            cluster: Some(_),
+            id,
+        } => (Collection::Tasks, id),
+        ResourceRef::Service { cluster: None, .. } | ResourceRef::Task { cluster: None, .. } => {
+            return Err(ApiError::invalid(
+                "resourceArn: use the long ARN format that includes the cluster name",
+            ))
+        }
+    })
+}
+
+fn not_found(arn: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::ResourceNotFoundException,
+        format!("The specified resource could not be found: {arn}"),
+    )
+}
+
+fn tags_of(doc: &Map<String, Value>) -> Result<Vec<Tag>, ApiError> {
+    match doc.get("tags") {
+        None => Ok(Vec::new()),
+        Some(tags) => serde_json::from_value(tags.clone())
+            .map_err(|e| ApiError::server(format!("stored tags do not decode: {e}"))),
+    }
+}
+
+/// Rewrites the tags of the resource `arn` names.
+fn change_tags(
+    call: &Call<'_>,
+    arn: &str,
+    change: impl Fn(&mut Vec<Tag>) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let (collection, key) = locate(arn)?;
+    call.modify(collection, &key, |doc: &mut Map<String, Value>| {
+        let mut tags = tags_of(doc)?;
+        change(&mut tags)?;
+        doc.insert("tags".to_string(), super::to_value(&tags));
+        Ok(())
+    })?
+    .ok_or_else(|| not_found(arn))
+}
+
+pub fn tag(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: TagResource = decode(body)?;
+    validate::tags(&request.tags)?;
+    change_tags(call, &request.resource_arn, |tags| {
+        for new in &request.tags {
+            match tags.iter_mut().find(|t| t.key == new.key) {
+                Some(existing) => existing.value = new.value.clone(),
+                None => tags.push(new.clone()),
+            }
+        }
+        validate::tags(tags)
+    })?;
+    Ok(json!({}))
+}
+
+pub fn untag(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: UntagResource = decode(body)?;
+    change_tags(call, &request.resource_arn, |tags| {
+        tags.retain(|t| !t.key.as_ref().is_some_and(|k| request.tag_keys.contains(k)));
+        Ok(())
+    })?;
+    Ok(json!({}))
+}
+
+pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: ListTagsForResource = decode(body)?;
+    let (collection, key) = locate(&request.resource_arn)?;
+    let doc: Map<String, Value> = call
+        .get(collection, &key)?
+        .ok_or_else(|| not_found(&request.resource_arn))?;
+    Ok(json!({"tags": tags_of(&doc)?}))
+}

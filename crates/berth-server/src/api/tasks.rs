@@ -1,0 +1,236 @@
+//! RunTask, StopTask, DescribeTasks, ListTasks.
+//!
+//! A task is recorded PROVISIONING with desiredStatus RUNNING; placing and running it
+//! belongs to the scheduler and the agents.
+
+use super::{clusters, pagination, random_hex, task_definitions, wants_tags, Call};
+use berth_model::arn::{parse, task_definition_ref, ResourceRef};
+use berth_model::requests::{decode, DescribeTasks, ListTasks, RunTask, StopTask};
+use berth_model::resources::{Container, Failure, Object, Task};
+use berth_model::{validate, ApiError};
+use berth_store::Collection;
+use serde_json::{json, Value};
+
+pub fn run(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: RunTask = decode(body)?;
+    validate::run_task(&request)?;
+    if request.cluster.is_none() {
+        clusters::ensure_default(call)?;
+    }
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    let definition = task_definitions::resolve(call, &request.task_definition)?
+        .ok_or_else(|| ApiError::client("TaskDefinition not found."))?;
+    let definition_arn = definition.task_definition_arn.clone().unwrap_or_default();
+    if definition.status.as_deref() != Some(task_definitions::ACTIVE) {
+        return Err(ApiError::client(format!(
+            "TaskDefinition is inactive: {definition_arn}"
+        )));
+    }
+    let overrides = request.overrides.clone().unwrap_or_else(|| {
+        let mut overrides = Object::new();
+        let containers: Vec<Value> = definition
+            .container_definitions
+            .iter()
+            .map(|c| json!({"name": c.name}))
+            .collect();
+        overrides.insert("containerOverrides".into(), Value::Array(containers));
+        overrides.insert("inferenceAcceleratorOverrides".into(), json!([]));
+        overrides
+    });
+    let mut tasks = Vec::new();
+    for _ in 0..request.count.unwrap_or(1) {
+        let id = random_hex(32);
+        let task_arn = call.arns.task(&cluster.cluster_name, &id);
+        let containers = definition
+            .container_definitions
+            .iter()
+            .map(|c| Container {
+                container_arn: call
+                    .arns
+                    .container(&cluster.cluster_name, &id, &random_hex(32)),
+                task_arn: task_arn.clone(),
+                name: c.name.clone().unwrap_or_default(),
+                image: c.image.clone(),
+                last_status: "PENDING".to_string(),
+                health_status: Some("UNKNOWN".to_string()),
+                cpu: c.cpu.map(|v| v.to_string()),
+                memory: c.memory.map(|v| v.to_string()),
+                memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+                ..Container::default()
+            })
+            .collect();
+        let task = Task {
+            cluster_arn: cluster.cluster_arn.clone(),
+            containers,
+            cpu: definition.cpu.clone(),
+            created_at: call.now,
+            desired_status: "RUNNING".to_string(),
+            enable_execute_command: request.enable_execute_command.unwrap_or(false),
+            group: request
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{}", definition.family)),
+            health_status: "UNKNOWN".to_string(),
+            last_status: "PROVISIONING".to_string(),
+            launch_type: Some(
+                request
+                    .launch_type
+                    .clone()
+                    .unwrap_or_else(|| "EC2".to_string()),
+            ),
+            memory: definition.memory.clone(),
+            overrides: overrides.clone(),
+            started_by: request.started_by.clone(),
+            tags: request.tags.clone().unwrap_or_default(),
+            task_arn,
+            task_definition_arn: definition_arn.clone(),
+            version: 1,
+            ..Task::default()
+        };
+        call.insert(Collection::Tasks, &id, &cluster.cluster_name, &task)?;
+        tasks.push(without_tags(task));
+    }
+    Ok(json!({"tasks": tasks, "failures": Vec::<Failure>::new()}))
+}
+
+fn without_tags(mut task: Task) -> Task {
+    task.tags.clear();
+    task
+}
+
+/// The task id a `task` member names: an id or a task ARN.
+fn task_id(member: &str) -> String {
+    match parse(member) {
+        Some(ResourceRef::Task { id, .. }) => id,
+        _ => member.to_string(),
+    }
+}
+
+pub fn stop(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: StopTask = decode(body)?;
+    if request
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 255)
+    {
+        return Err(ApiError::invalid("reason: at most 255 characters"));
+    }
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    let now = call.now;
+    let not_found = || ApiError::invalid("The referenced task was not found.");
+    let task = call
+        .modify(
+            Collection::Tasks,
+            &task_id(&request.task),
+            |task: &mut Task| {
+                if task.cluster_arn != cluster.cluster_arn {
+                    return Err(not_found());
+                }
+                if task.desired_status != "STOPPED" {
+                    task.desired_status = "STOPPED".to_string();
+                    task.stop_code = Some("UserInitiated".to_string());
+                    task.stopped_reason = Some(
+                        request
+                            .reason
+                            .clone()
+                            .unwrap_or_else(|| "Task stopped by user".into()),
+                    );
+                    task.stopping_at = Some(now);
+                    task.version += 1;
+                    // A task no instance ever took has nothing to stop: it is done at once.
+                    if task.container_instance_arn.is_none() {
+                        task.last_status = "STOPPED".to_string();
+                        task.stopped_at = Some(now);
+                        for container in &mut task.containers {
+                            container.last_status = "STOPPED".to_string();
+                        }
+                    }
+                }
+                Ok(task.clone())
+            },
+        )?
+        .ok_or_else(not_found)?;
+    Ok(json!({"task": without_tags(task)}))
+}
+
+pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: DescribeTasks = decode(body)?;
+    if request.tasks.is_empty() || request.tasks.len() > 100 {
+        return Err(ApiError::invalid(
+            "tasks: give between 1 and 100 tasks per call",
+        ));
+    }
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    let tags = wants_tags(&request.include);
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for requested in &request.tasks {
+        let id = task_id(requested);
+        match call.get::<Task>(Collection::Tasks, &id)? {
+            Some(task) if task.cluster_arn == cluster.cluster_arn => {
+                tasks.push(if tags { task } else { without_tags(task) })
+            }
+            _ => failures.push(Failure::missing(if requested.starts_with("arn:") {
+                requested.clone()
+            } else {
+                call.arns.task(&cluster.cluster_name, &id)
+            })),
+        }
+    }
+    Ok(json!({"tasks": tasks, "failures": failures}))
+}
+
+pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+    let request: ListTasks = decode(body)?;
+    let desired = request.desired_status.as_deref().unwrap_or("RUNNING");
+    if !matches!(desired, "RUNNING" | "PENDING" | "STOPPED") {
+        return Err(ApiError::invalid(format!(
+            "desiredStatus: must be RUNNING, PENDING or STOPPED, got {desired:?}"
+        )));
+    }
+    if request.service_name.is_some() && (request.family.is_some() || request.started_by.is_some())
+    {
+        return Err(ApiError::invalid(
+            "serviceName may not be combined with family or startedBy",
+        ));
+    }
+    let cluster = clusters::require_active(call, request.cluster.as_deref())?;
+    if let Some(name) = &request.service_name {
+        super::services::require(call, &cluster.cluster_name, name)?;
+    }
+    let group = request
+        .service_name
+        .as_deref()
+        .map(super::services::task_group);
+    let arns: Vec<String> = call
+        .list::<Task>(Collection::Tasks, Some(&cluster.cluster_name))?
+        .into_iter()
+        .filter(|t| match desired {
+            // ECS has no PENDING desired status of its own; it lists tasks not yet running.
+            "PENDING" => t.desired_status == "RUNNING" && t.last_status != "RUNNING",
+            status => t.desired_status == status,
+        })
+        .filter(|t| group.as_ref().is_none_or(|g| &t.group == g))
+        .filter(|t| {
+            request.family.as_ref().is_none_or(|family| {
+                task_definition_ref_family(&t.task_definition_arn).as_deref() == Some(family)
+            })
+        })
+        .filter(|t| request.started_by.is_none() || t.started_by == request.started_by)
+        .filter(|t| request.launch_type.is_none() || t.launch_type == request.launch_type)
+        .filter(|t| {
+            request.container_instance.as_ref().is_none_or(|instance| {
+                t.container_instance_arn
+                    .as_ref()
+                    .is_some_and(|arn| arn.ends_with(instance.as_str()))
+            })
+        })
+        .map(|t| t.task_arn)
+        .collect();
+    let (page, next) = pagination::page(arns, &request.page, 100)?;
+    Ok(json!({"taskArns": page, "nextToken": next}))
+}
+
+fn task_definition_ref_family(arn: &str) -> Option<String> {
+    task_definition_ref(arn).map(|r| r.family)
+}

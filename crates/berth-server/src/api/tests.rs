@@ -1,0 +1,196 @@
+//! Handler tests over the in-memory store: the ECS semantics, without HTTP or SigV4.
+
+use super::{Api, Caller};
+use berth_model::{Arns, ErrorKind};
+use berth_store::MemoryStore;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+fn api() -> Api {
+    let api = Api::new(
+        Arc::new(MemoryStore::new()),
+        Arns::new("us-east-1", "000000000000"),
+    );
+    api.ensure_default_cluster(1_700_000_000.0).unwrap();
+    api
+}
+
+fn call(api: &Api, action: &str, body: Value) -> Result<Value, berth_model::ApiError> {
+    let caller = Caller {
+        access_key_id: "AKIDTEST".into(),
+    };
+    api.handle(
+        action,
+        body.to_string().as_bytes(),
+        &caller,
+        1_700_000_000.0,
+    )
+}
+
+fn ok(api: &Api, action: &str, body: Value) -> Value {
+    call(api, action, body).unwrap_or_else(|e| panic!("{action}: {e}"))
+}
+
+fn web_definition() -> Value {
+    json!({
+        "family": "web",
+        "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]
+    })
+}
+
+#[test]
+fn the_default_cluster_exists() {
+    let api = api();
+    let out = ok(&api, "DescribeClusters", json!({}));
+    assert_eq!(out["clusters"][0]["clusterName"], "default");
+    assert_eq!(out["clusters"][0]["status"], "ACTIVE");
+}
+
+#[test]
+fn unknown_clusters_are_missing_failures() {
+    let api = api();
+    let out = ok(&api, "DescribeClusters", json!({"clusters": ["nope"]}));
+    assert_eq!(out["clusters"], json!([]));
+    assert_eq!(out["failures"][0]["reason"], "MISSING");
+    assert_eq!(
+        out["failures"][0]["arn"],
+        "arn:aws:ecs:us-east-1:000000000000:cluster/nope"
+    );
+}
+
+#[test]
+fn revisions_count_up_and_are_never_reused() {
+    let api = api();
+    for expected in 1..=3 {
+        let out = ok(&api, "RegisterTaskDefinition", web_definition());
+        assert_eq!(out["taskDefinition"]["revision"], expected);
+    }
+    ok(
+        &api,
+        "DeregisterTaskDefinition",
+        json!({"taskDefinition": "web:3"}),
+    );
+    ok(
+        &api,
+        "DeleteTaskDefinitions",
+        json!({"taskDefinitions": ["web:3"]}),
+    );
+    let out = ok(&api, "RegisterTaskDefinition", web_definition());
+    assert_eq!(out["taskDefinition"]["revision"], 4);
+    let latest = ok(
+        &api,
+        "DescribeTaskDefinition",
+        json!({"taskDefinition": "web"}),
+    );
+    assert_eq!(latest["taskDefinition"]["revision"], 4);
+}
+
+#[test]
+fn a_service_gets_ecs_deployment_defaults() {
+    let api = api();
+    ok(&api, "RegisterTaskDefinition", web_definition());
+    let out = ok(
+        &api,
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    );
+    let service = &out["service"];
+    assert_eq!(service["deploymentConfiguration"]["maximumPercent"], 200);
+    assert_eq!(
+        service["deploymentConfiguration"]["minimumHealthyPercent"],
+        100
+    );
+    assert_eq!(
+        service["deploymentConfiguration"]["deploymentCircuitBreaker"],
+        json!({"enable": false, "rollback": false})
+    );
+    let deployment = &service["deployments"][0];
+    assert_eq!(deployment["status"], "PRIMARY");
+    assert!(deployment["id"].as_str().unwrap().starts_with("ecs-svc/"));
+    assert_eq!(service["deployments"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn deleting_a_scaled_service_needs_force() {
+    let api = api();
+    ok(&api, "RegisterTaskDefinition", web_definition());
+    ok(
+        &api,
+        "CreateService",
+        json!({"serviceName": "s", "taskDefinition": "web", "desiredCount": 1}),
+    );
+    let err = call(&api, "DeleteService", json!({"service": "s"})).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidParameterException);
+    let out = ok(
+        &api,
+        "DeleteService",
+        json!({"service": "s", "force": true}),
+    );
+    assert_eq!(out["service"]["status"], "DRAINING");
+    assert_eq!(api.finish_draining_services(1.0).unwrap(), 1);
+    let out = ok(&api, "DescribeServices", json!({"services": ["s"]}));
+    assert_eq!(out["services"][0]["status"], "INACTIVE");
+}
+
+#[test]
+fn run_task_records_provisioning_tasks() {
+    let api = api();
+    ok(&api, "RegisterTaskDefinition", web_definition());
+    let out = ok(
+        &api,
+        "RunTask",
+        json!({"taskDefinition": "web", "count": 3, "startedBy": "me"}),
+    );
+    assert_eq!(out["tasks"].as_array().unwrap().len(), 3);
+    assert_eq!(out["tasks"][0]["lastStatus"], "PROVISIONING");
+    let listed = ok(&api, "ListTasks", json!({"startedBy": "me"}));
+    assert_eq!(listed["taskArns"].as_array().unwrap().len(), 3);
+    let arn = out["tasks"][0]["taskArn"].as_str().unwrap();
+    let stopped = ok(&api, "StopTask", json!({"task": arn, "reason": "done"}));
+    assert_eq!(stopped["task"]["desiredStatus"], "STOPPED");
+    assert_eq!(stopped["task"]["stopCode"], "UserInitiated");
+    let listed = ok(&api, "ListTasks", json!({"desiredStatus": "STOPPED"}));
+    assert_eq!(listed["taskArns"], json!([arn]));
+}
+
+#[test]
+fn unknown_actions_are_refused() {
+    let err = call(&api(), "LaunchRockets", json!({})).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnknownOperationException);
+}
+
+#[test]
+fn tags_round_trip_on_every_taggable_resource() {
+    let api = api();
+    let definition = ok(&api, "RegisterTaskDefinition", web_definition());
+    let service = ok(
+        &api,
+        "CreateService",
+        json!({"serviceName": "s", "taskDefinition": "web"}),
+    );
+    let arns = [
+        "arn:aws:ecs:us-east-1:000000000000:cluster/default".to_string(),
+        definition["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        service["service"]["serviceArn"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ];
+    for arn in arns {
+        ok(
+            &api,
+            "TagResource",
+            json!({"resourceArn": arn, "tags": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]}),
+        );
+        ok(
+            &api,
+            "UntagResource",
+            json!({"resourceArn": arn, "tagKeys": ["a"]}),
+        );
+        let out = ok(&api, "ListTagsForResource", json!({"resourceArn": arn}));
+        assert_eq!(out["tags"], json!([{"key": "b", "value": "2"}]), "{arn}");
+    }
+}

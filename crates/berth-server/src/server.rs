@@ -1,0 +1,156 @@
+//! `berth server`: opens the data directory, makes sure an admin key exists, and serves.
+
+use crate::api::Api;
+use crate::http::{self, now_seconds, Shared};
+use crate::keys;
+use berth_model::Arns;
+use berth_store::{SqliteStore, Store};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The account id in every ARN Berth issues.
+pub const ACCOUNT_ID: &str = "000000000000";
+/// The profile name in the credentials file Berth writes.
+pub const PROFILE: &str = "berth";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub region: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source} (is another server using that port? pick another with --listen)")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error(transparent)]
+    Api(#[from] berth_model::ApiError),
+}
+
+fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
+    move |source| ServerError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Opens the store in `data_dir`, creating the directory and database private to the user:
+/// they hold the access key secrets.
+pub fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, ServerError> {
+    std::fs::create_dir_all(data_dir).map_err(data_dir_error(data_dir))?;
+    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(data_dir_error(data_dir))?;
+    let db = data_dir.join("berth.db");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&db)
+        .map_err(data_dir_error(&db))?;
+    Ok(Arc::new(SqliteStore::open(&db)?))
+}
+
+/// On the first start, creates the admin key and writes it as `DIR/credentials` (0600).
+/// Returns the credentials file's path.
+fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> Result<PathBuf, ServerError> {
+    let path = data_dir.join("credentials");
+    if keys::list(store)?.is_empty() {
+        let key = keys::create(store, "admin (created on first start)", now_seconds())?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(data_dir_error(&path))?;
+        file.write_all(keys::credentials_file(PROFILE, &key).as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(data_dir_error(&path))?;
+    }
+    Ok(path)
+}
+
+/// The line a user pastes into a shell to point `aws` and boto3 at this server.
+pub fn export_line(credentials: &Path, endpoint: &str, region: &str) -> String {
+    format!(
+        "export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={PROFILE} AWS_ENDPOINT_URL={endpoint} AWS_DEFAULT_REGION={region}",
+        credentials.display()
+    )
+}
+
+/// A control plane that is bound and ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    pub endpoint: String,
+    pub credentials: PathBuf,
+}
+
+impl Server {
+    pub async fn bind(config: &Config) -> Result<Self, ServerError> {
+        let store = open_store(&config.data_dir)?;
+        let api = Api::new(Arc::clone(&store), Arns::new(&config.region, ACCOUNT_ID));
+        api.ensure_default_cluster(now_seconds())?;
+        let credentials = ensure_admin_key(store.as_ref(), &config.data_dir)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared { api, store }),
+            endpoint: format!("http://{local}"),
+            credentials,
+        })
+    }
+
+    /// Serves until the future is dropped.
+    pub async fn run(self) {
+        let controller = tokio::spawn(controller_loop(self.shared.api.clone()));
+        http::serve(self.listener, self.shared).await;
+        controller.abort();
+    }
+}
+
+/// Background upkeep the API promises: DRAINING services become INACTIVE once their tasks
+/// are gone. Level-triggered, so a missed round is made up by the next.
+async fn controller_loop(api: Api) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let api = api.clone();
+        match tokio::task::spawn_blocking(move || api.finish_draining_services(now_seconds())).await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "controller round failed"),
+            Err(e) => tracing::error!(error = %e, "controller round panicked"),
+        }
+    }
+}

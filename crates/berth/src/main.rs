@@ -1,0 +1,185 @@
+//! The `berth` command: the control plane and the commands that manage it.
+
+use anyhow::{Context, Result};
+use berth_server::server::{self, Config, Server};
+use berth_server::{http::now_seconds, keys};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Run services the way Amazon ECS does, on machines you own"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane: the ECS API over an embedded SQLite store.
+    Server {
+        /// Where the database and the credentials file live.
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        /// Address to answer the API on.
+        #[arg(long, default_value = "127.0.0.1:4566")]
+        listen: SocketAddr,
+        /// The region in the ARNs Berth issues.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
+    /// Manage the access keys that sign API requests.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key and print its id and secret (the secret is shown only now).
+    Create {
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// List keys (without secrets).
+    List {
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Revoke a key: requests it signs are refused from now on.
+    Revoke {
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        access_key_id: String,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Server {
+            data_dir,
+            listen,
+            region,
+        } => run_server(Config {
+            data_dir,
+            listen,
+            region,
+        }),
+        Command::Keys { action } => run_keys(action),
+    }
+}
+
+fn run_server(config: Config) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(&config).await?;
+        println!(
+            "{}",
+            server::export_line(&server.credentials, &server.endpoint, &config.region)
+        );
+        println!("berth server listening on {}", server.endpoint);
+        tokio::select! {
+            () = server.run() => {}
+            _ = shutdown_signal() => eprintln!("berth server stopping"),
+        }
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn run_keys(action: KeysAction) -> Result<()> {
+    match action {
+        KeysAction::Create {
+            data_dir,
+            description,
+            output,
+        } => {
+            let store = server::open_store(&data_dir)?;
+            let key = keys::create(store.as_ref(), &description, now_seconds())?;
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::json!({"accessKeyId": key.access_key_id, "secretAccessKey": key.secret_access_key})
+                ),
+                Output::Table => {
+                    println!("aws_access_key_id = {}", key.access_key_id);
+                    println!("aws_secret_access_key = {}", key.secret_access_key);
+                    eprintln!("the secret is shown only now: store it, e.g. in ~/.aws/credentials");
+                }
+            }
+        }
+        KeysAction::List { data_dir, output } => {
+            let store = server::open_store(&data_dir)?;
+            let keys = keys::list(store.as_ref())?;
+            match output {
+                Output::Json => {
+                    let rows: Vec<_> = keys
+                        .iter()
+                        .map(|k| serde_json::json!({"accessKeyId": k.access_key_id, "createdAt": k.created_at, "description": k.description}))
+                        .collect();
+                    println!("{}", serde_json::json!({"accessKeys": rows}));
+                }
+                Output::Table => {
+                    println!("{:<22} {:<12} DESCRIPTION", "ACCESS KEY ID", "CREATED");
+                    for k in keys {
+                        println!(
+                            "{:<22} {:<12} {}",
+                            k.access_key_id, k.created_at as i64, k.description
+                        );
+                    }
+                }
+            }
+        }
+        KeysAction::Revoke {
+            data_dir,
+            access_key_id,
+        } => {
+            let store = server::open_store(&data_dir)?;
+            keys::revoke(store.as_ref(), &access_key_id).with_context(|| {
+                format!(
+                    "revoking {access_key_id}; `berth keys list --data-dir {}` shows the keys",
+                    data_dir.display()
+                )
+            })?;
+            println!("revoked {access_key_id}");
+        }
+    }
+    Ok(())
+}
