@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test Berth has: style checks, Rust unit/property/conformance tests, and the
+# end-to-end suite that drives a real `berth server` with the aws CLI and boto3.
+# Installs what it needs (cargo-nextest if missing, a Python virtualenv with the clients).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "build"
+cargo build --workspace --all-targets --quiet
+
+step "rust tests"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked --quiet
+fi
+cargo nextest run --workspace --no-fail-fast
+
+step "python clients"
+bash scripts/python-env.sh
+
+step "end-to-end (aws CLI and boto3 against berth server)"
+BERTH_BIN="$PWD/target/debug/berth" .venv/bin/python -m pytest tests/e2e -n 2 -q
