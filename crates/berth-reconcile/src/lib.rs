@@ -1,0 +1,542 @@
+//! The pure reconciler: `reconcile(view, settings, now, seed) -> Plan`.
+//!
+//! It reads what is wanted (services, their deployments and counts) and what is observed
+//! (instances and tasks), and returns what to do next: tasks to start where, tasks to stop
+//! and why, deployment state changes and service events. It does no I/O, reads no clock and
+//! draws randomness only from the seed it is given, so every decision is reproducible and
+//! tested in milliseconds. It is level-triggered: it never needs to know why it ran, and
+//! running it again on the same view gives the same plan.
+
+pub mod placement;
+pub mod query;
+
+use placement::{Constraint, Instance, Occupant, Placer, Request, Resources, Strategy};
+
+/// A small deterministic random source (SplitMix64), seeded by the caller.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound` (`bound` > 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound.max(1)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Wanted, not yet running: PROVISIONING through ACTIVATING.
+    Pending,
+    Running,
+    /// Stopping or stopped: no longer counts towards anything but failure history.
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub service: Option<String>,
+    pub deployment: Option<String>,
+    pub instance: Option<String>,
+    pub group: String,
+    pub resources: Resources,
+    pub desired_running: bool,
+    pub phase: Phase,
+    pub health: Health,
+    /// Whether health is judged by checks (container health check or load balancer target);
+    /// without them a task counts as healthy once it has run for `Settings::healthy_after`.
+    pub checked_health: bool,
+    pub running_since: Option<f64>,
+    pub stopped_at: Option<f64>,
+    /// Stopped because it failed: could not start, exited, or failed its health checks.
+    pub failed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollout {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub id: String,
+    pub task_definition: String,
+    pub resources: Resources,
+    pub rollout: Rollout,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub desired_count: i64,
+    pub minimum_healthy_percent: i64,
+    pub maximum_percent: i64,
+    /// Newest first: the first is PRIMARY.
+    pub deployments: Vec<Deployment>,
+    pub strategies: Vec<Strategy>,
+    pub constraints: Vec<Constraint>,
+    /// `Some(rollback)` when the deployment circuit breaker is on.
+    pub circuit_breaker: Option<bool>,
+    /// The task definition of the last deployment that completed, for rollbacks.
+    pub last_completed: Option<String>,
+    /// False once DeleteService ran: every task stops.
+    pub active: bool,
+}
+
+impl Service {
+    pub fn group(&self) -> String {
+        format!("service:{}", self.name)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    pub instances: Vec<Instance>,
+    pub services: Vec<Service>,
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// How long a task without health checks must run before it counts as healthy.
+    pub healthy_after: f64,
+    /// First delay once starts keep failing; it doubles per further failure.
+    pub backoff_base: f64,
+    pub backoff_max: f64,
+    /// Consecutive failures that start the back-off.
+    pub failures_before_backoff: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            healthy_after: 5.0,
+            backoff_base: 5.0,
+            backoff_max: 300.0,
+            failures_before_backoff: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    ScaledIn,
+    /// Replaced by a newer deployment.
+    Deployment,
+    Unhealthy,
+    InstanceDraining,
+    ServiceDeleted,
+}
+
+impl StopReason {
+    /// The `stoppedReason` ECS writes for scheduler-initiated stops.
+    pub fn message(self) -> &'static str {
+        match self {
+            StopReason::ScaledIn => "Scaling activity initiated by (deployment)",
+            StopReason::Deployment => "Scaling activity initiated by (deployment)",
+            StopReason::Unhealthy => "Task failed container health checks",
+            StopReason::InstanceDraining => "Container instance is draining",
+            StopReason::ServiceDeleted => "Service is being deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Start {
+        service: String,
+        deployment: String,
+        instance: String,
+    },
+    Stop {
+        task: String,
+        reason: StopReason,
+    },
+}
+
+/// What the plan says about one service.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceReport {
+    pub service: String,
+    /// (deployment id, running, pending, failed) for every deployment that stays.
+    pub counts: Vec<DeploymentCounts>,
+    /// Old deployments with no tasks left: they leave `deployments`.
+    pub finished: Vec<String>,
+    /// A new rollout state for the PRIMARY deployment, with ECS's reason text.
+    pub rollout: Option<(Rollout, String)>,
+    /// Start a new deployment of this task definition (circuit breaker rollback).
+    pub rollback_to: Option<String>,
+    pub running: i64,
+    pub pending: i64,
+    /// Events in ECS's wording, without the "(service name)" prefix.
+    pub events: Vec<String>,
+    /// When starts are held back, the earliest time to try again.
+    pub retry_at: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentCounts {
+    pub id: String,
+    pub running: i64,
+    pub pending: i64,
+    pub failed: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub services: Vec<ServiceReport>,
+}
+
+/// The most tasks a rollout may run at once: maximumPercent of desired, rounded down.
+pub fn maximum_tasks(desired: i64, maximum_percent: i64) -> i64 {
+    desired * maximum_percent / 100
+}
+
+/// The fewest healthy tasks a rollout must keep: minimumHealthyPercent of desired, rounded up.
+pub fn minimum_healthy_tasks(desired: i64, minimum_healthy_percent: i64) -> i64 {
+    (desired * minimum_healthy_percent + 99) / 100
+}
+
+/// ECS's circuit breaker threshold: half the desired count, clamped to [3, 200].
+pub fn circuit_breaker_threshold(desired: i64) -> i64 {
+    ((desired + 1) / 2).clamp(3, 200)
+}
+
+fn is_live(task: &Task) -> bool {
+    task.desired_running && task.phase != Phase::Stopped
+}
+
+fn is_healthy(task: &Task, settings: &Settings, now: f64) -> bool {
+    task.phase == Phase::Running
+        && task.desired_running
+        && task.health != Health::Unhealthy
+        && if task.checked_health {
+            task.health == Health::Healthy
+        } else {
+            task.running_since
+                .is_some_and(|since| now - since >= settings.healthy_after)
+        }
+}
+
+pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan {
+    let mut rng = Rng::new(seed);
+    let occupants: Vec<Occupant> = view
+        .tasks
+        .iter()
+        .filter(|t| is_live(t))
+        .filter_map(|t| {
+            Some(Occupant {
+                instance: t.instance.clone()?,
+                group: t.group.clone(),
+                resources: t.resources,
+            })
+        })
+        .collect();
+    let mut placer = Placer::new(&view.instances, &occupants);
+    let mut plan = Plan::default();
+    for service in &view.services {
+        let report = reconcile_service(
+            view,
+            service,
+            settings,
+            now,
+            &mut placer,
+            &mut rng,
+            &mut plan.actions,
+        );
+        plan.services.push(report);
+    }
+    plan
+}
+
+fn reconcile_service(
+    view: &View,
+    service: &Service,
+    settings: &Settings,
+    now: f64,
+    placer: &mut Placer,
+    rng: &mut Rng,
+    actions: &mut Vec<Action>,
+) -> ServiceReport {
+    let group = service.group();
+    let mut report = ServiceReport {
+        service: service.name.clone(),
+        ..ServiceReport::default()
+    };
+    let own: Vec<&Task> = view
+        .tasks
+        .iter()
+        .filter(|t| t.service.as_deref() == Some(&service.name))
+        .collect();
+    let stop = |task: &Task, reason: StopReason, placer: &mut Placer, actions: &mut Vec<Action>| {
+        if let Some(instance) = &task.instance {
+            placer.release(instance, &group, task.resources);
+        }
+        actions.push(Action::Stop {
+            task: task.id.clone(),
+            reason,
+        });
+    };
+
+    let mut live: Vec<&Task> = own.iter().copied().filter(|t| is_live(t)).collect();
+    if !service.active {
+        for task in live {
+            stop(task, StopReason::ServiceDeleted, placer, actions);
+        }
+        return report;
+    }
+    let Some(primary) = service.deployments.first() else {
+        return report;
+    };
+
+    // Unhealthy tasks are replaced whatever the rollout arithmetic says: they serve nobody.
+    let (unhealthy, rest): (Vec<&Task>, Vec<&Task>) = live
+        .into_iter()
+        .partition(|t| t.phase == Phase::Running && t.health == Health::Unhealthy);
+    for task in &unhealthy {
+        stop(task, StopReason::Unhealthy, placer, actions);
+    }
+    if !unhealthy.is_empty() {
+        report.events.push(format!(
+            "has stopped {} running tasks: {}.",
+            unhealthy.len(),
+            unhealthy
+                .iter()
+                .map(|t| format!("(task {})", t.id))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    live = rest;
+
+    let accepts = |task: &Task| {
+        task.instance.as_ref().is_none_or(|id| {
+            view.instances
+                .iter()
+                .any(|i| &i.id == id && i.accepts_tasks)
+        })
+    };
+    let desired = service.desired_count.max(0);
+    let (mut current, mut outgoing): (Vec<&Task>, Vec<&Task>) = live
+        .iter()
+        .copied()
+        .partition(|t| t.deployment.as_deref() == Some(&primary.id) && accepts(t));
+
+    // Scale in: the surplus of the current deployment goes, least useful first.
+    if current.len() as i64 > desired {
+        current.sort_by(|a, b| {
+            let rank = |t: &Task| {
+                (
+                    is_healthy(t, settings, now),
+                    t.running_since.unwrap_or(f64::MAX),
+                )
+            };
+            let (ha, sa) = rank(a);
+            let (hb, sb) = rank(b);
+            ha.cmp(&hb).then(sb.total_cmp(&sa))
+        });
+        let surplus = current.len() - desired as usize;
+        for task in current.drain(..surplus) {
+            stop(task, StopReason::ScaledIn, placer, actions);
+        }
+    }
+
+    let failure_streak = consecutive_failures(&own, &primary.id);
+    let breaker_tripped = service.circuit_breaker.is_some()
+        && primary.rollout == Rollout::InProgress
+        && failed_in(&own, &primary.id) >= circuit_breaker_threshold(desired);
+    let held_until = backoff_until(&own, &primary.id, failure_streak, settings);
+    if breaker_tripped {
+        report.rollout = Some((
+            Rollout::Failed,
+            "ECS deployment circuit breaker: tasks failed to start.".to_string(),
+        ));
+        if service.circuit_breaker == Some(true) {
+            if let Some(previous) = service
+                .last_completed
+                .as_ref()
+                .filter(|d| **d != primary.task_definition)
+            {
+                report.rollback_to = Some(previous.clone());
+            }
+        }
+    }
+
+    // Start what the current deployment lacks, within maximumPercent while older tasks remain.
+    let live_count = (current.len() + outgoing.len()) as i64;
+    let mut want = desired - current.len() as i64;
+    if !outgoing.is_empty() {
+        want = want.min(maximum_tasks(desired, service.maximum_percent) - live_count);
+    }
+    let may_start = !breaker_tripped && held_until.is_none_or(|at| now >= at);
+    if let Some(at) = held_until.filter(|at| now < *at) {
+        report.retry_at = Some(at);
+        report
+            .events
+            .push("is unable to consistently start tasks successfully.".to_string());
+    }
+    let mut started = 0;
+    if may_start {
+        for _ in 0..want.max(0) {
+            let request = Request {
+                group: &group,
+                resources: primary.resources,
+                strategies: &service.strategies,
+                constraints: &service.constraints,
+            };
+            match placer.place(&request, rng) {
+                Ok(instance) => {
+                    started += 1;
+                    actions.push(Action::Start {
+                        service: service.name.clone(),
+                        deployment: primary.id.clone(),
+                        instance,
+                    });
+                }
+                Err(why) => {
+                    report.events.push(format!(
+                        "was unable to place a task because no container instance met all of its requirements. Reason: {}",
+                        why.reason()
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+
+    // Stop older tasks only while minimumHealthyPercent stays met; tasks that are not
+    // healthy yet cost nothing to stop.
+    let minimum = minimum_healthy_tasks(desired, service.minimum_healthy_percent);
+    let healthy_now = live.iter().filter(|t| is_healthy(t, settings, now)).count() as i64;
+    let mut spare = healthy_now - minimum;
+    outgoing.sort_by_key(|t| is_healthy(t, settings, now));
+    for task in &outgoing {
+        let healthy = is_healthy(task, settings, now);
+        if healthy {
+            if spare <= 0 {
+                continue;
+            }
+            spare -= 1;
+        }
+        let reason = if accepts(task) {
+            StopReason::Deployment
+        } else {
+            StopReason::InstanceDraining
+        };
+        stop(task, reason, placer, actions);
+    }
+    if started > 0 {
+        report.events.push(format!("has started {started} tasks."));
+    }
+
+    // Counts, finished deployments and completion.
+    for deployment in &service.deployments {
+        let mine: Vec<&&Task> = live
+            .iter()
+            .filter(|t| t.deployment.as_deref() == Some(&deployment.id))
+            .collect();
+        let counts = DeploymentCounts {
+            id: deployment.id.clone(),
+            running: mine.iter().filter(|t| t.phase == Phase::Running).count() as i64,
+            pending: mine.iter().filter(|t| t.phase == Phase::Pending).count() as i64,
+            failed: failed_in(&own, &deployment.id),
+        };
+        if deployment.id != primary.id && mine.is_empty() {
+            report.finished.push(deployment.id.clone());
+        } else {
+            report.counts.push(counts);
+        }
+    }
+    report.running = live.iter().filter(|t| t.phase == Phase::Running).count() as i64;
+    report.pending = live.iter().filter(|t| t.phase == Phase::Pending).count() as i64;
+    let only_primary_left = service.deployments.len() == report.finished.len() + 1;
+    let primary_healthy = current
+        .iter()
+        .filter(|t| is_healthy(t, settings, now))
+        .count() as i64;
+    if !breaker_tripped
+        && primary.rollout == Rollout::InProgress
+        && only_primary_left
+        && primary_healthy == desired
+        && current.len() as i64 == desired
+        && outgoing.is_empty()
+    {
+        report.rollout = Some((
+            Rollout::Completed,
+            format!("ECS deployment {} completed.", primary.id),
+        ));
+        report
+            .events
+            .push(format!("(deployment {}) deployment completed.", primary.id));
+        report
+            .events
+            .push("has reached a steady state.".to_string());
+    }
+    report
+}
+
+fn failed_in(tasks: &[&Task], deployment: &str) -> i64 {
+    tasks
+        .iter()
+        .filter(|t| t.deployment.as_deref() == Some(deployment) && t.failed)
+        .count() as i64
+}
+
+/// Failures of a deployment since its last task that became healthy, newest first.
+fn consecutive_failures(tasks: &[&Task], deployment: &str) -> usize {
+    let mut stopped: Vec<&&Task> = tasks
+        .iter()
+        .filter(|t| t.deployment.as_deref() == Some(deployment) && t.phase == Phase::Stopped)
+        .collect();
+    stopped.sort_by(|a, b| {
+        b.stopped_at
+            .unwrap_or(0.0)
+            .total_cmp(&a.stopped_at.unwrap_or(0.0))
+    });
+    stopped.iter().take_while(|t| t.failed).count()
+}
+
+/// When starts may resume after a streak of failures: the last failure plus a delay that
+/// doubles per failure past the threshold, capped.
+fn backoff_until(
+    tasks: &[&Task],
+    deployment: &str,
+    streak: usize,
+    settings: &Settings,
+) -> Option<f64> {
+    if streak < settings.failures_before_backoff {
+        return None;
+    }
+    let last = tasks
+        .iter()
+        .filter(|t| t.deployment.as_deref() == Some(deployment) && t.failed)
+        .filter_map(|t| t.stopped_at)
+        .fold(f64::MIN, f64::max);
+    let exponent = (streak - settings.failures_before_backoff).min(16) as i32;
+    Some(last + (settings.backoff_base * 2f64.powi(exponent)).min(settings.backoff_max))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,451 @@
+//! Deployment behaviour, checked by simulating rounds: reconcile, apply the plan, let time
+//! pass, repeat.
+
+use super::*;
+use proptest::prelude::{
+    prop_assert, prop_assert_eq, prop_assume, prop_oneof, proptest, Just, ProptestConfig,
+};
+
+const SMALL: Resources = Resources {
+    cpu: 256,
+    memory: 512,
+};
+
+fn instance(id: &str, zone: &str) -> Instance {
+    Instance {
+        id: id.into(),
+        registered: Resources {
+            cpu: 8192,
+            memory: 16384,
+        },
+        attributes: [("zone".to_string(), zone.to_string())].into(),
+        accepts_tasks: true,
+    }
+}
+
+/// How tasks of a deployment behave once started.
+#[derive(Clone, Copy, PartialEq)]
+enum Behaviour {
+    Healthy,
+    NeverHealthy,
+    CrashesAfter(f64),
+}
+
+struct World {
+    view: View,
+    now: f64,
+    next_id: usize,
+    behaviour: Vec<(String, Behaviour)>,
+    events: Vec<String>,
+}
+
+impl World {
+    fn new(desired: i64, min: i64, max: i64) -> Self {
+        let service = Service {
+            name: "web".into(),
+            desired_count: desired,
+            minimum_healthy_percent: min,
+            maximum_percent: max,
+            deployments: vec![Deployment {
+                id: "d1".into(),
+                task_definition: "web:1".into(),
+                resources: SMALL,
+                rollout: Rollout::InProgress,
+            }],
+            strategies: vec![Strategy::Spread("instanceId".into())],
+            constraints: vec![],
+            circuit_breaker: None,
+            last_completed: None,
+            active: true,
+        };
+        Self {
+            view: View {
+                instances: vec![instance("i-a", "a"), instance("i-b", "b")],
+                services: vec![service],
+                tasks: vec![],
+            },
+            now: 1000.0,
+            next_id: 0,
+            behaviour: vec![("d1".into(), Behaviour::Healthy)],
+            events: vec![],
+        }
+    }
+
+    fn service(&mut self) -> &mut Service {
+        &mut self.view.services[0]
+    }
+
+    fn deploy(&mut self, id: &str, behaviour: Behaviour) {
+        let deployment = Deployment {
+            id: id.into(),
+            task_definition: format!("web:{id}"),
+            resources: SMALL,
+            rollout: Rollout::InProgress,
+        };
+        self.service().deployments.insert(0, deployment);
+        self.behaviour.push((id.into(), behaviour));
+    }
+
+    fn behaviour_of(&self, deployment: &str) -> Behaviour {
+        self.behaviour
+            .iter()
+            .find(|(d, _)| d == deployment)
+            .map(|(_, b)| *b)
+            .unwrap_or(Behaviour::Healthy)
+    }
+
+    fn live(&self) -> Vec<&Task> {
+        self.view.tasks.iter().filter(|t| is_live(t)).collect()
+    }
+
+    fn healthy(&self) -> usize {
+        self.live()
+            .iter()
+            .filter(|t| is_healthy(t, &Settings::default(), self.now))
+            .count()
+    }
+
+    fn live_in(&self, deployment: &str) -> usize {
+        self.live()
+            .iter()
+            .filter(|t| t.deployment.as_deref() == Some(deployment))
+            .count()
+    }
+
+    /// One round: reconcile and apply. Returns the plan.
+    fn round(&mut self) -> Plan {
+        let plan = reconcile(
+            &self.view,
+            &Settings::default(),
+            self.now,
+            self.next_id as u64,
+        );
+        for action in &plan.actions {
+            match action {
+                Action::Start {
+                    service,
+                    deployment,
+                    instance,
+                } => {
+                    self.next_id += 1;
+                    self.view.tasks.push(Task {
+                        id: format!("t{}", self.next_id),
+                        service: Some(service.clone()),
+                        deployment: Some(deployment.clone()),
+                        instance: Some(instance.clone()),
+                        group: format!("service:{service}"),
+                        resources: SMALL,
+                        desired_running: true,
+                        phase: Phase::Pending,
+                        health: Health::Unknown,
+                        checked_health: true,
+                        running_since: None,
+                        stopped_at: None,
+                        failed: false,
+                    });
+                }
+                Action::Stop { task, reason } => {
+                    let task = self
+                        .view
+                        .tasks
+                        .iter_mut()
+                        .find(|t| &t.id == task)
+                        .expect("known task");
+                    task.desired_running = false;
+                    task.phase = Phase::Stopped;
+                    task.stopped_at = Some(self.now);
+                    task.failed = *reason == StopReason::Unhealthy;
+                }
+            }
+        }
+        for report in &plan.services {
+            let service = self.service();
+            service
+                .deployments
+                .retain(|d| !report.finished.contains(&d.id));
+            if let Some((rollout, _)) = &report.rollout {
+                service.deployments[0].rollout = *rollout;
+                if *rollout == Rollout::Completed {
+                    service.last_completed = Some(service.deployments[0].task_definition.clone());
+                }
+            }
+            if let Some(previous) = report.rollback_to.clone() {
+                let id = format!("rollback-{}", self.next_id);
+                let deployment = Deployment {
+                    id: id.clone(),
+                    task_definition: previous,
+                    resources: SMALL,
+                    rollout: Rollout::InProgress,
+                };
+                self.service().deployments.insert(0, deployment);
+                self.behaviour.push((id, Behaviour::Healthy));
+            }
+            self.events.extend(report.events.iter().cloned());
+        }
+        plan
+    }
+
+    /// Time passes: pending tasks start, started tasks pass or fail their checks.
+    fn tick(&mut self) {
+        self.now += 1.0;
+        let now = self.now;
+        let behaviours: Vec<Behaviour> = self
+            .view
+            .tasks
+            .iter()
+            .map(|t| self.behaviour_of(t.deployment.as_deref().unwrap_or("")))
+            .collect();
+        for (task, behaviour) in self.view.tasks.iter_mut().zip(behaviours) {
+            if !is_live(task) {
+                continue;
+            }
+            match (task.phase, behaviour) {
+                (Phase::Pending, _) => {
+                    task.phase = Phase::Running;
+                    task.running_since = Some(now);
+                }
+                (Phase::Running, Behaviour::Healthy) => task.health = Health::Healthy,
+                (Phase::Running, Behaviour::NeverHealthy) => task.health = Health::Unhealthy,
+                (Phase::Running, Behaviour::CrashesAfter(secs)) => {
+                    if now - task.running_since.unwrap_or(now) >= secs {
+                        task.phase = Phase::Stopped;
+                        task.desired_running = false;
+                        task.stopped_at = Some(now);
+                        task.failed = true;
+                    } else {
+                        task.health = Health::Healthy;
+                    }
+                }
+                (Phase::Stopped, _) => {}
+            }
+        }
+    }
+
+    fn settle(&mut self, rounds: usize, mut check: impl FnMut(&World)) {
+        for _ in 0..rounds {
+            self.round();
+            check(self);
+            self.tick();
+        }
+    }
+}
+
+#[test]
+fn rounding_follows_ecs() {
+    assert_eq!(maximum_tasks(3, 150), 4);
+    assert_eq!(maximum_tasks(4, 200), 8);
+    assert_eq!(minimum_healthy_tasks(3, 50), 2);
+    assert_eq!(minimum_healthy_tasks(4, 100), 4);
+    assert_eq!(minimum_healthy_tasks(4, 0), 0);
+    assert_eq!(circuit_breaker_threshold(1), 3);
+    assert_eq!(circuit_breaker_threshold(10), 5);
+    assert_eq!(circuit_breaker_threshold(11), 6);
+    assert_eq!(circuit_breaker_threshold(1000), 200);
+}
+
+#[test]
+fn a_new_service_starts_its_tasks_and_completes() {
+    let mut world = World::new(3, 100, 200);
+    world.settle(5, |_| {});
+    assert_eq!(world.live_in("d1"), 3);
+    assert_eq!(world.service().deployments[0].rollout, Rollout::Completed);
+    assert!(world
+        .events
+        .iter()
+        .any(|e| e == "has reached a steady state."));
+    let placed: Vec<&str> = world
+        .live()
+        .iter()
+        .map(|t| t.instance.as_deref().unwrap())
+        .collect();
+    assert!(
+        placed.contains(&"i-a") && placed.contains(&"i-b"),
+        "spread over instances: {placed:?}"
+    );
+}
+
+#[test]
+fn reconcile_is_idempotent_on_a_steady_service() {
+    let mut world = World::new(2, 100, 200);
+    world.settle(5, |_| {});
+    let plan = world.round();
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}
+
+#[test]
+fn a_rolling_update_keeps_minimum_healthy_and_respects_maximum() {
+    let mut world = World::new(4, 100, 200);
+    world.settle(5, |_| {});
+    world.deploy("d2", Behaviour::Healthy);
+    world.settle(10, |w| {
+        assert!(
+            w.live().len() <= 8,
+            "above maximumPercent: {}",
+            w.live().len()
+        );
+        assert!(
+            w.healthy() >= 4,
+            "below minimumHealthyPercent: {}",
+            w.healthy()
+        );
+    });
+    assert_eq!(world.live_in("d2"), 4);
+    assert_eq!(world.live_in("d1"), 0);
+    assert_eq!(
+        world.service().deployments.len(),
+        1,
+        "the old deployment left"
+    );
+    assert_eq!(world.service().deployments[0].rollout, Rollout::Completed);
+}
+
+#[test]
+fn with_maximum_100_it_stops_before_it_starts() {
+    let mut world = World::new(4, 50, 100);
+    world.settle(5, |_| {});
+    world.deploy("d2", Behaviour::Healthy);
+    world.settle(12, |w| {
+        assert!(w.live().len() <= 4);
+        assert!(w.healthy() >= 2);
+    });
+    assert_eq!(world.live_in("d2"), 4);
+}
+
+#[test]
+fn scaling_in_stops_the_surplus() {
+    let mut world = World::new(4, 100, 200);
+    world.settle(4, |_| {});
+    world.service().desired_count = 1;
+    let plan = world.round();
+    let stops = plan
+        .actions
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Action::Stop {
+                    reason: StopReason::ScaledIn,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(stops, 3);
+}
+
+#[test]
+fn unhealthy_tasks_are_replaced() {
+    let mut world = World::new(2, 100, 200);
+    world.settle(4, |_| {});
+    let victim = world.view.tasks[0].id.clone();
+    world.view.tasks[0].health = Health::Unhealthy;
+    let plan = world.round();
+    assert!(plan.actions.contains(&Action::Stop {
+        task: victim,
+        reason: StopReason::Unhealthy
+    }));
+    assert_eq!(
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a, Action::Start { .. }))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn draining_instances_are_emptied_without_dropping_below_minimum() {
+    let mut world = World::new(2, 100, 200);
+    world.view.instances.push(instance("i-c", "c"));
+    world.settle(4, |_| {});
+    world.view.instances[0].accepts_tasks = false;
+    world.settle(6, |w| assert!(w.healthy() >= 2));
+    assert!(world
+        .live()
+        .iter()
+        .all(|t| t.instance.as_deref() != Some("i-a")));
+    assert_eq!(world.live().len(), 2);
+}
+
+#[test]
+fn unplaceable_tasks_produce_the_ecs_event() {
+    let mut world = World::new(2, 100, 200);
+    world.view.instances.clear();
+    let plan = world.round();
+    assert!(plan.actions.is_empty());
+    assert!(plan.services[0].events.iter().any(|e| e.starts_with(
+        "was unable to place a task because no container instance met all of its requirements."
+    )));
+}
+
+#[test]
+fn crashing_tasks_back_off() {
+    let mut world = World::new(1, 100, 200);
+    world.behaviour[0].1 = Behaviour::CrashesAfter(1.0);
+    world.settle(12, |_| {});
+    assert!(world
+        .events
+        .iter()
+        .any(|e| e == "is unable to consistently start tasks successfully."));
+    let started = world.view.tasks.len();
+    assert!(
+        started < 8,
+        "back-off should slow restarts, started {started} in 12 s"
+    );
+}
+
+#[test]
+fn the_circuit_breaker_rolls_back_a_failing_deployment() {
+    let mut world = World::new(4, 100, 200);
+    world.service().circuit_breaker = Some(true);
+    world.settle(5, |_| {});
+    world.deploy("bad", Behaviour::NeverHealthy);
+    world.settle(40, |w| {
+        assert!(w.healthy() >= 4, "never below minimum healthy")
+    });
+    let service = world.service();
+    assert!(
+        service.deployments.iter().all(|d| d.id != "bad"),
+        "{:?}",
+        service.deployments
+    );
+    assert_eq!(service.deployments[0].task_definition, "web:1");
+    assert_eq!(service.deployments[0].rollout, Rollout::Completed);
+}
+
+#[test]
+fn a_deleted_service_stops_everything() {
+    let mut world = World::new(3, 100, 200);
+    world.settle(4, |_| {});
+    world.service().active = false;
+    world.settle(2, |_| {});
+    assert!(world.live().is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn rolling_updates_hold_their_bounds_and_finish(
+        desired in 1i64..8,
+        minimum in prop_oneof![Just(0i64), Just(50), Just(100)],
+        maximum in prop_oneof![Just(100i64), Just(150), Just(200)],
+    ) {
+        // ECS cannot move when it may neither start above nor stop below desired.
+        prop_assume!(maximum_tasks(desired, maximum) > desired || minimum_healthy_tasks(desired, minimum) < desired);
+        let mut world = World::new(desired, minimum, maximum);
+        world.settle(6, |_| {});
+        world.deploy("d2", Behaviour::Healthy);
+        let min_healthy = minimum_healthy_tasks(desired, minimum) as usize;
+        let max_live = maximum_tasks(desired, maximum).max(desired) as usize;
+        let mut violations = Vec::new();
+        world.settle(40, |w| {
+            if w.live().len() > max_live { violations.push(format!("live {}", w.live().len())); }
+            if w.healthy() < min_healthy { violations.push(format!("healthy {}", w.healthy())); }
+        });
+        prop_assert!(violations.is_empty(), "{:?}", violations);
+        prop_assert_eq!(world.live_in("d2"), desired as usize);
+        prop_assert_eq!(world.live_in("d1"), 0);
+        prop_assert_eq!(world.service().deployments.len(), 1);
+    }
+}
