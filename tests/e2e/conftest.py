@@ -157,8 +157,8 @@ class BerthServer:
             self.process = subprocess.Popen(
                 [str(self.binary), "server", "--data-dir", str(self.data_dir),
                  "--listen", f"127.0.0.1:{port}", *self.extra_args],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=isolated_environ(), start_new_session=True,
+                # Same process group as pytest: a Ctrl-C stops the servers too.
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
             )
         listening = f"berth server listening on http://127.0.0.1:{port}"
         try:

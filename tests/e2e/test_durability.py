@@ -1,11 +1,12 @@
 """Durability: whatever the server acknowledged survives `kill -9` and a
 restart on the same data directory."""
 
+import json
 import threading
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from conftest import DEFAULT_CLUSTER, arn, container, paginate, register, snapshot, wait_for
+from conftest import DEFAULT_CLUSTER, api_error, arn, container, paginate, register, snapshot, wait_for
 
 
 def details(ecs) -> dict:
@@ -132,3 +133,15 @@ def test_repeated_crashes(server):
     assert sorted(server.ecs.list_clusters()["clusterArns"]) == [arn(f"cluster/c{n}") for n in range(crashes)] + [
         DEFAULT_CLUSTER]
     assert server.ecs.describe_task_definition(taskDefinition="survivor")["taskDefinition"]["revision"] == crashes
+
+
+def test_keys_survive_kill_9(server):
+    created = json.loads(server.keys("create", "--output", "json").stdout)
+    revoked = json.loads(server.keys("create", "--output", "json").stdout)
+    server.keys("revoke", revoked["accessKeyId"])
+
+    server.restart_after_crash()
+
+    assert server.client(created["accessKeyId"], created["secretAccessKey"]).list_clusters()["clusterArns"]
+    with api_error("UnrecognizedClientException", status=None):
+        server.client(revoked["accessKeyId"], revoked["secretAccessKey"]).list_clusters()

@@ -4,7 +4,7 @@ way must return every item exactly once, in the unpaged order."""
 
 import pytest
 
-from conftest import register
+from conftest import api_error, register
 
 ITEMS = 7
 
@@ -94,3 +94,10 @@ def test_cli_page_size_and_max_items(populated, operation, command, key, params,
         resume = ["--starting-token", output["NextToken"]]
         assert len(seen) <= len(expected), f"pages keep coming after every item was seen: {seen}"
     assert seen == expected
+
+
+@pytest.mark.parametrize("operation", ["list_clusters", "list_task_definitions", "list_task_definition_families"])
+def test_garbage_next_token_is_refused(server, operation):
+    # Starting over from the first page instead would silently duplicate items.
+    with api_error(("InvalidParameterException", "ClientException"), "nextToken"):
+        getattr(server.ecs, operation)(nextToken="not-a-token")

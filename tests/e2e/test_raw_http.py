@@ -4,17 +4,26 @@ parser is what answers: always HTTP 400 with a JSON `__type` and `message`,
 never a 5xx, and nothing changes on the server."""
 
 import json
+from typing import NamedTuple
 
 import pytest
 
-from conftest import container, register, snapshot
+from conftest import BerthServer, assert_mentions, container, register, snapshot
 
 INPUT_ERRORS = ("SerializationException", "ClientException", "InvalidParameterException")
 A_CONTAINER = container()
 
 
+class Populated(NamedTuple):
+    server: BerthServer
+    before: dict
+
+    def raw(self, *args, **kwargs):
+        return self.server.raw(*args, **kwargs)
+
+
 @pytest.fixture
-def populated(server):
+def populated(server) -> Populated:
     """Some of everything, and a snapshot of it taken before the test. The
     service wants no tasks, so no scheduler activity can move the snapshot."""
     ecs = server.ecs
@@ -22,18 +31,16 @@ def populated(server):
     register(ecs, "web")
     ecs.create_service(cluster="prod", serviceName="web", taskDefinition="web", desiredCount=0)
     ecs.run_task(cluster="prod", taskDefinition="web")
-    server.before = snapshot(ecs)
-    return server
+    return Populated(server, snapshot(ecs))
 
 
-def assert_refused(server, response, codes=INPUT_ERRORS, mentions=()) -> dict:
+def assert_refused(populated: Populated, response, codes=INPUT_ERRORS, mentions=()) -> dict:
     assert response.status == 400, f"HTTP {response.status}: {response.body[:500]!r}"
     error = response.json
     assert error["__type"] in codes, error
     assert isinstance(error["message"], str) and error["message"], error
-    for word in mentions:
-        assert word.lower() in error["message"].lower(), f"message does not name {word!r}: {error['message']!r}"
-    assert snapshot(server.ecs) == server.before
+    assert_mentions(error["message"], mentions)
+    assert snapshot(populated.server.ecs) == populated.before, "a refused request changed state"
     return error
 
 
@@ -87,6 +94,10 @@ BAD_BODIES = [
     ("container-port-beyond-65535", "RegisterTaskDefinition",
      {"family": "x", "containerDefinitions": [{**A_CONTAINER, "portMappings": [{"containerPort": 65536}]}]},
      ("containerPort",)),
+    ("fifty-one-tags", "CreateCluster",
+     {"clusterName": "tagged", "tags": [{"key": f"k{n}", "value": "v"} for n in range(51)]}, ("tags",)),
+    ("eleven-task-definitions-to-delete", "DeleteTaskDefinitions",
+     {"taskDefinitions": [f"web:{n}" for n in range(1, 12)]}, ("taskDefinitions",)),
     ("huge-number-literal", "RunTask", b'{"cluster": "prod", "taskDefinition": "web", "count": 1e400}', ()),
 ]
 

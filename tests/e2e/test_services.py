@@ -160,6 +160,26 @@ def test_delete_service_scaled_to_zero(ecs):
     assert ecs.list_services(cluster="prod")["serviceArns"] == []
 
 
+def test_name_is_free_again_once_inactive(ecs):
+    first = ecs.create_service(cluster="prod", serviceName="api", taskDefinition="web:1", desiredCount=0)["service"]
+    ecs.delete_service(cluster="prod", service="api")
+    wait_until_inactive(ecs, "prod", "api")
+    second = ecs.create_service(cluster="prod", serviceName="api", taskDefinition="web:2", desiredCount=0)["service"]
+    assert second["status"] == "ACTIVE"
+    assert primary(second)["id"] != primary(first)["id"]
+    assert ecs.describe_services(cluster="prod", services=["api"])["services"][0]["taskDefinition"] == arn(
+        "task-definition/web:2")
+
+
+def test_update_service_with_unknown_task_definition(ecs):
+    created = ecs.create_service(cluster="prod", serviceName="api", taskDefinition="web:1", desiredCount=1)["service"]
+    with api_error("ClientException", "TaskDefinition not found"):
+        ecs.update_service(cluster="prod", service="api", taskDefinition="ghost")
+    described = ecs.describe_services(cluster="prod", services=["api"])["services"][0]
+    assert described["taskDefinition"] == arn("task-definition/web:1")
+    assert primary(described)["id"] == primary(created)["id"]
+
+
 def test_delete_unknown_service(ecs):
     with api_error("ServiceNotFoundException"):
         ecs.delete_service(cluster="prod", service="ghost", force=True)

@@ -150,3 +150,28 @@ def test_unknown_references_in_create_service_and_run_task(populated):
     with api_error("ClientException", "TaskDefinition not found"):
         populated.run_task(cluster="prod", taskDefinition="ghost:1")
     assert snapshot(populated) == before
+
+
+def test_awsvpc_needs_a_network_configuration(populated):
+    register(populated, "vpc", networkMode="awsvpc")
+    before = snapshot(populated)
+    with api_error("InvalidParameterException", "network"):
+        populated.create_service(cluster="prod", serviceName="vpc", taskDefinition="vpc", desiredCount=1)
+    with api_error("InvalidParameterException", "network"):
+        populated.run_task(cluster="prod", taskDefinition="vpc")
+    assert snapshot(populated) == before
+
+
+def test_fargate_launch_needs_a_fargate_compatible_task_definition(populated):
+    before = snapshot(populated)
+    network = {"awsvpcConfiguration": {"subnets": ["subnet-0123456789abcdef0"]}}
+    with api_error("InvalidParameterException", "FARGATE"):
+        populated.run_task(cluster="prod", taskDefinition="web", launchType="FARGATE", networkConfiguration=network)
+    assert snapshot(populated) == before
+
+
+def test_reserved_tag_prefix(populated):
+    cluster = populated.describe_clusters(clusters=["prod"])["clusters"][0]["clusterArn"]
+    with api_error("InvalidParameterException", "aws:"):
+        populated.tag_resource(resourceArn=cluster, tags=[{"key": "aws:owner", "value": "me"}])
+    assert populated.list_tags_for_resource(resourceArn=cluster)["tags"] == []

@@ -35,6 +35,10 @@ impl Arns {
         format!("{}task/{cluster}/{id}", self.prefix())
     }
 
+    pub fn container_instance(&self, cluster: &str, id: &str) -> String {
+        format!("{}container-instance/{cluster}/{id}", self.prefix())
+    }
+
     pub fn container(&self, cluster: &str, task_id: &str, container_id: &str) -> String {
         format!(
             "{}container/{cluster}/{task_id}/{container_id}",
@@ -58,6 +62,10 @@ pub enum ResourceRef {
         name: String,
     },
     Task {
+        cluster: Option<String>,
+        id: String,
+    },
+    ContainerInstance {
         cluster: Option<String>,
         id: String,
     },
@@ -106,6 +114,14 @@ pub fn parse(arn: &str) -> Option<ResourceRef> {
             id: id.to_string(),
         }),
         ("task", [cluster, id]) => Some(ResourceRef::Task {
+            cluster: Some(cluster.to_string()),
+            id: id.to_string(),
+        }),
+        ("container-instance", [id]) => Some(ResourceRef::ContainerInstance {
+            cluster: None,
+            id: id.to_string(),
+        }),
+        ("container-instance", [cluster, id]) => Some(ResourceRef::ContainerInstance {
             cluster: Some(cluster.to_string()),
             id: id.to_string(),
         }),

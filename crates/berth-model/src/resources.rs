@@ -206,6 +206,43 @@ pub struct TaskDefinition {
     pub tags: Vec<Tag>,
 }
 
+impl TaskDefinition {
+    /// CPU units a task of this definition reserves: the task-level value, else the sum of
+    /// its containers'.
+    pub fn required_cpu(&self) -> i64 {
+        self.cpu
+            .as_deref()
+            .and_then(crate::validate::cpu_units)
+            .unwrap_or_else(|| {
+                self.container_definitions
+                    .iter()
+                    .map(|c| i64::from(c.cpu.unwrap_or(0)))
+                    .sum()
+            })
+    }
+
+    /// MiB a task of this definition reserves: the task-level value, else the sum of each
+    /// container's hard limit or, without one, its reservation.
+    pub fn required_memory(&self) -> i64 {
+        self.memory
+            .as_deref()
+            .and_then(crate::validate::memory_mib)
+            .unwrap_or_else(|| {
+                self.container_definitions
+                    .iter()
+                    .map(|c| i64::from(c.memory.or(c.memory_reservation).unwrap_or(0)))
+                    .sum()
+            })
+    }
+
+    /// Whether any essential container has a health check, which then decides task health.
+    pub fn has_health_check(&self) -> bool {
+        self.container_definitions
+            .iter()
+            .any(|c| c.is_essential() && c.health_check.is_some())
+    }
+}
+
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -422,5 +459,68 @@ impl Failure {
             reason: Some("MISSING".into()),
             detail: None,
         }
+    }
+}
+
+/// One resource of a container instance, as ECS lists them (`CPU`, `MEMORY`, `PORTS`).
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceResource {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub integer_value: Option<i64>,
+    pub string_set_value: Option<Vec<String>>,
+}
+
+impl InstanceResource {
+    pub fn integer(name: &str, value: i64) -> Self {
+        Self {
+            name: name.into(),
+            kind: "INTEGER".into(),
+            integer_value: Some(value),
+            string_set_value: None,
+        }
+    }
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attribute {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// A machine running `berth agent`, in ECS's `ContainerInstance` shape.
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInstance {
+    pub container_instance_arn: String,
+    pub ec2_instance_id: String,
+    pub version: i64,
+    pub version_info: Object,
+    pub remaining_resources: Vec<InstanceResource>,
+    pub registered_resources: Vec<InstanceResource>,
+    pub status: String,
+    pub agent_connected: bool,
+    pub running_tasks_count: i64,
+    pub pending_tasks_count: i64,
+    pub attributes: Vec<Attribute>,
+    pub registered_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+impl ContainerInstance {
+    /// The registered amount of `CPU` or `MEMORY`.
+    pub fn registered(&self, name: &str) -> i64 {
+        self.registered_resources
+            .iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.integer_value)
+            .unwrap_or(0)
     }
 }

@@ -381,6 +381,16 @@ fn describe_choices(choices: &[i64]) -> String {
     }
 }
 
+/// CPU units of a task-level `cpu` member ("1024" or "1 vCPU"), if it reads as one.
+pub fn cpu_units(value: &str) -> Option<i64> {
+    quantity(value, "vcpu")
+}
+
+/// MiB of a task-level `memory` member ("2048" or "2 GB"), if it reads as one.
+pub fn memory_mib(value: &str) -> Option<i64> {
+    quantity(value, "gb")
+}
+
 /// Task cpu as ECS accepts it: CPU units ("1024") or vCPUs ("1 vCPU", "0.25 vcpu").
 fn task_cpu(value: &str) -> Result<i64, ApiError> {
     let units = quantity(value, "vcpu").ok_or_else(|| {

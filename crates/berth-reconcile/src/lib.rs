@@ -169,6 +169,11 @@ pub enum Action {
         deployment: String,
         instance: String,
     },
+    /// Place a standalone task (RunTask) that was recorded before any instance could take it.
+    Assign {
+        task: String,
+        instance: String,
+    },
     Stop {
         task: String,
         reason: StopReason,
@@ -256,6 +261,24 @@ pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan 
         .collect();
     let mut placer = Placer::new(&view.instances, &occupants);
     let mut plan = Plan::default();
+    let waiting = view
+        .tasks
+        .iter()
+        .filter(|t| t.service.is_none() && t.instance.is_none() && is_live(t));
+    for task in waiting {
+        let request = Request {
+            group: &task.group,
+            resources: task.resources,
+            strategies: &[],
+            constraints: &[],
+        };
+        if let Ok(instance) = placer.place(&request, &mut rng) {
+            plan.actions.push(Action::Assign {
+                task: task.id.clone(),
+                instance,
+            });
+        }
+    }
     for service in &view.services {
         let report = reconcile_service(
             view,

@@ -144,6 +144,7 @@ impl World {
                         failed: false,
                     });
                 }
+                Action::Assign { .. } => unreachable!("the world runs no standalone tasks"),
                 Action::Stop { task, reason } => {
                     let task = self
                         .view
@@ -448,4 +449,35 @@ proptest! {
         prop_assert_eq!(world.live_in("d1"), 0);
         prop_assert_eq!(world.service().deployments.len(), 1);
     }
+}
+
+#[test]
+fn standalone_tasks_wait_for_an_instance_then_are_assigned() {
+    let mut view = View::default();
+    view.tasks.push(Task {
+        id: "solo".into(),
+        service: None,
+        deployment: None,
+        instance: None,
+        group: "family:job".into(),
+        resources: SMALL,
+        desired_running: true,
+        phase: Phase::Pending,
+        health: Health::Unknown,
+        checked_health: false,
+        running_since: None,
+        stopped_at: None,
+        failed: false,
+    });
+    assert!(reconcile(&view, &Settings::default(), 0.0, 1)
+        .actions
+        .is_empty());
+    view.instances.push(instance("i-a", "a"));
+    assert_eq!(
+        reconcile(&view, &Settings::default(), 0.0, 1).actions,
+        vec![Action::Assign {
+            task: "solo".into(),
+            instance: "i-a".into()
+        }]
+    );
 }

@@ -20,6 +20,15 @@ use tokio::net::TcpListener;
 pub struct Shared {
     pub api: Api,
     pub store: Arc<dyn Store>,
+    /// Bumped on every write that may change what agents or the controller should do, so
+    /// long polls answer at once instead of at their deadline.
+    pub changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Shared {
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 pub fn now_seconds() -> f64 {
@@ -60,7 +69,15 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 
 async fn answer(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let request_id = crate::api::request_id();
-    let result = run(shared, request).await;
+    let result = if request
+        .uri()
+        .path()
+        .starts_with(crate::agent_endpoint::PREFIX)
+    {
+        crate::agent_endpoint::answer(shared, request).await
+    } else {
+        run(shared, request).await
+    };
     let (status, body) = match result {
         Ok(value) => (StatusCode::OK, without_nulls(value)),
         Err(error) => {
@@ -151,7 +168,12 @@ async fn run(shared: &Arc<Shared>, request: Request<Incoming>) -> Result<Value, 
         let caller = Caller {
             access_key_id: verified.access_key_id,
         };
-        shared.api.handle(&ecs.action, &body, &caller, now)
+        let answer = shared.api.handle(&ecs.action, &body, &caller, now);
+        if answer.is_ok() && !ecs.action.starts_with("Describe") && !ecs.action.starts_with("List")
+        {
+            shared.changed();
+        }
+        answer
     })
     .await
     .map_err(|e| ApiError::server(format!("request handler failed: {e}")))?

@@ -4,6 +4,7 @@
 //! (decode, validate, read and write the store) → ECS-shaped JSON. Only `http` touches
 //! sockets; everything before it is tested without one.
 
+pub mod agent_endpoint;
 pub mod api;
 pub mod http;
 pub mod keys;

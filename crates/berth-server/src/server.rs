@@ -68,6 +68,15 @@ pub fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, ServerError> {
     Ok(Arc::new(SqliteStore::open(&db)?))
 }
 
+/// Creates an agent join token in the store under `data_dir`.
+pub fn create_join_token(data_dir: &Path, description: &str) -> Result<String, ServerError> {
+    let store = open_store(data_dir)?;
+    let api = Api::new(store, Arns::new("", ACCOUNT_ID));
+    Ok(api.as_system(now_seconds(), |call| {
+        crate::api::agents::create_join_token(call, description)
+    })?)
+}
+
 /// On the first start, creates the admin key and writes it as `DIR/credentials` (0600).
 /// Returns the credentials file's path.
 fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> Result<PathBuf, ServerError> {
@@ -125,7 +134,11 @@ impl Server {
             })?;
         Ok(Self {
             listener,
-            shared: Arc::new(Shared { api, store }),
+            shared: Arc::new(Shared {
+                api,
+                store,
+                changes: tokio::sync::watch::channel(0).0,
+            }),
             endpoint: format!("http://{local}"),
             credentials,
         })
@@ -133,24 +146,38 @@ impl Server {
 
     /// Serves until the future is dropped.
     pub async fn run(self) {
-        let controller = tokio::spawn(controller_loop(self.shared.api.clone()));
+        let controller = tokio::spawn(controller_loop(Arc::clone(&self.shared)));
         http::serve(self.listener, self.shared).await;
         controller.abort();
     }
 }
 
-/// Background upkeep the API promises: DRAINING services become INACTIVE once their tasks
-/// are gone. Level-triggered, so a missed round is made up by the next.
-async fn controller_loop(api: Api) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+/// The controller: after every change (and at least once a second, since time alone moves
+/// health and back-off) it runs a reconcile round and finishes draining services.
+/// Level-triggered, so a missed round is made up by the next.
+async fn controller_loop(shared: Arc<Shared>) {
+    let mut changes = shared.changes.subscribe();
+    let settings = berth_reconcile::Settings::default();
     loop {
-        tick.tick().await;
-        let api = api.clone();
-        match tokio::task::spawn_blocking(move || api.finish_draining_services(now_seconds())).await
-        {
-            Ok(Ok(_)) => {}
+        let round_shared = Arc::clone(&shared);
+        let settings = settings.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let now = now_seconds();
+            let changed = round_shared.api.as_system(now, |call| {
+                crate::api::controller::run_round(call, &settings, rand::random())
+            })?;
+            let drained = round_shared.api.finish_draining_services(now)?;
+            Ok::<bool, berth_model::ApiError>(changed || drained > 0)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(true)) => shared.changed(),
+            Ok(Ok(false)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "controller round failed"),
             Err(e) => tracing::error!(error = %e, "controller round panicked"),
         }
+        // Coalesce bursts of changes: at most five rounds a second.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await;
     }
 }

@@ -82,7 +82,8 @@ fn seeds() -> Vec<(&'static str, Value)> {
         ("DeleteService", json!({"service": "s1", "force": true})),
         (
             "RunTask",
-            json!({"taskDefinition": "web", "count": 2, "startedBy": "fuzz", "group": "g"}),
+            json!({"taskDefinition": "web", "count": 2, "startedBy": "fuzz", "group": "g",
+                "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}),
         ),
         (
             "StopTask",
@@ -200,9 +201,10 @@ fn api_with_state() -> (Api, Arc<MemoryStore>) {
     }
     api.handle(
         "CreateService",
-        json!({"serviceName": "s1", "taskDefinition": "web", "desiredCount": 1})
-            .to_string()
-            .as_bytes(),
+        json!({"serviceName": "s1", "taskDefinition": "web", "desiredCount": 1,
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}})
+        .to_string()
+        .as_bytes(),
         &caller,
         3.0,
     )

@@ -26,15 +26,20 @@ pub enum Collection {
     Services,
     Tasks,
     AccessKeys,
+    ContainerInstances,
+    /// Join tokens for agents, keyed by the SHA-256 of the token.
+    JoinTokens,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 5] = [
+    pub const ALL: [Collection; 7] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
         Collection::Tasks,
         Collection::AccessKeys,
+        Collection::ContainerInstances,
+        Collection::JoinTokens,
     ];
 
     pub fn table(self) -> &'static str {
@@ -44,6 +49,8 @@ impl Collection {
             Collection::Services => "services",
             Collection::Tasks => "tasks",
             Collection::AccessKeys => "access_keys",
+            Collection::ContainerInstances => "container_instances",
+            Collection::JoinTokens => "join_tokens",
         }
     }
 }

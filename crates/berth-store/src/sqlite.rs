@@ -13,7 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 const READERS: usize = 4;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE clusters (key TEXT PRIMARY KEY, scope TEXT NOT NULL, version INTEGER NOT NULL,
         sort INTEGER NOT NULL, doc TEXT NOT NULL);
     CREATE TABLE task_definitions (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
@@ -28,7 +29,15 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE access_keys (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
         version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
     CREATE TABLE revisions (family TEXT PRIMARY KEY, last INTEGER NOT NULL);
-"];
+",
+    "
+    CREATE TABLE container_instances (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX container_instances_scope ON container_instances (scope, key);
+    CREATE TABLE join_tokens (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+",
+];
 
 pub struct SqliteStore {
     writer: Mutex<Connection>,

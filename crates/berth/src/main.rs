@@ -43,6 +43,22 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage the join tokens agents present when they register.
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensAction {
+    /// Create a join token and print it (shown only now; the server keeps only its hash).
+    Create {
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +105,18 @@ fn main() -> Result<()> {
             region,
         }),
         Command::Keys { action } => run_keys(action),
+        Command::Tokens {
+            action:
+                TokensAction::Create {
+                    data_dir,
+                    description,
+                },
+        } => {
+            let token = server::create_join_token(&data_dir, &description)?;
+            println!("{token}");
+            eprintln!("start agents with: berth agent --server URL --token {token}");
+            Ok(())
+        }
     }
 }
 

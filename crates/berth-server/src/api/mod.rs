@@ -3,7 +3,10 @@
 //! Handlers are plain synchronous functions over a [`Store`]; the HTTP layer calls them on a
 //! blocking thread. They are given the time rather than reading a clock, so tests control it.
 
+pub mod agents;
 mod clusters;
+pub mod container_instances;
+pub mod controller;
 mod pagination;
 mod services;
 mod tags;
@@ -31,12 +34,14 @@ pub struct Caller {
 pub struct Api {
     store: Arc<dyn Store>,
     arns: Arns,
+    presence: container_instances::Presence,
 }
 
 /// Everything one call may read: the store, ARN formats, the caller and the time.
-struct Call<'a> {
+pub struct Call<'a> {
     store: &'a dyn Store,
     arns: &'a Arns,
+    presence: &'a container_instances::Presence,
     caller: &'a Caller,
     now: f64,
 }
@@ -67,6 +72,16 @@ const ACTIONS: &[(&str, Handler)] = &[
     ("StopTask", tasks::stop),
     ("DescribeTasks", tasks::describe),
     ("ListTasks", tasks::list),
+    ("DescribeContainerInstances", container_instances::describe),
+    ("ListContainerInstances", container_instances::list),
+    (
+        "UpdateContainerInstancesState",
+        container_instances::update_state,
+    ),
+    (
+        "DeregisterContainerInstance",
+        container_instances::deregister,
+    ),
     ("TagResource", tags::tag),
     ("UntagResource", tags::untag),
     ("ListTagsForResource", tags::list),
@@ -74,7 +89,25 @@ const ACTIONS: &[(&str, Handler)] = &[
 
 impl Api {
     pub fn new(store: Arc<dyn Store>, arns: Arns) -> Self {
-        Self { store, arns }
+        Self {
+            store,
+            arns,
+            presence: container_instances::Presence::default(),
+        }
+    }
+
+    /// Runs `work` with a call context for the system itself (no signed caller).
+    pub fn as_system<R>(&self, now: f64, work: impl FnOnce(&Call<'_>) -> R) -> R {
+        let caller = Caller {
+            access_key_id: "berth".into(),
+        };
+        work(&Call {
+            store: self.store.as_ref(),
+            arns: &self.arns,
+            presence: &self.presence,
+            caller: &caller,
+            now,
+        })
     }
 
     pub fn arns(&self) -> &Arns {
@@ -106,6 +139,7 @@ impl Api {
         let call = Call {
             store: self.store.as_ref(),
             arns: &self.arns,
+            presence: &self.presence,
             caller,
             now,
         };
@@ -114,30 +148,12 @@ impl Api {
 
     /// Creates the `default` cluster if it has never existed, as ECS does for a new account.
     pub fn ensure_default_cluster(&self, now: f64) -> Result<(), ApiError> {
-        let caller = Caller {
-            access_key_id: String::new(),
-        };
-        let call = Call {
-            store: self.store.as_ref(),
-            arns: &self.arns,
-            caller: &caller,
-            now,
-        };
-        clusters::ensure_default(&call)
+        self.as_system(now, clusters::ensure_default)
     }
 
     /// Moves DRAINING services that no longer run tasks to INACTIVE. Returns how many moved.
     pub fn finish_draining_services(&self, now: f64) -> Result<usize, ApiError> {
-        let caller = Caller {
-            access_key_id: String::new(),
-        };
-        let call = Call {
-            store: self.store.as_ref(),
-            arns: &self.arns,
-            caller: &caller,
-            now,
-        };
-        services::finish_draining(&call)
+        self.as_system(now, services::finish_draining)
     }
 }
 

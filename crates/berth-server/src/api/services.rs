@@ -120,6 +120,11 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         )
     })?;
     let definition = active_task_definition(call, reference)?;
+    task_definitions::check_launch(
+        &definition,
+        request.launch_type.as_deref(),
+        request.network_configuration.as_ref(),
+    )?;
     let definition_arn = definition.task_definition_arn.unwrap_or_default();
     let name = request.service_name.clone();
     let mut service = Service {
@@ -318,6 +323,12 @@ fn start_deployment(service: &mut Service, now: f64) {
         old.updated_at = now;
     }
     service.deployments.insert(0, deployment);
+}
+
+/// Starts a new PRIMARY deployment of `task_definition`, as the circuit breaker's rollback does.
+pub fn roll_back(service: &mut Service, task_definition: &str, now: f64) {
+    service.task_definition = task_definition.to_string();
+    start_deployment(service, now);
 }
 
 fn without_tags(mut service: Service) -> Service {

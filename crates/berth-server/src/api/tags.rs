@@ -26,7 +26,13 @@ fn locate(arn: &str) -> Result<(Collection, String), ApiError> {
             cluster: Some(_),
             id,
         } => (Collection::Tasks, id),
-        ResourceRef::Service { cluster: None, .. } | ResourceRef::Task { cluster: None, .. } => {
+        ResourceRef::ContainerInstance {
+            cluster: Some(_),
+            id,
+        } => (Collection::ContainerInstances, id),
+        ResourceRef::Service { cluster: None, .. }
+        | ResourceRef::Task { cluster: None, .. }
+        | ResourceRef::ContainerInstance { cluster: None, .. } => {
             return Err(ApiError::invalid(
                 "resourceArn: use the long ARN format that includes the cluster name",
             ))

@@ -302,3 +302,29 @@ pub fn delete(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     }
     Ok(json!({"taskDefinitions": deleted, "failures": failures}))
 }
+
+/// Checks that a task definition can be launched as asked, as ECS does when a service or
+/// task is created: awsvpc needs a network configuration, FARGATE a compatible definition.
+pub fn check_launch(
+    definition: &TaskDefinition,
+    launch_type: Option<&str>,
+    network_configuration: Option<&berth_model::resources::Object>,
+) -> Result<(), ApiError> {
+    if definition.network_mode.as_deref() == Some("awsvpc") && network_configuration.is_none() {
+        return Err(ApiError::invalid(
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        ));
+    }
+    if launch_type == Some("FARGATE")
+        && !definition
+            .compatibilities
+            .iter()
+            .flatten()
+            .any(|c| c == "FARGATE")
+    {
+        return Err(ApiError::invalid(
+            "Task definition does not support launch_type FARGATE.",
+        ));
+    }
+    Ok(())
+}

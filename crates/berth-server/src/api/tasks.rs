@@ -3,11 +3,14 @@
 //! A task is recorded PROVISIONING with desiredStatus RUNNING; placing and running it
 //! belongs to the scheduler and the agents.
 
+use super::container_instances::InstanceRecord;
+use super::controller;
 use super::{clusters, pagination, random_hex, task_definitions, wants_tags, Call};
 use berth_model::arn::{parse, task_definition_ref, ResourceRef};
 use berth_model::requests::{decode, DescribeTasks, ListTasks, RunTask, StopTask};
-use berth_model::resources::{Container, Failure, Object, Task};
+use berth_model::resources::{Container, Failure, Object, Tag, Task, TaskDefinition};
 use berth_model::{validate, ApiError};
+use berth_reconcile::placement;
 use berth_store::Collection;
 use serde_json::{json, Value};
 
@@ -26,71 +29,164 @@ pub fn run(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             "TaskDefinition is inactive: {definition_arn}"
         )));
     }
-    let overrides = request.overrides.clone().unwrap_or_else(|| {
+    task_definitions::check_launch(
+        &definition,
+        request.launch_type.as_deref(),
+        request.network_configuration.as_ref(),
+    )?;
+    let launch = Launch {
+        group: request
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("family:{}", definition.family)),
+        started_by: request.started_by.clone(),
+        launch_type: request.launch_type.clone(),
+        overrides: request.overrides.clone(),
+        tags: request.tags.clone().unwrap_or_default(),
+        enable_execute_command: request.enable_execute_command.unwrap_or(false),
+    };
+    let instances =
+        call.list::<InstanceRecord>(Collection::ContainerInstances, Some(&cluster.cluster_name))?;
+    let mut placer = if instances.is_empty() {
+        // Without any instance yet, tasks wait PROVISIONING until an agent joins.
+        None
+    } else {
+        let strategies = parse_placement(
+            request.placement_strategy.as_deref().unwrap_or_default(),
+            |s| placement::strategy(s.kind.as_deref().unwrap_or(""), s.field.as_deref()),
+        )?;
+        let constraints = parse_placement(
+            request.placement_constraints.as_deref().unwrap_or_default(),
+            |c| placement::constraint(c.kind.as_deref().unwrap_or(""), c.expression.as_deref()),
+        )?;
+        Some((
+            controller::placer(call, &cluster.cluster_name, &instances)?,
+            strategies,
+            constraints,
+        ))
+    };
+    let mut rng = berth_reconcile::Rng::new(rand::random());
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for _ in 0..request.count.unwrap_or(1) {
+        let instance = match &mut placer {
+            None => None,
+            Some((placer, strategies, constraints)) => {
+                let ask = placement::Request {
+                    group: &launch.group,
+                    resources: controller::resources(&definition),
+                    strategies,
+                    constraints,
+                };
+                match placer.place(&ask, &mut rng) {
+                    Ok(id) => Some(call.arns.container_instance(&cluster.cluster_name, &id)),
+                    Err(why) => {
+                        failures.push(Failure {
+                            arn: Some(cluster.cluster_arn.clone()),
+                            reason: Some(why.reason().to_string()),
+                            detail: None,
+                        });
+                        continue;
+                    }
+                }
+            }
+        };
+        let task = new_task(call, &cluster.cluster_name, &definition, &launch, instance);
+        let id = task
+            .task_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        call.insert(Collection::Tasks, &id, &cluster.cluster_name, &task)?;
+        tasks.push(without_tags(task));
+    }
+    Ok(json!({"tasks": tasks, "failures": failures}))
+}
+
+fn parse_placement<T, R>(
+    entries: &[T],
+    read: impl Fn(&T) -> Result<R, placement::PlacementError>,
+) -> Result<Vec<R>, ApiError> {
+    entries
+        .iter()
+        .map(|e| read(e).map_err(|e| ApiError::invalid(e.0)))
+        .collect()
+}
+
+/// How a task comes to be: by RunTask or by a service's deployment.
+pub struct Launch {
+    pub group: String,
+    pub started_by: Option<String>,
+    pub launch_type: Option<String>,
+    pub overrides: Option<Object>,
+    pub tags: Vec<Tag>,
+    pub enable_execute_command: bool,
+}
+
+/// A new task record, PROVISIONING, on `instance` if it is placed already.
+pub fn new_task(
+    call: &Call<'_>,
+    cluster: &str,
+    definition: &TaskDefinition,
+    launch: &Launch,
+    instance: Option<String>,
+) -> Task {
+    let id = random_hex(32);
+    let task_arn = call.arns.task(cluster, &id);
+    let containers = definition
+        .container_definitions
+        .iter()
+        .map(|c| Container {
+            container_arn: call.arns.container(cluster, &id, &random_hex(32)),
+            task_arn: task_arn.clone(),
+            name: c.name.clone().unwrap_or_default(),
+            image: c.image.clone(),
+            last_status: "PENDING".to_string(),
+            health_status: Some("UNKNOWN".to_string()),
+            cpu: c.cpu.map(|v| v.to_string()),
+            memory: c.memory.map(|v| v.to_string()),
+            memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+            ..Container::default()
+        })
+        .collect();
+    let overrides = launch.overrides.clone().unwrap_or_else(|| {
         let mut overrides = Object::new();
-        let containers: Vec<Value> = definition
+        let names: Vec<Value> = definition
             .container_definitions
             .iter()
             .map(|c| json!({"name": c.name}))
             .collect();
-        overrides.insert("containerOverrides".into(), Value::Array(containers));
+        overrides.insert("containerOverrides".into(), Value::Array(names));
         overrides.insert("inferenceAcceleratorOverrides".into(), json!([]));
         overrides
     });
-    let mut tasks = Vec::new();
-    for _ in 0..request.count.unwrap_or(1) {
-        let id = random_hex(32);
-        let task_arn = call.arns.task(&cluster.cluster_name, &id);
-        let containers = definition
-            .container_definitions
-            .iter()
-            .map(|c| Container {
-                container_arn: call
-                    .arns
-                    .container(&cluster.cluster_name, &id, &random_hex(32)),
-                task_arn: task_arn.clone(),
-                name: c.name.clone().unwrap_or_default(),
-                image: c.image.clone(),
-                last_status: "PENDING".to_string(),
-                health_status: Some("UNKNOWN".to_string()),
-                cpu: c.cpu.map(|v| v.to_string()),
-                memory: c.memory.map(|v| v.to_string()),
-                memory_reservation: c.memory_reservation.map(|v| v.to_string()),
-                ..Container::default()
-            })
-            .collect();
-        let task = Task {
-            cluster_arn: cluster.cluster_arn.clone(),
-            containers,
-            cpu: definition.cpu.clone(),
-            created_at: call.now,
-            desired_status: "RUNNING".to_string(),
-            enable_execute_command: request.enable_execute_command.unwrap_or(false),
-            group: request
-                .group
+    Task {
+        cluster_arn: call.arns.cluster(cluster),
+        container_instance_arn: instance,
+        containers,
+        cpu: Some(definition.required_cpu().to_string()),
+        created_at: call.now,
+        desired_status: "RUNNING".to_string(),
+        enable_execute_command: launch.enable_execute_command,
+        group: launch.group.clone(),
+        health_status: "UNKNOWN".to_string(),
+        last_status: "PROVISIONING".to_string(),
+        launch_type: Some(
+            launch
+                .launch_type
                 .clone()
-                .unwrap_or_else(|| format!("family:{}", definition.family)),
-            health_status: "UNKNOWN".to_string(),
-            last_status: "PROVISIONING".to_string(),
-            launch_type: Some(
-                request
-                    .launch_type
-                    .clone()
-                    .unwrap_or_else(|| "EC2".to_string()),
-            ),
-            memory: definition.memory.clone(),
-            overrides: overrides.clone(),
-            started_by: request.started_by.clone(),
-            tags: request.tags.clone().unwrap_or_default(),
-            task_arn,
-            task_definition_arn: definition_arn.clone(),
-            version: 1,
-            ..Task::default()
-        };
-        call.insert(Collection::Tasks, &id, &cluster.cluster_name, &task)?;
-        tasks.push(without_tags(task));
+                .unwrap_or_else(|| "EC2".to_string()),
+        ),
+        memory: Some(definition.required_memory().to_string()),
+        overrides,
+        started_by: launch.started_by.clone(),
+        tags: launch.tags.clone(),
+        task_arn,
+        task_definition_arn: definition.task_definition_arn.clone().unwrap_or_default(),
+        version: 1,
+        ..Task::default()
     }
-    Ok(json!({"tasks": tasks, "failures": Vec::<Failure>::new()}))
 }
 
 fn without_tags(mut task: Task) -> Task {

@@ -1,0 +1,112 @@
+//! The agent protocol: how a `berth agent` joins a cluster, learns the tasks the server
+//! wants on its machine, and reports what it observes.
+//!
+//! Both directions carry full state, never deltas: the server answers a poll with every task
+//! it wants on the instance (with a version), and the agent reports every task it knows of.
+//! A lost message, a dropped connection or a restart of either side heals on the next poll.
+//! Endpoints: `POST /agent/v1/register` and `POST /agent/v1/poll`, JSON bodies, with
+//! `Authorization: Bearer <agent key>` on polls (the join token on register).
+
+use crate::resources::{ContainerDefinition, NetworkBinding, Object, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Sent once when an agent starts; registering again with the same `instance_id` resumes
+/// the same container instance (its tasks stay).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    pub cluster: String,
+    /// Stable per machine (kept in the agent's state directory).
+    pub instance_id: String,
+    pub hostname: String,
+    /// CPU units, 1024 per core.
+    pub cpu: i64,
+    /// MiB.
+    pub memory: i64,
+    pub attributes: BTreeMap<String, String>,
+    pub agent_version: String,
+    /// `docker` or `process`.
+    pub runtime: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterResponse {
+    pub container_instance_arn: String,
+    /// The bearer key for polls; valid until the instance is deregistered.
+    pub agent_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollRequest {
+    pub container_instance_arn: String,
+    /// The version of the desired set the agent already has; the server holds the poll
+    /// open until it changes or the wait runs out. `None` answers at once.
+    pub known_version: Option<String>,
+    pub wait_seconds: u64,
+    /// Every task the agent knows of on this machine.
+    pub reports: Vec<TaskReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollResponse {
+    pub version: String,
+    pub tasks: Vec<DesiredTask>,
+}
+
+/// A task the server wants on this instance, with everything needed to run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredTask {
+    pub task_arn: String,
+    pub task_id: String,
+    /// `RUNNING` or `STOPPED`.
+    pub desired_status: String,
+    pub family: String,
+    pub revision: i64,
+    pub network_mode: String,
+    pub containers: Vec<ContainerDefinition>,
+    /// Task-level `overrides` as RunTask received them.
+    pub overrides: Object,
+    /// Stop signal to SIGKILL, per container, already defaulted (30 s).
+    pub stop_timeout_seconds: i64,
+}
+
+/// What the agent observes of one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskReport {
+    pub task_arn: String,
+    /// ECS lastStatus: PENDING, ACTIVATING, RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED.
+    pub last_status: String,
+    pub containers: Vec<ContainerReport>,
+    pub pull_started_at: Option<Timestamp>,
+    pub pull_stopped_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub stopping_at: Option<Timestamp>,
+    pub stopped_at: Option<Timestamp>,
+    /// Set when the agent itself ended the task: `TaskFailedToStart` or `EssentialContainerExited`.
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerReport {
+    pub name: String,
+    pub runtime_id: Option<String>,
+    /// PENDING, RUNNING or STOPPED.
+    pub last_status: String,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub network_bindings: Vec<NetworkBinding>,
+    /// HEALTHY, UNHEALTHY or UNKNOWN.
+    pub health_status: String,
+    pub ip_address: Option<String>,
+}
+
+/// ECS's default time between the stop signal and SIGKILL.
+pub const DEFAULT_STOP_TIMEOUT_SECONDS: i64 = 30;

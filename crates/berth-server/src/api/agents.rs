@@ -1,0 +1,346 @@
+//! The server side of the agent protocol (see `berth_model::agent`): join tokens,
+//! registration, and the level-triggered exchange of desired and observed task state.
+
+use super::container_instances::InstanceRecord;
+use super::{clusters, random_hex, Call};
+use berth_model::agent::{
+    DesiredTask, PollResponse, RegisterRequest, RegisterResponse, TaskReport,
+    DEFAULT_STOP_TIMEOUT_SECONDS,
+};
+use berth_model::resources::{
+    Attribute, ContainerInstance, InstanceResource, Task, TaskDefinition,
+};
+use berth_model::{ApiError, ErrorKind};
+use berth_store::{Collection, StoreError};
+use serde_json::{json, Map};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+fn denied(message: &str) -> ApiError {
+    ApiError::new(ErrorKind::AccessDeniedException, message)
+}
+
+/// Creates a join token; only its hash is stored, so the token is shown once.
+pub fn create_join_token(call: &Call<'_>, description: &str) -> Result<String, ApiError> {
+    let token = format!("bjt_{}", random_hex(40));
+    call.insert(
+        Collection::JoinTokens,
+        &sha256_hex(&token),
+        "",
+        &json!({"createdAt": call.now, "description": description}),
+    )?;
+    Ok(token)
+}
+
+fn valid_instance_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+pub fn register(
+    call: &Call<'_>,
+    request: &RegisterRequest,
+    token: &str,
+) -> Result<RegisterResponse, ApiError> {
+    if call
+        .store
+        .get(Collection::JoinTokens, &sha256_hex(token))
+        .map_err(super::store_error)?
+        .is_none()
+    {
+        return Err(denied(
+            "the join token is not valid; create one with `berth tokens create` on the server",
+        ));
+    }
+    if !valid_instance_id(&request.instance_id) {
+        return Err(ApiError::invalid(
+            "instanceId: 1 to 64 letters, digits or hyphens",
+        ));
+    }
+    if request.cpu <= 0 || request.memory <= 0 {
+        return Err(ApiError::invalid("cpu and memory: must be positive"));
+    }
+    let cluster = clusters::require_active(call, Some(&request.cluster))?;
+    let agent_key = random_hex(48);
+    let arn = call
+        .arns
+        .container_instance(&cluster.cluster_name, &request.instance_id);
+    let mut attributes: Vec<Attribute> = request
+        .attributes
+        .iter()
+        .map(|(name, value)| Attribute {
+            name: name.clone(),
+            value: Some(value.clone()),
+        })
+        .collect();
+    attributes.push(Attribute {
+        name: "berth.runtime".into(),
+        value: Some(request.runtime.clone()),
+    });
+    attributes.push(Attribute {
+        name: "ecs.os-type".into(),
+        value: Some("linux".into()),
+    });
+    let mut version_info = Map::new();
+    version_info.insert("agentVersion".into(), json!(request.agent_version));
+    let fresh = InstanceRecord {
+        instance: ContainerInstance {
+            container_instance_arn: arn.clone(),
+            ec2_instance_id: request.instance_id.clone(),
+            version: 1,
+            version_info,
+            registered_resources: vec![
+                InstanceResource::integer("CPU", request.cpu),
+                InstanceResource::integer("MEMORY", request.memory),
+            ],
+            status: "ACTIVE".into(),
+            attributes,
+            registered_at: call.now,
+            ..ContainerInstance::default()
+        },
+        agent_key_sha256: sha256_hex(&agent_key),
+        hostname: request.hostname.clone(),
+        runtime: request.runtime.clone(),
+    };
+    loop {
+        let existing =
+            call.get::<InstanceRecord>(Collection::ContainerInstances, &request.instance_id)?;
+        let outcome = match existing {
+            // Registering again resumes the instance: its status and tasks stay.
+            Some(_) => call
+                .modify(
+                    Collection::ContainerInstances,
+                    &request.instance_id,
+                    |r: &mut InstanceRecord| {
+                        let status = r.instance.status.clone();
+                        let version = r.instance.version + 1;
+                        let registered_at = r.instance.registered_at;
+                        let tags = std::mem::take(&mut r.instance.tags);
+                        *r = fresh.clone();
+                        r.instance.status = status;
+                        r.instance.version = version;
+                        r.instance.registered_at = registered_at;
+                        r.instance.tags = tags;
+                        Ok(())
+                    },
+                )?
+                .is_some(),
+            None => match call.store.insert(
+                Collection::ContainerInstances,
+                &request.instance_id,
+                &cluster.cluster_name,
+                &super::to_value(&fresh),
+            ) {
+                Ok(_) => true,
+                Err(StoreError::AlreadyExists { .. }) => false,
+                Err(e) => return Err(super::store_error(e)),
+            },
+        };
+        if outcome {
+            call.presence.seen(&request.instance_id, call.now);
+            return Ok(RegisterResponse {
+                container_instance_arn: arn,
+                agent_key,
+            });
+        }
+    }
+}
+
+/// The instance a poll speaks for, if its bearer key matches.
+pub fn authenticate(
+    call: &Call<'_>,
+    instance_arn: &str,
+    agent_key: &str,
+) -> Result<InstanceRecord, ApiError> {
+    let id = instance_arn.rsplit('/').next().unwrap_or_default();
+    let record = call
+        .get::<InstanceRecord>(Collection::ContainerInstances, id)?
+        .filter(|r| r.instance.container_instance_arn == instance_arn)
+        .ok_or_else(|| denied("unknown container instance; register the agent again"))?;
+    if record.agent_key_sha256 != sha256_hex(agent_key) {
+        return Err(denied(
+            "the agent key does not match this container instance",
+        ));
+    }
+    call.presence.seen(record.id(), call.now);
+    Ok(record)
+}
+
+/// ECS's task health over essential containers: any UNHEALTHY, else any UNKNOWN, else HEALTHY.
+fn task_health(task: &Task, definition: Option<&TaskDefinition>) -> String {
+    let essential = |name: &str| {
+        definition
+            .and_then(|d| {
+                d.container_definitions
+                    .iter()
+                    .find(|c| c.name.as_deref() == Some(name))
+            })
+            .is_none_or(|c| c.is_essential())
+    };
+    let statuses: Vec<&str> = task
+        .containers
+        .iter()
+        .filter(|c| essential(&c.name))
+        .map(|c| c.health_status.as_deref().unwrap_or("UNKNOWN"))
+        .collect();
+    if statuses.contains(&"UNHEALTHY") {
+        "UNHEALTHY"
+    } else if statuses.is_empty() || statuses.contains(&"UNKNOWN") {
+        "UNKNOWN"
+    } else {
+        "HEALTHY"
+    }
+    .to_string()
+}
+
+const ORDER: [&str; 8] = [
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+];
+
+fn rank(status: &str) -> usize {
+    ORDER.iter().position(|s| *s == status).unwrap_or(0)
+}
+
+/// Folds an agent's reports into the task records. Returns whether anything changed.
+pub fn apply_reports(
+    call: &Call<'_>,
+    record: &InstanceRecord,
+    reports: &[TaskReport],
+) -> Result<bool, ApiError> {
+    let arn = &record.instance.container_instance_arn;
+    let mut definitions: HashMap<String, Option<TaskDefinition>> = HashMap::new();
+    let mut changed = false;
+    for report in reports {
+        let Some(id) = report.task_arn.rsplit('/').next() else {
+            continue;
+        };
+        let Some(task) = call.get::<Task>(Collection::Tasks, id)? else {
+            continue;
+        };
+        if task.container_instance_arn.as_deref() != Some(arn) {
+            continue;
+        }
+        if !definitions.contains_key(&task.task_definition_arn) {
+            let definition = super::task_definitions::resolve(call, &task.task_definition_arn)?;
+            definitions.insert(task.task_definition_arn.clone(), definition);
+        }
+        let definition = definitions
+            .get(&task.task_definition_arn)
+            .and_then(Option::as_ref);
+        let updated = call.modify(Collection::Tasks, id, |task: &mut Task| {
+            let before = task.clone();
+            // Status only moves forward: a late report never revives a stopped task.
+            if rank(&report.last_status) >= rank(&task.last_status) {
+                task.last_status = report.last_status.clone();
+            }
+            for observed in &report.containers {
+                if let Some(container) =
+                    task.containers.iter_mut().find(|c| c.name == observed.name)
+                {
+                    container.runtime_id =
+                        observed.runtime_id.clone().or(container.runtime_id.take());
+                    if container.last_status != "STOPPED" {
+                        container.last_status = observed.last_status.clone();
+                    }
+                    container.exit_code = observed.exit_code.or(container.exit_code);
+                    container.reason = observed.reason.clone().or(container.reason.take());
+                    container.network_bindings = observed.network_bindings.clone();
+                    container.health_status = Some(observed.health_status.clone());
+                }
+            }
+            task.pull_started_at = task.pull_started_at.or(report.pull_started_at);
+            task.pull_stopped_at = task.pull_stopped_at.or(report.pull_stopped_at);
+            task.started_at = task.started_at.or(report.started_at);
+            task.stopping_at = task.stopping_at.or(report.stopping_at);
+            task.stopped_at = task.stopped_at.or(report.stopped_at);
+            if let Some(code) = &report.stop_code {
+                if task.stop_code.is_none() {
+                    task.stop_code = Some(code.clone());
+                    task.stopped_reason = report.stopped_reason.clone();
+                }
+                task.desired_status = "STOPPED".into();
+            }
+            task.health_status = task_health(task, definition);
+            if *task != before {
+                task.version += 1;
+                return Ok(true);
+            }
+            Ok(false)
+        })?;
+        changed |= updated == Some(true);
+    }
+    Ok(changed)
+}
+
+/// Every task the server wants on the instance, and a version that changes with the set.
+pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse, ApiError> {
+    let cluster = match berth_model::arn::parse(&record.instance.container_instance_arn) {
+        Some(berth_model::arn::ResourceRef::ContainerInstance {
+            cluster: Some(cluster),
+            ..
+        }) => cluster,
+        _ => {
+            return Err(ApiError::server(
+                "stored container instance ARN has no cluster",
+            ))
+        }
+    };
+    let arn = &record.instance.container_instance_arn;
+    let mut tasks: Vec<Task> = call
+        .list::<Task>(Collection::Tasks, Some(&cluster))?
+        .into_iter()
+        .filter(|t| t.container_instance_arn.as_deref() == Some(arn))
+        .filter(|t| !(t.desired_status == "STOPPED" && t.last_status == "STOPPED"))
+        .collect();
+    tasks.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
+    let mut hasher = Sha256::new();
+    let mut desired = Vec::new();
+    for task in tasks {
+        let Some(definition) = super::task_definitions::resolve(call, &task.task_definition_arn)?
+        else {
+            continue;
+        };
+        hasher.update(task.task_arn.as_bytes());
+        hasher.update(task.desired_status.as_bytes());
+        let stop_timeout = definition
+            .container_definitions
+            .iter()
+            .filter_map(|c| c.stop_timeout)
+            .max()
+            .map(i64::from)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
+        desired.push(DesiredTask {
+            task_id: task
+                .task_arn
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            task_arn: task.task_arn,
+            desired_status: task.desired_status,
+            family: definition.family.clone(),
+            revision: definition.revision,
+            network_mode: definition
+                .network_mode
+                .clone()
+                .unwrap_or_else(|| "bridge".into()),
+            containers: definition.container_definitions,
+            overrides: task.overrides,
+            stop_timeout_seconds: stop_timeout,
+        });
+    }
+    Ok(PollResponse {
+        version: hex::encode(&hasher.finalize()[..12]),
+        tasks: desired,
+    })
+}

@@ -1,0 +1,411 @@
+//! The controller round: read the store into the reconciler's view, run the pure reconciler,
+//! and write its plan back — new tasks, stop requests, deployment state and service events.
+//! Level-triggered: each round starts from what is stored, so a crash between rounds loses
+//! nothing and a repeated round does no harm.
+
+use super::container_instances::InstanceRecord;
+use super::tasks::{new_task, Launch};
+use super::{services, task_definitions, Call};
+use berth_model::resources::{Cluster, Deployment, Service, ServiceEvent, Task, TaskDefinition};
+use berth_model::ApiError;
+use berth_reconcile::placement::{self, Instance, Occupant, Placer, Resources};
+use berth_reconcile::{self as reconcile, Action, Phase, Rollout, Settings, StopReason};
+use berth_store::Collection;
+use std::collections::HashMap;
+
+/// ECS keeps at most this many events per service, newest first.
+const MAX_EVENTS: usize = 100;
+
+pub fn resources(definition: &TaskDefinition) -> Resources {
+    Resources {
+        cpu: definition.required_cpu(),
+        memory: definition.required_memory(),
+    }
+}
+
+fn task_resources(task: &Task) -> Resources {
+    let read = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+    Resources {
+        cpu: read(&task.cpu),
+        memory: read(&task.memory),
+    }
+}
+
+fn instance_id(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+fn instances(call: &Call<'_>, records: &[InstanceRecord]) -> Vec<Instance> {
+    records
+        .iter()
+        .map(|r| Instance {
+            id: r.id().to_string(),
+            registered: Resources {
+                cpu: r.instance.registered("CPU"),
+                memory: r.instance.registered("MEMORY"),
+            },
+            attributes: r.attributes(),
+            accepts_tasks: r.instance.status == "ACTIVE"
+                && call.presence.connected(r.id(), call.now),
+        })
+        .collect()
+}
+
+fn occupants(tasks: &[Task]) -> Vec<Occupant> {
+    tasks
+        .iter()
+        .filter(|t| t.desired_status == "RUNNING" && t.last_status != "STOPPED")
+        .filter_map(|t| {
+            Some(Occupant {
+                instance: instance_id(t.container_instance_arn.as_deref()?),
+                group: t.group.clone(),
+                resources: task_resources(t),
+            })
+        })
+        .collect()
+}
+
+/// A placer over the cluster's instances with what its tasks already hold.
+pub fn placer(
+    call: &Call<'_>,
+    cluster: &str,
+    records: &[InstanceRecord],
+) -> Result<Placer, ApiError> {
+    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(cluster))?;
+    Ok(Placer::new(&instances(call, records), &occupants(&tasks)))
+}
+
+fn phase(task: &Task) -> Phase {
+    match task.last_status.as_str() {
+        "PROVISIONING" | "PENDING" | "ACTIVATING" => Phase::Pending,
+        "RUNNING" => Phase::Running,
+        _ => Phase::Stopped,
+    }
+}
+
+fn health(status: &str) -> reconcile::Health {
+    match status {
+        "HEALTHY" => reconcile::Health::Healthy,
+        "UNHEALTHY" => reconcile::Health::Unhealthy,
+        _ => reconcile::Health::Unknown,
+    }
+}
+
+fn rollout(deployment: &Deployment) -> Rollout {
+    match deployment.rollout_state.as_deref() {
+        Some("COMPLETED") => Rollout::Completed,
+        Some("FAILED") => Rollout::Failed,
+        _ => Rollout::InProgress,
+    }
+}
+
+/// Runs one round over every ACTIVE cluster. Returns whether anything was written.
+pub fn run_round(call: &Call<'_>, settings: &Settings, seed: u64) -> Result<bool, ApiError> {
+    let mut changed = false;
+    for cluster in call.list::<Cluster>(Collection::Clusters, None)? {
+        if cluster.status == "ACTIVE" {
+            changed |= reconcile_cluster(call, &cluster.cluster_name, settings, seed)?;
+        }
+    }
+    Ok(changed)
+}
+
+struct Definitions<'c, 'a> {
+    call: &'c Call<'a>,
+    cache: HashMap<String, Option<TaskDefinition>>,
+}
+
+impl Definitions<'_, '_> {
+    fn get(&mut self, arn: &str) -> Result<Option<TaskDefinition>, ApiError> {
+        if !self.cache.contains_key(arn) {
+            let found = task_definitions::resolve(self.call, arn)?;
+            self.cache.insert(arn.to_string(), found);
+        }
+        Ok(self.cache.get(arn).cloned().flatten())
+    }
+}
+
+fn reconcile_cluster(
+    call: &Call<'_>,
+    cluster: &str,
+    settings: &Settings,
+    seed: u64,
+) -> Result<bool, ApiError> {
+    let records: Vec<InstanceRecord> = call.list(Collection::ContainerInstances, Some(cluster))?;
+    let stored_tasks: Vec<Task> = call.list(Collection::Tasks, Some(cluster))?;
+    let stored_services: Vec<Service> = call
+        .list::<Service>(Collection::Services, Some(cluster))?
+        .into_iter()
+        .filter(|s| s.status != "INACTIVE")
+        .collect();
+    let mut definitions = Definitions {
+        call,
+        cache: HashMap::new(),
+    };
+
+    let mut tasks = Vec::new();
+    for task in &stored_tasks {
+        let service = task.group.strip_prefix("service:").map(str::to_string);
+        let checked_health = definitions
+            .get(&task.task_definition_arn)?
+            .is_some_and(|d| d.has_health_check());
+        tasks.push(reconcile::Task {
+            id: instance_id(&task.task_arn),
+            deployment: service.as_ref().and(task.started_by.clone()),
+            service,
+            instance: task.container_instance_arn.as_deref().map(instance_id),
+            group: task.group.clone(),
+            resources: task_resources(task),
+            desired_running: task.desired_status == "RUNNING",
+            phase: phase(task),
+            health: health(&task.health_status),
+            checked_health,
+            running_since: task.started_at,
+            stopped_at: task.stopped_at.or(task.stopping_at),
+            failed: matches!(
+                task.stop_code.as_deref(),
+                Some("TaskFailedToStart" | "EssentialContainerExited")
+            ) || task.stopped_reason.as_deref() == Some(StopReason::Unhealthy.message()),
+        });
+    }
+    let mut services_view = Vec::new();
+    for service in &stored_services {
+        let mut deployments = Vec::new();
+        for deployment in &service.deployments {
+            let Some(definition) = definitions.get(&deployment.task_definition)? else {
+                continue;
+            };
+            deployments.push(reconcile::Deployment {
+                id: deployment.id.clone(),
+                task_definition: deployment.task_definition.clone(),
+                resources: resources(&definition),
+                rollout: rollout(deployment),
+            });
+        }
+        let config = &service.deployment_configuration;
+        let strategies = service
+            .placement_strategy
+            .iter()
+            .filter_map(|s| placement::strategy(s.kind.as_deref()?, s.field.as_deref()).ok())
+            .collect();
+        let constraints = service
+            .placement_constraints
+            .iter()
+            .filter_map(|c| placement::constraint(c.kind.as_deref()?, c.expression.as_deref()).ok())
+            .collect();
+        services_view.push(reconcile::Service {
+            name: service.service_name.clone(),
+            desired_count: service.desired_count,
+            minimum_healthy_percent: i64::from(config.minimum_healthy_percent.unwrap_or(100)),
+            maximum_percent: i64::from(config.maximum_percent.unwrap_or(200)),
+            deployments,
+            strategies,
+            constraints,
+            circuit_breaker: config
+                .deployment_circuit_breaker
+                .as_ref()
+                .filter(|b| b.enable)
+                .map(|b| b.rollback),
+            last_completed: service
+                .deployments
+                .iter()
+                .skip(1)
+                .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"))
+                .map(|d| d.task_definition.clone()),
+            active: service.status == "ACTIVE",
+        });
+    }
+    let view = reconcile::View {
+        instances: instances(call, &records),
+        services: services_view,
+        tasks,
+    };
+    let plan = reconcile::reconcile(&view, settings, call.now, seed);
+
+    let mut changed = false;
+    let mut started: HashMap<String, Vec<String>> = HashMap::new();
+    let mut stopped: HashMap<String, Vec<String>> = HashMap::new();
+    for action in &plan.actions {
+        match action {
+            Action::Start {
+                service,
+                deployment,
+                instance,
+            } => {
+                let Some(stored) = stored_services.iter().find(|s| &s.service_name == service)
+                else {
+                    continue;
+                };
+                let Some(definition_arn) = stored
+                    .deployments
+                    .iter()
+                    .find(|d| &d.id == deployment)
+                    .map(|d| d.task_definition.clone())
+                else {
+                    continue;
+                };
+                let Some(definition) = definitions.get(&definition_arn)? else {
+                    continue;
+                };
+                let launch = Launch {
+                    group: services::task_group(service),
+                    started_by: Some(deployment.clone()),
+                    launch_type: stored.launch_type.clone(),
+                    overrides: None,
+                    tags: Vec::new(),
+                    enable_execute_command: stored.enable_execute_command,
+                };
+                let task = new_task(
+                    call,
+                    cluster,
+                    &definition,
+                    &launch,
+                    Some(call.arns.container_instance(cluster, instance)),
+                );
+                let id = instance_id(&task.task_arn);
+                call.insert(Collection::Tasks, &id, cluster, &task)?;
+                started.entry(service.clone()).or_default().push(id);
+                changed = true;
+            }
+            Action::Assign { task, instance } => {
+                let arn = call.arns.container_instance(cluster, instance);
+                call.modify(Collection::Tasks, task, |t: &mut Task| {
+                    if t.container_instance_arn.is_none() {
+                        t.container_instance_arn = Some(arn.clone());
+                        t.version += 1;
+                    }
+                    Ok(())
+                })?;
+                changed = true;
+            }
+            Action::Stop { task, reason } => {
+                let now = call.now;
+                let outcome = call.modify(Collection::Tasks, task, |t: &mut Task| {
+                    if t.desired_status == "STOPPED" {
+                        return Ok(None);
+                    }
+                    t.desired_status = "STOPPED".into();
+                    t.stop_code = Some("ServiceSchedulerInitiated".into());
+                    t.stopped_reason = Some(reason.message().into());
+                    t.stopping_at = Some(now);
+                    t.version += 1;
+                    if t.container_instance_arn.is_none() {
+                        t.last_status = "STOPPED".into();
+                        t.stopped_at = Some(now);
+                    }
+                    Ok(t.group.strip_prefix("service:").map(str::to_string))
+                })?;
+                if let Some(Some(service)) = outcome {
+                    stopped.entry(service).or_default().push(task.clone());
+                    changed = true;
+                }
+            }
+        }
+    }
+    for report in &plan.services {
+        changed |= apply_report(call, cluster, report, &started, &stopped)?;
+    }
+    Ok(changed)
+}
+
+fn task_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("(task {id})"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes a service's counts, deployment changes and events. Repeated events are kept once.
+fn apply_report(
+    call: &Call<'_>,
+    cluster: &str,
+    report: &reconcile::ServiceReport,
+    started: &HashMap<String, Vec<String>>,
+    stopped: &HashMap<String, Vec<String>>,
+) -> Result<bool, ApiError> {
+    let name = &report.service;
+    let mut messages: Vec<String> = Vec::new();
+    if let Some(ids) = started.get(name) {
+        messages.push(format!(
+            "has started {} tasks: {}.",
+            ids.len(),
+            task_list(ids)
+        ));
+    }
+    if let Some(ids) = stopped.get(name) {
+        messages.push(format!(
+            "has stopped {} running tasks: {}.",
+            ids.len(),
+            task_list(ids)
+        ));
+    }
+    messages.extend(
+        report
+            .events
+            .iter()
+            .filter(|e| !e.starts_with("has started") && !e.starts_with("has stopped"))
+            .cloned(),
+    );
+    let now = call.now;
+    let changed = call.modify(
+        Collection::Services,
+        &services::key(cluster, name),
+        |service: &mut Service| {
+            let before = service.clone();
+            service.running_count = report.running;
+            service.pending_count = report.pending;
+            service
+                .deployments
+                .retain(|d| !report.finished.contains(&d.id));
+            for counts in &report.counts {
+                if let Some(d) = service.deployments.iter_mut().find(|d| d.id == counts.id) {
+                    d.running_count = counts.running;
+                    d.pending_count = counts.pending;
+                    d.failed_tasks = counts.failed;
+                }
+            }
+            if let Some((state, reason)) = &report.rollout {
+                if let Some(primary) = service.deployments.first_mut() {
+                    primary.rollout_state = Some(
+                        match state {
+                            Rollout::Completed => "COMPLETED",
+                            Rollout::Failed => "FAILED",
+                            Rollout::InProgress => "IN_PROGRESS",
+                        }
+                        .to_string(),
+                    );
+                    primary.rollout_state_reason = Some(reason.clone());
+                    primary.updated_at = now;
+                }
+                if *state == Rollout::Failed {
+                    messages.push(format!(
+                        "(deployment {}) deployment failed: tasks failed to start.",
+                        service.deployments[0].id
+                    ));
+                }
+            }
+            if let Some(previous) = &report.rollback_to {
+                services::roll_back(service, previous, now);
+                messages.push(format!("rolling back to {previous}."));
+            }
+            for message in &messages {
+                let text = format!("(service {name}) {message}");
+                // ECS suppresses an event that repeats the newest one.
+                if service.events.first().is_some_and(|e| e.message == text) {
+                    continue;
+                }
+                service.events.insert(
+                    0,
+                    ServiceEvent {
+                        id: super::random_hex(32),
+                        created_at: now,
+                        message: text,
+                    },
+                );
+            }
+            service.events.truncate(MAX_EVENTS);
+            Ok(*service != before)
+        },
+    )?;
+    Ok(changed == Some(true))
+}
