@@ -1,0 +1,369 @@
+//! The node agent's decisions: from the tasks the server wants here and the containers the
+//! runtime shows, what to start, what to stop, and what to report.
+//!
+//! [`step`] is pure — no runtime, no clock, no network — so the lifecycle rules (dependsOn
+//! conditions, essential containers, reverse-order shutdown, start failures, adoption of
+//! containers found after a restart) are tested exhaustively without Docker. The agent loop
+//! runs `step`, carries out its actions through a runtime and sends its reports.
+
+use berth_model::agent::{ContainerReport, DesiredTask, TaskReport};
+use berth_model::resources::{ContainerDefinition, NetworkBinding, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the runtime shows of one container it runs for a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub task_id: String,
+    pub container_name: String,
+    pub runtime_id: String,
+    pub state: State,
+    /// HEALTHY, UNHEALTHY or UNKNOWN.
+    pub health: String,
+    pub network_bindings: Vec<NetworkBinding>,
+    pub ip_address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    Running {
+        started_at: Timestamp,
+    },
+    Exited {
+        exit_code: i32,
+        oom_killed: bool,
+        finished_at: Timestamp,
+    },
+}
+
+/// What the agent remembers between steps; it survives only as long as the process, which
+/// is fine because everything in it can be re-derived or is only a timestamp.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Memory {
+    /// Tasks that could not start, with ECS's reason (`CannotPullContainerError: …`).
+    pub failed_to_start: BTreeMap<String, String>,
+    pub pull_started_at: BTreeMap<String, Timestamp>,
+    pub stopping_since: BTreeMap<String, Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Start {
+        task_id: String,
+        container: String,
+    },
+    /// Stop signal, then SIGKILL after `timeout_seconds`.
+    Stop {
+        runtime_id: String,
+        timeout_seconds: i64,
+    },
+    /// Remove an exited container the server no longer wants to hear about.
+    Remove {
+        runtime_id: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Step {
+    pub actions: Vec<Action>,
+    pub reports: Vec<TaskReport>,
+}
+
+fn name(container: &ContainerDefinition) -> &str {
+    container.name.as_deref().unwrap_or("")
+}
+
+fn is_running(observed: Option<&&Observed>) -> bool {
+    matches!(observed.map(|o| &o.state), Some(State::Running { .. }))
+}
+
+/// Whether `dependency`'s state satisfies a dependsOn `condition`.
+fn satisfied(condition: &str, dependency: Option<&&Observed>) -> bool {
+    matches!(
+        (condition, dependency.map(|o| (&o.state, o.health.as_str()))),
+        ("START", Some(_))
+            | ("COMPLETE", Some((State::Exited { .. }, _)))
+            | ("SUCCESS", Some((State::Exited { exit_code: 0, .. }, _)))
+            | ("HEALTHY", Some((State::Running { .. }, "HEALTHY")))
+    )
+}
+
+/// The ECS task status an agent reports, from the containers it sees.
+fn task_status(
+    desired: &DesiredTask,
+    containers: &BTreeMap<&str, &Observed>,
+    stopping: bool,
+    failed: bool,
+) -> &'static str {
+    let any_running = containers
+        .values()
+        .any(|o| matches!(o.state, State::Running { .. }));
+    if stopping || failed {
+        return if any_running { "STOPPING" } else { "STOPPED" };
+    }
+    let essential_running = desired
+        .containers
+        .iter()
+        .filter(|c| c.is_essential())
+        .all(|c| is_running(containers.get(name(c))));
+    if essential_running {
+        "RUNNING"
+    } else if containers.is_empty() {
+        "PENDING"
+    } else {
+        "ACTIVATING"
+    }
+}
+
+/// One decision round for every task on this machine.
+pub fn step(
+    desired: &[DesiredTask],
+    observed: &[Observed],
+    memory: &mut Memory,
+    now: Timestamp,
+) -> Step {
+    let mut out = Step::default();
+    let wanted: BTreeSet<&str> = desired.iter().map(|t| t.task_id.as_str()).collect();
+    // Containers of tasks the server no longer lists: stop what runs, remove what exited.
+    for orphan in observed
+        .iter()
+        .filter(|o| !wanted.contains(o.task_id.as_str()))
+    {
+        out.actions.push(match orphan.state {
+            State::Running { .. } => Action::Stop {
+                runtime_id: orphan.runtime_id.clone(),
+                timeout_seconds: 30,
+            },
+            State::Exited { .. } => Action::Remove {
+                runtime_id: orphan.runtime_id.clone(),
+            },
+        });
+    }
+    memory
+        .failed_to_start
+        .retain(|id, _| wanted.contains(id.as_str()));
+    memory
+        .pull_started_at
+        .retain(|id, _| wanted.contains(id.as_str()));
+    memory
+        .stopping_since
+        .retain(|id, _| wanted.contains(id.as_str()));
+
+    for task in desired {
+        let containers: BTreeMap<&str, &Observed> = observed
+            .iter()
+            .filter(|o| o.task_id == task.task_id)
+            .map(|o| (o.container_name.as_str(), o))
+            .collect();
+        let essential_exit = task.containers.iter().find(|c| {
+            c.is_essential()
+                && matches!(
+                    containers.get(name(c)).map(|o| &o.state),
+                    Some(State::Exited { .. })
+                )
+        });
+        let failure = memory.failed_to_start.get(&task.task_id).cloned();
+        let stopping = task.desired_status == "STOPPED" || essential_exit.is_some();
+        if stopping {
+            memory
+                .stopping_since
+                .entry(task.task_id.clone())
+                .or_insert(now);
+            out.actions.extend(stop_in_reverse_order(task, &containers));
+        } else if failure.is_none() {
+            out.actions.extend(starts(task, &containers, memory, now));
+        }
+        let status = task_status(task, &containers, stopping, failure.is_some());
+        out.reports.push(report(
+            task,
+            &containers,
+            status,
+            essential_exit,
+            failure,
+            memory,
+        ));
+    }
+    out
+}
+
+/// The containers whose dependencies are met and that have not run yet.
+fn starts(
+    task: &DesiredTask,
+    containers: &BTreeMap<&str, &Observed>,
+    memory: &mut Memory,
+    now: Timestamp,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for container in &task.containers {
+        if containers.contains_key(name(container)) {
+            continue;
+        }
+        let ready = container
+            .depends_on
+            .iter()
+            .flatten()
+            .all(|d| satisfied(&d.condition, containers.get(d.container_name.as_str())));
+        if ready {
+            memory
+                .pull_started_at
+                .entry(task.task_id.clone())
+                .or_insert(now);
+            actions.push(Action::Start {
+                task_id: task.task_id.clone(),
+                container: name(container).to_string(),
+            });
+        }
+    }
+    actions
+}
+
+/// Stops running containers that no other running container of the task depends on, so a
+/// task shuts down in the reverse of its start order.
+fn stop_in_reverse_order(
+    task: &DesiredTask,
+    containers: &BTreeMap<&str, &Observed>,
+) -> Vec<Action> {
+    let needed_by_running: BTreeSet<&str> = task
+        .containers
+        .iter()
+        .filter(|c| is_running(containers.get(name(c))))
+        .flat_map(|c| {
+            c.depends_on
+                .iter()
+                .flatten()
+                .map(|d| d.container_name.as_str())
+        })
+        .collect();
+    task.containers
+        .iter()
+        .filter(|c| !needed_by_running.contains(name(c)))
+        .filter_map(|c| {
+            let observed = containers.get(name(c))?;
+            matches!(observed.state, State::Running { .. }).then(|| Action::Stop {
+                runtime_id: observed.runtime_id.clone(),
+                timeout_seconds: c
+                    .stop_timeout
+                    .map(i64::from)
+                    .unwrap_or(task.stop_timeout_seconds),
+            })
+        })
+        .collect()
+}
+
+fn report(
+    task: &DesiredTask,
+    containers: &BTreeMap<&str, &Observed>,
+    status: &str,
+    essential_exit: Option<&ContainerDefinition>,
+    failure: Option<String>,
+    memory: &Memory,
+) -> TaskReport {
+    let started_at = task
+        .containers
+        .iter()
+        .filter_map(|c| match containers.get(name(c))?.state {
+            State::Running { started_at } => Some(started_at),
+            State::Exited { .. } => None,
+        })
+        .reduce(f64::min);
+    let stopped_at = (status == "STOPPED").then(|| {
+        containers
+            .values()
+            .filter_map(|o| match o.state {
+                State::Exited { finished_at, .. } => Some(finished_at),
+                State::Running { .. } => None,
+            })
+            .reduce(f64::max)
+            .or(memory.stopping_since.get(&task.task_id).copied())
+            .unwrap_or_default()
+    });
+    let (stop_code, stopped_reason) = match (&failure, essential_exit) {
+        (Some(reason), _) => (Some("TaskFailedToStart".to_string()), Some(reason.clone())),
+        (None, Some(container)) => (
+            Some("EssentialContainerExited".to_string()),
+            Some(format!(
+                "Essential container in task exited: {}",
+                name(container)
+            )),
+        ),
+        (None, None) => (None, None),
+    };
+    TaskReport {
+        task_arn: task.task_arn.clone(),
+        last_status: status.to_string(),
+        containers: task
+            .containers
+            .iter()
+            .map(|c| container_report(c, containers.get(name(c)), failure.as_deref()))
+            .collect(),
+        pull_started_at: memory.pull_started_at.get(&task.task_id).copied(),
+        pull_stopped_at: started_at.or(memory.pull_started_at.get(&task.task_id).copied()),
+        started_at: (status == "RUNNING"
+            || containers
+                .values()
+                .any(|o| matches!(o.state, State::Running { .. })))
+        .then_some(started_at)
+        .flatten(),
+        stopping_at: memory.stopping_since.get(&task.task_id).copied(),
+        stopped_at,
+        stop_code,
+        stopped_reason,
+    }
+}
+
+fn container_report(
+    definition: &ContainerDefinition,
+    observed: Option<&&Observed>,
+    failure: Option<&str>,
+) -> ContainerReport {
+    let base = ContainerReport {
+        name: name(definition).to_string(),
+        runtime_id: None,
+        last_status: "PENDING".into(),
+        exit_code: None,
+        reason: None,
+        network_bindings: vec![],
+        health_status: "UNKNOWN".into(),
+        ip_address: None,
+    };
+    match observed {
+        None if failure.is_some() => ContainerReport {
+            last_status: "STOPPED".into(),
+            reason: failure.map(str::to_string),
+            ..base
+        },
+        None => base,
+        Some(o) => {
+            let (status, exit_code, reason) = match o.state {
+                State::Running { .. } => ("RUNNING", None, None),
+                State::Exited {
+                    exit_code,
+                    oom_killed,
+                    ..
+                } => (
+                    "STOPPED",
+                    Some(exit_code),
+                    oom_killed.then(|| {
+                        "OutOfMemoryError: Container killed due to memory usage".to_string()
+                    }),
+                ),
+            };
+            ContainerReport {
+                runtime_id: Some(o.runtime_id.clone()),
+                last_status: status.into(),
+                exit_code,
+                reason,
+                network_bindings: o.network_bindings.clone(),
+                health_status: if definition.health_check.is_some() {
+                    o.health.clone()
+                } else {
+                    "UNKNOWN".into()
+                },
+                ip_address: o.ip_address.clone(),
+                ..base
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,318 @@
+//! The agent's lifecycle rules, one behaviour per test.
+
+use super::*;
+use berth_model::resources::{ContainerDependency, HealthCheck};
+
+fn container(name: &str, essential: bool, depends_on: &[(&str, &str)]) -> ContainerDefinition {
+    ContainerDefinition {
+        name: Some(name.into()),
+        image: Some("img".into()),
+        essential: Some(essential),
+        depends_on: (!depends_on.is_empty()).then(|| {
+            depends_on
+                .iter()
+                .map(|(c, cond)| ContainerDependency {
+                    container_name: c.to_string(),
+                    condition: cond.to_string(),
+                })
+                .collect()
+        }),
+        ..ContainerDefinition::default()
+    }
+}
+
+fn task(containers: Vec<ContainerDefinition>) -> DesiredTask {
+    DesiredTask {
+        task_arn: "arn:aws:ecs:r:a:task/default/t1".into(),
+        task_id: "t1".into(),
+        desired_status: "RUNNING".into(),
+        family: "web".into(),
+        revision: 1,
+        network_mode: "bridge".into(),
+        containers,
+        overrides: Default::default(),
+        stop_timeout_seconds: 30,
+    }
+}
+
+fn running(name: &str) -> Observed {
+    Observed {
+        task_id: "t1".into(),
+        container_name: name.into(),
+        runtime_id: format!("rt-{name}"),
+        state: State::Running { started_at: 10.0 },
+        health: "UNKNOWN".into(),
+        network_bindings: vec![],
+        ip_address: None,
+    }
+}
+
+fn exited(name: &str, exit_code: i32) -> Observed {
+    Observed {
+        state: State::Exited {
+            exit_code,
+            oom_killed: false,
+            finished_at: 20.0,
+        },
+        ..running(name)
+    }
+}
+
+fn starts(step: &Step) -> Vec<&str> {
+    step.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Start { container, .. } => Some(container.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stops(step: &Step) -> Vec<&str> {
+    step.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Stop { runtime_id, .. } => Some(runtime_id.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_task_starts_its_independent_containers_and_is_pending() {
+    let desired = [task(vec![
+        container("web", true, &[]),
+        container("worker", true, &[]),
+    ])];
+    let step = step(&desired, &[], &mut Memory::default(), 1.0);
+    assert_eq!(starts(&step), ["web", "worker"]);
+    assert_eq!(step.reports[0].last_status, "PENDING");
+    assert_eq!(step.reports[0].pull_started_at, Some(1.0));
+}
+
+#[test]
+fn depends_on_start_waits_for_the_dependency_to_exist() {
+    let desired = [task(vec![
+        container("app", true, &[("proxy", "START")]),
+        container("proxy", true, &[]),
+    ])];
+    let mut memory = Memory::default();
+    assert_eq!(starts(&step(&desired, &[], &mut memory, 1.0)), ["proxy"]);
+    assert_eq!(
+        starts(&step(&desired, &[running("proxy")], &mut memory, 2.0)),
+        ["app"]
+    );
+}
+
+#[test]
+fn depends_on_success_needs_exit_code_zero() {
+    let desired = [task(vec![
+        container("migrate", false, &[]),
+        container("app", true, &[("migrate", "SUCCESS")]),
+    ])];
+    let mut memory = Memory::default();
+    assert!(starts(&step(&desired, &[running("migrate")], &mut memory, 1.0)).is_empty());
+    assert!(starts(&step(&desired, &[exited("migrate", 2)], &mut memory, 1.0)).is_empty());
+    assert_eq!(
+        starts(&step(&desired, &[exited("migrate", 0)], &mut memory, 1.0)),
+        ["app"]
+    );
+}
+
+#[test]
+fn depends_on_complete_accepts_any_exit() {
+    let desired = [task(vec![
+        container("init", false, &[]),
+        container("app", true, &[("init", "COMPLETE")]),
+    ])];
+    assert_eq!(
+        starts(&step(
+            &desired,
+            &[exited("init", 3)],
+            &mut Memory::default(),
+            1.0
+        )),
+        ["app"]
+    );
+}
+
+#[test]
+fn depends_on_healthy_waits_for_health() {
+    let mut db = container("db", true, &[]);
+    db.health_check = Some(HealthCheck {
+        command: vec!["CMD".into(), "true".into()],
+        ..HealthCheck::default()
+    });
+    let desired = [task(vec![db, container("app", true, &[("db", "HEALTHY")])])];
+    let mut memory = Memory::default();
+    assert!(starts(&step(&desired, &[running("db")], &mut memory, 1.0)).is_empty());
+    let healthy = Observed {
+        health: "HEALTHY".into(),
+        ..running("db")
+    };
+    assert_eq!(
+        starts(&step(&desired, &[healthy], &mut memory, 2.0)),
+        ["app"]
+    );
+}
+
+#[test]
+fn a_task_runs_when_every_essential_container_runs() {
+    let desired = [task(vec![
+        container("web", true, &[]),
+        container("sidecar", false, &[]),
+    ])];
+    let step = step(&desired, &[running("web")], &mut Memory::default(), 5.0);
+    assert_eq!(step.reports[0].last_status, "RUNNING");
+    assert_eq!(step.reports[0].started_at, Some(10.0));
+    assert_eq!(starts(&step), ["sidecar"]);
+}
+
+#[test]
+fn an_essential_exit_stops_the_task() {
+    let desired = [task(vec![
+        container("web", true, &[]),
+        container("worker", true, &[]),
+    ])];
+    let mut memory = Memory::default();
+    let first = step(
+        &desired,
+        &[exited("web", 137), running("worker")],
+        &mut memory,
+        30.0,
+    );
+    assert_eq!(stops(&first), ["rt-worker"]);
+    assert_eq!(first.reports[0].last_status, "STOPPING");
+    assert_eq!(
+        first.reports[0].stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
+    let done = step(
+        &desired,
+        &[exited("web", 137), exited("worker", 0)],
+        &mut memory,
+        31.0,
+    );
+    assert_eq!(done.reports[0].last_status, "STOPPED");
+    assert_eq!(done.reports[0].containers[0].exit_code, Some(137));
+    assert!(
+        done.actions.is_empty(),
+        "nothing restarts: {:?}",
+        done.actions
+    );
+}
+
+#[test]
+fn a_stop_runs_in_reverse_dependency_order() {
+    let mut desired = task(vec![
+        container("app", true, &[("proxy", "START")]),
+        container("proxy", true, &[]),
+    ]);
+    desired.desired_status = "STOPPED".into();
+    let mut memory = Memory::default();
+    let first = step(
+        &[desired.clone()],
+        &[running("app"), running("proxy")],
+        &mut memory,
+        1.0,
+    );
+    assert_eq!(stops(&first), ["rt-app"], "proxy stays while app needs it");
+    let second = step(
+        &[desired],
+        &[exited("app", 0), running("proxy")],
+        &mut memory,
+        2.0,
+    );
+    assert_eq!(stops(&second), ["rt-proxy"]);
+    assert_eq!(second.reports[0].stopping_at, Some(1.0));
+}
+
+#[test]
+fn stop_timeout_comes_from_the_container() {
+    let mut web = container("web", true, &[]);
+    web.stop_timeout = Some(5);
+    let mut desired = task(vec![web]);
+    desired.desired_status = "STOPPED".into();
+    let step = step(&[desired], &[running("web")], &mut Memory::default(), 1.0);
+    assert_eq!(
+        step.actions,
+        [Action::Stop {
+            runtime_id: "rt-web".into(),
+            timeout_seconds: 5
+        }]
+    );
+}
+
+#[test]
+fn a_start_failure_stops_the_task_with_its_reason() {
+    let desired = [task(vec![container("web", true, &[])])];
+    let mut memory = Memory::default();
+    memory.failed_to_start.insert(
+        "t1".into(),
+        "CannotPullContainerError: no such image".into(),
+    );
+    let step = step(&desired, &[], &mut memory, 1.0);
+    assert!(step.actions.is_empty());
+    let report = &step.reports[0];
+    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(
+        report.containers[0].reason.as_deref(),
+        Some("CannotPullContainerError: no such image")
+    );
+}
+
+#[test]
+fn an_oom_kill_says_so() {
+    let desired = [task(vec![container("web", true, &[])])];
+    let killed = Observed {
+        state: State::Exited {
+            exit_code: 137,
+            oom_killed: true,
+            finished_at: 3.0,
+        },
+        ..running("web")
+    };
+    let step = step(&desired, &[killed], &mut Memory::default(), 4.0);
+    assert_eq!(
+        step.reports[0].containers[0].reason.as_deref(),
+        Some("OutOfMemoryError: Container killed due to memory usage")
+    );
+}
+
+#[test]
+fn containers_of_unknown_tasks_are_stopped_or_removed() {
+    let mut stray = running("web");
+    stray.task_id = "gone".into();
+    let mut dead = exited("db", 0);
+    dead.task_id = "gone".into();
+    let step = step(&[], &[stray, dead], &mut Memory::default(), 1.0);
+    assert_eq!(
+        step.actions,
+        [
+            Action::Stop {
+                runtime_id: "rt-web".into(),
+                timeout_seconds: 30
+            },
+            Action::Remove {
+                runtime_id: "rt-db".into()
+            }
+        ]
+    );
+}
+
+#[test]
+fn a_restarted_agent_adopts_what_runs_and_starts_nothing_twice() {
+    let desired = [task(vec![
+        container("web", true, &[]),
+        container("worker", true, &[]),
+    ])];
+    let step = step(
+        &desired,
+        &[running("web"), running("worker")],
+        &mut Memory::default(),
+        100.0,
+    );
+    assert!(step.actions.is_empty(), "{:?}", step.actions);
+    assert_eq!(step.reports[0].last_status, "RUNNING");
+}
