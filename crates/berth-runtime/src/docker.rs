@@ -1,0 +1,825 @@
+//! Docker Engine through bollard, speaking whatever API version the engine offers (1.41 on
+//! Docker 20.10 and up).
+//!
+//! How ECS settings land in Docker: cpu shares, hard memory limit and memory reservation,
+//! ulimits, host-path and named-volume binds, labels, user, working directory, environment,
+//! entry point and command go straight to the container config. Network modes: `bridge`
+//! publishes port mappings (a missing or zero host port lets Docker choose, and the chosen
+//! port is read back from inspect); `host` shares the host's network; `awsvpc` attaches the
+//! container to a user-defined bridge network of Berth's own (created, labelled, when
+//! missing), so each task has its own address. Health checks are Docker's native ones built
+//! from the ECS definition, so they keep running while no agent is watching.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HealthConfig,
+    HealthStatusEnum, HostConfig, NetworkCreateRequest, PortBinding, ResourcesUlimits,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, InspectContainerOptions,
+    InspectNetworkOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::{
+    ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand,
+    MountSource, Network, NetworkBinding, Protocol, Runtime, RuntimeConfig, RuntimeError,
+};
+
+/// Longer than ECS's largest `stopTimeout` (120 s), because a stop request only returns once
+/// the container is gone.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub struct DockerRuntime {
+    docker: Docker,
+    config: RuntimeConfig,
+    /// Serialises creating awsvpc networks: Docker 20.10 happily creates two networks with one
+    /// name, after which neither can be attached to by name.
+    network_lock: tokio::sync::Mutex<()>,
+}
+
+impl DockerRuntime {
+    /// Connects to the local engine (`DOCKER_HOST`, else the default socket) and settles on
+    /// the highest API version both sides speak.
+    pub async fn connect(config: RuntimeConfig) -> Result<DockerRuntime, RuntimeError> {
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| RuntimeError::Backend(format!("docker: {e}")))?
+            .with_timeout(REQUEST_TIMEOUT)
+            .negotiate_version()
+            .await
+            .map_err(|e| RuntimeError::Backend(format!("docker engine unreachable: {e}")))?;
+        Ok(DockerRuntime::with_client(docker, config))
+    }
+
+    /// A runtime over an existing client, e.g. a second one with another scope.
+    pub fn with_client(docker: Docker, config: RuntimeConfig) -> DockerRuntime {
+        DockerRuntime {
+            docker,
+            config,
+            network_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    async fn ensure_network(&self, name: &str) -> Result<(), RuntimeError> {
+        let _creating = self.network_lock.lock().await;
+        match self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".to_string()),
+            labels: Some(self.config.selector().into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map(drop)
+            .map_err(|e| RuntimeError::CannotCreate(format!("network {name}: {}", message(&e))))
+    }
+
+    /// Inspects a container of this runtime's scope; others are `NotFound`, so an agent can
+    /// never stop or remove a container it did not create.
+    async fn inspect_owned(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
+        let response = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(backend)?;
+        let labels = response
+            .config
+            .as_ref()
+            .and_then(|config| config.labels.as_ref());
+        let owned = labels
+            .is_some_and(|labels| self.config.owns(|key| labels.get(key).map(String::as_str)));
+        if !owned {
+            return Err(RuntimeError::NotFound(id.to_string()));
+        }
+        Ok(status_from(&response))
+    }
+
+    async fn force_remove(&self, id: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        self.docker.remove_container(id, Some(options)).await
+    }
+}
+
+impl Runtime for DockerRuntime {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(e) if status_code(&e) == Some(404) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        let (name, tag) = split_reference(image);
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(name)
+            .tag(tag)
+            .build();
+        let cannot_pull = |reason: String| RuntimeError::CannotPull {
+            image: image.to_string(),
+            reason,
+        };
+        let mut progress = self.docker.create_image(Some(options), None, None);
+        while let Some(update) = progress.next().await {
+            match update {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail {
+                        return Err(cannot_pull(detail.message.unwrap_or_default()));
+                    }
+                }
+                Err(e) => return Err(cannot_pull(message(&e))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn start(&self, spec: &ContainerSpec) -> Result<ContainerStatus, RuntimeError> {
+        if let Network::Awsvpc { network_name } = &spec.network {
+            self.ensure_network(network_name).await?;
+        }
+        let body = create_body(spec, self.config.labels_for(spec))?;
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&container_name(spec))
+            .build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| RuntimeError::CannotCreate(message(&e)))?;
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            // Nothing half-made stays behind: list() would report it and a retry would clash
+            // with its name.
+            if let Err(remove) = self.force_remove(&created.id).await {
+                tracing::warn!(id = %created.id, error = %remove, "cannot remove a container that failed to start");
+            }
+            let message = message(&e);
+            return Err(if is_missing_executable(&message) {
+                RuntimeError::MissingExecutable(message)
+            } else {
+                RuntimeError::CannotStart(message)
+            });
+        }
+        self.inspect_owned(&created.id).await
+    }
+
+    async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
+        self.inspect_owned(id).await?;
+        // Docker counts whole seconds; rounding up never kills earlier than asked.
+        let seconds = i32::try_from(timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0))
+            .unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::default().t(seconds).build();
+        match self.docker.stop_container(id, Some(options)).await {
+            // 304: it had already stopped.
+            Err(e) if status_code(&e) == Some(304) => Ok(()),
+            result => result.map_err(backend),
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        self.inspect_owned(id).await?;
+        match self.force_remove(id).await {
+            // 409: a removal is already in progress.
+            Err(e) if status_code(&e) == Some(409) => Ok(()),
+            result => result.map_err(backend),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerStatus>, RuntimeError> {
+        let selector: Vec<String> = self
+            .config
+            .selector()
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        let filters = HashMap::from([("label".to_string(), selector)]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(backend)?;
+        let mut statuses = Vec::with_capacity(summaries.len());
+        // The summaries lack exit codes, OOM and health, so each container is inspected.
+        for id in summaries.into_iter().filter_map(|summary| summary.id) {
+            match self.inspect_owned(&id).await {
+                Ok(status) => statuses.push(status),
+                // Removed between the list and the inspect.
+                Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(statuses)
+    }
+
+    async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
+        self.inspect_owned(id).await
+    }
+}
+
+/// `berth-<container>-<task>`, restricted to the characters Docker accepts in names. A second
+/// start of the same container of the same task then fails instead of running it twice.
+fn container_name(spec: &ContainerSpec) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    format!(
+        "berth-{}-{}",
+        clean(&spec.container_name),
+        clean(&spec.task_id)
+    )
+}
+
+fn port_key(port: u16, protocol: Protocol) -> String {
+    format!("{port}/{}", protocol.as_str())
+}
+
+fn nanos(duration: Duration) -> i64 {
+    i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn mib(value: u64) -> i64 {
+    i64::try_from(value.saturating_mul(1 << 20)).unwrap_or(i64::MAX)
+}
+
+fn health_config(check: &HealthCheck) -> HealthConfig {
+    let test = match &check.command {
+        HealthCommand::Exec(argv) => std::iter::once("CMD".to_string())
+            .chain(argv.iter().cloned())
+            .collect(),
+        HealthCommand::Shell(command) => vec!["CMD-SHELL".to_string(), command.clone()],
+    };
+    HealthConfig {
+        test: Some(test),
+        interval: Some(nanos(check.interval)),
+        timeout: Some(nanos(check.timeout)),
+        retries: Some(i64::from(check.retries)),
+        start_period: Some(nanos(check.start_period)),
+        start_interval: None,
+    }
+}
+
+/// The container config for `spec`, decided without talking to Docker.
+fn create_body(
+    spec: &ContainerSpec,
+    labels: BTreeMap<String, String>,
+) -> Result<ContainerCreateBody, RuntimeError> {
+    let network_mode = match &spec.network {
+        Network::Bridge => "bridge".to_string(),
+        Network::Host => "host".to_string(),
+        Network::Awsvpc { network_name } => network_name.clone(),
+        Network::None => "none".to_string(),
+    };
+    if spec.network == Network::None && !spec.port_mappings.is_empty() {
+        return Err(RuntimeError::InvalidSpec(
+            "port mappings need a network; the network mode is none".to_string(),
+        ));
+    }
+    // Only bridge mode publishes; in host and awsvpc modes the container port is reachable as
+    // it is, and exposing it is what lets inspect report host-mode bindings after adoption.
+    let port_bindings = (spec.network == Network::Bridge).then(|| {
+        spec.port_mappings
+            .iter()
+            .map(|mapping| {
+                let binding = PortBinding {
+                    host_ip: None,
+                    host_port: Some(
+                        mapping
+                            .fixed_host_port()
+                            .map(|port| port.to_string())
+                            .unwrap_or_default(),
+                    ),
+                };
+                (
+                    port_key(mapping.container_port, mapping.protocol),
+                    Some(vec![binding]),
+                )
+            })
+            .collect()
+    });
+    let binds = spec
+        .mounts
+        .iter()
+        .map(|mount| {
+            let source = match &mount.source {
+                MountSource::Host(path) | MountSource::Volume(path) => path,
+            };
+            // Binds rather than Mounts: like ECS, a missing host path is created, not refused.
+            let mode = if mount.read_only { ":ro" } else { "" };
+            format!("{source}:{}{mode}", mount.target)
+        })
+        .collect::<Vec<_>>();
+    let ulimits = spec
+        .ulimits
+        .iter()
+        .map(|limit| ResourcesUlimits {
+            name: Some(limit.name.clone()),
+            soft: Some(limit.soft),
+            hard: Some(limit.hard),
+        })
+        .collect::<Vec<_>>();
+    let host_config = HostConfig {
+        // Docker's floor is 2 shares; ECS passes cpu 0 and 1 the same way.
+        cpu_shares: spec.cpu_shares.map(|shares| i64::from(shares.max(2))),
+        memory: spec.memory_limit_mib.map(mib),
+        memory_reservation: spec.memory_reservation_mib.map(mib),
+        ulimits: (!ulimits.is_empty()).then_some(ulimits),
+        binds: (!binds.is_empty()).then_some(binds),
+        network_mode: Some(network_mode),
+        port_bindings,
+        ..Default::default()
+    };
+    let exposed_ports = spec
+        .port_mappings
+        .iter()
+        .map(|mapping| port_key(mapping.container_port, mapping.protocol))
+        .collect::<Vec<_>>();
+    let stop_timeout =
+        spec.stop_timeout.as_secs() + u64::from(spec.stop_timeout.subsec_nanos() > 0);
+    Ok(ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint: spec.entry_point.clone(),
+        cmd: spec.command.clone(),
+        env: Some(
+            spec.environment
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect(),
+        ),
+        working_dir: spec.working_directory.clone(),
+        user: spec.user.clone(),
+        labels: Some(labels.into_iter().collect()),
+        exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
+        stop_timeout: Some(i64::try_from(stop_timeout).unwrap_or(i64::MAX)),
+        healthcheck: spec.health_check.as_ref().map(health_config),
+        host_config: Some(host_config),
+        ..Default::default()
+    })
+}
+
+/// Splits `name[:tag]` or `name@digest` for the pull API, which pulls every tag when given
+/// none.
+fn split_reference(image: &str) -> (&str, &str) {
+    if let Some((name, digest)) = image.split_once('@') {
+        return (name, digest);
+    }
+    let last_segment = image.rfind('/').map_or(0, |slash| slash + 1);
+    match image[last_segment..].rfind(':') {
+        Some(colon) => (
+            &image[..last_segment + colon],
+            &image[last_segment + colon + 1..],
+        ),
+        None => (image, "latest"),
+    }
+}
+
+/// Docker 20.10 says "executable file not found in $PATH" for bare names and
+/// `exec: "/x": stat /x: no such file or directory` for paths.
+fn is_missing_executable(message: &str) -> bool {
+    message.contains("executable file not found")
+        || (message.contains("exec: ") && message.contains("no such file or directory"))
+}
+
+fn status_code(error: &DockerError) -> Option<u16> {
+    match error {
+        DockerError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn message(error: &DockerError) -> String {
+    match error {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn backend(error: DockerError) -> RuntimeError {
+    if status_code(&error) == Some(404) {
+        RuntimeError::NotFound(message(&error))
+    } else {
+        RuntimeError::Backend(format!("docker: {}", message(&error)))
+    }
+}
+
+/// Reads what Berth reports from `docker inspect`.
+fn status_from(response: &ContainerInspectResponse) -> ContainerStatus {
+    let labels = response
+        .config
+        .as_ref()
+        .and_then(|config| config.labels.clone())
+        .unwrap_or_default();
+    let state = response.state.clone().unwrap_or_default();
+    let state_kind = state.status.unwrap_or(ContainerStateStatusEnum::EMPTY);
+    let container_state = match state_kind {
+        ContainerStateStatusEnum::RUNNING
+        | ContainerStateStatusEnum::PAUSED
+        | ContainerStateStatusEnum::RESTARTING
+        | ContainerStateStatusEnum::STOPPING => ContainerState::Running {
+            started_at: epoch_seconds(state.started_at.as_deref()),
+        },
+        ContainerStateStatusEnum::EXITED
+        | ContainerStateStatusEnum::DEAD
+        | ContainerStateStatusEnum::REMOVING => ContainerState::Exited {
+            exit_code: state.exit_code.unwrap_or(-1),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            finished_at: epoch_seconds(state.finished_at.as_deref()),
+            error: state.error.clone().filter(|error| !error.is_empty()),
+        },
+        ContainerStateStatusEnum::CREATED | ContainerStateStatusEnum::EMPTY => {
+            ContainerState::Created
+        }
+    };
+    let health = match state.health.and_then(|health| health.status) {
+        Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+        Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+        _ => Health::Unknown,
+    };
+    let network_mode = response
+        .host_config
+        .as_ref()
+        .and_then(|host| host.network_mode.clone())
+        .unwrap_or_default();
+    let network_bindings = if network_mode == "host" {
+        let exposed = response
+            .config
+            .as_ref()
+            .and_then(|config| config.exposed_ports.clone())
+            .unwrap_or_default();
+        exposed
+            .iter()
+            .filter_map(|key| parse_port_key(key))
+            .map(|(port, protocol)| NetworkBinding {
+                bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                container_port: port,
+                host_port: port,
+                protocol,
+            })
+            .collect()
+    } else {
+        let ports = response
+            .network_settings
+            .as_ref()
+            .and_then(|settings| settings.ports.clone())
+            .unwrap_or_default();
+        published_bindings(&ports)
+    };
+    let networks = response
+        .network_settings
+        .as_ref()
+        .and_then(|settings| settings.networks.clone())
+        .unwrap_or_default();
+    // "default" is how older engines name the bridge network in NetworkMode.
+    let network_name = if network_mode == "default" {
+        "bridge"
+    } else {
+        network_mode.as_str()
+    };
+    let ip_address = networks
+        .get(network_name)
+        .and_then(|endpoint| endpoint.ip_address.as_deref())
+        .and_then(|ip| ip.parse().ok());
+    let label = |key| labels.get(key).cloned().unwrap_or_default();
+    ContainerStatus {
+        id: response.id.clone().unwrap_or_default(),
+        task_id: label(crate::LABEL_TASK_ID),
+        container_name: label(crate::LABEL_CONTAINER_NAME),
+        state: container_state,
+        health,
+        network_bindings,
+        ip_address,
+    }
+}
+
+fn parse_port_key(key: &str) -> Option<(u16, Protocol)> {
+    let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
+    let protocol = match protocol {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        _ => return None,
+    };
+    Some((port.parse().ok()?, protocol))
+}
+
+/// One binding per container port: Docker lists an IPv4 and an IPv6 binding for the same
+/// host port, and ECS reports the IPv4 one.
+fn published_bindings(ports: &HashMap<String, Option<Vec<PortBinding>>>) -> Vec<NetworkBinding> {
+    let mut bindings: BTreeMap<(u16, Protocol), NetworkBinding> = BTreeMap::new();
+    for (key, published) in ports {
+        let Some((container_port, protocol)) = parse_port_key(key) else {
+            continue;
+        };
+        for binding in published.iter().flatten() {
+            let Some(host_port) = binding.host_port.as_deref().and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            let bind_ip = binding
+                .host_ip
+                .as_deref()
+                .and_then(|ip| ip.parse().ok())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let candidate = NetworkBinding {
+                bind_ip,
+                container_port,
+                host_port,
+                protocol,
+            };
+            bindings
+                .entry((container_port, protocol))
+                .and_modify(|kept| {
+                    if kept.bind_ip.is_ipv6() && bind_ip.is_ipv4() {
+                        *kept = candidate;
+                    }
+                })
+                .or_insert(candidate);
+        }
+    }
+    bindings.into_values().collect()
+}
+
+/// Docker's timestamps (`2024-05-01T10:00:00.123456789Z`) as epoch seconds; the zero time
+/// Docker uses for "never" (`0001-01-01T00:00:00Z`) and anything unreadable become 0.
+fn epoch_seconds(timestamp: Option<&str>) -> f64 {
+    timestamp
+        .and_then(parse_rfc3339)
+        .filter(|seconds| *seconds > 0.0)
+        .unwrap_or(0.0)
+}
+
+fn parse_rfc3339(timestamp: &str) -> Option<f64> {
+    let (date, rest) = timestamp.split_once('T')?;
+    let mut date = date.splitn(3, '-');
+    let year: i64 = date.next()?.parse().ok()?;
+    let month: i64 = date.next()?.parse().ok()?;
+    let day: i64 = date.next()?.parse().ok()?;
+    let (time, offset) = match rest.strip_suffix('Z') {
+        Some(time) => (time, 0),
+        None => {
+            let sign_at = rest.rfind(['+', '-'])?;
+            let (time, zone) = rest.split_at(sign_at);
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let (hours, minutes) = zone[1..].split_once(':')?;
+            let hours: i64 = hours.parse().ok()?;
+            let minutes: i64 = minutes.parse().ok()?;
+            (time, sign * (hours * 3600 + minutes * 60))
+        }
+    };
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut clock = clock.splitn(3, ':');
+    let hour: i64 = clock.next()?.parse().ok()?;
+    let minute: i64 = clock.next()?.parse().ok()?;
+    let second: i64 = clock.next()?.parse().ok()?;
+    let fraction: f64 = if fraction.is_empty() {
+        0.0
+    } else {
+        format!("0.{fraction}").parse().ok()?
+    };
+    let seconds =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(seconds as f64 + fraction)
+}
+
+/// Days since 1970-01-01 in the proleptic Gregorian calendar, counting years from March so
+/// the leap day falls at the end of the year.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Mount, PortMapping, Ulimit};
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(
+            parse_rfc3339("2000-03-01T00:00:00Z"),
+            Some(11_017.0 * 86_400.0)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-05-01T10:00:00.5Z"),
+            Some(1_714_557_600.5)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-05-01T12:00:00+02:00"),
+            Some(1_714_557_600.0)
+        );
+        assert_eq!(epoch_seconds(Some("0001-01-01T00:00:00Z")), 0.0);
+        assert_eq!(epoch_seconds(Some("garbage")), 0.0);
+        assert_eq!(epoch_seconds(None), 0.0);
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(split_reference("busybox"), ("busybox", "latest"));
+        assert_eq!(split_reference("berth-testapp:v1"), ("berth-testapp", "v1"));
+        assert_eq!(
+            split_reference("localhost:5000/team/app"),
+            ("localhost:5000/team/app", "latest")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/app:2"),
+            ("localhost:5000/app", "2")
+        );
+        assert_eq!(split_reference("app@sha256:abc"), ("app", "sha256:abc"));
+    }
+
+    #[test]
+    fn missing_executable_messages() {
+        assert!(is_missing_executable(
+            "OCI runtime create failed: runc create failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown"
+        ));
+        assert!(is_missing_executable(
+            "OCI runtime create failed: container_linux.go:380: starting container process caused: exec: \"/nope\": stat /nope: no such file or directory: unknown"
+        ));
+        assert!(!is_missing_executable(
+            "error while creating mount source path '/x': mkdir /x: no such file or directory"
+        ));
+    }
+
+    #[test]
+    fn spec_becomes_container_config() {
+        let spec = ContainerSpec {
+            entry_point: Some(vec!["/app".into()]),
+            command: Some(vec!["serve".into()]),
+            environment: vec![("A".into(), "1".into())],
+            working_directory: Some("/srv".into()),
+            user: Some("1000:1000".into()),
+            ulimits: vec![Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048,
+            }],
+            mounts: vec![
+                Mount {
+                    source: MountSource::Host("/var/data".into()),
+                    target: "/data".into(),
+                    read_only: true,
+                },
+                Mount {
+                    source: MountSource::Volume("cache".into()),
+                    target: "/cache".into(),
+                    read_only: false,
+                },
+            ],
+            cpu_shares: Some(1),
+            memory_limit_mib: Some(64),
+            memory_reservation_mib: Some(32),
+            port_mappings: vec![
+                PortMapping::tcp(8080, None),
+                PortMapping::tcp(9090, Some(19090)),
+            ],
+            stop_timeout: Duration::from_millis(1500),
+            health_check: Some(HealthCheck::new(HealthCommand::Shell("exit 0".into()))),
+            ..ContainerSpec::new("t1", "web", "app:v1")
+        };
+        let body = create_body(&spec, BTreeMap::from([("k".into(), "v".into())])).unwrap();
+        assert_eq!(body.env.unwrap(), ["A=1"]);
+        assert_eq!(body.stop_timeout, Some(2));
+        assert_eq!(body.exposed_ports.unwrap(), ["8080/tcp", "9090/tcp"]);
+        let health = body.healthcheck.unwrap();
+        assert_eq!(health.test.unwrap(), ["CMD-SHELL", "exit 0"]);
+        assert_eq!(health.interval, Some(30_000_000_000));
+        assert_eq!(health.retries, Some(3));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.cpu_shares, Some(2));
+        assert_eq!(host.memory, Some(64 << 20));
+        assert_eq!(host.memory_reservation, Some(32 << 20));
+        assert_eq!(host.binds.unwrap(), ["/var/data:/data:ro", "cache:/cache"]);
+        let ports = host.port_bindings.unwrap();
+        assert_eq!(
+            ports["8080/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            ports["9090/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("19090")
+        );
+
+        let host_mode = ContainerSpec {
+            network: Network::Host,
+            ..spec.clone()
+        };
+        let host = create_body(&host_mode, BTreeMap::new())
+            .unwrap()
+            .host_config
+            .unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("host"));
+        assert!(host.port_bindings.is_none());
+        let isolated = ContainerSpec {
+            network: Network::None,
+            ..spec
+        };
+        assert!(matches!(
+            create_body(&isolated, BTreeMap::new()),
+            Err(RuntimeError::InvalidSpec(_))
+        ));
+    }
+
+    #[test]
+    fn inspect_becomes_status() {
+        let response: ContainerInspectResponse = serde_json::from_value(serde_json::json!({
+            "Id": "abc",
+            "State": {
+                "Status": "exited", "ExitCode": 137, "OOMKilled": true, "Error": "",
+                "StartedAt": "2024-05-01T10:00:00Z", "FinishedAt": "2024-05-01T10:00:01.25Z",
+                "Health": {"Status": "unhealthy", "FailingStreak": 3}
+            },
+            "Config": {"Labels": {"berth.task-id": "t1", "berth.container-name": "web"}},
+            "HostConfig": {"NetworkMode": "default"},
+            "NetworkSettings": {
+                "Ports": {
+                    "8080/tcp": [{"HostIp": "::", "HostPort": "49153"}, {"HostIp": "0.0.0.0", "HostPort": "49153"}],
+                    "9090/udp": null
+                },
+                "Networks": {"bridge": {"IPAddress": "172.17.0.2"}}
+            }
+        }))
+        .unwrap();
+        let status = status_from(&response);
+        assert_eq!(status.task_id, "t1");
+        assert_eq!(status.container_name, "web");
+        assert_eq!(
+            status.state,
+            ContainerState::Exited {
+                exit_code: 137,
+                oom_killed: true,
+                finished_at: 1_714_557_601.25,
+                error: None
+            }
+        );
+        assert_eq!(status.health, Health::Unhealthy);
+        assert_eq!(
+            status.network_bindings,
+            [NetworkBinding {
+                bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                container_port: 8080,
+                host_port: 49153,
+                protocol: Protocol::Tcp
+            }]
+        );
+        assert_eq!(status.ip_address, Some("172.17.0.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn host_mode_bindings_come_from_exposed_ports() {
+        let response: ContainerInspectResponse = serde_json::from_value(serde_json::json!({
+            "Id": "abc",
+            "State": {"Status": "running", "StartedAt": "2024-05-01T10:00:00Z"},
+            "Config": {"ExposedPorts": {"8080/tcp": {}}},
+            "HostConfig": {"NetworkMode": "host"},
+            "NetworkSettings": {"Ports": {}, "Networks": {"host": {"IPAddress": ""}}}
+        }))
+        .unwrap();
+        let status = status_from(&response);
+        assert_eq!(
+            status.state,
+            ContainerState::Running {
+                started_at: 1_714_557_600.0
+            }
+        );
+        assert_eq!(status.network_bindings[0].host_port, 8080);
+        assert_eq!(status.ip_address, None);
+    }
+}

@@ -1,0 +1,441 @@
+//! The `Runtime` trait: how a Berth agent runs containers, and the three implementations behind
+//! it — [`docker::DockerRuntime`] (Docker Engine via bollard), [`process::ProcessRuntime`]
+//! (the container's command as a host process group, for machines without Docker) and
+//! [`fake::FakeRuntime`] (in memory, for agent and reconciler tests) — plus the
+//! [`conformance`] suite all three pass.
+//!
+//! Invariants:
+//! - Every container a runtime creates carries `berth.managed=1`, `berth.task-id`,
+//!   `berth.container-name` and the scope labels of its [`RuntimeConfig`]; `list()` returns
+//!   exactly the containers carrying all of those, running or exited. That is how a restarted
+//!   agent adopts what is already running instead of duplicating or orphaning it.
+//! - `start` either returns a started container or leaves nothing behind: a container that was
+//!   created but could not start is removed before the error is returned.
+//! - Error messages that end up as an ECS `stoppedReason` carry ECS's prefix
+//!   (`CannotPullContainerError: …`, `CannotStartContainerError: …`).
+//! - Times are epoch seconds (`f64`), as on the ECS wire.
+//! - The runtime knows containers, not tasks: it has no store and no desired state (no sqlx),
+//!   and which implementation runs is the caller's choice, never `cfg!(test)`.
+
+pub mod conformance;
+pub mod docker;
+pub mod fake;
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Marks a container as Berth's; `list()` ignores everything without it.
+pub const LABEL_MANAGED: &str = "berth.managed";
+/// The ECS task id a container belongs to.
+pub const LABEL_TASK_ID: &str = "berth.task-id";
+/// The container's name in its task definition.
+pub const LABEL_CONTAINER_NAME: &str = "berth.container-name";
+
+/// What to run: one container of a task, already resolved (secrets in `environment`, image
+/// tag chosen). Build one with [`ContainerSpec::new`] and struct update syntax.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerSpec {
+    pub task_id: String,
+    pub container_name: String,
+    pub image: String,
+    pub entry_point: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub environment: Vec<(String, String)>,
+    pub working_directory: Option<String>,
+    /// `user`, `user:group`, `uid` or `uid:gid`.
+    pub user: Option<String>,
+    /// The task definition's `dockerLabels`; Berth's own `berth.*` labels are added on top and
+    /// win over a user label of the same name.
+    pub labels: BTreeMap<String, String>,
+    pub ulimits: Vec<Ulimit>,
+    pub mounts: Vec<Mount>,
+    pub cpu_shares: Option<u32>,
+    pub memory_limit_mib: Option<u64>,
+    pub memory_reservation_mib: Option<u64>,
+    pub network: Network,
+    pub port_mappings: Vec<PortMapping>,
+    /// How long `stop` waits after the stop signal before SIGKILL when the caller has no
+    /// better value; ECS's `stopTimeout`.
+    pub stop_timeout: Duration,
+    pub health_check: Option<HealthCheck>,
+}
+
+impl ContainerSpec {
+    /// A spec with ECS's defaults: bridge network, 30 s stop timeout, nothing else set.
+    pub fn new(
+        task_id: impl Into<String>,
+        container_name: impl Into<String>,
+        image: impl Into<String>,
+    ) -> ContainerSpec {
+        ContainerSpec {
+            task_id: task_id.into(),
+            container_name: container_name.into(),
+            image: image.into(),
+            entry_point: None,
+            command: None,
+            environment: Vec::new(),
+            working_directory: None,
+            user: None,
+            labels: BTreeMap::new(),
+            ulimits: Vec::new(),
+            mounts: Vec::new(),
+            cpu_shares: None,
+            memory_limit_mib: None,
+            memory_reservation_mib: None,
+            network: Network::Bridge,
+            port_mappings: Vec::new(),
+            stop_timeout: Duration::from_secs(30),
+            health_check: None,
+        }
+    }
+
+    /// `entryPoint` followed by `command`, as the process runtime executes it.
+    pub fn argv(&self) -> Vec<String> {
+        let entry_point = self.entry_point.iter().flatten();
+        entry_point
+            .chain(self.command.iter().flatten())
+            .cloned()
+            .collect()
+    }
+}
+
+/// A resource limit by its ECS/Docker name (`nofile`, `nproc`, `core`, …).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub source: MountSource,
+    /// Path inside the container.
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSource {
+    /// A path on the host (ECS `host.sourcePath`).
+    Host(String),
+    /// A named volume, created by the runtime when missing.
+    Volume(String),
+}
+
+/// ECS network modes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Network {
+    /// A private network namespace with ports published on the host.
+    Bridge,
+    /// The host's network namespace: container ports are host ports.
+    Host,
+    /// A network of Berth's own where each task gets its own address (`ip_address`); its
+    /// ports are reached at that address, so no host bindings are reported.
+    Awsvpc { network_name: String },
+    /// No network at all.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortMapping {
+    pub container_port: u16,
+    /// `None` or `Some(0)` asks for a dynamic host port in bridge mode; in host and awsvpc
+    /// modes the host port is the container port.
+    pub host_port: Option<u16>,
+    pub protocol: Protocol,
+}
+
+impl PortMapping {
+    pub fn tcp(container_port: u16, host_port: Option<u16>) -> PortMapping {
+        PortMapping {
+            container_port,
+            host_port,
+            protocol: Protocol::Tcp,
+        }
+    }
+
+    /// The host port asked for, or `None` for a dynamic one.
+    pub fn fixed_host_port(&self) -> Option<u16> {
+        self.host_port.filter(|port| *port != 0)
+    }
+}
+
+/// Where a container port can be reached on the host, as ECS reports `networkBindings`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkBinding {
+    pub bind_ip: IpAddr,
+    pub container_port: u16,
+    pub host_port: u16,
+    pub protocol: Protocol,
+}
+
+/// An ECS container health check. Ranges (interval 5–300 s and so on) are validated where the
+/// task definition is registered; runtimes accept any value so tests can use short intervals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub command: HealthCommand,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures, after the start period, that make the container UNHEALTHY.
+    pub retries: u32,
+    /// Failures during this time do not count; a success during it counts at once.
+    pub start_period: Duration,
+}
+
+impl HealthCheck {
+    /// A check with ECS's defaults: every 30 s, 5 s timeout, 3 retries, no start period.
+    pub fn new(command: HealthCommand) -> HealthCheck {
+        HealthCheck {
+            command,
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            start_period: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HealthCommand {
+    /// `["CMD", program, args…]`: executed directly.
+    Exec(Vec<String>),
+    /// `["CMD-SHELL", command]`: run with `/bin/sh -c`.
+    Shell(String),
+}
+
+impl HealthCommand {
+    /// Reads ECS's `healthCheck.command` form.
+    pub fn from_ecs(command: &[String]) -> Result<HealthCommand, RuntimeError> {
+        match command.split_first() {
+            Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => {
+                Ok(HealthCommand::Exec(rest.to_vec()))
+            }
+            // ECS documents one string after CMD-SHELL; more are joined as a shell would see them.
+            Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
+                Ok(HealthCommand::Shell(rest.join(" ")))
+            }
+            _ => Err(RuntimeError::InvalidSpec(format!(
+                "health check command must be [\"CMD\", program, …] or [\"CMD-SHELL\", command], got {command:?}"
+            ))),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContainerState {
+    Created,
+    Running {
+        started_at: f64,
+    },
+    Exited {
+        exit_code: i64,
+        oom_killed: bool,
+        finished_at: f64,
+        /// Why the runtime could not run or observe the container, when it knows.
+        error: Option<String>,
+    },
+}
+
+/// ECS's container `healthStatus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Health {
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerStatus {
+    /// The runtime's id for the container (ECS `runtimeId`).
+    pub id: String,
+    pub task_id: String,
+    pub container_name: String,
+    pub state: ContainerState,
+    pub health: Health,
+    pub network_bindings: Vec<NetworkBinding>,
+    /// The task's own address in awsvpc mode (Docker also reports the bridge address in
+    /// bridge mode).
+    pub ip_address: Option<IpAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("CannotPullContainerError: pulling {image}: {reason}")]
+    CannotPull { image: String, reason: String },
+    #[error("CannotCreateContainerError: {0}")]
+    CannotCreate(String),
+    #[error("CannotStartContainerError: {0}")]
+    CannotStart(String),
+    /// The entry point or command names a program that does not exist.
+    #[error("CannotStartContainerError: {0}")]
+    MissingExecutable(String),
+    #[error("no such container: {0}")]
+    NotFound(String),
+    /// The spec asks for something this runtime cannot do (e.g. dynamic ports on the process
+    /// runtime); retrying will not help.
+    #[error("unsupported by this runtime: {0}")]
+    Unsupported(String),
+    #[error("invalid container spec: {0}")]
+    InvalidSpec(String),
+    /// The runtime itself failed (daemon unreachable, state directory unwritable, …).
+    #[error("runtime failure: {0}")]
+    Backend(String),
+}
+
+/// Runs containers. Implementations are cheap to share (`Send + Sync`); every method can be
+/// called concurrently.
+pub trait Runtime: Send + Sync + 'static {
+    /// `docker`, `process` or `fake`, for logs and the container instance's attributes.
+    fn name(&self) -> &'static str;
+
+    /// Makes `image` available, pulling it when missing. A failed pull is
+    /// [`RuntimeError::CannotPull`].
+    fn ensure_image(&self, image: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Creates and starts a container labelled with its task and container name. The image
+    /// must be present already (`ensure_image`); a program that does not exist is
+    /// [`RuntimeError::MissingExecutable`].
+    fn start(
+        &self,
+        spec: &ContainerSpec,
+    ) -> impl Future<Output = Result<ContainerStatus, RuntimeError>> + Send;
+
+    /// Sends the stop signal, then SIGKILL once `timeout` has passed; returns when the
+    /// container has exited. Stopping an exited container succeeds.
+    fn stop(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Removes the container, killing it first if it still runs. Unknown ids are
+    /// [`RuntimeError::NotFound`].
+    fn remove(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Every container of this runtime's scope, running or exited.
+    fn list(&self) -> impl Future<Output = Result<Vec<ContainerStatus>, RuntimeError>> + Send;
+
+    fn inspect(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<ContainerStatus, RuntimeError>> + Send;
+}
+
+/// What every implementation is configured with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Labels put on everything the runtime creates and required of everything `list()`
+    /// returns. Agents sharing one Docker engine each set one naming themselves; tests set
+    /// `berth.test-run=<id>` so parallel tests see, and clean up, only their own containers.
+    pub scope: BTreeMap<String, String>,
+}
+
+impl RuntimeConfig {
+    pub fn scoped(key: impl Into<String>, value: impl Into<String>) -> RuntimeConfig {
+        RuntimeConfig {
+            scope: BTreeMap::from([(key.into(), value.into())]),
+        }
+    }
+
+    /// The labels that select this runtime's containers (and networks).
+    pub fn selector(&self) -> BTreeMap<String, String> {
+        let mut labels = self.scope.clone();
+        labels.insert(LABEL_MANAGED.to_string(), "1".to_string());
+        labels
+    }
+
+    /// All labels a container for `spec` carries: the user's, then Berth's, which win.
+    pub fn labels_for(&self, spec: &ContainerSpec) -> BTreeMap<String, String> {
+        let mut labels = spec.labels.clone();
+        labels.extend(self.selector());
+        labels.insert(LABEL_TASK_ID.to_string(), spec.task_id.clone());
+        labels.insert(
+            LABEL_CONTAINER_NAME.to_string(),
+            spec.container_name.clone(),
+        );
+        labels
+    }
+
+    /// Whether a container with these labels belongs to this runtime's scope.
+    pub fn owns<'a>(&self, mut label: impl FnMut(&str) -> Option<&'a str>) -> bool {
+        self.selector()
+            .iter()
+            .all(|(key, value)| label(key) == Some(value.as_str()))
+    }
+}
+
+fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_commands_from_ecs() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            HealthCommand::from_ecs(&words(&["CMD", "/app", "check"])).unwrap(),
+            HealthCommand::Exec(words(&["/app", "check"]))
+        );
+        assert_eq!(
+            HealthCommand::from_ecs(&words(&["CMD-SHELL", "curl -f localhost || exit 1"])).unwrap(),
+            HealthCommand::Shell("curl -f localhost || exit 1".into())
+        );
+        assert!(HealthCommand::from_ecs(&words(&["CMD"])).is_err());
+        assert!(HealthCommand::from_ecs(&words(&["NONE"])).is_err());
+        assert!(HealthCommand::from_ecs(&[]).is_err());
+    }
+
+    #[test]
+    fn berth_labels_win_and_scope_selects() {
+        let config = RuntimeConfig::scoped("berth.test-run", "r1");
+        let mut spec = ContainerSpec::new("t1", "web", "img");
+        spec.labels.insert(LABEL_TASK_ID.into(), "forged".into());
+        spec.labels.insert("team".into(), "search".into());
+        let labels = config.labels_for(&spec);
+        assert_eq!(labels[LABEL_TASK_ID], "t1");
+        assert_eq!(labels["team"], "search");
+        assert!(config.owns(|key| labels.get(key).map(String::as_str)));
+        let other = RuntimeConfig::scoped("berth.test-run", "r2");
+        assert!(!other.owns(|key| labels.get(key).map(String::as_str)));
+        let unscoped = RuntimeConfig::default();
+        assert!(unscoped.owns(|key| labels.get(key).map(String::as_str)));
+    }
+
+    #[test]
+    fn argv_is_entry_point_then_command() {
+        let spec = ContainerSpec {
+            entry_point: Some(vec!["/bin/sh".into(), "-c".into()]),
+            command: Some(vec!["exit 3".into()]),
+            ..ContainerSpec::new("t", "c", "i")
+        };
+        assert_eq!(spec.argv(), ["/bin/sh", "-c", "exit 3"]);
+        assert!(ContainerSpec::new("t", "c", "i").argv().is_empty());
+    }
+}

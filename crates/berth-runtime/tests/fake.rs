@@ -1,0 +1,155 @@
+//! The fake runtime keeps the runtime contract, and its test controls do what they say.
+
+use std::time::Duration;
+
+use berth_runtime::conformance::{self, Capabilities, Fixture};
+use berth_runtime::fake::FakeRuntime;
+use berth_runtime::{ContainerSpec, ContainerState, Health, Runtime, RuntimeConfig, RuntimeError};
+
+fn fixture() -> Fixture {
+    Fixture {
+        testapp_image: "berth-testapp:v1".into(),
+        testapp: "/berth-testapp".into(),
+        shell_image: "berth-busybox:latest".into(),
+        missing_image: "berth-test/never-pushed:nope".into(),
+        missing_executable: "/nonexistent/berth-missing".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_conforms() {
+    let fixture = fixture();
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "fake"));
+    fake.fail_pull(&fixture.missing_image, "manifest unknown");
+    fake.missing_executable(&fixture.missing_executable);
+    let caps = Capabilities {
+        executes: false,
+        pulls_images: true,
+        dynamic_host_ports: true,
+        awsvpc: true,
+    };
+    let report = conformance::run_all(|| fake.clone(), caps, fixture).await;
+    println!("{report:#?}");
+    assert_eq!(
+        report.skipped_names(),
+        ["environment_and_command", "health_shell"]
+    );
+}
+
+fn app(task: &str, environment: &[(&str, &str)]) -> ContainerSpec {
+    ContainerSpec {
+        environment: environment
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..ContainerSpec::new(task, "app", "berth-testapp:v1")
+    }
+}
+
+fn exit_of(state: &ContainerState) -> Option<(i64, bool, f64)> {
+    match state {
+        ContainerState::Exited {
+            exit_code,
+            oom_killed,
+            finished_at,
+            ..
+        } => Some((*exit_code, *oom_killed, *finished_at)),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn controls_steer_containers() {
+    let fake = FakeRuntime::new(RuntimeConfig::default());
+    let t0 = fake.now();
+
+    let a = fake.start(&app("a", &[])).await.unwrap().id;
+    fake.exit(&a, 2).unwrap();
+    let state = fake.inspect(&a).await.unwrap().state;
+    assert_eq!(exit_of(&state), Some((2, false, t0)));
+
+    let b = fake.start(&app("b", &[])).await.unwrap().id;
+    fake.oom_kill(&b).unwrap();
+    let state = fake.inspect(&b).await.unwrap().state;
+    assert_eq!(exit_of(&state), Some((137, true, t0)));
+
+    let c = fake.start(&app("c", &[])).await.unwrap().id;
+    fake.set_health(&c, Health::Unhealthy).unwrap();
+    assert_eq!(fake.inspect(&c).await.unwrap().health, Health::Unhealthy);
+
+    assert!(matches!(
+        fake.exit("nope", 1),
+        Err(RuntimeError::NotFound(_))
+    ));
+    fake.fail_pull("img:bad", "denied");
+    let error = fake.ensure_image("img:bad").await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "CannotPullContainerError: pulling img:bad: denied"
+    );
+}
+
+#[tokio::test]
+async fn time_moves_only_when_advanced() {
+    let fake = FakeRuntime::new(RuntimeConfig::default());
+    let t0 = fake.now();
+    let crash = fake
+        .start(&app("crash", &[("CRASH_AFTER_SECS", "5")]))
+        .await
+        .unwrap()
+        .id;
+    let exit = fake
+        .start(&app(
+            "exit",
+            &[("EXIT_CODE", "4"), ("EXIT_AFTER_SECS", "10")],
+        ))
+        .await
+        .unwrap()
+        .id;
+    fake.advance(Duration::from_secs(6));
+    let running = |state: &ContainerState| matches!(state, ContainerState::Running { .. });
+    assert_eq!(
+        exit_of(&fake.inspect(&crash).await.unwrap().state),
+        Some((1, false, t0 + 5.0))
+    );
+    assert!(running(&fake.inspect(&exit).await.unwrap().state));
+    fake.advance(Duration::from_secs(4));
+    assert_eq!(
+        exit_of(&fake.inspect(&exit).await.unwrap().state),
+        Some((4, false, t0 + 10.0))
+    );
+
+    // Ignoring SIGTERM costs the whole stop timeout, on the fake clock.
+    let stubborn = fake
+        .start(&app("stubborn", &[("IGNORE_SIGTERM", "1")]))
+        .await
+        .unwrap()
+        .id;
+    let before = fake.now();
+    fake.stop(&stubborn, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(fake.now(), before + 30.0);
+    assert_eq!(
+        exit_of(&fake.inspect(&stubborn).await.unwrap().state),
+        Some((137, false, before + 30.0))
+    );
+}
+
+#[tokio::test]
+async fn scopes_do_not_see_each_other() {
+    let mine = FakeRuntime::new(RuntimeConfig::scoped("berth.agent", "a"));
+    let id = mine.start(&app("t", &[])).await.unwrap().id;
+    let theirs = mine.sharing_engine(RuntimeConfig::scoped("berth.agent", "b"));
+    assert!(theirs.list().await.unwrap().is_empty());
+    assert!(matches!(
+        theirs.inspect(&id).await,
+        Err(RuntimeError::NotFound(_))
+    ));
+    assert!(matches!(
+        theirs.remove(&id).await,
+        Err(RuntimeError::NotFound(_))
+    ));
+    assert_eq!(mine.list().await.unwrap().len(), 1);
+    // An unscoped handle sees every Berth container on the engine.
+    let everything = mine.sharing_engine(RuntimeConfig::default());
+    assert_eq!(everything.list().await.unwrap().len(), 1);
+}
