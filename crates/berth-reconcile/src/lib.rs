@@ -40,7 +40,10 @@ pub enum Phase {
     /// Wanted, not yet running: PROVISIONING through ACTIVATING.
     Pending,
     Running,
-    /// Stopping or stopped: no longer counts towards anything but failure history.
+    /// Told to stop, still shutting down: holds its resources and keeps its deployment
+    /// listed, but is neither wanted nor healthy.
+    Stopping,
+    /// Gone: counts towards nothing but failure history.
     Stopped,
 }
 
@@ -229,8 +232,14 @@ pub fn circuit_breaker_threshold(desired: i64) -> i64 {
     ((desired + 1) / 2).clamp(3, 200)
 }
 
+/// Wanted and not shutting down: what the rollout arithmetic counts.
 fn is_live(task: &Task) -> bool {
-    task.desired_running && task.phase != Phase::Stopped
+    task.desired_running && matches!(task.phase, Phase::Pending | Phase::Running)
+}
+
+/// Still on its instance, wanted or not: what holds resources and keeps a deployment listed.
+fn is_present(task: &Task) -> bool {
+    task.phase != Phase::Stopped
 }
 
 fn is_healthy(task: &Task, settings: &Settings, now: f64) -> bool {
@@ -250,7 +259,7 @@ pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan 
     let occupants: Vec<Occupant> = view
         .tasks
         .iter()
-        .filter(|t| is_live(t))
+        .filter(|t| is_present(t))
         .filter_map(|t| {
             Some(Occupant {
                 instance: t.instance.clone()?,
@@ -474,9 +483,11 @@ fn reconcile_service(
         report.events.push(format!("has started {started} tasks."));
     }
 
-    // Counts, finished deployments and completion.
+    // Counts, finished deployments and completion. As on ECS, counts are of what runs, wanted
+    // or not, and a deployment stays listed until its last task has actually stopped.
+    let present: Vec<&Task> = own.iter().copied().filter(|t| is_present(t)).collect();
     for deployment in &service.deployments {
-        let mine: Vec<&&Task> = live
+        let mine: Vec<&&Task> = present
             .iter()
             .filter(|t| t.deployment.as_deref() == Some(&deployment.id))
             .collect();
@@ -492,8 +503,8 @@ fn reconcile_service(
             report.counts.push(counts);
         }
     }
-    report.running = live.iter().filter(|t| t.phase == Phase::Running).count() as i64;
-    report.pending = live.iter().filter(|t| t.phase == Phase::Pending).count() as i64;
+    report.running = present.iter().filter(|t| t.phase == Phase::Running).count() as i64;
+    report.pending = present.iter().filter(|t| t.phase == Phase::Pending).count() as i64;
     let only_primary_left = service.deployments.len() == report.finished.len() + 1;
     let primary_healthy = current
         .iter()
@@ -504,6 +515,7 @@ fn reconcile_service(
         && only_primary_left
         && primary_healthy == desired
         && current.len() as i64 == desired
+        && report.running == desired
         && outgoing.is_empty()
     {
         report.rollout = Some((

@@ -153,8 +153,7 @@ impl World {
                         .find(|t| &t.id == task)
                         .expect("known task");
                     task.desired_running = false;
-                    task.phase = Phase::Stopped;
-                    task.stopped_at = Some(self.now);
+                    task.phase = Phase::Stopping;
                     task.failed = *reason == StopReason::Unhealthy;
                 }
             }
@@ -197,6 +196,12 @@ impl World {
             .map(|t| self.behaviour_of(t.deployment.as_deref().unwrap_or("")))
             .collect();
         for (task, behaviour) in self.view.tasks.iter_mut().zip(behaviours) {
+            // A stopping task takes one tick to go, as a container takes its stop signal.
+            if task.phase == Phase::Stopping {
+                task.phase = Phase::Stopped;
+                task.stopped_at = Some(now);
+                continue;
+            }
             if !is_live(task) {
                 continue;
             }
@@ -217,7 +222,7 @@ impl World {
                         task.health = Health::Healthy;
                     }
                 }
-                (Phase::Stopped, _) => {}
+                (Phase::Stopping | Phase::Stopped, _) => {}
             }
         }
     }

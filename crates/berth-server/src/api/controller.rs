@@ -54,7 +54,8 @@ fn instances(call: &Call<'_>, records: &[InstanceRecord]) -> Vec<Instance> {
 fn occupants(tasks: &[Task]) -> Vec<Occupant> {
     tasks
         .iter()
-        .filter(|t| t.desired_status == "RUNNING" && t.last_status != "STOPPED")
+        // A stopping task still holds what it reserved until it is gone.
+        .filter(|t| t.last_status != "STOPPED")
         .filter_map(|t| {
             Some(Occupant {
                 instance: instance_id(t.container_instance_arn.as_deref()?),
@@ -79,6 +80,7 @@ fn phase(task: &Task) -> Phase {
     match task.last_status.as_str() {
         "PROVISIONING" | "PENDING" | "ACTIVATING" => Phase::Pending,
         "RUNNING" => Phase::Running,
+        "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => Phase::Stopping,
         _ => Phase::Stopped,
     }
 }
