@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test Berth has: style checks, Rust unit/property/conformance tests, and the
-# end-to-end suite that drives a real `berth server` with the aws CLI and boto3.
-# Installs what it needs (cargo-nextest if missing, a Python virtualenv with the clients).
+# end-to-end suites that drive a real `berth server` and `berth agent` (with Docker) through
+# the aws CLI and boto3. Installs what it needs: cargo-nextest if missing, the test images,
+# a Python virtualenv with the clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "build"
 cargo build --workspace --all-targets --quiet
+
+step "test images (built from scratch; this machine cannot pull)"
+bash scripts/test-images.sh
 
 step "rust tests"
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -1,10 +1,14 @@
-//! The node agent's decisions: from the tasks the server wants here and the containers the
+//! The node agent. Its decisions: from the tasks the server wants here and the containers the
 //! runtime shows, what to start, what to stop, and what to report.
 //!
 //! [`step`] is pure — no runtime, no clock, no network — so the lifecycle rules (dependsOn
 //! conditions, essential containers, reverse-order shutdown, start failures, adoption of
-//! containers found after a restart) are tested exhaustively without Docker. The agent loop
-//! runs `step`, carries out its actions through a runtime and sends its reports.
+//! containers found after a restart) are tested exhaustively without Docker. [`node::run`]
+//! is the loop around it: poll the server, run `step`, carry out its actions through a
+//! [`berth_runtime::Runtime`], report.
+
+pub mod node;
+pub mod spec;
 
 use berth_model::agent::{ContainerReport, DesiredTask, TaskReport};
 use berth_model::resources::{ContainerDefinition, NetworkBinding, Timestamp};
@@ -87,18 +91,25 @@ fn satisfied(condition: &str, dependency: Option<&&Observed>) -> bool {
     )
 }
 
+/// How long after a container's exit its final state is trusted: Docker can show a
+/// container exited a moment before it records that the kernel OOM-killed it, and a task
+/// reported STOPPED is not reported again.
+pub const EXIT_SETTLE_SECONDS: f64 = 1.0;
+
 /// The ECS task status an agent reports, from the containers it sees.
 fn task_status(
     desired: &DesiredTask,
     containers: &BTreeMap<&str, &Observed>,
     stopping: bool,
     failed: bool,
+    now: Timestamp,
 ) -> &'static str {
-    let any_running = containers
-        .values()
-        .any(|o| matches!(o.state, State::Running { .. }));
+    let settling = containers.values().any(|o| match o.state {
+        State::Running { .. } => true,
+        State::Exited { finished_at, .. } => now - finished_at < EXIT_SETTLE_SECONDS,
+    });
     if stopping || failed {
-        return if any_running { "STOPPING" } else { "STOPPED" };
+        return if settling { "STOPPING" } else { "STOPPED" };
     }
     let essential_running = desired
         .containers
@@ -172,7 +183,7 @@ pub fn step(
         } else if failure.is_none() {
             out.actions.extend(starts(task, &containers, memory, now));
         }
-        let status = task_status(task, &containers, stopping, failure.is_some());
+        let status = task_status(task, &containers, stopping, failure.is_some(), now);
         out.reports.push(report(
             task,
             &containers,

@@ -30,6 +30,7 @@ fn task(containers: Vec<ContainerDefinition>) -> DesiredTask {
         revision: 1,
         network_mode: "bridge".into(),
         containers,
+        volumes: vec![],
         overrides: Default::default(),
         stop_timeout_seconds: 30,
     }
@@ -315,4 +316,33 @@ fn a_restarted_agent_adopts_what_runs_and_starts_nothing_twice() {
     );
     assert!(step.actions.is_empty(), "{:?}", step.actions);
     assert_eq!(step.reports[0].last_status, "RUNNING");
+}
+
+#[test]
+fn a_fresh_exit_is_reported_only_once_it_has_settled() {
+    let desired = [task(vec![container("web", true, &[])])];
+    let just_exited = Observed {
+        state: State::Exited {
+            exit_code: 137,
+            oom_killed: false,
+            finished_at: 10.0,
+        },
+        ..running("web")
+    };
+    let mut memory = Memory::default();
+    assert_eq!(
+        step(
+            &desired,
+            std::slice::from_ref(&just_exited),
+            &mut memory,
+            10.2
+        )
+        .reports[0]
+            .last_status,
+        "STOPPING"
+    );
+    assert_eq!(
+        step(&desired, &[just_exited], &mut memory, 11.5).reports[0].last_status,
+        "STOPPED"
+    );
 }

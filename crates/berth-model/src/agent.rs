@@ -7,7 +7,7 @@
 //! Endpoints: `POST /agent/v1/register` and `POST /agent/v1/poll`, JSON bodies, with
 //! `Authorization: Bearer <agent key>` on polls (the join token on register).
 
-use crate::resources::{ContainerDefinition, NetworkBinding, Object, Timestamp};
+use crate::resources::{ContainerDefinition, NetworkBinding, Object, Timestamp, Volume};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -69,6 +69,8 @@ pub struct DesiredTask {
     pub revision: i64,
     pub network_mode: String,
     pub containers: Vec<ContainerDefinition>,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
     /// Task-level `overrides` as RunTask received them.
     pub overrides: Object,
     /// Stop signal to SIGKILL, per container, already defaulted (30 s).

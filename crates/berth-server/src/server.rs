@@ -144,11 +144,48 @@ impl Server {
         })
     }
 
+    /// An in-process client of this server's API, usable after `run` took the server.
+    pub fn local_client(&self) -> LocalClient {
+        LocalClient(Arc::clone(&self.shared))
+    }
+
+    /// A join token for an agent started alongside this server.
+    pub fn join_token(&self, description: &str) -> Result<String, berth_model::ApiError> {
+        self.shared.api.as_system(now_seconds(), |call| {
+            crate::api::agents::create_join_token(call, description)
+        })
+    }
+
     /// Serves until the future is dropped.
     pub async fn run(self) {
         let controller = tokio::spawn(controller_loop(Arc::clone(&self.shared)));
         http::serve(self.listener, self.shared).await;
         controller.abort();
+    }
+}
+
+/// Calls the API in-process as the server itself, as `berth up` does to deploy an example;
+/// writes wake the controller like any API write.
+#[derive(Clone)]
+pub struct LocalClient(Arc<Shared>);
+
+impl LocalClient {
+    pub fn call(
+        &self,
+        action: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, berth_model::ApiError> {
+        let caller = crate::api::Caller {
+            access_key_id: "berth-up".into(),
+        };
+        let answer = self
+            .0
+            .api
+            .handle(action, body.to_string().as_bytes(), &caller, now_seconds());
+        if answer.is_ok() {
+            self.0.changed();
+        }
+        answer
     }
 }
 

@@ -1,5 +1,8 @@
 //! The `berth` command: the control plane and the commands that manage it.
 
+mod node;
+mod up;
+
 use anyhow::{Context, Result};
 use berth_server::server::{self, Config, Server};
 use berth_server::{http::now_seconds, keys};
@@ -37,6 +40,46 @@ enum Command {
         /// The region in the ARNs Berth issues.
         #[arg(long, default_value = "us-east-1")]
         region: String,
+    },
+    /// Run server and agent in one process and, given an example, deploy it and wait.
+    Up {
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:4566")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[arg(long, value_enum, default_value = "auto")]
+        runtime: node::RuntimeChoice,
+        /// Tasks the example's service runs.
+        #[arg(long, default_value_t = 2)]
+        count: i64,
+        /// A task definition (as for `aws ecs register-task-definition --cli-input-json`)
+        /// to deploy as a service named after its family.
+        example: Option<PathBuf>,
+    },
+    /// Run the node agent: join a cluster and run the tasks placed on this machine.
+    Agent {
+        /// The server's URL, e.g. http://10.0.0.5:4566.
+        #[arg(long)]
+        server: String,
+        /// A join token from `berth tokens create`.
+        #[arg(long, env = "BERTH_JOIN_TOKEN")]
+        token: String,
+        #[arg(long, default_value = "default")]
+        cluster: String,
+        /// Attributes for placement constraints, e.g. --attribute zone=a.
+        #[arg(long = "attribute", value_parser = parse_attribute)]
+        attributes: Vec<(String, String)>,
+        /// Where the agent keeps its instance id and process-runtime records.
+        #[arg(long, default_value = ".berth-agent")]
+        state_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "auto")]
+        runtime: node::RuntimeChoice,
+        /// A label every container of this agent carries, e.g. --label site=lab; the agent
+        /// manages only containers with all its labels, so agents can share an engine.
+        #[arg(long = "label", value_parser = parse_attribute)]
+        labels: Vec<(String, String)>,
     },
     /// Manage the access keys that sign API requests.
     Keys {
@@ -105,6 +148,32 @@ fn main() -> Result<()> {
             region,
         }),
         Command::Keys { action } => run_keys(action),
+        Command::Up { data_dir, listen, region, runtime, count, example } => up::run(up::Up {
+            config: Config { data_dir, listen, region },
+            runtime,
+            count,
+            example,
+        }),
+        Command::Agent { server, token, cluster, attributes, state_dir, runtime, labels } => {
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let agent = node::run(node::Agent {
+                    server,
+                    token,
+                    cluster,
+                    attributes: attributes.into_iter().collect(),
+                    state_dir,
+                    runtime,
+                    scope: labels.into_iter().collect(),
+                });
+                tokio::select! {
+                    result = agent => result,
+                    _ = shutdown_signal() => {
+                        eprintln!("berth agent stopping; its tasks keep running and are adopted on restart");
+                        Ok(())
+                    }
+                }
+            })
+        }
         Command::Tokens {
             action:
                 TokensAction::Create {
@@ -137,7 +206,14 @@ fn run_server(config: Config) -> Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+fn parse_attribute(value: &str) -> Result<(String, String), String> {
+    value
+        .split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{value:?} is not name=value"))
+}
+
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -334,6 +334,7 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
                 .network_mode
                 .clone()
                 .unwrap_or_else(|| "bridge".into()),
+            volumes: definition.volumes.clone().unwrap_or_default(),
             containers: definition.container_definitions,
             overrides: task.overrides,
             stop_timeout_seconds: stop_timeout,

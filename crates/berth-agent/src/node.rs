@@ -1,0 +1,299 @@
+//! The agent loop: register, then forever observe the runtime, decide with [`crate::step`],
+//! act, and long-poll the server with the reports. Everything is level-triggered: a failed
+//! poll changes nothing on the machine (tasks keep running), and the next one carries the
+//! full picture again.
+
+use crate::{spec, step, Action, Memory, Observed, State};
+use berth_model::agent::{
+    DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
+};
+use berth_model::resources::NetworkBinding;
+use berth_runtime::{ContainerState, ContainerStatus, Health, Runtime};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `http://host:port` of the server.
+    pub server: String,
+    pub token: String,
+    pub registration: RegisterRequest,
+    /// How long a poll may be held open when nothing changes; also how stale a report of a
+    /// container that changed on its own (exited, turned unhealthy) can get.
+    pub poll_wait_seconds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("server {0}: {1}")]
+    Server(String, String),
+    #[error("server refused the agent: {0}")]
+    Refused(String),
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// One JSON call to the server over a fresh connection.
+async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    server: &str,
+    path: &str,
+    bearer: &str,
+    body: &Req,
+    timeout: Duration,
+) -> Result<Resp, AgentError> {
+    let fail = |e: String| AgentError::Server(server.to_string(), e);
+    let authority = server
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let work = async {
+        let stream = tokio::net::TcpStream::connect(&authority)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tokio::spawn(connection);
+        let request = Request::post(path)
+            .header("host", &authority)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(Full::new(Bytes::from(
+                serde_json::to_vec(body).map_err(|e| fail(e.to_string()))?,
+            )))
+            .map_err(|e| fail(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .to_bytes();
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| fail(format!("bad answer: {e}")));
+        }
+        let message = String::from_utf8_lossy(&bytes).to_string();
+        if status.as_u16() == 403 {
+            return Err(AgentError::Refused(message));
+        }
+        Err(fail(format!("{status}: {message}")))
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| fail("timed out".into()))?
+}
+
+fn observed(status: ContainerStatus) -> Option<Observed> {
+    let state = match status.state {
+        ContainerState::Running { started_at } => State::Running { started_at },
+        ContainerState::Exited {
+            exit_code,
+            oom_killed,
+            finished_at,
+            ..
+        } => State::Exited {
+            exit_code: i32::try_from(exit_code).unwrap_or(i32::MAX),
+            oom_killed,
+            finished_at,
+        },
+        ContainerState::Created => return None,
+    };
+    Some(Observed {
+        task_id: status.task_id,
+        container_name: status.container_name,
+        runtime_id: status.id,
+        state,
+        health: match status.health {
+            Health::Healthy => "HEALTHY",
+            Health::Unhealthy => "UNHEALTHY",
+            Health::Unknown => "UNKNOWN",
+        }
+        .into(),
+        network_bindings: status
+            .network_bindings
+            .iter()
+            .map(|b| NetworkBinding {
+                bind_ip: Some(b.bind_ip.to_string()),
+                container_port: Some(i32::from(b.container_port)),
+                host_port: Some(i32::from(b.host_port)),
+                protocol: Some(b.protocol.as_str().to_string()),
+            })
+            .collect(),
+        ip_address: status.ip_address.map(|ip| ip.to_string()),
+    })
+}
+
+async fn register(config: &Config) -> RegisterResponse {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match call(
+            &config.server,
+            "/agent/v1/register",
+            &config.token,
+            &config.registration,
+            Duration::from_secs(10),
+        )
+        .await
+        {
+            Ok(response) => return response,
+            Err(e) => {
+                tracing::warn!(error = %e, "registration failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Runs the agent until the future is dropped.
+pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) {
+    let mut registration = register(&config).await;
+    tracing::info!(instance = %registration.container_instance_arn, runtime = runtime.name(), "agent registered");
+    let mut desired: Vec<DesiredTask> = Vec::new();
+    let mut version: Option<String> = None;
+    let mut memory = Memory::default();
+    let stopping: Arc<Mutex<HashSet<String>>> = Arc::default();
+    loop {
+        let containers = match runtime.list().await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "runtime list failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut seen = Vec::new();
+        for status in containers {
+            let id = status.id.clone();
+            match observed(status) {
+                Some(o) => seen.push(o),
+                // Created but never started: left over from an interrupted start.
+                None => {
+                    let _ = runtime.remove(&id).await;
+                }
+            }
+        }
+        let decided = step(&desired, &seen, &mut memory, now());
+        let mut acted = false;
+        for action in decided.actions {
+            match action {
+                Action::Start { task_id, container } => {
+                    acted = true;
+                    if let Err(reason) =
+                        start(runtime.as_ref(), &desired, &task_id, &container).await
+                    {
+                        tracing::warn!(task = %task_id, container = %container, %reason, "container failed to start");
+                        memory.failed_to_start.insert(task_id, reason);
+                    }
+                }
+                Action::Stop {
+                    runtime_id,
+                    timeout_seconds,
+                } => {
+                    let fresh = stopping
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(runtime_id.clone());
+                    if fresh {
+                        let runtime = Arc::clone(&runtime);
+                        let stopping = Arc::clone(&stopping);
+                        tokio::spawn(async move {
+                            let timeout = Duration::from_secs(timeout_seconds.max(0) as u64);
+                            if let Err(e) = runtime.stop(&runtime_id, timeout).await {
+                                tracing::warn!(container = %runtime_id, error = %e, "stop failed");
+                            }
+                            stopping
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .remove(&runtime_id);
+                        });
+                    }
+                }
+                Action::Remove { runtime_id } => {
+                    if let Err(e) = runtime.remove(&runtime_id).await {
+                        tracing::warn!(container = %runtime_id, error = %e, "remove failed");
+                    }
+                }
+            }
+        }
+        if acted {
+            // Look again at once, so the server hears of the start without waiting a poll.
+            continue;
+        }
+        let busy = !stopping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        let poll = PollRequest {
+            container_instance_arn: registration.container_instance_arn.clone(),
+            known_version: version.clone(),
+            wait_seconds: if busy { 1 } else { config.poll_wait_seconds },
+            reports: decided.reports,
+        };
+        let timeout = Duration::from_secs(poll.wait_seconds + 10);
+        match call::<_, PollResponse>(
+            &config.server,
+            "/agent/v1/poll",
+            &registration.agent_key,
+            &poll,
+            timeout,
+        )
+        .await
+        {
+            Ok(answer) => {
+                desired = answer.tasks;
+                version = Some(answer.version);
+            }
+            Err(AgentError::Refused(reason)) => {
+                tracing::warn!(%reason, "server no longer knows this agent; registering again");
+                registration = register(&config).await;
+                version = None;
+            }
+            Err(e) => {
+                // Tasks keep running; the next successful poll reports everything.
+                tracing::warn!(error = %e, "poll failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn start<R: Runtime>(
+    runtime: &R,
+    desired: &[DesiredTask],
+    task_id: &str,
+    container: &str,
+) -> Result<(), String> {
+    let task = desired
+        .iter()
+        .find(|t| t.task_id == task_id)
+        .ok_or("task no longer wanted")?;
+    let definition = task
+        .containers
+        .iter()
+        .find(|c| c.name.as_deref() == Some(container))
+        .ok_or("container not in task")?;
+    let spec = spec::container_spec(task, definition)?;
+    runtime
+        .ensure_image(&spec.image)
+        .await
+        .map_err(|e| e.to_string())?;
+    runtime.start(&spec).await.map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `berth agent` and the agent half of `berth up`: machine facts, runtime choice, and the
+//! instance id that makes a restarted agent the same container instance.
+
+use anyhow::{Context, Result};
+use berth_agent::node::{self, Config};
+use berth_model::agent::RegisterRequest;
+use berth_runtime::docker::DockerRuntime;
+use berth_runtime::process::ProcessRuntime;
+use berth_runtime::RuntimeConfig;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeChoice {
+    /// Docker if an engine answers, else the process runtime.
+    Auto,
+    Docker,
+    Process,
+}
+
+/// CPU units (1024 per core) and MiB of memory of this machine.
+pub fn machine_resources() -> (i64, i64) {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as i64;
+    let memory_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse::<i64>().ok())
+        })
+        .unwrap_or(1024 * 1024);
+    (cores * 1024, memory_kib / 1024)
+}
+
+/// The stable id of this machine's container instance, kept in the state directory.
+pub fn instance_id(state_dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let path = state_dir.join("instance-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_string());
+        }
+    }
+    let id: String = (0..32)
+        .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
+        .collect();
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+pub struct Agent {
+    pub server: String,
+    pub token: String,
+    pub cluster: String,
+    pub attributes: BTreeMap<String, String>,
+    pub state_dir: std::path::PathBuf,
+    pub runtime: RuntimeChoice,
+    /// Labels every container of this agent carries; the agent manages only those, so
+    /// several agents can share one Docker engine.
+    pub scope: BTreeMap<String, String>,
+}
+
+/// Picks the runtime and runs the agent until the future is dropped. Prints which runtime.
+pub async fn run(agent: Agent) -> Result<()> {
+    let (cpu, memory) = machine_resources();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let registration = |runtime: &str| RegisterRequest {
+        cluster: agent.cluster.clone(),
+        instance_id: instance_id(&agent.state_dir).unwrap_or_else(|_| hostname.clone()),
+        hostname: hostname.clone(),
+        cpu,
+        memory,
+        attributes: agent.attributes.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        runtime: runtime.to_string(),
+    };
+    let config = |runtime: &str| Config {
+        server: agent.server.clone(),
+        token: agent.token.clone(),
+        registration: registration(runtime),
+        poll_wait_seconds: 2,
+    };
+    let runtime_config = RuntimeConfig {
+        scope: agent.scope.clone(),
+    };
+    let docker = match agent.runtime {
+        RuntimeChoice::Process => None,
+        RuntimeChoice::Auto => DockerRuntime::connect(runtime_config.clone()).await.ok(),
+        RuntimeChoice::Docker => Some(
+            DockerRuntime::connect(runtime_config.clone())
+                .await
+                .context("no Docker engine answered; start one or run with --runtime process")?,
+        ),
+    };
+    match docker {
+        Some(docker) => {
+            eprintln!(
+                "berth agent: running containers with Docker ({cpu} CPU units, {memory} MiB)"
+            );
+            node::run(Arc::new(docker), config("docker")).await;
+        }
+        None => {
+            eprintln!(
+                "berth agent: no Docker engine; running tasks as host processes ({cpu} CPU units, {memory} MiB)"
+            );
+            let runtime = ProcessRuntime::new(runtime_config, agent.state_dir.join("processes"))?;
+            node::run(Arc::new(runtime), config("process")).await;
+        }
+    }
+    Ok(())
+}

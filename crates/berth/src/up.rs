@@ -1,0 +1,160 @@
+//! `berth up`: server and agent in one process, and optionally an example deployed as a
+//! service, with progress until it is stable.
+
+use crate::node::{self, RuntimeChoice};
+use anyhow::{bail, Context, Result};
+use berth_server::server::{self, Config, LocalClient, Server};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct Up {
+    pub config: Config,
+    pub runtime: RuntimeChoice,
+    pub count: i64,
+    pub example: Option<PathBuf>,
+}
+
+/// How long `berth up` waits for the example to become stable before it says why not.
+const STABLE_WITHIN: Duration = Duration::from_secs(300);
+
+pub fn run(up: Up) -> Result<()> {
+    let example = up
+        .example
+        .as_ref()
+        .map(|path| -> Result<Value> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let value: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            if value.get("family").and_then(Value::as_str).is_none() {
+                bail!(
+                    "{} is not a task definition: it has no \"family\"",
+                    path.display()
+                );
+            }
+            Ok(value)
+        })
+        .transpose()?;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let server = Server::bind(&up.config).await?;
+        println!(
+            "{}",
+            server::export_line(&server.credentials, &server.endpoint, &up.config.region)
+        );
+        println!("berth server listening on {}", server.endpoint);
+        let token = server.join_token("berth up")?;
+        let client = server.local_client();
+        let agent = node::run(node::Agent {
+            server: server.endpoint.clone(),
+            token,
+            cluster: "default".into(),
+            attributes: Default::default(),
+            state_dir: up.config.data_dir.join("agent"),
+            runtime: up.runtime,
+            scope: Default::default(),
+        });
+        let deploy = async {
+            if let Some(example) = &example {
+                deploy(&client, example, up.count).await?;
+            }
+            println!("berth is up; stop it with Ctrl-C");
+            std::future::pending::<Result<()>>().await
+        };
+        tokio::select! {
+            () = server.run() => Ok(()),
+            result = agent => result,
+            result = deploy => result,
+            _ = crate::shutdown_signal() => {
+                eprintln!("berth up stopping");
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn deploy(client: &LocalClient, definition: &Value, count: i64) -> Result<()> {
+    let family = definition["family"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let registered = client.call("RegisterTaskDefinition", definition)?;
+    let arn = registered["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    println!("registered {arn}");
+    let existing = client.call("DescribeServices", &json!({"services": [family]}))?;
+    let active = existing["services"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["status"] == "ACTIVE"));
+    if active {
+        client.call(
+            "UpdateService",
+            &json!({"service": family, "taskDefinition": arn, "desiredCount": count}),
+        )?;
+        println!("updated service {family} to {arn}");
+    } else {
+        let mut service =
+            json!({"serviceName": family, "taskDefinition": arn, "desiredCount": count});
+        if definition["networkMode"] == "awsvpc" {
+            service["networkConfiguration"] =
+                json!({"awsvpcConfiguration": {"subnets": ["berth-local"]}});
+        }
+        client.call("CreateService", &service)?;
+        println!("created service {family} with {count} tasks");
+    }
+    wait_until_stable(client, &family).await
+}
+
+/// Prints each new service event and a progress line whenever the counts move.
+async fn wait_until_stable(client: &LocalClient, name: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + STABLE_WITHIN;
+    let mut last_progress = String::new();
+    let mut printed_events = std::collections::HashSet::new();
+    loop {
+        let answer = client.call("DescribeServices", &json!({"services": [name]}))?;
+        let service = &answer["services"][0];
+        let mut events: Vec<&Value> = service["events"]
+            .as_array()
+            .map(|e| e.iter().collect())
+            .unwrap_or_default();
+        events.reverse();
+        for event in events {
+            if printed_events.insert(event["id"].as_str().unwrap_or_default().to_string()) {
+                println!("  {}", event["message"].as_str().unwrap_or_default());
+            }
+        }
+        let deployments = service["deployments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let primary = deployments.first().cloned().unwrap_or_default();
+        let progress = format!(
+            "{name}: {}/{} running, {} pending; deployment {} {}",
+            service["runningCount"],
+            service["desiredCount"],
+            service["pendingCount"],
+            primary["id"].as_str().unwrap_or("-"),
+            primary["rolloutState"].as_str().unwrap_or("-"),
+        );
+        if progress != last_progress {
+            println!("{progress}");
+            last_progress = progress;
+        }
+        if deployments.len() == 1
+            && service["runningCount"] == service["desiredCount"]
+            && primary["rolloutState"] == "COMPLETED"
+        {
+            println!("{name} is stable");
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "{name} did not become stable within {} s; `aws ecs describe-services --services {name}` and `aws ecs describe-tasks` show why (stoppedReason)",
+                STABLE_WITHIN.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

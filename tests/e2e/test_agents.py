@@ -1,0 +1,238 @@
+"""Tasks run for real: a `berth server` and a `berth agent` process driving Docker, checked
+with the aws CLI and boto3 the way a user would. Every container a test starts carries the
+test's own label and is removed at teardown, whatever the outcome.
+
+These need Docker and the images from scripts/test-images.sh (scripts/test.sh builds them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import BerthServer, isolated_environ, wait_for
+
+TESTAPP_V1 = "berth-testapp:v1"
+TESTAPP_V2 = "berth-testapp:v2"
+BUSYBOX = "berth-busybox:latest"
+
+
+def docker(*args: str) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+def require_images() -> None:
+    for image in (TESTAPP_V1, TESTAPP_V2, BUSYBOX):
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+            pytest.fail(f"test image {image} is missing: run scripts/test-images.sh", pytrace=False)
+
+
+class Agent:
+    """One `berth agent` process scoped to this test's label."""
+
+    def __init__(self, berth_bin: Path, server: BerthServer, state_dir: Path, log: Path, label: str):
+        self.berth_bin, self.server, self.state_dir, self.log_path, self.label = berth_bin, server, state_dir, log, label
+        self.token = subprocess.run(
+            [str(berth_bin), "tokens", "create", "--data-dir", str(server.data_dir)],
+            capture_output=True, text=True, check=True, env=isolated_environ(),
+        ).stdout.strip()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(self.berth_bin), "agent", "--server", self.server.endpoint, "--token", self.token,
+                 "--runtime", "docker", "--state-dir", str(self.state_dir), "--label", f"berth.test-run={self.label}",
+                 "--attribute", "zone=a"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def containers(self, all_states: bool = False) -> list[dict]:
+        out = docker("ps", *(["-a"] if all_states else []), "--filter", f"label=berth.test-run={self.label}",
+                     "--format", "{{json .}}")
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def cluster(berth_bin: Path, server: BerthServer, tmp_path: Path):
+    require_images()
+    label = uuid.uuid4().hex[:12]
+    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label)
+    agent.start()
+    try:
+        yield server, agent
+    finally:
+        agent.kill()
+        ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
+        if os.environ.get("BERTH_TEST_SHOW_AGENT_LOG"):
+            print(agent.log_path.read_text())
+
+
+def web_definition(image: str, family: str = "web", **container) -> dict:
+    definition = {
+        "name": "web", "image": image, "essential": True, "memory": 64, "cpu": 64,
+        "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+        "healthCheck": {"command": ["CMD", "/berth-testapp", "check", "http://127.0.0.1:8080/health"],
+                        "interval": 5, "timeout": 2, "retries": 2, "startPeriod": 0},
+        "stopTimeout": 2,
+    }
+    definition.update(container)
+    return {"family": family, "networkMode": "bridge", "containerDefinitions": [definition]}
+
+
+def service(ecs, name: str = "web") -> dict:
+    return ecs.describe_services(services=[name])["services"][0]
+
+
+def tasks(ecs, **filters) -> list[dict]:
+    arns = ecs.list_tasks(**filters)["taskArns"]
+    return ecs.describe_tasks(tasks=arns)["tasks"] if arns else []
+
+
+def wait_stable(ecs, name: str = "web", timeout: float = 90) -> dict:
+    def stable(s: dict) -> bool:
+        deployments = s["deployments"]
+        return len(deployments) == 1 and s["runningCount"] == s["desiredCount"] and deployments[0].get("rolloutState") == "COMPLETED"
+    return wait_for(lambda: service(ecs, name), f"service {name} to be stable", stable, timeout=timeout, interval=0.5)
+
+
+def test_a_service_runs_heals_and_rolls_without_dropping_below_minimum(cluster):
+    server, agent = cluster
+    ecs = server.ecs
+    ecs.register_task_definition(**web_definition(TESTAPP_V1))
+    ecs.create_service(serviceName="web", taskDefinition="web", desiredCount=3,
+                       deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 100})
+    wait_stable(ecs)
+    # The real waiter agrees, as a user's deploy script would see it.
+    server.run_aws("wait", "services-stable", "--services", "web").check_returncode()
+    running = tasks(ecs, serviceName="web")
+    assert len(running) == 3 and all(t["healthStatus"] == "HEALTHY" for t in running)
+    assert all(t["containers"][0]["networkBindings"][0]["hostPort"] > 0 for t in running), "dynamic host ports"
+    assert len(agent.containers()) == 3
+
+    # A container killed behind Berth's back is noticed and its task replaced.
+    victim = running[0]
+    docker("kill", victim["containers"][0]["runtimeId"])
+    stopped = wait_for(lambda: ecs.describe_tasks(tasks=[victim["taskArn"]])["tasks"][0],
+                       "the killed task to stop", lambda t: t["lastStatus"] == "STOPPED")
+    assert stopped["stopCode"] == "EssentialContainerExited"
+    assert stopped["containers"][0]["exitCode"] == 137
+    wait_stable(ecs)
+    assert victim["taskArn"] not in ecs.list_tasks(serviceName="web")["taskArns"]
+    # The replacement counts as running before its health check passes; wait for it to pass.
+    wait_for(lambda: tasks(ecs, serviceName="web"), "every task to be healthy",
+             lambda ts: len(ts) == 3 and all(t["healthStatus"] == "HEALTHY" for t in ts), timeout=60)
+
+    # Roll to v2, sampling that healthy tasks never drop below the minimum (100 % of 3).
+    ecs.register_task_definition(**web_definition(TESTAPP_V2))
+    ecs.update_service(service="web", taskDefinition="web:2")
+    lowest = 3
+    def rolled() -> bool:
+        nonlocal lowest
+        current = tasks(ecs, serviceName="web")
+        healthy = [t for t in current if t["lastStatus"] == "RUNNING" and t["healthStatus"] == "HEALTHY"]
+        lowest = min(lowest, len(healthy))
+        s = service(ecs)
+        return (len(s["deployments"]) == 1 and s["deployments"][0].get("rolloutState") == "COMPLETED"
+                and s["runningCount"] == 3)
+    wait_for(rolled, "the roll to web:2", timeout=120, interval=0.3)
+    assert lowest >= 3, f"healthy tasks dropped to {lowest} during the roll"
+    final = tasks(ecs, serviceName="web")
+    assert {t["taskDefinitionArn"].rsplit(":", 1)[1] for t in final} == {"2"}
+    events = [e["message"] for e in service(ecs)["events"]]
+    assert any("has reached a steady state." in e for e in events)
+    assert len(agent.containers()) == 3, "old containers are gone"
+
+
+def test_a_failing_health_check_gets_the_task_replaced(cluster):
+    server, _ = cluster
+    ecs = server.ecs
+    ecs.register_task_definition(family="sick", containerDefinitions=[{
+        "name": "app", "image": BUSYBOX, "essential": True, "memory": 32,
+        "entryPoint": ["/bin/sh", "-c"], "command": ["while true; do sleep 1; done"],
+        "healthCheck": {"command": ["CMD-SHELL", "test ! -f /tmp/sick"], "interval": 5, "timeout": 2, "retries": 1},
+        "stopTimeout": 1,
+    }])
+    ecs.create_service(serviceName="sick", taskDefinition="sick", desiredCount=1)
+    wait_stable(ecs, "sick")
+    first = tasks(ecs, serviceName="sick")[0]
+    docker("exec", first["containers"][0]["runtimeId"], "touch", "/tmp/sick")
+    stopped = wait_for(lambda: ecs.describe_tasks(tasks=[first["taskArn"]])["tasks"][0],
+                       "the unhealthy task to be stopped", lambda t: t["desiredStatus"] == "STOPPED", timeout=60)
+    assert stopped["stopCode"] == "ServiceSchedulerInitiated"
+    assert "health" in stopped["stoppedReason"]
+    wait_stable(ecs, "sick")
+    assert tasks(ecs, serviceName="sick")[0]["taskArn"] != first["taskArn"]
+
+
+def test_restarts_of_agent_and_server_lose_and_duplicate_nothing(cluster):
+    server, agent = cluster
+    ecs = server.ecs
+    ecs.register_task_definition(**web_definition(TESTAPP_V1))
+    ecs.create_service(serviceName="web", taskDefinition="web", desiredCount=2)
+    wait_stable(ecs)
+    before = sorted(t["taskArn"] for t in tasks(ecs, serviceName="web"))
+    containers = sorted(c["ID"] for c in agent.containers())
+
+    agent.kill()
+    agent.start()
+    server.restart_after_crash()
+    ecs = server.ecs
+    # The restarted agent adopts what runs: same tasks, same containers, nothing new.
+    wait_for(lambda: ecs.describe_container_instances(
+        containerInstances=ecs.list_container_instances()["containerInstanceArns"])["containerInstances"][0],
+        "the agent to reconnect", lambda i: i["agentConnected"])
+    wait_stable(ecs)
+    assert sorted(t["taskArn"] for t in tasks(ecs, serviceName="web")) == before
+    assert sorted(c["ID"] for c in agent.containers()) == containers
+
+
+def test_failures_are_reported_in_ecs_terms(cluster):
+    server, _ = cluster
+    ecs = server.ecs
+    # Placement that cannot work.
+    ecs.register_task_definition(family="huge", containerDefinitions=[
+        {"name": "app", "image": BUSYBOX, "memory": 10_000_000}])
+    wait_for(lambda: ecs.list_container_instances()["containerInstanceArns"], "the agent to join")
+    out = ecs.run_task(taskDefinition="huge")
+    assert out["tasks"] == [] and out["failures"][0]["reason"] == "RESOURCE:MEMORY"
+
+    cases = {
+        "pull": ({"image": "berth-does-not-exist:1"}, "TaskFailedToStart", "CannotPullContainerError"),
+        "exec": ({"image": BUSYBOX, "entryPoint": ["/no/such/program"]}, "TaskFailedToStart", "CannotStartContainerError"),
+        "oom": ({"image": TESTAPP_V1, "memory": 16, "environment": [{"name": "ALLOCATE_MB_PER_SEC", "value": "64"}]},
+                "EssentialContainerExited", "OutOfMemoryError: Container killed due to memory usage"),
+        "exit": ({"image": TESTAPP_V1, "environment": [{"name": "EXIT_CODE", "value": "3"},
+                                                     {"name": "EXIT_AFTER_SECS", "value": "1"}]},
+                 "EssentialContainerExited", None),
+    }
+    started = {}
+    for name, (container, _, _) in cases.items():
+        definition = {"name": "app", "essential": True, "memory": 32, **container}
+        ecs.register_task_definition(family=f"fail-{name}", containerDefinitions=[definition])
+        started[name] = ecs.run_task(taskDefinition=f"fail-{name}")["tasks"][0]["taskArn"]
+    for name, (_, stop_code, reason) in cases.items():
+        task = wait_for(lambda: ecs.describe_tasks(tasks=[started[name]])["tasks"][0],
+                        f"task {name} to stop", lambda t: t["lastStatus"] == "STOPPED", timeout=60)
+        assert task["stopCode"] == stop_code, (name, task)
+        container = task["containers"][0]
+        if reason:
+            assert reason in (container.get("reason") or "") + (task.get("stoppedReason") or ""), (name, task)
+        if name == "exit":
+            assert container["exitCode"] == 3
