@@ -108,9 +108,12 @@ pub async fn run(agent: Agent) -> Result<()> {
             node::run(Arc::new(docker), config("docker")).await;
         }
         None => {
-            eprintln!(
-                "berth agent: no Docker engine; running tasks as host processes ({cpu} CPU units, {memory} MiB)"
-            );
+            let why = if agent.runtime == RuntimeChoice::Process {
+                "as asked"
+            } else {
+                "no Docker engine answered"
+            };
+            eprintln!("berth agent: running tasks as host processes, {why} ({cpu} CPU units, {memory} MiB)");
             let runtime = ProcessRuntime::new(runtime_config, agent.state_dir.join("processes"))?;
             node::run(Arc::new(runtime), config("process")).await;
         }

@@ -73,7 +73,26 @@ pub fn run(up: Up) -> Result<()> {
     })
 }
 
+/// Waits until the agent started alongside has joined, so the first placement finds it.
+async fn agent_joined(client: &LocalClient) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let instances = client.call("ListContainerInstances", &json!({}))?;
+        if instances["containerInstanceArns"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the agent did not join within 30 s; its log lines above say why");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn deploy(client: &LocalClient, definition: &Value, count: i64) -> Result<()> {
+    agent_joined(client).await?;
     let family = definition["family"]
         .as_str()
         .unwrap_or_default()
