@@ -35,6 +35,27 @@ pub fn require(call: &Call<'_>, cluster: &str, member: &str) -> Result<Service, 
         .ok_or_else(not_found)
 }
 
+/// Changes an ACTIVE service, or answers ECS's ServiceNotFound / ServiceNotActive.
+fn modify_active(
+    call: &Call<'_>,
+    cluster: &str,
+    member: &str,
+    change: impl Fn(&mut Service) -> Result<(), ApiError>,
+) -> Result<Service, ApiError> {
+    call.modify(
+        Collection::Services,
+        &key(cluster, &service_name(member)),
+        |service: &mut Service| {
+            if service.status != ACTIVE {
+                return Err(not_active());
+            }
+            change(service)?;
+            Ok(service.clone())
+        },
+    )?
+    .ok_or_else(not_found)
+}
+
 fn not_found() -> ApiError {
     ApiError::new(ErrorKind::ServiceNotFoundException, "Service not found.")
 }
@@ -216,19 +237,10 @@ pub fn update(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         .transpose()?
         .and_then(|d| d.task_definition_arn);
     let now = call.now;
-    let service = call
-        .modify(
-            Collection::Services,
-            &key(&cluster.cluster_name, &service_name(&request.service)),
-            |service: &mut Service| {
-                if service.status != ACTIVE {
-                    return Err(not_active());
-                }
-                apply_update(service, &request, new_definition.as_deref(), now);
-                Ok(service.clone())
-            },
-        )?
-        .ok_or_else(not_found)?;
+    let service = modify_active(call, &cluster.cluster_name, &request.service, |service| {
+        apply_update(service, &request, new_definition.as_deref(), now);
+        Ok(())
+    })?;
     Ok(json!({"service": without_tags(service)}))
 }
 
@@ -387,29 +399,20 @@ pub fn delete(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let force = request.force.unwrap_or(false);
     let now = call.now;
-    let service = call
-        .modify(
-            Collection::Services,
-            &key(&cluster.cluster_name, &service_name(&request.service)),
-            |service: &mut Service| {
-                if service.status != ACTIVE {
-                    return Err(not_active());
-                }
-                if service.desired_count > 0 && !force {
-                    return Err(ApiError::invalid(
-                        "The service cannot be stopped while it is scaled above 0. Set desiredCount to 0 with UpdateService first, or pass force.",
-                    ));
-                }
-                service.desired_count = 0;
-                service.status = DRAINING.to_string();
-                for deployment in &mut service.deployments {
-                    deployment.desired_count = 0;
-                    deployment.updated_at = now;
-                }
-                Ok(service.clone())
-            },
-        )?
-        .ok_or_else(not_found)?;
+    let service = modify_active(call, &cluster.cluster_name, &request.service, |service| {
+        if service.desired_count > 0 && !force {
+            return Err(ApiError::invalid(
+                "The service cannot be stopped while it is scaled above 0. Set desiredCount to 0 with UpdateService first, or pass force.",
+            ));
+        }
+        service.desired_count = 0;
+        service.status = DRAINING.to_string();
+        for deployment in &mut service.deployments {
+            deployment.desired_count = 0;
+            deployment.updated_at = now;
+        }
+        Ok(())
+    })?;
     Ok(json!({"service": without_tags(service)}))
 }
 
