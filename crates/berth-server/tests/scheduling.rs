@@ -303,3 +303,25 @@ fn a_draining_instance_gets_no_new_tasks() {
         "{events}"
     );
 }
+
+#[test]
+fn stopped_tasks_are_forgotten_after_an_hour() {
+    let mut cluster = Cluster::new();
+    register(&cluster, "app:1");
+    let arn =
+        cluster.ecs("RunTask", json!({"taskDefinition": "web"}))["tasks"][0]["taskArn"].clone();
+    cluster.ecs("StopTask", json!({"task": arn}));
+    cluster.now += 3000.0;
+    cluster.controller_round();
+    assert_eq!(
+        cluster.ecs("DescribeTasks", json!({"tasks": [arn]}))["tasks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    cluster.now += 700.0;
+    cluster.controller_round();
+    let out = cluster.ecs("DescribeTasks", json!({"tasks": [arn]}));
+    assert_eq!(out["failures"][0]["reason"], "MISSING");
+}

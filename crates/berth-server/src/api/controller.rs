@@ -16,6 +16,10 @@ use std::collections::HashMap;
 /// ECS keeps at most this many events per service, newest first.
 const MAX_EVENTS: usize = 100;
 
+/// How long a stopped task stays describable, as on ECS; after that it is forgotten, so
+/// rounds and listings do not grow with history.
+pub const STOPPED_TASK_RETENTION_SECONDS: f64 = 3600.0;
+
 pub fn resources(definition: &TaskDefinition) -> Resources {
     Resources {
         cpu: definition.required_cpu(),
@@ -127,6 +131,35 @@ impl Definitions<'_, '_> {
     }
 }
 
+/// Deletes tasks stopped longer ago than the retention; returns the tasks that remain.
+fn forget_old_tasks(call: &Call<'_>, tasks: Vec<Task>) -> Result<Vec<Task>, ApiError> {
+    let mut kept = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let expired = task.last_status == "STOPPED"
+            && task
+                .stopped_at
+                .is_some_and(|at| call.now - at > STOPPED_TASK_RETENTION_SECONDS);
+        if !expired {
+            kept.push(task);
+            continue;
+        }
+        let id = instance_id(&task.task_arn);
+        if let Some(record) = call
+            .store
+            .get(Collection::Tasks, &id)
+            .map_err(super::store_error)?
+        {
+            match call.store.delete(Collection::Tasks, &id, record.version) {
+                Ok(()) | Err(berth_store::StoreError::NotFound { .. }) => {}
+                // Changed since it was read: look again next round.
+                Err(berth_store::StoreError::Conflict { .. }) => kept.push(task),
+                Err(e) => return Err(super::store_error(e)),
+            }
+        }
+    }
+    Ok(kept)
+}
+
 fn reconcile_cluster(
     call: &Call<'_>,
     cluster: &str,
@@ -134,7 +167,7 @@ fn reconcile_cluster(
     seed: u64,
 ) -> Result<bool, ApiError> {
     let records: Vec<InstanceRecord> = call.list(Collection::ContainerInstances, Some(cluster))?;
-    let stored_tasks: Vec<Task> = call.list(Collection::Tasks, Some(cluster))?;
+    let stored_tasks = forget_old_tasks(call, call.list(Collection::Tasks, Some(cluster))?)?;
     let stored_services: Vec<Service> = call
         .list::<Service>(Collection::Services, Some(cluster))?
         .into_iter()
