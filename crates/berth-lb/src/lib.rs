@@ -1,0 +1,13 @@
+//! Berth's load balancer data plane: listeners with ALB-style rules, target groups with
+//! health checks and round-robin or least-outstanding-requests routing, and draining that
+//! ends as soon as a target's last request does.
+//!
+//! Pure decisions live apart from sockets: `rules` (which group), `health` (state machine
+//! and matcher) and the picking inside `group` are tested without I/O; `checker` and `proxy`
+//! do the networking. This crate knows nothing of the store or the container runtime.
+
+pub mod checker;
+pub mod group;
+pub mod health;
+pub mod proxy;
+pub mod rules;

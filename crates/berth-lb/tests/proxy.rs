@@ -1,0 +1,294 @@
+//! The proxy against real backends on loopback.
+
+use berth_lb::checker;
+use berth_lb::group::{Algorithm, Settings, TargetGroup};
+use berth_lb::health::HealthCheck;
+use berth_lb::proxy::{Listener, Routes};
+use berth_lb::rules::{Condition, Rule};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A backend that answers with its name; `/slow` waits, `/crash` drops the connection,
+/// `/headers` echoes X-Forwarded-For, and an Upgrade request becomes an echo tunnel.
+async fn backend(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |mut request: Request<Incoming>| async move {
+                        let path = request.uri().path().to_string();
+                        if request.headers().contains_key("upgrade") {
+                            let upgrade = hyper::upgrade::on(&mut request);
+                            tokio::spawn(async move {
+                                let mut io = TokioIo::new(upgrade.await.unwrap());
+                                let mut buffer = [0u8; 64];
+                                while let Ok(n) = io.read(&mut buffer).await {
+                                    if n == 0 || io.write_all(&buffer[..n]).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            });
+                            let response = Response::builder()
+                                .status(StatusCode::SWITCHING_PROTOCOLS)
+                                .header("upgrade", "echo")
+                                .header("connection", "upgrade")
+                                .body(Full::new(Bytes::new()))
+                                .unwrap();
+                            return Ok(response);
+                        }
+                        let body = match path.as_str() {
+                            "/slow" => {
+                                tokio::time::sleep(Duration::from_millis(800)).await;
+                                name.to_string()
+                            }
+                            "/crash" => return Err("crash on purpose"),
+                            "/headers" => format!(
+                                "{}|{}|{}",
+                                request
+                                    .headers()
+                                    .get("x-forwarded-for")
+                                    .map(|v| v.to_str().unwrap())
+                                    .unwrap_or(""),
+                                request
+                                    .headers()
+                                    .get("x-forwarded-proto")
+                                    .map(|v| v.to_str().unwrap())
+                                    .unwrap_or(""),
+                                request
+                                    .headers()
+                                    .get("x-forwarded-port")
+                                    .map(|v| v.to_str().unwrap())
+                                    .unwrap_or(""),
+                            ),
+                            _ => name.to_string(),
+                        };
+                        Ok(Response::new(Full::new(Bytes::from(body))))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn fast_checks(algorithm: Algorithm, delay: Duration) -> Arc<TargetGroup> {
+    Arc::new(TargetGroup::new(Settings {
+        health_check: HealthCheck {
+            path: "/health".into(),
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_millis(500),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+            ..HealthCheck::default()
+        },
+        algorithm,
+        deregistration_delay: delay,
+    }))
+}
+
+async fn proxy(routes: Routes) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_millis(400)).serve(listener),
+    );
+    addr
+}
+
+async fn get(proxy: SocketAddr, host: &str, path: &str) -> (StatusCode, String) {
+    let stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = Request::get(path)
+        .header("host", host)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).to_string())
+}
+
+async fn until_healthy(group: &TargetGroup, count: usize) {
+    for _ in 0..200 {
+        if group
+            .health()
+            .iter()
+            .filter(|(_, s, _)| *s == berth_lb::health::State::Healthy)
+            .count()
+            == count
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("targets never became healthy: {:?}", group.health());
+}
+
+#[tokio::test]
+async fn routes_by_host_and_answers_like_an_alb() {
+    let parks = fast_checks(Algorithm::RoundRobin, Duration::ZERO);
+    let library = fast_checks(Algorithm::RoundRobin, Duration::ZERO);
+    parks.register(backend("parks").await);
+    library.register(backend("library").await);
+    tokio::spawn(checker::run(Arc::clone(&parks)));
+    tokio::spawn(checker::run(Arc::clone(&library)));
+    let empty = fast_checks(Algorithm::RoundRobin, Duration::ZERO);
+    let routes = Routes {
+        rules: vec![
+            Rule {
+                priority: 1,
+                conditions: vec![Condition::HostHeader(vec!["parks.city.gov".into()])],
+                forward_to: Arc::clone(&parks),
+            },
+            Rule {
+                priority: 2,
+                conditions: vec![Condition::HostHeader(vec!["empty.city.gov".into()])],
+                forward_to: empty,
+            },
+        ],
+        default: Some(Arc::clone(&library)),
+    };
+    let lb = proxy(routes).await;
+    until_healthy(&parks, 1).await;
+    until_healthy(&library, 1).await;
+    assert_eq!(
+        get(lb, "parks.city.gov", "/").await,
+        (StatusCode::OK, "parks".into())
+    );
+    assert_eq!(
+        get(lb, "anything.org", "/").await,
+        (StatusCode::OK, "library".into())
+    );
+    assert_eq!(
+        get(lb, "empty.city.gov", "/").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        get(lb, "parks.city.gov", "/crash").await.0,
+        StatusCode::BAD_GATEWAY
+    );
+    let (code, _) = get(lb, "parks.city.gov", "/slow").await;
+    assert_eq!(
+        code,
+        StatusCode::GATEWAY_TIMEOUT,
+        "800 ms answer beyond the 400 ms timeout"
+    );
+    let (code, headers) = get(lb, "parks.city.gov", "/headers").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(headers, format!("127.0.0.1|http|{}", lb.port()));
+}
+
+#[tokio::test]
+async fn a_deregistered_target_finishes_its_requests_and_gets_no_new_ones() {
+    let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
+    let old = backend("old").await;
+    let new = backend("new").await;
+    group.register(old);
+    tokio::spawn(checker::run(Arc::clone(&group)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = listener.local_addr().unwrap();
+    let routes = Routes {
+        rules: vec![],
+        default: Some(Arc::clone(&group)),
+    };
+    tokio::spawn(
+        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5)).serve(listener),
+    );
+    until_healthy(&group, 1).await;
+    let in_flight = tokio::spawn(get(lb, "x", "/slow"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    group.register(new);
+    until_healthy(&group, 2).await;
+    let started = tokio::time::Instant::now();
+    let drain = tokio::spawn({
+        let group = Arc::clone(&group);
+        async move { group.deregister(old).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..5 {
+        assert_eq!(
+            get(lb, "x", "/").await,
+            (StatusCode::OK, "new".into()),
+            "draining target got a request"
+        );
+    }
+    assert_eq!(
+        in_flight.await.unwrap(),
+        (StatusCode::OK, "old".into()),
+        "the in-flight request completed"
+    );
+    assert_eq!(drain.await.unwrap(), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the drain ended with the request, not the 30 s delay"
+    );
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_is_tunnelled_and_holds_its_target() {
+    let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
+    let target = backend("ws").await;
+    group.register(target);
+    tokio::spawn(checker::run(Arc::clone(&group)));
+    let lb = proxy(Routes {
+        rules: vec![],
+        default: Some(Arc::clone(&group)),
+    })
+    .await;
+    until_healthy(&group, 1).await;
+    let mut stream = tokio::net::TcpStream::connect(lb).await.unwrap();
+    stream
+        .write_all(
+            b"GET /socket HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = vec![0u8; 1024];
+    let n = stream.read(&mut head).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    stream.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    stream.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping");
+    let drain = tokio::spawn({
+        let group = Arc::clone(&group);
+        async move { group.deregister(target).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !drain.is_finished(),
+        "an open tunnel keeps its target draining"
+    );
+    stream.write_all(b"pong").await.unwrap();
+    stream.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"pong", "the tunnel still works while draining");
+    drop(stream);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .unwrap()
+            .unwrap(),
+        0
+    );
+}
