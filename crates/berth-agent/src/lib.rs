@@ -174,11 +174,14 @@ pub fn step(
         });
         let failure = memory.failed_to_start.get(&task.task_id).cloned();
         let stopping = task.desired_status == "STOPPED" || essential_exit.is_some();
-        if stopping {
+        if stopping || failure.is_some() {
+            // When the agent first saw the task end: its stop time when no container tells.
             memory
                 .stopping_since
                 .entry(task.task_id.clone())
                 .or_insert(now);
+        }
+        if stopping {
             out.actions.extend(stop_in_reverse_order(task, &containers));
         } else if failure.is_none() {
             out.actions.extend(starts(task, &containers, memory, now));
@@ -276,7 +279,7 @@ fn report(
             State::Exited { .. } => None,
         })
         .reduce(f64::min);
-    let stopped_at = (status == "STOPPED").then(|| {
+    let stopped_at = if status == "STOPPED" {
         containers
             .values()
             .filter_map(|o| match o.state {
@@ -285,8 +288,9 @@ fn report(
             })
             .reduce(f64::max)
             .or(memory.stopping_since.get(&task.task_id).copied())
-            .unwrap_or_default()
-    });
+    } else {
+        None
+    };
     let (stop_code, stopped_reason) = match (&failure, essential_exit) {
         (Some(reason), _) => (Some("TaskFailedToStart".to_string()), Some(reason.clone())),
         (None, Some(container)) => (

@@ -256,6 +256,11 @@ fn a_start_failure_stops_the_task_with_its_reason() {
     assert!(step.actions.is_empty());
     let report = &step.reports[0];
     assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(
+        report.stopped_at,
+        Some(1.0),
+        "stopped when the agent saw it fail, not at the epoch"
+    );
     assert_eq!(report.stop_code.as_deref(), Some("TaskFailedToStart"));
     assert_eq!(
         report.containers[0].reason.as_deref(),
