@@ -129,6 +129,7 @@ class BerthServer:
         self.port: int | None = None
         self.exports: dict[str, str] = {}
         self._ecs = None
+        self._elbv2 = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -243,9 +244,24 @@ class BerthServer:
             self._ecs = self.client()
         return self._ecs
 
+    @property
+    def elbv2(self):
+        """A boto3 ELBv2 client using the server's shared-credentials profile."""
+        if self._elbv2 is None:
+            self._elbv2 = self.client(service="elbv2")
+        return self._elbv2
+
+    def berth(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Runs `berth ARGS --data-dir DIR` against this server's data directory."""
+        result = subprocess.run([str(self.binary), *args, "--data-dir", str(self.data_dir)],
+                                env=isolated_environ(), capture_output=True, text=True, timeout=60)
+        if check:
+            assert result.returncode == 0, f"berth {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+        return result
+
     def client(self, access_key: str | None = None, secret_key: str | None = None,
-               region: str | None = None, **config: Any):
-        """A boto3 ECS client; with explicit keys it ignores the profile."""
+               region: str | None = None, service: str = "ecs", **config: Any):
+        """A boto3 client (ECS unless `service` says); with explicit keys it ignores the profile."""
         core = botocore.session.Session()
         core.set_config_variable("config_file", os.devnull)
         core.set_config_variable("credentials_file", str(self.credentials_file))
@@ -254,7 +270,7 @@ class BerthServer:
         session = boto3.session.Session(botocore_session=core, aws_access_key_id=access_key,
                                         aws_secret_access_key=secret_key)
         return session.client(
-            "ecs", endpoint_url=self.endpoint, region_name=region or REGION,
+            service, endpoint_url=self.endpoint, region_name=region or REGION,
             config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60, **config),
         )
 
@@ -327,6 +343,9 @@ def send_http(port: int, headers: dict[str, str], body: bytes) -> RawResponse:
     finally:
         connection.close()
 
+
+# The Docker fleet's fixtures (`cluster`) for the tests that run real tasks.
+pytest_plugins = ("docker_cluster",)
 
 SERVERS = pytest.StashKey[list]()
 

@@ -8,7 +8,7 @@ use berth_model::agent::{
     DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
 };
 use berth_model::resources::NetworkBinding;
-use berth_runtime::{ContainerState, ContainerStatus, Health, Runtime};
+use berth_runtime::{ContainerState, ContainerStatus, Health, Runtime, RuntimeError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -169,37 +169,34 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) {
     let mut version: Option<String> = None;
     let mut memory = Memory::default();
     let stopping: Arc<Mutex<HashSet<String>>> = Arc::default();
+    // What the round before saw, with what it started and removed: after a start the agent
+    // steps again at once, and what it started is all that it needs to know anew. Listing
+    // every container again would cost time that grows with the containers running.
+    let mut carried: Option<Vec<Observed>> = None;
     loop {
-        let containers = match runtime.list().await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(error = %e, "runtime list failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let mut seen = Vec::new();
-        for status in containers {
-            let id = status.id.clone();
-            match observed(status) {
-                Some(o) => seen.push(o),
-                // Created but never started: left over from an interrupted start.
-                None => {
-                    let _ = runtime.remove(&id).await;
+        let mut seen = match carried.take() {
+            Some(seen) => seen,
+            None => match look(runtime.as_ref()).await {
+                Ok(seen) => seen,
+                Err(e) => {
+                    tracing::warn!(error = %e, "runtime list failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
                 }
-            }
-        }
+            },
+        };
         let decided = step(&desired, &seen, &mut memory, now());
         let mut acted = false;
         for action in decided.actions {
             match action {
                 Action::Start { task_id, container } => {
                     acted = true;
-                    if let Err(reason) =
-                        start(runtime.as_ref(), &desired, &task_id, &container).await
-                    {
-                        tracing::warn!(task = %task_id, container = %container, %reason, "container failed to start");
-                        memory.failed_to_start.insert(task_id, reason);
+                    match start(runtime.as_ref(), &desired, &task_id, &container).await {
+                        Ok(status) => seen.extend(observed(status)),
+                        Err(reason) => {
+                            tracing::warn!(task = %task_id, container = %container, %reason, "container failed to start");
+                            memory.failed_to_start.insert(task_id, reason);
+                        }
                     }
                 }
                 Action::Stop {
@@ -225,15 +222,18 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) {
                         });
                     }
                 }
-                Action::Remove { runtime_id } => {
-                    if let Err(e) = runtime.remove(&runtime_id).await {
-                        tracing::warn!(container = %runtime_id, error = %e, "remove failed");
+                Action::Remove { runtime_id } => match runtime.remove(&runtime_id).await {
+                    Ok(()) => seen.retain(|o| o.runtime_id != runtime_id),
+                    Err(e) => {
+                        tracing::warn!(container = %runtime_id, error = %e, "remove failed")
                     }
-                }
+                },
             }
         }
         if acted {
-            // Look again at once, so the server hears of the start without waiting a poll.
+            // Step again at once, so the server hears of the start without waiting a poll.
+            // The poll after it lists afresh.
+            carried = Some(seen);
             continue;
         }
         let busy = !stopping
@@ -274,12 +274,28 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) {
     }
 }
 
+/// Every container of the agent's scope as [`step`] sees it; containers created but never
+/// started (left over from an interrupted start) are removed instead.
+async fn look<R: Runtime>(runtime: &R) -> Result<Vec<Observed>, RuntimeError> {
+    let mut seen = Vec::new();
+    for status in runtime.list().await? {
+        let id = status.id.clone();
+        match observed(status) {
+            Some(o) => seen.push(o),
+            None => {
+                let _ = runtime.remove(&id).await;
+            }
+        }
+    }
+    Ok(seen)
+}
+
 async fn start<R: Runtime>(
     runtime: &R,
     desired: &[DesiredTask],
     task_id: &str,
     container: &str,
-) -> Result<(), String> {
+) -> Result<ContainerStatus, String> {
     let task = desired
         .iter()
         .find(|t| t.task_id == task_id)
@@ -294,6 +310,5 @@ async fn start<R: Runtime>(
         .ensure_image(&spec.image)
         .await
         .map_err(|e| e.to_string())?;
-    runtime.start(&spec).await.map_err(|e| e.to_string())?;
-    Ok(())
+    runtime.start(&spec).await.map_err(|e| e.to_string())
 }

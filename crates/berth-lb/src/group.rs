@@ -179,30 +179,33 @@ impl TargetGroup {
             .observe(outcome, &check);
     }
 
-    /// A healthy target for one request, by the group's algorithm, or `None` (503).
+    /// A healthy target for one request, by the group's algorithm, or `None` (503). It runs
+    /// on every request, so it allocates nothing.
     pub fn pick(&self) -> Option<Lease> {
-        let algorithm = self.settings().algorithm;
-        let healthy: Vec<Arc<Target>> = self
-            .targets()
-            .iter()
-            .filter(|t| t.state().0 == State::Healthy)
-            .cloned()
-            .collect();
-        if healthy.is_empty() {
-            return None;
-        }
+        let algorithm = self
+            .settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .algorithm;
+        let targets = self.targets();
+        let healthy = || targets.iter().filter(|t| t.state().0 == State::Healthy);
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         let chosen = match algorithm {
-            Algorithm::RoundRobin => Arc::clone(&healthy[turn % healthy.len()]),
-            Algorithm::LeastOutstandingRequests => {
-                let least = healthy.iter().map(|t| t.in_flight()).min().unwrap_or(0);
-                let tied: Vec<&Arc<Target>> =
-                    healthy.iter().filter(|t| t.in_flight() == least).collect();
-                Arc::clone(tied[turn % tied.len()])
+            Algorithm::RoundRobin => {
+                let count = healthy().count();
+                if count == 0 {
+                    return None;
+                }
+                healthy().nth(turn % count)
             }
-        };
+            Algorithm::LeastOutstandingRequests => {
+                let least = healthy().map(|t| t.in_flight()).min()?;
+                let tied = || healthy().filter(move |t| t.in_flight() == least);
+                tied().nth(turn % tied().count())
+            }
+        }?;
         chosen.in_flight.fetch_add(1, Ordering::SeqCst);
-        Some(Lease(chosen))
+        Some(Lease(Arc::clone(chosen)))
     }
 }
 

@@ -9,5 +9,8 @@
 pub mod checker;
 pub mod group;
 pub mod health;
+mod idle;
+mod pool;
 pub mod proxy;
 pub mod rules;
+pub mod tls;

@@ -64,20 +64,25 @@ pub struct Rule<T> {
     pub forward_to: T,
 }
 
-/// The target of the first matching rule by priority, else the listener's default.
+/// The target of the first matching rule by priority, else the listener's default. One pass
+/// without allocating, since it runs on every request; of rules with equal priority the
+/// earlier one wins.
 pub fn route<'a, T>(
     rules: &'a [Rule<T>],
     default: Option<&'a T>,
     host: &str,
     path: &str,
 ) -> Option<&'a T> {
-    let mut ordered: Vec<&Rule<T>> = rules.iter().collect();
-    ordered.sort_by_key(|r| r.priority);
-    ordered
-        .into_iter()
-        .find(|r| r.conditions.iter().all(|c| c.matches(host, path)))
-        .map(|r| &r.forward_to)
-        .or(default)
+    let mut best: Option<&Rule<T>> = None;
+    for rule in rules {
+        if best.is_some_and(|b| b.priority <= rule.priority) {
+            continue;
+        }
+        if rule.conditions.iter().all(|c| c.matches(host, path)) {
+            best = Some(rule);
+        }
+    }
+    best.map(|r| &r.forward_to).or(default)
 }
 
 #[cfg(test)]

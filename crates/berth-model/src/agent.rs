@@ -28,6 +28,10 @@ pub struct RegisterRequest {
     pub agent_version: String,
     /// `docker` or `process`.
     pub runtime: String,
+    /// Where the load balancer reaches this machine's tasks: the address of their host
+    /// ports in `bridge` and `host` network modes. `None` from agents that do not say.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -392,6 +392,15 @@ pub struct NetworkBinding {
 #[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    pub attachment_id: Option<String>,
+    pub private_ipv4_address: Option<String>,
+    pub ipv6_address: Option<String>,
+}
+
+#[skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Container {
     pub container_arn: String,
     pub task_arn: String,
@@ -402,6 +411,9 @@ pub struct Container {
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub network_bindings: Vec<NetworkBinding>,
+    /// The task's own address in `awsvpc` mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_interfaces: Vec<NetworkInterface>,
     pub health_status: Option<String>,
     pub cpu: Option<String>,
     pub memory: Option<String>,

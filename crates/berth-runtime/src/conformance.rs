@@ -119,6 +119,7 @@ pub async fn run_all<R: Runtime>(
         health_exec,
         health_shell,
         adopt_after_restart,
+        list_follows_changes,
         missing_executable,
         missing_image,
     );
@@ -231,6 +232,34 @@ async fn wait_for<R: Runtime>(
         assert!(
             Instant::now() < deadline,
             "{id} was not {what} within {WAIT:?}; last seen {status:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Like [`wait_for`], but looking only through `list`.
+async fn wait_listed<R: Runtime>(
+    runtime: &R,
+    id: &str,
+    what: &str,
+    done: impl Fn(&ContainerStatus) -> bool,
+) -> ContainerStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let listed = runtime
+            .list()
+            .await
+            .unwrap_or_else(|e| panic!("list while waiting until {id} is {what}: {e}"));
+        let status = listed
+            .into_iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("{id} vanished from the list while waiting until {what}"));
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} was not listed as {what} within {WAIT:?}; last listed {status:?}"
         );
         tokio::time::sleep(POLL).await;
     }
@@ -673,6 +702,44 @@ async fn adopt_after_restart<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
         h.runtime.inspect(&b_id).await,
         Err(RuntimeError::NotFound(_))
     ));
+    Outcome::Passed
+}
+
+/// What containers do on their own (turn healthy, exit) shows in `list`, however often they
+/// were listed before: a runtime that keeps what it saw must notice when it goes stale.
+async fn list_follows_changes<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
+    if !h.caps.executes {
+        return Outcome::Skipped("containers change only when told".to_string());
+    }
+    let rt = &h.runtime;
+    let port = free_port();
+    let healthy = ContainerSpec {
+        health_check: Some(h.check_port(port)),
+        ..h.testapp("list-healthy", &[("PORT", port.to_string())])
+    };
+    let exiting = h.testapp(
+        "list-exiting",
+        &[
+            ("EXIT_CODE", "7".to_string()),
+            ("EXIT_AFTER_SECS", "3".to_string()),
+        ],
+    );
+    let healthy = start(rt, &healthy).await.id;
+    let exiting = start(rt, &exiting).await.id;
+    let listed = rt.list().await.expect("list");
+    for id in [&healthy, &exiting] {
+        assert!(
+            listed
+                .iter()
+                .any(|s| &s.id == id && matches!(s.state, ContainerState::Running { .. })),
+            "{id} is listed running at first: {listed:?}"
+        );
+    }
+    wait_listed(rt, &healthy, "HEALTHY", |s| s.health == Health::Healthy).await;
+    let status = wait_listed(rt, &exiting, "exited", exited).await;
+    assert_eq!(code(&status), Some(7), "{status:?}");
+    rt.remove(&healthy).await.expect("remove");
+    rt.remove(&exiting).await.expect("remove");
     Outcome::Passed
 }
 

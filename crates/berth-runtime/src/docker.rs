@@ -9,15 +9,23 @@
 //! container to a user-defined bridge network of Berth's own (created, labelled, when
 //! missing), so each task has its own address. Health checks are Docker's native ones built
 //! from the ECS definition, so they keep running while no agent is watching.
+//!
+//! `list` costs one call to the engine plus one inspect per container that changed: a
+//! container's summary in the listing shows its state, exit code and health, and while those
+//! read as they did when it was last inspected (by `start` or an earlier `list`), that
+//! inspection still describes it. So noticing a new container does not get slower with the
+//! number of containers already running.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HealthConfig,
-    HealthStatusEnum, HostConfig, NetworkCreateRequest, PortBinding, ResourcesUlimits,
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
+    ContainerSummaryStateEnum, HealthConfig, HealthStatusEnum, HostConfig, NetworkCreateRequest,
+    PortBinding, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, InspectContainerOptions,
@@ -28,7 +36,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use crate::{
-    ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand,
+    epoch_now, ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand,
     MountSource, Network, NetworkBinding, Protocol, Runtime, RuntimeConfig, RuntimeError,
 };
 
@@ -36,12 +44,26 @@ use crate::{
 /// the container is gone.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long after a container's exit its inspection is taken as final: Docker can show a
+/// container exited a moment before it records that the kernel OOM-killed it, which the
+/// listing's summary would not show.
+const EXIT_SETTLE_SECONDS: f64 = 1.0;
+
 pub struct DockerRuntime {
     docker: Docker,
     config: RuntimeConfig,
     /// Serialises creating awsvpc networks: Docker 20.10 happily creates two networks with one
     /// name, after which neither can be attached to by name.
     network_lock: tokio::sync::Mutex<()>,
+    /// The last inspection of each listed container, by id, for `list` to reuse while the
+    /// container's summary shows no change. Only a cache: losing it costs inspections.
+    inspected: Mutex<HashMap<String, Inspected>>,
+}
+
+struct Inspected {
+    status: ContainerStatus,
+    /// When it was inspected, in epoch seconds.
+    at: f64,
 }
 
 impl DockerRuntime {
@@ -63,6 +85,7 @@ impl DockerRuntime {
             docker,
             config,
             network_lock: tokio::sync::Mutex::new(()),
+            inspected: Mutex::new(HashMap::new()),
         }
     }
 
@@ -111,7 +134,20 @@ impl DockerRuntime {
         if !owned {
             return Err(RuntimeError::NotFound(id.to_string()));
         }
-        Ok(status_from(&response))
+        let status = status_from(&response);
+        let inspected = Inspected {
+            status: status.clone(),
+            at: epoch_now(),
+        };
+        self.cache().insert(status.id.clone(), inspected);
+        Ok(status)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Inspected>> {
+        // Every change to the map is a single insert, remove or retain.
+        self.inspected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn force_remove(&self, id: &str) -> Result<(), DockerError> {
@@ -225,9 +261,29 @@ impl Runtime for DockerRuntime {
             .list_containers(Some(options))
             .await
             .map_err(backend)?;
-        let mut statuses = Vec::with_capacity(summaries.len());
-        // The summaries lack exit codes, OOM and health, so each container is inspected.
-        for id in summaries.into_iter().filter_map(|summary| summary.id) {
+        let listed: Vec<(String, Glance)> = summaries
+            .into_iter()
+            .filter_map(|summary| {
+                let glance = Glance::of_summary(summary.state, summary.status.as_deref());
+                Some((summary.id?, glance))
+            })
+            .collect();
+        // Containers gone from the listing are forgotten.
+        let ids: HashSet<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
+        self.cache().retain(|id, _| ids.contains(id.as_str()));
+        let mut statuses = Vec::with_capacity(listed.len());
+        for (id, glance) in listed {
+            let reused = self
+                .cache()
+                .get(&id)
+                .filter(|inspected| glance.still_describes(inspected))
+                .map(|inspected| inspected.status.clone());
+            if let Some(status) = reused {
+                statuses.push(status);
+                continue;
+            }
+            // The summaries lack OOM kills, times and bindings: a changed container is
+            // inspected.
             match self.inspect_owned(&id).await {
                 Ok(status) => statuses.push(status),
                 // Removed between the list and the inspect.
@@ -240,6 +296,57 @@ impl Runtime for DockerRuntime {
 
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         self.inspect_owned(id).await
+    }
+}
+
+/// What a container's summary in the engine's listing tells of its state: enough to see
+/// whether an earlier inspection still holds. `Other` never matches an inspection.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Glance {
+    Running(Health),
+    Exited(i64),
+    Other,
+}
+
+impl Glance {
+    /// From the listing's `State` and `Status` (`Up 5 minutes (healthy)`,
+    /// `Up 2 seconds (health: starting)`, `Exited (137) 3 seconds ago`).
+    fn of_summary(state: Option<ContainerSummaryStateEnum>, status: Option<&str>) -> Glance {
+        let status = status.unwrap_or_default();
+        match state {
+            Some(ContainerSummaryStateEnum::RUNNING) => {
+                Glance::Running(if status.ends_with("(healthy)") {
+                    Health::Healthy
+                } else if status.ends_with("(unhealthy)") {
+                    Health::Unhealthy
+                } else {
+                    Health::Unknown
+                })
+            }
+            Some(ContainerSummaryStateEnum::EXITED) => status
+                .strip_prefix("Exited (")
+                .and_then(|rest| rest.split_once(')'))
+                .and_then(|(code, _)| code.parse().ok())
+                .map_or(Glance::Other, Glance::Exited),
+            _ => Glance::Other,
+        }
+    }
+
+    /// Whether `inspected` still describes a container that the listing shows like this.
+    fn still_describes(self, inspected: &Inspected) -> bool {
+        let status = &inspected.status;
+        match (self, &status.state) {
+            (Glance::Running(health), ContainerState::Running { .. }) => health == status.health,
+            (
+                Glance::Exited(code),
+                ContainerState::Exited {
+                    exit_code,
+                    finished_at,
+                    ..
+                },
+            ) => code == *exit_code && inspected.at >= finished_at + EXIT_SETTLE_SECONDS,
+            _ => false,
+        }
     }
 }
 
@@ -800,6 +907,77 @@ mod tests {
             }]
         );
         assert_eq!(status.ip_address, Some("172.17.0.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn listing_summaries_tell_when_an_inspection_is_stale() {
+        use ContainerSummaryStateEnum::{CREATED, EXITED, PAUSED, RUNNING};
+        let glance = Glance::of_summary;
+        assert_eq!(
+            glance(Some(RUNNING), Some("Up 5 minutes")),
+            Glance::Running(Health::Unknown)
+        );
+        assert_eq!(
+            glance(Some(RUNNING), Some("Up 2 seconds (health: starting)")),
+            Glance::Running(Health::Unknown)
+        );
+        assert_eq!(
+            glance(Some(RUNNING), Some("Up About a minute (healthy)")),
+            Glance::Running(Health::Healthy)
+        );
+        assert_eq!(
+            glance(Some(RUNNING), Some("Up 3 hours (unhealthy)")),
+            Glance::Running(Health::Unhealthy)
+        );
+        assert_eq!(
+            glance(Some(EXITED), Some("Exited (137) 3 seconds ago")),
+            Glance::Exited(137)
+        );
+        assert_eq!(glance(Some(EXITED), Some("Exited")), Glance::Other);
+        assert_eq!(glance(Some(CREATED), Some("Created")), Glance::Other);
+        assert_eq!(
+            glance(Some(PAUSED), Some("Up 1 second (Paused)")),
+            Glance::Other
+        );
+        assert_eq!(glance(None, None), Glance::Other);
+
+        let inspected = |state, health, at| Inspected {
+            status: ContainerStatus {
+                id: "abc".into(),
+                task_id: "t1".into(),
+                container_name: "web".into(),
+                state,
+                health,
+                network_bindings: vec![],
+                ip_address: None,
+            },
+            at,
+        };
+        let running =
+            |health| inspected(ContainerState::Running { started_at: 10.0 }, health, 11.0);
+        assert!(Glance::Running(Health::Unknown).still_describes(&running(Health::Unknown)));
+        assert!(!Glance::Running(Health::Healthy).still_describes(&running(Health::Unknown)));
+        assert!(!Glance::Exited(0).still_describes(&running(Health::Unknown)));
+        assert!(!Glance::Other.still_describes(&running(Health::Unknown)));
+        let exited = |at| {
+            inspected(
+                ContainerState::Exited {
+                    exit_code: 137,
+                    oom_killed: false,
+                    finished_at: 20.0,
+                    error: None,
+                },
+                Health::Unknown,
+                at,
+            )
+        };
+        assert!(
+            !Glance::Exited(137).still_describes(&exited(20.5)),
+            "an OOM kill may not be recorded yet"
+        );
+        assert!(Glance::Exited(137).still_describes(&exited(21.0)));
+        assert!(!Glance::Exited(1).still_describes(&exited(21.0)));
+        assert!(!Glance::Running(Health::Unknown).still_describes(&exited(21.0)));
     }
 
     #[test]

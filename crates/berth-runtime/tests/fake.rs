@@ -32,7 +32,11 @@ async fn fake_conforms() {
     println!("{report:#?}");
     assert_eq!(
         report.skipped_names(),
-        ["environment_and_command", "health_shell"]
+        [
+            "environment_and_command",
+            "health_shell",
+            "list_follows_changes"
+        ]
     );
 }
 

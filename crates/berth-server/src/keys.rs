@@ -48,7 +48,7 @@ pub fn create(store: &dyn Store, description: &str, now: f64) -> Result<AccessKe
         Collection::AccessKeys,
         &key.access_key_id,
         "",
-        &serde_json::to_value(&key)?,
+        &serde_json::to_string(&key)?,
     )?;
     Ok(key)
 }
@@ -57,14 +57,19 @@ pub fn list(store: &dyn Store) -> Result<Vec<AccessKey>, KeyError> {
     store
         .list(Collection::AccessKeys, None)?
         .into_iter()
-        .map(|r| Ok(serde_json::from_value(r.doc)?))
+        .map(|r| Ok(serde_json::from_str(&r.doc)?))
         .collect()
 }
 
+/// The key `access_key_id`, as stored now. Every signed request looks its key up here, so
+/// this must be cheap and current: the SQLite store answers repeated reads from memory, and a
+/// key created or revoked by another process (`berth keys create`, `berth keys revoke` while
+/// the server runs) is seen by every lookup that starts at least 1 ms after that change was
+/// committed ([`berth_store::FRESH_FOR`]).
 pub fn find(store: &dyn Store, access_key_id: &str) -> Result<Option<AccessKey>, KeyError> {
     store
         .get(Collection::AccessKeys, access_key_id)?
-        .map(|r| Ok(serde_json::from_value(r.doc)?))
+        .map(|r| Ok(serde_json::from_str(&r.doc)?))
         .transpose()
 }
 

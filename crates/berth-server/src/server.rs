@@ -23,6 +23,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub region: String,
+    /// The address load balancer listeners bind on.
+    pub lb_bind: std::net::IpAddr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,8 @@ pub enum ServerError {
     Keys(#[from] keys::KeyError),
     #[error(transparent)]
     Api(#[from] berth_model::ApiError),
+    #[error("certificate: {}", .0.message)]
+    Certificate(crate::elbv2::Error),
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
@@ -75,6 +79,36 @@ pub fn create_join_token(data_dir: &Path, description: &str) -> Result<String, S
     Ok(api.as_system(now_seconds(), |call| {
         crate::api::agents::create_join_token(call, description)
     })?)
+}
+
+/// Imports a PEM certificate (and chain) into the store under `data_dir` for HTTPS
+/// listeners. Returns its ARN, in `region` like the server's other ARNs.
+pub fn import_certificate(
+    data_dir: &Path,
+    region: &str,
+    certificate: &str,
+    private_key: &str,
+    chain: Option<&str>,
+) -> Result<String, ServerError> {
+    let store = open_store(data_dir)?;
+    let api = Api::new(store, Arns::new(region, ACCOUNT_ID));
+    api.as_system(now_seconds(), |call| {
+        crate::elbv2::certificates::import(call, certificate, private_key, chain)
+    })
+    .map_err(ServerError::Certificate)
+}
+
+/// The imported certificates' ARNs and import times, oldest first.
+pub fn list_certificates(data_dir: &Path) -> Result<Vec<(String, f64)>, ServerError> {
+    let store = open_store(data_dir)?;
+    let api = Api::new(store, Arns::new("", ACCOUNT_ID));
+    let certificates = api
+        .as_system(now_seconds(), crate::elbv2::certificates::list)
+        .map_err(ServerError::Certificate)?;
+    Ok(certificates
+        .into_iter()
+        .map(|c| (c.certificate_arn, c.imported_at))
+        .collect())
 }
 
 /// On the first start, creates the admin key and writes it as `DIR/credentials` (0600).
@@ -116,7 +150,9 @@ pub struct Server {
 impl Server {
     pub async fn bind(config: &Config) -> Result<Self, ServerError> {
         let store = open_store(&config.data_dir)?;
-        let api = Api::new(Arc::clone(&store), Arns::new(&config.region, ACCOUNT_ID));
+        let balancer = Arc::new(crate::balancer::Balancer::new(config.lb_bind));
+        let api = Api::new(Arc::clone(&store), Arns::new(&config.region, ACCOUNT_ID))
+            .with_targets(Arc::clone(&balancer) as Arc<dyn crate::api::targets::TargetStates>);
         api.ensure_default_cluster(now_seconds())?;
         let credentials = ensure_admin_key(store.as_ref(), &config.data_dir)?;
         let listener =
@@ -138,6 +174,7 @@ impl Server {
                 api,
                 store,
                 changes: tokio::sync::watch::channel(0).0,
+                balancer,
             }),
             endpoint: format!("http://{local}"),
             credentials,
@@ -159,8 +196,10 @@ impl Server {
     /// Serves until the future is dropped.
     pub async fn run(self) {
         let controller = tokio::spawn(controller_loop(Arc::clone(&self.shared)));
+        let balancer = tokio::spawn(crate::balancer::run(Arc::clone(&self.shared)));
         http::serve(self.listener, self.shared).await;
         controller.abort();
+        balancer.abort();
     }
 }
 
@@ -182,6 +221,36 @@ impl LocalClient {
             .0
             .api
             .handle(action, body.to_string().as_bytes(), &caller, now_seconds());
+        if answer.is_ok() {
+            self.0.changed();
+        }
+        answer
+    }
+
+    /// Calls an ELBv2 action in-process, with its members as the query protocol names them
+    /// (`DefaultActions.member.1.Type`, …); the answer is the JSON the XML is written from.
+    pub fn elbv2(
+        &self,
+        action: &str,
+        members: &[(&str, &str)],
+    ) -> Result<serde_json::Value, crate::elbv2::Error> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action);
+        form.append_pair("Version", "2015-12-01");
+        for (name, value) in members {
+            form.append_pair(name, value);
+        }
+        let request = crate::elbv2::query::parse(form.finish().as_bytes())?;
+        let caller = crate::api::Caller {
+            access_key_id: "berth-up".into(),
+        };
+        let answer = crate::elbv2::handle(
+            &self.0.api,
+            &self.0.balancer,
+            &request,
+            &caller,
+            now_seconds(),
+        );
         if answer.is_ok() {
             self.0.changed();
         }

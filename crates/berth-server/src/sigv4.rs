@@ -15,6 +15,7 @@ use percent_encoding::{
     percent_decode_str, percent_encode, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC,
 };
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -169,27 +170,45 @@ pub fn verify(
     check_scope(&credential, expected_service, &amz_date)?;
 
     let secret = lookup_secret(credential.access_key_id).ok_or(AuthError::UnrecognizedClient)?;
-    let canonical = canonical_request(
+    // The canonical request is only ever hashed, so it is written straight into the hash.
+    let mut canonical = Sha256::new();
+    write_canonical_request(
+        &mut canonical,
         req.method,
         req.path,
         req.query,
         req.headers,
         auth.signed_headers,
-        &hex_sha256(req.body),
+        &lower_hex(&Sha256::digest(req.body)),
     );
-    let scope = format!(
-        "{}/{}/{}/{TERMINATOR}",
-        credential.date, credential.region, credential.service
-    );
-    let key = signing_key(
+    let key = cached_signing_key(
         &secret,
         credential.date,
         credential.region,
         credential.service,
     );
-    let provided = hex::decode(auth.signature).map_err(|_| AuthError::SignatureDoesNotMatch)?;
+    let mut provided = [0_u8; 32];
+    hex::decode_to_slice(auth.signature, &mut provided)
+        .map_err(|_| AuthError::SignatureDoesNotMatch)?;
     let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC accepts keys of any length");
-    mac.update(string_to_sign(&amz_date, &scope, &canonical).as_bytes());
+    // The string to sign, piece by piece (see `string_to_sign`).
+    for piece in [
+        ALGORITHM,
+        "\n",
+        &amz_date,
+        "\n",
+        credential.date,
+        "/",
+        credential.region,
+        "/",
+        credential.service,
+        "/",
+        TERMINATOR,
+        "\n",
+        &lower_hex(&canonical.finalize()),
+    ] {
+        mac.update(piece.as_bytes());
+    }
     // `verify_slice` compares in constant time, so response timing can't be
     // used to guess a valid signature byte by byte.
     mac.verify_slice(&provided)
@@ -200,6 +219,35 @@ pub fn verify(
         region: credential.region.to_owned(),
         service: credential.service.to_owned(),
     })
+}
+
+/// The headers [`verify`] may look at, for a request whose first `Authorization` header is
+/// the one given: the authorization and date headers, and every header named in a
+/// `SignedHeaders` list. A verifier may leave all other headers out of [`RequestParts`] (and
+/// save copying them): `verify` answers the same without them.
+pub struct HeadersRead<'h> {
+    /// Every `SignedHeaders` list in the header (`verify` uses the last; any will do here).
+    signed: Vec<&'h str>,
+}
+
+impl<'h> HeadersRead<'h> {
+    pub fn new(authorization: Option<&'h str>) -> Self {
+        let signed = authorization
+            .into_iter()
+            .flat_map(|header| header.split([',', ' ']))
+            .filter_map(|param| param.strip_prefix("SignedHeaders="))
+            .collect();
+        Self { signed }
+    }
+
+    /// Whether `verify` may read the header `name` (lowercase).
+    pub fn includes(&self, name: &str) -> bool {
+        matches!(name, "authorization" | "x-amz-date" | "date")
+            || self
+                .signed
+                .iter()
+                .any(|list| list.split(';').any(|n| n.eq_ignore_ascii_case(name)))
+    }
 }
 
 /// Sign a request (client side). Returns the headers to add: `x-amz-date` and `authorization`.
@@ -356,9 +404,23 @@ fn header_values<'h>(
 }
 
 /// All values of a header joined the way the canonical request joins them.
-fn joined_header_values(headers: &[(String, String)], name: &str) -> Option<String> {
-    let values: Vec<&str> = header_values(headers, name).collect();
-    (!values.is_empty()).then(|| values.join(","))
+fn joined_header_values<'h>(
+    headers: &'h [(String, String)],
+    name: &'h str,
+) -> Option<Cow<'h, str>> {
+    let mut values = header_values(headers, name);
+    let first = values.next()?;
+    Some(match values.next() {
+        None => Cow::Borrowed(first),
+        Some(second) => {
+            let mut joined = format!("{first},{second}");
+            for value in values {
+                joined.push(',');
+                joined.push_str(value);
+            }
+            Cow::Owned(joined)
+        }
+    })
 }
 
 fn authorization_header(headers: &[(String, String)]) -> Result<&str, AuthError> {
@@ -433,9 +495,16 @@ fn parse_authorization(header: &str, has_date: bool) -> Result<AuthorizationFiel
 
 fn parse_credential(credential: &str) -> Result<Credential<'_>, AuthError> {
     // AWS ignores trailing slashes here.
-    let parts: Vec<&str> = credential.trim_end_matches('/').split('/').collect();
-    match parts[..] {
-        [access_key_id, date, region, service, terminator] => Ok(Credential {
+    let mut split = credential.trim_end_matches('/').split('/');
+    let mut parts = [""; 5];
+    let mut count = 0;
+    for part in split.by_ref().take(parts.len()) {
+        parts[count] = part;
+        count += 1;
+    }
+    let exactly_five = count == parts.len() && split.next().is_none();
+    match parts {
+        [access_key_id, date, region, service, terminator] if exactly_five => Ok(Credential {
             access_key_id,
             date,
             region,
@@ -505,6 +574,24 @@ fn check_clock_skew(amz_date: &str, signed_at: i64, now: i64) -> Result<(), Auth
     }
 }
 
+/// Where a canonical request is written: a string (to sign, or to look at in tests) or,
+/// when verifying, the hash that is all verification needs of it.
+trait Canonical {
+    fn push(&mut self, text: &str);
+}
+
+impl Canonical for String {
+    fn push(&mut self, text: &str) {
+        self.push_str(text);
+    }
+}
+
+impl Canonical for Sha256 {
+    fn push(&mut self, text: &str) {
+        self.update(text.as_bytes());
+    }
+}
+
 fn canonical_request(
     method: &str,
     path: &str,
@@ -513,34 +600,66 @@ fn canonical_request(
     signed_headers: &str,
     payload_hash: &str,
 ) -> String {
-    let mut out = format!(
-        "{method}\n{}\n{}\n",
-        canonical_uri(path),
-        canonical_query(query)
+    let mut out = String::with_capacity(256);
+    write_canonical_request(
+        &mut out,
+        method,
+        path,
+        query,
+        headers,
+        signed_headers,
+        payload_hash,
     );
+    out
+}
+
+fn write_canonical_request(
+    out: &mut impl Canonical,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    signed_headers: &str,
+    payload_hash: &str,
+) {
+    out.push(method);
+    out.push("\n");
+    out.push(&canonical_uri(path));
+    out.push("\n");
+    out.push(&canonical_query(query));
+    out.push("\n");
     // The signer chose the header order (sorted, for every SDK); reproducing
     // its list as given is what makes our canonical form match its own.
     for name in signed_headers.split(';') {
-        let values: Vec<String> = header_values(headers, name)
-            .map(canonical_header_value)
-            .collect();
-        out.push_str(&name.to_ascii_lowercase());
-        out.push(':');
-        out.push_str(&values.join(","));
-        out.push('\n');
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            out.push(&name.to_ascii_lowercase());
+        } else {
+            out.push(name);
+        }
+        out.push(":");
+        for (index, value) in header_values(headers, name).enumerate() {
+            if index > 0 {
+                out.push(",");
+            }
+            write_canonical_header_value(out, value);
+        }
+        out.push("\n");
     }
-    out.push('\n');
-    out.push_str(signed_headers);
-    out.push('\n');
-    out.push_str(payload_hash);
-    out
+    out.push("\n");
+    out.push(signed_headers);
+    out.push("\n");
+    out.push(payload_hash);
 }
 
 /// Non-S3 services sign the normalized path with every segment escaped once
 /// more, so a received `%20` is signed as `%2520`: that's what botocore does
 /// to the already-escaped path it sends.
-fn canonical_uri(path: &str) -> String {
-    utf8_percent_encode(&normalize_path(path), UNRESERVED_AND_SLASH).to_string()
+fn canonical_uri(path: &str) -> Cow<'static, str> {
+    // What every ECS call posts to.
+    if path == "/" {
+        return Cow::Borrowed("/");
+    }
+    Cow::Owned(utf8_percent_encode(&normalize_path(path), UNRESERVED_AND_SLASH).to_string())
 }
 
 /// Drops `.`, `..` and empty segments the way botocore does before signing:
@@ -566,6 +685,9 @@ fn normalize_path(path: &str) -> String {
 }
 
 fn canonical_query(query: &str) -> String {
+    if query.is_empty() {
+        return String::new();
+    }
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -594,8 +716,20 @@ fn reencode(component: &str) -> String {
 
 /// Trimmed, with inner whitespace runs collapsed to one space (botocore's
 /// `' '.join(value.split())`).
+#[cfg(test)]
 fn canonical_header_value(value: &str) -> String {
-    value.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::new();
+    write_canonical_header_value(&mut out, value);
+    out
+}
+
+fn write_canonical_header_value(out: &mut impl Canonical, value: &str) {
+    for (index, word) in value.split_ascii_whitespace().enumerate() {
+        if index > 0 {
+            out.push(" ");
+        }
+        out.push(word);
+    }
 }
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
@@ -603,6 +737,52 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> Strin
         "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
         hex_sha256(canonical_request.as_bytes())
     )
+}
+
+/// How many derived signing keys each thread remembers.
+const SIGNING_KEYS_KEPT: usize = 8;
+
+/// Where a derived signing key applies; the key is a function of exactly these.
+#[derive(PartialEq, Eq)]
+struct SigningScope {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+}
+
+thread_local! {
+    /// Recently derived signing keys, newest last. A key changes only with the date, so a
+    /// client signing all day needs one derivation (four HMACs) per day, not per request.
+    static SIGNING_KEYS: std::cell::RefCell<Vec<(SigningScope, [u8; 32])>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`signing_key`], remembered per thread.
+fn cached_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let matches = |scope: &SigningScope| {
+        scope.secret == secret
+            && scope.date == date
+            && scope.region == region
+            && scope.service == service
+    };
+    SIGNING_KEYS.with_borrow_mut(|keys| {
+        if let Some((_, key)) = keys.iter().rev().find(|(scope, _)| matches(scope)) {
+            return *key;
+        }
+        let key = signing_key(secret, date, region, service);
+        if keys.len() >= SIGNING_KEYS_KEPT {
+            keys.remove(0);
+        }
+        let scope = SigningScope {
+            secret: secret.to_owned(),
+            date: date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+        };
+        keys.push((scope, key));
+        key
+    })
 }
 
 fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
@@ -619,7 +799,27 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 fn hex_sha256(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    lower_hex(&Sha256::digest(data)).to_owned()
+}
+
+/// A SHA-256 digest in lowercase hex, without allocating.
+struct Hex64([u8; 64]);
+
+impl std::ops::Deref for Hex64 {
+    type Target = str;
+    fn deref(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
+fn lower_hex(digest: &[u8]) -> Hex64 {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'0'; 64];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    Hex64(out)
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ` into Unix seconds; `None` unless it is exactly
@@ -1245,6 +1445,16 @@ mod tests {
     }
 
     #[test]
+    fn digests_are_lowercase_hex() {
+        let digest = Sha256::digest(b"abc");
+        assert_eq!(&*lower_hex(&digest), hex::encode(digest));
+        assert_eq!(
+            hex_sha256(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
     fn header_values_are_trimmed_and_collapsed() {
         assert_eq!(canonical_header_value("  a \t  b  c  "), "a b c");
         assert_eq!(canonical_header_value(""), "");
@@ -1650,6 +1860,85 @@ mod tests {
             verify_ecs(&headers, ECS_BODY, ECS_NOW - 300),
             Ok(ecs_verified())
         );
+    }
+
+    /// Leaving out the headers `HeadersRead` says verification does not read changes no
+    /// outcome, including for requests with unsigned, repeated or missing headers.
+    #[test]
+    fn verification_reads_only_the_headers_it_says() {
+        let only_read = |headers: &[(String, String)]| -> Vec<(String, String)> {
+            let read = HeadersRead::new(header_values(headers, "authorization").next());
+            headers
+                .iter()
+                .filter(|(name, _)| read.includes(&name.to_ascii_lowercase()))
+                .cloned()
+                .collect()
+        };
+        let mut cases = Vec::new();
+        let signed = signed_ecs_headers();
+        cases.push(signed.clone());
+        let mut extra = signed.clone();
+        extra.push(("X-Forwarded-For".to_owned(), "10.0.0.1".to_owned()));
+        extra.push(("x-amz-target".to_owned(), "a second target".to_owned()));
+        cases.push(extra);
+        let mut tampered = signed.clone();
+        set_header(&mut tampered, "content-type", "text/plain");
+        cases.push(tampered);
+        let mut undated = signed.clone();
+        undated.retain(|(name, _)| !name.eq_ignore_ascii_case("x-amz-date"));
+        cases.push(undated);
+        let mut twice = signed.clone();
+        twice.push((
+            "Authorization".to_owned(),
+            header(&signed, "authorization").to_owned(),
+        ));
+        cases.push(twice);
+        cases.push(ecs_headers());
+        for headers in cases {
+            let kept = only_read(&headers);
+            assert!(kept.len() <= headers.len());
+            assert_eq!(
+                verify_ecs(&kept, ECS_BODY, ECS_NOW),
+                verify_ecs(&headers, ECS_BODY, ECS_NOW),
+                "{headers:?}"
+            );
+        }
+    }
+
+    /// Remembered signing keys are told apart by everything they derive from: a request
+    /// verified once does not make the same signature pass with another secret, nor a
+    /// signature made with another secret pass.
+    #[test]
+    fn remembered_signing_keys_do_not_outlive_their_secret() {
+        let headers = signed_ecs_headers();
+        let with_secret = |secret: &'static str| {
+            verify(&ecs_request(&headers), "ecs", ECS_NOW, |_| {
+                Some(secret.to_owned())
+            })
+        };
+        for _ in 0..2 {
+            assert_eq!(with_secret(ECS_SECRET), Ok(ecs_verified()));
+            assert_eq!(
+                with_secret("another secret"),
+                Err(AuthError::SignatureDoesNotMatch)
+            );
+        }
+        // More secrets than are remembered, then the first again.
+        for n in 0..2 * SIGNING_KEYS_KEPT {
+            let secret = format!("secret {n}");
+            let signed = signed_ecs_headers_for("ecs", &secret);
+            let verified = verify(&ecs_request(&signed), "ecs", ECS_NOW, |_| {
+                Some(secret.clone())
+            });
+            assert_eq!(verified, Ok(ecs_verified()));
+            assert_eq!(
+                verify(&ecs_request(&signed), "ecs", ECS_NOW, |_| {
+                    Some(ECS_SECRET.to_owned())
+                }),
+                Err(AuthError::SignatureDoesNotMatch)
+            );
+        }
+        assert_eq!(with_secret(ECS_SECRET), Ok(ecs_verified()));
     }
 
     #[test]

@@ -1,32 +1,98 @@
 //! The controller and the agent protocol together, over the in-memory store: services reach
 //! their count on registered instances, roll to a new revision, replace failed tasks, and
 //! RunTask reports placement failures in ECS's words. The agent side is played by the test
-//! through the same functions the HTTP endpoints call.
+//! through the same functions the HTTP endpoints call, the load balancer by [`Balancer`].
 
+use berth_lb::health::State;
 use berth_model::agent::{ContainerReport, PollResponse, RegisterRequest, TaskReport};
+use berth_model::resources::NetworkBinding;
 use berth_model::Arns;
 use berth_reconcile::Settings;
 use berth_server::api::container_instances::InstanceRecord;
+use berth_server::api::targets::{self, TargetState, TargetStates};
 use berth_server::api::{agents, controller, Api, Caller};
-use berth_store::MemoryStore;
+use berth_store::{Collection, MemoryStore, Record, Store, StoreError};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The load balancer's part, played by the test: targets the services want are registered
+/// (`initial`), targets they no longer want start draining, and the test moves states on.
+#[derive(Default)]
+struct Balancer {
+    targets: Mutex<HashMap<(String, SocketAddr), State>>,
+}
+
+impl TargetStates for Balancer {
+    fn state(&self, group: &str, target: SocketAddr) -> Option<TargetState> {
+        let targets = self.targets.lock().unwrap();
+        targets
+            .get(&(group.to_string(), target))
+            .map(|state| (*state, None))
+    }
+}
+
+impl Balancer {
+    fn sync(&self, api: &Api, now: f64) {
+        let wanted = api
+            .as_system(now, |call| targets::service_targets(call, "default"))
+            .unwrap();
+        let mut targets = self.targets.lock().unwrap();
+        for (key, state) in targets.iter_mut() {
+            if !wanted
+                .iter()
+                .any(|t| t.target_group_arn == key.0 && t.addr == key.1)
+            {
+                *state = State::Draining;
+            }
+        }
+        for target in wanted {
+            targets
+                .entry((target.target_group_arn, target.addr))
+                .or_insert(State::Initial);
+        }
+    }
+
+    /// Moves every target in `from` to `to` (`None`: drained and removed).
+    fn set_all(&self, from: State, to: Option<State>) {
+        let mut targets = self.targets.lock().unwrap();
+        match to {
+            Some(to) => targets
+                .values_mut()
+                .filter(|s| **s == from)
+                .for_each(|s| *s = to),
+            None => targets.retain(|_, s| *s != from),
+        }
+    }
+
+    fn count(&self, state: State) -> usize {
+        let targets = self.targets.lock().unwrap();
+        targets.values().filter(|s| **s == state).count()
+    }
+}
 
 struct Cluster {
     api: Api,
+    balancer: Arc<Balancer>,
     now: f64,
     instance: Option<InstanceRecord>,
 }
 
 impl Cluster {
     fn new() -> Self {
-        let api = Api::new(
-            Arc::new(MemoryStore::new()),
-            Arns::new("us-east-1", "000000000000"),
-        );
+        Self::over(Arc::new(MemoryStore::new()))
+    }
+
+    fn over(store: Arc<dyn Store>) -> Self {
+        let balancer = Arc::new(Balancer::default());
+        let api = Api::new(store, Arns::new("us-east-1", "000000000000"))
+            .with_targets(Arc::clone(&balancer) as Arc<dyn TargetStates>);
         api.ensure_default_cluster(1000.0).unwrap();
         Self {
             api,
+            balancer,
             now: 1000.0,
             instance: None,
         }
@@ -53,6 +119,7 @@ impl Cluster {
                 attributes: [("zone".to_string(), "a".to_string())].into(),
                 agent_version: "test".into(),
                 runtime: "fake".into(),
+                address: Some("127.0.0.1".into()),
             };
             let response = agents::register(call, &request, &token).unwrap();
             agents::authenticate(call, &response.container_instance_arn, &response.agent_key)
@@ -97,7 +164,12 @@ impl Cluster {
                             last_status: if running { "RUNNING" } else { "STOPPED" }.into(),
                             exit_code: (!running).then_some(if exit_essential { 1 } else { 0 }),
                             reason: None,
-                            network_bindings: vec![],
+                            network_bindings: vec![NetworkBinding {
+                                bind_ip: Some("0.0.0.0".into()),
+                                container_port: Some(80),
+                                host_port: Some(host_port(&task.task_id)),
+                                protocol: Some("tcp".into()),
+                            }],
                             health_status: "UNKNOWN".into(),
                             ip_address: None,
                         })
@@ -129,6 +201,7 @@ impl Cluster {
         for _ in 0..60 {
             self.controller_round();
             self.agent_round(false);
+            self.balancer.sync(&self.api, self.now);
             if done(self) {
                 return;
             }
@@ -136,6 +209,11 @@ impl Cluster {
         }
         panic!("{what} never happened; service is {}", self.service());
     }
+}
+
+/// A host port of the task's own, as Docker would pick.
+fn host_port(task_id: &str) -> i32 {
+    30000 + i32::from_str_radix(&task_id[..3], 16).unwrap()
 }
 
 fn register(cluster: &Cluster, image: &str) {
@@ -324,4 +402,339 @@ fn stopped_tasks_are_forgotten_after_an_hour() {
     cluster.controller_round();
     let out = cluster.ecs("DescribeTasks", json!({"tasks": [arn]}));
     assert_eq!(out["failures"][0]["reason"], "MISSING");
+}
+
+/// A target group, created through the ELBv2 API; returns its ARN.
+fn target_group(cluster: &Cluster) -> String {
+    let balancer = berth_server::balancer::Balancer::new([127, 0, 0, 1].into());
+    let request = berth_server::elbv2::query::parse(
+        b"Action=CreateTargetGroup&Version=2015-12-01&Name=web&Protocol=HTTP&Port=80&VpcId=vpc-1",
+    )
+    .unwrap();
+    let caller = Caller {
+        access_key_id: "BKIATEST".into(),
+    };
+    let created =
+        berth_server::elbv2::handle(&cluster.api, &balancer, &request, &caller, cluster.now)
+            .unwrap();
+    created["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The test app's definition with the port the load balancer forwards to.
+fn register_web(cluster: &Cluster) {
+    cluster.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{
+            "name": "app", "image": "app:1", "memory": 512, "cpu": 256,
+            "portMappings": [{"containerPort": 80, "hostPort": 0}],
+        }]}),
+    );
+}
+
+fn balanced_service(cluster: &Cluster, count: i64, grace: i64) -> String {
+    register_web(cluster);
+    let group = target_group(cluster);
+    cluster.ecs(
+        "CreateService",
+        json!({
+            "serviceName": "web", "taskDefinition": "web", "desiredCount": count,
+            "healthCheckGracePeriodSeconds": grace,
+            "loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 80}],
+        }),
+    );
+    group
+}
+
+fn messages(cluster: &Cluster) -> Vec<String> {
+    cluster.service()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn statuses(cluster: &Cluster) -> Vec<String> {
+    let arns = cluster.ecs("ListTasks", json!({"desiredStatus": "STOPPED"}))["taskArns"].clone();
+    if arns.as_array().unwrap().is_empty() {
+        return Vec::new();
+    }
+    cluster.ecs("DescribeTasks", json!({"tasks": arns}))["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["lastStatus"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_balanced_service_counts_a_task_healthy_only_once_its_target_is() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    balanced_service(&cluster, 2, 0);
+    for _ in 0..20 {
+        cluster.controller_round();
+        cluster.agent_round(false);
+        cluster.balancer.sync(&cluster.api, cluster.now);
+        cluster.now += 1.0;
+    }
+    assert_eq!(cluster.balancer.count(State::Initial), 2);
+    assert_eq!(cluster.service()["runningCount"], 2);
+    assert_eq!(
+        cluster.service()["deployments"][0]["rolloutState"],
+        "IN_PROGRESS",
+        "running for 20 s is not enough behind a load balancer"
+    );
+    cluster
+        .balancer
+        .set_all(State::Initial, Some(State::Healthy));
+    cluster.run_until("steady state", stable);
+}
+
+#[test]
+fn a_stopping_target_is_drained_before_its_stop_signal() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    let group = balanced_service(&cluster, 2, 0);
+    cluster.run_until("two targets", |c| c.balancer.count(State::Initial) == 2);
+    cluster
+        .balancer
+        .set_all(State::Initial, Some(State::Healthy));
+    cluster.run_until("steady state", stable);
+
+    cluster.ecs(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 1}),
+    );
+    cluster.controller_round();
+    assert_eq!(statuses(&cluster), ["DEACTIVATING"]);
+    assert!(
+        cluster
+            .desired()
+            .tasks
+            .iter()
+            .all(|t| t.desired_status == "RUNNING"),
+        "the agent keeps a draining task running"
+    );
+    assert!(
+        messages(&cluster)
+            .contains(&"(service web) has begun draining connections on 1 tasks.".into()),
+        "{:?}",
+        messages(&cluster)
+    );
+    cluster.balancer.sync(&cluster.api, cluster.now);
+    assert_eq!(cluster.balancer.count(State::Draining), 1);
+    cluster.now += 1.0;
+    cluster.controller_round();
+    assert_eq!(statuses(&cluster), ["DEACTIVATING"], "still draining");
+
+    cluster.balancer.set_all(State::Draining, None);
+    cluster.controller_round();
+    assert_eq!(statuses(&cluster), ["STOPPING"]);
+    assert_eq!(
+        cluster
+            .desired()
+            .tasks
+            .iter()
+            .filter(|t| t.desired_status == "STOPPED")
+            .count(),
+        1,
+        "now the agent stops it"
+    );
+    assert!(
+        messages(&cluster).contains(&format!(
+            "(service web) deregistered 1 targets in (target-group {group})"
+        )),
+        "{:?}",
+        messages(&cluster)
+    );
+    cluster.agent_round(false);
+    assert_eq!(statuses(&cluster), ["STOPPED"]);
+}
+
+#[test]
+fn a_task_its_target_group_finds_unhealthy_is_replaced_after_the_grace_period() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    let group = balanced_service(&cluster, 1, 30);
+    cluster.run_until("a target", |c| c.balancer.count(State::Initial) == 1);
+    cluster
+        .balancer
+        .set_all(State::Initial, Some(State::Unhealthy));
+    for _ in 0..10 {
+        cluster.controller_round();
+        cluster.now += 1.0;
+    }
+    assert!(statuses(&cluster).is_empty(), "within the grace period");
+    cluster.now += 30.0;
+    cluster.controller_round();
+    let arns = cluster.ecs("ListTasks", json!({"desiredStatus": "STOPPED"}))["taskArns"].clone();
+    let task = cluster.ecs("DescribeTasks", json!({"tasks": arns}))["tasks"][0].clone();
+    assert_eq!(
+        task["stoppedReason"],
+        format!("Task failed ELB health checks in (target-group {group})")
+    );
+    assert_eq!(task["lastStatus"], "DEACTIVATING");
+}
+
+#[test]
+fn load_balancers_must_name_a_target_group_and_a_mapped_port() {
+    let cluster = Cluster::new();
+    register_web(&cluster);
+    let group = target_group(&cluster);
+    let create = |balancer: Value| {
+        let caller = Caller {
+            access_key_id: "BKIATEST".into(),
+        };
+        let body =
+            json!({"serviceName": "web", "taskDefinition": "web", "loadBalancers": [balancer]});
+        cluster
+            .api
+            .handle(
+                "CreateService",
+                body.to_string().as_bytes(),
+                &caller,
+                cluster.now,
+            )
+            .unwrap_err()
+            .message
+    };
+    let missing = group.replace("/web/", "/nope/");
+    assert!(create(
+        json!({"targetGroupArn": missing, "containerName": "app", "containerPort": 80})
+    )
+    .starts_with("loadBalancers[0].targetGroupArn: target group"));
+    assert!(
+        create(json!({"targetGroupArn": group, "containerName": "db", "containerPort": 80}))
+            .contains("the container db does not exist")
+    );
+    assert!(
+        create(json!({"targetGroupArn": group, "containerName": "app", "containerPort": 81}))
+            .contains("did not have a container port 81 defined")
+    );
+}
+
+/// A store that counts its writes and its batches, and the writes made outside a batch.
+#[derive(Default)]
+struct Counting {
+    inner: MemoryStore,
+    in_batch: AtomicBool,
+    writes: AtomicUsize,
+    unbatched: AtomicUsize,
+    batches: AtomicUsize,
+}
+
+impl Counting {
+    fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        if !self.in_batch.load(Ordering::SeqCst) {
+            self.unbatched.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// (writes, writes outside a batch, batches) so far.
+    fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.writes.load(Ordering::SeqCst),
+            self.unbatched.load(Ordering::SeqCst),
+            self.batches.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl Store for Counting {
+    fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError> {
+        self.inner.get(collection, key)
+    }
+
+    fn list(&self, collection: Collection, scope: Option<&str>) -> Result<Vec<Record>, StoreError> {
+        self.inner.list(collection, scope)
+    }
+
+    fn insert(
+        &self,
+        collection: Collection,
+        key: &str,
+        scope: &str,
+        doc: &str,
+    ) -> Result<Record, StoreError> {
+        self.wrote();
+        self.inner.insert(collection, key, scope, doc)
+    }
+
+    fn update(
+        &self,
+        collection: Collection,
+        key: &str,
+        expected_version: i64,
+        doc: &str,
+    ) -> Result<Record, StoreError> {
+        self.wrote();
+        self.inner.update(collection, key, expected_version, doc)
+    }
+
+    fn delete(
+        &self,
+        collection: Collection,
+        key: &str,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        self.wrote();
+        self.inner.delete(collection, key, expected_version)
+    }
+
+    fn insert_next_revision(
+        &self,
+        family: &str,
+        build: &mut dyn FnMut(i64) -> String,
+    ) -> Result<Record, StoreError> {
+        self.wrote();
+        self.inner.insert_next_revision(family, build)
+    }
+
+    fn batch(&self, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        self.in_batch.store(true, Ordering::SeqCst);
+        work();
+        self.in_batch.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_poll_commits_its_reports_together_and_repeats_write_nothing() {
+    let store = Arc::new(Counting::default());
+    let mut cluster = Cluster::over(store.clone());
+    cluster.join(4096, 8192);
+    register(&cluster, "app:1");
+    cluster.ecs("RunTask", json!({"taskDefinition": "web", "count": 5}));
+    let versions = || -> Vec<i64> {
+        store
+            .list(Collection::Tasks, None)
+            .unwrap()
+            .iter()
+            .map(|r| r.version)
+            .collect()
+    };
+    let (writes, unbatched, batches) = store.counts();
+
+    cluster.agent_round(false);
+    assert_eq!(
+        store.counts(),
+        (writes + 5, unbatched, batches + 1),
+        "one batch writes the five tasks that changed"
+    );
+    let running = versions();
+    assert_eq!(running, [2; 5]);
+
+    cluster.agent_round(false);
+    assert_eq!(
+        store.counts(),
+        (writes + 5, unbatched, batches + 2),
+        "reports that repeat what is stored write nothing"
+    );
+    assert_eq!(versions(), running);
 }

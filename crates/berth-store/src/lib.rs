@@ -7,16 +7,22 @@
 //! silently losing an update. Nothing here assumes SQLite: the same contract is met by the
 //! in-memory [`MemoryStore`] used in tests, and [`conformance`] checks both.
 //!
+//! Documents cross this trait as JSON text: callers serialize their typed resources straight
+//! to text and decode straight from it, so no request pays for an intermediate
+//! `serde_json::Value` of every record it touches.
+//!
 //! A write that returns `Ok` is durable: the SQLite store commits with `synchronous=FULL`.
 
 pub mod conformance;
 mod memory;
+mod read_cache;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use read_cache::FRESH_FOR;
 pub use sqlite::SqliteStore;
 
-use serde_json::Value;
+use std::sync::Arc;
 
 /// The kinds of record Berth stores. Each is its own table in SQL stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,10 +35,21 @@ pub enum Collection {
     ContainerInstances,
     /// Join tokens for agents, keyed by the SHA-256 of the token.
     JoinTokens,
+    /// ELBv2 load balancers, keyed by name.
+    LoadBalancers,
+    /// ELBv2 target groups with their registered targets, keyed by name.
+    TargetGroups,
+    /// ELBv2 listeners, keyed by ARN and scoped by their load balancer's ARN.
+    Listeners,
+    /// Listener rules (each listener's default rule too), keyed by ARN and scoped by their
+    /// listener's ARN.
+    Rules,
+    /// Imported certificates (PEM), keyed by the id at the end of their ARN.
+    Certificates,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 7] = [
+    pub const ALL: [Collection; 12] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -40,6 +57,11 @@ impl Collection {
         Collection::AccessKeys,
         Collection::ContainerInstances,
         Collection::JoinTokens,
+        Collection::LoadBalancers,
+        Collection::TargetGroups,
+        Collection::Listeners,
+        Collection::Rules,
+        Collection::Certificates,
     ];
 
     pub fn table(self) -> &'static str {
@@ -51,6 +73,11 @@ impl Collection {
             Collection::AccessKeys => "access_keys",
             Collection::ContainerInstances => "container_instances",
             Collection::JoinTokens => "join_tokens",
+            Collection::LoadBalancers => "load_balancers",
+            Collection::TargetGroups => "target_groups",
+            Collection::Listeners => "listeners",
+            Collection::Rules => "rules",
+            Collection::Certificates => "certificates",
         }
     }
 }
@@ -62,7 +89,9 @@ pub struct Record {
     pub scope: String,
     /// Starts at 1 and grows by one on every update.
     pub version: i64,
-    pub doc: Value,
+    /// The document's JSON text, exactly as it was written. Shared: stores hand out the text
+    /// they hold, and a clone of a record does not copy it.
+    pub doc: Arc<str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +113,9 @@ pub enum StoreError {
 /// Durable, versioned document storage.
 ///
 /// Records in a scope list in key order, except task definitions, which list by revision.
+///
+/// Every `doc` given to a write must be JSON text (what `serde_json::to_string` makes); a task
+/// definition's must be an object with its integer `revision`, which orders the listing.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError>;
 
@@ -96,7 +128,7 @@ pub trait Store: Send + Sync + 'static {
         collection: Collection,
         key: &str,
         scope: &str,
-        doc: &Value,
+        doc: &str,
     ) -> Result<Record, StoreError>;
 
     /// Replaces a record's document if its version is still `expected_version`.
@@ -105,7 +137,7 @@ pub trait Store: Send + Sync + 'static {
         collection: Collection,
         key: &str,
         expected_version: i64,
-        doc: &Value,
+        doc: &str,
     ) -> Result<Record, StoreError>;
 
     /// Removes a record if its version is still `expected_version`.
@@ -122,8 +154,29 @@ pub trait Store: Send + Sync + 'static {
     fn insert_next_revision(
         &self,
         family: &str,
-        build: &mut dyn FnMut(i64) -> Value,
+        build: &mut dyn FnMut(i64) -> String,
     ) -> Result<Record, StoreError>;
+
+    /// Runs `work` with the writes it makes on this thread committed together at its end (for
+    /// SQLite, with one fsync).
+    ///
+    /// Inside `work`, a write returns as soon as its change is made, before it is durable, and
+    /// reads on this thread see it. Nothing written inside may be reported to anyone as done
+    /// until `batch` returns: `Ok` means every write inside that returned `Ok` is durable,
+    /// `Err` that none of them is. A refused write inside changes nothing, as anywhere.
+    /// The default just runs `work`, for stores whose writes are durable when they return.
+    fn batch(&self, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        work();
+        Ok(())
+    }
+}
+
+/// The `revision` member of a task definition's JSON text, which orders a family's listing.
+pub(crate) fn revision_of(doc: &str) -> i64 {
+    serde_json::from_str::<serde_json::Value>(doc)
+        .ok()
+        .and_then(|doc| doc.get("revision").and_then(serde_json::Value::as_i64))
+        .unwrap_or(0)
 }
 
 /// The key under which a task definition revision is stored.

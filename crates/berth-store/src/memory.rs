@@ -1,7 +1,6 @@
 //! An in-memory [`Store`] for tests of the layers above: same contract, no durability.
 
-use crate::{revision_key, Collection, Record, Store, StoreError};
-use serde_json::Value;
+use crate::{revision_key, revision_of, Collection, Record, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -32,16 +31,20 @@ impl MemoryStore {
 
 fn sort_key(collection: Collection, record: &Record) -> (String, i64, String) {
     match collection {
-        Collection::TaskDefinitions => {
-            let revision = record
-                .doc
-                .get("revision")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            (record.scope.clone(), revision, String::new())
-        }
+        Collection::TaskDefinitions => (
+            record.scope.clone(),
+            revision_of(&record.doc),
+            String::new(),
+        ),
         _ => (String::new(), 0, record.key.clone()),
     }
+}
+
+fn check_json(doc: &str) {
+    debug_assert!(
+        serde_json::from_str::<serde_json::Value>(doc).is_ok(),
+        "stored documents are JSON text: {doc:?}"
+    );
 }
 
 impl Store for MemoryStore {
@@ -70,8 +73,9 @@ impl Store for MemoryStore {
         collection: Collection,
         key: &str,
         scope: &str,
-        doc: &Value,
+        doc: &str,
     ) -> Result<Record, StoreError> {
+        check_json(doc);
         let mut state = self.lock();
         let id = (collection, key.to_string());
         if state.records.contains_key(&id) {
@@ -84,7 +88,7 @@ impl Store for MemoryStore {
             key: key.to_string(),
             scope: scope.to_string(),
             version: 1,
-            doc: doc.clone(),
+            doc: doc.into(),
         };
         state.records.insert(id, record.clone());
         Ok(record)
@@ -95,8 +99,9 @@ impl Store for MemoryStore {
         collection: Collection,
         key: &str,
         expected_version: i64,
-        doc: &Value,
+        doc: &str,
     ) -> Result<Record, StoreError> {
+        check_json(doc);
         let mut state = self.lock();
         let Some(record) = state.records.get_mut(&(collection, key.to_string())) else {
             return Err(StoreError::NotFound {
@@ -112,7 +117,7 @@ impl Store for MemoryStore {
             });
         }
         record.version += 1;
-        record.doc = doc.clone();
+        record.doc = doc.into();
         Ok(record.clone())
     }
 
@@ -144,17 +149,18 @@ impl Store for MemoryStore {
     fn insert_next_revision(
         &self,
         family: &str,
-        build: &mut dyn FnMut(i64) -> Value,
+        build: &mut dyn FnMut(i64) -> String,
     ) -> Result<Record, StoreError> {
         let mut state = self.lock();
         let revision = state.last_revision.get(family).copied().unwrap_or(0) + 1;
         let doc = build(revision);
+        check_json(&doc);
         let key = revision_key(family, revision);
         let record = Record {
             key: key.clone(),
             scope: family.to_string(),
             version: 1,
-            doc,
+            doc: doc.into(),
         };
         state.last_revision.insert(family.to_string(), revision);
         state

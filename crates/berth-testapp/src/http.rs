@@ -12,6 +12,8 @@ pub struct Request {
     pub query: Option<String>,
     /// The client asked to close the connection after this response (or spoke HTTP/1.0).
     pub close: bool,
+    /// `Sec-WebSocket-Key` of a request that asks to upgrade to WebSocket.
+    pub websocket_key: Option<String>,
 }
 
 /// Reads one request head and discards its body. `Ok(None)` when the peer closed the
@@ -28,6 +30,8 @@ pub fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
     };
     let mut close = version == "HTTP/1.0";
     let mut content_length: u64 = 0;
+    let mut websocket = false;
+    let mut websocket_key = None;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 {
@@ -46,6 +50,10 @@ pub fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
         let value = value.trim();
         if name.eq_ignore_ascii_case("connection") {
             close = value.eq_ignore_ascii_case("close");
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            websocket = value.eq_ignore_ascii_case("websocket");
+        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+            websocket_key = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("content-length") {
             content_length = value
                 .parse()
@@ -63,6 +71,7 @@ pub fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
         path: path.to_string(),
         query,
         close,
+        websocket_key: websocket_key.filter(|_| websocket),
     }))
 }
 
@@ -97,6 +106,8 @@ pub fn route(request: &Request, version: &str, fail_health: bool) -> Reply {
         "/" => Reply::now(200, version),
         "/health" if fail_health => Reply::now(500, "unhealthy\n"),
         "/health" => Reply::now(200, "ok"),
+        // The upgrade itself is answered before routing; a plain GET gets told how.
+        "/ws" => Reply::now(400, "/ws wants a WebSocket upgrade\n"),
         "/slow" => {
             let ms = request
                 .query
@@ -217,6 +228,7 @@ mod tests {
                 path: "/slow".into(),
                 query: Some("ms=5".into()),
                 close: false,
+                websocket_key: None,
             }
         );
     }
@@ -229,6 +241,20 @@ mod tests {
         assert!(old.unwrap().close);
         let kept = parse("GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n").unwrap();
         assert!(!kept.unwrap().close);
+    }
+
+    #[test]
+    fn websocket_upgrades_carry_their_key() {
+        let upgrade = parse(
+            "GET /ws HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        );
+        assert_eq!(
+            upgrade.unwrap().unwrap().websocket_key.as_deref(),
+            Some("dGhlIHNhbXBsZSBub25jZQ==")
+        );
+        let no_upgrade = parse("GET /ws HTTP/1.1\r\nSec-WebSocket-Key: abc\r\n\r\n");
+        assert_eq!(no_upgrade.unwrap().unwrap().websocket_key, None);
     }
 
     #[test]
@@ -264,6 +290,7 @@ mod tests {
         );
         assert_eq!(route(&get("/slow?ms=x"), "v7", false).status, 400);
         assert_eq!(route(&get("/nope"), "v7", false).status, 404);
+        assert_eq!(route(&get("/ws"), "v7", false).status, 400);
     }
 
     #[test]

@@ -14,14 +14,16 @@
 //! | `LOG_EVERY_MS=N` | print a line to stdout and one to stderr every N ms |
 //! | `IGNORE_SIGTERM=1` | ignore SIGTERM (otherwise SIGTERM and SIGINT exit 0 at once) |
 //!
-//! Routes: `GET /` (the version), `GET /health` (200 `ok`), `GET /slow?ms=N`.
+//! Routes: `GET /` (the version), `GET /health` (200 `ok`), `GET /slow?ms=N`, and `GET /ws`, a
+//! WebSocket echo that answers each text message with `"{version}: {text}"`.
 //! `berth-testapp check URL` exits 0 when a GET of URL answers 2xx, so images without a shell
 //! can run a `CMD` health check. The built-in version comes from `BERTH_TESTAPP_VERSION` at
 //! build time.
 
 mod http;
+mod ws;
 
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::exit;
 use std::str::FromStr;
@@ -112,6 +114,17 @@ fn serve(stream: TcpStream, version: &str, fail_health: bool) {
     let mut writer = BufWriter::new(stream);
     // Errors end the connection; the client sees it closed, which is all a test app owes it.
     while let Ok(Some(request)) = http::read_request(&mut reader) {
+        if let (Some(key), "/ws") = (&request.websocket_key, request.path.as_str()) {
+            // The connection is the WebSocket's from here on; any error or a close ends it.
+            if writer
+                .write_all(ws::handshake_reply(key).as_bytes())
+                .and_then(|()| writer.flush())
+                .is_ok()
+            {
+                let _ = ws::echo(&mut reader, &mut writer, version);
+            }
+            return;
+        }
         let reply = http::route(&request, version, fail_health);
         thread::sleep(reply.delay);
         let head_only = request.method == "HEAD";

@@ -7,8 +7,14 @@ use anyhow::{Context, Result};
 use berth_server::server::{self, Config, Server};
 use berth_server::{http::now_seconds, keys};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+
+/// The server answers each request with many small allocations from many threads at once;
+/// glibc's allocator spends much of that time contending for its arena locks, mimalloc's
+/// thread-local heaps do not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +46,9 @@ enum Command {
         /// The region in the ARNs Berth issues.
         #[arg(long, default_value = "us-east-1")]
         region: String,
+        /// Address load balancer listeners bind on (each on its listener's port).
+        #[arg(long, default_value = "0.0.0.0")]
+        lb_bind: IpAddr,
     },
     /// Run server and agent in one process and, given an example, deploy it and wait.
     Up {
@@ -49,11 +58,20 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value = "us-east-1")]
         region: String,
+        /// Address load balancer listeners bind on (each on its listener's port).
+        #[arg(long, default_value = "0.0.0.0")]
+        lb_bind: IpAddr,
         #[arg(long, value_enum, default_value = "auto")]
         runtime: node::RuntimeChoice,
         /// Tasks the example's service runs.
         #[arg(long, default_value_t = 2)]
         count: i64,
+        /// The load balancer port an example with a port mapping is reached at.
+        #[arg(long, default_value_t = 8080)]
+        lb_port: u16,
+        /// A label every container carries, e.g. --label site=lab (as for `berth agent`).
+        #[arg(long = "label", value_parser = parse_attribute)]
+        labels: Vec<(String, String)>,
         /// A task definition (as for `aws ecs register-task-definition --cli-input-json`)
         /// to deploy as a service named after its family.
         example: Option<PathBuf>,
@@ -80,6 +98,10 @@ enum Command {
         /// manages only containers with all its labels, so agents can share an engine.
         #[arg(long = "label", value_parser = parse_attribute)]
         labels: Vec<(String, String)>,
+        /// The address the load balancer reaches this machine's tasks at (their host ports);
+        /// by default the address this machine uses to reach the server.
+        #[arg(long)]
+        advertise_address: Option<std::net::IpAddr>,
     },
     /// Manage the access keys that sign API requests.
     Keys {
@@ -90,6 +112,41 @@ enum Command {
     Tokens {
         #[command(subcommand)]
         action: TokensAction,
+    },
+    /// Manage the certificates HTTPS listeners serve.
+    Certs {
+        #[command(subcommand)]
+        action: CertsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsAction {
+    /// Import a PEM certificate and its private key; prints the ARN listeners name it by.
+    Import {
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        /// The region in the certificate's ARN (the server's --region).
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// PEM file with the certificate.
+        #[arg(long)]
+        certificate: PathBuf,
+        /// PEM file with the certificate's private key.
+        #[arg(long)]
+        private_key: PathBuf,
+        /// PEM file with the intermediate certificates.
+        #[arg(long)]
+        certificate_chain: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// List imported certificates.
+    List {
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
     },
 }
 
@@ -142,19 +199,48 @@ fn main() -> Result<()> {
             data_dir,
             listen,
             region,
+            lb_bind,
         } => run_server(Config {
             data_dir,
             listen,
             region,
+            lb_bind,
         }),
         Command::Keys { action } => run_keys(action),
-        Command::Up { data_dir, listen, region, runtime, count, example } => up::run(up::Up {
-            config: Config { data_dir, listen, region },
+        Command::Certs { action } => run_certs(action),
+        Command::Up {
+            data_dir,
+            listen,
+            region,
+            lb_bind,
+            runtime,
+            count,
+            lb_port,
+            labels,
+            example,
+        } => up::run(up::Up {
+            config: Config {
+                data_dir,
+                listen,
+                region,
+                lb_bind,
+            },
             runtime,
             count,
             example,
+            lb_port,
+            labels: labels.into_iter().collect(),
         }),
-        Command::Agent { server, token, cluster, attributes, state_dir, runtime, labels } => {
+        Command::Agent {
+            server,
+            token,
+            cluster,
+            attributes,
+            state_dir,
+            runtime,
+            labels,
+            advertise_address,
+        } => {
             tokio::runtime::Runtime::new()?.block_on(async {
                 let agent = node::run(node::Agent {
                     server,
@@ -164,6 +250,7 @@ fn main() -> Result<()> {
                     state_dir,
                     runtime,
                     scope: labels.into_iter().collect(),
+                    advertise_address,
                 });
                 tokio::select! {
                     result = agent => result,
@@ -283,6 +370,56 @@ fn run_keys(action: KeysAction) -> Result<()> {
                 )
             })?;
             println!("revoked {access_key_id}");
+        }
+    }
+    Ok(())
+}
+
+fn run_certs(action: CertsAction) -> Result<()> {
+    match action {
+        CertsAction::Import {
+            data_dir,
+            region,
+            certificate,
+            private_key,
+            certificate_chain,
+            output,
+        } => {
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+            };
+            let certificate = read(&certificate)?;
+            let private_key = read(&private_key)?;
+            let chain = certificate_chain.as_ref().map(read).transpose()?;
+            let arn = server::import_certificate(
+                &data_dir,
+                &region,
+                &certificate,
+                &private_key,
+                chain.as_deref(),
+            )?;
+            match output {
+                Output::Json => println!("{}", serde_json::json!({"CertificateArn": arn})),
+                Output::Table => println!("{arn}"),
+            }
+        }
+        CertsAction::List { data_dir, output } => {
+            let certificates = server::list_certificates(&data_dir)?;
+            match output {
+                Output::Json => {
+                    let rows: Vec<_> = certificates
+                        .iter()
+                        .map(|(arn, imported_at)| serde_json::json!({"CertificateArn": arn, "ImportedAt": imported_at}))
+                        .collect();
+                    println!("{}", serde_json::json!({"Certificates": rows}));
+                }
+                Output::Table => {
+                    println!("{:<12} CERTIFICATE ARN", "IMPORTED");
+                    for (arn, imported_at) in certificates {
+                        println!("{:<12} {arn}", imported_at as i64);
+                    }
+                }
+            }
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ use berth_runtime::docker::DockerRuntime;
 use berth_runtime::process::ProcessRuntime;
 use berth_runtime::RuntimeConfig;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs, UdpSocket};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -63,6 +64,25 @@ pub struct Agent {
     /// Labels every container of this agent carries; the agent manages only those, so
     /// several agents can share one Docker engine.
     pub scope: BTreeMap<String, String>,
+    /// Where the load balancer reaches this machine's tasks; by default the address this
+    /// machine uses to reach the server.
+    pub advertise_address: Option<IpAddr>,
+}
+
+/// The local address of the route to `server` (a URL): the address the server's side sees
+/// this machine at, and so the one its load balancer can reach this machine's tasks at.
+fn route_address(server: &str) -> Option<IpAddr> {
+    let authority = server.split("://").nth(1)?.split('/').next()?;
+    let target = authority.to_socket_addrs().ok()?.next()?;
+    let unspecified: IpAddr = if target.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
+    // Connecting a UDP socket sends nothing; it only picks the route.
+    let socket = UdpSocket::bind((unspecified, 0)).ok()?;
+    socket.connect(target).ok()?;
+    Some(socket.local_addr().ok()?.ip())
 }
 
 /// Picks the runtime and runs the agent until the future is dropped. Prints which runtime.
@@ -72,6 +92,10 @@ pub async fn run(agent: Agent) -> Result<()> {
         .unwrap_or_default()
         .trim()
         .to_string();
+    let address = agent
+        .advertise_address
+        .or_else(|| route_address(&agent.server))
+        .map(|ip| ip.to_string());
     let registration = |runtime: &str| RegisterRequest {
         cluster: agent.cluster.clone(),
         instance_id: instance_id(&agent.state_dir).unwrap_or_else(|_| hostname.clone()),
@@ -81,6 +105,7 @@ pub async fn run(agent: Agent) -> Result<()> {
         attributes: agent.attributes.clone(),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         runtime: runtime.to_string(),
+        address: address.clone(),
     };
     let config = |runtime: &str| Config {
         server: agent.server.clone(),

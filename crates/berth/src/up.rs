@@ -13,6 +13,10 @@ pub struct Up {
     pub runtime: RuntimeChoice,
     pub count: i64,
     pub example: Option<PathBuf>,
+    /// The port of the load balancer listener the example is reached through.
+    pub lb_port: u16,
+    /// Labels every container carries (as `berth agent --label`).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// How long `berth up` waits for the example to become stable before it says why not.
@@ -52,11 +56,12 @@ pub fn run(up: Up) -> Result<()> {
             attributes: Default::default(),
             state_dir: up.config.data_dir.join("agent"),
             runtime: up.runtime,
-            scope: Default::default(),
+            scope: up.labels.clone(),
+            advertise_address: None,
         });
         let deploy = async {
             if let Some(example) = &example {
-                deploy(&client, example, up.count).await?;
+                deploy(&client, example, up.count, up.lb_port).await?;
             }
             println!("berth is up; stop it with Ctrl-C");
             std::future::pending::<Result<()>>().await
@@ -91,7 +96,93 @@ async fn agent_joined(client: &LocalClient) -> Result<()> {
     }
 }
 
-async fn deploy(client: &LocalClient, definition: &Value, count: i64) -> Result<()> {
+/// The first container port the task definition maps: what a load balancer forwards to.
+fn web_port(definition: &Value) -> Option<(String, u64)> {
+    definition["containerDefinitions"]
+        .as_array()?
+        .iter()
+        .find_map(|container| {
+            let port = container["portMappings"].get(0)?["containerPort"].as_u64()?;
+            Some((container["name"].as_str()?.to_string(), port))
+        })
+}
+
+/// Puts a load balancer listener on `lb_port` in front of a target group for the example,
+/// reusing what an earlier `berth up` created. Returns the service's `loadBalancers` entry.
+fn expose(
+    client: &LocalClient,
+    family: &str,
+    container: &str,
+    port: u64,
+    lb_port: u16,
+) -> Result<Value> {
+    let elbv2 = |action: &str, members: &[(&str, &str)]| {
+        client
+            .elbv2(action, members)
+            .map_err(|e| anyhow::anyhow!("{action}: {e}"))
+    };
+    let balancer = elbv2(
+        "CreateLoadBalancer",
+        &[("Name", "berth-up"), ("Subnets.member.1", "berth-local")],
+    )?;
+    let balancer_arn = balancer["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let port = port.to_string();
+    let group = elbv2(
+        "CreateTargetGroup",
+        &[
+            ("Name", family),
+            ("Protocol", "HTTP"),
+            ("Port", &port),
+            ("VpcId", "berth-local"),
+            ("HealthCheckPath", "/"),
+            ("HealthCheckIntervalSeconds", "5"),
+            ("HealthCheckTimeoutSeconds", "2"),
+            ("HealthyThresholdCount", "2"),
+            ("Matcher.HttpCode", "200-399"),
+        ],
+    )?;
+    let group_arn = group["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // A demo need not wait out ALB's five-minute default; drains end early anyway.
+    elbv2(
+        "ModifyTargetGroupAttributes",
+        &[
+            ("TargetGroupArn", &group_arn),
+            (
+                "Attributes.member.1.Key",
+                "deregistration_delay.timeout_seconds",
+            ),
+            ("Attributes.member.1.Value", "30"),
+        ],
+    )?;
+    let listeners = elbv2("DescribeListeners", &[("LoadBalancerArn", &balancer_arn)])?;
+    let listening = listeners["Listeners"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|l| l["Port"] == lb_port));
+    if !listening {
+        elbv2(
+            "CreateListener",
+            &[
+                ("LoadBalancerArn", &balancer_arn),
+                ("Protocol", "HTTP"),
+                ("Port", &lb_port.to_string()),
+                ("DefaultActions.member.1.Type", "forward"),
+                ("DefaultActions.member.1.TargetGroupArn", &group_arn),
+            ],
+        )
+        .context("pick another port with --lb-port")?;
+    }
+    Ok(
+        json!({"targetGroupArn": group_arn, "containerName": container, "containerPort": port.parse::<u64>()?}),
+    )
+}
+
+async fn deploy(client: &LocalClient, definition: &Value, count: i64, lb_port: u16) -> Result<()> {
     agent_joined(client).await?;
     let family = definition["family"]
         .as_str()
@@ -116,6 +207,9 @@ async fn deploy(client: &LocalClient, definition: &Value, count: i64) -> Result<
     } else {
         let mut service =
             json!({"serviceName": family, "taskDefinition": arn, "desiredCount": count});
+        if let Some((container, port)) = web_port(definition) {
+            service["loadBalancers"] = json!([expose(client, &family, &container, port, lb_port)?]);
+        }
         if definition["networkMode"] == "awsvpc" {
             service["networkConfiguration"] =
                 json!({"awsvpcConfiguration": {"subnets": ["berth-local"]}});
@@ -123,7 +217,11 @@ async fn deploy(client: &LocalClient, definition: &Value, count: i64) -> Result<
         client.call("CreateService", &service)?;
         println!("created service {family} with {count} tasks");
     }
-    wait_until_stable(client, &family).await
+    wait_until_stable(client, &family).await?;
+    if web_port(definition).is_some() {
+        println!("{family} answers at http://127.0.0.1:{lb_port}/ through Berth's load balancer");
+    }
+    Ok(())
 }
 
 /// Prints each new service event and a progress line whenever the counts move.

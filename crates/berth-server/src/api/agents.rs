@@ -8,7 +8,7 @@ use berth_model::agent::{
     DEFAULT_STOP_TIMEOUT_SECONDS,
 };
 use berth_model::resources::{
-    Attribute, ContainerInstance, InstanceResource, Task, TaskDefinition,
+    Attribute, ContainerInstance, InstanceResource, NetworkInterface, Task, TaskDefinition,
 };
 use berth_model::{ApiError, ErrorKind};
 use berth_store::{Collection, StoreError};
@@ -104,6 +104,7 @@ pub fn register(
         agent_key_sha256: sha256_hex(&agent_key),
         hostname: request.hostname.clone(),
         runtime: request.runtime.clone(),
+        address: request.address.clone(),
     };
     loop {
         let existing =
@@ -132,7 +133,7 @@ pub fn register(
                 Collection::ContainerInstances,
                 &request.instance_id,
                 &cluster.cluster_name,
-                &super::to_value(&fresh),
+                &super::to_doc(&fresh),
             ) {
                 Ok(_) => true,
                 Err(StoreError::AlreadyExists { .. }) => false,
@@ -212,7 +213,23 @@ fn rank(status: &str) -> usize {
 }
 
 /// Folds an agent's reports into the task records. Returns whether anything changed.
+///
+/// All of one poll's writes share one commit ([`berth_store::Store::batch`]), and this returns
+/// only once it is durable: a poll carries a report of every task on the machine, and a
+/// commit each would cost an fsync per task on every poll.
 pub fn apply_reports(
+    call: &Call<'_>,
+    record: &InstanceRecord,
+    reports: &[TaskReport],
+) -> Result<bool, ApiError> {
+    let mut applied = Ok(false);
+    call.store
+        .batch(&mut || applied = fold_reports(call, record, reports))
+        .map_err(super::store_error)?;
+    applied
+}
+
+fn fold_reports(
     call: &Call<'_>,
     record: &InstanceRecord,
     reports: &[TaskReport],
@@ -237,6 +254,7 @@ pub fn apply_reports(
         let definition = definitions
             .get(&task.task_definition_arn)
             .and_then(Option::as_ref);
+        let awsvpc = definition.and_then(|d| d.network_mode.as_deref()) == Some("awsvpc");
         let updated = call.modify(Collection::Tasks, id, |task: &mut Task| {
             let before = task.clone();
             // Status only moves forward: a late report never revives a stopped task.
@@ -255,6 +273,14 @@ pub fn apply_reports(
                     container.exit_code = observed.exit_code.or(container.exit_code);
                     container.reason = observed.reason.clone().or(container.reason.take());
                     container.network_bindings = observed.network_bindings.clone();
+                    // ECS shows a task's own address only in awsvpc mode.
+                    if let Some(ip) = observed.ip_address.as_ref().filter(|_| awsvpc) {
+                        container.network_interfaces = vec![NetworkInterface {
+                            attachment_id: None,
+                            private_ipv4_address: Some(ip.clone()),
+                            ipv6_address: None,
+                        }];
+                    }
                     container.health_status = Some(observed.health_status.clone());
                 }
             }
@@ -310,8 +336,14 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
         else {
             continue;
         };
+        // A task being drained keeps running until the load balancer is done with it.
+        let desired_status = if task.last_status == "DEACTIVATING" {
+            "RUNNING".to_string()
+        } else {
+            task.desired_status
+        };
         hasher.update(task.task_arn.as_bytes());
-        hasher.update(task.desired_status.as_bytes());
+        hasher.update(desired_status.as_bytes());
         let stop_timeout = definition
             .container_definitions
             .iter()
@@ -327,7 +359,7 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
                 .unwrap_or_default()
                 .to_string(),
             task_arn: task.task_arn,
-            desired_status: task.desired_status,
+            desired_status,
             family: definition.family.clone(),
             revision: definition.revision,
             network_mode: definition

@@ -1,6 +1,6 @@
 //! CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
 
-use super::{pagination, to_value, wants_tags, Call};
+use super::{pagination, to_doc, wants_tags, Call};
 use berth_model::arn::cluster_name;
 use berth_model::requests::{decode, CreateCluster, DeleteCluster, DescribeClusters, ListClusters};
 use berth_model::resources::{Cluster, Failure, Service, Task};
@@ -41,7 +41,7 @@ pub fn ensure_default(call: &Call<'_>) -> Result<(), ApiError> {
         let cluster = new_cluster(call, "default", CreateCluster::default());
         match call
             .store
-            .insert(Collection::Clusters, "default", "", &to_value(&cluster))
+            .insert(Collection::Clusters, "default", "", &to_doc(&cluster))
         {
             Ok(_) | Err(berth_store::StoreError::AlreadyExists { .. }) => {}
             Err(e) => return Err(super::store_error(e)),
@@ -89,7 +89,7 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             None => {
                 match call
                     .store
-                    .insert(Collection::Clusters, &name, "", &to_value(&fresh))
+                    .insert(Collection::Clusters, &name, "", &to_doc(&fresh))
                 {
                     Ok(_) => return Ok(json!({"cluster": with_counts(call, fresh, false)?})),
                     Err(berth_store::StoreError::AlreadyExists { .. }) => continue,

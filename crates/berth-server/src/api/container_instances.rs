@@ -45,6 +45,10 @@ pub struct InstanceRecord {
     pub agent_key_sha256: String,
     pub hostname: String,
     pub runtime: String,
+    /// Where the load balancer reaches the instance's host ports (the agent's
+    /// `RegisterRequest::address`).
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 impl InstanceRecord {

@@ -4,14 +4,16 @@
 //! nothing and a repeated round does no harm.
 
 use super::container_instances::InstanceRecord;
-use super::tasks::{new_task, Launch};
+use super::targets::{self, TargetState};
+use super::tasks::{new_task, request_stop, Launch};
 use super::{services, task_definitions, Call};
 use berth_model::resources::{Cluster, Deployment, Service, ServiceEvent, Task, TaskDefinition};
 use berth_model::ApiError;
 use berth_reconcile::placement::{self, Instance, Occupant, Placer, Resources};
 use berth_reconcile::{self as reconcile, Action, Phase, Rollout, Settings, StopReason};
 use berth_store::Collection;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 
 /// ECS keeps at most this many events per service, newest first.
 const MAX_EVENTS: usize = 100;
@@ -178,12 +180,43 @@ fn reconcile_cluster(
         cache: HashMap::new(),
     };
 
+    let addresses = targets::instance_addresses(call, cluster)?;
+    let mut balancing = Balancing {
+        services: stored_services
+            .iter()
+            .filter(|s| !s.load_balancers.is_empty())
+            .map(|s| (s.service_name.clone(), s))
+            .collect(),
+        addresses: &addresses,
+        modes: HashMap::new(),
+    };
+    // Tasks a target group found unhealthy, with that group: their stop says so.
+    let mut failed_checks: HashMap<String, String> = HashMap::new();
     let mut tasks = Vec::new();
     for task in &stored_tasks {
         let service = task.group.strip_prefix("service:").map(str::to_string);
-        let checked_health = definitions
-            .get(&task.task_definition_arn)?
-            .is_some_and(|d| d.has_health_check());
+        let definition = definitions.get(&task.task_definition_arn)?;
+        let container_checks = definition.as_ref().is_some_and(|d| d.has_health_check());
+        let mut checked_health = container_checks;
+        let mut task_health = health(&task.health_status);
+        if let Some(balanced) = service
+            .as_ref()
+            .and_then(|s| balancing.services.get(s).copied())
+        {
+            let states = balancing.states(call, balanced, task)?;
+            let (combined, failed_group) = targets::task_health(
+                container_checks.then_some(task_health),
+                &states,
+                task.started_at,
+                f64::from(balanced.health_check_grace_period_seconds.unwrap_or(0)),
+                call.now,
+            );
+            checked_health = true;
+            task_health = combined;
+            if let Some(group) = failed_group {
+                failed_checks.insert(instance_id(&task.task_arn), group);
+            }
+        }
         tasks.push(reconcile::Task {
             id: instance_id(&task.task_arn),
             deployment: service.as_ref().and(task.started_by.clone()),
@@ -193,14 +226,17 @@ fn reconcile_cluster(
             resources: task_resources(task),
             desired_running: task.desired_status == "RUNNING",
             phase: phase(task),
-            health: health(&task.health_status),
+            health: task_health,
             checked_health,
             running_since: task.started_at,
             stopped_at: task.stopped_at.or(task.stopping_at),
             failed: matches!(
                 task.stop_code.as_deref(),
                 Some("TaskFailedToStart" | "EssentialContainerExited")
-            ) || task.stopped_reason.as_deref() == Some(StopReason::Unhealthy.message()),
+            ) || task.stopped_reason.as_deref().is_some_and(|reason| {
+                reason == StopReason::Unhealthy.message()
+                    || targets::is_failed_checks_reason(reason)
+            }),
         });
     }
     let mut services_view = Vec::new();
@@ -260,6 +296,7 @@ fn reconcile_cluster(
     let mut changed = false;
     let mut started: HashMap<String, Vec<String>> = HashMap::new();
     let mut stopped: HashMap<String, Vec<String>> = HashMap::new();
+    let mut draining: HashMap<String, usize> = HashMap::new();
     for action in &plan.actions {
         match action {
             Action::Start {
@@ -315,32 +352,167 @@ fn reconcile_cluster(
             }
             Action::Stop { task, reason } => {
                 let now = call.now;
+                let message = match (reason, failed_checks.get(task)) {
+                    (StopReason::Unhealthy, Some(group)) => targets::failed_checks_reason(group),
+                    _ => reason.message().to_string(),
+                };
                 let outcome = call.modify(Collection::Tasks, task, |t: &mut Task| {
                     if t.desired_status == "STOPPED" {
                         return Ok(None);
                     }
-                    t.desired_status = "STOPPED".into();
-                    t.stop_code = Some("ServiceSchedulerInitiated".into());
-                    t.stopped_reason = Some(reason.message().into());
-                    t.stopping_at = Some(now);
-                    t.version += 1;
-                    if t.container_instance_arn.is_none() {
-                        t.last_status = "STOPPED".into();
-                        t.stopped_at = Some(now);
-                    }
-                    Ok(t.group.strip_prefix("service:").map(str::to_string))
+                    let service = t.group.strip_prefix("service:").map(str::to_string);
+                    let behind_balancer = service
+                        .as_ref()
+                        .is_some_and(|s| balancing.services.contains_key(s));
+                    let drains = request_stop(
+                        t,
+                        "ServiceSchedulerInitiated",
+                        message.clone(),
+                        now,
+                        behind_balancer,
+                    );
+                    Ok(service.map(|s| (s, drains)))
                 })?;
-                if let Some(Some(service)) = outcome {
+                if let Some(Some((service, drains))) = outcome {
+                    if drains {
+                        *draining.entry(service.clone()).or_default() += 1;
+                    }
                     stopped.entry(service).or_default().push(task.clone());
                     changed = true;
                 }
             }
         }
     }
+    let deregistered = finish_drains(call, &mut balancing, &stored_tasks)?;
+    changed |= !deregistered.is_empty();
     for report in &plan.services {
-        changed |= apply_report(call, cluster, report, &started, &stopped)?;
+        let notes = Notes {
+            started: started.get(&report.service),
+            stopped: stopped.get(&report.service),
+            draining: draining.get(&report.service).copied().unwrap_or(0),
+            deregistered: deregistered.get(&report.service),
+        };
+        changed |= apply_report(call, cluster, report, &notes)?;
     }
     Ok(changed)
+}
+
+/// The services of a cluster whose tasks are load balancer targets, and what it takes to
+/// find their tasks' targets.
+struct Balancing<'s> {
+    services: HashMap<String, &'s Service>,
+    addresses: &'s HashMap<String, IpAddr>,
+    /// Network mode by task definition ARN.
+    modes: HashMap<String, Option<TaskDefinition>>,
+}
+
+impl Balancing<'_> {
+    fn targets(
+        &mut self,
+        call: &Call<'_>,
+        service: &Service,
+        task: &Task,
+    ) -> Result<Vec<(String, SocketAddr)>, ApiError> {
+        let mode = targets::network_mode(call, &mut self.modes, &task.task_definition_arn)?;
+        let address = targets::instance_address(self.addresses, task);
+        Ok(targets::task_targets(service, task, &mode, address))
+    }
+
+    /// The live state of each of the task's targets (`None`: no group holds it).
+    fn states(
+        &mut self,
+        call: &Call<'_>,
+        service: &Service,
+        task: &Task,
+    ) -> Result<Vec<(String, Option<TargetState>)>, ApiError> {
+        Ok(self
+            .targets(call, service, task)?
+            .into_iter()
+            .map(|(group, addr)| {
+                let state = call.targets.state(&group, addr);
+                (group, state)
+            })
+            .collect())
+    }
+}
+
+/// Moves DEACTIVATING tasks that no target group holds any more (drained, or never
+/// registered) on to STOPPING, where the agent sends the stop signal. Returns, per service,
+/// how many targets left each group.
+fn finish_drains(
+    call: &Call<'_>,
+    balancing: &mut Balancing<'_>,
+    tasks: &[Task],
+) -> Result<HashMap<String, BTreeMap<String, usize>>, ApiError> {
+    let mut deregistered: HashMap<String, BTreeMap<String, usize>> = HashMap::new();
+    for task in tasks.iter().filter(|t| t.last_status == "DEACTIVATING") {
+        let service_name = task.group.strip_prefix("service:").unwrap_or_default();
+        let targets = match balancing.services.get(service_name).copied() {
+            Some(service) => balancing.states(call, service, task)?,
+            None => Vec::new(),
+        };
+        if targets.iter().any(|(_, state)| state.is_some()) {
+            continue;
+        }
+        let moved = call.modify(
+            Collection::Tasks,
+            &instance_id(&task.task_arn),
+            |t: &mut Task| {
+                if t.last_status != "DEACTIVATING" {
+                    return Ok(false);
+                }
+                t.last_status = "STOPPING".into();
+                t.version += 1;
+                Ok(true)
+            },
+        )?;
+        if moved == Some(true) {
+            let counts = deregistered.entry(service_name.to_string()).or_default();
+            for (group, _) in targets {
+                *counts.entry(group).or_default() += 1;
+            }
+        }
+    }
+    Ok(deregistered)
+}
+
+/// Puts `messages` (oldest first) on top of the service's events in ECS's form: newest
+/// first, at most [`MAX_EVENTS`], and (as ECS does) without one that repeats the newest.
+fn push_events(service: &mut Service, messages: &[String], now: f64) {
+    for message in messages {
+        let text = format!("(service {}) {message}", service.service_name);
+        if service.events.first().is_some_and(|e| e.message == text) {
+            continue;
+        }
+        service.events.insert(
+            0,
+            ServiceEvent {
+                id: super::random_hex(32),
+                created_at: now,
+                message: text,
+            },
+        );
+    }
+    service.events.truncate(MAX_EVENTS);
+}
+
+/// Adds events to a service (see [`push_events`]); a service that is gone is left alone.
+pub fn record_events(
+    call: &Call<'_>,
+    cluster: &str,
+    service: &str,
+    messages: &[String],
+) -> Result<(), ApiError> {
+    let now = call.now;
+    call.modify(
+        Collection::Services,
+        &services::key(cluster, service),
+        |s: &mut Service| {
+            push_events(s, messages, now);
+            Ok(())
+        },
+    )?;
+    Ok(())
 }
 
 fn task_list(ids: &[String]) -> String {
@@ -350,28 +522,51 @@ fn task_list(ids: &[String]) -> String {
         .join(" ")
 }
 
+/// What a round did to one service's tasks, for its events.
+struct Notes<'r> {
+    started: Option<&'r Vec<String>>,
+    stopped: Option<&'r Vec<String>>,
+    /// Tasks whose drain began.
+    draining: usize,
+    /// Targets that left each target group, by group ARN.
+    deregistered: Option<&'r BTreeMap<String, usize>>,
+}
+
 /// Writes a service's counts, deployment changes and events. Repeated events are kept once.
 fn apply_report(
     call: &Call<'_>,
     cluster: &str,
     report: &reconcile::ServiceReport,
-    started: &HashMap<String, Vec<String>>,
-    stopped: &HashMap<String, Vec<String>>,
+    notes: &Notes<'_>,
 ) -> Result<bool, ApiError> {
     let name = &report.service;
+    // Oldest first: they are put on top of the list one after the other.
     let mut messages: Vec<String> = Vec::new();
-    if let Some(ids) = started.get(name) {
+    if let Some(groups) = notes.deregistered {
+        for (group, count) in groups {
+            messages.push(format!(
+                "deregistered {count} targets in (target-group {group})"
+            ));
+        }
+    }
+    if let Some(ids) = notes.started {
         messages.push(format!(
             "has started {} tasks: {}.",
             ids.len(),
             task_list(ids)
         ));
     }
-    if let Some(ids) = stopped.get(name) {
+    if let Some(ids) = notes.stopped {
         messages.push(format!(
             "has stopped {} running tasks: {}.",
             ids.len(),
             task_list(ids)
+        ));
+    }
+    if notes.draining > 0 {
+        messages.push(format!(
+            "has begun draining connections on {} tasks.",
+            notes.draining
         ));
     }
     messages.extend(
@@ -423,22 +618,7 @@ fn apply_report(
                 services::roll_back(service, previous, now);
                 messages.push(format!("rolling back to {previous}."));
             }
-            for message in &messages {
-                let text = format!("(service {name}) {message}");
-                // ECS suppresses an event that repeats the newest one.
-                if service.events.first().is_some_and(|e| e.message == text) {
-                    continue;
-                }
-                service.events.insert(
-                    0,
-                    ServiceEvent {
-                        id: super::random_hex(32),
-                        created_at: now,
-                        message: text,
-                    },
-                );
-            }
-            service.events.truncate(MAX_EVENTS);
+            push_events(service, &messages, now);
             Ok(*service != before)
         },
     )?;

@@ -1,7 +1,8 @@
 //! The ECS actions: decode → validate → read and write the store → ECS-shaped JSON.
 //!
-//! Handlers are plain synchronous functions over a [`Store`]; the HTTP layer calls them on a
-//! blocking thread. They are given the time rather than reading a clock, so tests control it.
+//! Handlers are plain synchronous functions over a [`Store`]; the HTTP layer runs reads on its
+//! runtime workers and writes in batches on a writer thread (see `crate::http`). They are given
+//! the time rather than reading a clock, so tests control it.
 
 pub mod agents;
 mod clusters;
@@ -10,6 +11,7 @@ pub mod controller;
 mod pagination;
 mod services;
 mod tags;
+pub mod targets;
 mod task_definitions;
 mod tasks;
 
@@ -18,7 +20,9 @@ use berth_store::{Collection, Record, Store, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use std::sync::Arc;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// The prefix of every `X-Amz-Target` the ECS API answers.
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
@@ -35,6 +39,11 @@ pub struct Api {
     store: Arc<dyn Store>,
     arns: Arns,
     presence: container_instances::Presence,
+    /// Write requests the HTTP front has queued for batched commits.
+    writes: Arc<crate::http::WriteQueue>,
+    decoded: Arc<Decoded>,
+    /// The load balancer's live view of service tasks' targets.
+    targets: Arc<dyn targets::TargetStates>,
 }
 
 /// Everything one call may read: the store, ARN formats, the caller and the time.
@@ -42,6 +51,8 @@ pub struct Call<'a> {
     store: &'a dyn Store,
     arns: &'a Arns,
     presence: &'a container_instances::Presence,
+    decoded: &'a Decoded,
+    targets: &'a dyn targets::TargetStates,
     caller: &'a Caller,
     now: f64,
 }
@@ -93,7 +104,20 @@ impl Api {
             store,
             arns,
             presence: container_instances::Presence::default(),
+            writes: Arc::default(),
+            decoded: Arc::default(),
+            targets: Arc::new(targets::NoTargets),
         }
+    }
+
+    /// This API with the load balancer whose targets service tasks are.
+    pub fn with_targets(mut self, targets: Arc<dyn targets::TargetStates>) -> Self {
+        self.targets = targets;
+        self
+    }
+
+    pub(crate) fn write_queue(&self) -> &crate::http::WriteQueue {
+        &self.writes
     }
 
     /// Runs `work` with a call context for the system itself (no signed caller).
@@ -101,11 +125,24 @@ impl Api {
         let caller = Caller {
             access_key_id: "berth".into(),
         };
+        self.with_call(&caller, now, work)
+    }
+
+    /// Runs `work` with a call context for `caller`: how the ELBv2 API reads and writes the
+    /// store through the same mechanism as the ECS actions.
+    pub(crate) fn with_call<R>(
+        &self,
+        caller: &Caller,
+        now: f64,
+        work: impl FnOnce(&Call<'_>) -> R,
+    ) -> R {
         work(&Call {
             store: self.store.as_ref(),
             arns: &self.arns,
             presence: &self.presence,
-            caller: &caller,
+            decoded: &self.decoded,
+            targets: self.targets.as_ref(),
+            caller,
             now,
         })
     }
@@ -140,6 +177,8 @@ impl Api {
             store: self.store.as_ref(),
             arns: &self.arns,
             presence: &self.presence,
+            decoded: &self.decoded,
+            targets: self.targets.as_ref(),
             caller,
             now,
         };
@@ -171,17 +210,97 @@ fn store_error(e: StoreError) -> ApiError {
     ApiError::server(format!("internal store failure: {e}"))
 }
 
-fn to_value<T: Serialize>(value: &T) -> Value {
+pub(crate) fn to_value<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("resource types serialize to JSON")
 }
 
+/// A resource's JSON text, as the store keeps it.
+fn to_doc<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("resource types serialize to JSON")
+}
+
+/// Decodes a stored document straight from its text into the resource type.
 fn from_record<T: DeserializeOwned>(record: &Record) -> Result<T, ApiError> {
-    serde_json::from_value(record.doc.clone())
+    serde_json::from_str(&record.doc)
         .map_err(|e| ApiError::server(format!("stored record {} does not decode: {e}", record.key)))
 }
 
+/// What a stored resource type needs to be read through [`Decoded`].
+pub(crate) trait Resource: DeserializeOwned + Clone + Send + Sync + 'static {}
+impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Resource for T {}
+
+/// Above this many entries, or this many bytes of their documents, [`Decoded`] starts over.
+const MAX_DECODED: usize = 4096;
+const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// Recently decoded documents, each with the exact text it was decoded from.
+///
+/// Decoding is most of what a Describe or List costs. A record whose stored text is
+/// byte-for-byte what an entry was decoded from decodes to the same value, so it is cloned
+/// from the entry instead (a fraction of the cost). The text is compared on every read, so a
+/// changed record is always decoded afresh; nothing here can go stale.
+#[derive(Default)]
+struct Decoded {
+    /// Read by every decode at once; written only to add what one decoded.
+    entries: RwLock<DecodedEntries>,
+}
+
+#[derive(Default)]
+struct DecodedEntries {
+    len: usize,
+    bytes: usize,
+    /// By collection (`Collection as usize`), then key.
+    by_collection: [HashMap<String, DecodedEntry>; Collection::ALL.len()],
+}
+
+struct DecodedEntry {
+    doc: Arc<str>,
+    value: Box<dyn Any + Send + Sync>,
+}
+
+impl Decoded {
+    fn decode<T: Resource>(&self, collection: Collection, record: &Record) -> Result<T, ApiError> {
+        let cached = self
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_collection[collection as usize]
+            .get(&record.key)
+            .filter(|entry| Arc::ptr_eq(&entry.doc, &record.doc) || entry.doc == record.doc)
+            .and_then(|entry| entry.value.downcast_ref::<T>().cloned());
+        if let Some(value) = cached {
+            return Ok(value);
+        }
+        let value: T = from_record(record)?;
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len >= MAX_DECODED || entries.bytes + record.doc.len() > MAX_DECODED_BYTES {
+            *entries = DecodedEntries::default();
+        }
+        entries.bytes += record.doc.len();
+        let entry = DecodedEntry {
+            doc: Arc::clone(&record.doc),
+            value: Box::new(value.clone()),
+        };
+        if entries.by_collection[collection as usize]
+            .insert(record.key.clone(), entry)
+            .is_none()
+        {
+            entries.len += 1;
+        }
+        Ok(value)
+    }
+}
+
 impl Call<'_> {
-    fn get<T: DeserializeOwned>(
+    pub(crate) fn arns(&self) -> &Arns {
+        self.arns
+    }
+
+    pub(crate) fn now(&self) -> f64 {
+        self.now
+    }
+
+    pub(crate) fn get<T: Resource>(
         &self,
         collection: Collection,
         key: &str,
@@ -189,12 +308,11 @@ impl Call<'_> {
         self.store
             .get(collection, key)
             .map_err(store_error)?
-            .as_ref()
-            .map(from_record)
+            .map(|record| self.decoded.decode(collection, &record))
             .transpose()
     }
 
-    fn list<T: DeserializeOwned>(
+    pub(crate) fn list<T: Resource>(
         &self,
         collection: Collection,
         scope: Option<&str>,
@@ -203,11 +321,11 @@ impl Call<'_> {
             .list(collection, scope)
             .map_err(store_error)?
             .iter()
-            .map(from_record)
+            .map(|record| self.decoded.decode(collection, record))
             .collect()
     }
 
-    fn insert<T: Serialize>(
+    pub(crate) fn insert<T: Serialize>(
         &self,
         collection: Collection,
         key: &str,
@@ -215,7 +333,7 @@ impl Call<'_> {
         value: &T,
     ) -> Result<(), ApiError> {
         self.store
-            .insert(collection, key, scope, &to_value(value))
+            .insert(collection, key, scope, &to_doc(value))
             .map_err(store_error)?;
         Ok(())
     }
@@ -223,28 +341,81 @@ impl Call<'_> {
     /// Read-modify-write of one record, retried when another writer got there first, so that
     /// concurrent requests never lose each other's changes. `change` may run more than once
     /// and must not have effects outside its argument. `Ok(None)` when the record is missing.
-    fn modify<T, R>(
+    ///
+    /// A change that leaves the document as it was writes nothing: its version stays, and no
+    /// commit (an fsync) is spent on it. Agents report every task on every poll, and most
+    /// reports repeat what is stored.
+    pub(crate) fn modify<T, R>(
         &self,
         collection: Collection,
         key: &str,
-        mut change: impl FnMut(&mut T) -> Result<R, ApiError>,
+        change: impl FnMut(&mut T) -> Result<R, ApiError>,
     ) -> Result<Option<R>, ApiError>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize + Resource,
+    {
+        self.modify_as(collection, key, change)
+    }
+
+    /// [`Call::modify`] for callers with their own error type (the ELBv2 API's).
+    pub(crate) fn modify_as<T, R, E>(
+        &self,
+        collection: Collection,
+        key: &str,
+        mut change: impl FnMut(&mut T) -> Result<R, E>,
+    ) -> Result<Option<R>, E>
+    where
+        T: Serialize + Resource,
+        E: From<ApiError>,
     {
         loop {
             let Some(record) = self.store.get(collection, key).map_err(store_error)? else {
                 return Ok(None);
             };
-            let mut value: T = from_record(&record)?;
+            let mut value: T = self.decoded.decode(collection, &record)?;
             let result = change(&mut value)?;
-            match self
-                .store
-                .update(collection, key, record.version, &to_value(&value))
-            {
+            let doc = to_doc(&value);
+            // The same text is the same document; a document stored in another form (written
+            // before a field was added, say) is written once more, which is harmless.
+            if *doc == *record.doc {
+                return Ok(Some(result));
+            }
+            match self.store.update(collection, key, record.version, &doc) {
                 Ok(_) => return Ok(Some(result)),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(store_error(e).into()),
+            }
+        }
+    }
+}
+
+impl Call<'_> {
+    /// Inserts a record unless one with the key exists. `Ok(false)` when one did.
+    pub(crate) fn insert_new<T: Serialize>(
+        &self,
+        collection: Collection,
+        key: &str,
+        scope: &str,
+        value: &T,
+    ) -> Result<bool, ApiError> {
+        match self.store.insert(collection, key, scope, &to_doc(value)) {
+            Ok(_) => Ok(true),
+            Err(StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Deletes a record whatever its version. `Ok(false)` when it was already gone.
+    pub(crate) fn remove(&self, collection: Collection, key: &str) -> Result<bool, ApiError> {
+        loop {
+            let Some(record) = self.store.get(collection, key).map_err(store_error)? else {
+                return Ok(false);
+            };
+            match self.store.delete(collection, key, record.version) {
+                Ok(()) => return Ok(true),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound { .. }) => return Ok(false),
                 Err(e) => return Err(store_error(e)),
             }
         }
@@ -272,13 +443,13 @@ mod tests;
 
 /// A fresh request id for the `x-amzn-requestid` header, shaped like AWS's.
 pub fn request_id() -> String {
-    let hex = random_hex(32);
+    let n: u128 = rand::random();
     format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        n >> 96,
+        (n >> 80) & 0xffff,
+        (n >> 64) & 0xffff,
+        (n >> 48) & 0xffff,
+        n & 0xffff_ffff_ffff
     )
 }

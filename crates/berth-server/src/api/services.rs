@@ -4,17 +4,19 @@
 //! it asks for. Starting and stopping tasks to meet those counts is the controller's job.
 
 use super::{clusters, pagination, task_definitions, wants_tags, Call};
+use crate::elbv2::resources::{target_group_name, TargetGroup};
 use berth_model::arn::{cluster_name, parse, ResourceRef};
 use berth_model::requests::{
     decode, CreateService, DeleteService, DescribeServices, ListServices, UpdateService,
 };
 use berth_model::resources::{
-    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Failure, Service, Task,
-    TaskDefinition,
+    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Failure, LoadBalancer, Service,
+    Task, TaskDefinition,
 };
 use berth_model::{validate, ApiError, ErrorKind};
 use berth_store::Collection;
 use serde_json::{json, Map, Value};
+use std::collections::HashSet;
 
 const ACTIVE: &str = "ACTIVE";
 const DRAINING: &str = "DRAINING";
@@ -120,6 +122,55 @@ fn active_task_definition(call: &Call<'_>, reference: &str) -> Result<TaskDefini
     Ok(definition)
 }
 
+/// Checks `loadBalancers` as ECS does: each names a target group that exists and a container
+/// of the task definition that maps the port.
+fn check_load_balancers(
+    call: &Call<'_>,
+    definition: &TaskDefinition,
+    balancers: &[LoadBalancer],
+) -> Result<(), ApiError> {
+    for (i, balancer) in balancers.iter().enumerate() {
+        let at = format!("loadBalancers[{i}]");
+        let arn = balancer.target_group_arn.as_deref().ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{at}.targetGroupArn: required; Berth's load balancer routes to target groups"
+            ))
+        })?;
+        let exists = target_group_name(arn)
+            .map(|name| call.get::<TargetGroup>(Collection::TargetGroups, name))
+            .transpose()?
+            .flatten()
+            .is_some_and(|group| group.target_group_arn == arn);
+        if !exists {
+            return Err(ApiError::invalid(format!(
+                "{at}.targetGroupArn: target group {arn} does not exist; create it with `aws elbv2 create-target-group`"
+            )));
+        }
+        let name = balancer.container_name.as_deref().unwrap_or_default();
+        let container = definition
+            .container_definitions
+            .iter()
+            .find(|c| c.name.as_deref() == Some(name))
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "{at}.containerName: the container {name} does not exist in the task definition"
+                ))
+            })?;
+        let port = balancer.container_port.unwrap_or_default();
+        let mapped = container
+            .port_mappings
+            .iter()
+            .flatten()
+            .any(|m| m.container_port == Some(port));
+        if !mapped {
+            return Err(ApiError::invalid(format!(
+                "{at}.containerPort: the container {name} did not have a container port {port} defined"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The service name a `service` member names: a name or an ARN in the given cluster.
 fn service_name(member: &str) -> String {
     match parse(member) {
@@ -145,6 +196,11 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         &definition,
         request.launch_type.as_deref(),
         request.network_configuration.as_ref(),
+    )?;
+    check_load_balancers(
+        call,
+        &definition,
+        request.load_balancers.as_deref().unwrap_or_default(),
     )?;
     let definition_arn = definition.task_definition_arn.unwrap_or_default();
     let name = request.service_name.clone();
@@ -215,7 +271,7 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             Collection::Services,
             &service_key,
             &cluster.cluster_name,
-            &super::to_value(&service),
+            &super::to_doc(&service),
         ) {
             Ok(_) => {}
             Err(berth_store::StoreError::AlreadyExists { .. }) => return Err(taken()),
@@ -239,6 +295,10 @@ pub fn update(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     let now = call.now;
     let service = modify_active(call, &cluster.cluster_name, &request.service, |service| {
         apply_update(service, &request, new_definition.as_deref(), now);
+        if request.load_balancers.is_some() || new_definition.is_some() {
+            let definition = active_task_definition(call, &service.task_definition)?;
+            check_load_balancers(call, &definition, &service.load_balancers)?;
+        }
         Ok(())
     })?;
     Ok(json!({"service": without_tags(service)}))
@@ -337,10 +397,40 @@ fn start_deployment(service: &mut Service, now: f64) {
     service.deployments.insert(0, deployment);
 }
 
-/// Starts a new PRIMARY deployment of `task_definition`, as the circuit breaker's rollback does.
+/// Makes `task_definition` PRIMARY again, as the circuit breaker's rollback does. An older
+/// deployment of it that still has tasks becomes PRIMARY again with them, so the tasks that
+/// kept serving through the failed rollout stay instead of being replaced by copies of
+/// themselves; without one, a new deployment starts.
 pub fn roll_back(service: &mut Service, task_definition: &str, now: f64) {
     service.task_definition = task_definition.to_string();
-    start_deployment(service, now);
+    let revived = service.deployments.iter().skip(1).position(|d| {
+        d.task_definition == task_definition && d.running_count + d.pending_count > 0
+    });
+    let Some(index) = revived.map(|i| i + 1) else {
+        start_deployment(service, now);
+        return;
+    };
+    let mut deployment = service.deployments.remove(index);
+    for old in &mut service.deployments {
+        old.status = "ACTIVE".to_string();
+        old.updated_at = now;
+    }
+    deployment.status = "PRIMARY".to_string();
+    deployment.desired_count = service.desired_count;
+    deployment.rollout_state = Some("IN_PROGRESS".to_string());
+    deployment.rollout_state_reason = None;
+    deployment.updated_at = now;
+    service.deployments.insert(0, deployment);
+}
+
+/// The names of the cluster's services whose tasks are load balancer targets.
+pub fn balanced(call: &Call<'_>, cluster: &str) -> Result<HashSet<String>, ApiError> {
+    Ok(call
+        .list::<Service>(Collection::Services, Some(cluster))?
+        .into_iter()
+        .filter(|s| !s.load_balancers.is_empty())
+        .map(|s| s.service_name)
+        .collect())
 }
 
 fn without_tags(mut service: Service) -> Service {

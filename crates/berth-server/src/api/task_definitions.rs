@@ -96,7 +96,7 @@ pub fn register(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             definition.revision = revision;
             definition.task_definition_arn =
                 Some(call.arns.task_definition(&definition.family, revision));
-            to_value(&definition)
+            super::to_doc(&definition)
         })
         .map_err(super::store_error)?;
     let definition: TaskDefinition = super::from_record(&record)?;

@@ -5,7 +5,7 @@
 
 use super::container_instances::InstanceRecord;
 use super::controller;
-use super::{clusters, pagination, random_hex, task_definitions, wants_tags, Call};
+use super::{clusters, pagination, random_hex, services, task_definitions, wants_tags, Call};
 use berth_model::arn::{parse, task_definition_ref, ResourceRef};
 use berth_model::requests::{decode, DescribeTasks, ListTasks, RunTask, StopTask};
 use berth_model::resources::{Container, Failure, Object, Tag, Task, TaskDefinition};
@@ -194,6 +194,42 @@ fn without_tags(mut task: Task) -> Task {
     task
 }
 
+/// Asks `task` to stop, once: a later request keeps the first one's code and reason.
+///
+/// A task no instance ever took has nothing to stop and is STOPPED at once. A running task
+/// behind a load balancer first leaves its target groups and is drained (DEACTIVATING; the
+/// controller moves it to STOPPING once drained); any other goes straight to its stop signal.
+/// Returns whether a drain began.
+pub fn request_stop(
+    task: &mut Task,
+    code: &str,
+    reason: String,
+    now: f64,
+    behind_balancer: bool,
+) -> bool {
+    if task.desired_status == "STOPPED" {
+        return false;
+    }
+    task.desired_status = "STOPPED".to_string();
+    task.stop_code = Some(code.to_string());
+    task.stopped_reason = Some(reason);
+    task.stopping_at = Some(now);
+    task.version += 1;
+    if task.container_instance_arn.is_none() {
+        task.last_status = "STOPPED".to_string();
+        task.stopped_at = Some(now);
+        for container in &mut task.containers {
+            container.last_status = "STOPPED".to_string();
+        }
+        return false;
+    }
+    if behind_balancer && task.last_status == "RUNNING" {
+        task.last_status = "DEACTIVATING".to_string();
+        return true;
+    }
+    false
+}
+
 /// The task id a `task` member names: an id or a task ARN.
 fn task_id(member: &str) -> String {
     match parse(member) {
@@ -214,6 +250,12 @@ pub fn stop(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let now = call.now;
     let not_found = || ApiError::invalid("The referenced task was not found.");
+    let balanced = services::balanced(call, &cluster.cluster_name)?;
+    let behind_balancer = |task: &Task| {
+        task.group
+            .strip_prefix("service:")
+            .is_some_and(|name| balanced.contains(name))
+    };
     let task = call
         .modify(
             Collection::Tasks,
@@ -222,26 +264,11 @@ pub fn stop(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
                 if task.cluster_arn != cluster.cluster_arn {
                     return Err(not_found());
                 }
-                if task.desired_status != "STOPPED" {
-                    task.desired_status = "STOPPED".to_string();
-                    task.stop_code = Some("UserInitiated".to_string());
-                    task.stopped_reason = Some(
-                        request
-                            .reason
-                            .clone()
-                            .unwrap_or_else(|| "Task stopped by user".into()),
-                    );
-                    task.stopping_at = Some(now);
-                    task.version += 1;
-                    // A task no instance ever took has nothing to stop: it is done at once.
-                    if task.container_instance_arn.is_none() {
-                        task.last_status = "STOPPED".to_string();
-                        task.stopped_at = Some(now);
-                        for container in &mut task.containers {
-                            container.last_status = "STOPPED".to_string();
-                        }
-                    }
-                }
+                let reason = request
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "Task stopped by user".into());
+                request_stop(task, "UserInitiated", reason, now, behind_balancer(task));
                 Ok(task.clone())
             },
         )?

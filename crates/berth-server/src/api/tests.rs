@@ -2,7 +2,7 @@
 
 use super::{Api, Caller};
 use berth_model::{Arns, ErrorKind};
-use berth_store::MemoryStore;
+use berth_store::{Collection, MemoryStore, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -193,4 +193,35 @@ fn tags_round_trip_on_every_taggable_resource() {
         let out = ok(&api, "ListTagsForResource", json!({"resourceArn": arn}));
         assert_eq!(out["tags"], json!([{"key": "b", "value": "2"}]), "{arn}");
     }
+}
+
+#[test]
+fn a_write_that_changes_nothing_leaves_the_record_alone() {
+    let store = Arc::new(MemoryStore::new());
+    let api = Api::new(store.clone(), Arns::new("us-east-1", "000000000000"));
+    api.ensure_default_cluster(1_700_000_000.0).unwrap();
+    let version = || {
+        store
+            .get(Collection::Clusters, "default")
+            .unwrap()
+            .unwrap()
+            .version
+    };
+    let tag = json!({
+        "resourceArn": "arn:aws:ecs:us-east-1:000000000000:cluster/default",
+        "tags": [{"key": "team", "value": "search"}]
+    });
+    ok(&api, "TagResource", tag.clone());
+    let tagged = version();
+    ok(&api, "TagResource", tag);
+    assert_eq!(version(), tagged, "the same tags again write nothing");
+    ok(
+        &api,
+        "TagResource",
+        json!({
+            "resourceArn": "arn:aws:ecs:us-east-1:000000000000:cluster/default",
+            "tags": [{"key": "team", "value": "ingest"}]
+        }),
+    );
+    assert_eq!(version(), tagged + 1, "a new value is written");
 }

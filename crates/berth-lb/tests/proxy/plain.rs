@@ -1,104 +1,19 @@
-//! The proxy against real backends on loopback.
+//! Plain HTTP listeners: routing, ALB's status codes, draining and upgrades.
 
+use crate::common::{backend, fast_checks, until_healthy};
 use berth_lb::checker;
-use berth_lb::group::{Algorithm, Settings, TargetGroup};
-use berth_lb::health::HealthCheck;
+use berth_lb::group::Algorithm;
 use berth_lb::proxy::{Listener, Routes};
 use berth_lb::rules::{Condition, Rule};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-/// A backend that answers with its name; `/slow` waits, `/crash` drops the connection,
-/// `/headers` echoes X-Forwarded-For, and an Upgrade request becomes an echo tunnel.
-async fn backend(name: &'static str) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |mut request: Request<Incoming>| async move {
-                        let path = request.uri().path().to_string();
-                        if request.headers().contains_key("upgrade") {
-                            let upgrade = hyper::upgrade::on(&mut request);
-                            tokio::spawn(async move {
-                                let mut io = TokioIo::new(upgrade.await.unwrap());
-                                let mut buffer = [0u8; 64];
-                                while let Ok(n) = io.read(&mut buffer).await {
-                                    if n == 0 || io.write_all(&buffer[..n]).await.is_err() {
-                                        break;
-                                    }
-                                }
-                            });
-                            let response = Response::builder()
-                                .status(StatusCode::SWITCHING_PROTOCOLS)
-                                .header("upgrade", "echo")
-                                .header("connection", "upgrade")
-                                .body(Full::new(Bytes::new()))
-                                .unwrap();
-                            return Ok(response);
-                        }
-                        let body = match path.as_str() {
-                            "/slow" => {
-                                tokio::time::sleep(Duration::from_millis(800)).await;
-                                name.to_string()
-                            }
-                            "/crash" => return Err("crash on purpose"),
-                            "/headers" => format!(
-                                "{}|{}|{}",
-                                request
-                                    .headers()
-                                    .get("x-forwarded-for")
-                                    .map(|v| v.to_str().unwrap())
-                                    .unwrap_or(""),
-                                request
-                                    .headers()
-                                    .get("x-forwarded-proto")
-                                    .map(|v| v.to_str().unwrap())
-                                    .unwrap_or(""),
-                                request
-                                    .headers()
-                                    .get("x-forwarded-port")
-                                    .map(|v| v.to_str().unwrap())
-                                    .unwrap_or(""),
-                            ),
-                            _ => name.to_string(),
-                        };
-                        Ok(Response::new(Full::new(Bytes::from(body))))
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-fn fast_checks(algorithm: Algorithm, delay: Duration) -> Arc<TargetGroup> {
-    Arc::new(TargetGroup::new(Settings {
-        health_check: HealthCheck {
-            path: "/health".into(),
-            interval: Duration::from_millis(50),
-            timeout: Duration::from_millis(500),
-            healthy_threshold: 1,
-            unhealthy_threshold: 1,
-            ..HealthCheck::default()
-        },
-        algorithm,
-        deregistration_delay: delay,
-    }))
-}
 
 async fn proxy(routes: Routes) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -123,22 +38,6 @@ async fn get(proxy: SocketAddr, host: &str, path: &str) -> (StatusCode, String) 
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).to_string())
-}
-
-async fn until_healthy(group: &TargetGroup, count: usize) {
-    for _ in 0..200 {
-        if group
-            .health()
-            .iter()
-            .filter(|(_, s, _)| *s == berth_lb::health::State::Healthy)
-            .count()
-            == count
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("targets never became healthy: {:?}", group.health());
 }
 
 #[tokio::test]
@@ -291,4 +190,61 @@ async fn an_upgraded_connection_is_tunnelled_and_holds_its_target() {
             .unwrap(),
         0
     );
+}
+
+#[tokio::test]
+async fn plain_listeners_take_http2_with_prior_knowledge() {
+    let lb = proxy(Routes {
+        rules: vec![],
+        default: Some(crate::common::healthy_group("h2c").await),
+    })
+    .await;
+    let stream = tokio::net::TcpStream::connect(lb).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = Request::get("http://anything.org/headers")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, format!("127.0.0.1|http|{}", lb.port()));
+}
+
+#[tokio::test]
+async fn target_connections_are_kept_alive_and_reused() {
+    let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
+    group.register(backend("pooled").await);
+    tokio::spawn(checker::run(Arc::clone(&group)));
+    until_healthy(&group, 1).await;
+    let lb = proxy(Routes {
+        rules: vec![],
+        default: Some(group),
+    })
+    .await;
+    let stream = tokio::net::TcpStream::connect(lb).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut counts = Vec::new();
+    for path in ["/connections", "/", "/", "/headers", "/", "/connections"] {
+        sender.ready().await.unwrap();
+        let request = Request::get(path)
+            .header("host", "x")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        if path == "/connections" {
+            counts.push(String::from_utf8_lossy(&body).into_owned());
+        }
+    }
+    assert_eq!(counts, ["1", "1"], "six requests, one target connection");
 }

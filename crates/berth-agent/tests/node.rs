@@ -1,0 +1,203 @@
+//! The agent loop against a stand-in server and the fake runtime: what it starts, what it
+//! reports, and how often it lists the runtime to get there.
+
+use berth_agent::node::{self, Config};
+use berth_model::agent::{DesiredTask, PollRequest, PollResponse, RegisterRequest};
+use berth_model::resources::{ContainerDefinition, ContainerDependency};
+use berth_runtime::fake::FakeRuntime;
+use berth_runtime::{ContainerSpec, ContainerStatus, Runtime, RuntimeConfig, RuntimeError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const INSTANCE_ARN: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/node-1";
+
+/// The fake runtime, counting calls to `list`.
+struct Counting {
+    inner: FakeRuntime,
+    lists: Arc<AtomicUsize>,
+}
+
+impl Runtime for Counting {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
+        self.inner.ensure_image(image).await
+    }
+
+    async fn start(&self, spec: &ContainerSpec) -> Result<ContainerStatus, RuntimeError> {
+        self.inner.start(spec).await
+    }
+
+    async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
+        self.inner.stop(id, timeout).await
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        self.inner.remove(id).await
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerStatus>, RuntimeError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        self.inner.list().await
+    }
+
+    async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
+        self.inner.inspect(id).await
+    }
+}
+
+fn container(name: &str, depends_on: Option<&str>) -> ContainerDefinition {
+    ContainerDefinition {
+        name: Some(name.into()),
+        image: Some("berth-testapp:v1".into()),
+        essential: Some(true),
+        memory: Some(32),
+        depends_on: depends_on.map(|dependency| {
+            vec![ContainerDependency {
+                container_name: dependency.into(),
+                condition: "START".into(),
+            }]
+        }),
+        ..ContainerDefinition::default()
+    }
+}
+
+/// One task whose `web` container starts once `db` has started.
+fn wanted() -> PollResponse {
+    PollResponse {
+        version: "v1".into(),
+        tasks: vec![DesiredTask {
+            task_arn: "arn:aws:ecs:us-east-1:000000000000:task/default/t1".into(),
+            task_id: "t1".into(),
+            desired_status: "RUNNING".into(),
+            family: "web".into(),
+            revision: 1,
+            network_mode: "bridge".into(),
+            containers: vec![container("db", None), container("web", Some("db"))],
+            volumes: vec![],
+            overrides: Default::default(),
+            stop_timeout_seconds: 30,
+        }],
+    }
+}
+
+/// Every poll the stand-in server received, with how many lists the agent had made by then.
+type Polls = Arc<Mutex<Vec<(usize, PollRequest)>>>;
+
+/// A server speaking the agent protocol: it wants [`wanted`], and holds a poll that already
+/// knows it for a moment, as a long poll would.
+async fn serve(listener: tokio::net::TcpListener, polls: Polls, lists: Arc<AtomicUsize>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let (polls, lists) = (Arc::clone(&polls), Arc::clone(&lists));
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |request: Request<hyper::body::Incoming>| {
+                    let (polls, lists) = (Arc::clone(&polls), Arc::clone(&lists));
+                    async move {
+                        let path = request.uri().path().to_string();
+                        let body = request.into_body().collect().await?.to_bytes();
+                        let answer = if path == "/agent/v1/register" {
+                            serde_json::json!({"containerInstanceArn": INSTANCE_ARN, "agentKey": "key"})
+                        } else {
+                            let poll: PollRequest = serde_json::from_slice(&body).unwrap();
+                            let known = poll.known_version.is_some();
+                            polls
+                                .lock()
+                                .unwrap()
+                                .push((lists.load(Ordering::SeqCst), poll));
+                            if known {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                            serde_json::to_value(wanted()).unwrap()
+                        };
+                        Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(
+                            answer.to_string(),
+                        ))))
+                    }
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_containers_are_reported_without_listing_everything_again() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let polls: Polls = Arc::default();
+    let lists = Arc::new(AtomicUsize::new(0));
+    let server = tokio::spawn(serve(listener, Arc::clone(&polls), Arc::clone(&lists)));
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "node-loop"));
+    let runtime = Arc::new(Counting {
+        inner: fake.clone(),
+        lists: Arc::clone(&lists),
+    });
+    let agent = tokio::spawn(node::run(
+        runtime,
+        Config {
+            server: format!("http://{address}"),
+            token: "token".into(),
+            registration: RegisterRequest {
+                cluster: "default".into(),
+                instance_id: "node-1".into(),
+                hostname: "node-1".into(),
+                cpu: 1024,
+                memory: 1024,
+                attributes: Default::default(),
+                agent_version: "test".into(),
+                runtime: "fake".into(),
+                address: None,
+            },
+            poll_wait_seconds: 1,
+        },
+    ));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (lists_then, report) = loop {
+        let reported = polls
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, poll)| !poll.reports.is_empty())
+            .map(|(lists, poll)| (*lists, poll.reports[0].clone()));
+        if let Some(reported) = reported {
+            break reported;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no poll carried a report within 10 s: {:?}",
+            polls.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    agent.abort();
+    server.abort();
+
+    // The first report already has both containers running: the agent stepped again after
+    // starting `db` and started `web` without waiting for a poll.
+    assert_eq!(report.last_status, "RUNNING", "{report:?}");
+    let statuses: Vec<(&str, &str)> = report
+        .containers
+        .iter()
+        .map(|c| (c.name.as_str(), c.last_status.as_str()))
+        .collect();
+    assert_eq!(statuses, [("db", "RUNNING"), ("web", "RUNNING")]);
+    // One list before the first poll and one after its answer; what the starts changed came
+    // from the starts themselves.
+    assert_eq!(lists_then, 2);
+    let started = fake.list().await.unwrap();
+    assert_eq!(started.len(), 2, "each container started once: {started:?}");
+}

@@ -1,0 +1,135 @@
+//! Keep-alive HTTP/1.1 connections to targets, one pool per proxy worker.
+//!
+//! A connection goes back to the pool when the response body it carried has been read to the
+//! end, and is taken again newest first. Unlike a general-purpose client this does no URI
+//! parsing, hashing of pool keys by scheme and authority, or task spawning per request: on
+//! the proxy's hot path those cost as much CPU as the HTTP parsing itself.
+
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// How long an unused connection is kept: less than the 60 s or more most servers keep an
+/// idle keep-alive connection, so the target rarely closes one just as it is reused.
+const IDLE_FOR: Duration = Duration::from_secs(50);
+/// Unused connections kept per target; more are closed once their response ends.
+const MAX_IDLE_PER_TARGET: usize = 512;
+/// How often, at most, connections idle too long are closed.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+pub(crate) type Sender = SendRequest<Incoming>;
+
+#[derive(Debug)]
+pub(crate) enum Error {
+    Connect(std::io::Error),
+    Http(hyper::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Connect(e) => write!(f, "connect: {e}"),
+            Error::Http(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+pub(crate) struct Pool {
+    idle: Mutex<Idle>,
+}
+
+struct Idle {
+    by_target: HashMap<SocketAddr, Vec<(Sender, Instant)>>,
+    swept: Instant,
+}
+
+impl Pool {
+    pub(crate) fn new() -> Self {
+        Self {
+            idle: Mutex::new(Idle {
+                by_target: HashMap::new(),
+                swept: Instant::now(),
+            }),
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `request` (origin-form, with its Host header) to `target` on a pooled connection,
+    /// or a new one. A request a reused connection could not send, because the target closed
+    /// it meanwhile, is sent again on a new connection. Returns the connection with the
+    /// response, for [`Pool::put`] once the response body has ended.
+    pub(crate) async fn send(
+        &self,
+        target: SocketAddr,
+        mut request: Request<Incoming>,
+    ) -> Result<(Response<Incoming>, Sender), Error> {
+        while let Some(mut sender) = self.take(target) {
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, sender)),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(Error::Http(e.into_error())),
+                },
+            }
+        }
+        let stream = TcpStream::connect(target).await.map_err(Error::Connect)?;
+        // Requests are small writes on a long-lived connection; Nagle's algorithm would hold
+        // them back waiting for ACKs.
+        let _ = stream.set_nodelay(true);
+        let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(Error::Http)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%target, error = %e, "target connection ended");
+            }
+        });
+        let response = sender.send_request(request).await.map_err(Error::Http)?;
+        Ok((response, sender))
+    }
+
+    fn take(&self, target: SocketAddr) -> Option<Sender> {
+        let mut idle = self.idle();
+        let senders = idle.by_target.get_mut(&target)?;
+        let deadline = Instant::now().checked_sub(IDLE_FOR);
+        while let Some((sender, since)) = senders.pop() {
+            if !sender.is_closed() && deadline.is_none_or(|d| since > d) {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose response has been read to its end.
+    pub(crate) fn put(&self, target: SocketAddr, sender: Sender) {
+        let now = Instant::now();
+        let mut idle = self.idle();
+        let senders = idle.by_target.entry(target).or_default();
+        if senders.len() < MAX_IDLE_PER_TARGET {
+            senders.push((sender, now));
+        }
+        if now.duration_since(idle.swept) >= SWEEP_EVERY {
+            idle.swept = now;
+            let deadline = now.checked_sub(IDLE_FOR);
+            idle.by_target.retain(|_, senders| {
+                senders.retain(|(sender, since)| {
+                    !sender.is_closed() && deadline.is_none_or(|d| *since > d)
+                });
+                !senders.is_empty()
+            });
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! TLS for HTTPS listeners: a rustls server configuration from a certificate chain and its
+//! private key as PEM text, the way a user hands them to Berth, offering HTTP/2 and HTTP/1.1
+//! by ALPN.
+
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+use std::sync::Arc;
+
+/// ALPN protocols in order of preference: a client that speaks HTTP/2 gets it.
+pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// A server configuration for one certificate: `cert_chain_pem` holds the server's certificate
+/// first, then any intermediates; `private_key_pem` its key (PKCS#8, PKCS#1 or SEC1). Errors
+/// say what is wrong with the PEM text, for an API caller to pass on to its user.
+pub fn server_config(
+    cert_chain_pem: &str,
+    private_key_pem: &str,
+) -> Result<Arc<ServerConfig>, String> {
+    let chain = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the certificate PEM text is malformed: {}", describe(&e)))?;
+    if chain.is_empty() {
+        return Err("no certificate in the PEM text".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes()).map_err(|e| match e {
+        pem::Error::NoItemsFound => "no private key in the PEM text".to_string(),
+        e => format!("the private key PEM text is malformed: {}", describe(&e)),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("no usable TLS protocol version: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                "the private key does not match the certificate".to_string()
+            }
+            rustls::Error::General(message) if message.contains("key") => {
+                format!("the private key is not usable: {message}")
+            }
+            e => format!("the certificate is not usable: {e}"),
+        })?;
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+fn describe(error: &pem::Error) -> String {
+    match error {
+        pem::Error::MissingSectionEnd { end_marker } => {
+            format!("missing {:?}", String::from_utf8_lossy(end_marker))
+        }
+        pem::Error::IllegalSectionStart { line } => {
+            format!("bad BEGIN line {:?}", String::from_utf8_lossy(line))
+        }
+        e => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed() -> rcgen::CertifiedKey {
+        rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap()
+    }
+
+    #[test]
+    fn a_matching_chain_and_key_make_a_config_offering_h2() {
+        let cert = self_signed();
+        let config = server_config(&cert.cert.pem(), &cert.key_pair.serialize_pem()).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let cert = self_signed();
+        let other = self_signed();
+        let key = cert.key_pair.serialize_pem();
+        for (chain, key, expected) in [
+            ("", key.as_str(), "no certificate in the PEM text"),
+            (
+                "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+                key.as_str(),
+                "the certificate PEM text is malformed",
+            ),
+            (&cert.cert.pem(), "", "no private key in the PEM text"),
+            (
+                &cert.cert.pem(),
+                &cert.cert.pem(),
+                "no private key in the PEM text",
+            ),
+            (
+                &cert.cert.pem(),
+                &other.key_pair.serialize_pem(),
+                "the private key does not match the certificate",
+            ),
+        ] {
+            let error = server_config(chain, key).unwrap_err();
+            assert!(
+                error.starts_with(expected),
+                "{error:?}, wanted {expected:?}"
+            );
+        }
+    }
+}

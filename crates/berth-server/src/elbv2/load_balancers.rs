@@ -1,0 +1,159 @@
+//! CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer. Berth's load balancers are
+//! application load balancers; the network members (subnets, security groups, scheme) are
+//! kept and shown but have no effect, since every listener binds on the balancer's address.
+
+use super::resources::{arn_id, arn_prefix, iso8601, load_balancer_name, AvailabilityZone};
+use super::resources::{LoadBalancer, State};
+use super::{check_name, one_of, page, tags, Context, Error};
+use crate::elbv2::query::Params;
+use berth_store::Collection;
+use serde_json::{json, Value};
+
+pub fn not_found() -> Error {
+    Error::new(
+        "LoadBalancerNotFound",
+        "One or more load balancers not found",
+    )
+}
+
+/// The stored load balancer an ARN names, if any.
+pub fn find(cx: &Context<'_>, arn: &str) -> Result<Option<LoadBalancer>, Error> {
+    let Some(name) = load_balancer_name(arn) else {
+        return Ok(None);
+    };
+    Ok(cx
+        .call
+        .get::<LoadBalancer>(Collection::LoadBalancers, name)?
+        .filter(|lb| lb.load_balancer_arn == arn))
+}
+
+fn describe_one(lb: &LoadBalancer) -> Value {
+    let mut value = crate::api::to_value(lb);
+    if let Value::Object(members) = &mut value {
+        members.remove("Tags");
+    }
+    value
+}
+
+pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+    let name = p.required("Name")?;
+    check_name("Name", name)?;
+    if name.starts_with("internal-") {
+        return Err(Error::validation(
+            "Name: a load balancer name must not begin with 'internal-'",
+        ));
+    }
+    let kind = one_of(p, "Type", &["application"], "application")?;
+    let scheme = one_of(
+        p,
+        "Scheme",
+        &["internet-facing", "internal"],
+        "internet-facing",
+    )?;
+    let ip_address_type = one_of(
+        p,
+        "IpAddressType",
+        &["ipv4", "dualstack", "dualstack-without-public-ipv4"],
+        "ipv4",
+    )?;
+    let mut zones: Vec<AvailabilityZone> = p
+        .strings("Subnets")?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|subnet_id| AvailabilityZone {
+            zone_name: None,
+            subnet_id,
+        })
+        .collect();
+    for mapping in p.structures("SubnetMappings")?.unwrap_or_default() {
+        zones.push(AvailabilityZone {
+            zone_name: None,
+            subnet_id: mapping.required("SubnetId")?.to_string(),
+        });
+    }
+    let call = cx.call;
+    let arns = call.arns();
+    let fresh = LoadBalancer {
+        load_balancer_arn: format!(
+            "{}loadbalancer/app/{name}/{}",
+            arn_prefix(&arns.region, &arns.account),
+            arn_id()
+        ),
+        dns_name: cx.balancer.dns_name(),
+        created_time: iso8601(call.now()),
+        load_balancer_name: name.to_string(),
+        scheme: scheme.to_string(),
+        vpc_id: None,
+        state: State {
+            code: "active".to_string(),
+        },
+        kind: kind.to_string(),
+        availability_zones: zones,
+        security_groups: p.strings("SecurityGroups")?.unwrap_or_default(),
+        ip_address_type: ip_address_type.to_string(),
+        tags: tags(p)?,
+    };
+    if call.insert_new(Collection::LoadBalancers, name, "", &fresh)? {
+        return Ok(json!({"LoadBalancers": [describe_one(&fresh)]}));
+    }
+    // Asking again with the same settings answers the existing load balancer, as on AWS.
+    let existing: LoadBalancer = call
+        .get(Collection::LoadBalancers, name)?
+        .ok_or_else(|| Error::internal("a load balancer vanished while it was created"))?;
+    let same = existing.scheme == fresh.scheme
+        && existing.kind == fresh.kind
+        && existing.ip_address_type == fresh.ip_address_type
+        && existing.availability_zones == fresh.availability_zones
+        && existing.security_groups == fresh.security_groups;
+    if !same {
+        return Err(Error::new(
+            "DuplicateLoadBalancerName",
+            format!("A load balancer with the name '{name}' already exists"),
+        ));
+    }
+    Ok(json!({"LoadBalancers": [describe_one(&existing)]}))
+}
+
+pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+    let arns = p.strings("LoadBalancerArns")?;
+    let names = p.strings("Names")?;
+    let all: Vec<LoadBalancer> = cx.call.list(Collection::LoadBalancers, None)?;
+    let selected: Vec<&LoadBalancer> = match (arns, names) {
+        (Some(_), Some(_)) => {
+            return Err(Error::validation(
+                "LoadBalancerArns and Names cannot be given together",
+            ))
+        }
+        (Some(arns), None) => arns
+            .iter()
+            .map(|arn| all.iter().find(|lb| lb.load_balancer_arn == *arn))
+            .collect::<Option<_>>()
+            .ok_or_else(not_found)?,
+        (None, Some(names)) => names
+            .iter()
+            .map(|name| all.iter().find(|lb| lb.load_balancer_name == *name))
+            .collect::<Option<_>>()
+            .ok_or_else(not_found)?,
+        (None, None) => all.iter().collect(),
+    };
+    let (items, next) = page(selected, p)?;
+    let described: Vec<Value> = items.into_iter().map(describe_one).collect();
+    Ok(json!({"LoadBalancers": described, "NextMarker": next}))
+}
+
+/// Deletes the load balancer with its listeners and their rules. An unknown ARN succeeds,
+/// as on AWS.
+pub fn delete(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+    let arn = p.required("LoadBalancerArn")?;
+    if let Some(lb) = find(cx, arn)? {
+        for listener in cx
+            .call
+            .list::<super::resources::Listener>(Collection::Listeners, Some(arn))?
+        {
+            super::listeners::remove_listener(cx, &listener.listener_arn)?;
+        }
+        cx.call
+            .remove(Collection::LoadBalancers, &lb.load_balancer_name)?;
+    }
+    Ok(json!({}))
+}

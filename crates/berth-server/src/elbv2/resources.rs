@@ -1,0 +1,313 @@
+//! The stored ELBv2 resources, in the shapes Describe* answers with (members named as in the
+//! model), their ARNs and ALB's defaults. Pure: no I/O.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What every ELBv2 ARN Berth issues starts with.
+pub fn arn_prefix(region: &str, account: &str) -> String {
+    format!("arn:aws:elasticloadbalancing:{region}:{account}:")
+}
+
+/// The 16 hex digits AWS puts after a load balancer or target group name.
+pub fn arn_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// `…:loadbalancer/app/NAME/ID` → NAME, the key load balancers are stored under.
+pub fn load_balancer_name(arn: &str) -> Option<&str> {
+    let (_, path) = arn.split_once(":loadbalancer/app/")?;
+    Some(path.split('/').next().unwrap_or(path))
+}
+
+/// `…:targetgroup/NAME/ID` → NAME, the key target groups are stored under.
+pub fn target_group_name(arn: &str) -> Option<&str> {
+    let (_, path) = arn.split_once(":targetgroup/")?;
+    Some(path.split('/').next().unwrap_or(path))
+}
+
+/// `…:loadbalancer/app/NAME/ID` → `…:listener/app/NAME/ID/LISTENER_ID`.
+pub fn listener_arn(load_balancer_arn: &str) -> String {
+    format!(
+        "{}/{}",
+        load_balancer_arn.replacen(":loadbalancer/", ":listener/", 1),
+        arn_id()
+    )
+}
+
+/// `…:listener/app/NAME/ID/LISTENER_ID` → `…:listener-rule/app/NAME/ID/LISTENER_ID/RULE_ID`.
+pub fn rule_arn(listener_arn: &str) -> String {
+    format!(
+        "{}/{}",
+        listener_arn.replacen(":listener/", ":listener-rule/", 1),
+        arn_id()
+    )
+}
+
+/// A time as ISO 8601 in UTC with milliseconds, as the query protocol sends timestamps.
+pub fn iso8601(seconds: f64) -> String {
+    let millis = (seconds.max(0.0) * 1000.0) as i64;
+    let (days, rest) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoadBalancer {
+    pub load_balancer_arn: String,
+    #[serde(rename = "DNSName")]
+    pub dns_name: String,
+    pub created_time: String,
+    pub load_balancer_name: String,
+    pub scheme: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    pub state: State,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub availability_zones: Vec<AvailabilityZone>,
+    pub security_groups: Vec<String>,
+    pub ip_address_type: String,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AvailabilityZone {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_name: Option<String>,
+    pub subnet_id: String,
+}
+
+/// A target as RegisterTargets names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Target {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Matcher {
+    pub http_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TargetGroup {
+    pub target_group_arn: String,
+    pub target_group_name: String,
+    pub protocol: String,
+    pub protocol_version: String,
+    pub port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    pub health_check_protocol: String,
+    /// `traffic-port` or a port number, as ALB writes it.
+    pub health_check_port: String,
+    pub health_check_enabled: bool,
+    pub health_check_interval_seconds: u32,
+    pub health_check_timeout_seconds: u32,
+    pub healthy_threshold_count: u32,
+    pub unhealthy_threshold_count: u32,
+    pub health_check_path: String,
+    pub matcher: Matcher,
+    pub target_type: String,
+    pub ip_address_type: String,
+    /// Every attribute with its value (ALB's defaults until modified).
+    pub attributes: BTreeMap<String, String>,
+    /// Targets registered through RegisterTargets, in registration order.
+    pub targets: Vec<Target>,
+    pub tags: Vec<Tag>,
+}
+
+/// ALB's target group attributes and their defaults.
+pub const TARGET_GROUP_ATTRIBUTES: &[(&str, &str)] = &[
+    ("deregistration_delay.timeout_seconds", "300"),
+    ("stickiness.enabled", "false"),
+    ("stickiness.type", "lb_cookie"),
+    ("stickiness.lb_cookie.duration_seconds", "86400"),
+    ("stickiness.app_cookie.cookie_name", ""),
+    ("stickiness.app_cookie.duration_seconds", "86400"),
+    ("load_balancing.algorithm.type", "round_robin"),
+    ("load_balancing.algorithm.anomaly_mitigation", "off"),
+    (
+        "load_balancing.cross_zone.enabled",
+        "use_load_balancer_configuration",
+    ),
+    ("slow_start.duration_seconds", "0"),
+];
+
+impl TargetGroup {
+    /// Where a target receives traffic: its own port, else the group's.
+    pub fn target_port(&self, target: &Target) -> u16 {
+        target.port.unwrap_or(self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Certificate {
+    pub certificate_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+}
+
+/// A forward action. Berth keeps both forms AWS answers with: `TargetGroupArn` and
+/// `ForwardConfig` naming the same single group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Action {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub target_group_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
+    pub forward_config: ForwardConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ForwardConfig {
+    pub target_groups: Vec<WeightedTargetGroup>,
+    pub target_group_stickiness_config: Stickiness,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WeightedTargetGroup {
+    pub target_group_arn: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Stickiness {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Listener {
+    pub listener_arn: String,
+    pub load_balancer_arn: String,
+    pub port: u16,
+    pub protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Vec<Certificate>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_policy: Option<String>,
+    pub default_actions: Vec<Action>,
+    pub tags: Vec<Tag>,
+}
+
+/// A rule condition. `Values` and the `*Config` form carry the same patterns; AWS answers
+/// with both, and so does Berth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Condition {
+    pub field: String,
+    pub values: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_header_config: Option<Patterns>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_pattern_config: Option<Patterns>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Patterns {
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Rule {
+    pub rule_arn: String,
+    pub listener_arn: String,
+    /// `None` for the listener's default rule, which ALB shows with priority `default`.
+    pub priority: Option<u32>,
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
+    pub tags: Vec<Tag>,
+}
+
+/// An imported certificate: PEM text, served by HTTPS listeners that name its ARN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StoredCertificate {
+    pub certificate_arn: String,
+    pub certificate: String,
+    pub private_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_chain: Option<String>,
+    pub imported_at: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_nest_like_aws() {
+        let lb = format!(
+            "{}loadbalancer/app/web/{}",
+            arn_prefix("us-east-1", "000000000000"),
+            arn_id()
+        );
+        assert_eq!(load_balancer_name(&lb), Some("web"));
+        let listener = listener_arn(&lb);
+        assert!(listener
+            .starts_with("arn:aws:elasticloadbalancing:us-east-1:000000000000:listener/app/web/"));
+        assert_eq!(listener.split('/').count(), 5);
+        let rule = rule_arn(&listener);
+        assert!(rule.contains(":listener-rule/app/web/"));
+        assert_eq!(rule.split('/').count(), 6);
+        assert_eq!(
+            target_group_name("arn:aws:elasticloadbalancing:r:a:targetgroup/api/0123"),
+            Some("api")
+        );
+        assert_eq!(target_group_name("arn:aws:ecs:r:a:cluster/x"), None);
+    }
+
+    #[test]
+    fn timestamps_are_iso8601_utc() {
+        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(951_782_400.5), "2000-02-29T00:00:00.500Z");
+        assert_eq!(iso8601(1_795_315_543.25), "2026-11-22T02:45:43.250Z");
+    }
+}

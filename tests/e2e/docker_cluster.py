@@ -1,0 +1,112 @@
+"""A real fleet for end-to-end tests: a `berth agent` process driving Docker beside the test's
+`berth server`, and helpers to describe what it runs. Every container a test starts carries the
+test's own label and is removed at teardown, whatever the outcome.
+
+These need Docker and the images from scripts/test-images.sh (scripts/test.sh builds them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import BerthServer, isolated_environ, wait_for
+
+TESTAPP_V1 = "berth-testapp:v1"
+TESTAPP_V2 = "berth-testapp:v2"
+BUSYBOX = "berth-busybox:latest"
+
+
+def docker(*args: str) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+def require_images() -> None:
+    for image in (TESTAPP_V1, TESTAPP_V2, BUSYBOX):
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
+            pytest.fail(f"test image {image} is missing: run scripts/test-images.sh", pytrace=False)
+
+
+class Agent:
+    """One `berth agent` process scoped to this test's label."""
+
+    def __init__(self, berth_bin: Path, server: BerthServer, state_dir: Path, log: Path, label: str):
+        self.berth_bin, self.server, self.state_dir, self.log_path, self.label = berth_bin, server, state_dir, log, label
+        self.token = subprocess.run(
+            [str(berth_bin), "tokens", "create", "--data-dir", str(server.data_dir)],
+            capture_output=True, text=True, check=True, env=isolated_environ(),
+        ).stdout.strip()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(self.berth_bin), "agent", "--server", self.server.endpoint, "--token", self.token,
+                 "--runtime", "docker", "--state-dir", str(self.state_dir), "--label", f"berth.test-run={self.label}",
+                 "--attribute", "zone=a"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def containers(self, all_states: bool = False) -> list[dict]:
+        out = docker("ps", *(["-a"] if all_states else []), "--filter", f"label=berth.test-run={self.label}",
+                     "--format", "{{json .}}")
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def cluster(berth_bin: Path, server: BerthServer, tmp_path: Path):
+    require_images()
+    label = uuid.uuid4().hex[:12]
+    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label)
+    agent.start()
+    try:
+        yield server, agent
+    finally:
+        agent.kill()
+        ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
+        if os.environ.get("BERTH_TEST_SHOW_AGENT_LOG"):
+            print(agent.log_path.read_text())
+
+
+def web_definition(image: str, family: str = "web", **container) -> dict:
+    definition = {
+        "name": "web", "image": image, "essential": True, "memory": 64, "cpu": 64,
+        "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+        "healthCheck": {"command": ["CMD", "/berth-testapp", "check", "http://127.0.0.1:8080/health"],
+                        "interval": 5, "timeout": 2, "retries": 2, "startPeriod": 0},
+        "stopTimeout": 2,
+    }
+    definition.update(container)
+    return {"family": family, "networkMode": "bridge", "containerDefinitions": [definition]}
+
+
+def service(ecs, name: str = "web") -> dict:
+    return ecs.describe_services(services=[name])["services"][0]
+
+
+def tasks(ecs, **filters) -> list[dict]:
+    arns = ecs.list_tasks(**filters)["taskArns"]
+    return ecs.describe_tasks(tasks=arns)["tasks"] if arns else []
+
+
+def wait_stable(ecs, name: str = "web", timeout: float = 90) -> dict:
+    def stable(s: dict) -> bool:
+        deployments = s["deployments"]
+        return len(deployments) == 1 and s["runningCount"] == s["desiredCount"] and deployments[0].get("rolloutState") == "COMPLETED"
+    return wait_for(lambda: service(ecs, name), f"service {name} to be stable", stable, timeout=timeout, interval=0.5)

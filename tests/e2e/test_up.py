@@ -1,0 +1,46 @@
+"""`berth up` — the README's first command — runs server, agent and load balancer in one
+process and deploys the bundled example as a web service reached through the load balancer.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+from conftest import REPO, free_port, isolated_environ, wait_for
+from docker_cluster import docker, require_images
+from load import get
+
+
+def test_up_deploys_the_example_behind_the_load_balancer(berth_bin: Path, tmp_path: Path):
+    require_images()
+    label = uuid.uuid4().hex[:12]
+    lb_port = free_port()
+    log = tmp_path / "up.log"
+    with open(log, "wb") as out:
+        up = subprocess.Popen(
+            [str(berth_bin), "up", "--data-dir", str(tmp_path / "berth"), "--listen", f"127.0.0.1:{free_port()}",
+             "--lb-bind", "127.0.0.1", "--lb-port", str(lb_port), "--runtime", "docker",
+             "--label", f"berth.test-run={label}", str(REPO / "examples" / "hello.json")],
+            stdout=out, stderr=subprocess.STDOUT, env=isolated_environ(), start_new_session=True)
+    try:
+        wait_for(lambda: log.read_text(), "berth up to deploy the example",
+                 lambda text: "answers at" in text or up.poll() is not None, timeout=120, interval=0.2)
+        output = log.read_text()
+        assert f"hello answers at http://127.0.0.1:{lb_port}/ through Berth's load balancer" in output, output
+        for wanted in ("export AWS_SHARED_CREDENTIALS_FILE=", "running containers with Docker",
+                       "registered 2 targets", "hello is stable"):
+            assert wanted in output, output
+        answers = [get(lb_port) for _ in range(10)]
+        assert answers == [(200, "hello from berth")] * 10, answers
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            up.kill()
+        ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
