@@ -232,8 +232,14 @@ def test_an_https_listener_serves_an_imported_certificate(site, tmp_path):
     site.serve("web", group, web_app(TESTAPP_V1), count=2)
     context = ssl.create_default_context(cafile=str(cert))
     context.set_alpn_protocols(["h2", "http/1.1"])
-    with context.wrap_socket(socket.create_connection(("127.0.0.1", site.port), timeout=10),
-                             server_hostname="shop.example") as tls:
+    try:
+        tls = context.wrap_socket(socket.create_connection(("127.0.0.1", site.port), timeout=10),
+                                  server_hostname="shop.example")
+    except OSError as e:
+        # Who holds the port tells a stalled Berth listener from a port taken by another process.
+        holders = subprocess.run(["ss", "-ltnp", f"sport = :{site.port}"], capture_output=True, text=True).stdout
+        raise AssertionError(f"TLS handshake with port {site.port} failed: {e!r}\n{holders}") from e
+    with tls:
         assert tls.selected_alpn_protocol() == "h2", "HTTP/2 is offered"
         assert tls.getpeercert()["subject"] == ((("commonName", "shop.example"),),)
     # curl speaks HTTP/2 over the same listener, checking the certificate.

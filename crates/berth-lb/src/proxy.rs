@@ -59,8 +59,8 @@ impl Listener {
     }
 
     /// Serves plain-text HTTP/1.1 (and HTTP/2 with prior knowledge) from `listener` until the
-    /// future is dropped. Connections are accepted on the caller's runtime and served on
-    /// worker threads of the listener's own, one per core, which end with the future.
+    /// future is dropped. Connections are accepted and served on threads of the listener's
+    /// own (an acceptor and one worker per core), which end with the future.
     pub async fn serve(self, listener: TcpListener) {
         self.run(listener, None).await
     }
@@ -72,26 +72,69 @@ impl Listener {
         self.run(listener, Some(TlsAcceptor::from(tls))).await
     }
 
-    /// Accepts here and serves each connection on one of the workers, in turn.
+    /// Accepts on a thread of the listener's own, so that a busy runtime of the caller's (the
+    /// control plane shares it in `berth up`) never keeps a client waiting for its connection
+    /// to be taken.
     async fn run(self, listener: TcpListener, tls: Option<TlsAcceptor>) {
         let shared = Arc::new(Shared {
             listener: self,
             port: listener.local_addr().map(|a| a.port()).unwrap_or(0),
             tls,
         });
-        let mut workers = Workers::start(&shared);
-        loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    workers.hand_over(stream, peer);
+        let listener = match listener.into_std() {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot hand a listener to its acceptor");
+                return;
+            }
+        };
+        // Dropping `_stop` with this future ends the acceptor, and with it the workers.
+        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("berth-lb-accept".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(async move {
+                        tokio::select! {
+                            _ = stopped => {}
+                            () = accept(shared, listener) => {}
+                        }
+                    }),
+                    Err(e) => tracing::error!(error = %e, "cannot start a proxy acceptor"),
                 }
-                Err(e) => {
-                    // Out of file descriptors, typically: accepting again at once would spin,
-                    // and the condition clears when connections close.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a proxy acceptor thread");
+            return;
+        }
+        std::future::pending().await
+    }
+}
+
+/// Takes connections off `listener` and hands each to one of the workers, in turn.
+async fn accept(shared: Arc<Shared>, listener: std::net::TcpListener) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register a listener with its acceptor");
+            return;
+        }
+    };
+    let mut workers = Workers::start(&shared);
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                workers.hand_over(stream, peer);
+            }
+            Err(e) => {
+                // Out of file descriptors, typically: accepting again at once would spin,
+                // and the condition clears when connections close.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     }
