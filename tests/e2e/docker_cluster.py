@@ -21,6 +21,8 @@ from conftest import BerthServer, isolated_environ, wait_for
 TESTAPP_V1 = "berth-testapp:v1"
 TESTAPP_V2 = "berth-testapp:v2"
 BUSYBOX = "berth-busybox:latest"
+# The Docker network an agent's awsvpc tasks join (berth_agent::spec::TASK_NETWORK).
+TASK_NETWORK = "berth-tasks"
 
 
 def docker(*args: str) -> str:

@@ -7,8 +7,10 @@ These need Docker and the images from scripts/test-images.sh (scripts/test.sh bu
 
 from __future__ import annotations
 
+import subprocess
+
 from conftest import wait_for
-from docker_cluster import BUSYBOX, TESTAPP_V1, TESTAPP_V2, docker, service, tasks, wait_stable, web_definition
+from docker_cluster import BUSYBOX, TASK_NETWORK, TESTAPP_V1, TESTAPP_V2, docker, service, tasks, wait_stable, web_definition
 
 
 def test_a_service_runs_heals_and_rolls_without_dropping_below_minimum(cluster):
@@ -135,3 +137,34 @@ def test_failures_are_reported_in_ecs_terms(cluster):
             assert reason in (container.get("reason") or "") + (task.get("stoppedReason") or ""), (name, task)
         if name == "exit":
             assert container["exitCode"] == 3
+
+
+def test_an_awsvpc_task_deprovisions_its_address_before_it_is_stopped(cluster):
+    server, agent = cluster
+    ecs = server.ecs
+    ecs.register_task_definition(family="vpc", networkMode="awsvpc", containerDefinitions=[
+        {"name": "app", "image": TESTAPP_V1, "essential": True, "memory": 32, "stopTimeout": 2}])
+    wait_for(lambda: ecs.list_container_instances()["containerInstanceArns"], "the agent to join")
+    try:
+        task_arn = ecs.run_task(taskDefinition="vpc", networkConfiguration={
+            "awsvpcConfiguration": {"subnets": ["berth-local"]}})["tasks"][0]["taskArn"]
+        describe = lambda: ecs.describe_tasks(tasks=[task_arn])["tasks"][0]  # noqa: E731
+        running = wait_for(describe, "the awsvpc task to run", lambda t: t["lastStatus"] == "RUNNING", timeout=60)
+        assert running["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
+
+        ecs.stop_task(task=task_arn)
+        statuses: list[str] = []
+        def sampled() -> dict:
+            task = describe()
+            if not statuses or statuses[-1] != task["lastStatus"]:
+                statuses.append(task["lastStatus"])
+            return task
+        stopped = wait_for(sampled, "the task to stop", lambda t: t["lastStatus"] == "STOPPED", timeout=60)
+        assert statuses[-2:] == ["DEPROVISIONING", "STOPPED"] and "STOPPING" in statuses, statuses
+        assert stopped["stopCode"] == "UserInitiated"
+        assert isinstance(stopped["containers"][0].get("exitCode"), int), stopped
+        # Deprovisioning removed the container, and with it the task's address.
+        assert agent.containers(all_states=True) == []
+    finally:
+        # The agent's shared awsvpc network; Docker keeps it while any container uses it.
+        subprocess.run(["docker", "network", "rm", TASK_NETWORK], capture_output=True, timeout=60)

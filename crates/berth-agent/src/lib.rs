@@ -47,6 +47,10 @@ pub struct Memory {
     pub failed_to_start: BTreeMap<String, String>,
     pub pull_started_at: BTreeMap<String, Timestamp>,
     pub stopping_since: BTreeMap<String, Timestamp>,
+    /// awsvpc tasks whose containers are being removed (DEPROVISIONING), each with its final
+    /// report as it stood when all its containers had exited: the containers that told it
+    /// are gone once removed, and the report must reach the server all the same.
+    pub deprovisioning: BTreeMap<String, TaskReport>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +64,8 @@ pub enum Action {
         runtime_id: String,
         timeout_seconds: i64,
     },
-    /// Remove an exited container the server no longer wants to hear about.
+    /// Remove an exited container: one the server no longer wants to hear about, or one of
+    /// an awsvpc task that is deprovisioning (removal gives its address back).
     Remove {
         runtime_id: String,
     },
@@ -158,6 +163,9 @@ pub fn step(
     memory
         .stopping_since
         .retain(|id, _| wanted.contains(id.as_str()));
+    memory
+        .deprovisioning
+        .retain(|id, _| wanted.contains(id.as_str()));
 
     for task in desired {
         let containers: BTreeMap<&str, &Observed> = observed
@@ -173,7 +181,11 @@ pub fn step(
                 )
         });
         let failure = memory.failed_to_start.get(&task.task_id).cloned();
-        let stopping = task.desired_status == "STOPPED" || essential_exit.is_some();
+        // A deprovisioning task whose exited containers are already removed shows no exit,
+        // and must not be started again while the server has not yet heard that it stopped.
+        let stopping = task.desired_status == "STOPPED"
+            || essential_exit.is_some()
+            || memory.deprovisioning.contains_key(&task.task_id);
         if stopping || failure.is_some() {
             // When the agent first saw the task end: its stop time when no container tells.
             memory
@@ -187,16 +199,56 @@ pub fn step(
             out.actions.extend(starts(task, &containers, memory, now));
         }
         let status = task_status(task, &containers, stopping, failure.is_some(), now);
-        out.reports.push(report(
+        let report = report(task, &containers, status, essential_exit, failure, memory);
+        out.reports.push(deprovision(
             task,
             &containers,
-            status,
-            essential_exit,
-            failure,
+            report,
             memory,
+            &mut out.actions,
         ));
     }
     out
+}
+
+/// ECS's DEPROVISIONING, for awsvpc tasks: once every container has exited (the task would
+/// be STOPPED), the task's network attachment is released first — here by removing its
+/// containers, which gives their addresses on the Berth network back — and only then is
+/// the task STOPPED. Other network modes hold no per-task attachment and go straight on.
+///
+/// Removal waits until the server wants the task STOPPED: a task that ended on its own is
+/// reported (with its stop code) first, so nothing removed is ever needed to start it again.
+fn deprovision(
+    task: &DesiredTask,
+    containers: &BTreeMap<&str, &Observed>,
+    report: TaskReport,
+    memory: &mut Memory,
+    actions: &mut Vec<Action>,
+) -> TaskReport {
+    if task.network_mode != "awsvpc" || report.last_status != "STOPPED" {
+        return report;
+    }
+    if containers.is_empty() {
+        // Nothing (left) to remove: STOPPED, with what the containers told before they went.
+        return match memory.deprovisioning.get(&task.task_id) {
+            Some(last) => last.clone(),
+            None => report,
+        };
+    }
+    let last = memory
+        .deprovisioning
+        .entry(task.task_id.clone())
+        .or_insert(report);
+    if task.desired_status == "STOPPED" {
+        actions.extend(containers.values().map(|o| Action::Remove {
+            runtime_id: o.runtime_id.clone(),
+        }));
+    }
+    TaskReport {
+        last_status: "DEPROVISIONING".into(),
+        stopped_at: None,
+        ..last.clone()
+    }
 }
 
 /// The containers whose dependencies are met and that have not run yet.

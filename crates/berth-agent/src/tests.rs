@@ -351,3 +351,93 @@ fn a_fresh_exit_is_reported_only_once_it_has_settled() {
         "STOPPED"
     );
 }
+
+fn removes(step: &Step) -> Vec<&str> {
+    step.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { runtime_id } => Some(runtime_id.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn awsvpc(desired_status: &str) -> DesiredTask {
+    DesiredTask {
+        network_mode: "awsvpc".into(),
+        desired_status: desired_status.into(),
+        ..task(vec![container("app", true, &[])])
+    }
+}
+
+#[test]
+fn a_stopped_awsvpc_task_deprovisions_before_it_is_stopped() {
+    let mut memory = Memory::default();
+    let desired = [awsvpc("STOPPED")];
+    let stopping = step(&desired, &[running("app")], &mut memory, 15.0);
+    assert_eq!(stopping.reports[0].last_status, "STOPPING");
+    assert_eq!(stops(&stopping), ["rt-app"]);
+
+    // Every container has exited and settled: its address goes back before STOPPED.
+    let gone = [exited("app", 143)];
+    let deprovisioning = step(&desired, &gone, &mut memory, 30.0);
+    let report = &deprovisioning.reports[0];
+    assert_eq!(report.last_status, "DEPROVISIONING");
+    assert_eq!(report.stopped_at, None, "not stopped yet");
+    assert_eq!(report.containers[0].exit_code, Some(143));
+    assert_eq!(removes(&deprovisioning), ["rt-app"]);
+
+    // Removed: STOPPED, still with what the removed container told.
+    let stopped = step(&desired, &[], &mut memory, 31.0);
+    let report = &stopped.reports[0];
+    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(
+        report.stopped_at,
+        Some(20.0),
+        "when the last container exited"
+    );
+    assert_eq!(report.containers[0].exit_code, Some(143));
+    assert_eq!(report.containers[0].last_status, "STOPPED");
+    assert!(stopped.actions.is_empty());
+}
+
+#[test]
+fn an_awsvpc_task_that_ended_itself_is_removed_only_once_the_server_wants_it_stopped() {
+    let mut memory = Memory::default();
+    let gone = [exited("app", 3)];
+    let ended = step(&[awsvpc("RUNNING")], &gone, &mut memory, 30.0);
+    assert_eq!(ended.reports[0].last_status, "DEPROVISIONING");
+    assert_eq!(
+        ended.reports[0].stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
+    assert!(ended.actions.is_empty(), "the server has not heard yet");
+
+    let removing = step(&[awsvpc("STOPPED")], &gone, &mut memory, 31.0);
+    assert_eq!(removes(&removing), ["rt-app"]);
+    // A poll lost after the removal leaves the old desired state: nothing starts again,
+    // and the report still says why the task stopped.
+    let after = step(&[awsvpc("RUNNING")], &[], &mut memory, 32.0);
+    assert!(starts(&after).is_empty(), "{:?}", after.actions);
+    assert_eq!(after.reports[0].last_status, "STOPPED");
+    assert_eq!(
+        after.reports[0].stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
+    assert_eq!(after.reports[0].containers[0].exit_code, Some(3));
+}
+
+#[test]
+fn tasks_in_other_network_modes_stop_without_deprovisioning() {
+    let mut memory = Memory::default();
+    let desired = [DesiredTask {
+        desired_status: "STOPPED".into(),
+        ..task(vec![container("app", true, &[])])
+    }];
+    let stopped = step(&desired, &[exited("app", 0)], &mut memory, 30.0);
+    assert_eq!(stopped.reports[0].last_status, "STOPPED");
+    assert!(
+        removes(&stopped).is_empty(),
+        "removed once the server lets go"
+    );
+}
