@@ -9,8 +9,9 @@
 use crate::error::{ApiError, ErrorKind};
 use crate::requests::{CreateService, RegisterTaskDefinition, RunTask, UpdateService};
 use crate::resources::{
-    ContainerDefinition, DeploymentConfiguration, HealthCheck, LoadBalancer, LogConfiguration,
-    Object, PlacementConstraint, PlacementStrategy, PortMapping, Secret, Tag, Ulimit, Volume,
+    Attribute, ContainerDefinition, DeploymentConfiguration, HealthCheck, LoadBalancer,
+    LogConfiguration, Object, PlacementConstraint, PlacementStrategy, PortMapping, Secret, Tag,
+    Ulimit, Volume,
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -318,6 +319,52 @@ pub fn tags(tags: &[Tag]) -> Result<(), ApiError> {
                 INVALID,
                 format!("tags[{i}].value"),
                 format_args!("must be at most 256 characters, got {length}"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Container instance attributes, by ECS's rules: names 1..=128 letters, digits, `-`, `_`,
+/// `/`, `\` or `.`; values (optional) 1..=128 of those plus `@`, `:` and inner spaces; at
+/// most one value per name, since placement constraints read an attribute by its name.
+pub fn attributes(attributes: &[Attribute]) -> Check {
+    let mut seen = HashMap::new();
+    for (i, attribute) in attributes.iter().enumerate() {
+        let name_path = format!("attributes[{i}].name");
+        let name = required(INVALID, &name_path, Some(attribute.name.as_str()))?;
+        ensure(
+            name.chars().count() <= 128
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_/\\.".contains(c)),
+            INVALID,
+            &name_path,
+            format_args!(
+                "1 to 128 letters, digits, hyphens, underscores, slashes or periods, got {name:?}"
+            ),
+        )?;
+        if let Some(first) = seen.insert(name, i) {
+            return Err(error(
+                INVALID,
+                &name_path,
+                format_args!("duplicate attribute {name:?}, also given as attributes[{first}]"),
+            ));
+        }
+        if let Some(value) = &attribute.value {
+            ensure(
+                (1..=128).contains(&value.chars().count())
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./\\@: ".contains(c))
+                    && !value.starts_with(' ')
+                    && !value.ends_with(' '),
+                INVALID,
+                format!("attributes[{i}].value"),
+                format_args!(
+                    "1 to 128 letters, digits, spaces or -_./\\@: characters, not starting or \
+                     ending with a space, got {value:?}"
+                ),
             )?;
         }
     }
@@ -2526,6 +2573,61 @@ mod tests {
             INVALID,
             "tags[0].key: the aws: prefix",
         );
+    }
+
+    #[test]
+    fn attribute_rules() {
+        let attribute = |name: &str, value: Option<&str>| Attribute {
+            name: name.into(),
+            value: value.map(str::to_string),
+        };
+        attributes(&[
+            attribute("zone", Some("a")),
+            attribute("ecs.os-type", Some("linux")),
+            attribute("team/x_y\\z", None),
+            attribute("path", Some("s3://bucket/key @v1")),
+        ])
+        .expect("valid attributes");
+        let cases = [
+            (
+                "empty name",
+                vec![attribute("", None)],
+                "attributes[0].name: required",
+            ),
+            (
+                "space in name",
+                vec![attribute("my zone", None)],
+                "attributes[0].name: 1 to 128",
+            ),
+            (
+                "long name",
+                vec![attribute(&"n".repeat(129), None)],
+                "attributes[0].name: 1 to 128",
+            ),
+            (
+                "duplicate",
+                vec![attribute("zone", Some("a")), attribute("zone", Some("b"))],
+                "attributes[1].name: duplicate attribute \"zone\", also given as attributes[0]",
+            ),
+            (
+                "empty value",
+                vec![attribute("zone", Some(""))],
+                "attributes[0].value: 1 to 128",
+            ),
+            (
+                "leading space",
+                vec![attribute("zone", Some(" a"))],
+                "attributes[0].value",
+            ),
+            (
+                "bad character",
+                vec![attribute("zone", Some("a=b"))],
+                "attributes[0].value",
+            ),
+        ];
+        for (name, given, needle) in cases {
+            assert_rejected(name, attributes(&given), INVALID, needle);
+        }
     }
 
     #[test]

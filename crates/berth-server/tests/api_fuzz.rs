@@ -98,6 +98,20 @@ fn seeds() -> Vec<(&'static str, Value)> {
             json!({"family": "web", "desiredStatus": "STOPPED"}),
         ),
         (
+            "RegisterContainerInstance",
+            json!({
+                "instanceIdentityDocument": "{\"instanceId\": \"i-0abc\"}",
+                "totalResources": [
+                    {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+                    {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096},
+                    {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22"]}
+                ],
+                "attributes": [{"name": "zone", "value": "a"}],
+                "versionInfo": {"agentVersion": "1.0.0"},
+                "tags": [{"key": "team", "value": "web"}]
+            }),
+        ),
+        (
             "TagResource",
             json!({"resourceArn": "arn:aws:ecs:us-east-1:000000000000:cluster/default", "tags": [{"key": "a", "value": "b"}]}),
         ),

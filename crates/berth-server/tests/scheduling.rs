@@ -359,6 +359,55 @@ fn tasks_recorded_before_any_agent_are_placed_when_one_joins() {
 }
 
 #[test]
+fn an_instance_registered_through_the_api_gets_tasks_only_once_its_agent_connects() {
+    let mut cluster = Cluster::new();
+    let registered = cluster.ecs(
+        "RegisterContainerInstance",
+        json!({
+            "instanceIdentityDocument": r#"{"instanceId": "node-1"}"#,
+            "totalResources": [
+                {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": 8192}
+            ],
+            "tags": [{"key": "rack", "value": "r1"}]
+        }),
+    )["containerInstance"]
+        .clone();
+    assert_eq!(registered["agentConnected"], false);
+    register(&cluster, "app:1");
+    cluster.ecs(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}),
+    );
+    cluster.controller_round();
+    let events = cluster.service()["events"].clone();
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("was unable to place a task"),
+        "nothing runs tasks on an instance without an agent: {events}"
+    );
+
+    // A berth agent with the same instance id takes the instance over: same ARN, its tags
+    // kept, the agent's view of the machine, and tasks.
+    cluster.join(2048, 4096);
+    let instance = cluster.ecs(
+        "DescribeContainerInstances",
+        json!({"containerInstances": ["node-1"], "include": ["TAGS"]}),
+    )["containerInstances"][0]
+        .clone();
+    assert_eq!(
+        instance["containerInstanceArn"],
+        registered["containerInstanceArn"]
+    );
+    assert_eq!(instance["agentConnected"], true);
+    assert_eq!(instance["registeredResources"][0]["integerValue"], 2048);
+    assert_eq!(instance["tags"], json!([{"key": "rack", "value": "r1"}]));
+    cluster.run_until("the service to be stable", stable);
+}
+
+#[test]
 fn a_draining_instance_gets_no_new_tasks() {
     let mut cluster = Cluster::new();
     cluster.join(4096, 8192);

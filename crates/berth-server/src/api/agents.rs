@@ -1,17 +1,15 @@
 //! The server side of the agent protocol (see `berth_model::agent`): join tokens,
 //! registration, and the level-triggered exchange of desired and observed task state.
 
-use super::container_instances::InstanceRecord;
-use super::{clusters, random_hex, Call};
+use super::container_instances::{register_instance, AgentFacts, InstanceRecord, Registration};
+use super::{random_hex, Call};
 use berth_model::agent::{
     DesiredTask, PollResponse, RegisterRequest, RegisterResponse, TaskReport,
     DEFAULT_STOP_TIMEOUT_SECONDS,
 };
-use berth_model::resources::{
-    Attribute, ContainerInstance, InstanceResource, NetworkInterface, Task, TaskDefinition,
-};
+use berth_model::resources::{Attribute, InstanceResource, NetworkInterface, Task, TaskDefinition};
 use berth_model::{ApiError, ErrorKind};
-use berth_store::{Collection, StoreError};
+use berth_store::Collection;
 use serde_json::{json, Map};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -36,10 +34,8 @@ pub fn create_join_token(call: &Call<'_>, description: &str) -> Result<String, A
     Ok(token)
 }
 
-fn valid_instance_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
+/// Registers the machine of a `berth agent` that presents a valid join token, through the
+/// same [`register_instance`] as RegisterContainerInstance, and hands it a fresh poll key.
 pub fn register(
     call: &Call<'_>,
     request: &RegisterRequest,
@@ -55,19 +51,10 @@ pub fn register(
             "the join token is not valid; create one with `berth tokens create` on the server",
         ));
     }
-    if !valid_instance_id(&request.instance_id) {
-        return Err(ApiError::invalid(
-            "instanceId: 1 to 64 letters, digits or hyphens",
-        ));
-    }
     if request.cpu <= 0 || request.memory <= 0 {
         return Err(ApiError::invalid("cpu and memory: must be positive"));
     }
-    let cluster = clusters::require_active(call, Some(&request.cluster))?;
     let agent_key = random_hex(48);
-    let arn = call
-        .arns
-        .container_instance(&cluster.cluster_name, &request.instance_id);
     let mut attributes: Vec<Attribute> = request
         .attributes
         .iter()
@@ -86,68 +73,32 @@ pub fn register(
     });
     let mut version_info = Map::new();
     version_info.insert("agentVersion".into(), json!(request.agent_version));
-    let fresh = InstanceRecord {
-        instance: ContainerInstance {
-            container_instance_arn: arn.clone(),
-            ec2_instance_id: request.instance_id.clone(),
-            version: 1,
-            version_info,
-            registered_resources: vec![
+    let record = register_instance(
+        call,
+        Registration {
+            cluster: Some(&request.cluster),
+            instance_id: request.instance_id.clone(),
+            resources: vec![
                 InstanceResource::integer("CPU", request.cpu),
                 InstanceResource::integer("MEMORY", request.memory),
             ],
-            status: "ACTIVE".into(),
             attributes,
-            registered_at: call.now,
-            ..ContainerInstance::default()
+            version_info,
+            tags: Vec::new(),
+            agent: Some(AgentFacts {
+                key_sha256: sha256_hex(&agent_key),
+                hostname: request.hostname.clone(),
+                runtime: request.runtime.clone(),
+                address: request.address.clone(),
+            }),
+            existing_only: false,
         },
-        agent_key_sha256: sha256_hex(&agent_key),
-        hostname: request.hostname.clone(),
-        runtime: request.runtime.clone(),
-        address: request.address.clone(),
-    };
-    loop {
-        let existing =
-            call.get::<InstanceRecord>(Collection::ContainerInstances, &request.instance_id)?;
-        let outcome = match existing {
-            // Registering again resumes the instance: its status and tasks stay.
-            Some(_) => call
-                .modify(
-                    Collection::ContainerInstances,
-                    &request.instance_id,
-                    |r: &mut InstanceRecord| {
-                        let status = r.instance.status.clone();
-                        let version = r.instance.version + 1;
-                        let registered_at = r.instance.registered_at;
-                        let tags = std::mem::take(&mut r.instance.tags);
-                        *r = fresh.clone();
-                        r.instance.status = status;
-                        r.instance.version = version;
-                        r.instance.registered_at = registered_at;
-                        r.instance.tags = tags;
-                        Ok(())
-                    },
-                )?
-                .is_some(),
-            None => match call.store.insert(
-                Collection::ContainerInstances,
-                &request.instance_id,
-                &cluster.cluster_name,
-                &super::to_doc(&fresh),
-            ) {
-                Ok(_) => true,
-                Err(StoreError::AlreadyExists { .. }) => false,
-                Err(e) => return Err(super::store_error(e)),
-            },
-        };
-        if outcome {
-            call.presence.seen(&request.instance_id, call.now);
-            return Ok(RegisterResponse {
-                container_instance_arn: arn,
-                agent_key,
-            });
-        }
-    }
+    )?;
+    call.presence.seen(record.id(), call.now);
+    Ok(RegisterResponse {
+        container_instance_arn: record.instance.container_instance_arn,
+        agent_key,
+    })
 }
 
 /// The instance a poll speaks for, if its bearer key matches.

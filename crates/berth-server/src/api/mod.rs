@@ -83,6 +83,7 @@ const ACTIONS: &[(&str, Handler)] = &[
     ("StopTask", tasks::stop),
     ("DescribeTasks", tasks::describe),
     ("ListTasks", tasks::list),
+    ("RegisterContainerInstance", container_instances::register),
     ("DescribeContainerInstances", container_instances::describe),
     ("ListContainerInstances", container_instances::list),
     (

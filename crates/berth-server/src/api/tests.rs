@@ -225,3 +225,172 @@ fn a_write_that_changes_nothing_leaves_the_record_alone() {
     );
     assert_eq!(version(), tagged + 1, "a new value is written");
 }
+
+fn resources(cpu: i64, memory: i64) -> Value {
+    json!([
+        {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+        {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+    ])
+}
+
+#[test]
+fn register_container_instance_answers_in_ecs_shape_without_an_agent() {
+    let api = api();
+    let out = ok(
+        &api,
+        "RegisterContainerInstance",
+        json!({
+            "instanceIdentityDocument": r#"{"instanceId": "i-0abc123", "region": "us-east-1"}"#,
+            "totalResources": resources(2048, 4096),
+            "attributes": [{"name": "zone", "value": "a"}],
+            "versionInfo": {"agentVersion": "1.80.0", "dockerVersion": "24.0.0"},
+            "tags": [{"key": "team", "value": "web"}],
+        }),
+    );
+    let instance = &out["containerInstance"];
+    assert_eq!(
+        instance["containerInstanceArn"],
+        "arn:aws:ecs:us-east-1:000000000000:container-instance/default/i-0abc123"
+    );
+    assert_eq!(instance["ec2InstanceId"], "i-0abc123");
+    assert_eq!(instance["status"], "ACTIVE");
+    assert_eq!(instance["agentConnected"], false);
+    assert_eq!(instance["registeredResources"], resources(2048, 4096));
+    assert_eq!(instance["remainingResources"], resources(2048, 4096));
+    assert_eq!(
+        instance["attributes"],
+        json!([{"name": "zone", "value": "a"}])
+    );
+    assert_eq!(instance["versionInfo"]["dockerVersion"], "24.0.0");
+    assert_eq!(instance["tags"], json!([{"key": "team", "value": "web"}]));
+
+    let described = ok(
+        &api,
+        "DescribeContainerInstances",
+        json!({"containerInstances": ["i-0abc123"]}),
+    );
+    assert_eq!(described["containerInstances"][0]["agentConnected"], false);
+    let listed = ok(&api, "ListContainerInstances", json!({}));
+    assert_eq!(
+        listed["containerInstanceArns"],
+        json!([instance["containerInstanceArn"]])
+    );
+
+    // Without an identity document the instance gets an id of its own.
+    let out = ok(
+        &api,
+        "RegisterContainerInstance",
+        json!({"totalResources": resources(1024, 512)}),
+    );
+    let id = out["containerInstance"]["ec2InstanceId"].as_str().unwrap();
+    assert_eq!(id.len(), 32);
+}
+
+#[test]
+fn register_container_instance_again_by_arn_updates_it_in_place() {
+    let api = api();
+    let first = ok(
+        &api,
+        "RegisterContainerInstance",
+        json!({"totalResources": resources(1024, 512), "tags": [{"key": "a", "value": "1"}]}),
+    )["containerInstance"]
+        .clone();
+    ok(
+        &api,
+        "UpdateContainerInstancesState",
+        json!({"containerInstances": [first["containerInstanceArn"]], "status": "DRAINING"}),
+    );
+    let again = ok(
+        &api,
+        "RegisterContainerInstance",
+        json!({
+            "containerInstanceArn": first["containerInstanceArn"],
+            "totalResources": resources(4096, 8192),
+            "tags": [{"key": "b", "value": "2"}],
+        }),
+    )["containerInstance"]
+        .clone();
+    assert_eq!(again["containerInstanceArn"], first["containerInstanceArn"]);
+    assert_eq!(again["registeredResources"], resources(4096, 8192));
+    assert_eq!(
+        again["status"], "DRAINING",
+        "re-registering keeps the status"
+    );
+    assert_eq!(again["version"], first["version"].as_i64().unwrap() + 2);
+    assert_eq!(
+        again["tags"],
+        json!([{"key": "a", "value": "1"}, {"key": "b", "value": "2"}])
+    );
+
+    let err = call(
+        &api,
+        "RegisterContainerInstance",
+        json!({
+            "containerInstanceArn": "arn:aws:ecs:us-east-1:000000000000:container-instance/default/nope",
+            "totalResources": resources(1024, 512),
+        }),
+    )
+    .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("containerInstanceArn: no container instance"),
+        "{err}"
+    );
+}
+
+#[test]
+fn register_container_instance_names_what_is_wrong() {
+    let api = api();
+    let cases = [
+        (json!({}), "totalResources: CPU is required"),
+        (
+            json!({"totalResources": resources(0, 512)}),
+            "totalResources[0].integerValue: CPU must be a positive integer, got 0",
+        ),
+        (
+            json!({"totalResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                                      {"name": "MEMORY", "type": "INTEGER"}]}),
+            "totalResources[1].integerValue: MEMORY must be a positive integer, got nothing",
+        ),
+        (
+            json!({"totalResources": [{"name": "CPU", "type": "DOUBLE", "doubleValue": 1.0}]}),
+            "totalResources[0].type: CPU is INTEGER",
+        ),
+        (
+            json!({"totalResources": [{"name": "GPU", "type": "STRINGSET"}]}),
+            "totalResources[0]: Berth accounts CPU and MEMORY",
+        ),
+        (
+            json!({"totalResources": resources(1024, 512),
+                   "attributes": [{"name": "bad name", "value": "x"}]}),
+            "attributes[0].name: 1 to 128",
+        ),
+        (
+            json!({"totalResources": resources(1024, 512), "instanceIdentityDocument": "{"}),
+            "instanceIdentityDocument: not a JSON document",
+        ),
+        (
+            json!({"totalResources": resources(1024, 512), "instanceIdentityDocument": "{}"}),
+            "instanceIdentityDocument.instanceId: required",
+        ),
+        (
+            json!({"totalResources": resources(1024, 512),
+                   "platformDevices": [{"id": "0", "type": "GPU"}]}),
+            "platformDevices: Berth places no GPU",
+        ),
+    ];
+    for (body, expected) in cases {
+        let err = call(&api, "RegisterContainerInstance", body.clone()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidParameterException, "{body}");
+        assert!(err.message.starts_with(expected), "{body}: {err}");
+    }
+    let err = call(
+        &api,
+        "RegisterContainerInstance",
+        json!({"cluster": "nope", "totalResources": resources(1024, 512)}),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ClusterNotFoundException);
+    let listed = ok(&api, "ListContainerInstances", json!({}));
+    assert_eq!(listed["containerInstanceArns"], json!([]));
+}
