@@ -1,11 +1,13 @@
-"""Container instances that come from the ECS API rather than from a `berth agent`. No
-Docker needed."""
+"""Container instances that come from the ECS API rather than from a `berth agent`, and an
+agent that presents a join token the server never issued. Neither needs Docker."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
-from conftest import api_error, arn
+from conftest import api_error, arn, isolated_environ
 
 
 def resources(cpu: int, memory: int) -> list[dict]:
@@ -52,3 +54,14 @@ def test_register_container_instance_is_shown_but_gets_no_tasks_without_an_agent
     with api_error("ClusterNotFoundException"):
         ecs.register_container_instance(cluster="nope", totalResources=resources(1024, 512))
 
+
+def test_an_agent_with_a_wrong_join_token_exits_and_says_how_to_get_one(berth_bin: Path, server, tmp_path: Path):
+    agent = subprocess.run(
+        [str(berth_bin), "agent", "--server", server.endpoint, "--token", "bjt_wrong",
+         "--runtime", "process", "--state-dir", str(tmp_path / "agent")],
+        env=isolated_environ(), capture_output=True, text=True, timeout=60,
+    )
+    assert agent.returncode != 0, agent.stderr
+    assert "join token is not valid" in agent.stderr, agent.stderr
+    assert "berth tokens create" in agent.stderr, agent.stderr
+    assert server.ecs.list_container_instances()["containerInstanceArns"] == []

@@ -88,7 +88,11 @@ async fn call<Req: Serialize, Resp: DeserializeOwned>(
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| fail(format!("bad answer: {e}")));
         }
-        let message = String::from_utf8_lossy(&bytes).to_string();
+        // The server's errors are `{"__type", "message"}`; the message says what to do.
+        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|body| body.get("message")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).to_string());
         if status.as_u16() == 403 {
             return Err(AgentError::Refused(message));
         }
@@ -139,7 +143,9 @@ fn observed(status: ContainerStatus) -> Option<Observed> {
     })
 }
 
-async fn register(config: &Config) -> RegisterResponse {
+/// Registers, retrying while the server cannot be reached or answers an error, until it
+/// refuses the join token: that is final, since no token becomes valid later.
+async fn register(config: &Config) -> Result<RegisterResponse, AgentError> {
     let mut delay = Duration::from_millis(200);
     loop {
         match call(
@@ -151,7 +157,8 @@ async fn register(config: &Config) -> RegisterResponse {
         )
         .await
         {
-            Ok(response) => return response,
+            Ok(response) => return Ok(response),
+            Err(refused @ AgentError::Refused(_)) => return Err(refused),
             Err(e) => {
                 tracing::warn!(error = %e, "registration failed; retrying");
                 tokio::time::sleep(delay).await;
@@ -161,9 +168,13 @@ async fn register(config: &Config) -> RegisterResponse {
     }
 }
 
-/// Runs the agent until the future is dropped.
-pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) {
-    let mut registration = register(&config).await;
+/// Runs the agent until the future is dropped, or until the server refuses its join token,
+/// which it returns.
+pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
+    let mut registration = match register(&config).await {
+        Ok(registration) => registration,
+        Err(refused) => return refused,
+    };
     tracing::info!(instance = %registration.container_instance_arn, runtime = runtime.name(), "agent registered");
     let mut desired: Vec<DesiredTask> = Vec::new();
     let mut version: Option<String> = None;
@@ -262,7 +273,10 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) {
             }
             Err(AgentError::Refused(reason)) => {
                 tracing::warn!(%reason, "server no longer knows this agent; registering again");
-                registration = register(&config).await;
+                registration = match register(&config).await {
+                    Ok(registration) => registration,
+                    Err(refused) => return refused,
+                };
                 version = None;
             }
             Err(e) => {

@@ -408,6 +408,33 @@ fn an_instance_registered_through_the_api_gets_tasks_only_once_its_agent_connect
 }
 
 #[test]
+fn an_agent_with_an_unknown_join_token_is_refused_and_told_what_to_do() {
+    let cluster = Cluster::new();
+    let refused = cluster.api.as_system(cluster.now, |call| {
+        let request = RegisterRequest {
+            cluster: "default".into(),
+            instance_id: "node-1".into(),
+            hostname: "node-1".into(),
+            cpu: 1024,
+            memory: 1024,
+            attributes: Default::default(),
+            agent_version: "test".into(),
+            runtime: "fake".into(),
+            address: None,
+        };
+        agents::register(call, &request, "bjt_wrong").unwrap_err()
+    });
+    assert_eq!(refused.kind, berth_model::ErrorKind::AccessDeniedException);
+    assert!(
+        refused.message.contains("berth tokens create"),
+        "{}",
+        refused.message
+    );
+    let listed = cluster.ecs("ListContainerInstances", json!({}));
+    assert_eq!(listed["containerInstanceArns"], json!([]));
+}
+
+#[test]
 fn a_draining_instance_gets_no_new_tasks() {
     let mut cluster = Cluster::new();
     cluster.join(4096, 8192);

@@ -85,7 +85,8 @@ fn route_address(server: &str) -> Option<IpAddr> {
     Some(socket.local_addr().ok()?.ip())
 }
 
-/// Picks the runtime and runs the agent until the future is dropped. Prints which runtime.
+/// Picks the runtime and runs the agent until the future is dropped, or fails when the server
+/// refuses its join token. Prints which runtime.
 pub async fn run(agent: Agent) -> Result<()> {
     let (cpu, memory) = machine_resources();
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -125,12 +126,12 @@ pub async fn run(agent: Agent) -> Result<()> {
                 .context("no Docker engine answered; start one or run with --runtime process")?,
         ),
     };
-    match docker {
+    let refused = match docker {
         Some(docker) => {
             eprintln!(
                 "berth agent: running containers with Docker ({cpu} CPU units, {memory} MiB)"
             );
-            node::run(Arc::new(docker), config("docker")).await;
+            node::run(Arc::new(docker), config("docker")).await
         }
         None => {
             let why = if agent.runtime == RuntimeChoice::Process {
@@ -140,8 +141,8 @@ pub async fn run(agent: Agent) -> Result<()> {
             };
             eprintln!("berth agent: running tasks as host processes, {why} ({cpu} CPU units, {memory} MiB)");
             let runtime = ProcessRuntime::new(runtime_config, agent.state_dir.join("processes"))?;
-            node::run(Arc::new(runtime), config("process")).await;
+            node::run(Arc::new(runtime), config("process")).await
         }
-    }
-    Ok(())
+    };
+    Err(refused.into())
 }
