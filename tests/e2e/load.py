@@ -40,8 +40,9 @@ class Load:
     at a time, back to back (or every `pause` seconds), until stopped."""
 
     def __init__(self, port: int, path: str = "/", host: str | None = None, workers: int = 4,
-                 pause: float = 0.0, timeout: float = 30.0):
+                 pause: float = 0.0, timeout: float = 30.0, tls: ssl.SSLContext | None = None):
         self.port, self.path, self.host, self.workers = port, path, host, workers
+        self.tls = tls
         self.pause, self.timeout = pause, timeout
         self.tally = Tally()
         self._lock = threading.Lock()
@@ -75,12 +76,21 @@ class Load:
                 if len(self.tally.first_failures) < 20:
                     self.tally.first_failures.append(failure)
 
+    def _connect(self) -> http.client.HTTPConnection:
+        if self.tls is None:
+            return http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        # TLS names `host` (the certificate's name) while the connection goes to loopback.
+        connection = http.client.HTTPSConnection(self.host or "127.0.0.1", self.port, timeout=self.timeout,
+                                                 context=self.tls)
+        connection._create_connection = lambda address, *args: socket.create_connection(("127.0.0.1", address[1]), *args)
+        return connection
+
     def _run(self) -> None:
         connection = None
         headers = {"Host": self.host} if self.host else {}
         while not self._stop.is_set():
             if connection is None:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+                connection = self._connect()
             try:
                 connection.request("GET", self.path, headers=headers)
                 response = connection.getresponse()

@@ -183,20 +183,22 @@ def test_an_open_websocket_keeps_its_old_task_until_drained(site):
     site.serve("web", group, web_app(TESTAPP_V1), count=2)
     old = WebSocket(site.port)
     try:
-        assert old.ask("hello") == "v1: hello"
-        site.ecs.register_task_definition(**web_app(TESTAPP_V2))
-        site.ecs.update_service(service="web", taskDefinition="web:2")
-        wait_for(lambda: site.health(group), "the new tasks to take traffic",
-                 lambda states: states.count("healthy") == 2 and "draining" in states, timeout=90, interval=0.3)
-        assert old.ask("still there?") == "v1: still there?", "the draining task still serves its open connection"
-        new = WebSocket(site.port)
-        try:
-            assert new.ask("hi") == "v2: hi", "new connections reach new tasks"
-        finally:
-            new.close()
-        wait_rolled(site.ecs, "web")
-        with pytest.raises((ConnectionError, OSError)):
-            old.ask("gone?")
+        with Load(site.port, workers=2) as load:
+            assert old.ask("hello") == "v1: hello"
+            site.ecs.register_task_definition(**web_app(TESTAPP_V2))
+            site.ecs.update_service(service="web", taskDefinition="web:2")
+            wait_for(lambda: site.health(group), "the new tasks to take traffic",
+                     lambda states: states.count("healthy") == 2 and "draining" in states, timeout=90, interval=0.3)
+            assert old.ask("still there?") == "v1: still there?", "the draining task still serves its open connection"
+            new = WebSocket(site.port)
+            try:
+                assert new.ask("hi") == "v2: hi", "new connections reach new tasks"
+            finally:
+                new.close()
+            wait_rolled(site.ecs, "web")
+            with pytest.raises((ConnectionError, OSError)):
+                old.ask("gone?")
+        assert load.tally.failures == 0, load.tally.summary()
     finally:
         old.close()
 
@@ -248,3 +250,11 @@ def test_an_https_listener_serves_an_imported_certificate(site, tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["v1", "2"], out.stdout
+    # A roll under steady HTTPS load drops nothing either.
+    https = ssl.create_default_context(cafile=str(cert))
+    with Load(site.port, host="shop.example", workers=4, tls=https) as load:
+        site.ecs.register_task_definition(**web_app(TESTAPP_V2))
+        site.ecs.update_service(service="web", taskDefinition="web:2")
+        wait_rolled(site.ecs, "web")
+    assert load.tally.failures == 0, load.tally.summary()
+    assert load.tally.versions["v2"] > 0, load.tally.summary()
