@@ -118,16 +118,20 @@ impl ReadCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// The generation a read may use the cache at, or `None` when it must not use it (another
-    /// thread is checking for other processes' commits right now). Take it *before* reading
-    /// SQLite: a commit that lands after the read then makes the result too old to keep.
+    /// The generation a read may use the cache at, or `None` when it must not use it (the
+    /// check for other processes' commits failed). Take it *before* reading SQLite: a commit
+    /// that lands after the read then makes the result too old to keep.
     pub fn generation(&self) -> Option<u64> {
-        let now = self.epoch.elapsed().as_nanos() as u64 + 1;
-        let checked_at = self.checked_at.load(Ordering::SeqCst);
-        if checked_at != 0 && now.saturating_sub(checked_at) < FRESH_FOR.as_nanos() as u64 {
+        if self.is_fresh() {
             return Some(self.generation.load(Ordering::SeqCst));
         }
-        let mut watch = self.watch.try_lock().ok()?;
+        // One thread checks; the others wait the few microseconds that takes and then use its
+        // result, rather than each paying for a read transaction of their own.
+        let mut watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_fresh() {
+            return Some(self.generation.load(Ordering::SeqCst));
+        }
+        let started = self.now();
         let version = watch
             .conn
             .prepare_cached("PRAGMA data_version")
@@ -138,8 +142,19 @@ impl ReadCache {
             self.generation.fetch_add(1, Ordering::SeqCst);
         }
         // Fresh from when the check started: a commit after that may not have been seen.
-        self.checked_at.store(now, Ordering::SeqCst);
+        self.checked_at.store(started, Ordering::SeqCst);
         Some(self.generation.load(Ordering::SeqCst))
+    }
+
+    /// Nanoseconds since `epoch`, plus one (so 0 means never).
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64 + 1
+    }
+
+    /// Whether the last check for other processes' commits started less than [`FRESH_FOR`] ago.
+    fn is_fresh(&self) -> bool {
+        let checked_at = self.checked_at.load(Ordering::SeqCst);
+        checked_at != 0 && self.now().saturating_sub(checked_at) < FRESH_FOR.as_nanos() as u64
     }
 
     /// The entries, if they were read at `generation`.
