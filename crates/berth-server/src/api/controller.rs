@@ -624,3 +624,57 @@ fn apply_report(
     )?;
     Ok(changed == Some(true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(service: &Service) -> Vec<&str> {
+        service.events.iter().map(|e| e.message.as_str()).collect()
+    }
+
+    #[test]
+    fn events_are_newest_first_without_repeats_of_the_newest() {
+        let mut service = Service {
+            service_name: "web".into(),
+            ..Service::default()
+        };
+        push_events(&mut service, &["has started 1 tasks.".into()], 1.0);
+        push_events(
+            &mut service,
+            &[
+                "has reached a steady state.".into(),
+                "has reached a steady state.".into(),
+            ],
+            2.0,
+        );
+        push_events(&mut service, &["has reached a steady state.".into()], 3.0);
+        assert_eq!(
+            messages(&service),
+            [
+                "(service web) has reached a steady state.",
+                "(service web) has started 1 tasks."
+            ]
+        );
+        assert_eq!(service.events[0].created_at, 2.0, "the repeat was dropped");
+        // A message that is not the newest one is news again.
+        push_events(&mut service, &["has started 1 tasks.".into()], 4.0);
+        assert_eq!(messages(&service)[0], "(service web) has started 1 tasks.");
+    }
+
+    #[test]
+    fn a_service_keeps_its_newest_hundred_events() {
+        let mut service = Service {
+            service_name: "web".into(),
+            ..Service::default()
+        };
+        for n in 0..150 {
+            push_events(&mut service, &[format!("event {n}")], f64::from(n));
+        }
+        assert_eq!(service.events.len(), MAX_EVENTS);
+        assert_eq!(service.events[0].message, "(service web) event 149");
+        assert_eq!(service.events[99].message, "(service web) event 50");
+        let ids: std::collections::HashSet<_> = service.events.iter().map(|e| &e.id).collect();
+        assert_eq!(ids.len(), MAX_EVENTS, "every event has its own id");
+    }
+}
