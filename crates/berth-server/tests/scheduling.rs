@@ -631,6 +631,62 @@ fn a_stopping_target_is_drained_before_its_stop_signal() {
     assert_eq!(statuses(&cluster), ["STOPPED"]);
 }
 
+/// StopTask and a DRAINING instance take a service task out the same way scale-in does:
+/// deregistered and drained while the agent keeps it running, only then signalled.
+#[test]
+fn stop_task_and_a_draining_instance_drain_before_the_stop_signal() {
+    for via_instance in [false, true] {
+        let mut cluster = Cluster::new();
+        cluster.join(4096, 8192);
+        balanced_service(&cluster, 1, 0);
+        cluster.run_until("a target", |c| c.balancer.count(State::Initial) == 1);
+        cluster
+            .balancer
+            .set_all(State::Initial, Some(State::Healthy));
+        cluster.run_until("steady state", stable);
+        let arn = cluster.ecs("ListTasks", json!({}))["taskArns"][0].clone();
+        if via_instance {
+            // With a single instance there is nowhere to start a replacement first.
+            cluster.ecs(
+                "UpdateService",
+                json!({"service": "web", "deploymentConfiguration": {"minimumHealthyPercent": 0}}),
+            );
+            let instance = cluster.ecs("ListContainerInstances", json!({}))
+                ["containerInstanceArns"][0]
+                .clone();
+            cluster.ecs(
+                "UpdateContainerInstancesState",
+                json!({"containerInstances": [instance], "status": "DRAINING"}),
+            );
+        } else {
+            cluster.ecs("StopTask", json!({"task": arn, "reason": "moving on"}));
+        }
+        cluster.controller_round();
+        assert_eq!(statuses(&cluster), ["DEACTIVATING"], "{via_instance}");
+        assert!(
+            cluster
+                .desired()
+                .tasks
+                .iter()
+                .any(|t| t.task_arn == arn && t.desired_status == "RUNNING"),
+            "the agent keeps the draining task running ({via_instance})"
+        );
+        cluster.balancer.sync(&cluster.api, cluster.now);
+        assert_eq!(cluster.balancer.count(State::Draining), 1);
+        cluster.balancer.set_all(State::Draining, None);
+        cluster.controller_round();
+        assert_eq!(statuses(&cluster), ["STOPPING"], "{via_instance}");
+        assert!(
+            cluster
+                .desired()
+                .tasks
+                .iter()
+                .all(|t| t.task_arn != arn || t.desired_status == "STOPPED"),
+            "now the agent stops it ({via_instance})"
+        );
+    }
+}
+
 #[test]
 fn a_task_its_target_group_finds_unhealthy_is_replaced_after_the_grace_period() {
     let mut cluster = Cluster::new();
