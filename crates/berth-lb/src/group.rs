@@ -74,6 +74,8 @@ pub struct TargetGroup {
     settings: Mutex<Settings>,
     targets: Mutex<Vec<Arc<Target>>>,
     next: AtomicUsize,
+    /// Woken when a target is added, so that its health checks start at once.
+    added: Notify,
 }
 
 impl TargetGroup {
@@ -114,6 +116,12 @@ impl TargetGroup {
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
         }));
+        self.added.notify_waiters();
+    }
+
+    /// Resolves once a target is added after this call.
+    pub fn target_added(&self) -> tokio::sync::futures::Notified<'_> {
+        self.added.notified()
     }
 
     /// Takes the target out of rotation at once, waits until its in-flight requests are done

@@ -248,3 +248,28 @@ async fn target_connections_are_kept_alive_and_reused() {
     }
     assert_eq!(counts, ["1", "1"], "six requests, one target connection");
 }
+
+/// A target registered between two checks of the group's others is checked at once, not at
+/// the group's next turn: with a one-minute interval and one pass to be healthy, a new task
+/// takes traffic in milliseconds.
+#[tokio::test]
+async fn a_new_target_is_checked_the_moment_it_registers() {
+    let group = Arc::new(berth_lb::group::TargetGroup::new(
+        berth_lb::group::Settings {
+            health_check: berth_lb::health::HealthCheck {
+                path: "/health".into(),
+                interval: Duration::from_secs(60),
+                timeout: Duration::from_secs(2),
+                healthy_threshold: 1,
+                unhealthy_threshold: 1,
+                ..berth_lb::health::HealthCheck::default()
+            },
+            ..berth_lb::group::Settings::default()
+        },
+    ));
+    group.register(backend("first").await);
+    tokio::spawn(checker::run(Arc::clone(&group)));
+    until_healthy(&group, 1).await;
+    group.register(backend("second").await);
+    until_healthy(&group, 2).await;
+}
