@@ -75,6 +75,11 @@ pub enum Action {
 pub struct Step {
     pub actions: Vec<Action>,
     pub reports: Vec<TaskReport>,
+    /// When the earliest task now reported STOPPING only because its containers' exits are
+    /// still settling (see [`EXIT_SETTLE_SECONDS`]) can be reported STOPPED: the agent looks
+    /// again then, instead of a whole long poll later, so a deployment that waits for its old
+    /// tasks to stop is not held up by the agent.
+    pub settles_at: Option<Timestamp>,
 }
 
 fn name(container: &ContainerDefinition) -> &str {
@@ -128,6 +133,21 @@ fn task_status(
     } else {
         "ACTIVATING"
     }
+}
+
+/// When every container of a stopping task has exited and its last exit has settled; `None`
+/// while one still runs (its stop is under way and ends in an exit the agent hears of).
+fn settles_at(containers: &BTreeMap<&str, &Observed>) -> Option<Timestamp> {
+    let mut last_exit: Option<Timestamp> = None;
+    for observed in containers.values() {
+        match observed.state {
+            State::Running { .. } => return None,
+            State::Exited { finished_at, .. } => {
+                last_exit = Some(last_exit.map_or(finished_at, |last| last.max(finished_at)));
+            }
+        }
+    }
+    last_exit.map(|at| at + EXIT_SETTLE_SECONDS)
 }
 
 /// One decision round for every task on this machine.
@@ -199,6 +219,11 @@ pub fn step(
             out.actions.extend(starts(task, &containers, memory, now));
         }
         let status = task_status(task, &containers, stopping, failure.is_some(), now);
+        if status == "STOPPING" {
+            if let Some(at) = settles_at(&containers) {
+                out.settles_at = Some(out.settles_at.map_or(at, |earliest| earliest.min(at)));
+            }
+        }
         let report = report(task, &containers, status, essential_exit, failure, memory);
         out.reports.push(deprovision(
             task,

@@ -180,6 +180,9 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
     let mut version: Option<String> = None;
     let mut memory = Memory::default();
     let stopping: Arc<Mutex<HashSet<String>>> = Arc::default();
+    // Woken when a stop ends, so its exit is seen (and reported) at once, not when the poll
+    // under way returns.
+    let stopped = Arc::new(tokio::sync::Notify::new());
     // What the round before saw, with what it started and removed: after a start the agent
     // steps again at once, and what it started is all that it needs to know anew. Listing
     // every container again would cost time that grows with the containers running.
@@ -221,6 +224,7 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
                     if fresh {
                         let runtime = Arc::clone(&runtime);
                         let stopping = Arc::clone(&stopping);
+                        let stopped = Arc::clone(&stopped);
                         tokio::spawn(async move {
                             let timeout = Duration::from_secs(timeout_seconds.max(0) as u64);
                             if let Err(e) = runtime.stop(&runtime_id, timeout).await {
@@ -230,6 +234,7 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
                                 .remove(&runtime_id);
+                            stopped.notify_one();
                         });
                     }
                 }
@@ -251,25 +256,48 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_empty();
+        // A task whose exit settles soon is reported without waiting on the server, and the
+        // agent looks again when it has settled, to report it STOPPED.
+        let settle = decided
+            .settles_at
+            .map(|at| Duration::from_secs_f64((at - now()).clamp(0.0, 5.0)));
         let poll = PollRequest {
             container_instance_arn: registration.container_instance_arn.clone(),
             known_version: version.clone(),
-            wait_seconds: if busy { 1 } else { config.poll_wait_seconds },
+            wait_seconds: match settle {
+                Some(_) => 0,
+                None if busy => 1,
+                None => config.poll_wait_seconds,
+            },
             reports: decided.reports,
         };
         let timeout = Duration::from_secs(poll.wait_seconds + 10);
-        match call::<_, PollResponse>(
+        let polling = call::<_, PollResponse>(
             &config.server,
             "/agent/v1/poll",
             &registration.agent_key,
             &poll,
             timeout,
-        )
-        .await
-        {
+        );
+        let answered = if busy {
+            tokio::select! {
+                answered = polling => Some(answered),
+                // Nothing is lost with the poll: the next one reports everything again.
+                _ = stopped.notified() => None,
+            }
+        } else {
+            Some(polling.await)
+        };
+        let Some(answered) = answered else {
+            continue;
+        };
+        match answered {
             Ok(answer) => {
                 desired = answer.tasks;
                 version = Some(answer.version);
+                if let Some(settle) = settle {
+                    tokio::time::sleep(settle).await;
+                }
             }
             Err(AgentError::Refused(reason)) => {
                 tracing::warn!(%reason, "server no longer knows this agent; registering again");

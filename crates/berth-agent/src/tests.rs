@@ -203,6 +203,49 @@ fn an_essential_exit_stops_the_task() {
     );
 }
 
+/// A task kept at STOPPING only while its exits settle says when they will have settled,
+/// so the agent reports STOPPED then rather than a whole poll later; a task with a container
+/// still running (its stop under way) says nothing.
+#[test]
+fn a_stopping_task_says_when_its_exits_settle() {
+    let mut desired = task(vec![
+        container("web", true, &[]),
+        container("log", false, &[]),
+    ]);
+    desired.desired_status = "STOPPED".into();
+    let mut memory = Memory::default();
+    let still_running = step(
+        &[desired.clone()],
+        &[exited("web", 0), running("log")],
+        &mut memory,
+        20.5,
+    );
+    assert_eq!(still_running.reports[0].last_status, "STOPPING");
+    assert_eq!(still_running.settles_at, None);
+    let mut later = exited("log", 0);
+    later.state = State::Exited {
+        exit_code: 0,
+        oom_killed: false,
+        finished_at: 20.25,
+    };
+    let settling = step(
+        &[desired.clone()],
+        &[exited("web", 0), later.clone()],
+        &mut memory,
+        20.5,
+    );
+    assert_eq!(settling.reports[0].last_status, "STOPPING");
+    assert_eq!(settling.settles_at, Some(20.25 + EXIT_SETTLE_SECONDS));
+    let settled = step(
+        &[desired],
+        &[exited("web", 0), later],
+        &mut memory,
+        20.25 + EXIT_SETTLE_SECONDS,
+    );
+    assert_eq!(settled.reports[0].last_status, "STOPPED");
+    assert_eq!(settled.settles_at, None);
+}
+
 #[test]
 fn a_stop_runs_in_reverse_dependency_order() {
     let mut desired = task(vec![
