@@ -104,6 +104,33 @@ def test_restarts_of_agent_and_server_lose_and_duplicate_nothing(cluster):
     assert sorted(c["ID"] for c in agent.containers()) == containers
 
 
+def test_an_agent_cut_off_from_its_server_keeps_its_tasks_and_reports_on_reconnect(cluster):
+    server, agent = cluster
+    ecs = server.ecs
+    ecs.register_task_definition(**web_definition(TESTAPP_V1))
+    ecs.create_service(serviceName="web", taskDefinition="web", desiredCount=2)
+    wait_stable(ecs)
+    before = {c["ID"] for c in agent.containers()}
+    victim = sorted(before)[0]
+
+    server.kill()
+    # While the server is away a container dies; the agent keeps the rest running.
+    docker("kill", victim)
+    running = wait_for(lambda: {c["ID"] for c in agent.containers()}, "the killed container to go",
+                       lambda ids: victim not in ids)
+    assert running == before - {victim}, "nothing else stopped or started without the server"
+
+    server.start()
+    ecs = server.ecs
+    # On reconnecting the agent reports what happened meanwhile, and the service heals.
+    stopped = wait_for(lambda: tasks(ecs, serviceName="web", desiredStatus="STOPPED"), "the exit to be reported",
+                       lambda ts: len(ts) == 1, timeout=60)[0]
+    assert stopped["stopCode"] == "EssentialContainerExited", stopped
+    assert stopped["containers"][0]["exitCode"] == 137, stopped
+    wait_stable(ecs)
+    assert before - {victim} <= {c["ID"] for c in agent.containers()}, "the survivor is the same container"
+
+
 def test_failures_are_reported_in_ecs_terms(cluster):
     server, _ = cluster
     ecs = server.ecs
