@@ -2,7 +2,7 @@
 //! the answer. Reads run on the runtime worker itself; writes, which wait for a commit to
 //! reach the disk, go to a writer that commits them in batches ([`WriteQueue`]).
 
-use crate::api::{Api, Caller};
+use crate::api::{Api, Caller, Reply};
 use crate::balancer::Balancer;
 use crate::{elbv2, keys, protocol, sigv4};
 use berth_model::{ApiError, ErrorKind};
@@ -88,22 +88,27 @@ async fn answer(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<Fu
         .path()
         .starts_with(crate::agent_endpoint::PREFIX)
     {
-        crate::agent_endpoint::answer(shared, request).await
+        crate::agent_endpoint::answer(shared, request)
+            .await
+            .map(Reply::Value)
     } else {
         run(shared, request).await
     };
     let (status, body) = match result {
-        Ok(value) => (StatusCode::OK, value),
+        Ok(reply) => (StatusCode::OK, reply),
         Err(error) => {
             if error.kind == ErrorKind::ServerException {
                 tracing::error!(%request_id, message = %error.message, "request failed");
             }
             let status = StatusCode::from_u16(error.kind.status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, protocol::error_body(&error))
+            (status, Reply::Value(protocol::error_body(&error)))
         }
     };
-    let body = encode(&body);
+    let body = match body {
+        Reply::Value(value) => encode(&value),
+        Reply::Json(text) => Bytes::from(text),
+    };
     let length = HeaderValue::from(body.len());
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
@@ -268,22 +273,20 @@ async fn run_elbv2(
     Ok((action, result))
 }
 
-async fn run(shared: &Arc<Shared>, request: Request<Incoming>) -> Result<Value, ApiError> {
+async fn run(shared: &Arc<Shared>, request: Request<Incoming>) -> Result<Reply, ApiError> {
     let (parts, body) = request.into_parts();
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let ecs = protocol::parse(parts.method.as_str(), parts.uri.path(), header)?;
     let (caller, body, now) = receive(shared, &parts, body, "ecs").await?;
     let action = ecs.action;
     if runs_inline(&action) {
-        return shared.api.handle(&action, &body, &caller, now);
+        return shared.api.reply(&action, &body, &caller, now);
     }
     if reads_only(&action) {
         let shared = Arc::clone(shared);
-        return tokio::task::spawn_blocking(move || {
-            shared.api.handle(&action, &body, &caller, now)
-        })
-        .await
-        .map_err(|e| ApiError::server(format!("request handler failed: {e}")))?;
+        return tokio::task::spawn_blocking(move || shared.api.reply(&action, &body, &caller, now))
+            .await
+            .map_err(|e| ApiError::server(format!("request handler failed: {e}")))?;
     }
     // Writes wait for their commit's fsync: they are queued for the writer, which answers
     // every write that queued up meanwhile with one commit, off the runtime workers.
@@ -303,6 +306,7 @@ async fn run(shared: &Arc<Shared>, request: Request<Incoming>) -> Result<Value, 
     answer
         .await
         .map_err(|_| ApiError::server("the write was dropped unanswered"))?
+        .map(Reply::Value)
 }
 
 /// Reads a request's body and verifies its signature for `service`. Returns the caller, the

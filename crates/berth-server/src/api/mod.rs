@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 /// The prefix of every `X-Amz-Target` the ECS API answers.
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
@@ -57,46 +57,92 @@ pub struct Call<'a> {
     now: f64,
 }
 
-type Handler = fn(&Call<'_>, &[u8]) -> Result<Value, ApiError>;
+/// An action's handler: most build a JSON value; hot Describe calls write JSON text from
+/// renderings the decode cache keeps (see [`Cached::json`]).
+#[derive(Clone, Copy)]
+enum Handler {
+    Value(fn(&Call<'_>, &[u8]) -> Result<Value, ApiError>),
+    Json(fn(&Call<'_>, &[u8]) -> Result<String, ApiError>),
+}
 
-/// Every action Berth answers, by name. Unknown names answer `UnknownOperationException`.
+/// What an action answers: a JSON value, or JSON text already written.
+#[derive(Debug)]
+pub enum Reply {
+    Value(Value),
+    Json(String),
+}
+
+impl Reply {
+    pub fn into_value(self) -> Result<Value, ApiError> {
+        match self {
+            Reply::Value(value) => Ok(value),
+            Reply::Json(text) => serde_json::from_str(&text)
+                .map_err(|e| ApiError::server(format!("an answer is not JSON: {e}"))),
+        }
+    }
+}
+
 const ACTIONS: &[(&str, Handler)] = &[
-    ("CreateCluster", clusters::create),
-    ("DescribeClusters", clusters::describe),
-    ("ListClusters", clusters::list),
-    ("DeleteCluster", clusters::delete),
-    ("RegisterTaskDefinition", task_definitions::register),
-    ("DescribeTaskDefinition", task_definitions::describe),
-    ("ListTaskDefinitions", task_definitions::list),
+    ("CreateCluster", Handler::Value(clusters::create)),
+    ("DescribeClusters", Handler::Value(clusters::describe)),
+    ("ListClusters", Handler::Value(clusters::list)),
+    ("DeleteCluster", Handler::Value(clusters::delete)),
+    (
+        "RegisterTaskDefinition",
+        Handler::Value(task_definitions::register),
+    ),
+    (
+        "DescribeTaskDefinition",
+        Handler::Value(task_definitions::describe),
+    ),
+    (
+        "ListTaskDefinitions",
+        Handler::Value(task_definitions::list),
+    ),
     (
         "ListTaskDefinitionFamilies",
-        task_definitions::list_families,
+        Handler::Value(task_definitions::list_families),
     ),
-    ("DeregisterTaskDefinition", task_definitions::deregister),
-    ("DeleteTaskDefinitions", task_definitions::delete),
-    ("CreateService", services::create),
-    ("UpdateService", services::update),
-    ("DescribeServices", services::describe),
-    ("ListServices", services::list),
-    ("DeleteService", services::delete),
-    ("RunTask", tasks::run),
-    ("StopTask", tasks::stop),
-    ("DescribeTasks", tasks::describe),
-    ("ListTasks", tasks::list),
-    ("RegisterContainerInstance", container_instances::register),
-    ("DescribeContainerInstances", container_instances::describe),
-    ("ListContainerInstances", container_instances::list),
+    (
+        "DeregisterTaskDefinition",
+        Handler::Value(task_definitions::deregister),
+    ),
+    (
+        "DeleteTaskDefinitions",
+        Handler::Value(task_definitions::delete),
+    ),
+    ("CreateService", Handler::Value(services::create)),
+    ("UpdateService", Handler::Value(services::update)),
+    ("DescribeServices", Handler::Json(services::describe)),
+    ("ListServices", Handler::Value(services::list)),
+    ("DeleteService", Handler::Value(services::delete)),
+    ("RunTask", Handler::Value(tasks::run)),
+    ("StopTask", Handler::Value(tasks::stop)),
+    ("DescribeTasks", Handler::Value(tasks::describe)),
+    ("ListTasks", Handler::Value(tasks::list)),
+    (
+        "RegisterContainerInstance",
+        Handler::Value(container_instances::register),
+    ),
+    (
+        "DescribeContainerInstances",
+        Handler::Value(container_instances::describe),
+    ),
+    (
+        "ListContainerInstances",
+        Handler::Value(container_instances::list),
+    ),
     (
         "UpdateContainerInstancesState",
-        container_instances::update_state,
+        Handler::Value(container_instances::update_state),
     ),
     (
         "DeregisterContainerInstance",
-        container_instances::deregister,
+        Handler::Value(container_instances::deregister),
     ),
-    ("TagResource", tags::tag),
-    ("UntagResource", tags::untag),
-    ("ListTagsForResource", tags::list),
+    ("TagResource", Handler::Value(tags::tag)),
+    ("UntagResource", Handler::Value(tags::untag)),
+    ("ListTagsForResource", Handler::Value(tags::list)),
 ];
 
 impl Api {
@@ -157,7 +203,7 @@ impl Api {
         ACTIONS.iter().any(|(name, _)| *name == action)
     }
 
-    /// Answers one action. `now` is seconds since the Unix epoch.
+    /// Answers one action as a JSON value. `now` is seconds since the Unix epoch.
     pub fn handle(
         &self,
         action: &str,
@@ -165,6 +211,17 @@ impl Api {
         caller: &Caller,
         now: f64,
     ) -> Result<Value, ApiError> {
+        self.reply(action, body, caller, now)?.into_value()
+    }
+
+    /// Answers one action as the handler made it: what the HTTP front sends.
+    pub fn reply(
+        &self,
+        action: &str,
+        body: &[u8],
+        caller: &Caller,
+        now: f64,
+    ) -> Result<Reply, ApiError> {
         let Some((_, handler)) = ACTIONS.iter().find(|(name, _)| *name == action) else {
             return Err(ApiError::new(
                 ErrorKind::UnknownOperationException,
@@ -183,7 +240,10 @@ impl Api {
             caller,
             now,
         };
-        handler(&call, body)
+        match handler {
+            Handler::Value(handle) => handle(&call, body).map(Reply::Value),
+            Handler::Json(handle) => handle(&call, body).map(Reply::Json),
+        }
     }
 
     /// Creates the `default` cluster if it has never existed, as ECS does for a new account.
@@ -227,8 +287,11 @@ fn from_record<T: DeserializeOwned>(record: &Record) -> Result<T, ApiError> {
 }
 
 /// What a stored resource type needs to be read through [`Decoded`].
-pub(crate) trait Resource: DeserializeOwned + Clone + Send + Sync + 'static {}
-impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Resource for T {}
+pub(crate) trait Resource:
+    DeserializeOwned + Serialize + Clone + Send + Sync + 'static
+{
+}
+impl<T: DeserializeOwned + Serialize + Clone + Send + Sync + 'static> Resource for T {}
 
 /// Above this many entries, or this many bytes of their documents, [`Decoded`] starts over.
 const MAX_DECODED: usize = 4096;
@@ -256,23 +319,49 @@ struct DecodedEntries {
 
 struct DecodedEntry {
     doc: Arc<str>,
-    value: Box<dyn Any + Send + Sync>,
+    /// A `Cached<T>` of the collection's resource type.
+    cached: Arc<dyn Any + Send + Sync>,
+}
+
+/// A decoded document and, once an answer has asked for it, the JSON it renders to.
+pub(crate) struct Cached<T> {
+    pub(crate) value: T,
+    json: OnceLock<String>,
+}
+
+impl<T: Serialize> Cached<T> {
+    /// The value as answers show it: rendered once per version of the record, so that a
+    /// Describe answering with it copies text instead of building the JSON again.
+    pub(crate) fn json(&self) -> &str {
+        self.json.get_or_init(|| to_doc(&self.value))
+    }
 }
 
 impl Decoded {
     fn decode<T: Resource>(&self, collection: Collection, record: &Record) -> Result<T, ApiError> {
-        let cached = self
+        Ok(self.cached::<T>(collection, record)?.value.clone())
+    }
+
+    fn cached<T: Resource>(
+        &self,
+        collection: Collection,
+        record: &Record,
+    ) -> Result<Arc<Cached<T>>, ApiError> {
+        let hit = self
             .entries
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .by_collection[collection as usize]
             .get(&record.key)
             .filter(|entry| Arc::ptr_eq(&entry.doc, &record.doc) || entry.doc == record.doc)
-            .and_then(|entry| entry.value.downcast_ref::<T>().cloned());
-        if let Some(value) = cached {
-            return Ok(value);
+            .and_then(|entry| Arc::clone(&entry.cached).downcast::<Cached<T>>().ok());
+        if let Some(hit) = hit {
+            return Ok(hit);
         }
-        let value: T = from_record(record)?;
+        let cached = Arc::new(Cached {
+            value: from_record::<T>(record)?,
+            json: OnceLock::new(),
+        });
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.len >= MAX_DECODED || entries.bytes + record.doc.len() > MAX_DECODED_BYTES {
             *entries = DecodedEntries::default();
@@ -280,7 +369,7 @@ impl Decoded {
         entries.bytes += record.doc.len();
         let entry = DecodedEntry {
             doc: Arc::clone(&record.doc),
-            value: Box::new(value.clone()),
+            cached: Arc::clone(&cached) as Arc<dyn Any + Send + Sync>,
         };
         if entries.by_collection[collection as usize]
             .insert(record.key.clone(), entry)
@@ -288,7 +377,7 @@ impl Decoded {
         {
             entries.len += 1;
         }
-        Ok(value)
+        Ok(cached)
     }
 }
 
@@ -310,6 +399,20 @@ impl Call<'_> {
             .get(collection, key)
             .map_err(store_error)?
             .map(|record| self.decoded.decode(collection, &record))
+            .transpose()
+    }
+
+    /// Like [`Call::get`], but shared with the decode cache instead of cloned, with the
+    /// rendered JSON at hand (see [`Cached::json`]).
+    pub(crate) fn get_cached<T: Resource>(
+        &self,
+        collection: Collection,
+        key: &str,
+    ) -> Result<Option<Arc<Cached<T>>>, ApiError> {
+        self.store
+            .get(collection, key)
+            .map_err(store_error)?
+            .map(|record| self.decoded.cached(collection, &record))
             .transpose()
     }
 

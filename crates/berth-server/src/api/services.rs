@@ -438,7 +438,9 @@ fn without_tags(mut service: Service) -> Service {
     service
 }
 
-pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
+/// DescribeServices, written as JSON text: each service is the rendering the decode cache
+/// keeps for its stored version, so a repeated Describe copies text rather than building it.
+pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> {
     let request: DescribeServices = decode(body)?;
     if request.services.is_empty() || request.services.len() > 10 {
         return Err(ApiError::invalid(
@@ -447,21 +449,34 @@ pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     }
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let tags = wants_tags(&request.include);
-    let mut services = Vec::new();
+    let mut answer = String::from(r#"{"services":["#);
     let mut failures = Vec::new();
     for requested in &request.services {
         let name = service_name(requested);
-        match call.get::<Service>(Collection::Services, &key(&cluster.cluster_name, &name))? {
-            Some(service) if tags => services.push(service),
-            Some(service) => services.push(without_tags(service)),
-            None => failures.push(Failure::missing(if requested.starts_with("arn:") {
+        let found =
+            call.get_cached::<Service>(Collection::Services, &key(&cluster.cluster_name, &name))?;
+        let Some(service) = found else {
+            failures.push(Failure::missing(if requested.starts_with("arn:") {
                 requested.clone()
             } else {
                 call.arns.service(&cluster.cluster_name, &name)
-            })),
+            }));
+            continue;
+        };
+        if !answer.ends_with('[') {
+            answer.push(',');
+        }
+        // A service without tags renders the same with or without them.
+        if tags || service.value.tags.is_empty() {
+            answer.push_str(service.json());
+        } else {
+            answer.push_str(&super::to_doc(&without_tags(service.value.clone())));
         }
     }
-    Ok(json!({"services": services, "failures": failures}))
+    answer.push_str(r#"],"failures":"#);
+    answer.push_str(&super::to_doc(&failures));
+    answer.push('}');
+    Ok(answer)
 }
 
 pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {

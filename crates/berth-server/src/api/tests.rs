@@ -394,3 +394,54 @@ fn register_container_instance_names_what_is_wrong() {
     let listed = ok(&api, "ListContainerInstances", json!({}));
     assert_eq!(listed["containerInstanceArns"], json!([]));
 }
+
+/// DescribeServices writes each service from the rendering the decode cache keeps: it must
+/// show exactly the stored service, with tags only when asked for, also after an update
+/// changes the stored document (a stale rendering would show the old one).
+#[test]
+fn described_services_are_the_stored_ones_with_tags_only_when_asked() {
+    let api = api();
+    ok(&api, "RegisterTaskDefinition", web_definition());
+    for (name, tags) in [
+        ("plain", json!([])),
+        ("tagged", json!([{"key": "team", "value": "web"}])),
+    ] {
+        let mut create = json!({"serviceName": name, "taskDefinition": "web", "desiredCount": 1});
+        if tags != json!([]) {
+            create["tags"] = tags;
+        }
+        ok(&api, "CreateService", create);
+    }
+    let stored = |name: &str| -> Value {
+        let record = api
+            .store
+            .get(Collection::Services, &format!("default/{name}"))
+            .unwrap()
+            .unwrap();
+        serde_json::from_str(&record.doc).unwrap()
+    };
+    let described = |include: Value| {
+        ok(
+            &api,
+            "DescribeServices",
+            json!({"services": ["plain", "tagged", "gone"], "include": include}),
+        )
+    };
+    for _ in 0..2 {
+        let out = described(json!(["TAGS"]));
+        assert_eq!(out["services"][0], stored("plain"));
+        assert_eq!(out["services"][1], stored("tagged"));
+        assert_eq!(out["failures"][0]["reason"], "MISSING");
+        let out = described(json!([]));
+        let mut untagged = stored("tagged");
+        untagged.as_object_mut().unwrap().remove("tags");
+        assert_eq!(out["services"][1], untagged);
+        assert_eq!(out["services"][0], stored("plain"));
+    }
+    ok(
+        &api,
+        "UpdateService",
+        json!({"service": "plain", "desiredCount": 3}),
+    );
+    assert_eq!(described(json!([]))["services"][0]["desiredCount"], 3);
+}
