@@ -870,3 +870,63 @@ fn a_poll_commits_its_reports_together_and_repeats_write_nothing() {
     );
     assert_eq!(versions(), running);
 }
+
+/// With `minimumHealthyPercent` 0 the old task stops first and its deployment leaves the
+/// list before the new one fails; the circuit breaker's rollback still finds the last
+/// completed revision.
+#[test]
+fn a_rollback_finds_the_last_completed_revision_after_its_deployment_left() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    register(&cluster, "app:1");
+    cluster.ecs(
+        "CreateService",
+        json!({
+            "serviceName": "web", "taskDefinition": "web:1", "desiredCount": 1,
+            "deploymentConfiguration": {
+                "minimumHealthyPercent": 0, "maximumPercent": 100,
+                "deploymentCircuitBreaker": {"enable": true, "rollback": true},
+            },
+        }),
+    );
+    cluster.run_until("steady state", stable);
+    register(&cluster, "app:2");
+    cluster.ecs(
+        "UpdateService",
+        json!({"service": "web", "taskDefinition": "web:2"}),
+    );
+    let mut old_deployment_left = false;
+    for _ in 0..60 {
+        cluster.controller_round();
+        let service = cluster.service();
+        let deployments = service["deployments"].as_array().unwrap();
+        let on = |revision: &str| {
+            deployments[0]["taskDefinition"]
+                .as_str()
+                .unwrap()
+                .ends_with(revision)
+        };
+        if deployments.len() == 1 && on("web:2") {
+            old_deployment_left = true;
+        }
+        if on("web:1") {
+            assert!(old_deployment_left, "the test meant web:1 to be gone first");
+            assert!(service["taskDefinition"]
+                .as_str()
+                .unwrap()
+                .ends_with("web:1"));
+            assert!(
+                messages(&cluster)
+                    .iter()
+                    .any(|m| m.contains("rolling back to")),
+                "{:?}",
+                messages(&cluster)
+            );
+            return;
+        }
+        // Every task the agent runs exits at once: web:2 never starts.
+        cluster.agent_round(true);
+        cluster.now += 5.0;
+    }
+    panic!("no rollback: {}", cluster.service());
+}

@@ -46,10 +46,13 @@ pub enum Collection {
     Rules,
     /// Imported certificates (PEM), keyed by the id at the end of their ARN.
     Certificates,
+    /// What a service's deployments leave behind once they leave `deployments` (the last
+    /// completed one, for circuit-breaker rollbacks), keyed as the service.
+    ServiceHistory,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 12] = [
+    pub const ALL: [Collection; 13] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -62,6 +65,7 @@ impl Collection {
         Collection::Listeners,
         Collection::Rules,
         Collection::Certificates,
+        Collection::ServiceHistory,
     ];
 
     pub fn table(self) -> &'static str {
@@ -78,6 +82,7 @@ impl Collection {
             Collection::Listeners => "listeners",
             Collection::Rules => "rules",
             Collection::Certificates => "certificates",
+            Collection::ServiceHistory => "service_history",
         }
     }
 }

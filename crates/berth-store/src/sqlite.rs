@@ -75,6 +75,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rules_scope ON rules (scope, key);
     CREATE TABLE certificates (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
         version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE TABLE service_history (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
 ",
 ];
 

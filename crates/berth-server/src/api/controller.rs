@@ -12,6 +12,7 @@ use berth_model::ApiError;
 use berth_reconcile::placement::{self, Instance, Occupant, Placer, Resources};
 use berth_reconcile::{self as reconcile, Action, Phase, Rollout, Settings, StopReason};
 use berth_store::Collection;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
@@ -277,12 +278,7 @@ fn reconcile_cluster(
                 .as_ref()
                 .filter(|b| b.enable)
                 .map(|b| b.rollback),
-            last_completed: service
-                .deployments
-                .iter()
-                .skip(1)
-                .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"))
-                .map(|d| d.task_definition.clone()),
+            last_completed: last_completed(call, cluster, service)?,
             active: service.status == "ACTIVE",
         });
     }
@@ -577,6 +573,7 @@ fn apply_report(
             .cloned(),
     );
     let now = call.now;
+    let mut left_completed = None;
     let changed = call.modify(
         Collection::Services,
         &services::key(cluster, name),
@@ -584,6 +581,15 @@ fn apply_report(
             let before = service.clone();
             service.running_count = report.running;
             service.pending_count = report.pending;
+            left_completed = service
+                .deployments
+                .iter()
+                .filter(|d| report.finished.contains(&d.id))
+                .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"))
+                .map(|d| History {
+                    service_created_at: service.created_at,
+                    last_completed_task_definition: d.task_definition.clone(),
+                });
             service
                 .deployments
                 .retain(|d| !report.finished.contains(&d.id));
@@ -622,7 +628,50 @@ fn apply_report(
             Ok(*service != before)
         },
     )?;
+    if let Some(history) = left_completed {
+        call.put(
+            Collection::ServiceHistory,
+            &services::key(cluster, name),
+            cluster,
+            &history,
+        )?;
+    }
     Ok(changed == Some(true))
+}
+
+/// What a service's deployments leave behind when they leave its `deployments`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct History {
+    /// Tells this service from an earlier one of the same name.
+    service_created_at: f64,
+    last_completed_task_definition: String,
+}
+
+/// The task definition of the service's last COMPLETED deployment other than the PRIMARY,
+/// which a circuit-breaker rollback returns to: the newest such deployment still listed,
+/// otherwise the one recorded when it left the list (its tasks gone before the PRIMARY
+/// failed, as with a low `minimumHealthyPercent`).
+fn last_completed(
+    call: &Call<'_>,
+    cluster: &str,
+    service: &Service,
+) -> Result<Option<String>, ApiError> {
+    let listed = service
+        .deployments
+        .iter()
+        .skip(1)
+        .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"));
+    if let Some(deployment) = listed {
+        return Ok(Some(deployment.task_definition.clone()));
+    }
+    let history = call.get::<History>(
+        Collection::ServiceHistory,
+        &services::key(cluster, &service.service_name),
+    )?;
+    Ok(history
+        .filter(|h| h.service_created_at == service.created_at)
+        .map(|h| h.last_completed_task_definition))
 }
 
 #[cfg(test)]

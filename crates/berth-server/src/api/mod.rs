@@ -510,6 +510,29 @@ impl Call<'_> {
         }
     }
 
+    /// Writes a record whether or not one exists under the key.
+    pub(crate) fn put<T: Resource>(
+        &self,
+        collection: Collection,
+        key: &str,
+        scope: &str,
+        value: &T,
+    ) -> Result<(), ApiError> {
+        loop {
+            if self.insert_new(collection, key, scope, value)? {
+                return Ok(());
+            }
+            let replaced = self.modify(collection, key, |stored: &mut T| {
+                *stored = value.clone();
+                Ok(())
+            })?;
+            // Gone again between the two: insert once more.
+            if replaced.is_some() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Deletes a record whatever its version. `Ok(false)` when it was already gone.
     pub(crate) fn remove(&self, collection: Collection, key: &str) -> Result<bool, ApiError> {
         loop {
