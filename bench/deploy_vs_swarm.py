@@ -23,11 +23,10 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import takewhile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,91 +81,32 @@ def wait_until(probe, what: str, done, timeout: float, interval: float = 0.2):
 
 
 # ---------------------------------------------------------------------------------------------
-# The load generator, the same for both systems (the logic of tests/e2e/load.py, with failure
-# times recorded too).
+# The load generator, the same for both systems: the end-to-end tests' (tests/e2e/load.py).
 
-@dataclass
-class Tally:
-    ok: int = 0
-    # (monotonic time, version) of every 2xx answer; (time, kind, detail) of every failure.
-    answers: list = field(default_factory=list)
-    failures: list = field(default_factory=list)
-
-    def seen(self) -> int:
-        return len(self.answers) + len(self.failures)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
+from load import Load as SteadyLoad, Tally  # noqa: E402
 
 
-class Load:
+class Load(SteadyLoad):
     """`workers` threads, each sending `GET /` to 127.0.0.1:`port` over one keep-alive
     connection, back to back, until stopped. A non-2xx answer and every connection error
     (refused, reset, closed early, timed out) count as failed; a failed connection is replaced."""
 
     def __init__(self, port: int, workers: int):
-        self.port, self.workers = port, workers
-        self.tally = Tally()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        super().__init__(port, workers=workers, timeout=REQUEST_TIMEOUT)
 
     def start(self) -> "Load":
-        for _ in range(self.workers):
-            thread = threading.Thread(target=self._run, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> Tally:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=REQUEST_TIMEOUT + 5)
-        return self.tally
-
-    def seen(self) -> int:
-        with self._lock:
-            return self.tally.seen()
+        return self.__enter__()
 
     def ok(self) -> int:
         with self._lock:
             return self.tally.ok
 
     def seen_since(self, since: float) -> int:
-        """Answers and failures after `since`; both lists are in time order."""
+        """Answers and failures after `since`; both timelines are in time order."""
         with self._lock:
             return sum(sum(1 for _ in takewhile(lambda e: e[0] > since, reversed(events)))
-                       for events in (self.tally.answers, self.tally.failures))
-
-    def _record(self, version: str | None, failure: str | None) -> None:
-        with self._lock:
-            # Taken under the lock, so that both lists stay in time order.
-            now = time.monotonic()
-            if failure is None:
-                self.tally.ok += 1
-                self.tally.answers.append((now, version))
-            else:
-                self.tally.failures.append((now, failure.split(":")[0], failure))
-
-    def _run(self) -> None:
-        connection = None
-        while not self._stop.is_set():
-            if connection is None:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
-            try:
-                connection.request("GET", "/")
-                response = connection.getresponse()
-                body = response.read().decode(errors="replace").strip()
-                if 200 <= response.status < 300:
-                    self._record(body, None)
-                else:
-                    self._record(None, f"HTTP {response.status}: {body[:120]}")
-                if response.will_close:
-                    connection.close()
-                    connection = None
-            except (OSError, http.client.HTTPException) as error:
-                self._record(None, f"{type(error).__name__}: {error}")
-                connection.close()
-                connection = None
-        if connection is not None:
-            connection.close()
+                       for events in (self.tally.timeline, self.tally.failure_timeline))
 
 
 def start_load(port: int, workers: int) -> Load:
@@ -230,10 +170,10 @@ class Roll:
 
     @property
     def failed(self) -> int:
-        return len(self.tally.failures)
+        return len(self.tally.failure_timeline)
 
     def versions_after(self) -> list[str]:
-        return sorted({v for t, v in self.tally.answers if t > self.done})
+        return sorted({v for t, v in self.tally.timeline if t > self.done})
 
     def details(self) -> str:
         lines = [f"{self.system}, round {self.round}: roll {self.seconds:.2f} s" + (f"; {self.note}" if self.note else "")]
@@ -247,16 +187,16 @@ class Roll:
                   "during the roll": lambda x: self.started <= x <= self.done,
                   "after the roll": lambda x: x > self.done}
         for name, inside in phases.items():
-            versions = Counter(v for x, v in t.answers if inside(x))
-            failed = Counter(kind for x, kind, _ in t.failures if inside(x))
+            versions = Counter(v for x, v in t.timeline if inside(x))
+            failed = Counter(kind for x, kind, _ in t.failure_timeline if inside(x))
             lines.append(f"  {name}: {sum(versions.values())} ok {dict(sorted(versions.items()))}, "
                          f"{sum(failed.values())} failed {dict(failed)}")
-        old = [x for x, v in t.answers if v == "v1" and x >= self.started]
-        new = [x for x, v in t.answers if v == "v2"]
+        old = [x for x, v in t.timeline if v == "v1" and x >= self.started]
+        new = [x for x, v in t.timeline if v == "v2"]
         if new:
             lines.append(f"  first v2 answer {min(new) - self.started:.2f} s after the change, "
                          f"last v1 answer {(max(old) - self.started if old else 0):.2f} s after it")
-        for x, _, detail in t.failures[:5]:
+        for x, _, detail in t.failure_timeline[:5]:
             lines.append(f"  failure at +{x - self.started:.2f} s: {detail}")
         return "\n".join(lines)
 

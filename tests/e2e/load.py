@@ -24,6 +24,8 @@ class Tally:
     versions: Counter = field(default_factory=Counter)
     # (time, version) of every answer, to see what answered when.
     timeline: list = field(default_factory=list)
+    # (time, kind, detail) of every failure, to see when things failed.
+    failure_timeline: list = field(default_factory=list)
     first_failures: list = field(default_factory=list)
 
     @property
@@ -73,6 +75,7 @@ class Load:
                 self.tally.timeline.append((time.monotonic(), version))
             else:
                 self.tally.failed[failure.split(":")[0]] += 1
+                self.tally.failure_timeline.append((time.monotonic(), failure.split(":")[0], failure))
                 if len(self.tally.first_failures) < 20:
                     self.tally.first_failures.append(failure)
 
