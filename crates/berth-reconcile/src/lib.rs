@@ -11,6 +11,7 @@ pub mod placement;
 pub mod query;
 
 use placement::{Constraint, Instance, Occupant, Placer, Request, Resources, Strategy};
+use std::collections::BTreeMap;
 
 /// A small deterministic random source (SplitMix64), seeded by the caller.
 #[derive(Debug, Clone)]
@@ -70,8 +71,30 @@ pub struct Task {
     pub checked_health: bool,
     pub running_since: Option<f64>,
     pub stopped_at: Option<f64>,
-    /// Stopped because it failed: could not start, exited, or failed its health checks.
-    pub failed: bool,
+    /// Why it stopped, when it stopped because it failed.
+    pub failure: Option<Failure>,
+}
+
+/// How a task failed, as the circuit breaker counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Failure {
+    /// It never ran: the image could not be pulled, or the container not started.
+    FailedToStart,
+    /// An essential container exited.
+    Exited,
+    /// It failed its container or load balancer health checks.
+    FailedHealthChecks,
+}
+
+impl Failure {
+    fn describe(self, count: usize) -> String {
+        let tasks = if count == 1 { "task" } else { "tasks" };
+        match self {
+            Failure::FailedToStart => format!("{count} {tasks} failed to start"),
+            Failure::Exited => format!("{count} {tasks} exited"),
+            Failure::FailedHealthChecks => format!("{count} {tasks} failed health checks"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +224,9 @@ pub struct ServiceReport {
     pub events: Vec<String>,
     /// When starts are held back, the earliest time to try again.
     pub retry_at: Option<f64>,
+    /// When the circuit breaker failed the PRIMARY deployment: how its tasks failed, e.g.
+    /// "2 tasks exited, 1 task failed health checks" (ECS only ever says they failed to start).
+    pub breaker_failures: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -405,6 +431,7 @@ fn reconcile_service(
             Rollout::Failed,
             "ECS deployment circuit breaker: tasks failed to start.".to_string(),
         ));
+        report.breaker_failures = Some(failures_of(&own, &primary.id));
         if service.circuit_breaker == Some(true) {
             if let Some(previous) = service
                 .last_completed
@@ -535,8 +562,28 @@ fn reconcile_service(
 fn failed_in(tasks: &[&Task], deployment: &str) -> i64 {
     tasks
         .iter()
-        .filter(|t| t.deployment.as_deref() == Some(deployment) && t.failed)
+        .filter(|t| t.deployment.as_deref() == Some(deployment) && t.failure.is_some())
         .count() as i64
+}
+
+/// How a deployment's tasks failed, most common first: "2 tasks exited, 1 task failed health
+/// checks".
+fn failures_of(tasks: &[&Task], deployment: &str) -> String {
+    let mut counts: BTreeMap<Failure, usize> = BTreeMap::new();
+    for failure in tasks
+        .iter()
+        .filter(|t| t.deployment.as_deref() == Some(deployment))
+        .filter_map(|t| t.failure)
+    {
+        *counts.entry(failure).or_default() += 1;
+    }
+    let mut counts: Vec<(Failure, usize)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    counts
+        .into_iter()
+        .map(|(failure, count)| failure.describe(count))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Failures of a deployment since its last task that became healthy, newest first.
@@ -550,7 +597,7 @@ fn consecutive_failures(tasks: &[&Task], deployment: &str) -> usize {
             .unwrap_or(0.0)
             .total_cmp(&a.stopped_at.unwrap_or(0.0))
     });
-    stopped.iter().take_while(|t| t.failed).count()
+    stopped.iter().take_while(|t| t.failure.is_some()).count()
 }
 
 /// When starts may resume after a streak of failures: the last failure plus a delay that
@@ -566,7 +613,7 @@ fn backoff_until(
     }
     let last = tasks
         .iter()
-        .filter(|t| t.deployment.as_deref() == Some(deployment) && t.failed)
+        .filter(|t| t.deployment.as_deref() == Some(deployment) && t.failure.is_some())
         .filter_map(|t| t.stopped_at)
         .fold(f64::MIN, f64::max);
     let exponent = (streak - settings.failures_before_backoff).min(16) as i32;

@@ -141,7 +141,7 @@ impl World {
                         checked_health: true,
                         running_since: None,
                         stopped_at: None,
-                        failed: false,
+                        failure: None,
                     });
                 }
                 Action::Assign { .. } => unreachable!("the world runs no standalone tasks"),
@@ -154,7 +154,8 @@ impl World {
                         .expect("known task");
                     task.desired_running = false;
                     task.phase = Phase::Stopping;
-                    task.failed = *reason == StopReason::Unhealthy;
+                    task.failure =
+                        (*reason == StopReason::Unhealthy).then_some(Failure::FailedHealthChecks);
                 }
             }
         }
@@ -217,7 +218,7 @@ impl World {
                         task.phase = Phase::Stopped;
                         task.desired_running = false;
                         task.stopped_at = Some(now);
-                        task.failed = true;
+                        task.failure = Some(Failure::Exited);
                     } else {
                         task.health = Health::Healthy;
                     }
@@ -472,7 +473,7 @@ fn standalone_tasks_wait_for_an_instance_then_are_assigned() {
         checked_health: false,
         running_since: None,
         stopped_at: None,
-        failed: false,
+        failure: None,
     });
     assert!(reconcile(&view, &Settings::default(), 0.0, 1)
         .actions
@@ -485,4 +486,37 @@ fn standalone_tasks_wait_for_an_instance_then_are_assigned() {
             instance: "i-a".into()
         }]
     );
+}
+
+#[test]
+fn a_tripped_breaker_says_how_the_tasks_failed() {
+    let failed = |id: &str, deployment: &str, failure: Option<Failure>| Task {
+        id: id.into(),
+        service: Some("web".into()),
+        deployment: Some(deployment.into()),
+        instance: None,
+        group: "service:web".into(),
+        resources: SMALL,
+        desired_running: false,
+        phase: Phase::Stopped,
+        health: Health::Unknown,
+        checked_health: true,
+        running_since: None,
+        stopped_at: Some(1.0),
+        failure,
+    };
+    let tasks = [
+        failed("a", "d2", Some(Failure::Exited)),
+        failed("b", "d2", Some(Failure::FailedHealthChecks)),
+        failed("c", "d2", Some(Failure::Exited)),
+        failed("d", "d2", None),
+        failed("e", "d1", Some(Failure::FailedToStart)),
+    ];
+    let tasks: Vec<&Task> = tasks.iter().collect();
+    assert_eq!(
+        failures_of(&tasks, "d2"),
+        "2 tasks exited, 1 task failed health checks"
+    );
+    assert_eq!(failures_of(&tasks, "d1"), "1 task failed to start");
+    assert_eq!(failures_of(&tasks, "d3"), "");
 }

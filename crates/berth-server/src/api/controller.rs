@@ -10,7 +10,7 @@ use super::{services, task_definitions, Call};
 use berth_model::resources::{Cluster, Deployment, Service, ServiceEvent, Task, TaskDefinition};
 use berth_model::ApiError;
 use berth_reconcile::placement::{self, Instance, Occupant, Placer, Resources};
-use berth_reconcile::{self as reconcile, Action, Phase, Rollout, Settings, StopReason};
+use berth_reconcile::{self as reconcile, Action, Failure, Phase, Rollout, Settings, StopReason};
 use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -231,13 +231,7 @@ fn reconcile_cluster(
             checked_health,
             running_since: task.started_at,
             stopped_at: task.stopped_at.or(task.stopping_at),
-            failed: matches!(
-                task.stop_code.as_deref(),
-                Some("TaskFailedToStart" | "EssentialContainerExited")
-            ) || task.stopped_reason.as_deref().is_some_and(|reason| {
-                reason == StopReason::Unhealthy.message()
-                    || targets::is_failed_checks_reason(reason)
-            }),
+            failure: failure(task),
         });
     }
     let mut services_view = Vec::new();
@@ -614,8 +608,14 @@ fn apply_report(
                     primary.updated_at = now;
                 }
                 if *state == Rollout::Failed {
+                    // ECS's words, then what actually happened, which ECS does not say.
+                    let how = report
+                        .breaker_failures
+                        .as_ref()
+                        .map(|how| format!(" ({how})"))
+                        .unwrap_or_default();
                     messages.push(format!(
-                        "(deployment {}) deployment failed: tasks failed to start.",
+                        "(deployment {}) deployment failed: tasks failed to start.{how}",
                         service.deployments[0].id
                     ));
                 }
@@ -637,6 +637,19 @@ fn apply_report(
         )?;
     }
     Ok(changed == Some(true))
+}
+
+/// Why a stopped task failed, if it did: how the circuit breaker counts it.
+fn failure(task: &Task) -> Option<Failure> {
+    let failed_checks = task.stopped_reason.as_deref().is_some_and(|reason| {
+        reason == StopReason::Unhealthy.message() || targets::is_failed_checks_reason(reason)
+    });
+    match task.stop_code.as_deref() {
+        _ if failed_checks => Some(Failure::FailedHealthChecks),
+        Some("TaskFailedToStart") => Some(Failure::FailedToStart),
+        Some("EssentialContainerExited") => Some(Failure::Exited),
+        _ => None,
+    }
 }
 
 /// What a service's deployments leave behind when they leave its `deployments`.
