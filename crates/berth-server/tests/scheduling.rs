@@ -110,18 +110,7 @@ impl Cluster {
     fn join(&mut self, cpu: i64, memory: i64) {
         let record = self.api.as_system(self.now, |call| {
             let token = agents::create_join_token(call, "test").unwrap();
-            let request = RegisterRequest {
-                cluster: "default".into(),
-                instance_id: "node-1".into(),
-                hostname: "node-1".into(),
-                cpu,
-                memory,
-                attributes: [("zone".to_string(), "a".to_string())].into(),
-                agent_version: "test".into(),
-                runtime: "fake".into(),
-                address: Some("127.0.0.1".into()),
-            };
-            let response = agents::register(call, &request, &token).unwrap();
+            let response = agents::register(call, &registration(cpu, memory), &token).unwrap();
             agents::authenticate(call, &response.container_instance_arn, &response.agent_key)
                 .unwrap()
         });
@@ -208,6 +197,21 @@ impl Cluster {
             self.now += 1.0;
         }
         panic!("{what} never happened; service is {}", self.service());
+    }
+}
+
+/// What the test's one agent, `node-1` in zone `a`, says when it registers.
+fn registration(cpu: i64, memory: i64) -> RegisterRequest {
+    RegisterRequest {
+        cluster: "default".into(),
+        instance_id: "node-1".into(),
+        hostname: "node-1".into(),
+        cpu,
+        memory,
+        attributes: [("zone".to_string(), "a".to_string())].into(),
+        agent_version: "test".into(),
+        runtime: "fake".into(),
+        address: Some("127.0.0.1".into()),
     }
 }
 
@@ -411,18 +415,7 @@ fn an_instance_registered_through_the_api_gets_tasks_only_once_its_agent_connect
 fn an_agent_with_an_unknown_join_token_is_refused_and_told_what_to_do() {
     let cluster = Cluster::new();
     let refused = cluster.api.as_system(cluster.now, |call| {
-        let request = RegisterRequest {
-            cluster: "default".into(),
-            instance_id: "node-1".into(),
-            hostname: "node-1".into(),
-            cpu: 1024,
-            memory: 1024,
-            attributes: Default::default(),
-            agent_version: "test".into(),
-            runtime: "fake".into(),
-            address: None,
-        };
-        agents::register(call, &request, "bjt_wrong").unwrap_err()
+        agents::register(call, &registration(1024, 1024), "bjt_wrong").unwrap_err()
     });
     assert_eq!(refused.kind, berth_model::ErrorKind::AccessDeniedException);
     assert!(
