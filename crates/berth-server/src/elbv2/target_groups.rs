@@ -33,6 +33,30 @@ fn require(cx: &Context<'_>, arn: &str) -> Result<TargetGroup, Error> {
     find(cx, arn)?.ok_or_else(not_found)
 }
 
+/// Changes the target group `arn` names (a read-modify-write, see `Call::modify`) and
+/// returns it as stored. `TargetGroupNotFound` when no group has that ARN, also when a group
+/// of the same name was made anew meanwhile.
+fn change(
+    cx: &Context<'_>,
+    arn: &str,
+    mut apply: impl FnMut(&mut TargetGroup) -> Result<(), Error>,
+) -> Result<TargetGroup, Error> {
+    let tg = require(cx, arn)?;
+    cx.call
+        .modify_as(
+            Collection::TargetGroups,
+            &tg.target_group_name,
+            |stored: &mut TargetGroup| {
+                if stored.target_group_arn != arn {
+                    return Err(not_found());
+                }
+                apply(stored)?;
+                Ok(stored.clone())
+            },
+        )?
+        .ok_or_else(not_found)
+}
+
 /// A target group as Describe* shows it: without attributes, targets and tags, with the load
 /// balancers whose listeners forward to it.
 fn describe_one(tg: &TargetGroup, load_balancers: Vec<String>) -> Value {
@@ -234,21 +258,7 @@ pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
 
 pub fn modify(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
-    let tg = require(cx, arn)?;
-    let modified = cx
-        .call
-        .modify_as(
-            Collection::TargetGroups,
-            &tg.target_group_name,
-            |stored: &mut TargetGroup| {
-                if stored.target_group_arn != arn {
-                    return Err(not_found());
-                }
-                apply_health_check(stored, p)?;
-                Ok(stored.clone())
-            },
-        )?
-        .ok_or_else(not_found)?;
+    let modified = change(cx, arn, |stored| apply_health_check(stored, p))?;
     Ok(json!({"TargetGroups": described(cx, vec![&modified])?}))
 }
 
@@ -321,21 +331,10 @@ pub fn modify_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
         check_attribute(key, value)?;
         changes.push((key.to_string(), value.to_string()));
     }
-    let tg = require(cx, arn)?;
-    let modified = cx
-        .call
-        .modify_as(
-            Collection::TargetGroups,
-            &tg.target_group_name,
-            |stored: &mut TargetGroup| {
-                if stored.target_group_arn != arn {
-                    return Err(not_found());
-                }
-                stored.attributes.extend(changes.iter().cloned());
-                Ok(stored.clone())
-            },
-        )?
-        .ok_or_else(not_found)?;
+    let modified = change(cx, arn, |stored| {
+        stored.attributes.extend(changes.iter().cloned());
+        Ok(())
+    })?;
     Ok(attributes_of(&modified))
 }
 
@@ -389,76 +388,50 @@ fn same_target(tg: &TargetGroup, a: &Target, b: &Target) -> bool {
     a.id == b.id && tg.target_port(a) == tg.target_port(b)
 }
 
+fn is_registered(tg: &TargetGroup, target: &Target) -> bool {
+    tg.targets.iter().any(|t| same_target(tg, t, target))
+}
+
 pub fn register_targets(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
     let new = targets(p)?;
-    let tg = require(cx, arn)?;
-    cx.call
-        .modify_as(
-            Collection::TargetGroups,
-            &tg.target_group_name,
-            |stored: &mut TargetGroup| {
-                if stored.target_group_arn != arn {
-                    return Err(not_found());
-                }
-                for target in &new {
-                    if !stored
-                        .targets
-                        .iter()
-                        .any(|t| same_target(stored, t, target))
-                    {
-                        stored.targets.push(target.clone());
-                    }
-                }
-                if stored.targets.len() > MAX_TARGETS {
-                    return Err(Error::new(
-                        "TooManyTargets",
-                        format!("a target group holds at most {MAX_TARGETS} targets"),
-                    ));
-                }
-                Ok(())
-            },
-        )?
-        .ok_or_else(not_found)?;
+    change(cx, arn, |stored| {
+        for target in &new {
+            if !is_registered(stored, target) {
+                stored.targets.push(target.clone());
+            }
+        }
+        if stored.targets.len() > MAX_TARGETS {
+            return Err(Error::new(
+                "TooManyTargets",
+                format!("a target group holds at most {MAX_TARGETS} targets"),
+            ));
+        }
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 
 pub fn deregister_targets(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
     let gone = targets(p)?;
-    let tg = require(cx, arn)?;
-    cx.call
-        .modify_as(
-            Collection::TargetGroups,
-            &tg.target_group_name,
-            |stored: &mut TargetGroup| {
-                if stored.target_group_arn != arn {
-                    return Err(not_found());
-                }
-                for target in &gone {
-                    if !stored
-                        .targets
-                        .iter()
-                        .any(|t| same_target(stored, t, target))
-                    {
-                        return Err(Error::new(
-                            "InvalidTarget",
-                            format!(
-                                "The target '{}' on port {} is not registered in the target group",
-                                target.id,
-                                stored.target_port(target)
-                            ),
-                        ));
-                    }
-                }
-                let snapshot = stored.clone();
-                stored
-                    .targets
-                    .retain(|t| !gone.iter().any(|g| same_target(&snapshot, t, g)));
-                Ok(())
-            },
-        )?
-        .ok_or_else(not_found)?;
+    change(cx, arn, |stored| {
+        if let Some(target) = gone.iter().find(|t| !is_registered(stored, t)) {
+            return Err(Error::new(
+                "InvalidTarget",
+                format!(
+                    "The target '{}' on port {} is not registered in the target group",
+                    target.id,
+                    stored.target_port(target)
+                ),
+            ));
+        }
+        let snapshot = stored.clone();
+        stored
+            .targets
+            .retain(|t| !gone.iter().any(|g| same_target(&snapshot, t, g)));
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 
