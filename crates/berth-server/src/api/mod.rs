@@ -8,7 +8,7 @@ pub mod agents;
 mod clusters;
 pub mod container_instances;
 pub mod controller;
-mod pagination;
+pub(crate) mod pagination;
 mod services;
 mod tags;
 pub mod targets;
@@ -568,9 +568,15 @@ fn random_hex(len: usize) -> String {
 #[cfg(test)]
 mod tests;
 
-/// A fresh request id for the `x-amzn-requestid` header, shaped like AWS's.
+/// A fresh request id for the `x-amzn-requestid` header: a UUID, as AWS's are.
 pub fn request_id() -> String {
-    let n: u128 = rand::random();
+    uuid_v4()
+}
+
+/// A random RFC 4122 version 4 UUID, as AWS request ids and ACM certificate ids look.
+pub(crate) fn uuid_v4() -> String {
+    let n: u128 =
+        (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
     format!(
         "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
         n >> 96,

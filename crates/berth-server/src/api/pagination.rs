@@ -24,17 +24,23 @@ pub fn page<T>(
         Some(token) => decode_token(token)
             .ok_or_else(|| ApiError::invalid("nextToken: the token is invalid or expired"))?,
     };
+    Ok(offset_page(items, start, limit))
+}
+
+/// The `size` items from offset `start` and the token of the page after them, if any: the
+/// paging of both APIs (ECS's `nextToken`, ELBv2's `Marker`) once their requests are read.
+pub(crate) fn offset_page<T>(items: Vec<T>, start: usize, size: usize) -> (Vec<T>, Option<String>) {
     let total = items.len();
-    let end = start.saturating_add(limit).min(total);
+    let end = start.saturating_add(size).min(total);
     let next = (end < total).then(|| encode_token(end));
-    Ok((
+    (
         items
             .into_iter()
             .skip(start)
             .take(end.saturating_sub(start))
             .collect(),
         next,
-    ))
+    )
 }
 
 const TOKEN_PREFIX: &str = "berth1-";
@@ -43,7 +49,8 @@ fn encode_token(offset: usize) -> String {
     format!("{TOKEN_PREFIX}{offset:x}")
 }
 
-fn decode_token(token: &str) -> Option<usize> {
+/// The offset a token (or marker) from [`offset_page`] stands for.
+pub(crate) fn decode_token(token: &str) -> Option<usize> {
     usize::from_str_radix(token.strip_prefix(TOKEN_PREFIX)?, 16).ok()
 }
 

@@ -50,20 +50,6 @@ pub fn check_pem(certificate: &str, private_key: &str, chain: Option<&str>) -> R
     Ok(())
 }
 
-/// An RFC 4122 version 4 UUID, as ACM certificate ids look.
-fn uuid() -> String {
-    let n: u128 =
-        (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        n >> 96,
-        (n >> 80) & 0xffff,
-        (n >> 64) & 0xffff,
-        (n >> 48) & 0xffff,
-        n & 0xffff_ffff_ffff
-    )
-}
-
 /// Stores a certificate after checking its PEM text. Returns its ARN.
 pub fn import(
     call: &Call<'_>,
@@ -72,7 +58,7 @@ pub fn import(
     chain: Option<&str>,
 ) -> Result<String, Error> {
     check_pem(certificate, private_key, chain).map_err(Error::validation)?;
-    let id = uuid();
+    let id = crate::api::uuid_v4();
     let arns = call.arns();
     let stored = StoredCertificate {
         certificate_arn: format!(
@@ -129,7 +115,7 @@ PKGpGnBhsf8ZGAnwBiY5wWJtzVOhRANCAATMUgy4tw7nIqu4tS6laJW/AcdfOzRV
             certificate_id("arn:aws:iam::000000000000:server-certificate/x"),
             None
         );
-        let id = uuid();
+        let id = crate::api::uuid_v4();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
     }

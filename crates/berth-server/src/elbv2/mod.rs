@@ -157,22 +157,10 @@ fn page<T>(items: Vec<T>, params: &Params) -> Result<(Vec<T>, Option<String>), E
     let size = params.int("PageSize", 1..=400)?.unwrap_or(400) as usize;
     let start = match params.string("Marker")? {
         None | Some("") => 0,
-        Some(marker) => marker
-            .strip_prefix("berth1-")
-            .and_then(|offset| usize::from_str_radix(offset, 16).ok())
+        Some(marker) => crate::api::pagination::decode_token(marker)
             .ok_or_else(|| Error::validation("Marker: the marker is invalid"))?,
     };
-    let total = items.len();
-    let end = start.saturating_add(size).min(total);
-    let next = (end < total).then(|| format!("berth1-{end:x}"));
-    Ok((
-        items
-            .into_iter()
-            .skip(start)
-            .take(end.saturating_sub(start))
-            .collect(),
-        next,
-    ))
+    Ok(crate::api::pagination::offset_page(items, start, size))
 }
 
 /// `Tags.member.N.Key/Value`: at most 50, keys unique and 1–128 characters.
