@@ -259,6 +259,17 @@ fn reconcile_cluster(
             .iter()
             .filter_map(|c| placement::constraint(c.kind.as_deref()?, c.expression.as_deref()).ok())
             .collect();
+        let circuit_breaker = config
+            .deployment_circuit_breaker
+            .as_ref()
+            .filter(|b| b.enable)
+            .map(|b| b.rollback);
+        // Only a rollback looks for it; without one, no round reads the service's history.
+        let last_completed = if circuit_breaker == Some(true) {
+            last_completed(call, cluster, service)?
+        } else {
+            None
+        };
         services_view.push(reconcile::Service {
             name: service.service_name.clone(),
             desired_count: service.desired_count,
@@ -267,12 +278,8 @@ fn reconcile_cluster(
             deployments,
             strategies,
             constraints,
-            circuit_breaker: config
-                .deployment_circuit_breaker
-                .as_ref()
-                .filter(|b| b.enable)
-                .map(|b| b.rollback),
-            last_completed: last_completed(call, cluster, service)?,
+            circuit_breaker,
+            last_completed,
             active: service.status == "ACTIVE",
         });
     }
