@@ -155,7 +155,7 @@ struct Shared {
 struct Workers {
     senders: Vec<mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
     next: usize,
-    /// Serves on the caller's runtime when no worker thread could be started.
+    /// Serves on the acceptor's own runtime when no worker thread could be started.
     fallback: Arc<Worker>,
 }
 
