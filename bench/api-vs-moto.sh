@@ -10,6 +10,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 connections=${BENCH_CONNECTIONS:-64}
 duration=${BENCH_DURATION:-10s}
@@ -46,14 +48,7 @@ server_pid=
 
 stop_server() {
     [[ -n $server_pid ]] || return 0
-    kill "$server_pid" 2>/dev/null || true
-    # A server that ignores TERM still must not outlive the benchmark.
-    for _ in $(seq 1 50); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    stop_process "$server_pid"
     server_pid=
 }
 cleanup() {
@@ -65,9 +60,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # wait_for LOG PATTERN NAME: until the server started last prints PATTERN.
 wait_for() {

@@ -16,6 +16,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 all_args=("$@")
 rounds=${BENCH_ROUNDS:-1}
@@ -93,15 +95,6 @@ gwbridge_existed=
 docker network inspect docker_gwbridge >/dev/null 2>&1 && gwbridge_existed=1
 pids=()
 
-stop_process() {
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 
 cleanup() {
     local status=$? i ids
@@ -145,9 +138,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Berth: a server with a fresh data dir, listeners on loopback only, and one Docker agent.
 port=$(free_port)

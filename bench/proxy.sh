@@ -11,6 +11,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 duration=${BENCH_DURATION:-10s}
 connection_counts=${BENCH_CONNECTIONS:-"1 64"}
@@ -69,15 +71,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/berth-proxy-bench.XXXXXX")
 pids=()
 stop_all() {
     local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    for pid in "${pids[@]}"; do stop_process "$pid"; done
     pids=()
 }
 backend_pid=
@@ -90,9 +84,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # wait_port PORT NAME: until something accepts on 127.0.0.1:PORT.
 wait_port() {

@@ -10,6 +10,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 tasks=${BENCH_TASKS:-50}
 poll_ms=${BENCH_POLL_MS:-2}
@@ -49,16 +51,6 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/berth-task-start.XXXXXX")
 label="berth.bench=$(basename "$work")"
 pids=()
 
-stop_process() {
-    kill "$1" 2>/dev/null || true
-    # A process that ignores TERM still must not outlive the benchmark.
-    for _ in $(seq 1 50); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 
 # The process runtime's tasks outlive its agent by design; its records name each one's
 # process group leader and start time, so only that very process (not a reused pid) is killed.
@@ -98,9 +90,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # start_server NAME: a berth server with its own data dir; sets port.
 start_server() {
