@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 from botocore.auth import SigV4Auth
+from botocore.exceptions import ParamValidationError
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -241,6 +243,45 @@ def test_routes_by_host_and_path_to_healthy_targets_and_drains(lb_server, elbv2,
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", port)) != 0
     wait_for(closed, f"port {port} to close")
+
+
+def test_health_checks_every_two_seconds_from_clients_that_allow_them(lb_server, elbv2, backends, tmp_path):
+    """ALB's shortest interval is 5 s, and botocore refuses a shorter one before
+    sending; with the client's own check turned off Berth takes one down to 2 s,
+    and a target goes healthy two seconds after it registers."""
+    fast = dict(HealthCheckIntervalSeconds=2, HealthCheckTimeoutSeconds=1, HealthyThresholdCount=2,
+                HealthCheckPath="/health")
+    with pytest.raises(ParamValidationError, match="HealthCheckIntervalSeconds"):
+        create_tg(elbv2, "strict", **fast)
+    unchecked = lb_server.client(service="elbv2", parameter_validation=False)
+    tg_arn = create_tg(unchecked, "fast", port=backends["a"].port, **fast)
+
+    # The aws CLI reads the same switch from its config file.
+    config = tmp_path / "aws-config"
+    config.write_text(f"[profile {lb_server.env['AWS_PROFILE']}]\nparameter_validation = false\n")
+    result = subprocess.run([str(Path(sys.executable).parent / "aws"), "elbv2", "create-target-group",
+                             "--name", "cli-fast", "--protocol", "HTTP", "--port", "80", "--target-type", "ip",
+                             "--health-check-interval-seconds", "3", "--health-check-timeout-seconds", "1",
+                             "--output", "json"],
+                            env={**lb_server.env, "AWS_CONFIG_FILE": str(config)}, cwd=REPO,
+                            capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)["TargetGroups"][0]
+    assert (created["HealthCheckIntervalSeconds"], created["HealthCheckTimeoutSeconds"]) == (3, 1)
+    with api_error("ValidationError", "HealthCheckIntervalSeconds", "between 2 and 300"):
+        unchecked.create_target_group(Name="zero", Protocol="HTTP", Port=80, TargetType="ip",
+                                      HealthCheckIntervalSeconds=1, HealthCheckTimeoutSeconds=1)
+
+    # Health is reported only for groups a listener uses.
+    elbv2.create_listener(LoadBalancerArn=create_lb(elbv2), Protocol="HTTP", Port=free_port(),
+                          DefaultActions=forward(tg_arn))
+    registered = time.monotonic()
+    elbv2.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": "127.0.0.1"}])
+    wait_for(lambda: health(elbv2, tg_arn), "the target to go healthy", timeout=HEALTH_TIMEOUT,
+             done=lambda h: [s for _, _, s, _ in h] == ["healthy"], interval=0.1)
+    took = time.monotonic() - registered
+    # One check as it registers and the second 2 s later; a 5 s interval could not be under 5 s.
+    assert 1.5 < took < 4.5, f"healthy {took:.1f} s after registering"
 
 
 def test_inputs_come_back_from_describe(elbv2):

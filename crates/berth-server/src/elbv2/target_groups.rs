@@ -14,6 +14,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 /// The most targets one group takes.
 const MAX_TARGETS: usize = 1000;
 
+/// Health-check intervals Berth takes: ALB's 5–300 s, and down to 2 s. Checks on loopback or a
+/// local network cost next to nothing, and with them a new task can take traffic and a
+/// deployment finish seconds sooner. botocore (so boto3 and the aws CLI) checks ALB's range
+/// before it sends a request, so a configuration written for ALB keeps failing early unless
+/// its user turns that check off (`parameter_validation = false`).
+const HEALTH_CHECK_INTERVAL_SECONDS: std::ops::RangeInclusive<i64> = 2..=300;
+/// Health-check timeouts: ALB's 2–120 s, and down to 1 s, so that a 2 s interval can have the
+/// shorter timeout it needs.
+const HEALTH_CHECK_TIMEOUT_SECONDS: std::ops::RangeInclusive<i64> = 1..=120;
+
 pub fn not_found() -> Error {
     Error::new("TargetGroupNotFound", "One or more target groups not found")
 }
@@ -113,12 +123,12 @@ fn apply_health_check(tg: &mut TargetGroup, p: &Params) -> Result<(), Error> {
     };
     tg.health_check_interval_seconds = int(
         "HealthCheckIntervalSeconds",
-        5..=300,
+        HEALTH_CHECK_INTERVAL_SECONDS,
         tg.health_check_interval_seconds,
     )?;
     tg.health_check_timeout_seconds = int(
         "HealthCheckTimeoutSeconds",
-        2..=120,
+        HEALTH_CHECK_TIMEOUT_SECONDS,
         tg.health_check_timeout_seconds,
     )?;
     tg.healthy_threshold_count = int("HealthyThresholdCount", 2..=10, tg.healthy_threshold_count)?;
@@ -720,6 +730,42 @@ mod tests {
                 "Elb.InitialHealthChecking".into()
             )]
         );
+    }
+
+    fn health_check(body: &str) -> Result<TargetGroup, Error> {
+        let params = crate::elbv2::query::parse(format!("Action=X&{body}").as_bytes())
+            .unwrap()
+            .params;
+        let mut tg = group(&[]);
+        apply_health_check(&mut tg, &params).map(|()| tg)
+    }
+
+    #[test]
+    fn health_checks_go_below_albs_range_down_to_two_seconds() {
+        let tg = health_check("HealthCheckIntervalSeconds=2&HealthCheckTimeoutSeconds=1").unwrap();
+        assert_eq!(
+            (
+                tg.health_check_interval_seconds,
+                tg.health_check_timeout_seconds
+            ),
+            (2, 1)
+        );
+        for (body, member) in [
+            ("HealthCheckIntervalSeconds=1", "HealthCheckIntervalSeconds"),
+            (
+                "HealthCheckIntervalSeconds=301",
+                "HealthCheckIntervalSeconds",
+            ),
+            ("HealthCheckTimeoutSeconds=0", "HealthCheckTimeoutSeconds"),
+            ("HealthCheckTimeoutSeconds=121", "HealthCheckTimeoutSeconds"),
+            (
+                "HealthCheckIntervalSeconds=2&HealthCheckTimeoutSeconds=2",
+                "shorter than the interval",
+            ),
+        ] {
+            let error = health_check(body).unwrap_err();
+            assert!(error.message.contains(member), "{body}: {}", error.message);
+        }
     }
 
     #[test]
