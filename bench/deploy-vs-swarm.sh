@@ -5,7 +5,7 @@
 # Roll time, requests answered and failed, and which versions answered after the roll.
 #
 # Usage: bench/deploy-vs-swarm.sh [--rounds 1] [--workers 4] [--no-load] [--require-mesh]
-#            [--only berth|swarm] [--swarm-health-interval 5s] [--swarm-update-monitor 1ms]
+#            [--only berth|swarm] [--swarm-health-interval 2s] [--swarm-update-monitor 1ms]
 #            [--logs DIR]
 # BENCH_ROUNDS and BENCH_WORKERS set the same; flags win. --no-load measures roll times only;
 # --require-mesh fails, rather than roll Swarm without load, where Swarm's routing mesh cannot
@@ -22,7 +22,7 @@ source bench/common.sh
 all_args=("$@")
 rounds=${BENCH_ROUNDS:-1}
 workers=${BENCH_WORKERS:-4}
-health_interval=5s
+health_interval=2s
 update_monitor=1ms
 require_mesh=
 no_load=
