@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Berth's load balancer against nginx and HAProxy as reverse proxies in front of the same
 # backend (nginx answering a small fixed body), with wrk over keep-alive connections, and
-# each proxy's resident memory holding idle keep-alive connections.
+# each proxy's resident memory holding idle keep-alive connections. The proxies take turns
+# for --rounds rounds and the table shows each one's median run, since a shared machine moves
+# single runs by tens of percent.
 #
-# Usage: bench/proxy.sh [--duration 10s] [--connections "1 64"] [--idle 10000]
-# The same settings can come from BENCH_DURATION, BENCH_CONNECTIONS and BENCH_IDLE; flags
-# win. Runs under flock /tmp/berth-bench.lock, so it never overlaps another benchmark on
+# Usage: bench/proxy.sh [--duration 10s] [--connections "1 64"] [--idle 10000] [--rounds 3]
+# The same settings can come from BENCH_DURATION, BENCH_CONNECTIONS, BENCH_IDLE and
+# BENCH_ROUNDS; flags win. Runs under flock /tmp/berth-bench.lock, so it never overlaps another benchmark on
 # this machine. See bench/README.md.
 set -euo pipefail
 
@@ -17,16 +19,18 @@ source bench/common.sh
 duration=${BENCH_DURATION:-10s}
 connection_counts=${BENCH_CONNECTIONS:-"1 64"}
 idle_count=${BENCH_IDLE:-10000}
+rounds=${BENCH_ROUNDS:-3}
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case $1 in
-        --duration | --connections | --idle)
+        --duration | --connections | --idle | --rounds)
             (($# >= 2)) || { echo "$1 needs a value" >&2; exit 2; }
             case $1 in
                 --duration) duration=$2 ;;
                 --connections) connection_counts=$2 ;;
                 --idle) idle_count=$2 ;;
+                --rounds) rounds=$2 ;;
             esac
             shift 2
             ;;
@@ -40,7 +44,7 @@ done
 if [[ -z ${BERTH_BENCH_LOCKED:-} ]]; then
     echo "waiting for /tmp/berth-bench.lock" >&2
     exec env BERTH_BENCH_LOCKED=1 flock /tmp/berth-bench.lock "$0" --duration "$duration" \
-        --connections "$connection_counts" --idle "$idle_count"
+        --connections "$connection_counts" --idle "$idle_count" --rounds "$rounds"
 fi
 
 missing=()
@@ -62,6 +66,10 @@ berth_proxy="$repo/target/release/berth-bench-proxy"
 # the hard limit needs CAP_SYS_RESOURCE; without it, take the hard limit.
 want_fds=$((idle_count + 5000))
 ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if ! [[ $rounds =~ ^[1-9][0-9]*$ ]]; then
+    echo "--rounds must be a positive whole number, got '$rounds'" >&2
+    exit 2
+fi
 if (($(ulimit -n) < want_fds)); then
     echo "ulimit -n is $(ulimit -n): too low for $idle_count idle connections" >&2
     exit 1
@@ -185,26 +193,29 @@ CONF
 
 berth_port=$(free_port)
 
-# start PROXY: runs it in the background and sets proxy_pid.
+declare -A pid_of port_of
+port_of[backend]=$backend_port
+pid_of[backend]=$backend_pid
+
+# start PROXY: runs it in the background and records its pid and port.
 start() {
+    local pid port
     case $1 in
         berth)
             "$berth_proxy" serve --listen "127.0.0.1:$berth_port" \
                 --target "127.0.0.1:$backend_port" --idle-timeout-secs "$idle_secs" \
                 >"$work/berth.log" 2>&1 &
-            proxy_pid=$! port=$berth_port ;;
+            pid=$! port=$berth_port ;;
         nginx)
             nginx -p "$work" -c "$work/nginx.conf" >"$work/nginx.log" 2>&1 &
-            proxy_pid=$! port=$nginx_port ;;
+            pid=$! port=$nginx_port ;;
         haproxy)
             # -db: stay in the foreground; one process whose threads do the work.
             haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
-            proxy_pid=$! port=$haproxy_port ;;
-        backend)
-            proxy_pid=$backend_pid port=$backend_port
-            return ;;
+            pid=$! port=$haproxy_port ;;
     esac
-    pids+=("$proxy_pid")
+    pids+=("$pid")
+    pid_of[$1]=$pid port_of[$1]=$port
     wait_port "$port" "$1"
 }
 
@@ -217,62 +228,85 @@ rss_kib() {
     echo "$total"
 }
 
-# wrk_run NAME CONNECTIONS: one measured wrk run after a short unmeasured one.
+# wrk_run NAME CONNECTIONS ROUND: one measured wrk run after a short unmeasured one.
 wrk_run() {
-    local threads=$(($2 < cpus ? $2 : cpus))
-    wrk -t"$threads" -c"$2" -d2s "http://127.0.0.1:$port/" >/dev/null
-    wrk -t"$threads" -c"$2" -d"$duration" --latency "http://127.0.0.1:$port/" >"$work/$1-$2.wrk"
+    local threads=$(($2 < cpus ? $2 : cpus)) url="http://127.0.0.1:${port_of[$1]}/"
+    wrk -t"$threads" -c"$2" -d2s "$url" >/dev/null
+    wrk -t"$threads" -c"$2" -d"$duration" --latency "$url" >"$work/$1-$2-$3.wrk"
 }
 
-for name in backend berth nginx haproxy; do
-    echo "== $name" >&2
+proxies=(berth nginx haproxy)
+for name in "${proxies[@]}"; do
     start "$name"
-    curl -fsS "http://127.0.0.1:$port/" | grep -qF "$body" || {
+    curl -fsS "http://127.0.0.1:${port_of[$name]}/" | grep -qF "$body" || {
         echo "$name does not answer with the backend's body" >&2
         exit 1
     }
-    for c in $connection_counts; do wrk_run "$name" "$c"; done
-    if [[ $name != backend ]]; then
-        before=$(rss_kib "$proxy_pid")
-        "$berth_proxy" idle --connect "127.0.0.1:$port" --count "$idle_count" \
-            >"$work/idle.out" 2>"$work/idle.err" &
-        idle_pid=$!
-        pids+=("$idle_pid")
-        for _ in $(seq 1 600); do
-            grep -q '^open' "$work/idle.out" && break
-            kill -0 "$idle_pid" 2>/dev/null || { cat "$work/idle.err" >&2; exit 1; }
-            sleep 0.1
+done
+# All proxies stay up, idle but for the one being measured, and take turns round by round,
+# so a slow spell of the machine falls on all of them rather than on one.
+for round in $(seq 1 "$rounds"); do
+    for c in $connection_counts; do
+        for name in backend "${proxies[@]}"; do
+            echo "== round $round/$rounds, c=$c: $name" >&2
+            wrk_run "$name" "$c" "$round"
         done
-        grep -q '^open' "$work/idle.out" || { echo "idle connections never opened" >&2; exit 1; }
-        sleep 2
-        echo "$before $(rss_kib "$proxy_pid")" >"$work/$name.rss"
-        stop_all
-    fi
+    done
+done
+# Memory one proxy at a time, with the others stopped: each holds the idle connections alone.
+for name in "${proxies[@]}"; do
+    echo "== $name: $idle_count idle connections" >&2
+    before=$(rss_kib "${pid_of[$name]}")
+    "$berth_proxy" idle --connect "127.0.0.1:${port_of[$name]}" --count "$idle_count" \
+        >"$work/idle.out" 2>"$work/idle.err" &
+    idle_pid=$!
+    pids+=("$idle_pid")
+    for _ in $(seq 1 600); do
+        grep -q '^open' "$work/idle.out" && break
+        kill -0 "$idle_pid" 2>/dev/null || { cat "$work/idle.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    grep -q '^open' "$work/idle.out" || { echo "idle connections never opened" >&2; exit 1; }
+    sleep 2
+    echo "$before $(rss_kib "${pid_of[$name]}")" >"$work/$name.rss"
+    stop_process "$idle_pid"
+    stop_process "${pid_of[$name]}"
 done
 
-python3 - "$work" "$cpus" "$duration" "$idle_count" "$body" $connection_counts <<'PY'
+python3 - "$work" "$cpus" "$duration" "$idle_count" "$body" "$rounds" $connection_counts <<'PY'
 import re
+import statistics
 import sys
 
-work, cpus, duration, idle, body = sys.argv[1:6]
-counts = sys.argv[6:]
+work, cpus, duration, idle, body, rounds = sys.argv[1:7]
+counts = sys.argv[7:]
+rounds = range(1, int(rounds) + 1)
 unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
-def wrk(name, c):
-    text = open(f"{work}/{name}-{c}.wrk").read()
+def wrk(name, c, round):
+    text = open(f"{work}/{name}-{c}-{round}.wrk").read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     lat = {p: float(v) * unit[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", text)
     return rps, lat["50"], lat["99"], errors.group(0) if errors else None
 
 names = {"backend": "backend direct (no proxy)", "berth": "Berth", "nginx": "nginx", "haproxy": "HAProxy"}
-results = {n: {c: wrk(n, c) for c in counts} for n in names}
+runs = {n: {c: [wrk(n, c, r) for r in rounds] for c in counts} for n in names}
+
+def median(name, c):
+    """The median of each figure over the rounds, and the first error any round had."""
+    of = runs[name][c]
+    errors = [run[3] for run in of if run[3]]
+    return (*(statistics.median(run[i] for run in of) for i in range(3)), errors[0] if errors else None)
+
+results = {n: {c: median(n, c) for c in counts} for n in names}
 rss = {}
 for n in ("berth", "nginx", "haproxy"):
     before, after = (int(x) for x in open(f"{work}/{n}.rss").read().split())
     rss[n] = (before / 1024, after / 1024)
 
 print(f"wrk keep-alive, {duration} per run after 2 s warm-up, {cpus} CPUs shared by wrk, proxy and backend;")
+print(f"medians of {len(rounds)} rounds, the proxies taking turns in each")
 print(f"backend: nginx ({cpus} workers) answering a {len(body)}-byte body, far faster than any proxy in front of it (see its row)")
 print()
 header = "| proxy |"
@@ -294,6 +328,11 @@ for n, label in names.items():
     else:
         row += " - | - |"
     print(row)
+print()
+print("req/s in each round:")
+for c in counts:
+    for n, label in names.items():
+        print(f"  c={c} {label}: " + ", ".join(f"{run[0]:,.0f}" for run in runs[n][c]))
 print()
 for n in names:
     for c in counts:
