@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
 /// One probe: `GET path` on the target (or the check's port), judged by the matcher.
@@ -51,7 +52,9 @@ pub async fn probe(addr: SocketAddr, check: &HealthCheck) -> Outcome {
 /// Checks the group's targets until the future is dropped: a target from the moment it is
 /// registered until it starts draining (a draining target takes no new requests, so its
 /// health no longer matters).
-pub async fn run(group: Arc<TargetGroup>) {
+/// Checks `group`'s targets until the future is dropped; `moved` is woken whenever a check
+/// changes a target's health state, so whoever acts on health need not poll for it.
+pub async fn run(group: Arc<TargetGroup>, moved: Arc<Notify>) {
     let mut checking: HashMap<usize, AbortHandle> = HashMap::new();
     // Dropping the set (with this future) ends every target's checks.
     let mut checks = JoinSet::new();
@@ -67,9 +70,13 @@ pub async fn run(group: Arc<TargetGroup>) {
             keep
         });
         for target in targets {
-            checking
-                .entry(identity(&target))
-                .or_insert_with(|| checks.spawn(check_every_interval(Arc::clone(&group), target)));
+            checking.entry(identity(&target)).or_insert_with(|| {
+                checks.spawn(check_every_interval(
+                    Arc::clone(&group),
+                    target,
+                    Arc::clone(&moved),
+                ))
+            });
         }
         while checks.try_join_next().is_some() {}
         // Targets start draining without a signal; a second is soon enough to stop probing.
@@ -88,11 +95,13 @@ fn identity(target: &Arc<Target>) -> usize {
     Arc::as_ptr(target) as usize
 }
 
-async fn check_every_interval(group: Arc<TargetGroup>, target: Arc<Target>) {
+async fn check_every_interval(group: Arc<TargetGroup>, target: Arc<Target>, moved: Arc<Notify>) {
     loop {
         let check = group.settings().health_check;
         let outcome = probe(target.addr, &check).await;
-        group.record(&target, outcome);
+        if group.record(&target, outcome) {
+            moved.notify_one();
+        }
         tokio::time::sleep(check.interval).await;
     }
 }

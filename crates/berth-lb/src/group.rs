@@ -178,13 +178,14 @@ impl TargetGroup {
             .collect()
     }
 
-    pub fn record(&self, target: &Target, outcome: Outcome) {
+    /// Records one probe of `target`; true when it moved the target's health state.
+    pub fn record(&self, target: &Target, outcome: Outcome) -> bool {
         let check = self.settings().health_check;
         target
             .health
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .observe(outcome, &check);
+            .observe(outcome, &check)
     }
 
     /// A healthy target for one request, by the group's algorithm, or `None` (503). It runs

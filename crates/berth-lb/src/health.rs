@@ -113,7 +113,14 @@ impl Default for Tracker {
 }
 
 impl Tracker {
-    pub fn observe(&mut self, outcome: Outcome, check: &HealthCheck) {
+    /// Moves the state by one probe's outcome; true when the state changed.
+    pub fn observe(&mut self, outcome: Outcome, check: &HealthCheck) -> bool {
+        let before = self.state;
+        self.judge(outcome, check);
+        self.state != before
+    }
+
+    fn judge(&mut self, outcome: Outcome, check: &HealthCheck) {
         if self.state == State::Draining {
             return;
         }
@@ -163,17 +170,27 @@ mod tests {
         let c = check(2, 3);
         let mut t = Tracker::default();
         assert_eq!(t.state, State::Initial);
-        t.observe(Outcome::Passed, &c);
+        assert!(
+            !t.observe(Outcome::Passed, &c),
+            "one pass changes nothing yet"
+        );
         assert_eq!(t.state, State::Initial);
-        t.observe(Outcome::Passed, &c);
+        assert!(
+            t.observe(Outcome::Passed, &c),
+            "the second turns it healthy"
+        );
         assert_eq!(t.state, State::Healthy);
+        assert!(!t.observe(Outcome::Passed, &c), "healthy stays healthy");
         t.observe(Outcome::Timeout, &c);
         t.observe(Outcome::Timeout, &c);
         assert_eq!(t.state, State::Healthy, "below the unhealthy threshold");
         t.observe(Outcome::Passed, &c);
         t.observe(Outcome::WrongCode(500), &c);
         t.observe(Outcome::WrongCode(500), &c);
-        t.observe(Outcome::WrongCode(500), &c);
+        assert!(
+            t.observe(Outcome::WrongCode(500), &c),
+            "the third failure turns it"
+        );
         assert_eq!(
             (t.state, t.reason),
             (State::Unhealthy, Some("Target.ResponseCodeMismatch"))

@@ -192,8 +192,9 @@ pub struct Balancer {
     bind: IpAddr,
     dns_name: String,
     live: Mutex<Live>,
-    /// Woken when a drain ends, so that the task it held can move on to its stop at once.
-    drained: Arc<tokio::sync::Notify>,
+    /// Woken when a target's health changes or its drain ends, so that the controller moves
+    /// the deployment or the task it concerns on at once rather than at its next round.
+    moved: Arc<tokio::sync::Notify>,
 }
 
 impl Balancer {
@@ -214,7 +215,7 @@ impl Balancer {
             bind,
             dns_name,
             live: Mutex::default(),
-            drained: Arc::default(),
+            moved: Arc::default(),
         }
     }
 
@@ -268,7 +269,7 @@ impl Balancer {
     pub fn apply(&self, config: &Config) -> Registered {
         let mut live = self.live();
         let live = &mut *live;
-        let registered = sync_groups(live, config, &self.drained);
+        let registered = sync_groups(live, config, &self.moved);
         self.sync_listeners(live, config);
         live.reserved
             .retain(|_, (_, at)| at.elapsed() < RESERVATION_GRACE);
@@ -384,8 +385,9 @@ fn serve(
 }
 
 /// Creates, updates and removes live groups, and registers and deregisters their targets.
-/// Returns the service targets it registered; `drained` is woken whenever a drain ends.
-fn sync_groups(live: &mut Live, config: &Config, drained: &Arc<tokio::sync::Notify>) -> Registered {
+/// Returns the service targets it registered; `moved` is woken whenever a target's health
+/// changes or a drain ends.
+fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify>) -> Registered {
     let mut registered = Registered::new();
     let stored: HashSet<&str> = config
         .target_groups
@@ -402,7 +404,10 @@ fn sync_groups(live: &mut Live, config: &Config, drained: &Arc<tokio::sync::Noti
             .or_insert_with(|| {
                 let group = Arc::new(LiveGroup::new(wanted.clone()));
                 Group {
-                    _checker: Owned(tokio::spawn(berth_lb::checker::run(Arc::clone(&group)))),
+                    _checker: Owned(tokio::spawn(berth_lb::checker::run(
+                        Arc::clone(&group),
+                        Arc::clone(moved),
+                    ))),
                     group,
                     registered: HashSet::new(),
                 }
@@ -437,10 +442,10 @@ fn sync_groups(live: &mut Live, config: &Config, drained: &Arc<tokio::sync::Noti
         for addr in leaving {
             group.registered.remove(&addr);
             let live_group = Arc::clone(&group.group);
-            let drained = Arc::clone(drained);
+            let moved = Arc::clone(moved);
             tokio::spawn(async move {
                 live_group.deregister(addr).await;
-                drained.notify_one();
+                moved.notify_one();
             });
         }
     }
@@ -485,8 +490,9 @@ pub async fn run(shared: Arc<Shared>) {
         tokio::select! {
             _ = tokio::time::sleep(RESYNC) => {}
             _ = changes.changed() => {}
-            // The controller moves a drained task on to its stop.
-            _ = shared.balancer.drained.notified() => shared.changed(),
+            // The controller moves a deployment on when a target turns healthy or unhealthy,
+            // and a drained task on to its stop.
+            _ = shared.balancer.moved.notified() => shared.changed(),
         }
     }
 }

@@ -68,7 +68,7 @@ async fn serve(listen: SocketAddr, target: SocketAddr, idle_timeout: Duration) -
         ..Settings::default()
     }));
     group.register(target);
-    tokio::spawn(checker::run(Arc::clone(&group)));
+    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
     for _ in 0..100 {
         if group.health().iter().any(|(_, s, _)| *s == State::Healthy) {
             break;

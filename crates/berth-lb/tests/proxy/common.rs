@@ -116,7 +116,7 @@ pub fn fast_checks(algorithm: Algorithm, delay: Duration) -> Arc<TargetGroup> {
 pub async fn healthy_group(name: &'static str) -> Arc<TargetGroup> {
     let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
     group.register(backend(name).await);
-    tokio::spawn(checker::run(Arc::clone(&group)));
+    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
     until_healthy(&group, 1).await;
     group
 }

@@ -46,8 +46,8 @@ async fn routes_by_host_and_answers_like_an_alb() {
     let library = fast_checks(Algorithm::RoundRobin, Duration::ZERO);
     parks.register(backend("parks").await);
     library.register(backend("library").await);
-    tokio::spawn(checker::run(Arc::clone(&parks)));
-    tokio::spawn(checker::run(Arc::clone(&library)));
+    tokio::spawn(checker::run(Arc::clone(&parks), Arc::default()));
+    tokio::spawn(checker::run(Arc::clone(&library), Arc::default()));
     let empty = fast_checks(Algorithm::RoundRobin, Duration::ZERO);
     let routes = Routes {
         rules: vec![
@@ -95,12 +95,26 @@ async fn routes_by_host_and_answers_like_an_alb() {
 }
 
 #[tokio::test]
+async fn the_checker_wakes_its_watcher_when_a_target_turns_healthy() {
+    let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
+    let moved = Arc::new(tokio::sync::Notify::new());
+    let woken = moved.notified();
+    group.register(backend("web").await);
+    tokio::spawn(checker::run(Arc::clone(&group), Arc::clone(&moved)));
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("no wake-up after the target's first check");
+    let states: Vec<_> = group.health().into_iter().map(|(_, s, _)| s).collect();
+    assert_eq!(states, [berth_lb::health::State::Healthy]);
+}
+
+#[tokio::test]
 async fn a_deregistered_target_finishes_its_requests_and_gets_no_new_ones() {
     let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
     let old = backend("old").await;
     let new = backend("new").await;
     group.register(old);
-    tokio::spawn(checker::run(Arc::clone(&group)));
+    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let lb = listener.local_addr().unwrap();
     let routes = Routes {
@@ -145,7 +159,7 @@ async fn an_upgraded_connection_is_tunnelled_and_holds_its_target() {
     let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
     let target = backend("ws").await;
     group.register(target);
-    tokio::spawn(checker::run(Arc::clone(&group)));
+    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
     let lb = proxy(Routes {
         rules: vec![],
         default: Some(Arc::clone(&group)),
@@ -220,7 +234,7 @@ async fn plain_listeners_take_http2_with_prior_knowledge() {
 async fn target_connections_are_kept_alive_and_reused() {
     let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
     group.register(backend("pooled").await);
-    tokio::spawn(checker::run(Arc::clone(&group)));
+    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
     until_healthy(&group, 1).await;
     let lb = proxy(Routes {
         rules: vec![],
@@ -268,7 +282,7 @@ async fn a_new_target_is_checked_the_moment_it_registers() {
         },
     ));
     group.register(backend("first").await);
-    tokio::spawn(checker::run(Arc::clone(&group)));
+    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
     until_healthy(&group, 1).await;
     group.register(backend("second").await);
     until_healthy(&group, 2).await;
