@@ -200,19 +200,23 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
             },
         };
         let decided = step(&desired, &seen, &mut memory, now());
-        let mut acted = false;
-        for action in decided.actions {
-            match action {
-                Action::Start { task_id, container } => {
-                    acted = true;
-                    match start(runtime.as_ref(), &desired, &task_id, &container).await {
-                        Ok(status) => seen.extend(observed(status)),
-                        Err(reason) => {
-                            tracing::warn!(task = %task_id, container = %container, %reason, "container failed to start");
-                            memory.failed_to_start.insert(task_id, reason);
-                        }
-                    }
+        let (starts, others): (Vec<Action>, Vec<Action>) = decided
+            .actions
+            .into_iter()
+            .partition(|action| matches!(action, Action::Start { .. }));
+        let acted = !starts.is_empty();
+        for (task_id, container, started) in start_all(&runtime, &desired, starts).await {
+            match started {
+                Ok(status) => seen.extend(observed(status)),
+                Err(reason) => {
+                    tracing::warn!(task = %task_id, container = %container, %reason, "container failed to start");
+                    memory.failed_to_start.insert(task_id, reason);
                 }
+            }
+        }
+        for action in others {
+            match action {
+                Action::Start { .. } => {}
                 Action::Stop {
                     runtime_id,
                     timeout_seconds,
@@ -332,16 +336,56 @@ async fn look<R: Runtime>(runtime: &R) -> Result<Vec<Observed>, RuntimeError> {
     Ok(seen)
 }
 
+/// Starts the containers of different tasks at once, so a deployment's new tasks start
+/// together rather than one after another, and each task's own containers in order: one
+/// step only starts containers whose dependencies already hold, but a task's containers share
+/// what its first start sets up (an awsvpc task's network).
+async fn start_all<R: Runtime>(
+    runtime: &Arc<R>,
+    desired: &[DesiredTask],
+    starts: Vec<Action>,
+) -> Vec<(String, String, Result<ContainerStatus, String>)> {
+    let mut by_task: Vec<(String, Vec<String>)> = Vec::new();
+    for action in starts {
+        if let Action::Start { task_id, container } = action {
+            match by_task.iter_mut().find(|(id, _)| *id == task_id) {
+                Some((_, containers)) => containers.push(container),
+                None => by_task.push((task_id, vec![container])),
+            }
+        }
+    }
+    let mut starting = tokio::task::JoinSet::new();
+    for (task_id, containers) in by_task {
+        let runtime = Arc::clone(runtime);
+        let task = desired.iter().find(|t| t.task_id == task_id).cloned();
+        starting.spawn(async move {
+            let mut results = Vec::with_capacity(containers.len());
+            for container in containers {
+                let started = match &task {
+                    Some(task) => start(runtime.as_ref(), task, &container).await,
+                    None => Err("task no longer wanted".to_string()),
+                };
+                results.push((task_id.clone(), container, started));
+            }
+            results
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = starting.join_next().await {
+        match joined {
+            Ok(started) => results.extend(started),
+            // Nothing was recorded, so the next step tries the start again.
+            Err(e) => tracing::error!(error = %e, "a container start panicked"),
+        }
+    }
+    results
+}
+
 async fn start<R: Runtime>(
     runtime: &R,
-    desired: &[DesiredTask],
-    task_id: &str,
+    task: &DesiredTask,
     container: &str,
 ) -> Result<ContainerStatus, String> {
-    let task = desired
-        .iter()
-        .find(|t| t.task_id == task_id)
-        .ok_or("task no longer wanted")?;
     let definition = task
         .containers
         .iter()
