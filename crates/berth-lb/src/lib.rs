@@ -3,11 +3,13 @@
 //! ends as soon as a target's last request does.
 //!
 //! Pure decisions live apart from sockets: `rules` (which group), `health` (state machine
-//! and matcher) and the picking inside `group` are tested without I/O; `checker` and `proxy`
-//! do the networking. This crate knows nothing of the store or the container runtime.
+//! and matcher) and the picking inside `group` are tested without I/O; `checker`, `proxy`
+//! and `h1` (the plain HTTP/1.1 requests the proxy forwards without hyper) do the
+//! networking. This crate knows nothing of the store or the container runtime.
 
 pub mod checker;
 pub mod group;
+mod h1;
 pub mod health;
 mod idle;
 mod pool;

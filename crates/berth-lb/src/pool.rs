@@ -1,4 +1,6 @@
-//! Keep-alive HTTP/1.1 connections to targets, one pool per proxy worker.
+//! Keep-alive HTTP/1.1 connections to targets, one pool per proxy worker and kind of
+//! connection: hyper's client connections for the requests hyper serves, plain TCP streams
+//! for those `h1` forwards itself.
 //!
 //! A connection goes back to the pool when the response body it carried has been read to the
 //! end, and is taken again newest first. Unlike a general-purpose client this does no URI
@@ -41,16 +43,37 @@ impl std::fmt::Display for Error {
     }
 }
 
-pub(crate) struct Pool {
-    idle: Mutex<Idle>,
+/// A connection a pool can hold.
+pub(crate) trait Reusable {
+    /// Whether the target has closed it (or it can no longer be used otherwise).
+    fn is_closed(&self) -> bool;
 }
 
-struct Idle {
-    by_target: HashMap<SocketAddr, Vec<(Sender, Instant)>>,
+impl Reusable for Sender {
+    fn is_closed(&self) -> bool {
+        SendRequest::is_closed(self)
+    }
+}
+
+impl Reusable for TcpStream {
+    /// An idle connection has nothing to read; one the target closed reads its end (or, out
+    /// of turn, bytes), so it cannot carry a request.
+    fn is_closed(&self) -> bool {
+        let mut byte = [0u8; 1];
+        !matches!(self.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
+pub(crate) struct Pool<C> {
+    idle: Mutex<Idle<C>>,
+}
+
+struct Idle<C> {
+    by_target: HashMap<SocketAddr, Vec<(C, Instant)>>,
     swept: Instant,
 }
 
-impl Pool {
+impl<C: Reusable> Pool<C> {
     pub(crate) fn new() -> Self {
         Self {
             idle: Mutex::new(Idle {
@@ -60,10 +83,45 @@ impl Pool {
         }
     }
 
-    fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Idle<C>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// An unused connection to `target` the target has not closed, newest first.
+    pub(crate) fn take(&self, target: SocketAddr) -> Option<C> {
+        let mut idle = self.idle();
+        let connections = idle.by_target.get_mut(&target)?;
+        let deadline = Instant::now().checked_sub(IDLE_FOR);
+        while let Some((connection, since)) = connections.pop() {
+            if !connection.is_closed() && deadline.is_none_or(|d| since > d) {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose response has been read to its end.
+    pub(crate) fn put(&self, target: SocketAddr, connection: C) {
+        let now = Instant::now();
+        let mut idle = self.idle();
+        let connections = idle.by_target.entry(target).or_default();
+        if connections.len() < MAX_IDLE_PER_TARGET {
+            connections.push((connection, now));
+        }
+        if now.duration_since(idle.swept) >= SWEEP_EVERY {
+            idle.swept = now;
+            let deadline = now.checked_sub(IDLE_FOR);
+            idle.by_target.retain(|_, connections| {
+                connections.retain(|(connection, since)| {
+                    !connection.is_closed() && deadline.is_none_or(|d| *since > d)
+                });
+                !connections.is_empty()
+            });
+        }
+    }
+}
+
+impl Pool<Sender> {
     /// Sends `request` (origin-form, with its Host header) to `target` on a pooled connection,
     /// or a new one. A request a reused connection could not send, because the target closed
     /// it meanwhile, is sent again on a new connection. Returns the connection with the
@@ -99,37 +157,5 @@ impl Pool {
         });
         let response = sender.send_request(request).await.map_err(Error::Http)?;
         Ok((response, sender))
-    }
-
-    fn take(&self, target: SocketAddr) -> Option<Sender> {
-        let mut idle = self.idle();
-        let senders = idle.by_target.get_mut(&target)?;
-        let deadline = Instant::now().checked_sub(IDLE_FOR);
-        while let Some((sender, since)) = senders.pop() {
-            if !sender.is_closed() && deadline.is_none_or(|d| since > d) {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    /// Returns a connection whose response has been read to its end.
-    pub(crate) fn put(&self, target: SocketAddr, sender: Sender) {
-        let now = Instant::now();
-        let mut idle = self.idle();
-        let senders = idle.by_target.entry(target).or_default();
-        if senders.len() < MAX_IDLE_PER_TARGET {
-            senders.push((sender, now));
-        }
-        if now.duration_since(idle.swept) >= SWEEP_EVERY {
-            idle.swept = now;
-            let deadline = now.checked_sub(IDLE_FOR);
-            idle.by_target.retain(|_, senders| {
-                senders.retain(|(sender, since)| {
-                    !sender.is_closed() && deadline.is_none_or(|d| *since > d)
-                });
-                !senders.is_empty()
-            });
-        }
     }
 }

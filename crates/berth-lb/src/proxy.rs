@@ -3,9 +3,12 @@
 //! Clients speak HTTP/1.1 or HTTP/2 (by ALPN on HTTPS listeners, by prior knowledge on plain
 //! ones). Status codes follow ALB: 503 without a healthy target, 502 when the target fails,
 //! 504 when it does not answer in time. WebSocket upgrades are passed through and hold their
-//! target until they close, so a drain waits for them too.
+//! target until they close, so a drain waits for them too. On plain listeners the simple
+//! HTTP/1.1 requests most traffic is made of are forwarded by [`crate::h1`] without hyper;
+//! the first other request hands the connection to hyper.
 
 use crate::group::{Lease, TargetGroup};
+use crate::h1::{self, Forwarding, Prefixed, Served};
 use crate::idle::{Activity, IdleIo};
 use crate::pool::{Pool, Sender};
 use crate::rules::{route, Rule};
@@ -218,7 +221,10 @@ impl Workers {
 /// Serves connections on the runtime it runs on.
 struct Worker {
     shared: Arc<Shared>,
-    pool: Arc<Pool>,
+    /// Target connections for the requests hyper serves.
+    pool: Arc<Pool<Sender>>,
+    /// Target connections for the requests [`h1`] forwards itself.
+    streams: Pool<TcpStream>,
     server: auto::Builder<TokioExecutor>,
 }
 
@@ -227,6 +233,7 @@ impl Worker {
         Arc::new(Self {
             shared,
             pool: Arc::new(Pool::new()),
+            streams: Pool::new(),
             // HTTP/1.1 and HTTP/2 on one port: the auto builder reads the first bytes and
             // serves HTTP/2 when they are its connection preface.
             server: auto::Builder::new(TokioExecutor::new()),
@@ -268,7 +275,26 @@ impl Worker {
             worker: Arc::clone(&self),
         };
         match &self.shared.tls {
-            None => serve_connection(&self.server, io, connection).await,
+            None => {
+                let mut io = io;
+                let served = h1::serve(
+                    &mut io,
+                    &Forwarding {
+                        routes: &listener.routes,
+                        request_timeout: listener.request_timeout,
+                        idle_timeout: listener.idle_timeout,
+                        pool: &self.streams,
+                        activity: &connection.activity,
+                        peer: connection.peer.as_bytes(),
+                        port: connection.port.as_bytes(),
+                        proto: connection.proto.as_bytes(),
+                    },
+                )
+                .await;
+                if let Served::HandOver(read) = served {
+                    serve_connection(&self.server, Prefixed::new(read, io), connection).await
+                }
+            }
             Some(acceptor) => match acceptor.accept(io).await {
                 Ok(tls) => serve_connection(&self.server, tls, connection).await,
                 Err(e) => tracing::debug!(error = %e, "tls handshake failed"),
@@ -482,7 +508,7 @@ fn status(code: StatusCode, text: &'static str) -> Response<ProxyBody> {
 
 /// A target connection to return to its pool once the response on it has been read.
 struct Reuse {
-    pool: Arc<Pool>,
+    pool: Arc<Pool<Sender>>,
     target: SocketAddr,
     sender: Sender,
 }
