@@ -284,6 +284,49 @@ def test_health_checks_every_two_seconds_from_clients_that_allow_them(lb_server,
     assert 1.5 < took < 4.5, f"healthy {took:.1f} s after registering"
 
 
+def test_load_balancer_attributes_set_the_idle_timeout_and_guard_deletion(lb_server, elbv2, backends):
+    lb_arn = create_lb(elbv2)
+    described = elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb_arn)["Attributes"]
+    defaults = {a["Key"]: a["Value"] for a in described}
+    assert_subset({"idle_timeout.timeout_seconds": "60", "deletion_protection.enabled": "false",
+                   "routing.http2.enabled": "true"}, defaults)
+    # What infrastructure tools send on every apply: ALB's defaults, all accepted.
+    elbv2.modify_load_balancer_attributes(LoadBalancerArn=lb_arn, Attributes=described)
+    with api_error("InvalidConfigurationRequest", "access_logs.s3.enabled"):
+        elbv2.modify_load_balancer_attributes(LoadBalancerArn=lb_arn, Attributes=[
+            {"Key": "access_logs.s3.enabled", "Value": "true"}])
+    with api_error("LoadBalancerNotFound"):
+        elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb_arn[:-1] + "0")
+
+    tg_arn = create_tg(elbv2, "idle", port=backends["a"].port, **FAST_CHECKS)
+    port = free_port()
+    elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=port, DefaultActions=forward(tg_arn))
+    changed = cli(lb_server, "modify-load-balancer-attributes", "--load-balancer-arn", lb_arn, "--attributes",
+                  "Key=idle_timeout.timeout_seconds,Value=2", "Key=deletion_protection.enabled,Value=true")
+    assert_subset([{"Key": "deletion_protection.enabled", "Value": "true"}],
+                  [a for a in changed["Attributes"] if a["Key"] == "deletion_protection.enabled"])
+
+    def seconds_until_an_idle_connection_closes() -> float | None:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            opened = time.monotonic()
+            try:
+                closed = sock.recv(1) == b""
+            except (socket.timeout, ConnectionResetError):
+                return None
+            return time.monotonic() - opened if closed else None
+    # The running listener takes the new timeout for the connections it accepts next.
+    took = wait_for(seconds_until_an_idle_connection_closes, "an idle connection to close after 2 s",
+                    done=lambda t: t is not None and t < 5, timeout=40)
+    assert took > 1.5, f"closed after {took:.1f} s"
+
+    with api_error("OperationNotPermitted", "deletion protection"):
+        elbv2.delete_load_balancer(LoadBalancerArn=lb_arn)
+    assert get(port)[0] == 503, "the listener still serves"
+    elbv2.modify_load_balancer_attributes(LoadBalancerArn=lb_arn, Attributes=[
+        {"Key": "deletion_protection.enabled", "Value": "false"}])
+    elbv2.delete_load_balancer(LoadBalancerArn=lb_arn)
+
+
 def test_inputs_come_back_from_describe(elbv2):
     lb_arn = create_lb(elbv2)
     tg_input = dict(Name="api", Protocol="HTTP", Port=8080, VpcId="vpc-1", TargetType="ip",

@@ -22,6 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -40,6 +41,29 @@ pub struct Routes {
 /// ALB's `idle_timeout.timeout_seconds` default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A listener's idle timeout, shared with whoever changes it: a connection accepted after a
+/// change is timed by the new value, and the listener keeps serving meanwhile.
+#[derive(Clone, Debug)]
+pub struct IdleTimeout(Arc<AtomicU64>);
+
+impl IdleTimeout {
+    pub fn new(timeout: Duration) -> Self {
+        Self(Arc::new(AtomicU64::new(millis(timeout))))
+    }
+
+    pub fn set(&self, timeout: Duration) {
+        self.0.store(millis(timeout), Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::Relaxed))
+    }
+}
+
+fn millis(timeout: Duration) -> u64 {
+    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[derive(Clone)]
 pub struct Listener {
     pub routes: Arc<RwLock<Routes>>,
@@ -48,7 +72,7 @@ pub struct Listener {
     /// A client connection (or WebSocket tunnel) that moves no byte either way for this long
     /// is closed, as ALB's `idle_timeout.timeout_seconds` does; time spent waiting for a
     /// target's response headers does not count, the request timeout bounds that.
-    pub idle_timeout: Duration,
+    pub idle_timeout: IdleTimeout,
 }
 
 impl Listener {
@@ -57,7 +81,7 @@ impl Listener {
         Self {
             routes,
             request_timeout,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            idle_timeout: IdleTimeout::new(DEFAULT_IDLE_TIMEOUT),
         }
     }
 
@@ -260,7 +284,8 @@ impl Worker {
         let activity = Arc::new(Activity::default());
         // The TLS handshake runs on the idle-timed stream too, so a client that never
         // finishes it is dropped like any idle one.
-        let io = IdleIo::new(stream, listener.idle_timeout, Arc::clone(&activity));
+        let idle_timeout = listener.idle_timeout.get();
+        let io = IdleIo::new(stream, idle_timeout, Arc::clone(&activity));
         let proto = if self.shared.tls.is_some() {
             "https"
         } else {
@@ -282,7 +307,7 @@ impl Worker {
                     &Forwarding {
                         routes: &listener.routes,
                         request_timeout: listener.request_timeout,
-                        idle_timeout: listener.idle_timeout,
+                        idle_timeout,
                         pool: &self.streams,
                         activity: &connection.activity,
                         peer: connection.peer.as_bytes(),

@@ -13,11 +13,11 @@
 use crate::api::controller::record_events;
 use crate::api::targets::{self, ServiceTarget, TargetState, TargetStates};
 use crate::api::Call;
-use crate::elbv2::resources::{Listener, Rule, StoredCertificate, TargetGroup};
+use crate::elbv2::resources::{Listener, LoadBalancer, Rule, StoredCertificate, TargetGroup};
 use crate::http::{now_seconds, Shared};
 use berth_lb::group::{Algorithm, Settings, TargetGroup as LiveGroup};
 use berth_lb::health::{HealthCheck, Matcher, State};
-use berth_lb::proxy::Routes;
+use berth_lb::proxy::{IdleTimeout, Routes, DEFAULT_IDLE_TIMEOUT};
 use berth_lb::rules::{Condition, Rule as LiveRule};
 use berth_model::resources::Cluster;
 use berth_model::ApiError;
@@ -46,6 +46,8 @@ pub struct Config {
     pub service_targets: Vec<ServiceTarget>,
     /// Imported certificates by ARN, for HTTPS listeners.
     pub certificates: HashMap<String, StoredCertificate>,
+    /// Each load balancer's `idle_timeout.timeout_seconds`, by ARN, for its listeners.
+    pub idle_timeouts: HashMap<String, Duration>,
 }
 
 impl Config {
@@ -65,6 +67,11 @@ impl Config {
                 .list::<StoredCertificate>(Collection::Certificates, None)?
                 .into_iter()
                 .map(|c| (c.certificate_arn.clone(), c))
+                .collect(),
+            idle_timeouts: call
+                .list::<LoadBalancer>(Collection::LoadBalancers, None)?
+                .into_iter()
+                .map(|lb| (lb.load_balancer_arn.clone(), lb.idle_timeout()))
                 .collect(),
         })
     }
@@ -169,6 +176,7 @@ impl Drop for Owned {
 struct LiveListener {
     port: u16,
     routes: Arc<RwLock<Routes>>,
+    idle_timeout: IdleTimeout,
     /// The accept loop; dropping it closes the port.
     _serving: Owned,
 }
@@ -305,11 +313,17 @@ impl Balancer {
                     .collect(),
                 default: default.as_ref().and_then(group),
             };
+            let idle_timeout = config
+                .idle_timeouts
+                .get(&listener.load_balancer_arn)
+                .copied()
+                .unwrap_or(DEFAULT_IDLE_TIMEOUT);
             if let Some(running) = live.listeners.get(&listener.listener_arn) {
                 *running
                     .routes
                     .write()
                     .unwrap_or_else(PoisonError::into_inner) = wanted;
+                running.idle_timeout.set(idle_timeout);
                 continue;
             }
             let socket = match live.reserved.remove(&listener.port) {
@@ -326,7 +340,13 @@ impl Balancer {
                 }
             };
             let routes = Arc::new(RwLock::new(wanted));
-            match serve(listener, socket, Arc::clone(&routes), &config.certificates) {
+            match serve(
+                listener,
+                socket,
+                Arc::clone(&routes),
+                idle_timeout,
+                &config.certificates,
+            ) {
                 Ok(serving) => {
                     live.listeners
                         .insert(listener.listener_arn.clone(), serving);
@@ -345,6 +365,7 @@ fn serve(
     listener: &Listener,
     socket: std::net::TcpListener,
     routes: Arc<RwLock<Routes>>,
+    idle_timeout: Duration,
     certificates: &HashMap<String, StoredCertificate>,
 ) -> std::io::Result<LiveListener> {
     let tls = if listener.protocol == "HTTPS" {
@@ -373,6 +394,8 @@ fn serve(
     socket.set_nonblocking(true)?;
     let socket = tokio::net::TcpListener::from_std(socket)?;
     let proxy = berth_lb::proxy::Listener::new(Arc::clone(&routes), REQUEST_TIMEOUT);
+    proxy.idle_timeout.set(idle_timeout);
+    let shared_idle_timeout = proxy.idle_timeout.clone();
     let serving = match tls {
         Some(tls) => tokio::spawn(proxy.serve_tls(socket, tls)),
         None => tokio::spawn(proxy.serve(socket)),
@@ -380,6 +403,7 @@ fn serve(
     Ok(LiveListener {
         port: listener.port,
         routes,
+        idle_timeout: shared_idle_timeout,
         _serving: Owned(serving),
     })
 }
@@ -712,6 +736,7 @@ mod tests {
                 service: "web".into(),
             }],
             certificates: HashMap::new(),
+            idle_timeouts: HashMap::new(),
         };
         let registered = balancer.apply(&config);
         assert_eq!(

@@ -85,8 +85,8 @@ async fn serve(listen: SocketAddr, target: SocketAddr, idle_timeout: Duration) -
         rules: vec![],
         default: Some(group),
     };
-    let mut listener = Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(60));
-    listener.idle_timeout = idle_timeout;
+    let listener = Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(60));
+    listener.idle_timeout.set(idle_timeout);
     let socket = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

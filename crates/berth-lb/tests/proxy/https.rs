@@ -32,8 +32,8 @@ async fn https_proxy(group: Arc<TargetGroup>, idle: Duration) -> (SocketAddr, Co
         }],
         default: None,
     };
-    let mut listener = Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5));
-    listener.idle_timeout = idle;
+    let listener = Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5));
+    listener.idle_timeout.set(idle);
     let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
     tokio::spawn(listener.serve_tls(socket, config));

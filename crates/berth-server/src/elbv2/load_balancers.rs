@@ -1,10 +1,12 @@
-//! CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer. Berth's load balancers are
-//! application load balancers; the network members (subnets, security groups, scheme) are
-//! kept and shown but have no effect, since every listener binds on the balancer's address.
+//! CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer and the attribute actions.
+//! Berth's load balancers are application load balancers; the network members (subnets,
+//! security groups, scheme) are kept and shown but have no effect, since every listener binds
+//! on the balancer's address. Of the attributes, the idle timeout (for every listener of the
+//! load balancer) and deletion protection act.
 
 use super::resources::{arn_id, arn_prefix, iso8601, load_balancer_name, AvailabilityZone};
 use super::resources::{LoadBalancer, State};
-use super::{check_name, one_of, page, tags, Context, Error};
+use super::{attributes, check_name, one_of, page, tags, Context, Error};
 use crate::elbv2::query::Params;
 use berth_store::Collection;
 use serde_json::{json, Value};
@@ -31,6 +33,7 @@ fn describe_one(lb: &LoadBalancer) -> Value {
     let mut value = crate::api::to_value(lb);
     if let Value::Object(members) = &mut value {
         members.remove("Tags");
+        members.remove("Attributes");
     }
     value
 }
@@ -92,6 +95,7 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
         security_groups: p.strings("SecurityGroups")?.unwrap_or_default(),
         ip_address_type: ip_address_type.to_string(),
         tags: tags(p)?,
+        attributes: Default::default(),
     };
     if call.insert_new(Collection::LoadBalancers, name, "", &fresh)? {
         return Ok(json!({"LoadBalancers": [describe_one(&fresh)]}));
@@ -146,6 +150,15 @@ pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
 pub fn delete(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("LoadBalancerArn")?;
     if let Some(lb) = find(cx, arn)? {
+        if lb.deletion_protected() {
+            return Err(Error::new(
+                "OperationNotPermitted",
+                format!(
+                    "Load balancer '{arn}' cannot be deleted because deletion protection is \
+                     enabled; set deletion_protection.enabled to false first"
+                ),
+            ));
+        }
         for listener in cx
             .call
             .list::<super::resources::Listener>(Collection::Listeners, Some(arn))?
@@ -156,4 +169,105 @@ pub fn delete(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
             .remove(Collection::LoadBalancers, &lb.load_balancer_name)?;
     }
     Ok(json!({}))
+}
+
+/// What Berth does with each load balancer attribute: the idle timeout and deletion protection
+/// are honoured; the others name features Berth's balancer does not have, or has only one way,
+/// so only that way (ALB's default) is accepted.
+fn check_attribute(key: &str, value: &str) -> Result<(), Error> {
+    let number = |range| attributes::number(key, value, range);
+    let choice = |allowed: &[&str]| attributes::choice(key, value, allowed);
+    match key {
+        "idle_timeout.timeout_seconds" => number(1..=4000),
+        "deletion_protection.enabled" => choice(&["true", "false"]),
+        // HTTPS listeners always offer HTTP/2 by ALPN; forwarded-for is always appended, with
+        // no client port; the Host header always reaches the target as the client sent it.
+        "routing.http2.enabled" => choice(&["true"]),
+        "routing.http.xff_header_processing.mode" => choice(&["append"]),
+        "routing.http.xff_client_port.enabled" => choice(&["false"]),
+        "routing.http.preserve_host_header.enabled" => choice(&["true", "false"]),
+        "routing.http.desync_mitigation_mode" => choice(&["defensive"]),
+        "routing.http.drop_invalid_header_fields.enabled"
+        | "routing.http.x_amzn_tls_version_and_cipher_suite.enabled"
+        | "access_logs.s3.enabled"
+        | "connection_logs.s3.enabled"
+        | "waf.fail_open.enabled"
+        | "zonal_shift.config.enabled" => choice(&["false"]),
+        "access_logs.s3.bucket"
+        | "access_logs.s3.prefix"
+        | "connection_logs.s3.bucket"
+        | "connection_logs.s3.prefix" => choice(&[""]),
+        "client_keep_alive.seconds" => choice(&["3600"]),
+        "load_balancing.cross_zone.enabled" => choice(&["true"]),
+        _ => Err(attributes::unknown(key)),
+    }
+}
+
+/// The stored load balancer an ARN names, or LoadBalancerNotFound.
+fn require(cx: &Context<'_>, arn: &str) -> Result<LoadBalancer, Error> {
+    find(cx, arn)?.ok_or_else(not_found)
+}
+
+pub fn modify_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+    let arn = p.required("LoadBalancerArn")?;
+    let changes = attributes::changes(p, check_attribute)?;
+    let lb = require(cx, arn)?;
+    let modified = cx
+        .call
+        .modify_as(
+            Collection::LoadBalancers,
+            &lb.load_balancer_name,
+            |stored: &mut LoadBalancer| {
+                if stored.load_balancer_arn != arn {
+                    return Err(not_found());
+                }
+                stored.attributes.extend(changes.iter().cloned());
+                Ok(stored.clone())
+            },
+        )?
+        .ok_or_else(not_found)?;
+    Ok(attributes::answer(&modified.attributes()))
+}
+
+pub fn describe_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+    Ok(attributes::answer(
+        &require(cx, p.required("LoadBalancerArn")?)?.attributes(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_follow_alb_and_what_the_balancer_does() {
+        for (key, value) in [
+            ("idle_timeout.timeout_seconds", "1"),
+            ("idle_timeout.timeout_seconds", "4000"),
+            ("deletion_protection.enabled", "true"),
+            ("routing.http2.enabled", "true"),
+            ("access_logs.s3.enabled", "false"),
+        ] {
+            assert!(check_attribute(key, value).is_ok(), "{key}={value}");
+        }
+        for (key, value) in [
+            ("idle_timeout.timeout_seconds", "0"),
+            ("idle_timeout.timeout_seconds", "4001"),
+            ("deletion_protection.enabled", "yes"),
+            ("routing.http2.enabled", "false"),
+            ("access_logs.s3.enabled", "true"),
+            ("client_keep_alive.seconds", "60"),
+            ("no.such.attribute", "1"),
+        ] {
+            let error = check_attribute(key, value).unwrap_err();
+            assert_eq!(error.code, "InvalidConfigurationRequest", "{key}={value}");
+            assert!(error.message.contains(key), "{}", error.message);
+        }
+        for (key, value) in crate::elbv2::resources::LOAD_BALANCER_ATTRIBUTES {
+            assert!(
+                check_attribute(key, value).is_ok(),
+                "ALB's default {key}={value}"
+            );
+        }
+    }
 }

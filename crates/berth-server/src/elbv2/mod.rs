@@ -8,6 +8,7 @@
 //! batched writer as ECS writes. What the balancer serves follows the stored configuration
 //! (`crate::balancer`); the only live state a handler reads is target health.
 
+mod attributes;
 pub mod certificates;
 mod listeners;
 mod load_balancers;
@@ -99,6 +100,14 @@ const ACTIONS: &[(&str, Handler)] = &[
     ("CreateLoadBalancer", load_balancers::create),
     ("DescribeLoadBalancers", load_balancers::describe),
     ("DeleteLoadBalancer", load_balancers::delete),
+    (
+        "ModifyLoadBalancerAttributes",
+        load_balancers::modify_attributes,
+    ),
+    (
+        "DescribeLoadBalancerAttributes",
+        load_balancers::describe_attributes,
+    ),
     ("CreateTargetGroup", target_groups::create),
     ("DescribeTargetGroups", target_groups::describe),
     ("ModifyTargetGroup", target_groups::modify),

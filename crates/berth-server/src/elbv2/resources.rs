@@ -93,6 +93,64 @@ pub struct LoadBalancer {
     pub security_groups: Vec<String>,
     pub ip_address_type: String,
     pub tags: Vec<Tag>,
+    /// Attributes changed from [`LOAD_BALANCER_ATTRIBUTES`]' defaults (load balancers stored
+    /// before attributes existed have none).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// ALB's load balancer attributes and their defaults.
+pub const LOAD_BALANCER_ATTRIBUTES: &[(&str, &str)] = &[
+    ("idle_timeout.timeout_seconds", "60"),
+    ("deletion_protection.enabled", "false"),
+    ("routing.http2.enabled", "true"),
+    ("access_logs.s3.enabled", "false"),
+    ("access_logs.s3.bucket", ""),
+    ("access_logs.s3.prefix", ""),
+    ("connection_logs.s3.enabled", "false"),
+    ("connection_logs.s3.bucket", ""),
+    ("connection_logs.s3.prefix", ""),
+    ("routing.http.drop_invalid_header_fields.enabled", "false"),
+    ("routing.http.preserve_host_header.enabled", "false"),
+    (
+        "routing.http.x_amzn_tls_version_and_cipher_suite.enabled",
+        "false",
+    ),
+    ("routing.http.xff_client_port.enabled", "false"),
+    ("routing.http.xff_header_processing.mode", "append"),
+    ("routing.http.desync_mitigation_mode", "defensive"),
+    ("waf.fail_open.enabled", "false"),
+    ("client_keep_alive.seconds", "3600"),
+    ("zonal_shift.config.enabled", "false"),
+    ("load_balancing.cross_zone.enabled", "true"),
+];
+
+impl LoadBalancer {
+    /// Every attribute: ALB's defaults with this load balancer's changes over them.
+    pub fn attributes(&self) -> BTreeMap<String, String> {
+        let mut all: BTreeMap<String, String> = LOAD_BALANCER_ATTRIBUTES
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        all.extend(self.attributes.clone());
+        all
+    }
+
+    /// How long a client connection may move no byte before it is closed.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        let seconds = self
+            .attributes
+            .get("idle_timeout.timeout_seconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        std::time::Duration::from_secs(seconds)
+    }
+
+    pub fn deletion_protected(&self) -> bool {
+        self.attributes
+            .get("deletion_protection.enabled")
+            .is_some_and(|v| v == "true")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use super::resources::TARGET_GROUP_ATTRIBUTES;
 use super::resources::{arn_id, arn_prefix, target_group_name, Matcher, Target, TargetGroup};
-use super::{check_name, one_of, page, tags, Context, Error};
+use super::{attributes, check_name, one_of, page, tags, Context, Error};
 use crate::elbv2::query::Params;
 use berth_lb::health::State;
 use berth_store::Collection;
@@ -274,30 +274,8 @@ pub fn modify(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
 
 /// Checks one attribute against what ALB allows and what Berth's balancer does.
 fn check_attribute(key: &str, value: &str) -> Result<(), Error> {
-    let number = |range: std::ops::RangeInclusive<i64>| {
-        value
-            .parse::<i64>()
-            .ok()
-            .filter(|n| range.contains(n))
-            .map(drop)
-            .ok_or_else(|| {
-                Error::invalid_configuration(format!(
-                    "Attribute '{key}': '{value}' is not a number from {} to {}",
-                    range.start(),
-                    range.end()
-                ))
-            })
-    };
-    let choice = |allowed: &[&str]| {
-        if allowed.contains(&value) {
-            Ok(())
-        } else {
-            Err(Error::invalid_configuration(format!(
-                "Attribute '{key}': '{value}' is not supported; Berth accepts {}",
-                allowed.join(", ")
-            )))
-        }
-    };
+    let number = |range| attributes::number(key, value, range);
+    let choice = |allowed: &[&str]| attributes::choice(key, value, allowed);
     match key {
         "deregistration_delay.timeout_seconds" => number(0..=3600),
         "load_balancing.algorithm.type" => choice(&["round_robin", "least_outstanding_requests"]),
@@ -314,42 +292,24 @@ fn check_attribute(key: &str, value: &str) -> Result<(), Error> {
         "load_balancing.cross_zone.enabled" => {
             choice(&["true", "false", "use_load_balancer_configuration"])
         }
-        _ => Err(Error::invalid_configuration(format!(
-            "Attribute key '{key}' is not recognized"
-        ))),
+        _ => Err(attributes::unknown(key)),
     }
-}
-
-fn attributes_of(tg: &TargetGroup) -> Value {
-    let list: Vec<Value> = tg
-        .attributes
-        .iter()
-        .map(|(k, v)| json!({"Key": k, "Value": v}))
-        .collect();
-    json!({ "Attributes": list })
 }
 
 pub fn modify_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
-    let mut changes = Vec::new();
-    for attribute in p
-        .structures("Attributes")?
-        .ok_or_else(|| Error::validation("Attributes: a required member is missing"))?
-    {
-        let key = attribute.required("Key")?;
-        let value = attribute.string("Value")?.unwrap_or("");
-        check_attribute(key, value)?;
-        changes.push((key.to_string(), value.to_string()));
-    }
+    let changes = attributes::changes(p, check_attribute)?;
     let modified = change(cx, arn, |stored| {
         stored.attributes.extend(changes.iter().cloned());
         Ok(())
     })?;
-    Ok(attributes_of(&modified))
+    Ok(attributes::answer(&modified.attributes))
 }
 
 pub fn describe_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
-    Ok(attributes_of(&require(cx, p.required("TargetGroupArn")?)?))
+    Ok(attributes::answer(
+        &require(cx, p.required("TargetGroupArn")?)?.attributes,
+    ))
 }
 
 /// Deletes a target group no listener or rule forwards to. An unknown ARN succeeds, as on
