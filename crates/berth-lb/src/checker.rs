@@ -51,9 +51,8 @@ pub async fn probe(addr: SocketAddr, check: &HealthCheck) -> Outcome {
 
 /// Checks the group's targets until the future is dropped: a target from the moment it is
 /// registered until it starts draining (a draining target takes no new requests, so its
-/// health no longer matters).
-/// Checks `group`'s targets until the future is dropped; `moved` is woken whenever a check
-/// changes a target's health state, so whoever acts on health need not poll for it.
+/// health no longer matters). `moved` is woken whenever a check changes a target's health
+/// state, so whoever acts on health need not poll for it.
 pub async fn run(group: Arc<TargetGroup>, moved: Arc<Notify>) {
     let mut checking: HashMap<usize, AbortHandle> = HashMap::new();
     // Dropping the set (with this future) ends every target's checks.

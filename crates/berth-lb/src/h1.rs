@@ -12,12 +12,14 @@
 //! that does not parse — hands the connection, with the bytes already read, to hyper for the
 //! rest of its life, so behaviour at the edges stays hyper's.
 
-use crate::group::{Lease, TargetGroup};
+use crate::group::Lease;
 use crate::idle::{Activity, IdleIo};
 use crate::pool::Pool;
-use crate::proxy::Routes;
-use crate::rules::route;
+use crate::proxy::{
+    self, Routes, HOP_BY_HOP, X_FORWARDED_FOR, X_FORWARDED_PORT, X_FORWARDED_PROTO,
+};
 use bytes::{Buf, BytesMut};
+use hyper::StatusCode;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -38,10 +40,16 @@ const READ_SIZE: usize = 8 * 1024;
 /// keep-alive connection holds this much while it waits for its next request (nginx: 1 KiB).
 const CLIENT_READ_SIZE: usize = 2 * 1024;
 
-/// The answers the load balancer writes itself, as ALB's status codes say.
-const NO_TARGET: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 18\r\n\r\nno healthy target\n";
-const TIMED_OUT: &[u8] = b"HTTP/1.1 504 Gateway Timeout\r\ncontent-type: text/plain\r\ncontent-length: 17\r\n\r\ntarget timed out\n";
-const FAILED: &[u8] = b"HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\ncontent-length: 14\r\n\r\ntarget failed\n";
+/// An answer the load balancer writes itself (see [`proxy::NO_HEALTHY_TARGET`]).
+fn local((status, text): (StatusCode, &str)) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{text}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        text.len()
+    )
+    .into_bytes()
+}
 
 /// What a connection's requests need from their listener and worker.
 pub(crate) struct Forwarding<'a> {
@@ -69,7 +77,7 @@ pub(crate) async fn serve(client: &mut IdleIo<TcpStream>, fw: &Forwarding<'_>) -
     let mut read = BytesMut::new();
     let mut out = Vec::new();
     loop {
-        let head = loop {
+        let mut head = loop {
             match parse_request(&read, fw, &mut out) {
                 Parsed::Request(head) => break head,
                 Parsed::Other => return Served::HandOver(read),
@@ -84,9 +92,14 @@ pub(crate) async fn serve(client: &mut IdleIo<TcpStream>, fw: &Forwarding<'_>) -
             }
         };
         read.advance(head.length);
-        let lease = head.group.as_ref().and_then(|group| group.pick());
-        let keep_open = match lease {
-            None => client.write_all(NO_TARGET).await.is_ok() && head.keep_alive,
+        let keep_open = match head.lease.take() {
+            None => {
+                client
+                    .write_all(&local(proxy::NO_HEALTHY_TARGET))
+                    .await
+                    .is_ok()
+                    && head.keep_alive
+            }
             Some(lease) => forward(client, fw, lease, &head, &out)
                 .await
                 .unwrap_or(false),
@@ -101,7 +114,8 @@ pub(crate) async fn serve(client: &mut IdleIo<TcpStream>, fw: &Forwarding<'_>) -
 /// A request head parsed and rewritten for the target (into the caller's buffer).
 struct Head {
     length: usize,
-    group: Option<Arc<TargetGroup>>,
+    /// The target it goes to; none is healthy without one.
+    lease: Option<Lease>,
     is_head: bool,
     keep_alive: bool,
 }
@@ -133,7 +147,7 @@ fn parse_request(read: &[u8], fw: &Forwarding<'_>, out: &mut Vec<u8>) -> Parsed 
         return Parsed::Other;
     }
     let mut host = None;
-    let mut keep_alive = true;
+    let mut connection = None;
     let mut forwarded_for: Option<&[u8]> = None;
     for header in request.headers.iter() {
         let name = header.name;
@@ -149,56 +163,48 @@ fn parse_request(read: &[u8], fw: &Forwarding<'_>, out: &mut Vec<u8>) -> Parsed 
         {
             return Parsed::Other;
         } else if name.eq_ignore_ascii_case("connection") {
-            if lists(header.value, "close") {
-                keep_alive = false;
-            }
-        } else if name.eq_ignore_ascii_case("x-forwarded-for") && forwarded_for.is_none() {
+            connection = Some(header.value);
+        } else if name.eq_ignore_ascii_case(X_FORWARDED_FOR.as_str()) && forwarded_for.is_none() {
             forwarded_for = Some(header.value);
         }
     }
     let Some(host) = host else {
         return Parsed::Other;
     };
-    let group = {
-        let routes = fw.routes.read().unwrap_or_else(|p| p.into_inner());
-        let route_path = path.split_once('?').map_or(path, |(p, _)| p);
-        route(&routes.rules, routes.default.as_ref(), host, route_path).cloned()
-    };
+    let route_path = path.split_once('?').map_or(path, |(p, _)| p);
+    let lease = Routes::lease(fw.routes, host, route_path);
     out.clear();
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let connection = request
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("connection"))
-        .map(|h| h.value);
+    let forwarded = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_PORT];
     for header in request.headers.iter() {
         if is_hop_by_hop(header.name, connection)
-            || header.name.eq_ignore_ascii_case("x-forwarded-for")
-            || header.name.eq_ignore_ascii_case("x-forwarded-proto")
-            || header.name.eq_ignore_ascii_case("x-forwarded-port")
+            || forwarded
+                .iter()
+                .any(|name| header.name.eq_ignore_ascii_case(name.as_str()))
         {
             continue;
         }
         put_header(out, header.name.as_bytes(), header.value);
     }
-    out.extend_from_slice(b"x-forwarded-for: ");
+    out.extend_from_slice(X_FORWARDED_FOR.as_str().as_bytes());
+    out.extend_from_slice(b": ");
     if let Some(earlier) = forwarded_for {
         out.extend_from_slice(earlier);
         out.extend_from_slice(b", ");
     }
     out.extend_from_slice(fw.peer);
     out.extend_from_slice(b"\r\n");
-    put_header(out, b"x-forwarded-proto", fw.proto);
-    put_header(out, b"x-forwarded-port", fw.port);
+    put_header(out, X_FORWARDED_PROTO.as_str().as_bytes(), fw.proto);
+    put_header(out, X_FORWARDED_PORT.as_str().as_bytes(), fw.port);
     out.extend_from_slice(b"\r\n");
     Parsed::Request(Head {
         length,
-        group,
+        lease,
         is_head,
-        keep_alive,
+        keep_alive: !connection.is_some_and(|listed| lists(listed, "close")),
     })
 }
 
@@ -212,16 +218,9 @@ fn put_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// Connection-level headers (RFC 9110 §7.6.1), and those the `Connection` header names, are
 /// for one hop only.
 fn is_hop_by_hop(name: &str, connection: Option<&[u8]>) -> bool {
-    [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "upgrade",
-    ]
-    .iter()
-    .any(|hop| name.eq_ignore_ascii_case(hop))
+    HOP_BY_HOP
+        .iter()
+        .any(|hop| name.eq_ignore_ascii_case(hop.as_str()))
         || connection.is_some_and(|listed| lists(listed, name))
 }
 
@@ -276,12 +275,18 @@ async fn forward(
     drop(waiting);
     let (mut target, answer, final_answer) = match asked {
         Err(_) => {
-            client.write_all(TIMED_OUT).await.map_err(|_| ())?;
+            client
+                .write_all(&local(proxy::TARGET_TIMED_OUT))
+                .await
+                .map_err(|_| ())?;
             return Ok(head.keep_alive);
         }
         Ok(Err(e)) => {
             tracing::debug!(target = %target_addr, error = %e, "target failed");
-            client.write_all(FAILED).await.map_err(|_| ())?;
+            client
+                .write_all(&local(proxy::TARGET_FAILED))
+                .await
+                .map_err(|_| ())?;
             return Ok(head.keep_alive);
         }
         Ok(Ok(answered)) => answered,
@@ -753,7 +758,7 @@ mod tests {
     fn head(is_head: bool) -> Head {
         Head {
             length: 0,
-            group: None,
+            lease: None,
             is_head,
             keep_alive: true,
         }

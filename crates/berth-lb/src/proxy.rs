@@ -38,6 +38,22 @@ pub struct Routes {
     pub default: Option<Arc<TargetGroup>>,
 }
 
+impl Routes {
+    /// A healthy target for a request to `host` and `path`, in the group of the best matching
+    /// rule (or the default); `None` is answered 503.
+    pub(crate) fn lease(routes: &RwLock<Routes>, host: &str, path: &str) -> Option<Lease> {
+        let routes = routes.read().unwrap_or_else(|p| p.into_inner());
+        route(&routes.rules, routes.default.as_ref(), host, path)?.pick()
+    }
+}
+
+/// What the load balancer answers itself, with ALB's status codes.
+pub(crate) const NO_HEALTHY_TARGET: (StatusCode, &str) =
+    (StatusCode::SERVICE_UNAVAILABLE, "no healthy target\n");
+pub(crate) const TARGET_TIMED_OUT: (StatusCode, &str) =
+    (StatusCode::GATEWAY_TIMEOUT, "target timed out\n");
+pub(crate) const TARGET_FAILED: (StatusCode, &str) = (StatusCode::BAD_GATEWAY, "target failed\n");
+
 /// ALB's `idle_timeout.timeout_seconds` default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -285,7 +301,7 @@ impl Worker {
         // The TLS handshake runs on the idle-timed stream too, so a client that never
         // finishes it is dropped like any idle one.
         let idle_timeout = listener.idle_timeout.get();
-        let io = IdleIo::new(stream, idle_timeout, Arc::clone(&activity));
+        let mut io = IdleIo::new(stream, idle_timeout, Arc::clone(&activity));
         let proto = if self.shared.tls.is_some() {
             "https"
         } else {
@@ -301,7 +317,6 @@ impl Worker {
         };
         match &self.shared.tls {
             None => {
-                let mut io = io;
                 let served = h1::serve(
                     &mut io,
                     &Forwarding {
@@ -358,24 +373,14 @@ impl Connection {
     async fn forward(&self, mut request: Request<Incoming>) -> Response<ProxyBody> {
         let connection = self;
         let listener = &self.worker.shared.listener;
-        let group = {
-            let headers = request.headers();
-            let host = headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .or(request.uri().authority().map(|a| a.as_str()))
-                .unwrap_or("");
-            let routes = listener.routes.read().unwrap_or_else(|p| p.into_inner());
-            route(
-                &routes.rules,
-                routes.default.as_ref(),
-                host,
-                request.uri().path(),
-            )
-            .cloned()
-        };
-        let Some(lease) = group.as_ref().and_then(|g| g.pick()) else {
-            return status(StatusCode::SERVICE_UNAVAILABLE, "no healthy target\n");
+        let host = request
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(request.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        let Some(lease) = Routes::lease(&listener.routes, host, request.uri().path()) else {
+            return status(NO_HEALTHY_TARGET);
         };
         if request.version() == Version::HTTP_2 {
             // HTTP/2 carries the host in `:authority`; the target speaks HTTP/1.1 and wants a
@@ -428,10 +433,10 @@ impl Connection {
         }
         let pool = &self.worker.pool;
         match tokio::time::timeout(listener.request_timeout, pool.send(target, request)).await {
-            Err(_) => status(StatusCode::GATEWAY_TIMEOUT, "target timed out\n"),
+            Err(_) => status(TARGET_TIMED_OUT),
             Ok(Err(e)) => {
                 tracing::debug!(%target, error = %e, "target failed");
-                status(StatusCode::BAD_GATEWAY, "target failed\n")
+                status(TARGET_FAILED)
             }
             Ok(Ok((mut response, sender))) => {
                 strip_hop_by_hop(response.headers_mut());
@@ -460,7 +465,7 @@ impl Connection {
         };
         let timeout = self.worker.shared.listener.request_timeout;
         let Ok(Some(mut response)) = tokio::time::timeout(timeout, attempt).await else {
-            return status(StatusCode::BAD_GATEWAY, "target refused the upgrade\n");
+            return status((StatusCode::BAD_GATEWAY, "target refused the upgrade\n"));
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             let target_side = hyper::upgrade::on(&mut response);
@@ -478,9 +483,9 @@ impl Connection {
     }
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
 async fn serve_connection<I>(server: &auto::Builder<TokioExecutor>, io: I, connection: Connection)
 where
@@ -504,12 +509,20 @@ where
     }
 }
 
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// Connection-level headers (RFC 9110 §7.6.1), with those the `Connection` header lists, are
+/// for one hop; passing them on would, for one, let a client's `Connection: close` close the
+/// pooled connection to the target. The names are constants because parsing a name costs as
+/// much as the lookup, on every request.
+/// `Connection` comes first.
+pub(crate) const HOP_BY_HOP: [HeaderName; 6] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    UPGRADE,
+];
 
-/// Connection-level headers (RFC 9110 §7.6.1) are for one hop; passing them on would, for
-/// one, let a client's `Connection: close` close the pooled connection to the target. The
-/// names are constants because parsing a name costs as much as the lookup, on every request.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if let Some(connection) = headers.remove(CONNECTION) {
         if let Ok(listed) = connection.to_str() {
@@ -518,12 +531,12 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             }
         }
     }
-    for name in [KEEP_ALIVE, PROXY_CONNECTION, TE, TRAILER, UPGRADE] {
+    for name in &HOP_BY_HOP[1..] {
         headers.remove(name);
     }
 }
 
-fn status(code: StatusCode, text: &'static str) -> Response<ProxyBody> {
+fn status((code, text): (StatusCode, &'static str)) -> Response<ProxyBody> {
     let mut response = Response::new(ProxyBody::Local(Full::new(Bytes::from_static(
         text.as_bytes(),
     ))));
