@@ -200,23 +200,10 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
             },
         };
         let decided = step(&desired, &seen, &mut memory, now());
-        let (starts, others): (Vec<Action>, Vec<Action>) = decided
-            .actions
-            .into_iter()
-            .partition(|action| matches!(action, Action::Start { .. }));
-        let acted = !starts.is_empty();
-        for (task_id, container, started) in start_all(&runtime, &desired, starts).await {
-            match started {
-                Ok(status) => seen.extend(observed(status)),
-                Err(reason) => {
-                    tracing::warn!(task = %task_id, container = %container, %reason, "container failed to start");
-                    memory.failed_to_start.insert(task_id, reason);
-                }
-            }
-        }
-        for action in others {
+        let mut starts = Vec::new();
+        for action in decided.actions {
             match action {
-                Action::Start { .. } => {}
+                Action::Start { task_id, container } => starts.push((task_id, container)),
                 Action::Stop {
                     runtime_id,
                     timeout_seconds,
@@ -248,6 +235,16 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
                         tracing::warn!(container = %runtime_id, error = %e, "remove failed")
                     }
                 },
+            }
+        }
+        let acted = !starts.is_empty();
+        for (task_id, container, started) in start_all(&runtime, &desired, starts).await {
+            match started {
+                Ok(status) => seen.extend(observed(status)),
+                Err(reason) => {
+                    tracing::warn!(task = %task_id, container = %container, %reason, "container failed to start");
+                    memory.failed_to_start.insert(task_id, reason);
+                }
             }
         }
         if acted {
@@ -343,15 +340,13 @@ async fn look<R: Runtime>(runtime: &R) -> Result<Vec<Observed>, RuntimeError> {
 async fn start_all<R: Runtime>(
     runtime: &Arc<R>,
     desired: &[DesiredTask],
-    starts: Vec<Action>,
+    starts: Vec<(String, String)>,
 ) -> Vec<(String, String, Result<ContainerStatus, String>)> {
     let mut by_task: Vec<(String, Vec<String>)> = Vec::new();
-    for action in starts {
-        if let Action::Start { task_id, container } = action {
-            match by_task.iter_mut().find(|(id, _)| *id == task_id) {
-                Some((_, containers)) => containers.push(container),
-                None => by_task.push((task_id, vec![container])),
-            }
+    for (task_id, container) in starts {
+        match by_task.iter_mut().find(|(id, _)| *id == task_id) {
+            Some((_, containers)) => containers.push(container),
+            None => by_task.push((task_id, vec![container])),
         }
     }
     let mut starting = tokio::task::JoinSet::new();

@@ -136,20 +136,28 @@ impl LoadBalancer {
         all
     }
 
+    /// One attribute: as changed, else ALB's default.
+    fn attribute(&self, key: &str) -> &str {
+        self.attributes.get(key).map_or_else(
+            || {
+                LOAD_BALANCER_ATTRIBUTES
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or("", |(_, v)| v)
+            },
+            String::as_str,
+        )
+    }
+
     /// How long a client connection may move no byte before it is closed.
     pub fn idle_timeout(&self) -> std::time::Duration {
-        let seconds = self
-            .attributes
-            .get("idle_timeout.timeout_seconds")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(60);
-        std::time::Duration::from_secs(seconds)
+        // Only whole seconds from 1 to 4000 are ever stored.
+        let seconds = self.attribute("idle_timeout.timeout_seconds").parse();
+        std::time::Duration::from_secs(seconds.unwrap_or_default())
     }
 
     pub fn deletion_protected(&self) -> bool {
-        self.attributes
-            .get("deletion_protection.enabled")
-            .is_some_and(|v| v == "true")
+        self.attribute("deletion_protection.enabled") == "true"
     }
 }
 
