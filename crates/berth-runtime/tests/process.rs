@@ -227,3 +227,27 @@ async fn what_a_host_process_cannot_have_is_refused() {
     let leftovers = std::fs::read_dir(setup.state.path()).unwrap().count();
     assert_eq!(leftovers, 0);
 }
+
+/// A second instance on the same state directory (a restarted agent, while the old one still
+/// runs) guesses -1 for an exit it did not see, and its write can land over the real exit the
+/// child's own waiter recorded. The instance that reaped the child still reports what it saw.
+#[tokio::test]
+async fn the_reaping_instance_keeps_the_exit_it_saw_over_another_ones_guess() {
+    let setup = setup();
+    let runtime = runtime(setup.state.path());
+    let started = runtime
+        .start(&shell("guess", "exit 3"))
+        .await
+        .expect("start");
+    assert_eq!(exit_code(&wait_exit(&runtime, &started.id).await), 3);
+
+    let record_path = setup.state.path().join(&started.id).join("record.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record_path).expect("read the record"))
+            .expect("a JSON record");
+    record["exit"]["exit_code"] = (-1).into();
+    std::fs::write(&record_path, serde_json::to_vec(&record).unwrap()).expect("write the guess");
+
+    let status = runtime.inspect(&started.id).await.expect("inspect");
+    assert_eq!(exit_code(&status), 3, "{status:?}");
+}

@@ -165,7 +165,9 @@ impl ProcessRuntime {
             .get(id)
             .and_then(|t| t.exit.as_ref().map(|exit| exit.borrow().clone()));
         let exit = match (record.exit.clone(), from_waiter) {
-            (Some(exit), _) | (None, Some(Some(exit))) => Some(exit),
+            // Our own waiter saw the exit first-hand. The record may hold another instance's
+            // guess instead, written over the real exit when both raced to record it.
+            (_, Some(Some(exit))) | (Some(exit), _) => Some(exit),
             // Our child, still running (or exiting right now: its waiter will tell).
             (None, Some(None)) => None,
             (None, None) if proc_alive(record.pid, record.start_ticks) => None,
