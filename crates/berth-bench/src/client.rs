@@ -2,7 +2,7 @@
 //! SigV4-signs every request afresh, as an SDK does.
 
 use anyhow::{bail, Context, Result};
-use berth_server::sigv4::{self, RequestParts};
+use berth_aws::sigv4::{self, RequestParts};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;

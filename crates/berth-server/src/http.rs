@@ -4,7 +4,8 @@
 
 use crate::api::{Api, Caller, Reply};
 use crate::balancer::Balancer;
-use crate::{elbv2, keys, protocol, sigv4};
+use crate::{elbv2, keys, protocol};
+use berth_aws::sigv4;
 use berth_model::{ApiError, ErrorKind};
 use berth_store::Store;
 use bytes::{BufMut, Bytes, BytesMut};

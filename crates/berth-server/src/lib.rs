@@ -14,4 +14,3 @@ pub mod http;
 pub mod keys;
 pub mod protocol;
 pub mod server;
-pub mod sigv4;

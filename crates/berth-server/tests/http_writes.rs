@@ -1,8 +1,8 @@
 //! Writes over HTTP, many at once: the server answers them in batches that share one commit,
 //! and every answer must still be what the request alone would have got.
 
+use berth_aws::sigv4;
 use berth_server::server::{Config, Server};
-use berth_server::sigv4;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
