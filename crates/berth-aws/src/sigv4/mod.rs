@@ -250,6 +250,20 @@ impl<'h> HeadersRead<'h> {
     }
 }
 
+/// The service a request's `Authorization` header says it was signed for, read without
+/// checking anything else: what the front routes a request by when nothing else names its
+/// API, and names in its answer when Berth does not answer that API.
+pub fn signed_service(authorization: &str) -> Option<&str> {
+    let (_, params) = authorization.split_once(' ')?;
+    let credential = params
+        .split([',', ' '])
+        .find_map(|pair| pair.strip_prefix("Credential="))?;
+    parse_credential(credential)
+        .ok()
+        .map(|credential| credential.service)
+        .filter(|service| !service.is_empty())
+}
+
 /// Sign a request (client side). Returns the headers to add: `x-amz-date` and `authorization`.
 /// Signs `host`, `x-amz-date`, and every header in `req.headers` whose lowercased name is
 /// `content-type` or starts with `x-amz-`, the same set botocore signs; `req.headers` must
