@@ -128,9 +128,28 @@ fn is_form(content_type: Option<&str>) -> bool {
         })
 }
 
+/// The wire a request is answered on before its API is known: the query protocol's for a
+/// form without `X-Amz-Target`, the JSON protocol of its content type (1.1 if none) for
+/// anything else.
+pub fn wire_of(head: &Head<'_>) -> Wire {
+    if speaks_query(head) {
+        Wire::Query { namespace: None }
+    } else {
+        Wire::Json(
+            head.content_type
+                .and_then(JsonVersion::from_content_type)
+                .unwrap_or(JsonVersion::V1_1),
+        )
+    }
+}
+
+fn speaks_query(head: &Head<'_>) -> bool {
+    head.target.is_none() && is_form(head.content_type)
+}
+
 /// Picks the API a request is for. `body` is read only for a form's `Version`.
 pub fn route(services: &[ServiceSpec], head: &Head<'_>, body: &[u8]) -> Result<Route, Refusal> {
-    if head.target.is_none() && is_form(head.content_type) {
+    if speaks_query(head) {
         route_query(services, head, body)
     } else {
         route_json(services, head)
@@ -140,7 +159,7 @@ pub fn route(services: &[ServiceSpec], head: &Head<'_>, body: &[u8]) -> Result<R
 fn route_json(services: &[ServiceSpec], head: &Head<'_>) -> Result<Route, Refusal> {
     let content_type = head.content_type.unwrap_or("");
     let version = JsonVersion::from_content_type(content_type);
-    let wire = Wire::Json(version.unwrap_or(JsonVersion::V1_1));
+    let wire = wire_of(head);
     let refuse = |error| Err(Refusal { wire, error });
     if head.method != "POST" || head.path != "/" {
         return refuse(AwsError::new(

@@ -129,6 +129,12 @@ pub fn parse(arn: &str) -> Option<ResourceRef> {
     }
 }
 
+/// The id at the end of an ARN's resource path (`…:task/prod/ID` → `ID`, and so for
+/// container instances and containers); a bare id is its own.
+pub fn resource_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 /// The cluster name a `cluster` request member names: a name, an ARN, or (omitted) `default`.
 pub fn cluster_name(member: Option<&str>) -> Option<String> {
     match member {
@@ -176,6 +182,16 @@ pub fn task_definition_ref(value: &str) -> Option<TaskDefinitionRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_ids_end_the_arn() {
+        assert_eq!(
+            resource_id("arn:aws:ecs:us-east-1:000000000000:task/prod/0123abcd"),
+            "0123abcd"
+        );
+        assert_eq!(resource_id("0123abcd"), "0123abcd");
+        assert_eq!(resource_id("arn:aws:ecs:r:a:container-instance/prod/"), "");
+    }
 
     #[test]
     fn builds_long_format_arns() {

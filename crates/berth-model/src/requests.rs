@@ -5,8 +5,8 @@
 
 use crate::error::{ApiError, ErrorKind};
 use crate::resources::{
-    ContainerDefinition, DeploymentConfiguration, LoadBalancer, Object, PlacementConstraint,
-    PlacementStrategy, Tag, Volume,
+    Attribute, ContainerDefinition, DeploymentConfiguration, InstanceResource, LoadBalancer,
+    Object, PlacementConstraint, PlacementStrategy, Tag, Volume,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -42,14 +42,31 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// An ECS action's input. The front decodes a request body into one of these strictly (see
+/// [`decode`]) and checks it against ECS's rules for that input alone ([`Request::validate`],
+/// implemented in `crate::validate`) before any handler sees it.
+pub trait Request: DeserializeOwned + Send + 'static {
+    /// Checks what ECS checks of this input before looking at any stored state.
+    fn validate(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// Decodes a body and validates the result.
+    fn decode(body: &[u8]) -> Result<Self, ApiError> {
+        let request: Self = decode(body)?;
+        request.validate()?;
+        Ok(request)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     pub next_token: Option<String>,
     pub max_results: Option<i32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCluster {
     pub cluster_name: Option<String>,
@@ -61,33 +78,27 @@ pub struct CreateCluster {
     pub service_connect_defaults: Option<Object>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeClusters {
     pub clusters: Option<Vec<String>>,
     pub include: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterOnly {
-    pub cluster: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteCluster {
     pub cluster: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListClusters {
     #[serde(flatten)]
     pub page: Pagination,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterTaskDefinition {
     pub family: String,
@@ -111,14 +122,14 @@ pub struct RegisterTaskDefinition {
     pub trusted_execution_configuration: Option<Object>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeTaskDefinition {
     pub task_definition: String,
     pub include: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTaskDefinitions {
     pub family_prefix: Option<String>,
@@ -128,7 +139,7 @@ pub struct ListTaskDefinitions {
     pub page: Pagination,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTaskDefinitionFamilies {
     pub family_prefix: Option<String>,
@@ -137,19 +148,19 @@ pub struct ListTaskDefinitionFamilies {
     pub page: Pagination,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeregisterTaskDefinition {
     pub task_definition: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteTaskDefinitions {
     pub task_definitions: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateService {
     pub cluster: Option<String>,
@@ -182,7 +193,7 @@ pub struct CreateService {
     pub monitoring: Option<Object>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateService {
     pub cluster: Option<String>,
@@ -211,7 +222,7 @@ pub struct UpdateService {
     pub monitoring: Option<Object>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeServices {
     pub cluster: Option<String>,
@@ -219,7 +230,7 @@ pub struct DescribeServices {
     pub include: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListServices {
     pub cluster: Option<String>,
@@ -230,7 +241,7 @@ pub struct ListServices {
     pub page: Pagination,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteService {
     pub cluster: Option<String>,
@@ -238,7 +249,7 @@ pub struct DeleteService {
     pub force: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunTask {
     pub capacity_provider_strategy: Option<Vec<Object>>,
@@ -262,7 +273,7 @@ pub struct RunTask {
     pub volume_configurations: Option<Vec<Object>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StopTask {
     pub cluster: Option<String>,
@@ -270,7 +281,7 @@ pub struct StopTask {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeTasks {
     pub cluster: Option<String>,
@@ -278,7 +289,7 @@ pub struct DescribeTasks {
     pub include: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTasks {
     pub cluster: Option<String>,
@@ -293,24 +304,76 @@ pub struct ListTasks {
     pub page: Pagination,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagResource {
     pub resource_arn: String,
     pub tags: Vec<Tag>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UntagResource {
     pub resource_arn: String,
     pub tag_keys: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResource {
     pub resource_arn: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterContainerInstance {
+    pub cluster: Option<String>,
+    pub instance_identity_document: Option<String>,
+    #[serde(default)]
+    pub total_resources: Vec<InstanceResource>,
+    #[serde(default)]
+    pub version_info: Object,
+    pub container_instance_arn: Option<String>,
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
+    #[serde(default)]
+    pub platform_devices: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeContainerInstances {
+    pub cluster: Option<String>,
+    pub container_instances: Vec<String>,
+    pub include: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListContainerInstances {
+    pub cluster: Option<String>,
+    pub filter: Option<String>,
+    pub status: Option<String>,
+    #[serde(flatten)]
+    pub page: Pagination,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateContainerInstancesState {
+    pub cluster: Option<String>,
+    pub container_instances: Vec<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeregisterContainerInstance {
+    pub cluster: Option<String>,
+    pub container_instance: String,
+    pub force: Option<bool>,
 }
 
 #[cfg(test)]

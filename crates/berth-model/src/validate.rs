@@ -6,6 +6,8 @@
 //! (`containerDefinitions[1].healthCheck.interval: …`): a task definition nests dozens of
 //! values, and naming the exact one is what lets a user fix it without guessing.
 
+mod inputs;
+
 use crate::error::{ApiError, ErrorKind};
 use crate::requests::{CreateService, RegisterTaskDefinition, RunTask, UpdateService};
 use crate::resources::{

@@ -280,8 +280,10 @@ fn is_healthy(task: &Task, settings: &Settings, now: f64) -> bool {
         }
 }
 
-pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan {
-    let mut rng = Rng::new(seed);
+/// A placer over the view's instances, less what its tasks hold (a stopping task holds what
+/// it reserved until it is gone): what a round places with, and what a task placed outside
+/// a round (RunTask) is placed with.
+pub fn placer(view: &View) -> Placer {
     let occupants: Vec<Occupant> = view
         .tasks
         .iter()
@@ -294,7 +296,12 @@ pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan 
             })
         })
         .collect();
-    let mut placer = Placer::new(&view.instances, &occupants);
+    Placer::new(&view.instances, &occupants)
+}
+
+pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan {
+    let mut rng = Rng::new(seed);
+    let mut placer = placer(view);
     let mut plan = Plan::default();
     let waiting = view
         .tasks

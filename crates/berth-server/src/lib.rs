@@ -1,16 +1,29 @@
-//! The Berth control plane: the ECS API on the wire over a [`berth_store::Store`].
+//! The Berth control plane: every AWS API Berth answers, over a [`berth_store::Store`], and
+//! the loops that make the machines and the load balancer follow what is stored.
 //!
-//! A request goes `protocol` (HTTP → action and body) → `sigv4` (who signed it) → `api`
-//! (decode, validate, read and write the store) → ECS-shaped JSON. ELBv2 requests (form
-//! bodies) go `elbv2::query` → `sigv4` → `elbv2` → XML over the same store, and `balancer`
-//! makes the load balancer's data plane follow what they store. Only `http` touches
-//! sockets; everything before it is tested without one.
+//! - `apis` lists the APIs Berth answers, each one module (`ecs`, `elbv2`) that declares its
+//!   actions in `registry`'s terms. An API module imports neither the front nor the control
+//!   loop.
+//! - `call` is everything a handler may use (the store, the time, ids, the agents'
+//!   presence, the `data_plane`); `wake` rings the bells its writes concern.
+//! - `front` is the only code that touches sockets: it routes, authenticates (with `keys`)
+//!   and answers requests, and serves the agent protocol.
+//! - `control` holds the controller and the load balancer driver.
+//! - `server` puts them together for `berth server` and `berth up`; `local` calls the APIs
+//!   in-process, as `berth up` and the tests do.
 
-pub mod agent_endpoint;
-pub mod api;
-pub mod balancer;
+#![forbid(unsafe_code)]
+
+pub mod apis;
+pub mod call;
+pub mod control;
+pub mod data_plane;
+pub mod ecs;
 pub mod elbv2;
-pub mod http;
+pub mod front;
 pub mod keys;
-pub mod protocol;
+pub mod local;
+pub mod presence;
+pub mod registry;
 pub mod server;
+pub mod wake;

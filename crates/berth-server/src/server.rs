@@ -1,8 +1,13 @@
-//! `berth server`: opens the data directory, makes sure an admin key exists, and serves.
+//! `berth server`: opens the data directory, makes sure an admin key exists, and serves the
+//! front, the controller and the balancer until stopped.
 
-use crate::api::Api;
-use crate::http::{self, now_seconds, Shared};
+use crate::call::Context;
+use crate::control::{self, balancer::Balancer};
+use crate::ecs::{agents, clusters};
+use crate::elbv2::{self, certificates};
+use crate::front::{self, Front};
 use crate::keys;
+use crate::local::LocalClient;
 use berth_model::Arns;
 use berth_store::{SqliteStore, Store};
 use std::io::Write;
@@ -10,7 +15,6 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// The account id in every ARN Berth issues.
@@ -46,7 +50,7 @@ pub enum ServerError {
     #[error(transparent)]
     Api(#[from] berth_model::ApiError),
     #[error("certificate: {}", .0.message)]
-    Certificate(crate::elbv2::Error),
+    Certificate(elbv2::Error),
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
@@ -74,10 +78,9 @@ pub fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, ServerError> {
 
 /// Creates an agent join token in the store under `data_dir`.
 pub fn create_join_token(data_dir: &Path, description: &str) -> Result<String, ServerError> {
-    let store = open_store(data_dir)?;
-    let api = Api::new(store, Arns::new("", ACCOUNT_ID));
-    Ok(api.as_system(now_seconds(), |call| {
-        crate::api::agents::create_join_token(call, description)
+    let cx = Context::new(open_store(data_dir)?, Arns::new("", ACCOUNT_ID));
+    Ok(cx.as_system(berth_time::now(), |call| {
+        agents::create_join_token(call, description)
     })?)
 }
 
@@ -90,20 +93,18 @@ pub fn import_certificate(
     private_key: &str,
     chain: Option<&str>,
 ) -> Result<String, ServerError> {
-    let store = open_store(data_dir)?;
-    let api = Api::new(store, Arns::new(region, ACCOUNT_ID));
-    api.as_system(now_seconds(), |call| {
-        crate::elbv2::certificates::import(call, certificate, private_key, chain)
+    let cx = Context::new(open_store(data_dir)?, Arns::new(region, ACCOUNT_ID));
+    cx.as_system(berth_time::now(), |call| {
+        certificates::import(call, certificate, private_key, chain)
     })
     .map_err(ServerError::Certificate)
 }
 
 /// The imported certificates' ARNs and import times, oldest first.
 pub fn list_certificates(data_dir: &Path) -> Result<Vec<(String, f64)>, ServerError> {
-    let store = open_store(data_dir)?;
-    let api = Api::new(store, Arns::new("", ACCOUNT_ID));
-    let certificates = api
-        .as_system(now_seconds(), crate::elbv2::certificates::list)
+    let cx = Context::new(open_store(data_dir)?, Arns::new("", ACCOUNT_ID));
+    let certificates = cx
+        .as_system(berth_time::now(), certificates::list)
         .map_err(ServerError::Certificate)?;
     Ok(certificates
         .into_iter()
@@ -116,7 +117,7 @@ pub fn list_certificates(data_dir: &Path) -> Result<Vec<(String, f64)>, ServerEr
 fn ensure_admin_key(store: &dyn Store, data_dir: &Path) -> Result<PathBuf, ServerError> {
     let path = data_dir.join("credentials");
     if keys::list(store)?.is_empty() {
-        let key = keys::create(store, "admin (created on first start)", now_seconds())?;
+        let key = keys::create(store, "admin (created on first start)", berth_time::now())?;
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -142,7 +143,9 @@ pub fn export_line(credentials: &Path, endpoint: &str, region: &str) -> String {
 /// A control plane that is bound and ready to serve.
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    cx: Arc<Context>,
+    balancer: Arc<Balancer>,
+    front: Arc<Front>,
     pub endpoint: String,
     pub credentials: PathBuf,
 }
@@ -150,140 +153,52 @@ pub struct Server {
 impl Server {
     pub async fn bind(config: &Config) -> Result<Self, ServerError> {
         let store = open_store(&config.data_dir)?;
-        let balancer = Arc::new(crate::balancer::Balancer::new(config.lb_bind));
-        let api = Api::new(Arc::clone(&store), Arns::new(&config.region, ACCOUNT_ID))
-            .with_targets(Arc::clone(&balancer) as Arc<dyn crate::api::targets::TargetStates>);
-        api.ensure_default_cluster(now_seconds())?;
+        let balancer = Arc::new(Balancer::new(config.lb_bind));
+        let cx = Arc::new(
+            Context::new(Arc::clone(&store), Arns::new(&config.region, ACCOUNT_ID))
+                .with_data_plane(Arc::clone(&balancer) as Arc<dyn crate::data_plane::DataPlane>),
+        );
+        cx.as_system(berth_time::now(), clusters::ensure_default)?;
         let credentials = ensure_admin_key(store.as_ref(), &config.data_dir)?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServerError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| ServerError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let listen_error = |source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(listen_error)?;
+        let local = listener.local_addr().map_err(listen_error)?;
         Ok(Self {
             listener,
-            shared: Arc::new(Shared {
-                api,
-                store,
-                changes: tokio::sync::watch::channel(0).0,
-                balancer,
-            }),
+            front: Arc::new(Front::new(Arc::clone(&cx), crate::apis::all())),
+            cx,
+            balancer,
             endpoint: format!("http://{local}"),
             credentials,
         })
     }
 
-    /// An in-process client of this server's API, usable after `run` took the server.
+    /// An in-process client of this server's APIs, usable after `run` took the server.
     pub fn local_client(&self) -> LocalClient {
-        LocalClient(Arc::clone(&self.shared))
+        LocalClient::new(Arc::clone(&self.cx)).as_caller("berth-up")
     }
 
     /// A join token for an agent started alongside this server.
     pub fn join_token(&self, description: &str) -> Result<String, berth_model::ApiError> {
-        self.shared.api.as_system(now_seconds(), |call| {
-            crate::api::agents::create_join_token(call, description)
+        self.cx.as_system(berth_time::now(), |call| {
+            agents::create_join_token(call, description)
         })
     }
 
     /// Serves until the future is dropped.
     pub async fn run(self) {
-        let controller = tokio::spawn(controller_loop(Arc::clone(&self.shared)));
-        let balancer = tokio::spawn(crate::balancer::run(Arc::clone(&self.shared)));
-        http::serve(self.listener, self.shared).await;
+        let controller = tokio::spawn(control::run_controller(Arc::clone(&self.cx)));
+        let balancer = tokio::spawn(control::balancer::run(
+            Arc::clone(&self.cx),
+            Arc::clone(&self.balancer),
+        ));
+        front::serve(self.listener, self.front).await;
         controller.abort();
         balancer.abort();
-    }
-}
-
-/// Calls the API in-process as the server itself, as `berth up` does to deploy an example;
-/// writes wake the controller like any API write.
-#[derive(Clone)]
-pub struct LocalClient(Arc<Shared>);
-
-impl LocalClient {
-    pub fn call(
-        &self,
-        action: &str,
-        body: &serde_json::Value,
-    ) -> Result<serde_json::Value, berth_model::ApiError> {
-        let caller = crate::api::Caller {
-            access_key_id: "berth-up".into(),
-        };
-        let answer = self
-            .0
-            .api
-            .handle(action, body.to_string().as_bytes(), &caller, now_seconds());
-        if answer.is_ok() {
-            self.0.changed();
-        }
-        answer
-    }
-
-    /// Calls an ELBv2 action in-process, with its members as the query protocol names them
-    /// (`DefaultActions.member.1.Type`, …); the answer is the JSON the XML is written from.
-    pub fn elbv2(
-        &self,
-        action: &str,
-        members: &[(&str, &str)],
-    ) -> Result<serde_json::Value, crate::elbv2::Error> {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action);
-        form.append_pair("Version", "2015-12-01");
-        for (name, value) in members {
-            form.append_pair(name, value);
-        }
-        let request = crate::elbv2::query::parse(form.finish().as_bytes())?;
-        let caller = crate::api::Caller {
-            access_key_id: "berth-up".into(),
-        };
-        let answer = crate::elbv2::handle(
-            &self.0.api,
-            &self.0.balancer,
-            &request,
-            &caller,
-            now_seconds(),
-        );
-        if answer.is_ok() {
-            self.0.changed();
-        }
-        answer
-    }
-}
-
-/// The controller: after every change (and at least once a second, since time alone moves
-/// health and back-off) it runs a reconcile round and finishes draining services.
-/// Level-triggered, so a missed round is made up by the next.
-async fn controller_loop(shared: Arc<Shared>) {
-    let mut changes = shared.changes.subscribe();
-    let settings = berth_reconcile::Settings::default();
-    loop {
-        let round_shared = Arc::clone(&shared);
-        let settings = settings.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let now = now_seconds();
-            let changed = round_shared.api.as_system(now, |call| {
-                crate::api::controller::run_round(call, &settings, rand::random())
-            })?;
-            let drained = round_shared.api.finish_draining_services(now)?;
-            Ok::<bool, berth_model::ApiError>(changed || drained > 0)
-        })
-        .await;
-        match outcome {
-            Ok(Ok(true)) => shared.changed(),
-            Ok(Ok(false)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "controller round failed"),
-            Err(e) => tracing::error!(error = %e, "controller round panicked"),
-        }
-        // Coalesce bursts of changes: at most five rounds a second.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), changes.changed()).await;
     }
 }

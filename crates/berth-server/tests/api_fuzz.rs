@@ -2,7 +2,9 @@
 //! and a refused request leaves the store exactly as it was.
 
 use berth_model::{Arns, ErrorKind};
-use berth_server::api::{Api, Caller};
+use berth_server::call::Context;
+use berth_server::ecs::clusters;
+use berth_server::local::LocalClient;
 use berth_store::{Collection, MemoryStore, Record, Store};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -200,26 +202,26 @@ fn mutate(value: &mut Value, rng: &mut StdRng) {
     }
 }
 
+/// The ECS API over an in-memory store, called as the front calls it.
+type Api = LocalClient;
+
 fn api_with_state() -> (Api, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
-    let api = Api::new(store.clone(), Arns::new("us-east-1", "000000000000"));
-    api.ensure_default_cluster(1.0).unwrap();
-    let caller = Caller {
-        access_key_id: "BKIAFUZZ".into(),
-    };
+    let cx = Context::new(store.clone(), Arns::new("us-east-1", "000000000000"));
+    cx.as_system(1.0, clusters::ensure_default).unwrap();
+    let api = LocalClient::new(Arc::new(cx)).as_caller("BKIAFUZZ");
     for (action, body) in seeds() {
         if matches!(action, "RegisterTaskDefinition" | "CreateCluster") {
-            api.handle(action, body.to_string().as_bytes(), &caller, 2.0)
+            api.ecs_at(action, body.to_string().as_bytes(), 2.0)
                 .unwrap();
         }
     }
-    api.handle(
+    api.ecs_at(
         "CreateService",
         json!({"serviceName": "s1", "taskDefinition": "web", "desiredCount": 1,
             "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}})
         .to_string()
         .as_bytes(),
-        &caller,
         3.0,
     )
     .unwrap();
@@ -235,15 +237,12 @@ fn snapshot(store: &MemoryStore) -> Vec<Vec<Record>> {
 
 fn check(api: &Api, store: &MemoryStore, action: &str, body: &[u8]) {
     let before = snapshot(store);
-    let caller = Caller {
-        access_key_id: "BKIAFUZZ".into(),
-    };
-    match api.handle(action, body, &caller, 4.0) {
+    match api.ecs_at(action, body, 4.0) {
         Ok(_) => {}
         Err(e) => {
             assert_ne!(
-                e.kind,
-                ErrorKind::ServerException,
+                e.code,
+                ErrorKind::ServerException.name(),
                 "{action} {}: {e}",
                 String::from_utf8_lossy(body)
             );
@@ -295,15 +294,12 @@ proptest! {
 #[test]
 fn every_seed_is_accepted_as_is() {
     let (api, store) = api_with_state();
-    let caller = Caller {
-        access_key_id: "BKIAFUZZ".into(),
-    };
     for (action, body) in seeds() {
-        let result = api.handle(action, body.to_string().as_bytes(), &caller, 5.0);
+        let result = api.ecs_at(action, body.to_string().as_bytes(), 5.0);
         // Seeds reference each other's resources; some legitimately fail as client errors
         // once an earlier seed deleted what they name, but none may fault.
         if let Err(e) = &result {
-            assert_ne!(e.kind, ErrorKind::ServerException, "{action}: {e}");
+            assert_ne!(e.code, ErrorKind::ServerException.name(), "{action}: {e}");
         }
     }
     assert!(!snapshot(&store)[0].is_empty());

@@ -8,9 +8,13 @@ use berth_model::agent::{ContainerReport, PollResponse, RegisterRequest, TaskRep
 use berth_model::resources::NetworkBinding;
 use berth_model::Arns;
 use berth_reconcile::Settings;
-use berth_server::api::container_instances::InstanceRecord;
-use berth_server::api::targets::{self, TargetState, TargetStates};
-use berth_server::api::{agents, controller, Api, Caller};
+use berth_server::call::Context;
+use berth_server::control::{controller, targets};
+use berth_server::data_plane::{DataPlane, PortUnavailable};
+use berth_server::ecs::agents;
+use berth_server::ecs::clusters;
+use berth_server::ecs::container_instances::InstanceRecord;
+use berth_server::local::LocalClient;
 use berth_store::{Collection, MemoryStore, Record, Store, StoreError};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -25,12 +29,22 @@ struct Balancer {
     targets: Mutex<HashMap<(String, SocketAddr), State>>,
 }
 
-impl TargetStates for Balancer {
-    fn state(&self, group: &str, target: SocketAddr) -> Option<TargetState> {
+impl DataPlane for Balancer {
+    fn target_health(&self, group: &str) -> Vec<(SocketAddr, State, Option<&'static str>)> {
         let targets = self.targets.lock().unwrap();
         targets
-            .get(&(group.to_string(), target))
-            .map(|state| (*state, None))
+            .iter()
+            .filter(|((g, _), _)| g == group)
+            .map(|((_, addr), state)| (*addr, *state, None))
+            .collect()
+    }
+
+    fn reserve_port(&self, _: u16) -> Result<(), PortUnavailable> {
+        Ok(())
+    }
+
+    fn dns_name(&self) -> String {
+        "berth.test".into()
     }
 }
 
@@ -73,8 +87,12 @@ impl Balancer {
     }
 }
 
+/// The APIs over a store, called in-process as the front calls them.
+type Api = Context;
+
 struct Cluster {
-    api: Api,
+    api: Arc<Api>,
+    client: LocalClient,
     balancer: Arc<Balancer>,
     now: f64,
     instance: Option<InstanceRecord>,
@@ -87,10 +105,13 @@ impl Cluster {
 
     fn over(store: Arc<dyn Store>) -> Self {
         let balancer = Arc::new(Balancer::default());
-        let api = Api::new(store, Arns::new("us-east-1", "000000000000"))
-            .with_targets(Arc::clone(&balancer) as Arc<dyn TargetStates>);
-        api.ensure_default_cluster(1000.0).unwrap();
+        let api = Arc::new(
+            Context::new(store, Arns::new("us-east-1", "000000000000"))
+                .with_data_plane(Arc::clone(&balancer) as Arc<dyn DataPlane>),
+        );
+        api.as_system(1000.0, clusters::ensure_default).unwrap();
         Self {
+            client: LocalClient::new(Arc::clone(&api)).as_caller("BKIATEST"),
             api,
             balancer,
             now: 1000.0,
@@ -99,11 +120,8 @@ impl Cluster {
     }
 
     fn ecs(&self, action: &str, body: Value) -> Value {
-        let caller = Caller {
-            access_key_id: "BKIATEST".into(),
-        };
-        self.api
-            .handle(action, body.to_string().as_bytes(), &caller, self.now)
+        self.client
+            .ecs_at(action, body.to_string().as_bytes(), self.now)
             .unwrap_or_else(|e| panic!("{action}: {e}"))
     }
 
@@ -475,17 +493,19 @@ fn stopped_tasks_are_forgotten_after_an_hour() {
 
 /// A target group, created through the ELBv2 API; returns its ARN.
 fn target_group(cluster: &Cluster) -> String {
-    let balancer = berth_server::balancer::Balancer::new([127, 0, 0, 1].into());
-    let request = berth_server::elbv2::query::parse(
-        b"Action=CreateTargetGroup&Version=2015-12-01&Name=web&Protocol=HTTP&Port=80&VpcId=vpc-1",
-    )
-    .unwrap();
-    let caller = Caller {
-        access_key_id: "BKIATEST".into(),
-    };
-    let created =
-        berth_server::elbv2::handle(&cluster.api, &balancer, &request, &caller, cluster.now)
-            .unwrap();
+    let created = cluster
+        .client
+        .elbv2_at(
+            "CreateTargetGroup",
+            &[
+                ("Name", "web"),
+                ("Protocol", "HTTP"),
+                ("Port", "80"),
+                ("VpcId", "vpc-1"),
+            ],
+            cluster.now,
+        )
+        .unwrap();
     created["TargetGroups"][0]["TargetGroupArn"]
         .as_str()
         .unwrap()
@@ -711,19 +731,11 @@ fn load_balancers_must_name_a_target_group_and_a_mapped_port() {
     register_web(&cluster);
     let group = target_group(&cluster);
     let create = |balancer: Value| {
-        let caller = Caller {
-            access_key_id: "BKIATEST".into(),
-        };
         let body =
             json!({"serviceName": "web", "taskDefinition": "web", "loadBalancers": [balancer]});
         cluster
-            .api
-            .handle(
-                "CreateService",
-                body.to_string().as_bytes(),
-                &caller,
-                cluster.now,
-            )
+            .client
+            .ecs_at("CreateService", body.to_string().as_bytes(), cluster.now)
             .unwrap_err()
             .message
     };

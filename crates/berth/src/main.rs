@@ -4,8 +4,8 @@ mod node;
 mod up;
 
 use anyhow::{Context, Result};
+use berth_server::keys;
 use berth_server::server::{self, Config, Server};
-use berth_server::{http::now_seconds, keys};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -323,7 +323,7 @@ fn run_keys(action: KeysAction) -> Result<()> {
             output,
         } => {
             let store = server::open_store(&data_dir)?;
-            let key = keys::create(store.as_ref(), &description, now_seconds())?;
+            let key = keys::create(store.as_ref(), &description, berth_time::now())?;
             match output {
                 Output::Json => println!(
                     "{}",

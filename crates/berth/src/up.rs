@@ -3,7 +3,8 @@
 
 use crate::node::{self, RuntimeChoice};
 use anyhow::{bail, Context, Result};
-use berth_server::server::{self, Config, LocalClient, Server};
+use berth_server::local::LocalClient;
+use berth_server::server::{self, Config, Server};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -262,3 +262,13 @@ fn the_signed_service_is_read_without_verifying() {
     assert_eq!(sigv4::signed_service("Bearer x"), None);
     assert_eq!(sigv4::signed_service(""), None);
 }
+
+#[test]
+fn before_routing_a_request_is_answered_in_the_protocol_it_spoke() {
+    assert_eq!(wire_of(&form(None)), Wire::Query { namespace: None });
+    assert_eq!(
+        wire_of(&json("X.Y", "application/x-amz-json-1.0")),
+        Wire::Json(JsonVersion::V1_0)
+    );
+    assert_eq!(wire_of(&Head::default()), Wire::Json(JsonVersion::V1_1));
+}

@@ -3,8 +3,8 @@
 //! A value for a feature Berth does not have is refused rather than stored, so a stored
 //! attribute never promises behaviour that does not happen.
 
-use super::Error;
-use crate::elbv2::query::Params;
+use super::common::Error;
+use berth_aws::query::Params;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;

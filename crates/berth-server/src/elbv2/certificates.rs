@@ -2,9 +2,9 @@
 //! named by ACM-style ARNs (`arn:aws:acm:REGION:ACCOUNT:certificate/UUID`), which
 //! CreateListener's `Certificates` member refers to.
 
+use super::common::Error;
 use super::resources::StoredCertificate;
-use super::Error;
-use crate::api::Call;
+use crate::call::Call;
 use berth_store::Collection;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -58,7 +58,7 @@ pub fn import(
     chain: Option<&str>,
 ) -> Result<String, Error> {
     check_pem(certificate, private_key, chain).map_err(Error::validation)?;
-    let id = crate::api::uuid_v4();
+    let id = call.ids().uuid();
     let arns = call.arns();
     let stored = StoredCertificate {
         certificate_arn: format!(
@@ -115,9 +115,6 @@ PKGpGnBhsf8ZGAnwBiY5wWJtzVOhRANCAATMUgy4tw7nIqu4tS6laJW/AcdfOzRV
             certificate_id("arn:aws:iam::000000000000:server-certificate/x"),
             None
         );
-        let id = crate::api::uuid_v4();
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
     }
 
     #[test]

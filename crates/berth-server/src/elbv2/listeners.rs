@@ -5,14 +5,15 @@
 //! Berth's listeners all bind on the balancer's one address, so a port belongs to at most one
 //! listener of any load balancer, and CreateListener binds it before anything is stored.
 
+use super::common::{one_of, page, tags, Error};
 use super::resources::WeightedTargetGroup;
 use super::resources::{listener_arn, Patterns, Rule, Stickiness};
 use super::resources::{rule_arn, Action, Certificate, Condition, ForwardConfig, Listener};
-use super::{one_of, page, tags, Context, Error};
-use crate::elbv2::query::Params;
+use super::stored;
+use crate::call::{to_value, Call};
+use berth_aws::query::Params;
 use berth_store::Collection;
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
 
 /// The security policy AWS gives an HTTPS listener that names none.
 const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-2016-08";
@@ -25,40 +26,8 @@ fn rule_not_found() -> Error {
     Error::new("RuleNotFound", "One or more rules not found")
 }
 
-/// For every target group a listener or rule forwards to, the load balancers doing so.
-pub fn usage(cx: &Context<'_>) -> Result<HashMap<String, BTreeSet<String>>, Error> {
-    let listeners: HashMap<String, String> = cx
-        .call
-        .list::<Listener>(Collection::Listeners, None)?
-        .into_iter()
-        .map(|l| (l.listener_arn, l.load_balancer_arn))
-        .collect();
-    let mut usage: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for rule in cx.call.list::<Rule>(Collection::Rules, None)? {
-        let Some(lb) = listeners.get(&rule.listener_arn) else {
-            continue;
-        };
-        for action in &rule.actions {
-            usage
-                .entry(action.target_group_arn.clone())
-                .or_default()
-                .insert(lb.clone());
-        }
-    }
-    Ok(usage)
-}
-
-/// Removes a listener and its rules.
-pub fn remove_listener(cx: &Context<'_>, arn: &str) -> Result<(), Error> {
-    for rule in cx.call.list::<Rule>(Collection::Rules, Some(arn))? {
-        cx.call.remove(Collection::Rules, &rule.rule_arn)?;
-    }
-    cx.call.remove(Collection::Listeners, arn)?;
-    Ok(())
-}
-
 /// The `Actions`/`DefaultActions` member: one forward action to one existing target group.
-fn actions(cx: &Context<'_>, p: &Params, member: &str) -> Result<Vec<Action>, Error> {
+fn actions(call: &Call<'_>, p: &Params, member: &str) -> Result<Vec<Action>, Error> {
     let given = p
         .structures(member)?
         .ok_or_else(|| Error::validation(format!("{member}: a required member is missing")))?;
@@ -120,8 +89,8 @@ fn actions(cx: &Context<'_>, p: &Params, member: &str) -> Result<Vec<Action>, Er
                 "{member}: a forward action needs TargetGroupArn or ForwardConfig.TargetGroups"
             )));
         };
-        if super::target_groups::find(cx, &arn)?.is_none() {
-            return Err(super::target_groups::not_found());
+        if stored::target_group(call, &arn)?.is_none() {
+            return Err(stored::target_group_not_found());
         }
         decoded.push(Action {
             kind: kind.to_string(),
@@ -214,7 +183,7 @@ fn conditions(p: &Params) -> Result<Vec<Condition>, Error> {
 
 /// Checks `Certificates` against the imported certificates: an HTTPS listener needs one.
 fn certificates(
-    cx: &Context<'_>,
+    call: &Call<'_>,
     p: &Params,
     protocol: &str,
 ) -> Result<Option<Vec<Certificate>>, Error> {
@@ -239,7 +208,7 @@ fn certificates(
         ));
     }
     let arn = first.required("CertificateArn")?;
-    if super::certificates::find(cx.call, arn)?.is_none() {
+    if super::certificates::find(call, arn)?.is_none() {
         return Err(Error::new(
             "CertificateNotFound",
             format!("Certificate '{arn}' not found; import it with `berth certs import`"),
@@ -252,7 +221,7 @@ fn certificates(
 }
 
 fn describe_listener(listener: &Listener) -> Value {
-    let mut value = crate::api::to_value(listener);
+    let mut value = to_value(listener);
     if let Value::Object(members) = &mut value {
         members.remove("Tags");
     }
@@ -269,15 +238,15 @@ fn describe_rule(rule: &Rule) -> Value {
     })
 }
 
-pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let lb_arn = p.required("LoadBalancerArn")?;
     let protocol = one_of(p, "Protocol", &["HTTP", "HTTPS"], "HTTP")
         .map_err(|e| Error::new("UnsupportedProtocol", e.message))?;
     let port =
         p.int("Port", 1..=65535)?
             .ok_or_else(|| Error::validation("Port: a required member is missing"))? as u16;
-    let default_actions = actions(cx, p, "DefaultActions")?;
-    let certificates = certificates(cx, p, protocol)?;
+    let default_actions = actions(call, p, "DefaultActions")?;
+    let certificates = certificates(call, p, protocol)?;
     let ssl_policy = match protocol {
         "HTTPS" => Some(
             p.string("SslPolicy")?
@@ -287,10 +256,9 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
         _ => None,
     };
     let tags = tags(p)?;
-    if super::load_balancers::find(cx, lb_arn)?.is_none() {
-        return Err(super::load_balancers::not_found());
+    if stored::load_balancer(call, lb_arn)?.is_none() {
+        return Err(stored::load_balancer_not_found());
     }
-    let call = cx.call;
     if let Some(taken) = call
         .list::<Listener>(Collection::Listeners, None)?
         .into_iter()
@@ -308,11 +276,11 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     }
     // Bound now, so that the listener accepts connections as soon as this call returns and a
     // port in use fails the call before anything is stored.
-    cx.balancer
-        .reserve(port)
+    call.data_plane()
+        .reserve_port(port)
         .map_err(|e| Error::invalid_configuration(format!("Port {port} cannot be used: {e}")))?;
     let listener = Listener {
-        listener_arn: listener_arn(lb_arn),
+        listener_arn: listener_arn(lb_arn, call.ids()),
         load_balancer_arn: lb_arn.to_string(),
         port,
         protocol: protocol.to_string(),
@@ -322,7 +290,7 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
         tags,
     };
     let default_rule = Rule {
-        rule_arn: rule_arn(&listener.listener_arn),
+        rule_arn: rule_arn(&listener.listener_arn, call.ids()),
         listener_arn: listener.listener_arn.clone(),
         priority: None,
         conditions: Vec::new(),
@@ -344,7 +312,7 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({"Listeners": [describe_listener(&listener)]}))
 }
 
-pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let listeners: Vec<Listener> = match (p.string("LoadBalancerArn")?, p.strings("ListenerArns")?)
     {
         (Some(_), Some(_)) | (None, None) => {
@@ -353,14 +321,14 @@ pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
             ))
         }
         (Some(lb), None) => {
-            if super::load_balancers::find(cx, lb)?.is_none() {
-                return Err(super::load_balancers::not_found());
+            if stored::load_balancer(call, lb)?.is_none() {
+                return Err(stored::load_balancer_not_found());
             }
-            cx.call.list(Collection::Listeners, Some(lb))?
+            call.list(Collection::Listeners, Some(lb))?
         }
         (None, Some(arns)) => arns
             .iter()
-            .map(|arn| cx.call.get::<Listener>(Collection::Listeners, arn))
+            .map(|arn| call.get::<Listener>(Collection::Listeners, arn))
             .collect::<Result<Option<Vec<_>>, _>>()?
             .ok_or_else(listener_not_found)?,
     };
@@ -369,36 +337,31 @@ pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({"Listeners": described, "NextMarker": next}))
 }
 
-pub fn delete(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn delete(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("ListenerArn")?;
-    if cx
-        .call
-        .get::<Listener>(Collection::Listeners, arn)?
-        .is_none()
-    {
+    if call.get::<Listener>(Collection::Listeners, arn)?.is_none() {
         return Err(listener_not_found());
     }
-    remove_listener(cx, arn)?;
+    stored::remove_listener(call, arn)?;
     Ok(json!({}))
 }
 
-pub fn create_rule(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn create_rule(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let listener_arn = p.required("ListenerArn")?;
     let priority = p
         .int("Priority", 1..=50_000)?
         .ok_or_else(|| Error::validation("Priority: a required member is missing"))?
         as u32;
     let conditions = conditions(p)?;
-    let actions = actions(cx, p, "Actions")?;
+    let actions = actions(call, p, "Actions")?;
     let tags = tags(p)?;
-    if cx
-        .call
+    if call
         .get::<Listener>(Collection::Listeners, listener_arn)?
         .is_none()
     {
         return Err(listener_not_found());
     }
-    let rules: Vec<Rule> = cx.call.list(Collection::Rules, Some(listener_arn))?;
+    let rules: Vec<Rule> = call.list(Collection::Rules, Some(listener_arn))?;
     if rules.iter().any(|r| r.priority == Some(priority)) {
         return Err(Error::new(
             "PriorityInUse",
@@ -406,36 +369,34 @@ pub fn create_rule(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
         ));
     }
     let rule = Rule {
-        rule_arn: rule_arn(listener_arn),
+        rule_arn: rule_arn(listener_arn, call.ids()),
         listener_arn: listener_arn.to_string(),
         priority: Some(priority),
         conditions,
         actions,
         tags,
     };
-    cx.call
-        .insert(Collection::Rules, &rule.rule_arn, listener_arn, &rule)?;
+    call.insert(Collection::Rules, &rule.rule_arn, listener_arn, &rule)?;
     Ok(json!({"Rules": [describe_rule(&rule)]}))
 }
 
-pub fn describe_rules(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe_rules(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let mut rules: Vec<Rule> = match (p.string("ListenerArn")?, p.strings("RuleArns")?) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(Error::validation("give either ListenerArn or RuleArns"))
         }
         (Some(listener), None) => {
-            if cx
-                .call
+            if call
                 .get::<Listener>(Collection::Listeners, listener)?
                 .is_none()
             {
                 return Err(listener_not_found());
             }
-            cx.call.list(Collection::Rules, Some(listener))?
+            call.list(Collection::Rules, Some(listener))?
         }
         (None, Some(arns)) => arns
             .iter()
-            .map(|arn| cx.call.get::<Rule>(Collection::Rules, arn))
+            .map(|arn| call.get::<Rule>(Collection::Rules, arn))
             .collect::<Result<Option<Vec<_>>, _>>()?
             .ok_or_else(rule_not_found)?,
     };
@@ -446,10 +407,9 @@ pub fn describe_rules(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({"Rules": described, "NextMarker": next}))
 }
 
-pub fn delete_rule(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn delete_rule(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("RuleArn")?;
-    let rule = cx
-        .call
+    let rule = call
         .get::<Rule>(Collection::Rules, arn)?
         .ok_or_else(rule_not_found)?;
     if rule.priority.is_none() {
@@ -458,6 +418,6 @@ pub fn delete_rule(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
             "Default rule cannot be deleted; delete the listener instead",
         ));
     }
-    cx.call.remove(Collection::Rules, arn)?;
+    call.remove(Collection::Rules, arn)?;
     Ok(json!({}))
 }

@@ -4,33 +4,17 @@
 //! on the balancer's address. Of the attributes, the idle timeout (for every listener of the
 //! load balancer) and deletion protection act.
 
-use super::resources::{arn_id, arn_prefix, iso8601, load_balancer_name, AvailabilityZone};
+use super::common::{check_name, one_of, page, tags, Error};
+use super::resources::{arn_id, arn_prefix, AvailabilityZone};
 use super::resources::{LoadBalancer, State};
-use super::{attributes, check_name, one_of, page, tags, Context, Error};
-use crate::elbv2::query::Params;
+use super::{attributes, stored};
+use crate::call::{to_value, Call};
+use berth_aws::query::Params;
 use berth_store::Collection;
 use serde_json::{json, Value};
 
-pub fn not_found() -> Error {
-    Error::new(
-        "LoadBalancerNotFound",
-        "One or more load balancers not found",
-    )
-}
-
-/// The stored load balancer an ARN names, if any.
-pub fn find(cx: &Context<'_>, arn: &str) -> Result<Option<LoadBalancer>, Error> {
-    let Some(name) = load_balancer_name(arn) else {
-        return Ok(None);
-    };
-    Ok(cx
-        .call
-        .get::<LoadBalancer>(Collection::LoadBalancers, name)?
-        .filter(|lb| lb.load_balancer_arn == arn))
-}
-
 fn describe_one(lb: &LoadBalancer) -> Value {
-    let mut value = crate::api::to_value(lb);
+    let mut value = to_value(lb);
     if let Value::Object(members) = &mut value {
         members.remove("Tags");
         members.remove("Attributes");
@@ -38,7 +22,7 @@ fn describe_one(lb: &LoadBalancer) -> Value {
     value
 }
 
-pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let name = p.required("Name")?;
     check_name("Name", name)?;
     if name.starts_with("internal-") {
@@ -74,16 +58,15 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
             subnet_id: mapping.required("SubnetId")?.to_string(),
         });
     }
-    let call = cx.call;
     let arns = call.arns();
     let fresh = LoadBalancer {
         load_balancer_arn: format!(
             "{}loadbalancer/app/{name}/{}",
             arn_prefix(&arns.region, &arns.account),
-            arn_id()
+            arn_id(call.ids())
         ),
-        dns_name: cx.balancer.dns_name(),
-        created_time: iso8601(call.now()),
+        dns_name: call.data_plane().dns_name(),
+        created_time: berth_time::iso8601(call.now()),
         load_balancer_name: name.to_string(),
         scheme: scheme.to_string(),
         vpc_id: None,
@@ -118,10 +101,10 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({"LoadBalancers": [describe_one(&existing)]}))
 }
 
-pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arns = p.strings("LoadBalancerArns")?;
     let names = p.strings("Names")?;
-    let all: Vec<LoadBalancer> = cx.call.list(Collection::LoadBalancers, None)?;
+    let all: Vec<LoadBalancer> = call.list(Collection::LoadBalancers, None)?;
     let selected: Vec<&LoadBalancer> = match (arns, names) {
         (Some(_), Some(_)) => {
             return Err(Error::validation(
@@ -132,12 +115,12 @@ pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
             .iter()
             .map(|arn| all.iter().find(|lb| lb.load_balancer_arn == *arn))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?,
+            .ok_or_else(stored::load_balancer_not_found)?,
         (None, Some(names)) => names
             .iter()
             .map(|name| all.iter().find(|lb| lb.load_balancer_name == *name))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?,
+            .ok_or_else(stored::load_balancer_not_found)?,
         (None, None) => all.iter().collect(),
     };
     let (items, next) = page(selected, p)?;
@@ -147,9 +130,9 @@ pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
 
 /// Deletes the load balancer with its listeners and their rules. An unknown ARN succeeds,
 /// as on AWS.
-pub fn delete(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn delete(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("LoadBalancerArn")?;
-    if let Some(lb) = find(cx, arn)? {
+    if let Some(lb) = stored::load_balancer(call, arn)? {
         if lb.deletion_protected() {
             return Err(Error::new(
                 "OperationNotPermitted",
@@ -159,14 +142,10 @@ pub fn delete(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
                 ),
             ));
         }
-        for listener in cx
-            .call
-            .list::<super::resources::Listener>(Collection::Listeners, Some(arn))?
-        {
-            super::listeners::remove_listener(cx, &listener.listener_arn)?;
+        for listener in call.list::<super::resources::Listener>(Collection::Listeners, Some(arn))? {
+            stored::remove_listener(call, &listener.listener_arn)?;
         }
-        cx.call
-            .remove(Collection::LoadBalancers, &lb.load_balancer_name)?;
+        call.remove(Collection::LoadBalancers, &lb.load_balancer_name)?;
     }
     Ok(json!({}))
 }
@@ -204,34 +183,33 @@ fn check_attribute(key: &str, value: &str) -> Result<(), Error> {
 }
 
 /// The stored load balancer an ARN names, or LoadBalancerNotFound.
-fn require(cx: &Context<'_>, arn: &str) -> Result<LoadBalancer, Error> {
-    find(cx, arn)?.ok_or_else(not_found)
+fn require(call: &Call<'_>, arn: &str) -> Result<LoadBalancer, Error> {
+    stored::load_balancer(call, arn)?.ok_or_else(stored::load_balancer_not_found)
 }
 
-pub fn modify_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn modify_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("LoadBalancerArn")?;
     let changes = attributes::changes(p, check_attribute)?;
-    let lb = require(cx, arn)?;
-    let modified = cx
-        .call
-        .modify_as(
+    let lb = require(call, arn)?;
+    let modified = call
+        .modify(
             Collection::LoadBalancers,
             &lb.load_balancer_name,
             |stored: &mut LoadBalancer| {
                 if stored.load_balancer_arn != arn {
-                    return Err(not_found());
+                    return Err(stored::load_balancer_not_found());
                 }
                 stored.attributes.extend(changes.iter().cloned());
                 Ok(stored.clone())
             },
         )?
-        .ok_or_else(not_found)?;
+        .ok_or_else(stored::load_balancer_not_found)?;
     Ok(attributes::answer(&modified.attributes()))
 }
 
-pub fn describe_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(attributes::answer(
-        &require(cx, p.required("LoadBalancerArn")?)?.attributes(),
+        &require(call, p.required("LoadBalancerArn")?)?.attributes(),
     ))
 }
 

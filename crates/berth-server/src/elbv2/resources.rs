@@ -1,6 +1,7 @@
 //! The stored ELBv2 resources, in the shapes Describe* answers with (members named as in the
 //! model), their ARNs and ALB's defaults. Pure: no I/O.
 
+use crate::call::Ids;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -10,8 +11,8 @@ pub fn arn_prefix(region: &str, account: &str) -> String {
 }
 
 /// The 16 hex digits AWS puts after a load balancer or target group name.
-pub fn arn_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+pub fn arn_id(ids: &Ids) -> String {
+    ids.hex(16)
 }
 
 /// `…:loadbalancer/app/NAME/ID` → NAME, the key load balancers are stored under.
@@ -27,43 +28,20 @@ pub fn target_group_name(arn: &str) -> Option<&str> {
 }
 
 /// `…:loadbalancer/app/NAME/ID` → `…:listener/app/NAME/ID/LISTENER_ID`.
-pub fn listener_arn(load_balancer_arn: &str) -> String {
+pub fn listener_arn(load_balancer_arn: &str, ids: &Ids) -> String {
     format!(
         "{}/{}",
         load_balancer_arn.replacen(":loadbalancer/", ":listener/", 1),
-        arn_id()
+        arn_id(ids)
     )
 }
 
 /// `…:listener/app/NAME/ID/LISTENER_ID` → `…:listener-rule/app/NAME/ID/LISTENER_ID/RULE_ID`.
-pub fn rule_arn(listener_arn: &str) -> String {
+pub fn rule_arn(listener_arn: &str, ids: &Ids) -> String {
     format!(
         "{}/{}",
         listener_arn.replacen(":listener/", ":listener-rule/", 1),
-        arn_id()
-    )
-}
-
-/// A time as ISO 8601 in UTC with milliseconds, as the query protocol sends timestamps.
-pub fn iso8601(seconds: f64) -> String {
-    let millis = (seconds.max(0.0) * 1000.0) as i64;
-    let (days, rest) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000
+        arn_id(ids)
     )
 }
 
@@ -350,17 +328,18 @@ mod tests {
 
     #[test]
     fn arns_nest_like_aws() {
+        let ids = Ids::seeded(1);
         let lb = format!(
             "{}loadbalancer/app/web/{}",
             arn_prefix("us-east-1", "000000000000"),
-            arn_id()
+            arn_id(&ids)
         );
         assert_eq!(load_balancer_name(&lb), Some("web"));
-        let listener = listener_arn(&lb);
+        let listener = listener_arn(&lb, &ids);
         assert!(listener
             .starts_with("arn:aws:elasticloadbalancing:us-east-1:000000000000:listener/app/web/"));
         assert_eq!(listener.split('/').count(), 5);
-        let rule = rule_arn(&listener);
+        let rule = rule_arn(&listener, &ids);
         assert!(rule.contains(":listener-rule/app/web/"));
         assert_eq!(rule.split('/').count(), 6);
         assert_eq!(
@@ -368,12 +347,5 @@ mod tests {
             Some("api")
         );
         assert_eq!(target_group_name("arn:aws:ecs:r:a:cluster/x"), None);
-    }
-
-    #[test]
-    fn timestamps_are_iso8601_utc() {
-        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(951_782_400.5), "2000-02-29T00:00:00.500Z");
-        assert_eq!(iso8601(1_795_315_543.25), "2026-11-22T02:45:43.250Z");
     }
 }

@@ -2,10 +2,12 @@
 //! actions, DeleteTargetGroup, RegisterTargets, DeregisterTargets and DescribeTargetHealth.
 //! Registered targets are stored with their group; their health is the balancer's.
 
+use super::common::{check_name, one_of, page, tags, Error};
 use super::resources::TARGET_GROUP_ATTRIBUTES;
-use super::resources::{arn_id, arn_prefix, target_group_name, Matcher, Target, TargetGroup};
-use super::{attributes, check_name, one_of, page, tags, Context, Error};
-use crate::elbv2::query::Params;
+use super::resources::{arn_id, arn_prefix, Matcher, Target, TargetGroup};
+use super::{attributes, stored};
+use crate::call::{to_value, Call};
+use berth_aws::query::Params;
 use berth_lb::health::State;
 use berth_store::Collection;
 use serde_json::{json, Value};
@@ -24,53 +26,37 @@ const HEALTH_CHECK_INTERVAL_SECONDS: std::ops::RangeInclusive<i64> = 2..=300;
 /// shorter timeout it needs.
 const HEALTH_CHECK_TIMEOUT_SECONDS: std::ops::RangeInclusive<i64> = 1..=120;
 
-pub fn not_found() -> Error {
-    Error::new("TargetGroupNotFound", "One or more target groups not found")
-}
-
-/// The stored target group an ARN names, if any.
-pub fn find(cx: &Context<'_>, arn: &str) -> Result<Option<TargetGroup>, Error> {
-    let Some(name) = target_group_name(arn) else {
-        return Ok(None);
-    };
-    Ok(cx
-        .call
-        .get::<TargetGroup>(Collection::TargetGroups, name)?
-        .filter(|tg| tg.target_group_arn == arn))
-}
-
-fn require(cx: &Context<'_>, arn: &str) -> Result<TargetGroup, Error> {
-    find(cx, arn)?.ok_or_else(not_found)
+fn require(call: &Call<'_>, arn: &str) -> Result<TargetGroup, Error> {
+    stored::target_group(call, arn)?.ok_or_else(stored::target_group_not_found)
 }
 
 /// Changes the target group `arn` names (a read-modify-write, see `Call::modify`) and
 /// returns it as stored. `TargetGroupNotFound` when no group has that ARN, also when a group
 /// of the same name was made anew meanwhile.
 fn change(
-    cx: &Context<'_>,
+    call: &Call<'_>,
     arn: &str,
     mut apply: impl FnMut(&mut TargetGroup) -> Result<(), Error>,
 ) -> Result<TargetGroup, Error> {
-    let tg = require(cx, arn)?;
-    cx.call
-        .modify_as(
-            Collection::TargetGroups,
-            &tg.target_group_name,
-            |stored: &mut TargetGroup| {
-                if stored.target_group_arn != arn {
-                    return Err(not_found());
-                }
-                apply(stored)?;
-                Ok(stored.clone())
-            },
-        )?
-        .ok_or_else(not_found)
+    let tg = require(call, arn)?;
+    call.modify(
+        Collection::TargetGroups,
+        &tg.target_group_name,
+        |stored: &mut TargetGroup| {
+            if stored.target_group_arn != arn {
+                return Err(stored::target_group_not_found());
+            }
+            apply(stored)?;
+            Ok(stored.clone())
+        },
+    )?
+    .ok_or_else(stored::target_group_not_found)
 }
 
 /// A target group as Describe* shows it: without attributes, targets and tags, with the load
 /// balancers whose listeners forward to it.
 fn describe_one(tg: &TargetGroup, load_balancers: Vec<String>) -> Value {
-    let mut value = crate::api::to_value(tg);
+    let mut value = to_value(tg);
     if let Value::Object(members) = &mut value {
         for private in ["Attributes", "Targets", "Tags"] {
             members.remove(private);
@@ -80,8 +66,8 @@ fn describe_one(tg: &TargetGroup, load_balancers: Vec<String>) -> Value {
     value
 }
 
-fn described(cx: &Context<'_>, groups: Vec<&TargetGroup>) -> Result<Vec<Value>, Error> {
-    let usage = super::listeners::usage(cx)?;
+fn described(call: &Call<'_>, groups: Vec<&TargetGroup>) -> Result<Vec<Value>, Error> {
+    let usage = stored::usage(call)?;
     Ok(groups
         .into_iter()
         .map(|tg| {
@@ -159,7 +145,7 @@ fn apply_health_check(tg: &mut TargetGroup, p: &Params) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let name = p.required("Name")?;
     check_name("Name", name)?;
     let protocol = one_of(p, "Protocol", &["HTTP"], "HTTP")?;
@@ -168,12 +154,12 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     let port = p
         .int("Port", 1..=65535)?
         .ok_or_else(|| Error::validation("Port: a required member is missing"))?;
-    let arns = cx.call.arns();
+    let arns = call.arns();
     let mut fresh = TargetGroup {
         target_group_arn: format!(
             "{}targetgroup/{name}/{}",
             arn_prefix(&arns.region, &arns.account),
-            arn_id()
+            arn_id(call.ids())
         ),
         target_group_name: name.to_string(),
         protocol: protocol.to_string(),
@@ -201,9 +187,8 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
         tags: tags(p)?,
     };
     apply_health_check(&mut fresh, p)?;
-    let call = cx.call;
     if call.insert_new(Collection::TargetGroups, name, "", &fresh)? {
-        return Ok(json!({"TargetGroups": described(cx, vec![&fresh])?}));
+        return Ok(json!({"TargetGroups": described(call, vec![&fresh])?}));
     }
     // Asking again with the same settings answers the existing group, as on AWS.
     let existing: TargetGroup = call
@@ -222,14 +207,14 @@ pub fn create(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
             format!("A target group with the name '{name}' already exists"),
         ));
     }
-    Ok(json!({"TargetGroups": described(cx, vec![&existing])?}))
+    Ok(json!({"TargetGroups": described(call, vec![&existing])?}))
 }
 
-pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arns = p.strings("TargetGroupArns")?;
     let names = p.strings("Names")?;
     let load_balancer = p.string("LoadBalancerArn")?;
-    let all: Vec<TargetGroup> = cx.call.list(Collection::TargetGroups, None)?;
+    let all: Vec<TargetGroup> = call.list(Collection::TargetGroups, None)?;
     let given = [arns.is_some(), names.is_some(), load_balancer.is_some()];
     if given.iter().filter(|g| **g).count() > 1 {
         return Err(Error::validation(
@@ -240,18 +225,18 @@ pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
         arns.iter()
             .map(|arn| all.iter().find(|tg| tg.target_group_arn == *arn))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?
+            .ok_or_else(stored::target_group_not_found)?
     } else if let Some(names) = names {
         names
             .iter()
             .map(|name| all.iter().find(|tg| tg.target_group_name == *name))
             .collect::<Option<_>>()
-            .ok_or_else(not_found)?
+            .ok_or_else(stored::target_group_not_found)?
     } else if let Some(lb) = load_balancer {
-        if super::load_balancers::find(cx, lb)?.is_none() {
-            return Err(super::load_balancers::not_found());
+        if stored::load_balancer(call, lb)?.is_none() {
+            return Err(stored::load_balancer_not_found());
         }
-        let usage = super::listeners::usage(cx)?;
+        let usage = stored::usage(call)?;
         all.iter()
             .filter(|tg| {
                 usage
@@ -263,13 +248,13 @@ pub fn describe(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
         all.iter().collect()
     };
     let (items, next) = page(selected, p)?;
-    Ok(json!({"TargetGroups": described(cx, items)?, "NextMarker": next}))
+    Ok(json!({"TargetGroups": described(call, items)?, "NextMarker": next}))
 }
 
-pub fn modify(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn modify(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
-    let modified = change(cx, arn, |stored| apply_health_check(stored, p))?;
-    Ok(json!({"TargetGroups": described(cx, vec![&modified])?}))
+    let modified = change(call, arn, |stored| apply_health_check(stored, p))?;
+    Ok(json!({"TargetGroups": described(call, vec![&modified])?}))
 }
 
 /// Checks one attribute against what ALB allows and what Berth's balancer does.
@@ -296,37 +281,36 @@ fn check_attribute(key: &str, value: &str) -> Result<(), Error> {
     }
 }
 
-pub fn modify_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn modify_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
     let changes = attributes::changes(p, check_attribute)?;
-    let modified = change(cx, arn, |stored| {
+    let modified = change(call, arn, |stored| {
         stored.attributes.extend(changes.iter().cloned());
         Ok(())
     })?;
     Ok(attributes::answer(&modified.attributes))
 }
 
-pub fn describe_attributes(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(attributes::answer(
-        &require(cx, p.required("TargetGroupArn")?)?.attributes,
+        &require(call, p.required("TargetGroupArn")?)?.attributes,
     ))
 }
 
 /// Deletes a target group no listener or rule forwards to. An unknown ARN succeeds, as on
 /// AWS.
-pub fn delete(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn delete(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
-    let Some(tg) = find(cx, arn)? else {
+    let Some(tg) = stored::target_group(call, arn)? else {
         return Ok(json!({}));
     };
-    if super::listeners::usage(cx)?.contains_key(arn) {
+    if stored::usage(call)?.contains_key(arn) {
         return Err(Error::new(
             "ResourceInUse",
             format!("Target group '{arn}' is currently in use by a listener or a rule"),
         ));
     }
-    cx.call
-        .remove(Collection::TargetGroups, &tg.target_group_name)?;
+    call.remove(Collection::TargetGroups, &tg.target_group_name)?;
     Ok(json!({}))
 }
 
@@ -362,10 +346,10 @@ fn is_registered(tg: &TargetGroup, target: &Target) -> bool {
     tg.targets.iter().any(|t| same_target(tg, t, target))
 }
 
-pub fn register_targets(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn register_targets(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
     let new = targets(p)?;
-    change(cx, arn, |stored| {
+    change(call, arn, |stored| {
         for target in &new {
             if !is_registered(stored, target) {
                 stored.targets.push(target.clone());
@@ -382,10 +366,10 @@ pub fn register_targets(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({}))
 }
 
-pub fn deregister_targets(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn deregister_targets(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
     let gone = targets(p)?;
-    change(cx, arn, |stored| {
+    change(call, arn, |stored| {
         if let Some(target) = gone.iter().find(|t| !is_registered(stored, t)) {
             return Err(Error::new(
                 "InvalidTarget",
@@ -405,16 +389,16 @@ pub fn deregister_targets(cx: &Context<'_>, p: &Params) -> Result<Value, Error> 
     Ok(json!({}))
 }
 
-pub fn describe_health(cx: &Context<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe_health(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     let arn = p.required("TargetGroupArn")?;
     let requested = if p.has("Targets") {
         Some(targets(p)?)
     } else {
         None
     };
-    let tg = require(cx, arn)?;
-    let in_use = super::listeners::usage(cx)?.contains_key(arn);
-    let live = cx.balancer.target_health(arn);
+    let tg = require(call, arn)?;
+    let in_use = stored::usage(call)?.contains_key(arn);
+    let live = call.data_plane().target_health(arn);
     Ok(json!({
         "TargetHealthDescriptions": health_report(&tg, in_use, &live, requested.as_deref())
     }))
@@ -693,7 +677,7 @@ mod tests {
     }
 
     fn health_check(body: &str) -> Result<TargetGroup, Error> {
-        let params = crate::elbv2::query::parse(format!("Action=X&{body}").as_bytes())
+        let params = berth_aws::query::parse(format!("Action=X&{body}").as_bytes())
             .unwrap()
             .params;
         let mut tg = group(&[]);

@@ -1,5 +1,6 @@
-//! `nextToken` / `maxResults` paging over an already ordered list.
+//! ECS's `nextToken` / `maxResults` paging over an already ordered list.
 
+use berth_aws::paging;
 use berth_model::requests::Pagination;
 use berth_model::ApiError;
 
@@ -21,37 +22,10 @@ pub fn page<T>(
     };
     let start = match request.next_token.as_deref() {
         None | Some("") => 0,
-        Some(token) => decode_token(token)
+        Some(token) => paging::decode_token(token)
             .ok_or_else(|| ApiError::invalid("nextToken: the token is invalid or expired"))?,
     };
-    Ok(offset_page(items, start, limit))
-}
-
-/// The `size` items from offset `start` and the token of the page after them, if any: the
-/// paging of both APIs (ECS's `nextToken`, ELBv2's `Marker`) once their requests are read.
-pub(crate) fn offset_page<T>(items: Vec<T>, start: usize, size: usize) -> (Vec<T>, Option<String>) {
-    let total = items.len();
-    let end = start.saturating_add(size).min(total);
-    let next = (end < total).then(|| encode_token(end));
-    (
-        items
-            .into_iter()
-            .skip(start)
-            .take(end.saturating_sub(start))
-            .collect(),
-        next,
-    )
-}
-
-const TOKEN_PREFIX: &str = "berth1-";
-
-fn encode_token(offset: usize) -> String {
-    format!("{TOKEN_PREFIX}{offset:x}")
-}
-
-/// The offset a token (or marker) from [`offset_page`] stands for.
-pub(crate) fn decode_token(token: &str) -> Option<usize> {
-    usize::from_str_radix(token.strip_prefix(TOKEN_PREFIX)?, 16).ok()
+    Ok(paging::offset_page(items, start, limit))
 }
 
 #[cfg(test)]

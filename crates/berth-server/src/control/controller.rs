@@ -3,102 +3,25 @@
 //! Level-triggered: each round starts from what is stored, so a crash between rounds loses
 //! nothing and a repeated round does no harm.
 
-use super::container_instances::InstanceRecord;
-use super::targets::{self, TargetState};
-use super::tasks::{new_task, request_stop, Launch};
-use super::{services, task_definitions, Call};
-use berth_model::resources::{Cluster, Deployment, Service, ServiceEvent, Task, TaskDefinition};
+use super::targets;
+use crate::call::Call;
+use crate::data_plane::TargetState;
+use crate::ecs::container_instances::InstanceRecord;
+use crate::ecs::tasks::{new_task, request_stop, Launch};
+use crate::ecs::{events, services, task_definitions, view};
+use berth_model::arn::resource_id;
+use berth_model::resources::{Cluster, Deployment, Service, Task, TaskDefinition};
 use berth_model::ApiError;
-use berth_reconcile::placement::{self, Instance, Occupant, Placer, Resources};
-use berth_reconcile::{self as reconcile, Action, Failure, Phase, Rollout, Settings, StopReason};
+use berth_reconcile::placement;
+use berth_reconcile::{self as reconcile, Action, Rollout, Settings, StopReason};
 use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
-/// ECS keeps at most this many events per service, newest first.
-const MAX_EVENTS: usize = 100;
-
 /// How long a stopped task stays describable, as on ECS; after that it is forgotten, so
 /// rounds and listings do not grow with history.
 pub const STOPPED_TASK_RETENTION_SECONDS: f64 = 3600.0;
-
-pub fn resources(definition: &TaskDefinition) -> Resources {
-    Resources {
-        cpu: definition.required_cpu(),
-        memory: definition.required_memory(),
-    }
-}
-
-fn task_resources(task: &Task) -> Resources {
-    let read = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
-    Resources {
-        cpu: read(&task.cpu),
-        memory: read(&task.memory),
-    }
-}
-
-fn instance_id(arn: &str) -> String {
-    arn.rsplit('/').next().unwrap_or_default().to_string()
-}
-
-fn instances(call: &Call<'_>, records: &[InstanceRecord]) -> Vec<Instance> {
-    records
-        .iter()
-        .map(|r| Instance {
-            id: r.id().to_string(),
-            registered: Resources {
-                cpu: r.instance.registered("CPU"),
-                memory: r.instance.registered("MEMORY"),
-            },
-            attributes: r.attributes(),
-            accepts_tasks: r.instance.status == "ACTIVE"
-                && call.presence.connected(r.id(), call.now),
-        })
-        .collect()
-}
-
-fn occupants(tasks: &[Task]) -> Vec<Occupant> {
-    tasks
-        .iter()
-        // A stopping task still holds what it reserved until it is gone.
-        .filter(|t| t.last_status != "STOPPED")
-        .filter_map(|t| {
-            Some(Occupant {
-                instance: instance_id(t.container_instance_arn.as_deref()?),
-                group: t.group.clone(),
-                resources: task_resources(t),
-            })
-        })
-        .collect()
-}
-
-/// A placer over the cluster's instances with what its tasks already hold.
-pub fn placer(
-    call: &Call<'_>,
-    cluster: &str,
-    records: &[InstanceRecord],
-) -> Result<Placer, ApiError> {
-    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(cluster))?;
-    Ok(Placer::new(&instances(call, records), &occupants(&tasks)))
-}
-
-fn phase(task: &Task) -> Phase {
-    match task.last_status.as_str() {
-        "PROVISIONING" | "PENDING" | "ACTIVATING" => Phase::Pending,
-        "RUNNING" => Phase::Running,
-        "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => Phase::Stopping,
-        _ => Phase::Stopped,
-    }
-}
-
-fn health(status: &str) -> reconcile::Health {
-    match status {
-        "HEALTHY" => reconcile::Health::Healthy,
-        "UNHEALTHY" => reconcile::Health::Unhealthy,
-        _ => reconcile::Health::Unknown,
-    }
-}
 
 fn rollout(deployment: &Deployment) -> Rollout {
     match deployment.rollout_state.as_deref() {
@@ -136,28 +59,20 @@ impl Definitions<'_, '_> {
 
 /// Deletes tasks stopped longer ago than the retention; returns the tasks that remain.
 fn forget_old_tasks(call: &Call<'_>, tasks: Vec<Task>) -> Result<Vec<Task>, ApiError> {
-    let mut kept = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        let expired = task.last_status == "STOPPED"
+    let now = call.now();
+    let expired = |task: &Task| {
+        task.last_status == "STOPPED"
             && task
                 .stopped_at
-                .is_some_and(|at| call.now - at > STOPPED_TASK_RETENTION_SECONDS);
-        if !expired {
-            kept.push(task);
-            continue;
-        }
-        let id = instance_id(&task.task_arn);
-        if let Some(record) = call
-            .store
-            .get(Collection::Tasks, &id)
-            .map_err(super::store_error)?
+                .is_some_and(|at| now - at > STOPPED_TASK_RETENTION_SECONDS)
+    };
+    let mut kept = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        // A task changed since it was read is looked at again next round.
+        if !expired(&task)
+            || !call.remove_if(Collection::Tasks, resource_id(&task.task_arn), expired)?
         {
-            match call.store.delete(Collection::Tasks, &id, record.version) {
-                Ok(()) | Err(berth_store::StoreError::NotFound { .. }) => {}
-                // Changed since it was read: look again next round.
-                Err(berth_store::StoreError::Conflict { .. }) => kept.push(task),
-                Err(e) => return Err(super::store_error(e)),
-            }
+            kept.push(task);
         }
     }
     Ok(kept)
@@ -195,44 +110,30 @@ fn reconcile_cluster(
     let mut failed_checks: HashMap<String, String> = HashMap::new();
     let mut tasks = Vec::new();
     for task in &stored_tasks {
-        let service = task.group.strip_prefix("service:").map(str::to_string);
+        let mut seen = view::task(task);
         let definition = definitions.get(&task.task_definition_arn)?;
         let container_checks = definition.as_ref().is_some_and(|d| d.has_health_check());
-        let mut checked_health = container_checks;
-        let mut task_health = health(&task.health_status);
-        if let Some(balanced) = service
+        seen.checked_health = container_checks;
+        if let Some(balanced) = seen
+            .service
             .as_ref()
             .and_then(|s| balancing.services.get(s).copied())
         {
             let states = balancing.states(call, balanced, task)?;
             let (combined, failed_group) = targets::task_health(
-                container_checks.then_some(task_health),
+                container_checks.then_some(seen.health),
                 &states,
                 task.started_at,
                 f64::from(balanced.health_check_grace_period_seconds.unwrap_or(0)),
-                call.now,
+                call.now(),
             );
-            checked_health = true;
-            task_health = combined;
+            seen.checked_health = true;
+            seen.health = combined;
             if let Some(group) = failed_group {
-                failed_checks.insert(instance_id(&task.task_arn), group);
+                failed_checks.insert(seen.id.clone(), group);
             }
         }
-        tasks.push(reconcile::Task {
-            id: instance_id(&task.task_arn),
-            deployment: service.as_ref().and(task.started_by.clone()),
-            service,
-            instance: task.container_instance_arn.as_deref().map(instance_id),
-            group: task.group.clone(),
-            resources: task_resources(task),
-            desired_running: task.desired_status == "RUNNING",
-            phase: phase(task),
-            health: task_health,
-            checked_health,
-            running_since: task.started_at,
-            stopped_at: task.stopped_at.or(task.stopping_at),
-            failure: failure(task),
-        });
+        tasks.push(seen);
     }
     let mut services_view = Vec::new();
     for service in &stored_services {
@@ -244,7 +145,7 @@ fn reconcile_cluster(
             deployments.push(reconcile::Deployment {
                 id: deployment.id.clone(),
                 task_definition: deployment.task_definition.clone(),
-                resources: resources(&definition),
+                resources: view::resources(&definition),
                 rollout: rollout(deployment),
             });
         }
@@ -284,11 +185,11 @@ fn reconcile_cluster(
         });
     }
     let view = reconcile::View {
-        instances: instances(call, &records),
+        instances: view::instances(call, &records),
         services: services_view,
         tasks,
     };
-    let plan = reconcile::reconcile(&view, settings, call.now, seed);
+    let plan = reconcile::reconcile(&view, settings, call.now(), seed);
 
     let mut changed = false;
     let mut started: HashMap<String, Vec<String>> = HashMap::new();
@@ -329,33 +230,33 @@ fn reconcile_cluster(
                     cluster,
                     &definition,
                     &launch,
-                    Some(call.arns.container_instance(cluster, instance)),
+                    Some(call.arns().container_instance(cluster, instance)),
                 );
-                let id = instance_id(&task.task_arn);
+                let id = resource_id(&task.task_arn).to_string();
                 call.insert(Collection::Tasks, &id, cluster, &task)?;
                 started.entry(service.clone()).or_default().push(id);
                 changed = true;
             }
             Action::Assign { task, instance } => {
-                let arn = call.arns.container_instance(cluster, instance);
+                let arn = call.arns().container_instance(cluster, instance);
                 call.modify(Collection::Tasks, task, |t: &mut Task| {
                     if t.container_instance_arn.is_none() {
                         t.container_instance_arn = Some(arn.clone());
                         t.version += 1;
                     }
-                    Ok(())
+                    Ok::<_, ApiError>(())
                 })?;
                 changed = true;
             }
             Action::Stop { task, reason } => {
-                let now = call.now;
+                let now = call.now();
                 let message = match (reason, failed_checks.get(task)) {
-                    (StopReason::Unhealthy, Some(group)) => targets::failed_checks_reason(group),
+                    (StopReason::Unhealthy, Some(group)) => view::failed_checks_reason(group),
                     _ => reason.message().to_string(),
                 };
                 let outcome = call.modify(Collection::Tasks, task, |t: &mut Task| {
                     if t.desired_status == "STOPPED" {
-                        return Ok(None);
+                        return Ok::<_, ApiError>(None);
                     }
                     let service = t.group.strip_prefix("service:").map(str::to_string);
                     let behind_balancer = service
@@ -426,7 +327,7 @@ impl Balancing<'_> {
             .targets(call, service, task)?
             .into_iter()
             .map(|(group, addr)| {
-                let state = call.targets.state(&group, addr);
+                let state = call.data_plane().target_state(&group, addr);
                 (group, state)
             })
             .collect())
@@ -453,10 +354,10 @@ fn finish_drains(
         }
         let moved = call.modify(
             Collection::Tasks,
-            &instance_id(&task.task_arn),
+            resource_id(&task.task_arn),
             |t: &mut Task| {
                 if t.last_status != "DEACTIVATING" {
-                    return Ok(false);
+                    return Ok::<_, ApiError>(false);
                 }
                 t.last_status = "STOPPING".into();
                 t.version += 1;
@@ -471,45 +372,6 @@ fn finish_drains(
         }
     }
     Ok(deregistered)
-}
-
-/// Puts `messages` (oldest first) on top of the service's events in ECS's form: newest
-/// first, at most [`MAX_EVENTS`], and (as ECS does) without one that repeats the newest.
-fn push_events(service: &mut Service, messages: &[String], now: f64) {
-    for message in messages {
-        let text = format!("(service {}) {message}", service.service_name);
-        if service.events.first().is_some_and(|e| e.message == text) {
-            continue;
-        }
-        service.events.insert(
-            0,
-            ServiceEvent {
-                id: super::random_hex(32),
-                created_at: now,
-                message: text,
-            },
-        );
-    }
-    service.events.truncate(MAX_EVENTS);
-}
-
-/// Adds events to a service (see [`push_events`]); a service that is gone is left alone.
-pub fn record_events(
-    call: &Call<'_>,
-    cluster: &str,
-    service: &str,
-    messages: &[String],
-) -> Result<(), ApiError> {
-    let now = call.now;
-    call.modify(
-        Collection::Services,
-        &services::key(cluster, service),
-        |s: &mut Service| {
-            push_events(s, messages, now);
-            Ok(())
-        },
-    )?;
-    Ok(())
 }
 
 fn task_list(ids: &[String]) -> String {
@@ -573,7 +435,7 @@ fn apply_report(
             .filter(|e| !e.starts_with("has started") && !e.starts_with("has stopped"))
             .cloned(),
     );
-    let now = call.now;
+    let now = call.now();
     let mut left_completed = None;
     let changed = call.modify(
         Collection::Services,
@@ -628,11 +490,11 @@ fn apply_report(
                 }
             }
             if let Some(previous) = &report.rollback_to {
-                services::roll_back(service, previous, now);
+                services::roll_back(service, previous, call.ids(), now);
                 messages.push(format!("rolling back to {previous}."));
             }
-            push_events(service, &messages, now);
-            Ok(*service != before)
+            events::push(service, &messages, call.ids(), now);
+            Ok::<_, ApiError>(*service != before)
         },
     )?;
     if let Some(history) = left_completed {
@@ -644,19 +506,6 @@ fn apply_report(
         )?;
     }
     Ok(changed == Some(true))
-}
-
-/// Why a stopped task failed, if it did: how the circuit breaker counts it.
-fn failure(task: &Task) -> Option<Failure> {
-    let failed_checks = task.stopped_reason.as_deref().is_some_and(|reason| {
-        reason == StopReason::Unhealthy.message() || targets::is_failed_checks_reason(reason)
-    });
-    match task.stop_code.as_deref() {
-        _ if failed_checks => Some(Failure::FailedHealthChecks),
-        Some("TaskFailedToStart") => Some(Failure::FailedToStart),
-        Some("EssentialContainerExited") => Some(Failure::Exited),
-        _ => None,
-    }
 }
 
 /// What a service's deployments leave behind when they leave its `deployments`.
@@ -692,58 +541,4 @@ fn last_completed(
     Ok(history
         .filter(|h| h.service_created_at == service.created_at)
         .map(|h| h.last_completed_task_definition))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn messages(service: &Service) -> Vec<&str> {
-        service.events.iter().map(|e| e.message.as_str()).collect()
-    }
-
-    #[test]
-    fn events_are_newest_first_without_repeats_of_the_newest() {
-        let mut service = Service {
-            service_name: "web".into(),
-            ..Service::default()
-        };
-        push_events(&mut service, &["has started 1 tasks.".into()], 1.0);
-        push_events(
-            &mut service,
-            &[
-                "has reached a steady state.".into(),
-                "has reached a steady state.".into(),
-            ],
-            2.0,
-        );
-        push_events(&mut service, &["has reached a steady state.".into()], 3.0);
-        assert_eq!(
-            messages(&service),
-            [
-                "(service web) has reached a steady state.",
-                "(service web) has started 1 tasks."
-            ]
-        );
-        assert_eq!(service.events[0].created_at, 2.0, "the repeat was dropped");
-        // A message that is not the newest one is news again.
-        push_events(&mut service, &["has started 1 tasks.".into()], 4.0);
-        assert_eq!(messages(&service)[0], "(service web) has started 1 tasks.");
-    }
-
-    #[test]
-    fn a_service_keeps_its_newest_hundred_events() {
-        let mut service = Service {
-            service_name: "web".into(),
-            ..Service::default()
-        };
-        for n in 0..150 {
-            push_events(&mut service, &[format!("event {n}")], f64::from(n));
-        }
-        assert_eq!(service.events.len(), MAX_EVENTS);
-        assert_eq!(service.events[0].message, "(service web) event 149");
-        assert_eq!(service.events[99].message, "(service web) event 50");
-        let ids: std::collections::HashSet<_> = service.events.iter().map(|e| &e.id).collect();
-        assert_eq!(ids.len(), MAX_EVENTS, "every event has its own id");
-    }
 }

@@ -1,10 +1,43 @@
 //! Handler tests over the in-memory store: the ECS semantics, without HTTP or SigV4.
 
-use super::{Api, Caller};
-use berth_model::{Arns, ErrorKind};
+use super::{clusters, services};
+use crate::call::{Caller, Context};
+use crate::local::LocalClient;
+use berth_aws::AwsError;
+use berth_model::{ApiError, Arns, ErrorKind};
 use berth_store::{Collection, MemoryStore, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+/// The ECS API over a store, called as the front calls it.
+struct Api(LocalClient);
+
+impl Api {
+    fn new(store: Arc<dyn Store>, arns: Arns) -> Self {
+        Self(LocalClient::new(Arc::new(Context::new(store, arns))))
+    }
+
+    fn ensure_default_cluster(&self, now: f64) -> Result<(), ApiError> {
+        self.0.context().as_system(now, clusters::ensure_default)
+    }
+
+    fn finish_draining_services(&self, now: f64) -> Result<usize, ApiError> {
+        self.0.context().as_system(now, services::finish_draining)
+    }
+
+    fn handle(
+        &self,
+        action: &str,
+        body: &[u8],
+        caller: &Caller,
+        now: f64,
+    ) -> Result<Value, AwsError> {
+        self.0
+            .clone()
+            .as_caller(&caller.access_key_id)
+            .ecs_at(action, body, now)
+    }
+}
 
 fn api() -> Api {
     let api = Api::new(
@@ -15,7 +48,7 @@ fn api() -> Api {
     api
 }
 
-fn call(api: &Api, action: &str, body: Value) -> Result<Value, berth_model::ApiError> {
+fn call(api: &Api, action: &str, body: Value) -> Result<Value, AwsError> {
     let caller = Caller {
         access_key_id: "AKIDTEST".into(),
     };
@@ -120,7 +153,7 @@ fn deleting_a_scaled_service_needs_force() {
         json!({"serviceName": "s", "taskDefinition": "web", "desiredCount": 1}),
     );
     let err = call(&api, "DeleteService", json!({"service": "s"})).unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidParameterException);
+    assert_eq!(err.code, ErrorKind::InvalidParameterException.name());
     let out = ok(
         &api,
         "DeleteService",
@@ -156,7 +189,7 @@ fn run_task_records_provisioning_tasks() {
 #[test]
 fn unknown_actions_are_refused() {
     let err = call(&api(), "LaunchRockets", json!({})).unwrap_err();
-    assert_eq!(err.kind, ErrorKind::UnknownOperationException);
+    assert_eq!(err.code, ErrorKind::UnknownOperationException.name());
 }
 
 #[test]
@@ -381,7 +414,11 @@ fn register_container_instance_names_what_is_wrong() {
     ];
     for (body, expected) in cases {
         let err = call(&api, "RegisterContainerInstance", body.clone()).unwrap_err();
-        assert_eq!(err.kind, ErrorKind::InvalidParameterException, "{body}");
+        assert_eq!(
+            err.code,
+            ErrorKind::InvalidParameterException.name(),
+            "{body}"
+        );
         assert!(err.message.starts_with(expected), "{body}: {err}");
     }
     let err = call(
@@ -390,7 +427,7 @@ fn register_container_instance_names_what_is_wrong() {
         json!({"cluster": "nope", "totalResources": resources(1024, 512)}),
     )
     .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::ClusterNotFoundException);
+    assert_eq!(err.code, ErrorKind::ClusterNotFoundException.name());
     let listed = ok(&api, "ListContainerInstances", json!({}));
     assert_eq!(listed["containerInstanceArns"], json!([]));
 }
@@ -414,7 +451,9 @@ fn described_services_are_the_stored_ones_with_tags_only_when_asked() {
     }
     let stored = |name: &str| -> Value {
         let record = api
-            .store
+            .0
+            .context()
+            .store()
             .get(Collection::Services, &format!("default/{name}"))
             .unwrap()
             .unwrap();

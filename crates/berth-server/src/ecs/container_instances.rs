@@ -3,41 +3,21 @@
 //! and [`register_instance`], the one place a registration (from a `berth agent` or from
 //! RegisterContainerInstance) becomes a stored container instance.
 
-use super::{clusters, pagination, random_hex, Call};
+use super::common::wants_tags;
+use super::{clusters, pagination};
+use crate::call::Call;
 use berth_model::arn::{parse, ResourceRef};
+use berth_model::requests::{
+    DeregisterContainerInstance, DescribeContainerInstances, ListContainerInstances,
+    RegisterContainerInstance, UpdateContainerInstancesState,
+};
 use berth_model::resources::{Attribute, ContainerInstance, Failure, InstanceResource, Tag, Task};
 use berth_model::{validate, ApiError, ErrorKind};
 use berth_reconcile::query;
-use berth_store::{Collection, StoreError};
+use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-
-/// How long after its last poll an agent still counts as connected.
-pub const CONNECTED_FOR_SECONDS: f64 = 30.0;
-
-/// When each container instance last polled. Kept in memory: after a server restart every
-/// agent polls again within its wait, so nothing needs to persist.
-#[derive(Clone, Default)]
-pub struct Presence(Arc<Mutex<HashMap<String, f64>>>);
-
-impl Presence {
-    pub fn seen(&self, instance_id: &str, now: f64) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(instance_id.to_string(), now);
-    }
-
-    pub fn connected(&self, instance_id: &str, now: f64) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(instance_id)
-            .is_some_and(|seen| now - seen <= CONNECTED_FOR_SECONDS)
-    }
-}
+use std::collections::BTreeMap;
 
 /// A container instance as stored: the ECS shape plus what only Berth needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,7 +98,7 @@ pub fn register_instance(
     validate::attributes(&registration.attributes)?;
     validate::tags(&registration.tags)?;
     let cluster = clusters::require_active(call, registration.cluster)?;
-    let arn = call.arns.container_instance(&cluster.cluster_name, id);
+    let arn = call.arns().container_instance(&cluster.cluster_name, id);
     let agent = registration.agent.clone().unwrap_or(AgentFacts {
         key_sha256: String::new(),
         hostname: String::new(),
@@ -134,7 +114,7 @@ pub fn register_instance(
             registered_resources: registration.resources.clone(),
             status: "ACTIVE".into(),
             attributes: registration.attributes.clone(),
-            registered_at: call.now,
+            registered_at: call.now(),
             tags: registration.tags.clone(),
             ..ContainerInstance::default()
         },
@@ -151,17 +131,16 @@ pub fn register_instance(
                      containerInstanceArn first"
                 )));
             }
-            match call.store.insert(
+            if call.insert_new(
                 Collection::ContainerInstances,
                 id,
                 &cluster.cluster_name,
-                &super::to_doc(&fresh),
-            ) {
-                Ok(_) => return Ok(fresh),
-                // Registered by another call meanwhile: register again over it.
-                Err(StoreError::AlreadyExists { .. }) => continue,
-                Err(e) => return Err(super::store_error(e)),
+                &fresh,
+            )? {
+                return Ok(fresh);
             }
+            // Registered by another call meanwhile: register again over it.
+            continue;
         };
         // The store keeps an instance under its cluster; moving it would leave it listed in
         // the old one.
@@ -196,7 +175,7 @@ pub fn register_instance(
                     next.address = r.address.take();
                 }
                 *r = next;
-                Ok(r.clone())
+                Ok::<_, ApiError>(r.clone())
             },
         )?;
         if let Some(record) = updated {
@@ -205,32 +184,17 @@ pub fn register_instance(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Register {
-    cluster: Option<String>,
-    instance_identity_document: Option<String>,
-    #[serde(default)]
-    total_resources: Vec<InstanceResource>,
-    #[serde(default)]
-    version_info: Map<String, Value>,
-    container_instance_arn: Option<String>,
-    #[serde(default)]
-    attributes: Vec<Attribute>,
-    #[serde(default)]
-    platform_devices: Vec<Value>,
-    #[serde(default)]
-    tags: Vec<Tag>,
-}
-
 /// The instance id a RegisterContainerInstance names: the id in `containerInstanceArn` (a
 /// re-registration), else the identity document's `instanceId`, else a new one.
-fn requested_instance_id(request: &Register) -> Result<String, ApiError> {
+fn requested_instance_id(
+    call: &Call<'_>,
+    request: &RegisterContainerInstance,
+) -> Result<String, ApiError> {
     if let Some(arn) = &request.container_instance_arn {
         return Ok(instance_id(arn));
     }
     let Some(document) = &request.instance_identity_document else {
-        return Ok(random_hex(32));
+        return Ok(call.ids().hex(32));
     };
     let document: Value = serde_json::from_str(document).map_err(|e| {
         ApiError::invalid(format!(
@@ -307,13 +271,7 @@ fn total_resources(given: &[InstanceResource]) -> Result<Vec<InstanceResource>, 
 /// `berth agent`. It is shown with its resources and `agentConnected: false`, and it gets
 /// no tasks (nothing would run them) until a `berth agent` registers the same instance id
 /// with a join token and connects; the instance then keeps its ARN, status and tags.
-pub fn register(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: Register = berth_model::requests::decode(body)?;
-    if !request.platform_devices.is_empty() {
-        return Err(ApiError::invalid(
-            "platformDevices: Berth places no GPU or Neuron devices; register without them",
-        ));
-    }
+pub fn register(call: &Call<'_>, request: &RegisterContainerInstance) -> Result<Value, ApiError> {
     // A re-registration by full ARN names its cluster there.
     let cluster = request.cluster.clone().or_else(|| {
         match request.container_instance_arn.as_deref().and_then(parse) {
@@ -325,7 +283,7 @@ pub fn register(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         call,
         Registration {
             cluster: cluster.as_deref(),
-            instance_id: requested_instance_id(&request)?,
+            instance_id: requested_instance_id(call, request)?,
             resources: total_resources(&request.total_resources)?,
             attributes: request.attributes.clone(),
             version_info: request.version_info.clone(),
@@ -370,7 +328,7 @@ pub fn present(call: &Call<'_>, record: &InstanceRecord, tasks: &[Task]) -> Cont
             instance.registered("MEMORY") - used(|t| &t.memory),
         ),
     ];
-    instance.agent_connected = call.presence.connected(record.id(), call.now);
+    instance.agent_connected = call.presence().connected(record.id(), call.now());
     instance.tags.clear();
     instance
 }
@@ -382,24 +340,10 @@ fn instance_id(member: &str) -> String {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Describe {
-    cluster: Option<String>,
-    container_instances: Vec<String>,
-    include: Option<Vec<String>>,
-}
-
-pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: Describe = berth_model::requests::decode(body)?;
-    if request.container_instances.is_empty() || request.container_instances.len() > 100 {
-        return Err(ApiError::invalid(
-            "containerInstances: give between 1 and 100 per call",
-        ));
-    }
+pub fn describe(call: &Call<'_>, request: &DescribeContainerInstances) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
-    let tags = super::wants_tags(&request.include);
+    let tags = wants_tags(&request.include);
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for requested in &request.container_instances {
@@ -418,25 +362,14 @@ pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
                 found.push(instance);
             }
             _ => failures.push(Failure::missing(
-                call.arns.container_instance(&cluster.cluster_name, &id),
+                call.arns().container_instance(&cluster.cluster_name, &id),
             )),
         }
     }
     Ok(json!({"containerInstances": found, "failures": failures}))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct List {
-    cluster: Option<String>,
-    filter: Option<String>,
-    status: Option<String>,
-    #[serde(flatten)]
-    page: berth_model::requests::Pagination,
-}
-
-pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: List = berth_model::requests::decode(body)?;
+pub fn list(call: &Call<'_>, request: &ListContainerInstances) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let filter = request
         .filter
@@ -466,27 +399,10 @@ pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({"containerInstanceArns": page, "nextToken": next}))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UpdateState {
-    cluster: Option<String>,
-    container_instances: Vec<String>,
-    status: String,
-}
-
-pub fn update_state(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: UpdateState = berth_model::requests::decode(body)?;
-    if !matches!(request.status.as_str(), "ACTIVE" | "DRAINING") {
-        return Err(ApiError::invalid(format!(
-            "status: must be ACTIVE or DRAINING, got {:?}",
-            request.status
-        )));
-    }
-    if request.container_instances.is_empty() || request.container_instances.len() > 10 {
-        return Err(ApiError::invalid(
-            "containerInstances: give between 1 and 10 per call",
-        ));
-    }
+pub fn update_state(
+    call: &Call<'_>,
+    request: &UpdateContainerInstancesState,
+) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
     let mut updated = Vec::new();
@@ -499,40 +415,31 @@ pub fn update_state(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             |r: &mut InstanceRecord| {
                 r.instance.status = request.status.clone();
                 r.instance.version += 1;
-                Ok(r.clone())
+                Ok::<_, ApiError>(r.clone())
             },
         )?;
         match record {
             Some(record) => updated.push(present(call, &record, &tasks)),
             None => failures.push(Failure::missing(
-                call.arns.container_instance(&cluster.cluster_name, &id),
+                call.arns().container_instance(&cluster.cluster_name, &id),
             )),
         }
     }
     Ok(json!({"containerInstances": updated, "failures": failures}))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Deregister {
-    cluster: Option<String>,
-    container_instance: String,
-    force: Option<bool>,
-}
-
-pub fn deregister(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: Deregister = berth_model::requests::decode(body)?;
+pub fn deregister(
+    call: &Call<'_>,
+    request: &DeregisterContainerInstance,
+) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let id = instance_id(&request.container_instance);
     let record = call
-        .store
-        .get(Collection::ContainerInstances, &id)
-        .map_err(super::store_error)?
+        .get::<InstanceRecord>(Collection::ContainerInstances, &id)?
         .ok_or_else(|| ApiError::invalid("The referenced container instance was not found."))?;
-    let parsed: InstanceRecord = super::from_record(&record)?;
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
     let busy = tasks.iter().any(|t| {
-        t.container_instance_arn.as_deref() == Some(&parsed.instance.container_instance_arn)
+        t.container_instance_arn.as_deref() == Some(&record.instance.container_instance_arn)
             && t.last_status != "STOPPED"
     });
     if busy && request.force != Some(true) {
@@ -541,10 +448,8 @@ pub fn deregister(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             "The container instance has tasks running on it; stop them first or pass force.",
         ));
     }
-    let mut instance = present(call, &parsed, &tasks);
-    call.store
-        .delete(Collection::ContainerInstances, &id, record.version)
-        .map_err(super::store_error)?;
+    let mut instance = present(call, &record, &tasks);
+    call.remove(Collection::ContainerInstances, &id)?;
     instance.status = "INACTIVE".to_string();
     instance.agent_connected = false;
     Ok(json!({"containerInstance": instance}))

@@ -1,19 +1,22 @@
 //! CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
 
-use super::{pagination, to_doc, wants_tags, Call};
+use super::common::wants_tags;
+use super::pagination;
+use crate::call::Call;
 use berth_model::arn::cluster_name;
-use berth_model::requests::{decode, CreateCluster, DeleteCluster, DescribeClusters, ListClusters};
+use berth_model::requests::{CreateCluster, DeleteCluster, DescribeClusters, ListClusters};
 use berth_model::resources::{Cluster, Failure, Service, Task};
-use berth_model::{validate, ApiError, ErrorKind};
+use berth_model::{ApiError, ErrorKind};
 use berth_store::Collection;
 use serde_json::{json, Value};
 
 pub const ACTIVE: &str = "ACTIVE";
 const INACTIVE: &str = "INACTIVE";
 
-fn new_cluster(call: &Call<'_>, name: &str, request: CreateCluster) -> Cluster {
+fn new_cluster(call: &Call<'_>, name: &str, request: &CreateCluster) -> Cluster {
+    let request = request.clone();
     Cluster {
-        cluster_arn: call.arns.cluster(name),
+        cluster_arn: call.arns().cluster(name),
         cluster_name: name.to_string(),
         configuration: request.configuration,
         status: ACTIVE.to_string(),
@@ -38,14 +41,8 @@ pub fn ensure_default(call: &Call<'_>) -> Result<(), ApiError> {
         .get::<Cluster>(Collection::Clusters, "default")?
         .is_none()
     {
-        let cluster = new_cluster(call, "default", CreateCluster::default());
-        match call
-            .store
-            .insert(Collection::Clusters, "default", "", &to_doc(&cluster))
-        {
-            Ok(_) | Err(berth_store::StoreError::AlreadyExists { .. }) => {}
-            Err(e) => return Err(super::store_error(e)),
-        }
+        let cluster = new_cluster(call, "default", &CreateCluster::default());
+        call.insert_new(Collection::Clusters, "default", "", &cluster)?;
     }
     Ok(())
 }
@@ -59,14 +56,11 @@ pub fn require_active(call: &Call<'_>, member: Option<&str>) -> Result<Cluster, 
     }
 }
 
-pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: CreateCluster = decode(body)?;
+pub fn create(call: &Call<'_>, request: &CreateCluster) -> Result<Value, ApiError> {
     let name = request
         .cluster_name
         .clone()
         .unwrap_or_else(|| "default".to_string());
-    validate::cluster_name(&name)?;
-    validate::tags(request.tags.as_deref().unwrap_or_default())?;
     let fresh = new_cluster(call, &name, request);
     loop {
         match call.get::<Cluster>(Collection::Clusters, &name)? {
@@ -77,7 +71,7 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             Some(_) => {
                 let replaced = call.modify(Collection::Clusters, &name, |c: &mut Cluster| {
                     if c.status == ACTIVE {
-                        return Ok(false);
+                        return Ok::<_, ApiError>(false);
                     }
                     *c = fresh.clone();
                     Ok(true)
@@ -87,13 +81,8 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
                 }
             }
             None => {
-                match call
-                    .store
-                    .insert(Collection::Clusters, &name, "", &to_doc(&fresh))
-                {
-                    Ok(_) => return Ok(json!({"cluster": with_counts(call, fresh, false)?})),
-                    Err(berth_store::StoreError::AlreadyExists { .. }) => continue,
-                    Err(e) => return Err(super::store_error(e)),
+                if call.insert_new(Collection::Clusters, &name, "", &fresh)? {
+                    return Ok(json!({"cluster": with_counts(call, fresh, false)?}));
                 }
             }
         }
@@ -118,15 +107,12 @@ fn with_counts(call: &Call<'_>, mut cluster: Cluster, tags: bool) -> Result<Clus
     Ok(cluster)
 }
 
-pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: DescribeClusters = decode(body)?;
+pub fn describe(call: &Call<'_>, request: &DescribeClusters) -> Result<Value, ApiError> {
     let tags = wants_tags(&request.include);
     let names = request
         .clusters
+        .clone()
         .unwrap_or_else(|| vec!["default".to_string()]);
-    if names.len() > 100 {
-        return Err(ApiError::invalid("clusters: at most 100 clusters per call"));
-    }
     let mut clusters = Vec::new();
     let mut failures = Vec::new();
     for requested in names {
@@ -138,7 +124,7 @@ pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             Some(cluster) => clusters.push(with_counts(call, cluster, tags)?),
             None => {
                 let arn = match cluster_name(Some(&requested)) {
-                    Some(name) if !requested.starts_with("arn:") => call.arns.cluster(&name),
+                    Some(name) if !requested.starts_with("arn:") => call.arns().cluster(&name),
                     _ => requested,
                 };
                 failures.push(Failure::missing(arn));
@@ -148,8 +134,7 @@ pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({"clusters": clusters, "failures": failures}))
 }
 
-pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: ListClusters = decode(body)?;
+pub fn list(call: &Call<'_>, request: &ListClusters) -> Result<Value, ApiError> {
     let arns: Vec<String> = call
         .list::<Cluster>(Collection::Clusters, None)?
         .into_iter()
@@ -160,8 +145,7 @@ pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({"clusterArns": page, "nextToken": next}))
 }
 
-pub fn delete(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: DeleteCluster = decode(body)?;
+pub fn delete(call: &Call<'_>, request: &DeleteCluster) -> Result<Value, ApiError> {
     let cluster = require_active(call, Some(&request.cluster))?;
     let name = cluster.cluster_name.clone();
     let services: Vec<Service> = call.list(Collection::Services, Some(&name))?;
@@ -181,7 +165,7 @@ pub fn delete(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     let deleted = call
         .modify(Collection::Clusters, &name, |c: &mut Cluster| {
             c.status = INACTIVE.to_string();
-            Ok(c.clone())
+            Ok::<_, ApiError>(c.clone())
         })?
         .ok_or_else(ApiError::cluster_not_found)?;
     Ok(json!({"cluster": with_counts(call, deleted, false)?}))

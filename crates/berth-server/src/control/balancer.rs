@@ -10,11 +10,11 @@
 //! [`Balancer::reserve`] before the listener is stored, so a port in use fails the call and
 //! the socket queues connections from the moment the call returns.
 
-use crate::api::controller::record_events;
-use crate::api::targets::{self, ServiceTarget, TargetState, TargetStates};
-use crate::api::Call;
+use super::targets::{self, ServiceTarget};
+use crate::call::{Call, Context};
+use crate::data_plane::{DataPlane, PortUnavailable};
+use crate::ecs::events;
 use crate::elbv2::resources::{Listener, LoadBalancer, Rule, StoredCertificate, TargetGroup};
-use crate::http::{now_seconds, Shared};
 use berth_lb::group::{Algorithm, Settings, TargetGroup as LiveGroup};
 use berth_lb::health::{HealthCheck, Matcher, State};
 use berth_lb::proxy::{IdleTimeout, Routes, DEFAULT_IDLE_TIMEOUT};
@@ -231,37 +231,6 @@ impl Balancer {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The `DNSName` of every load balancer.
-    pub fn dns_name(&self) -> String {
-        self.dns_name.clone()
-    }
-
-    /// Binds `port` for a listener about to be stored. The socket accepts connections at once
-    /// (the kernel queues them) and is served from the next sync.
-    pub fn reserve(&self, port: u16) -> Result<(), String> {
-        let mut live = self.live();
-        if live.reserved.contains_key(&port) {
-            return Ok(());
-        }
-        let addr = SocketAddr::new(self.bind, port);
-        let socket =
-            std::net::TcpListener::bind(addr).map_err(|e| format!("binding {addr}: {e}"))?;
-        live.reserved.insert(port, (socket, Instant::now()));
-        Ok(())
-    }
-
-    /// Every target of a group with its live state and reason, draining ones included.
-    pub fn target_health(
-        &self,
-        target_group_arn: &str,
-    ) -> Vec<(SocketAddr, State, Option<&'static str>)> {
-        self.live()
-            .groups
-            .get(target_group_arn)
-            .map(|g| g.group.health())
-            .unwrap_or_default()
-    }
-
     /// Whether `addr` has no drain in progress in the group: true once a deregistered target's
     /// last request ended or its deregistration delay passed (and for unknown targets).
     pub fn is_drained(&self, target_group_arn: &str, addr: SocketAddr) -> bool {
@@ -476,34 +445,51 @@ fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify
     registered
 }
 
-impl TargetStates for Balancer {
-    fn state(&self, target_group_arn: &str, target: SocketAddr) -> Option<TargetState> {
-        let held: Vec<_> = self
-            .target_health(target_group_arn)
-            .into_iter()
-            .filter(|(addr, _, _)| *addr == target)
-            .collect();
-        // An address registered again while its old registration drains is the new one.
-        held.iter()
-            .find(|(_, state, _)| *state != State::Draining)
-            .or(held.first())
-            .map(|(_, state, reason)| (*state, *reason))
+impl DataPlane for Balancer {
+    fn target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> Vec<(SocketAddr, State, Option<&'static str>)> {
+        self.live()
+            .groups
+            .get(target_group_arn)
+            .map(|g| g.group.health())
+            .unwrap_or_default()
+    }
+
+    /// The socket accepts connections at once (the kernel queues them) and is served from
+    /// the next sync.
+    fn reserve_port(&self, port: u16) -> Result<(), PortUnavailable> {
+        let mut live = self.live();
+        if live.reserved.contains_key(&port) {
+            return Ok(());
+        }
+        let addr = SocketAddr::new(self.bind, port);
+        let socket =
+            std::net::TcpListener::bind(addr).map_err(|source| PortUnavailable { addr, source })?;
+        live.reserved.insert(port, (socket, Instant::now()));
+        Ok(())
+    }
+
+    fn dns_name(&self) -> String {
+        self.dns_name.clone()
     }
 }
 
-/// Keeps the balancer in step with the store until the future is dropped.
-pub async fn run(shared: Arc<Shared>) {
-    let mut changes = shared.changes.subscribe();
+/// Keeps the balancer in step with the store until the future is dropped: after every
+/// change to its configuration or its targets, and every [`RESYNC`] to retry ports that
+/// could not be bound.
+pub async fn run(cx: Arc<Context>, balancer: Arc<Balancer>) {
     loop {
-        let reading = Arc::clone(&shared);
+        let reading = Arc::clone(&cx);
         let config =
-            tokio::task::spawn_blocking(move || reading.api.as_system(now_seconds(), Config::read))
+            tokio::task::spawn_blocking(move || reading.as_system(berth_time::now(), Config::read))
                 .await;
         match config {
             Ok(Ok(config)) => {
-                let registered = shared.balancer.apply(&config);
+                let registered = balancer.apply(&config);
                 if !registered.is_empty() {
-                    announce(&shared, registered).await;
+                    announce(&cx, registered).await;
                 }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the load balancer configuration"),
@@ -513,22 +499,22 @@ pub async fn run(shared: Arc<Shared>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(RESYNC) => {}
-            _ = changes.changed() => {}
+            () = cx.wakes().balancer() => {}
             // The controller moves a deployment on when a target turns healthy or unhealthy,
             // and a drained task on to its stop.
-            _ = shared.balancer.moved.notified() => shared.changed(),
+            _ = balancer.moved.notified() => cx.wakes().wake_controller(),
         }
     }
 }
 
 /// Writes each service's "registered N targets in (target-group …)" event.
-async fn announce(shared: &Arc<Shared>, registered: Registered) {
-    let writing = Arc::clone(shared);
+async fn announce(cx: &Arc<Context>, registered: Registered) {
+    let writing = Arc::clone(cx);
     let written = tokio::task::spawn_blocking(move || {
-        writing.api.as_system(now_seconds(), |call| {
+        writing.as_system(berth_time::now(), |call| {
             for ((cluster, service, group), count) in &registered {
                 let message = format!("registered {count} targets in (target-group {group})");
-                record_events(call, cluster, service, &[message])?;
+                events::record(call, cluster, service, &[message])?;
             }
             Ok::<(), ApiError>(())
         })
@@ -544,6 +530,7 @@ async fn announce(shared: &Arc<Shared>, registered: Registered) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data_plane::DataPlane;
     use crate::elbv2::resources::{Action, Condition as StoredCondition, ForwardConfig};
     use crate::elbv2::resources::{
         Matcher as StoredMatcher, Stickiness, Target, WeightedTargetGroup,
@@ -713,8 +700,11 @@ mod tests {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
         };
-        balancer.reserve(port).unwrap();
-        assert!(balancer.reserve(port).is_ok(), "a reservation is reused");
+        balancer.reserve_port(port).unwrap();
+        assert!(
+            balancer.reserve_port(port).is_ok(),
+            "a reservation is reused"
+        );
         let listener = Listener {
             listener_arn: "l".into(),
             load_balancer_arn: "lb".into(),

@@ -7,10 +7,12 @@
 //! until the load balancer has drained it: the controller moves it on to STOPPING, and so to
 //! its stop signal, only once no group holds it any more.
 //!
-//! Everything here but [`service_targets`] is pure.
+//! Everything here but [`service_targets`] and the address lookups is pure.
 
-use super::container_instances::InstanceRecord;
-use super::{task_definitions, Call};
+use crate::call::Call;
+use crate::data_plane::TargetState;
+use crate::ecs::container_instances::InstanceRecord;
+use crate::ecs::task_definitions;
 use berth_lb::health::State;
 use berth_model::resources::{LoadBalancer, Service, Task, TaskDefinition};
 use berth_model::ApiError;
@@ -18,36 +20,6 @@ use berth_reconcile::Health;
 use berth_store::Collection;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-/// A target's state in its group and ALB's reason code for it.
-pub type TargetState = (State, Option<&'static str>);
-
-/// What the controller needs of the load balancer's live state.
-pub trait TargetStates: Send + Sync {
-    /// `target`'s state in the group, or `None` when the group does not hold it: never
-    /// registered, or deregistered and drained.
-    fn state(&self, target_group_arn: &str, target: SocketAddr) -> Option<TargetState>;
-}
-
-/// The view of an API with no load balancer running (tools that only open the store): no
-/// group holds anything, so stops go straight to STOPPING.
-pub struct NoTargets;
-
-impl TargetStates for NoTargets {
-    fn state(&self, _: &str, _: SocketAddr) -> Option<TargetState> {
-        None
-    }
-}
-
-/// The `stoppedReason` of a task stopped because a target group found it unhealthy.
-pub fn failed_checks_reason(target_group_arn: &str) -> String {
-    format!("Task failed ELB health checks in (target-group {target_group_arn})")
-}
-
-/// Whether `reason` says the task failed a target group's health checks.
-pub fn is_failed_checks_reason(reason: &str) -> bool {
-    reason.starts_with("Task failed ELB health checks in ")
-}
 
 /// Where `task` receives traffic for `balancer`: in `awsvpc` mode its own address and the
 /// container port; in `bridge` mode the instance's address and the host port Docker bound

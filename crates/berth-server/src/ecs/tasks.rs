@@ -3,20 +3,19 @@
 //! A task is recorded PROVISIONING with desiredStatus RUNNING; placing and running it
 //! belongs to the scheduler and the agents.
 
+use super::common::wants_tags;
 use super::container_instances::InstanceRecord;
-use super::controller;
-use super::{clusters, pagination, random_hex, services, task_definitions, wants_tags, Call};
-use berth_model::arn::{parse, task_definition_ref, ResourceRef};
-use berth_model::requests::{decode, DescribeTasks, ListTasks, RunTask, StopTask};
+use super::{clusters, pagination, services, task_definitions, view};
+use crate::call::Call;
+use berth_model::arn::{parse, resource_id, task_definition_ref, ResourceRef};
+use berth_model::requests::{DescribeTasks, ListTasks, RunTask, StopTask};
 use berth_model::resources::{Container, Failure, Object, Tag, Task, TaskDefinition};
-use berth_model::{validate, ApiError};
+use berth_model::ApiError;
 use berth_reconcile::placement;
 use berth_store::Collection;
 use serde_json::{json, Value};
 
-pub fn run(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: RunTask = decode(body)?;
-    validate::run_task(&request)?;
+pub fn run(call: &Call<'_>, request: &RunTask) -> Result<Value, ApiError> {
     if request.cluster.is_none() {
         clusters::ensure_default(call)?;
     }
@@ -59,13 +58,10 @@ pub fn run(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             request.placement_constraints.as_deref().unwrap_or_default(),
             |c| placement::constraint(c.kind.as_deref().unwrap_or(""), c.expression.as_deref()),
         )?;
-        Some((
-            controller::placer(call, &cluster.cluster_name, &instances)?,
-            strategies,
-            constraints,
-        ))
+        let view = view::cluster(call, &cluster.cluster_name, &instances)?;
+        Some((berth_reconcile::placer(&view), strategies, constraints))
     };
-    let mut rng = berth_reconcile::Rng::new(rand::random());
+    let mut rng = berth_reconcile::Rng::new(call.ids().seed());
     let mut tasks = Vec::new();
     let mut failures = Vec::new();
     for _ in 0..request.count.unwrap_or(1) {
@@ -74,12 +70,12 @@ pub fn run(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             Some((placer, strategies, constraints)) => {
                 let ask = placement::Request {
                     group: &launch.group,
-                    resources: controller::resources(&definition),
+                    resources: view::resources(&definition),
                     strategies,
                     constraints,
                 };
                 match placer.place(&ask, &mut rng) {
-                    Ok(id) => Some(call.arns.container_instance(&cluster.cluster_name, &id)),
+                    Ok(id) => Some(call.arns().container_instance(&cluster.cluster_name, &id)),
                     Err(why) => {
                         failures.push(Failure {
                             arn: Some(cluster.cluster_arn.clone()),
@@ -92,13 +88,12 @@ pub fn run(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             }
         };
         let task = new_task(call, &cluster.cluster_name, &definition, &launch, instance);
-        let id = task
-            .task_arn
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        call.insert(Collection::Tasks, &id, &cluster.cluster_name, &task)?;
+        call.insert(
+            Collection::Tasks,
+            resource_id(&task.task_arn),
+            &cluster.cluster_name,
+            &task,
+        )?;
         tasks.push(without_tags(task));
     }
     Ok(json!({"tasks": tasks, "failures": failures}))
@@ -132,13 +127,13 @@ pub fn new_task(
     launch: &Launch,
     instance: Option<String>,
 ) -> Task {
-    let id = random_hex(32);
-    let task_arn = call.arns.task(cluster, &id);
+    let id = call.ids().hex(32);
+    let task_arn = call.arns().task(cluster, &id);
     let containers = definition
         .container_definitions
         .iter()
         .map(|c| Container {
-            container_arn: call.arns.container(cluster, &id, &random_hex(32)),
+            container_arn: call.arns().container(cluster, &id, &call.ids().hex(32)),
             task_arn: task_arn.clone(),
             name: c.name.clone().unwrap_or_default(),
             image: c.image.clone(),
@@ -162,11 +157,11 @@ pub fn new_task(
         overrides
     });
     Task {
-        cluster_arn: call.arns.cluster(cluster),
+        cluster_arn: call.arns().cluster(cluster),
         container_instance_arn: instance,
         containers,
         cpu: Some(definition.required_cpu().to_string()),
-        created_at: call.now,
+        created_at: call.now(),
         desired_status: "RUNNING".to_string(),
         enable_execute_command: launch.enable_execute_command,
         group: launch.group.clone(),
@@ -238,17 +233,9 @@ fn task_id(member: &str) -> String {
     }
 }
 
-pub fn stop(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: StopTask = decode(body)?;
-    if request
-        .reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > 255)
-    {
-        return Err(ApiError::invalid("reason: at most 255 characters"));
-    }
+pub fn stop(call: &Call<'_>, request: &StopTask) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
-    let now = call.now;
+    let now = call.now();
     let not_found = || ApiError::invalid("The referenced task was not found.");
     let balanced = services::balanced(call, &cluster.cluster_name)?;
     let behind_balancer = |task: &Task| {
@@ -276,13 +263,7 @@ pub fn stop(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({"task": without_tags(task)}))
 }
 
-pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: DescribeTasks = decode(body)?;
-    if request.tasks.is_empty() || request.tasks.len() > 100 {
-        return Err(ApiError::invalid(
-            "tasks: give between 1 and 100 tasks per call",
-        ));
-    }
+pub fn describe(call: &Call<'_>, request: &DescribeTasks) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let tags = wants_tags(&request.include);
     let mut tasks = Vec::new();
@@ -296,27 +277,15 @@ pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
             _ => failures.push(Failure::missing(if requested.starts_with("arn:") {
                 requested.clone()
             } else {
-                call.arns.task(&cluster.cluster_name, &id)
+                call.arns().task(&cluster.cluster_name, &id)
             })),
         }
     }
     Ok(json!({"tasks": tasks, "failures": failures}))
 }
 
-pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: ListTasks = decode(body)?;
+pub fn list(call: &Call<'_>, request: &ListTasks) -> Result<Value, ApiError> {
     let desired = request.desired_status.as_deref().unwrap_or("RUNNING");
-    if !matches!(desired, "RUNNING" | "PENDING" | "STOPPED") {
-        return Err(ApiError::invalid(format!(
-            "desiredStatus: must be RUNNING, PENDING or STOPPED, got {desired:?}"
-        )));
-    }
-    if request.service_name.is_some() && (request.family.is_some() || request.started_by.is_some())
-    {
-        return Err(ApiError::invalid(
-            "serviceName may not be combined with family or startedBy",
-        ));
-    }
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     if let Some(name) = &request.service_name {
         super::services::require(call, &cluster.cluster_name, name)?;

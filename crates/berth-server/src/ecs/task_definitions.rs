@@ -1,14 +1,16 @@
 //! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
 //! ListTaskDefinitionFamilies, DeregisterTaskDefinition, DeleteTaskDefinitions.
 
-use super::{pagination, to_value, wants_tags, Call};
+use super::common::wants_tags;
+use super::pagination;
+use crate::call::{to_doc, to_value, Call};
 use berth_model::arn::{task_definition_ref, TaskDefinitionRef};
 use berth_model::requests::{
-    decode, DeleteTaskDefinitions, DeregisterTaskDefinition, DescribeTaskDefinition,
+    DeleteTaskDefinitions, DeregisterTaskDefinition, DescribeTaskDefinition,
     ListTaskDefinitionFamilies, ListTaskDefinitions, RegisterTaskDefinition,
 };
 use berth_model::resources::{ContainerDefinition, Failure, TaskDefinition};
-use berth_model::{validate, ApiError};
+use berth_model::ApiError;
 use berth_store::{revision_key, Collection};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -40,9 +42,8 @@ fn with_ecs_defaults(
     container
 }
 
-pub fn register(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: RegisterTaskDefinition = decode(body)?;
-    validate::register_task_definition(&request)?;
+pub fn register(call: &Call<'_>, request: &RegisterTaskDefinition) -> Result<Value, ApiError> {
+    let request = request.clone();
     let network_mode = request
         .network_mode
         .clone()
@@ -78,10 +79,11 @@ pub fn register(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         pid_mode: request.pid_mode,
         ipc_mode: request.ipc_mode,
         proxy_configuration: request.proxy_configuration,
-        registered_at: Some(call.now),
+        registered_at: Some(call.now()),
         registered_by: Some(format!(
             "arn:aws:iam::{}:user/{}",
-            call.arns.account, call.caller.access_key_id
+            call.arns().account,
+            call.caller().access_key_id
         )),
         ephemeral_storage: request.ephemeral_storage,
         enable_fault_injection: request.enable_fault_injection,
@@ -89,17 +91,14 @@ pub fn register(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         tags: request.tags.unwrap_or_default(),
         ..TaskDefinition::default()
     };
-    let record = call
-        .store
-        .insert_next_revision(&template.family, &mut |revision| {
+    let definition: TaskDefinition =
+        call.insert_next_revision(&template.family, &mut |revision| {
             let mut definition = template.clone();
             definition.revision = revision;
             definition.task_definition_arn =
-                Some(call.arns.task_definition(&definition.family, revision));
-            super::to_doc(&definition)
-        })
-        .map_err(super::store_error)?;
-    let definition: TaskDefinition = super::from_record(&record)?;
+                Some(call.arns().task_definition(&definition.family, revision));
+            to_doc(&definition)
+        })?;
     Ok(respond(definition, true))
 }
 
@@ -115,7 +114,7 @@ fn respond(mut definition: TaskDefinition, include_tags: bool) -> Value {
 
 /// Every revision of a family, in revision order.
 fn revisions(call: &Call<'_>, family: &str) -> Result<Vec<TaskDefinition>, ApiError> {
-    call.list(Collection::TaskDefinitions, Some(family))
+    Ok(call.list(Collection::TaskDefinitions, Some(family))?)
 }
 
 /// Resolves `family`, `family:revision` or an ARN. A bare family means its latest ACTIVE
@@ -125,10 +124,10 @@ pub fn resolve(call: &Call<'_>, reference: &str) -> Result<Option<TaskDefinition
         return Ok(None);
     };
     match revision {
-        Some(revision) => call.get::<TaskDefinition>(
+        Some(revision) => Ok(call.get::<TaskDefinition>(
             Collection::TaskDefinitions,
             &revision_key(&family, revision),
-        ),
+        )?),
         None => Ok(revisions(call, &family)?
             .into_iter()
             .rev()
@@ -136,8 +135,7 @@ pub fn resolve(call: &Call<'_>, reference: &str) -> Result<Option<TaskDefinition
     }
 }
 
-pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: DescribeTaskDefinition = decode(body)?;
+pub fn describe(call: &Call<'_>, request: &DescribeTaskDefinition) -> Result<Value, ApiError> {
     let definition = resolve(call, &request.task_definition)?
         .ok_or_else(|| ApiError::client("Unable to describe task definition."))?;
     Ok(respond(definition, wants_tags(&request.include)))
@@ -154,8 +152,7 @@ fn parse_status(value: Option<&str>, allowed: &[&str], member: &str) -> Result<S
     Ok(status.to_string())
 }
 
-pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: ListTaskDefinitions = decode(body)?;
+pub fn list(call: &Call<'_>, request: &ListTaskDefinitions) -> Result<Value, ApiError> {
     let status = parse_status(
         request.status.as_deref(),
         &[ACTIVE, INACTIVE, DELETE_IN_PROGRESS],
@@ -187,8 +184,10 @@ pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({"taskDefinitionArns": page, "nextToken": next}))
 }
 
-pub fn list_families(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: ListTaskDefinitionFamilies = decode(body)?;
+pub fn list_families(
+    call: &Call<'_>,
+    request: &ListTaskDefinitionFamilies,
+) -> Result<Value, ApiError> {
     // Unlike ListTaskDefinitions, ECS lists families of both statuses unless asked.
     let status = parse_status(
         Some(request.status.as_deref().unwrap_or("ALL")),
@@ -233,10 +232,9 @@ fn exact_revision(reference: &str) -> Result<(String, i64), ApiError> {
     }
 }
 
-pub fn deregister(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: DeregisterTaskDefinition = decode(body)?;
+pub fn deregister(call: &Call<'_>, request: &DeregisterTaskDefinition) -> Result<Value, ApiError> {
     let (family, revision) = exact_revision(&request.task_definition)?;
-    let now = call.now;
+    let now = call.now();
     let definition = call
         .modify(
             Collection::TaskDefinitions,
@@ -246,37 +244,31 @@ pub fn deregister(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
                     d.status = Some(INACTIVE.to_string());
                     d.deregistered_at = Some(now);
                 }
-                Ok(d.clone())
+                Ok::<_, ApiError>(d.clone())
             },
         )?
         .ok_or_else(|| ApiError::client("The specified task definition does not exist."))?;
     Ok(respond(definition, false))
 }
 
-pub fn delete(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: DeleteTaskDefinitions = decode(body)?;
-    if request.task_definitions.is_empty() || request.task_definitions.len() > 10 {
-        return Err(ApiError::invalid(
-            "taskDefinitions: give between 1 and 10 task definitions per call",
-        ));
-    }
+pub fn delete(call: &Call<'_>, request: &DeleteTaskDefinitions) -> Result<Value, ApiError> {
     // Every reference is checked before any is changed, so a bad one refuses the whole call.
     let revisions: Vec<(String, i64)> = request
         .task_definitions
         .iter()
         .map(|r| exact_revision(r))
         .collect::<Result<_, _>>()?;
-    let now = call.now;
+    let now = call.now();
     let mut deleted = Vec::new();
     let mut failures = Vec::new();
     for (family, revision) in revisions {
-        let arn = call.arns.task_definition(&family, revision);
+        let arn = call.arns().task_definition(&family, revision);
         let outcome = call.modify(
             Collection::TaskDefinitions,
             &revision_key(&family, revision),
             |d: &mut TaskDefinition| {
                 if d.status.as_deref() == Some(ACTIVE) {
-                    return Ok(Err(
+                    return Ok::<_, ApiError>(Err(
                         "The specified task definition is still in ACTIVE status.",
                     ));
                 }

@@ -2,11 +2,13 @@
 //! registration, and the level-triggered exchange of desired and observed task state.
 
 use super::container_instances::{register_instance, AgentFacts, InstanceRecord, Registration};
-use super::{random_hex, Call};
+use super::task_definitions;
+use crate::call::Call;
 use berth_model::agent::{
     DesiredTask, PollResponse, RegisterRequest, RegisterResponse, TaskReport,
     DEFAULT_STOP_TIMEOUT_SECONDS,
 };
+use berth_model::arn::resource_id;
 use berth_model::resources::{Attribute, InstanceResource, NetworkInterface, Task, TaskDefinition};
 use berth_model::{ApiError, ErrorKind};
 use berth_store::Collection;
@@ -24,12 +26,12 @@ fn denied(message: &str) -> ApiError {
 
 /// Creates a join token; only its hash is stored, so the token is shown once.
 pub fn create_join_token(call: &Call<'_>, description: &str) -> Result<String, ApiError> {
-    let token = format!("bjt_{}", random_hex(40));
+    let token = format!("bjt_{}", call.ids().hex(40));
     call.insert(
         Collection::JoinTokens,
         &sha256_hex(&token),
         "",
-        &json!({"createdAt": call.now, "description": description}),
+        &json!({"createdAt": call.now(), "description": description}),
     )?;
     Ok(token)
 }
@@ -41,12 +43,7 @@ pub fn register(
     request: &RegisterRequest,
     token: &str,
 ) -> Result<RegisterResponse, ApiError> {
-    if call
-        .store
-        .get(Collection::JoinTokens, &sha256_hex(token))
-        .map_err(super::store_error)?
-        .is_none()
-    {
+    if !call.exists(Collection::JoinTokens, &sha256_hex(token))? {
         return Err(denied(
             "the join token is not valid; create one with `berth tokens create` on the server",
         ));
@@ -54,7 +51,7 @@ pub fn register(
     if request.cpu <= 0 || request.memory <= 0 {
         return Err(ApiError::invalid("cpu and memory: must be positive"));
     }
-    let agent_key = random_hex(48);
+    let agent_key = call.ids().hex(48);
     let mut attributes: Vec<Attribute> = request
         .attributes
         .iter()
@@ -94,7 +91,7 @@ pub fn register(
             existing_only: false,
         },
     )?;
-    call.presence.seen(record.id(), call.now);
+    call.presence().seen(record.id(), call.now());
     Ok(RegisterResponse {
         container_instance_arn: record.instance.container_instance_arn,
         agent_key,
@@ -107,9 +104,8 @@ pub fn authenticate(
     instance_arn: &str,
     agent_key: &str,
 ) -> Result<InstanceRecord, ApiError> {
-    let id = instance_arn.rsplit('/').next().unwrap_or_default();
     let record = call
-        .get::<InstanceRecord>(Collection::ContainerInstances, id)?
+        .get::<InstanceRecord>(Collection::ContainerInstances, resource_id(instance_arn))?
         .filter(|r| r.instance.container_instance_arn == instance_arn)
         .ok_or_else(|| denied("unknown container instance; register the agent again"))?;
     if record.agent_key_sha256 != sha256_hex(agent_key) {
@@ -117,7 +113,7 @@ pub fn authenticate(
             "the agent key does not match this container instance",
         ));
     }
-    call.presence.seen(record.id(), call.now);
+    call.presence().seen(record.id(), call.now());
     Ok(record)
 }
 
@@ -173,11 +169,7 @@ pub fn apply_reports(
     record: &InstanceRecord,
     reports: &[TaskReport],
 ) -> Result<bool, ApiError> {
-    let mut applied = Ok(false);
-    call.store
-        .batch(&mut || applied = fold_reports(call, record, reports))
-        .map_err(super::store_error)?;
-    applied
+    call.batch(|| fold_reports(call, record, reports))?
 }
 
 fn fold_reports(
@@ -189,9 +181,7 @@ fn fold_reports(
     let mut definitions: HashMap<String, Option<TaskDefinition>> = HashMap::new();
     let mut changed = false;
     for report in reports {
-        let Some(id) = report.task_arn.rsplit('/').next() else {
-            continue;
-        };
+        let id = resource_id(&report.task_arn);
         let Some(task) = call.get::<Task>(Collection::Tasks, id)? else {
             continue;
         };
@@ -199,7 +189,7 @@ fn fold_reports(
             continue;
         }
         if !definitions.contains_key(&task.task_definition_arn) {
-            let definition = super::task_definitions::resolve(call, &task.task_definition_arn)?;
+            let definition = task_definitions::resolve(call, &task.task_definition_arn)?;
             definitions.insert(task.task_definition_arn.clone(), definition);
         }
         let definition = definitions
@@ -250,7 +240,7 @@ fn fold_reports(
             task.health_status = task_health(task, definition);
             if *task != before {
                 task.version += 1;
-                return Ok(true);
+                return Ok::<_, ApiError>(true);
             }
             Ok(false)
         })?;
@@ -283,8 +273,7 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
     let mut hasher = Sha256::new();
     let mut desired = Vec::new();
     for task in tasks {
-        let Some(definition) = super::task_definitions::resolve(call, &task.task_definition_arn)?
-        else {
+        let Some(definition) = task_definitions::resolve(call, &task.task_definition_arn)? else {
             continue;
         };
         // A task being drained keeps running until the load balancer is done with it.
@@ -303,12 +292,7 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
             .map(i64::from)
             .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
         desired.push(DesiredTask {
-            task_id: task
-                .task_arn
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            task_id: resource_id(&task.task_arn).to_string(),
             task_arn: task.task_arn,
             desired_status,
             family: definition.family.clone(),

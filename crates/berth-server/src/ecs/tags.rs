@@ -1,11 +1,11 @@
 //! TagResource, UntagResource, ListTagsForResource on clusters, task definitions, services
 //! and tasks. Every resource keeps its tags in its own `tags` member.
 
-use super::{Call, ErrorKind};
+use crate::call::{to_value, Call};
 use berth_model::arn::{parse, ResourceRef};
-use berth_model::requests::{decode, ListTagsForResource, TagResource, UntagResource};
+use berth_model::requests::{ListTagsForResource, TagResource, UntagResource};
 use berth_model::resources::Tag;
-use berth_model::{validate, ApiError};
+use berth_model::{validate, ApiError, ErrorKind};
 use berth_store::{revision_key, Collection};
 use serde_json::{json, Map, Value};
 
@@ -65,15 +65,13 @@ fn change_tags(
     call.modify(collection, &key, |doc: &mut Map<String, Value>| {
         let mut tags = tags_of(doc)?;
         change(&mut tags)?;
-        doc.insert("tags".to_string(), super::to_value(&tags));
-        Ok(())
+        doc.insert("tags".to_string(), to_value(&tags));
+        Ok::<_, ApiError>(())
     })?
     .ok_or_else(|| not_found(arn))
 }
 
-pub fn tag(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: TagResource = decode(body)?;
-    validate::tags(&request.tags)?;
+pub fn tag(call: &Call<'_>, request: &TagResource) -> Result<Value, ApiError> {
     change_tags(call, &request.resource_arn, |tags| {
         for new in &request.tags {
             match tags.iter_mut().find(|t| t.key == new.key) {
@@ -86,8 +84,7 @@ pub fn tag(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
-pub fn untag(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: UntagResource = decode(body)?;
+pub fn untag(call: &Call<'_>, request: &UntagResource) -> Result<Value, ApiError> {
     change_tags(call, &request.resource_arn, |tags| {
         tags.retain(|t| !t.key.as_ref().is_some_and(|k| request.tag_keys.contains(k)));
         Ok(())
@@ -95,8 +92,7 @@ pub fn untag(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
-pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: ListTagsForResource = decode(body)?;
+pub fn list(call: &Call<'_>, request: &ListTagsForResource) -> Result<Value, ApiError> {
     let (collection, key) = locate(&request.resource_arn)?;
     let doc: Map<String, Value> = call
         .get(collection, &key)?

@@ -3,17 +3,21 @@
 //! This layer records what the user wants: the deployments a change creates and the counts
 //! it asks for. Starting and stopping tasks to meet those counts is the controller's job.
 
-use super::{clusters, pagination, task_definitions, wants_tags, Call};
+use super::common::wants_tags;
+use super::{clusters, pagination, task_definitions};
+use crate::call::Ids;
+use crate::call::{to_doc, Call};
 use crate::elbv2::resources::{target_group_name, TargetGroup};
+use crate::registry::JsonText;
 use berth_model::arn::{cluster_name, parse, ResourceRef};
 use berth_model::requests::{
-    decode, CreateService, DeleteService, DescribeServices, ListServices, UpdateService,
+    CreateService, DeleteService, DescribeServices, ListServices, UpdateService,
 };
 use berth_model::resources::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Failure, LoadBalancer, Service,
     Task, TaskDefinition,
 };
-use berth_model::{validate, ApiError, ErrorKind};
+use berth_model::{ApiError, ErrorKind};
 use berth_store::Collection;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -83,17 +87,13 @@ fn with_defaults(config: Option<DeploymentConfiguration>) -> DeploymentConfigura
     config
 }
 
-fn deployment_id() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
-    let digits: String = (0..19)
-        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-        .collect();
-    format!("ecs-svc/{digits}")
+/// A new deployment id, as ECS writes them: `ecs-svc/` and 19 digits.
+fn deployment_id(ids: &Ids) -> String {
+    format!("ecs-svc/{}", ids.digits(19))
 }
 
-fn new_deployment(service: &Service, task_definition: &str, now: f64) -> Deployment {
-    let id = deployment_id();
+fn new_deployment(service: &Service, task_definition: &str, ids: &Ids, now: f64) -> Deployment {
+    let id = deployment_id(ids);
     Deployment {
         rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
         id,
@@ -179,9 +179,8 @@ fn service_name(member: &str) -> String {
     }
 }
 
-pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: CreateService = decode(body)?;
-    validate::create_service(&request)?;
+pub fn create(call: &Call<'_>, request: &CreateService) -> Result<Value, ApiError> {
+    let request = request.clone();
     if request.cluster.is_none() {
         clusters::ensure_default(call)?;
     }
@@ -205,7 +204,7 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     let definition_arn = definition.task_definition_arn.unwrap_or_default();
     let name = request.service_name.clone();
     let mut service = Service {
-        service_arn: call.arns.service(&cluster.cluster_name, &name),
+        service_arn: call.arns().service(&cluster.cluster_name, &name),
         service_name: name.clone(),
         cluster_arn: cluster.cluster_arn.clone(),
         load_balancers: request.load_balancers.unwrap_or_default(),
@@ -221,7 +220,7 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         task_definition: definition_arn.clone(),
         deployment_configuration: with_defaults(request.deployment_configuration),
         role_arn: request.role,
-        created_at: call.now,
+        created_at: call.now(),
         placement_constraints: request.placement_constraints.unwrap_or_default(),
         placement_strategy: request.placement_strategy.unwrap_or_default(),
         network_configuration: request.network_configuration,
@@ -237,14 +236,20 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         tags: request.tags.unwrap_or_default(),
         created_by: Some(format!(
             "arn:aws:iam::{}:user/{}",
-            call.arns.account, call.caller.access_key_id
+            call.arns().account,
+            call.caller().access_key_id
         )),
         enable_ecs_managed_tags: request.enable_ecs_managed_tags.unwrap_or(false),
         propagate_tags: request.propagate_tags.unwrap_or_else(|| "NONE".to_string()),
         enable_execute_command: request.enable_execute_command.unwrap_or(false),
         ..Service::default()
     };
-    service.deployments = vec![new_deployment(&service, &definition_arn, call.now)];
+    service.deployments = vec![new_deployment(
+        &service,
+        &definition_arn,
+        call.ids(),
+        call.now(),
+    )];
     let service_key = key(&cluster.cluster_name, &name);
     let taken = || {
         ApiError::invalid(format!(
@@ -258,7 +263,7 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         Some(_) => {
             let replaced = call.modify(Collection::Services, &service_key, |s: &mut Service| {
                 if s.status != INACTIVE {
-                    return Ok(false);
+                    return Ok::<_, ApiError>(false);
                 }
                 *s = service.clone();
                 Ok(true)
@@ -267,24 +272,22 @@ pub fn create(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
                 return Err(taken());
             }
         }
-        None => match call.store.insert(
-            Collection::Services,
-            &service_key,
-            &cluster.cluster_name,
-            &super::to_doc(&service),
-        ) {
-            Ok(_) => {}
-            Err(berth_store::StoreError::AlreadyExists { .. }) => return Err(taken()),
-            Err(e) => return Err(super::store_error(e)),
-        },
+        None => {
+            if !call.insert_new(
+                Collection::Services,
+                &service_key,
+                &cluster.cluster_name,
+                &service,
+            )? {
+                return Err(taken());
+            }
+        }
     }
     service.tags.clear();
     Ok(json!({"service": service}))
 }
 
-pub fn update(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: UpdateService = decode(body)?;
-    validate::update_service(&request)?;
+pub fn update(call: &Call<'_>, request: &UpdateService) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let new_definition = request
         .task_definition
@@ -292,9 +295,9 @@ pub fn update(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
         .map(|reference| active_task_definition(call, reference))
         .transpose()?
         .and_then(|d| d.task_definition_arn);
-    let now = call.now;
+    let now = call.now();
     let service = modify_active(call, &cluster.cluster_name, &request.service, |service| {
-        apply_update(service, &request, new_definition.as_deref(), now);
+        apply_update(service, request, new_definition.as_deref(), call.ids(), now);
         if request.load_balancers.is_some() || new_definition.is_some() {
             let definition = active_task_definition(call, &service.task_definition)?;
             check_load_balancers(call, &definition, &service.load_balancers)?;
@@ -308,6 +311,7 @@ fn apply_update(
     service: &mut Service,
     request: &UpdateService,
     definition: Option<&str>,
+    ids: &Ids,
     now: f64,
 ) {
     if let Some(count) = request.desired_count {
@@ -372,7 +376,7 @@ fn apply_update(
         if let Some(definition) = definition {
             service.task_definition = definition.to_string();
         }
-        start_deployment(service, now);
+        start_deployment(service, ids, now);
     } else if let Some(primary) = service
         .deployments
         .iter_mut()
@@ -385,8 +389,8 @@ fn apply_update(
 
 /// Makes a new PRIMARY deployment of the service's task definition. Older deployments that
 /// still have tasks stay as ACTIVE until they drain; those without any leave at once.
-fn start_deployment(service: &mut Service, now: f64) {
-    let deployment = new_deployment(service, &service.task_definition, now);
+fn start_deployment(service: &mut Service, ids: &Ids, now: f64) {
+    let deployment = new_deployment(service, &service.task_definition, ids, now);
     service
         .deployments
         .retain(|d| d.running_count + d.pending_count > 0);
@@ -401,13 +405,13 @@ fn start_deployment(service: &mut Service, now: f64) {
 /// deployment of it that still has tasks becomes PRIMARY again with them, so the tasks that
 /// kept serving through the failed rollout stay instead of being replaced by copies of
 /// themselves; without one, a new deployment starts.
-pub fn roll_back(service: &mut Service, task_definition: &str, now: f64) {
+pub fn roll_back(service: &mut Service, task_definition: &str, ids: &Ids, now: f64) {
     service.task_definition = task_definition.to_string();
     let revived = service.deployments.iter().skip(1).position(|d| {
         d.task_definition == task_definition && d.running_count + d.pending_count > 0
     });
     let Some(index) = revived.map(|i| i + 1) else {
-        start_deployment(service, now);
+        start_deployment(service, ids, now);
         return;
     };
     let mut deployment = service.deployments.remove(index);
@@ -440,13 +444,7 @@ fn without_tags(mut service: Service) -> Service {
 
 /// DescribeServices, written as JSON text: each service is the rendering the decode cache
 /// keeps for its stored version, so a repeated Describe copies text rather than building it.
-pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> {
-    let request: DescribeServices = decode(body)?;
-    if request.services.is_empty() || request.services.len() > 10 {
-        return Err(ApiError::invalid(
-            "services: give between 1 and 10 services per call",
-        ));
-    }
+pub fn describe(call: &Call<'_>, request: &DescribeServices) -> Result<JsonText, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let tags = wants_tags(&request.include);
     let mut answer = String::from(r#"{"services":["#);
@@ -459,7 +457,7 @@ pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> {
             failures.push(Failure::missing(if requested.starts_with("arn:") {
                 requested.clone()
             } else {
-                call.arns.service(&cluster.cluster_name, &name)
+                call.arns().service(&cluster.cluster_name, &name)
             }));
             continue;
         };
@@ -470,17 +468,16 @@ pub fn describe(call: &Call<'_>, body: &[u8]) -> Result<String, ApiError> {
         if tags || service.value.tags.is_empty() {
             answer.push_str(service.json());
         } else {
-            answer.push_str(&super::to_doc(&without_tags(service.value.clone())));
+            answer.push_str(&to_doc(&without_tags(service.value.clone())));
         }
     }
     answer.push_str(r#"],"failures":"#);
-    answer.push_str(&super::to_doc(&failures));
+    answer.push_str(&to_doc(&failures));
     answer.push('}');
-    Ok(answer)
+    Ok(JsonText(answer))
 }
 
-pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: ListServices = decode(body)?;
+pub fn list(call: &Call<'_>, request: &ListServices) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let arns: Vec<String> = call
         .list::<Service>(Collection::Services, Some(&cluster.cluster_name))?
@@ -499,11 +496,10 @@ pub fn list(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({"serviceArns": page, "nextToken": next}))
 }
 
-pub fn delete(call: &Call<'_>, body: &[u8]) -> Result<Value, ApiError> {
-    let request: DeleteService = decode(body)?;
+pub fn delete(call: &Call<'_>, request: &DeleteService) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let force = request.force.unwrap_or(false);
-    let now = call.now;
+    let now = call.now();
     let service = modify_active(call, &cluster.cluster_name, &request.service, |service| {
         if service.desired_count > 0 && !force {
             return Err(ApiError::invalid(
@@ -544,7 +540,7 @@ pub fn finish_draining(call: &Call<'_>) -> Result<usize, ApiError> {
             &key(&cluster, &service.service_name),
             |s: &mut Service| {
                 if s.status != DRAINING {
-                    return Ok(false);
+                    return Ok::<_, ApiError>(false);
                 }
                 s.status = INACTIVE.to_string();
                 Ok(true)

@@ -1,0 +1,378 @@
+//! What a handler may use, and nothing else: [`Call`] — the store, the time, who is calling,
+//! where new ids come from, the agents' presence and the data plane's live view. Every
+//! handler of every API is a synchronous function of a `Call` and its typed request, so each
+//! is tested without sockets, clocks or randomness.
+//!
+//! Reads decode through [`Decoded`], which keeps each record's decoded value (and, once asked,
+//! its JSON rendering) for as long as the stored text stays byte-for-byte the same. Writes go
+//! through [`Call::modify`], a read-modify-write loop that retries on version conflicts, so
+//! concurrent requests never lose each other's changes, and that writes nothing when the
+//! document comes out unchanged. Every write is recorded in the call's [`Changes`]; whoever
+//! made the call publishes them ([`Wakes::publish`]) once the write is durable, so that the
+//! controller, the balancer and the agents of a cluster each wake for what concerns them.
+
+mod decoded;
+mod ids;
+mod record;
+
+pub use decoded::{Cached, Resource};
+pub use ids::Ids;
+pub use record::{to_doc, to_value, Fault};
+
+use crate::data_plane::DataPlane;
+use crate::presence::Presence;
+use crate::wake::{ChangeSet, Wakes};
+use berth_model::Arns;
+use berth_store::{Collection, Record, Store, StoreError};
+use decoded::Decoded;
+use serde::Serialize;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Who is calling, as proven by the request signature (or the server itself).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub access_key_id: String,
+}
+
+impl Caller {
+    /// The server acting on its own: the controller, the balancer, start-up.
+    pub fn system() -> Self {
+        Self {
+            access_key_id: "berth".into(),
+        }
+    }
+}
+
+/// What every call shares for the life of the server.
+pub struct Context {
+    store: Arc<dyn Store>,
+    arns: Arns,
+    decoded: Decoded,
+    presence: Presence,
+    data_plane: Arc<dyn DataPlane>,
+    ids: Ids,
+    wakes: Arc<Wakes>,
+}
+
+impl Context {
+    /// A context over `store` with no data plane behind it (no group holds any target), ids
+    /// from the operating system's entropy, and its own wakes.
+    pub fn new(store: Arc<dyn Store>, arns: Arns) -> Self {
+        Self {
+            store,
+            arns,
+            decoded: Decoded::default(),
+            presence: Presence::default(),
+            data_plane: Arc::new(crate::data_plane::Unbalanced),
+            ids: Ids::from_entropy(),
+            wakes: Arc::default(),
+        }
+    }
+
+    pub fn with_data_plane(mut self, data_plane: Arc<dyn DataPlane>) -> Self {
+        self.data_plane = data_plane;
+        self
+    }
+
+    /// This context with ids from `ids` (a seeded source makes them reproducible).
+    pub fn with_ids(mut self, ids: Ids) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn arns(&self) -> &Arns {
+        &self.arns
+    }
+
+    pub fn wakes(&self) -> &Arc<Wakes> {
+        &self.wakes
+    }
+
+    /// Runs `work` as `caller` with its writes recorded in `changes`, which the caller
+    /// publishes once they are durable.
+    pub fn call<R>(
+        &self,
+        caller: &Caller,
+        now: f64,
+        changes: &Changes,
+        work: impl FnOnce(&Call<'_>) -> R,
+    ) -> R {
+        work(&Call {
+            cx: self,
+            caller,
+            now,
+            changes,
+        })
+    }
+
+    /// Runs `work` as the server itself and publishes its writes when it returns: outside a
+    /// [`Store::batch`] every write is durable when it returns.
+    pub fn as_system<R>(&self, now: f64, work: impl FnOnce(&Call<'_>) -> R) -> R {
+        let changes = Changes::default();
+        let result = self.call(&Caller::system(), now, &changes, work);
+        self.wakes.publish(&changes.take());
+        result
+    }
+}
+
+/// The writes of one call or batch of calls, by collection and scope.
+#[derive(Default)]
+pub struct Changes(Mutex<ChangeSet>);
+
+impl Changes {
+    fn record(&self, collection: Collection, scope: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(collection, scope);
+    }
+
+    /// Everything recorded so far, leaving nothing behind.
+    pub fn take(&self) -> ChangeSet {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Everything one call may read and write (see the module's docs).
+pub struct Call<'a> {
+    cx: &'a Context,
+    caller: &'a Caller,
+    now: f64,
+    changes: &'a Changes,
+}
+
+impl Call<'_> {
+    pub fn arns(&self) -> &Arns {
+        &self.cx.arns
+    }
+
+    /// The time the call is handled at, in seconds since the Unix epoch.
+    pub fn now(&self) -> f64 {
+        self.now
+    }
+
+    pub fn caller(&self) -> &Caller {
+        self.caller
+    }
+
+    pub fn ids(&self) -> &Ids {
+        &self.cx.ids
+    }
+
+    pub fn presence(&self) -> &Presence {
+        &self.cx.presence
+    }
+
+    pub fn data_plane(&self) -> &dyn DataPlane {
+        self.cx.data_plane.as_ref()
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.cx.store.as_ref()
+    }
+
+    pub fn get<T: Resource>(&self, collection: Collection, key: &str) -> Result<Option<T>, Fault> {
+        self.store()
+            .get(collection, key)?
+            .map(|record| self.cx.decoded.decode(collection, &record))
+            .transpose()
+    }
+
+    /// Like [`Call::get`], but shared with the decode cache instead of cloned, with the
+    /// rendered JSON at hand (see [`Cached::json`]).
+    pub fn get_cached<T: Resource>(
+        &self,
+        collection: Collection,
+        key: &str,
+    ) -> Result<Option<Arc<Cached<T>>>, Fault> {
+        self.store()
+            .get(collection, key)?
+            .map(|record| self.cx.decoded.cached(collection, &record))
+            .transpose()
+    }
+
+    /// Whether a record exists, without decoding it.
+    pub fn exists(&self, collection: Collection, key: &str) -> Result<bool, Fault> {
+        Ok(self.store().get(collection, key)?.is_some())
+    }
+
+    pub fn list<T: Resource>(
+        &self,
+        collection: Collection,
+        scope: Option<&str>,
+    ) -> Result<Vec<T>, Fault> {
+        self.store()
+            .list(collection, scope)?
+            .iter()
+            .map(|record| self.cx.decoded.decode(collection, record))
+            .collect()
+    }
+
+    pub fn insert<T: Serialize>(
+        &self,
+        collection: Collection,
+        key: &str,
+        scope: &str,
+        value: &T,
+    ) -> Result<(), Fault> {
+        self.store()
+            .insert(collection, key, scope, &to_doc(value))?;
+        self.changes.record(collection, scope);
+        Ok(())
+    }
+
+    /// Inserts a record unless one with the key exists. `Ok(false)` when one did.
+    pub fn insert_new<T: Serialize>(
+        &self,
+        collection: Collection,
+        key: &str,
+        scope: &str,
+        value: &T,
+    ) -> Result<bool, Fault> {
+        match self.store().insert(collection, key, scope, &to_doc(value)) {
+            Ok(_) => {
+                self.changes.record(collection, scope);
+                Ok(true)
+            }
+            Err(StoreError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The next revision of a task definition family, built by `build` (see
+    /// [`Store::insert_next_revision`]), decoded as stored.
+    pub fn insert_next_revision<T: Resource>(
+        &self,
+        family: &str,
+        build: &mut dyn FnMut(i64) -> String,
+    ) -> Result<T, Fault> {
+        let record = self.store().insert_next_revision(family, build)?;
+        self.changes
+            .record(Collection::TaskDefinitions, &record.scope);
+        self.cx.decoded.decode(Collection::TaskDefinitions, &record)
+    }
+
+    /// Read-modify-write of one record, retried when another writer got there first, so that
+    /// concurrent requests never lose each other's changes. `change` may run more than once
+    /// and must not have effects outside its argument. `Ok(None)` when the record is missing.
+    ///
+    /// A change that leaves the document as it was writes nothing: its version stays, and no
+    /// commit (an fsync) is spent on it. Agents report every task on every poll, and most
+    /// reports repeat what is stored.
+    pub fn modify<T, R, E>(
+        &self,
+        collection: Collection,
+        key: &str,
+        mut change: impl FnMut(&mut T) -> Result<R, E>,
+    ) -> Result<Option<R>, E>
+    where
+        T: Resource,
+        E: From<Fault>,
+    {
+        loop {
+            let Some(record) = self.store().get(collection, key).map_err(Fault::from)? else {
+                return Ok(None);
+            };
+            let mut value: T = self.cx.decoded.decode(collection, &record)?;
+            let result = change(&mut value)?;
+            let doc = to_doc(&value);
+            // The same text is the same document; a document stored in another form (written
+            // before a field was added, say) is written once more, which is harmless.
+            if *doc == *record.doc {
+                return Ok(Some(result));
+            }
+            match self.store().update(collection, key, record.version, &doc) {
+                Ok(_) => {
+                    self.changes.record(collection, &record.scope);
+                    return Ok(Some(result));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(Fault::from(e).into()),
+            }
+        }
+    }
+
+    /// Writes a record whether or not one exists under the key.
+    pub fn put<T: Resource>(
+        &self,
+        collection: Collection,
+        key: &str,
+        scope: &str,
+        value: &T,
+    ) -> Result<(), Fault> {
+        loop {
+            if self.insert_new(collection, key, scope, value)? {
+                return Ok(());
+            }
+            let replaced = self.modify(collection, key, |stored: &mut T| {
+                *stored = value.clone();
+                Ok::<_, Fault>(())
+            })?;
+            // Gone again between the two: insert once more.
+            if replaced.is_some() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Deletes a record whatever its version. `Ok(false)` when it was already gone.
+    pub fn remove(&self, collection: Collection, key: &str) -> Result<bool, Fault> {
+        self.remove_record_if(collection, key, |_| Ok(true))
+    }
+
+    /// Deletes a record if `doomed` says so of it as stored now; `Ok(false)` when it was
+    /// gone or is kept.
+    pub fn remove_if<T: Resource>(
+        &self,
+        collection: Collection,
+        key: &str,
+        doomed: impl Fn(&T) -> bool,
+    ) -> Result<bool, Fault> {
+        self.remove_record_if(collection, key, |record| {
+            Ok(doomed(&self.cx.decoded.decode(collection, record)?))
+        })
+    }
+
+    fn remove_record_if(
+        &self,
+        collection: Collection,
+        key: &str,
+        doomed: impl Fn(&Record) -> Result<bool, Fault>,
+    ) -> Result<bool, Fault> {
+        loop {
+            let Some(record) = self.store().get(collection, key)? else {
+                return Ok(false);
+            };
+            if !doomed(&record)? {
+                return Ok(false);
+            }
+            match self.store().delete(collection, key, record.version) {
+                Ok(()) => {
+                    self.changes.record(collection, &record.scope);
+                    return Ok(true);
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Runs `work` with its writes committed together (see [`Store::batch`]); returns once
+    /// they are durable.
+    pub fn batch<R>(&self, work: impl FnOnce() -> R) -> Result<R, Fault> {
+        let mut work = Some(work);
+        let mut result = None;
+        self.store().batch(&mut || {
+            if let Some(work) = work.take() {
+                result = Some(work());
+            }
+        })?;
+        Ok(result.expect("a batch runs its work"))
+    }
+}

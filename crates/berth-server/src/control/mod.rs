@@ -1,0 +1,43 @@
+//! The control loop, apart from any API: the controller, which reconciles what is stored
+//! with what runs (`controller`: store → [`berth_reconcile::reconcile`] → plan → store), the
+//! rules that make service tasks load balancer targets (`targets`), and the balancer
+//! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`).
+//! Each loop sleeps until a write that concerns it is published (`crate::wake`), or until
+//! time alone may have moved something on.
+
+pub mod balancer;
+pub mod controller;
+pub mod targets;
+
+use crate::call::Context;
+use crate::ecs::services;
+use berth_model::ApiError;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The controller: after every write that concerns it (and at least once a second, since
+/// time alone moves health and back-off) it runs a round and finishes draining services.
+/// Level-triggered, so a missed round is made up by the next.
+pub async fn run_controller(cx: Arc<Context>) {
+    let settings = berth_reconcile::Settings::default();
+    loop {
+        let round = Arc::clone(&cx);
+        let settings = settings.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            round.as_system(berth_time::now(), |call| {
+                controller::run_round(call, &settings, call.ids().seed())?;
+                services::finish_draining(call)?;
+                Ok::<(), ApiError>(())
+            })
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "controller round failed"),
+            Err(e) => tracing::error!(error = %e, "controller round panicked"),
+        }
+        // Coalesce bursts of changes: at most five rounds a second.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), cx.wakes().controller()).await;
+    }
+}

@@ -1,0 +1,118 @@
+//! A cluster as the reconciler sees it: its machines and its tasks, read from the store.
+//! The controller's rounds build their view from here (adding what the load balancer says of
+//! each task's health), and RunTask places its tasks with the same placer over the same view
+//! ([`berth_reconcile::placer`]), so a task is placed by one set of rules however it comes.
+
+use super::container_instances::InstanceRecord;
+use crate::call::{Call, Fault};
+use berth_model::arn::resource_id;
+use berth_model::resources::{Task, TaskDefinition};
+use berth_reconcile::placement::{Instance, Resources};
+use berth_reconcile::{self as reconcile, Failure, Health, Phase, StopReason, View};
+use berth_store::Collection;
+
+/// What a task of `definition` reserves on its instance.
+pub fn resources(definition: &TaskDefinition) -> Resources {
+    Resources {
+        cpu: definition.required_cpu(),
+        memory: definition.required_memory(),
+    }
+}
+
+/// What a stored task reserves (as recorded when it was created).
+fn task_resources(task: &Task) -> Resources {
+    let read = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+    Resources {
+        cpu: read(&task.cpu),
+        memory: read(&task.memory),
+    }
+}
+
+/// The cluster's machines: what each registered, its attributes, and whether it takes new
+/// tasks (ACTIVE, with its agent connected).
+pub fn instances(call: &Call<'_>, records: &[InstanceRecord]) -> Vec<Instance> {
+    records
+        .iter()
+        .map(|r| Instance {
+            id: r.id().to_string(),
+            registered: Resources {
+                cpu: r.instance.registered("CPU"),
+                memory: r.instance.registered("MEMORY"),
+            },
+            attributes: r.attributes(),
+            accepts_tasks: r.instance.status == "ACTIVE"
+                && call.presence().connected(r.id(), call.now()),
+        })
+        .collect()
+}
+
+fn phase(task: &Task) -> Phase {
+    match task.last_status.as_str() {
+        "PROVISIONING" | "PENDING" | "ACTIVATING" => Phase::Pending,
+        "RUNNING" => Phase::Running,
+        "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => Phase::Stopping,
+        _ => Phase::Stopped,
+    }
+}
+
+fn health(status: &str) -> Health {
+    match status {
+        "HEALTHY" => Health::Healthy,
+        "UNHEALTHY" => Health::Unhealthy,
+        _ => Health::Unknown,
+    }
+}
+
+/// The `stoppedReason` of a task stopped because a target group found it unhealthy.
+pub fn failed_checks_reason(target_group_arn: &str) -> String {
+    format!("Task failed ELB health checks in (target-group {target_group_arn})")
+}
+
+/// Why a stopped task failed, if it did: how the circuit breaker counts it.
+fn failure(task: &Task) -> Option<Failure> {
+    let failed_checks = task.stopped_reason.as_deref().is_some_and(|reason| {
+        reason == StopReason::Unhealthy.message()
+            || reason.starts_with("Task failed ELB health checks in ")
+    });
+    match task.stop_code.as_deref() {
+        _ if failed_checks => Some(Failure::FailedHealthChecks),
+        Some("TaskFailedToStart") => Some(Failure::FailedToStart),
+        Some("EssentialContainerExited") => Some(Failure::Exited),
+        _ => None,
+    }
+}
+
+/// A stored task as the reconciler sees it, its health as its containers report it (the
+/// controller adds what its targets say).
+pub fn task(task: &Task) -> reconcile::Task {
+    let service = task.group.strip_prefix("service:").map(str::to_string);
+    reconcile::Task {
+        id: resource_id(&task.task_arn).to_string(),
+        deployment: service.as_ref().and(task.started_by.clone()),
+        service,
+        instance: task
+            .container_instance_arn
+            .as_deref()
+            .map(|arn| resource_id(arn).to_string()),
+        group: task.group.clone(),
+        resources: task_resources(task),
+        desired_running: task.desired_status == "RUNNING",
+        phase: phase(task),
+        health: health(&task.health_status),
+        checked_health: false,
+        running_since: task.started_at,
+        stopped_at: task.stopped_at.or(task.stopping_at),
+        failure: failure(task),
+    }
+}
+
+/// The cluster's machines and tasks, without its services: what placing a task outside a
+/// round needs.
+pub fn cluster(call: &Call<'_>, cluster: &str, records: &[InstanceRecord]) -> Result<View, Fault> {
+    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(cluster))?;
+    Ok(View {
+        instances: instances(call, records),
+        services: Vec::new(),
+        tasks: tasks.iter().map(task).collect(),
+    })
+}

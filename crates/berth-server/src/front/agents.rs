@@ -1,0 +1,159 @@
+//! HTTP endpoints of the agent protocol: `POST /agent/v1/register` and `POST /agent/v1/poll`.
+//! A poll answers at once when the agent's view is out of date, and otherwise is held open
+//! until a write to its cluster's tasks is published (or its wait ends): agents of other
+//! clusters stay asleep.
+
+use super::aws::encode;
+use super::shared::{Front, MAX_BODY_BYTES};
+use crate::ecs::agents;
+use berth_model::agent::{PollRequest, PollResponse, RegisterRequest};
+use berth_model::arn::{self, ResourceRef};
+use berth_model::{ApiError, ErrorKind};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const PREFIX: &str = "/agent/v1/";
+
+/// The longest a poll is held open; agents ask for less, and a poll is also a heartbeat.
+const MAX_WAIT_SECONDS: u64 = 25;
+
+pub(super) async fn answer(
+    front: &Arc<Front>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (status, body) = match run(front, request).await {
+        Ok(value) => (StatusCode::OK, value),
+        Err(error) => {
+            if error.kind == ErrorKind::ServerException {
+                tracing::error!(message = %error.message, "agent request failed");
+            }
+            (
+                StatusCode::from_u16(error.kind.status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                json!({"__type": error.kind.name(), "message": error.message}),
+            )
+        }
+    };
+    let mut response = Response::new(Full::new(encode(&body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    response
+}
+
+fn bearer(request: &Request<Incoming>) -> Result<String, ApiError> {
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::MissingAuthenticationTokenException,
+                "missing Authorization: Bearer header",
+            )
+        })
+}
+
+async fn body<T: serde::de::DeserializeOwned>(request: Request<Incoming>) -> Result<T, ApiError> {
+    let bytes = Limited::new(request.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorKind::SerializationException,
+                format!(
+                    "request body is larger than the {MAX_BODY_BYTES}-byte limit Berth accepts"
+                ),
+            )
+        })?
+        .to_bytes();
+    berth_model::requests::decode(&bytes)
+}
+
+/// Runs `work` as the server on the blocking pool; its writes are published when it ends.
+async fn blocking<R: Send + 'static>(
+    front: &Arc<Front>,
+    work: impl FnOnce(&crate::call::Call<'_>) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let front = Arc::clone(front);
+    tokio::task::spawn_blocking(move || front.cx.as_system(berth_time::now(), work))
+        .await
+        .map_err(|e| ApiError::server(format!("agent request failed: {e}")))?
+}
+
+/// The cluster a container instance ARN names, whose task writes wake the poll.
+fn cluster_of(instance_arn: &str) -> Option<String> {
+    match arn::parse(instance_arn) {
+        Some(ResourceRef::ContainerInstance {
+            cluster: Some(cluster),
+            ..
+        }) => Some(cluster),
+        _ => None,
+    }
+}
+
+async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, ApiError> {
+    let path = request.uri().path().trim_start_matches(PREFIX).to_string();
+    if request.method() != hyper::Method::POST {
+        return Err(ApiError::new(
+            ErrorKind::UnknownOperationException,
+            "agent calls are POST",
+        ));
+    }
+    let key = bearer(&request)?;
+    match path.as_str() {
+        "register" => {
+            let register: RegisterRequest = body(request).await?;
+            let response =
+                blocking(front, move |call| agents::register(call, &register, &key)).await?;
+            Ok(serde_json::to_value(response).expect("response serializes"))
+        }
+        "poll" => {
+            let poll: PollRequest = body(request).await?;
+            let cluster = cluster_of(&poll.container_instance_arn).ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::AccessDeniedException,
+                    "unknown container instance; register the agent again",
+                )
+            })?;
+            // Watched before the first read, so that no write between the two is missed.
+            let mut changes = front.cx.wakes().cluster(&cluster);
+            let known = poll.known_version.clone();
+            let wait = Duration::from_secs(poll.wait_seconds.min(MAX_WAIT_SECONDS));
+            let (record, first) = blocking(front, move |call| {
+                let record = agents::authenticate(call, &poll.container_instance_arn, &key)?;
+                agents::apply_reports(call, &record, &poll.reports)?;
+                let desired = agents::desired(call, &record)?;
+                Ok((record, desired))
+            })
+            .await?;
+            let mut current: PollResponse = first;
+            let deadline = tokio::time::Instant::now() + wait;
+            while known.as_deref() == Some(current.version.as_str()) {
+                if tokio::time::timeout_at(deadline, changes.changed())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                let record = record.clone();
+                current = blocking(front, move |call| agents::desired(call, &record)).await?;
+            }
+            Ok(serde_json::to_value(current).expect("response serializes"))
+        }
+        other => Err(ApiError::new(
+            ErrorKind::UnknownOperationException,
+            format!("unknown agent call {other:?}"),
+        )),
+    }
+}
