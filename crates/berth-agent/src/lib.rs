@@ -7,6 +7,8 @@
 //! is the loop around it: poll the server, run `step`, carry out its actions through a
 //! [`berth_runtime::Runtime`], report.
 
+#![forbid(unsafe_code)]
+
 pub mod node;
 pub mod spec;
 

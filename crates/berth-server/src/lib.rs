@@ -6,6 +6,8 @@
 //! makes the load balancer's data plane follow what they store. Only `http` touches
 //! sockets; everything before it is tested without one.
 
+#![forbid(unsafe_code)]
+
 pub mod agent_endpoint;
 pub mod api;
 pub mod balancer;

@@ -13,6 +13,8 @@
 //!
 //! A write that returns `Ok` is durable: the SQLite store commits with `synchronous=FULL`.
 
+#![forbid(unsafe_code)]
+
 pub mod conformance;
 mod memory;
 mod read_cache;
