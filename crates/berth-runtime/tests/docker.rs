@@ -304,3 +304,25 @@ async fn other_scopes_are_invisible_and_untouchable() {
         ContainerState::Running { .. }
     ));
 }
+
+/// Needs no engine: the socket is a plain file, so every request fails to connect.
+#[tokio::test]
+async fn a_failed_request_keeps_the_engine_clients_error() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let socket = dir.path().join("docker.sock");
+    std::fs::write(&socket, "").unwrap();
+    let client = bollard::Docker::connect_with_unix(
+        socket.to_str().unwrap(),
+        5,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("a client");
+    let runtime = DockerRuntime::with_client(client, RuntimeConfig::scoped(SCOPE_LABEL, "none"));
+    let error = runtime
+        .list()
+        .await
+        .expect_err("nothing answers on a plain file");
+    assert!(matches!(error, RuntimeError::Docker(_)), "{error}");
+    let source = std::error::Error::source(&error).expect("the error keeps its source");
+    assert!(source.is::<bollard::errors::Error>(), "{source:?}");
+}
