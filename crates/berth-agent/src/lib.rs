@@ -7,12 +7,70 @@
 //! is the loop around it: poll the server, run `step`, carry out its actions through a
 //! [`berth_runtime::Runtime`], report.
 
+#![forbid(unsafe_code)]
+
 pub mod node;
 pub mod spec;
 
 use berth_model::agent::{ContainerReport, DesiredTask, TaskReport};
 use berth_model::resources::{ContainerDefinition, NetworkBinding, Timestamp};
+use berth_runtime::RuntimeError;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Why the agent could not talk to the server, or could not start a container.
+///
+/// Messages include their source's text: they reach people as one line, a log field or, for a
+/// container that failed to start, the task's stopped reason.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The server's address did not take a connection.
+    #[error("server {server}: {source}")]
+    Unreachable {
+        server: String,
+        source: std::io::Error,
+    },
+    /// The HTTP exchange with the server broke off.
+    #[error("server {server}: {source}")]
+    Http {
+        server: String,
+        source: hyper::Error,
+    },
+    /// No HTTP request can carry the server's address or the token as given.
+    #[error("server {server}: {source}")]
+    Request {
+        server: String,
+        source: hyper::http::Error,
+    },
+    /// The server answered with something other than the JSON asked for.
+    #[error("server {server}: bad answer: {source}")]
+    BadAnswer {
+        server: String,
+        source: serde_json::Error,
+    },
+    /// The server answered an error other than refusing the agent.
+    #[error("server {server}: {status}: {message}")]
+    Status {
+        server: String,
+        status: hyper::StatusCode,
+        message: String,
+    },
+    /// The server did not answer in time.
+    #[error("server {server}: no answer within {waited:?}")]
+    Timeout { server: String, waited: Duration },
+    /// The server refused the join token or the agent's key.
+    #[error("server refused the agent: {0}")]
+    Refused(String),
+    /// The runtime could not pull, create or start the container; the message is ECS's reason.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A start was decided for a container its task does not define.
+    #[error("container {0} is not in its task")]
+    NotInTask(String),
+    /// The task left the server's wanted set before its container started.
+    #[error("task no longer wanted")]
+    NoLongerWanted,
+}
 
 /// What the runtime shows of one container it runs for a task.
 #[derive(Debug, Clone, PartialEq)]

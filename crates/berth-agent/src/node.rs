@@ -3,7 +3,7 @@
 //! poll changes nothing on the machine (tasks keep running), and the next one carries the
 //! full picture again.
 
-use crate::{spec, step, Action, Memory, Observed, State};
+use crate::{spec, step, Action, AgentError, Memory, Observed, State};
 use berth_model::agent::{
     DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
 };
@@ -30,14 +30,6 @@ pub struct Config {
     pub poll_wait_seconds: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("server {0}: {1}")]
-    Server(String, String),
-    #[error("server refused the agent: {0}")]
-    Refused(String),
-}
-
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -53,7 +45,14 @@ async fn call<Req: Serialize, Resp: DeserializeOwned>(
     body: &Req,
     timeout: Duration,
 ) -> Result<Resp, AgentError> {
-    let fail = |e: String| AgentError::Server(server.to_string(), e);
+    let unreachable = |source| AgentError::Unreachable {
+        server: server.to_string(),
+        source,
+    };
+    let http = |source| AgentError::Http {
+        server: server.to_string(),
+        source,
+    };
     let authority = server
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -61,32 +60,35 @@ async fn call<Req: Serialize, Resp: DeserializeOwned>(
     let work = async {
         let stream = tokio::net::TcpStream::connect(&authority)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(unreachable)?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(http)?;
         tokio::spawn(connection);
         let request = Request::post(path)
             .header("host", &authority)
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {bearer}"))
             .body(Full::new(Bytes::from(
-                serde_json::to_vec(body).map_err(|e| fail(e.to_string()))?,
+                serde_json::to_vec(body).expect("agent requests serialize to JSON"),
             )))
-            .map_err(|e| fail(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|source| AgentError::Request {
+                server: server.to_string(),
+                source,
+            })?;
+        let response = sender.send_request(request).await.map_err(http)?;
         let status = response.status();
         let bytes = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(http)?
             .to_bytes();
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| fail(format!("bad answer: {e}")));
+            return serde_json::from_slice(&bytes).map_err(|source| AgentError::BadAnswer {
+                server: server.to_string(),
+                source,
+            });
         }
         // The server's errors are `{"__type", "message"}`; the message says what to do.
         let message = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -96,11 +98,18 @@ async fn call<Req: Serialize, Resp: DeserializeOwned>(
         if status.as_u16() == 403 {
             return Err(AgentError::Refused(message));
         }
-        Err(fail(format!("{status}: {message}")))
+        Err(AgentError::Status {
+            server: server.to_string(),
+            status,
+            message,
+        })
     };
     tokio::time::timeout(timeout, work)
         .await
-        .map_err(|_| fail("timed out".into()))?
+        .map_err(|_| AgentError::Timeout {
+            server: server.to_string(),
+            waited: timeout,
+        })?
 }
 
 fn observed(status: ContainerStatus) -> Option<Observed> {
@@ -241,7 +250,8 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
         for (task_id, container, started) in start_all(&runtime, &desired, starts).await {
             match started {
                 Ok(status) => seen.extend(observed(status)),
-                Err(reason) => {
+                Err(error) => {
+                    let reason = error.to_string();
                     tracing::warn!(task = %task_id, container = %container, %reason, "container failed to start");
                     memory.failed_to_start.insert(task_id, reason);
                 }
@@ -341,7 +351,7 @@ async fn start_all<R: Runtime>(
     runtime: &Arc<R>,
     desired: &[DesiredTask],
     starts: Vec<(String, String)>,
-) -> Vec<(String, String, Result<ContainerStatus, String>)> {
+) -> Vec<(String, String, Result<ContainerStatus, AgentError>)> {
     let mut by_task: Vec<(String, Vec<String>)> = Vec::new();
     for (task_id, container) in starts {
         match by_task.iter_mut().find(|(id, _)| *id == task_id) {
@@ -358,7 +368,7 @@ async fn start_all<R: Runtime>(
             for container in containers {
                 let started = match &task {
                     Some(task) => start(runtime.as_ref(), task, &container).await,
-                    None => Err("task no longer wanted".to_string()),
+                    None => Err(AgentError::NoLongerWanted),
                 };
                 results.push((task_id.clone(), container, started));
             }
@@ -380,16 +390,13 @@ async fn start<R: Runtime>(
     runtime: &R,
     task: &DesiredTask,
     container: &str,
-) -> Result<ContainerStatus, String> {
+) -> Result<ContainerStatus, AgentError> {
     let definition = task
         .containers
         .iter()
         .find(|c| c.name.as_deref() == Some(container))
-        .ok_or("container not in task")?;
+        .ok_or_else(|| AgentError::NotInTask(container.to_string()))?;
     let spec = spec::container_spec(task, definition)?;
-    runtime
-        .ensure_image(&spec.image)
-        .await
-        .map_err(|e| e.to_string())?;
-    runtime.start(&spec).await.map_err(|e| e.to_string())
+    runtime.ensure_image(&spec.image).await?;
+    Ok(runtime.start(&spec).await?)
 }

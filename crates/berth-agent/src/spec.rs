@@ -1,6 +1,7 @@
 //! From an ECS container definition (with RunTask overrides and the task's volumes) to the
 //! runtime's [`ContainerSpec`].
 
+use crate::AgentError;
 use berth_model::agent::DesiredTask;
 use berth_model::resources::{ContainerDefinition, KeyValuePair};
 use berth_runtime::{
@@ -62,11 +63,11 @@ fn seconds(value: Option<i32>, default: u64) -> Duration {
     Duration::from_secs(value.and_then(|v| u64::try_from(v).ok()).unwrap_or(default))
 }
 
-/// Builds the runtime's view of one container. Errors are ECS `reason` texts.
+/// Builds the runtime's view of one container. An error's message is ECS's `reason` text.
 pub fn container_spec(
     task: &DesiredTask,
     container: &ContainerDefinition,
-) -> Result<ContainerSpec, String> {
+) -> Result<ContainerSpec, AgentError> {
     let name = container.name.clone().unwrap_or_default();
     let image = container.image.clone().unwrap_or_default();
     let overrides = container_override(task, &name);
@@ -172,7 +173,7 @@ pub fn container_spec(
             .max(0) as u64,
     );
     if let Some(check) = &container.health_check {
-        let command = HealthCommand::from_ecs(&check.command).map_err(|e| e.to_string())?;
+        let command = HealthCommand::from_ecs(&check.command)?;
         spec.health_check = Some(HealthCheck {
             command,
             interval: seconds(check.interval, 30),
@@ -190,6 +191,7 @@ pub fn container_spec(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_runtime::RuntimeError;
     use serde_json::json;
 
     fn task(definition: Value, overrides: Value) -> (DesiredTask, ContainerDefinition) {
@@ -280,5 +282,22 @@ mod tests {
             task.network_mode = mode.into();
             assert_eq!(container_spec(&task, &container).unwrap().network, expected);
         }
+    }
+
+    #[test]
+    fn a_health_check_the_runtime_cannot_run_is_the_runtimes_refusal() {
+        let (task, container) = task(
+            json!({"name": "web", "image": "x", "healthCheck": {"command": ["NONE"]}}),
+            json!({}),
+        );
+        let error = container_spec(&task, &container).unwrap_err();
+        assert!(
+            matches!(error, AgentError::Runtime(RuntimeError::InvalidSpec(_))),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().starts_with("invalid container spec: "),
+            "the reason is the runtime's own: {error}"
+        );
     }
 }

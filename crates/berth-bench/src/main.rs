@@ -8,6 +8,8 @@
 //! as a table or as JSON. `bench/api-vs-moto.sh` runs it against both servers
 //! and puts the numbers side by side.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod load;
 mod report;

@@ -6,6 +6,8 @@
 //! member a client sends round-trips unchanged. This crate must not depend on tokio, a store
 //! or a runtime: the API layer, the reconciler and the CLI all share it.
 
+#![forbid(unsafe_code)]
+
 pub mod agent;
 pub mod arn;
 pub mod error;

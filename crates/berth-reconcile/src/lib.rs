@@ -7,6 +7,8 @@
 //! tested in milliseconds. It is level-triggered: it never needs to know why it ran, and
 //! running it again on the same view gives the same plan.
 
+#![forbid(unsafe_code)]
+
 pub mod placement;
 pub mod query;
 

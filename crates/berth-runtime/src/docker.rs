@@ -71,11 +71,11 @@ impl DockerRuntime {
     /// the highest API version both sides speak.
     pub async fn connect(config: RuntimeConfig) -> Result<DockerRuntime, RuntimeError> {
         let docker = Docker::connect_with_defaults()
-            .map_err(|e| RuntimeError::Backend(format!("docker: {e}")))?
+            .map_err(RuntimeError::DockerUnreachable)?
             .with_timeout(REQUEST_TIMEOUT)
             .negotiate_version()
             .await
-            .map_err(|e| RuntimeError::Backend(format!("docker engine unreachable: {e}")))?;
+            .map_err(RuntimeError::DockerUnreachable)?;
         Ok(DockerRuntime::with_client(docker, config))
     }
 
@@ -539,7 +539,7 @@ fn backend(error: DockerError) -> RuntimeError {
     if status_code(&error) == Some(404) {
         RuntimeError::NotFound(message(&error))
     } else {
-        RuntimeError::Backend(format!("docker: {}", message(&error)))
+        RuntimeError::Docker(error)
     }
 }
 

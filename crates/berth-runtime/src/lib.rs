@@ -279,6 +279,10 @@ pub struct ContainerStatus {
     pub ip_address: Option<IpAddr>,
 }
 
+/// Why a runtime call failed. The `Cannot…` variants' messages are ECS's stopped reasons;
+/// the Docker and state directory variants carry the engine's or the file system's error,
+/// with its text in the message too, since that message becomes a task's reason or a log
+/// line as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("CannotPullContainerError: pulling {image}: {reason}")]
@@ -298,9 +302,21 @@ pub enum RuntimeError {
     Unsupported(String),
     #[error("invalid container spec: {0}")]
     InvalidSpec(String),
-    /// The runtime itself failed (daemon unreachable, state directory unwritable, …).
-    #[error("runtime failure: {0}")]
-    Backend(String),
+    /// No Docker engine answered where `DOCKER_HOST` (or the default socket) points.
+    #[error("docker engine unreachable: {0}")]
+    DockerUnreachable(#[source] bollard::errors::Error),
+    /// The Docker engine failed a request.
+    #[error("docker: {0}")]
+    Docker(#[source] bollard::errors::Error),
+    /// The process runtime could not use its state directory (records, logs).
+    #[error("{}: {source}", path.display())]
+    StateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// A container's process group outlived SIGKILL (a process stuck in the kernel).
+    #[error("process group {pid} survived SIGKILL for {waited:?}")]
+    Unkillable { pid: i32, waited: Duration },
 }
 
 /// Runs containers. Implementations are cheap to share (`Send + Sync`); every method can be

@@ -1,8 +1,9 @@
 //! The Docker runtime keeps the runtime contract against the real engine, plus what only it
 //! does: limits, mounts and OOM kills through the engine, and the test images themselves.
 //!
-//! Without a reachable engine these tests are skipped with a message, except under CI (`CI`
-//! set), where that is a failure.
+//! The tests that need an engine run with the `docker-tests` feature, which `scripts/test.sh`
+//! turns on; without it they are reported as ignored, never as passed. With it, an engine
+//! that does not answer fails them.
 
 mod common;
 
@@ -73,33 +74,26 @@ impl Drop for Scope {
     }
 }
 
-/// The engine, with the test images built; `None` (after saying why) when there is no engine
-/// and this is not CI.
-async fn docker(scope: &Scope) -> Option<DockerRuntime> {
-    match DockerRuntime::connect(scope.config()).await {
-        Ok(runtime) => {
-            static IMAGES: OnceLock<()> = OnceLock::new();
-            IMAGES.get_or_init(|| {
-                common::test_images(&[]);
-            });
-            Some(runtime)
-        }
-        Err(error) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but the Docker engine is unreachable: {error}")
-        }
-        Err(error) => {
-            eprintln!("skipping: the Docker engine is unreachable: {error}");
-            None
-        }
-    }
+/// The engine, with the test images built.
+async fn docker(scope: &Scope) -> DockerRuntime {
+    let runtime = DockerRuntime::connect(scope.config())
+        .await
+        .unwrap_or_else(|error| panic!("these tests need a Docker engine: {error}"));
+    static IMAGES: OnceLock<()> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        common::test_images(&[]);
+    });
+    runtime
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "docker-tests"),
+    ignore = "needs a Docker engine: run with --features berth-runtime/docker-tests (scripts/test.sh does)"
+)]
 async fn docker_runtime_conforms() {
     let scope = Scope::new("conformance");
-    let Some(first) = docker(&scope).await else {
-        return;
-    };
+    let first = docker(&scope).await;
     let client = first.client().clone();
     let caps = Capabilities {
         executes: true,
@@ -141,11 +135,13 @@ fn testapp(scope: &Scope, task: &str, image: &str) -> ContainerSpec {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "docker-tests"),
+    ignore = "needs a Docker engine: run with --features berth-runtime/docker-tests (scripts/test.sh does)"
+)]
 async fn oom_kill_is_reported() {
     let scope = Scope::new("oom");
-    let Some(docker) = docker(&scope).await else {
-        return;
-    };
+    let docker = docker(&scope).await;
     let spec = ContainerSpec {
         memory_limit_mib: Some(16),
         environment: vec![("ALLOCATE_MB_PER_SEC".into(), "200".into())],
@@ -166,11 +162,13 @@ async fn oom_kill_is_reported() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "docker-tests"),
+    ignore = "needs a Docker engine: run with --features berth-runtime/docker-tests (scripts/test.sh does)"
+)]
 async fn settings_reach_the_engine_and_the_process() {
     let scope = Scope::new("settings");
-    let Some(docker) = docker(&scope).await else {
-        return;
-    };
+    let docker = docker(&scope).await;
     let host_dir = tempfile::tempdir().expect("a host directory");
     std::fs::write(host_dir.path().join("greeting"), "hello").unwrap();
     let volume = format!("{}-volume", scope.id);
@@ -238,11 +236,13 @@ exit 0"#;
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "docker-tests"),
+    ignore = "needs a Docker engine: run with --features berth-runtime/docker-tests (scripts/test.sh does)"
+)]
 async fn images_answer_their_versions() {
     let scope = Scope::new("versions");
-    let Some(docker) = docker(&scope).await else {
-        return;
-    };
+    let docker = docker(&scope).await;
     for version in ["v1", "v2"] {
         let spec = ContainerSpec {
             port_mappings: vec![PortMapping::tcp(8080, None)],
@@ -274,12 +274,14 @@ async fn images_answer_their_versions() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "docker-tests"),
+    ignore = "needs a Docker engine: run with --features berth-runtime/docker-tests (scripts/test.sh does)"
+)]
 async fn other_scopes_are_invisible_and_untouchable() {
     let mine = Scope::new("mine");
     let theirs = Scope::new("theirs");
-    let Some(docker) = docker(&mine).await else {
-        return;
-    };
+    let docker = docker(&mine).await;
     let spec = ContainerSpec {
         network: Network::None,
         ..testapp(&mine, "scoped", "berth-testapp:v1")
@@ -303,4 +305,26 @@ async fn other_scopes_are_invisible_and_untouchable() {
         docker.inspect(&id).await.unwrap().state,
         ContainerState::Running { .. }
     ));
+}
+
+/// Needs no engine: the socket is a plain file, so every request fails to connect.
+#[tokio::test]
+async fn a_failed_request_keeps_the_engine_clients_error() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let socket = dir.path().join("docker.sock");
+    std::fs::write(&socket, "").unwrap();
+    let client = bollard::Docker::connect_with_unix(
+        socket.to_str().unwrap(),
+        5,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("a client");
+    let runtime = DockerRuntime::with_client(client, RuntimeConfig::scoped(SCOPE_LABEL, "none"));
+    let error = runtime
+        .list()
+        .await
+        .expect_err("nothing answers on a plain file");
+    assert!(matches!(error, RuntimeError::Docker(_)), "{error}");
+    let source = std::error::Error::source(&error).expect("the error keeps its source");
+    assert!(source.is::<bollard::errors::Error>(), "{source:?}");
 }

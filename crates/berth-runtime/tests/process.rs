@@ -251,3 +251,19 @@ async fn the_reaping_instance_keeps_the_exit_it_saw_over_another_ones_guess() {
     let status = runtime.inspect(&started.id).await.expect("inspect");
     assert_eq!(exit_code(&status), 3, "{status:?}");
 }
+
+#[test]
+fn an_unusable_state_directory_keeps_the_file_systems_error() {
+    let setup = setup();
+    let file = setup.state.path().join("not-a-directory");
+    std::fs::write(&file, "").unwrap();
+    let Err(error) = ProcessRuntime::new(RuntimeConfig::default(), file.join("state")) else {
+        panic!("a state directory under a plain file");
+    };
+    assert!(
+        matches!(&error, RuntimeError::StateDir { path, .. } if path == &file.join("state")),
+        "{error}"
+    );
+    let source = std::error::Error::source(&error).expect("the error keeps its source");
+    assert!(source.is::<std::io::Error>(), "{source:?}");
+}

@@ -13,6 +13,8 @@
 //!
 //! A write that returns `Ok` is durable: the SQLite store commits with `synchronous=FULL`.
 
+#![forbid(unsafe_code)]
+
 pub mod conformance;
 mod memory;
 mod read_cache;
@@ -99,6 +101,11 @@ pub struct Record {
     pub doc: Arc<str>,
 }
 
+/// Why a store call failed. `AlreadyExists`, `NotFound` and `Conflict` are answers about the
+/// records, which callers act on; the others are faults of the store itself.
+///
+/// Messages include their source's text as well as returning it from `source()`, because they
+/// mostly reach people as one line: a 500 answer's message or a log field.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{collection:?} record {key} already exists")]
@@ -111,8 +118,16 @@ pub enum StoreError {
         key: String,
         expected: i64,
     },
-    #[error("store failure: {0}")]
-    Backend(String),
+    /// SQLite failed a statement (or opening the database).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The transaction that carried the write ended without committing, so nothing written in
+    /// it is durable. Every write of a group commit shares the one failure.
+    #[error("not committed: {reason}: {source}")]
+    NotCommitted {
+        reason: &'static str,
+        source: Arc<rusqlite::Error>,
+    },
 }
 
 /// Durable, versioned document storage.

@@ -149,28 +149,36 @@ struct WriterState {
     batches: usize,
 }
 
-/// How a group's transaction ended: committed, or the reason it did not.
-type Outcome = OnceLock<Result<(), String>>;
+/// How a group's transaction ended: committed, or why it did not.
+type Outcome = OnceLock<Result<(), Uncommitted>>;
+
+/// Why a group's transaction was not committed, told to every write in the group.
+#[derive(Clone)]
+struct Uncommitted {
+    reason: &'static str,
+    source: Arc<rusqlite::Error>,
+}
+
+impl From<Uncommitted> for StoreError {
+    fn from(Uncommitted { reason, source }: Uncommitted) -> Self {
+        StoreError::NotCommitted { reason, source }
+    }
+}
 
 struct Group {
     outcome: Arc<Outcome>,
     /// Changes kept in the transaction so far.
     changes: usize,
     /// Set when the transaction can no longer be committed safely; it is rolled back instead.
-    broken: Option<String>,
-}
-
-fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    broken: Option<Uncommitted>,
 }
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // FULL makes every commit reach the disk before the API answers 200.
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-        .map_err(backend)
+        .map_err(StoreError::from)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,7 +219,7 @@ impl WriterState {
     ) -> std::thread::Result<Result<R, StoreError>> {
         if self.open.is_none() {
             if let Err(e) = execute(&self.conn, "BEGIN IMMEDIATE") {
-                return Ok(Err(backend(e)));
+                return Ok(Err(e.into()));
             }
             self.open = Some(Group {
                 outcome: Arc::default(),
@@ -220,7 +228,7 @@ impl WriterState {
             });
         }
         if let Err(e) = execute(&self.conn, "SAVEPOINT change") {
-            return Ok(Err(backend(e)));
+            return Ok(Err(e.into()));
         }
         let result = catch_unwind(AssertUnwindSafe(|| change(&self.conn)));
         let keep = matches!(result, Ok(Ok(_)));
@@ -236,9 +244,13 @@ impl WriterState {
             Ok(()) => {}
             Err(e) => {
                 // The transaction's state is unknown: nothing in it may be committed.
-                group.broken = Some(format!("could not end a change's savepoint: {e}"));
+                let broken = Uncommitted {
+                    reason: "could not end a change's savepoint",
+                    source: Arc::new(e),
+                };
+                group.broken = Some(broken.clone());
                 if keep {
-                    return Ok(Err(backend(e)));
+                    return Ok(Err(broken.into()));
                 }
             }
         }
@@ -251,8 +263,11 @@ impl WriterState {
             return;
         };
         let outcome = match group.broken {
-            Some(reason) => Err(reason),
-            None => execute(&self.conn, "COMMIT").map_err(|e| format!("commit failed: {e}")),
+            Some(broken) => Err(broken),
+            None => execute(&self.conn, "COMMIT").map_err(|e| Uncommitted {
+                reason: "commit failed",
+                source: Arc::new(e),
+            }),
         };
         if outcome.is_err() && !self.conn.is_autocommit() {
             if let Err(e) = self.conn.execute_batch("ROLLBACK") {
@@ -292,13 +307,13 @@ impl Writer {
         match (ran, committed) {
             (Err(panic), _) => resume_unwind(panic),
             (Ok(result), Ok(())) => result,
-            (Ok(_), Err(reason)) => Err(StoreError::Backend(reason)),
+            (Ok(_), Err(uncommitted)) => Err(uncommitted.into()),
         }
     }
 
     /// Ends the open group if `end`, else waits until whoever is last ends it; returns how
     /// it ended.
-    fn finish(&self, mut state: MutexGuard<'_, WriterState>, end: bool) -> Result<(), String> {
+    fn finish(&self, mut state: MutexGuard<'_, WriterState>, end: bool) -> Result<(), Uncommitted> {
         let Some(group) = &state.open else {
             return Ok(());
         };
@@ -331,24 +346,22 @@ impl Writer {
         if let Err(panic) = ran {
             resume_unwind(panic);
         }
-        committed.map_err(StoreError::Backend)
+        committed.map_err(StoreError::from)
     }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let writer = Connection::open(path).map_err(backend)?;
+        let writer = Connection::open(path)?;
         configure(&writer)?;
         Self::migrate(&writer)?;
         let open_reader = || {
             let conn = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(backend)?;
-            conn.busy_timeout(std::time::Duration::from_secs(10))
-                .map_err(backend)?;
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
             conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             Ok::<_, StoreError>(conn)
         };
@@ -375,15 +388,12 @@ impl SqliteStore {
     }
 
     fn migrate(conn: &Connection) -> Result<(), StoreError> {
-        let applied: usize = conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(backend)?;
+        let applied: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             conn.execute_batch(&format!(
                 "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {}; COMMIT;",
                 index + 1
-            ))
-            .map_err(backend)?;
+            ))?;
         }
         Ok(())
     }
@@ -404,12 +414,10 @@ impl SqliteStore {
         scope: Option<&str>,
     ) -> Result<Vec<Record>, StoreError> {
         let sql = self.sql(collection);
-        let mut statement = conn
-            .prepare_cached(match scope {
-                Some(_) => &sql.list_scope,
-                None => &sql.list_all,
-            })
-            .map_err(backend)?;
+        let mut statement = conn.prepare_cached(match scope {
+            Some(_) => &sql.list_scope,
+            None => &sql.list_all,
+        })?;
         let read_row = |row: &rusqlite::Row<'_>| {
             Ok(Record {
                 key: row.get(0)?,
@@ -421,9 +429,8 @@ impl SqliteStore {
         let rows = match scope {
             Some(scope) => statement.query_map(params![scope], read_row),
             None => statement.query_map([], read_row),
-        }
-        .map_err(backend)?;
-        rows.map(|row| row.map_err(backend)).collect()
+        }?;
+        rows.map(|row| row.map_err(StoreError::from)).collect()
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
@@ -442,8 +449,7 @@ impl SqliteStore {
         collection: Collection,
         key: &str,
     ) -> Result<Option<Record>, StoreError> {
-        conn.prepare_cached(&self.sql(collection).get)
-            .map_err(backend)?
+        conn.prepare_cached(&self.sql(collection).get)?
             .query_row(params![key], |row| {
                 Ok(Record {
                     key: key.to_string(),
@@ -453,7 +459,7 @@ impl SqliteStore {
                 })
             })
             .optional()
-            .map_err(backend)
+            .map_err(StoreError::from)
     }
 
     /// Why an update or delete of `key` at `expected_version` changed nothing.
@@ -516,10 +522,8 @@ impl Store for SqliteStore {
         let sort = sort_of(collection, doc);
         self.writer.write(self.in_batch(), |conn| {
             let inserted = conn
-                .prepare_cached(&self.sql(collection).insert)
-                .map_err(backend)?
-                .execute(params![key, scope, sort, doc])
-                .map_err(backend)?;
+                .prepare_cached(&self.sql(collection).insert)?
+                .execute(params![key, scope, sort, doc])?;
             if inserted == 0 {
                 return Err(StoreError::AlreadyExists {
                     collection,
@@ -546,13 +550,11 @@ impl Store for SqliteStore {
         check_json(doc);
         let sort = sort_of(collection, doc);
         let scope = self.writer.write(self.in_batch(), |conn| {
-            conn.prepare_cached(&self.sql(collection).update)
-                .map_err(backend)?
+            conn.prepare_cached(&self.sql(collection).update)?
                 .query_row(params![key, expected_version, sort, doc], |row| {
                     row.get::<_, String>(0)
                 })
-                .optional()
-                .map_err(backend)?
+                .optional()?
                 .ok_or_else(|| self.missed(conn, collection, key, expected_version))
         })?;
         Ok(Record {
@@ -571,10 +573,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.writer.write(self.in_batch(), |conn| {
             let deleted = conn
-                .prepare_cached(&self.sql(collection).delete)
-                .map_err(backend)?
-                .execute(params![key, expected_version])
-                .map_err(backend)?;
+                .prepare_cached(&self.sql(collection).delete)?
+                .execute(params![key, expected_version])?;
             if deleted == 1 {
                 Ok(())
             } else {
@@ -593,20 +593,16 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "INSERT INTO revisions (family, last) VALUES (?1, 1)
                      ON CONFLICT (family) DO UPDATE SET last = last + 1 RETURNING last",
-                )
-                .map_err(backend)?
-                .query_row(params![family], |row| row.get(0))
-                .map_err(backend)?;
+                )?
+                .query_row(params![family], |row| row.get(0))?;
             let doc = build(revision);
             check_json(&doc);
             let key = revision_key(family, revision);
             conn.prepare_cached(
                 "INSERT INTO task_definitions (key, scope, version, sort, doc)
                  VALUES (?1, ?2, 1, ?3, ?4)",
-            )
-            .map_err(backend)?
-            .execute(params![key, family, revision, doc])
-            .map_err(backend)?;
+            )?
+            .execute(params![key, family, revision, doc])?;
             Ok(Record {
                 key,
                 scope: family.to_string(),

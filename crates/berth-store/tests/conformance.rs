@@ -1,6 +1,6 @@
 //! Every store implementation passes the same conformance suite.
 
-use berth_store::{conformance, MemoryStore, SqliteStore};
+use berth_store::{conformance, MemoryStore, SqliteStore, StoreError};
 
 #[test]
 fn memory_store_conforms() {
@@ -97,4 +97,16 @@ fn other_connections_see_committed_state_only() {
     std::thread::sleep(berth_store::FRESH_FOR * 5);
     assert!(store.get(Collection::AccessKeys, "k").unwrap().is_none());
     assert!(store.list(Collection::AccessKeys, None).unwrap().is_empty());
+}
+
+#[test]
+fn a_failed_open_keeps_sqlites_error_as_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let Err(error) = SqliteStore::open(&dir.path().join("missing").join("berth.db")) else {
+        panic!("opened a database in a directory that does not exist");
+    };
+    assert!(matches!(error, StoreError::Sqlite(_)), "{error}");
+    let source = std::error::Error::source(&error).expect("the error keeps its source");
+    assert!(source.is::<rusqlite::Error>(), "{source:?}");
+    assert!(error.to_string().starts_with("sqlite: "), "{error}");
 }

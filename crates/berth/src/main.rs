@@ -1,5 +1,7 @@
 //! The `berth` command: the control plane and the commands that manage it.
 
+#![forbid(unsafe_code)]
+
 mod node;
 mod up;
 

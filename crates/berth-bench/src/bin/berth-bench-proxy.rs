@@ -6,6 +6,8 @@
 //! - `idle` opens many keep-alive connections to a proxy, sends one request on each and then
 //!   holds them idle, so the script can read what they cost the proxy in memory.
 
+#![forbid(unsafe_code)]
+
 use anyhow::{bail, Context, Result};
 use berth_lb::checker;
 use berth_lb::group::{Settings, TargetGroup};

@@ -294,10 +294,10 @@ impl ProcessRuntime {
         if self.wait_exit(id, record, KILL_GRACE).await {
             Ok(())
         } else {
-            Err(RuntimeError::Backend(format!(
-                "process group {} survived SIGKILL for {KILL_GRACE:?}",
-                record.pid
-            )))
+            Err(RuntimeError::Unkillable {
+                pid: record.pid,
+                waited: KILL_GRACE,
+            })
         }
     }
 }
@@ -545,7 +545,7 @@ impl ProcessRuntime {
         let pid = child
             .id()
             .and_then(|pid| i32::try_from(pid).ok())
-            .ok_or_else(|| RuntimeError::Backend("spawned child has no pid".to_string()))?;
+            .ok_or_else(|| RuntimeError::CannotStart("spawned child has no pid".to_string()))?;
         // The child is not reaped before its waiter runs, so /proc still shows it even if it
         // already exited.
         let start_ticks = proc_stat(pid).map(|(_, ticks)| ticks).unwrap_or(0);
@@ -748,7 +748,10 @@ fn write_record(dir: &Path, record: &Record) -> io::Result<()> {
 }
 
 fn backend(path: &Path, error: io::Error) -> RuntimeError {
-    RuntimeError::Backend(format!("{}: {error}", path.display()))
+    RuntimeError::StateDir {
+        path: path.to_path_buf(),
+        source: error,
+    }
 }
 
 fn spawn_error(program: &str, error: io::Error) -> RuntimeError {

@@ -182,9 +182,10 @@ mod tests {
 
     #[test]
     fn faults_and_malformed_members_keep_their_meaning() {
-        let store = Error::from(Fault::Store(berth_store::StoreError::Backend(
-            "disk".into(),
-        )));
+        let store = Error::from(Fault::Corrupt {
+            key: "web".into(),
+            source: serde_json::from_str::<u8>("x").unwrap_err(),
+        });
         assert_eq!((store.code, store.status), ("InternalFailure", 500));
         let member = params("Port=x").int("Port", 1..=2).unwrap_err();
         let wire = Error::from(member).into_wire();
