@@ -225,19 +225,13 @@ pub fn run_task(req: &RunTask) -> Result<(), ApiError> {
     }
     if let Some(started_by) = &req.started_by {
         let length = started_by.chars().count();
+        // ECS's documentation names letters, numbers, hyphens, slashes and underscores, but
+        // ECS accepts any text within the length: ecs-deploy's `ecs run` sends "ECS Deploy".
         ensure(
             length <= 128,
             INVALID,
             "startedBy",
             format_args!("must be at most 128 characters, got {length}"),
-        )?;
-        ensure(
-            started_by.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_')),
-            INVALID,
-            "startedBy",
-            format_args!(
-                "may contain only letters, numbers, hyphens, forward slashes and underscores, got {started_by:?}"
-            ),
         )?;
     }
     if let Some(group) = &req.group {
@@ -2691,25 +2685,94 @@ mod tests {
             base.clone(),
             json!({"taskDefinition": "portal-indexer"}),
             with(base.clone(), &[("/count", json!(1))]),
+            with(base.clone(), &[("/startedBy", json!("ECS Deploy"))]),
+            with(base.clone(), &[("/startedBy", json!("b".repeat(128)))]),
         ] {
             assert_eq!(run_task(&run(&request)), Ok(()), "{request}");
         }
         let cases = [
-            ("no task definition", with(base.clone(), &[("/taskDefinition", json!(""))]), "taskDefinition: required"),
-            ("count 0", with(base.clone(), &[("/count", json!(0))]), "count: must be between 1 and 10, got 0"),
-            ("count 11", with(base.clone(), &[("/count", json!(11))]), "count: must be between 1 and 10, got 11"),
-            ("long startedBy", with(base.clone(), &[("/startedBy", json!("b".repeat(129)))]), "startedBy: must be at most 128 characters, got 129"),
-            ("startedBy with a space", with(base.clone(), &[("/startedBy", json!("deploy bot"))]), "startedBy: may contain only letters, numbers, hyphens, forward slashes and underscores, got \"deploy bot\""),
-            ("empty group", with(base.clone(), &[("/group", json!(""))]), "group: must be 1 to 255 characters, got 0"),
-            ("long group", with(base.clone(), &[("/group", json!("g".repeat(256)))]), "group: must be 1 to 255 characters, got 256"),
-            ("unknown launch type", with(base.clone(), &[("/launchType", json!("LAMBDA"))]), "launchType: must be one of EC2, FARGATE, EXTERNAL, MANAGED_INSTANCES"),
-            ("launch type and capacity providers", with(base.clone(), &[("/capacityProviderStrategy", json!([{"capacityProvider": "spot"}]))]), "launchType: must be omitted when capacityProviderStrategy is given"),
-            ("unknown propagateTags", with(base.clone(), &[("/propagateTags", json!("TASK"))]), "propagateTags: must be one of TASK_DEFINITION, SERVICE, NONE"),
-            ("propagating service tags", with(base.clone(), &[("/propagateTags", json!("SERVICE"))]), "propagateTags: only services may propagate SERVICE tags"),
-            ("memberOf without an expression", with(base.clone(), &[("/placementConstraints/0/expression", Value::Null)]), "placementConstraints[0].expression: required"),
-            ("binpack on disk", with(base.clone(), &[("/placementStrategy/0/field", json!("disk"))]), "placementStrategy[0].field: must be one of cpu, memory"),
-            ("placement on Fargate", with(base.clone(), &[("/launchType", json!("FARGATE"))]), "placementConstraints: not supported with launchType FARGATE"),
-            ("reserved tag", with(base.clone(), &[("/tags/0/key", json!("aws:job"))]), "tags[0].key: the aws: prefix is reserved"),
+            (
+                "no task definition",
+                with(base.clone(), &[("/taskDefinition", json!(""))]),
+                "taskDefinition: required",
+            ),
+            (
+                "count 0",
+                with(base.clone(), &[("/count", json!(0))]),
+                "count: must be between 1 and 10, got 0",
+            ),
+            (
+                "count 11",
+                with(base.clone(), &[("/count", json!(11))]),
+                "count: must be between 1 and 10, got 11",
+            ),
+            (
+                "long startedBy",
+                with(base.clone(), &[("/startedBy", json!("b".repeat(129)))]),
+                "startedBy: must be at most 128 characters, got 129",
+            ),
+            (
+                "empty group",
+                with(base.clone(), &[("/group", json!(""))]),
+                "group: must be 1 to 255 characters, got 0",
+            ),
+            (
+                "long group",
+                with(base.clone(), &[("/group", json!("g".repeat(256)))]),
+                "group: must be 1 to 255 characters, got 256",
+            ),
+            (
+                "unknown launch type",
+                with(base.clone(), &[("/launchType", json!("LAMBDA"))]),
+                "launchType: must be one of EC2, FARGATE, EXTERNAL, MANAGED_INSTANCES",
+            ),
+            (
+                "launch type and capacity providers",
+                with(
+                    base.clone(),
+                    &[(
+                        "/capacityProviderStrategy",
+                        json!([{"capacityProvider": "spot"}]),
+                    )],
+                ),
+                "launchType: must be omitted when capacityProviderStrategy is given",
+            ),
+            (
+                "unknown propagateTags",
+                with(base.clone(), &[("/propagateTags", json!("TASK"))]),
+                "propagateTags: must be one of TASK_DEFINITION, SERVICE, NONE",
+            ),
+            (
+                "propagating service tags",
+                with(base.clone(), &[("/propagateTags", json!("SERVICE"))]),
+                "propagateTags: only services may propagate SERVICE tags",
+            ),
+            (
+                "memberOf without an expression",
+                with(
+                    base.clone(),
+                    &[("/placementConstraints/0/expression", Value::Null)],
+                ),
+                "placementConstraints[0].expression: required",
+            ),
+            (
+                "binpack on disk",
+                with(
+                    base.clone(),
+                    &[("/placementStrategy/0/field", json!("disk"))],
+                ),
+                "placementStrategy[0].field: must be one of cpu, memory",
+            ),
+            (
+                "placement on Fargate",
+                with(base.clone(), &[("/launchType", json!("FARGATE"))]),
+                "placementConstraints: not supported with launchType FARGATE",
+            ),
+            (
+                "reserved tag",
+                with(base.clone(), &[("/tags/0/key", json!("aws:job"))]),
+                "tags[0].key: the aws: prefix is reserved",
+            ),
         ];
         for (name, request, needle) in cases {
             assert_rejected(name, run_task(&run(&request)), INVALID, needle);
