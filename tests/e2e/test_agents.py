@@ -7,6 +7,7 @@ These need Docker and the images from scripts/test-images.sh (scripts/test.sh bu
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from conftest import wait_for
@@ -80,6 +81,32 @@ def test_a_failing_health_check_gets_the_task_replaced(cluster):
     assert "health" in stopped["stoppedReason"]
     wait_stable(ecs, "sick")
     assert tasks(ecs, serviceName="sick")[0]["taskArn"] != first["taskArn"]
+
+
+def test_a_health_check_without_cmd_runs_nothing_and_stays_unknown(cluster):
+    server, _ = cluster
+    ecs = server.ecs
+    check = ["/berth-testapp", "check", "http://127.0.0.1:8080/health"]
+    registered = ecs.register_task_definition(family="otel", containerDefinitions=[
+        # The form AWS documents for its OpenTelemetry collector: no CMD, so Docker runs nothing.
+        {"name": "collector", "image": TESTAPP_V1, "essential": True, "memory": 32, "stopTimeout": 2,
+         "healthCheck": {"command": check, "interval": 5, "timeout": 2, "retries": 1}},
+        # The same check with CMD, which passes: it shows when the other's would have run.
+        {"name": "witness", "image": TESTAPP_V1, "essential": False, "memory": 32, "stopTimeout": 2,
+         "healthCheck": {"command": ["CMD", *check], "interval": 5, "timeout": 2, "retries": 1}},
+    ])["taskDefinition"]
+    assert registered["containerDefinitions"][0]["healthCheck"]["command"] == check
+    task_arn = ecs.run_task(taskDefinition="otel")["tasks"][0]["taskArn"]
+    containers = lambda task: {c["name"]: c for c in task["containers"]}  # noqa: E731
+    task = wait_for(lambda: ecs.describe_tasks(tasks=[task_arn])["tasks"][0], "the witness to be healthy",
+                    lambda t: containers(t)["witness"].get("healthStatus") == "HEALTHY", timeout=60)
+    collector = containers(task)["collector"]
+    assert collector["healthStatus"] == "UNKNOWN", task
+    assert task["healthStatus"] == "UNKNOWN", task
+    inspected = json.loads(docker("inspect", collector["runtimeId"]))[0]
+    assert inspected["Config"]["Healthcheck"]["Test"] == check, "handed to Docker unchanged"
+    assert inspected["State"].get("Health") is None, "Docker runs no check for it"
+    ecs.stop_task(task=task_arn)
 
 
 def test_restarts_of_agent_and_server_lose_and_duplicate_nothing(cluster):

@@ -1186,18 +1186,16 @@ fn health_check(at: &str, check: &HealthCheck) -> Check {
     let Some(kind) = check.command.first() else {
         return Err(error(CLIENT, command, "must not be empty"));
     };
-    ensure(
-        matches!(kind.as_str(), "CMD" | "CMD-SHELL"),
-        CLIENT,
-        format!("{command}[0]"),
-        format_args!("must be CMD or CMD-SHELL, got {kind:?}"),
-    )?;
-    ensure(
-        check.command.get(1).is_some_and(|c| !c.trim().is_empty()),
-        CLIENT,
-        format!("{command}[1]"),
-        format_args!("the command to run must follow {kind}"),
-    )?;
+    // ECS registers a command that starts with neither CMD nor CMD-SHELL (["/healthcheck"]
+    // in AWS's own examples) unchanged; Docker then runs no check, which the README explains.
+    if matches!(kind.as_str(), "CMD" | "CMD-SHELL") {
+        ensure(
+            check.command.get(1).is_some_and(|c| !c.trim().is_empty()),
+            CLIENT,
+            format!("{command}[1]"),
+            format_args!("the command to run must follow {kind}"),
+        )?;
+    }
     for (field, value, low, high, unit) in [
         ("interval", check.interval, 5, 300, " seconds"),
         ("timeout", check.timeout, 2, 60, " seconds"),
@@ -1970,6 +1968,16 @@ mod tests {
                 ),
             ),
             (
+                "health check without CMD, as AWS's OpenTelemetry collector documents it",
+                with(
+                    rails(),
+                    &[(
+                        "/containerDefinitions/0/healthCheck/command",
+                        json!(["/healthcheck"]),
+                    )],
+                ),
+            ),
+            (
                 "Fargate timeouts at their bounds",
                 with(
                     fargate_web(),
@@ -2107,7 +2115,6 @@ mod tests {
             ("mapping name too long", with(fargate_web(), &[("/containerDefinitions/0/portMappings/0/name", json!("h".repeat(65)))]), "portMappings[0].name: must be 1 to 64 characters, got 65"),
             // health checks
             ("empty health check command", with(rails(), &[("/containerDefinitions/0/healthCheck/command", json!([]))]), "containerDefinitions[0].healthCheck.command: must not be empty"),
-            ("health check without CMD", with(rails(), &[("/containerDefinitions/0/healthCheck/command", json!(["curl", "-f", "localhost"]))]), "containerDefinitions[0].healthCheck.command[0]: must be CMD or CMD-SHELL, got \"curl\""),
             ("CMD-SHELL alone", with(rails(), &[("/containerDefinitions/0/healthCheck/command", json!(["CMD-SHELL"]))]), "healthCheck.command[1]: the command to run must follow CMD-SHELL"),
             ("CMD with a blank command", with(rails(), &[("/containerDefinitions/0/healthCheck/command", json!(["CMD", " "]))]), "healthCheck.command[1]: the command to run must follow CMD"),
             ("interval 2", with(rails(), &[("/containerDefinitions/0/healthCheck/interval", json!(2))]), "containerDefinitions[0].healthCheck.interval: must be between 5 and 300 seconds, got 2"),
@@ -2828,8 +2835,13 @@ mod tests {
             });
         let health_check = (
             mostly(
-                vec![vec!["CMD-SHELL", "curl -f localhost || exit 1"], vec!["CMD", "true"]],
-                vec![vec![], vec!["CMD"], vec!["NONE"], vec!["CMD-SHELL", ""]],
+                vec![
+                    vec!["CMD-SHELL", "curl -f localhost || exit 1"],
+                    vec!["CMD", "true"],
+                    vec!["/healthcheck"],
+                    vec!["NONE"],
+                ],
+                vec![vec![], vec!["CMD"], vec!["CMD-SHELL", ""]],
             ),
             mostly_in(5..=300, vec![4, 301, -1]),
             mostly_in(2..=60, vec![1, 61]),

@@ -222,6 +222,11 @@ pub enum HealthCommand {
     Exec(Vec<String>),
     /// `["CMD-SHELL", command]`: run with `/bin/sh -c`.
     Shell(String),
+    /// Any other first word (`["/healthcheck"]`, `["NONE"]`), kept as given: ECS registers
+    /// it and its agent hands it to Docker as it is, and Docker runs no check for it (it logs
+    /// "Unknown healthcheck type"; `NONE` turns checks off). The container never gets a
+    /// health status, which ECS reports as UNKNOWN.
+    NoCheck(Vec<String>),
 }
 
 impl HealthCommand {
@@ -234,6 +239,9 @@ impl HealthCommand {
             // ECS documents one string after CMD-SHELL; more are joined as a shell would see them.
             Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
                 Ok(HealthCommand::Shell(rest.join(" ")))
+            }
+            Some((kind, _)) if kind != "CMD" && kind != "CMD-SHELL" => {
+                Ok(HealthCommand::NoCheck(command.to_vec()))
             }
             _ => Err(RuntimeError::InvalidSpec(format!(
                 "health check command must be [\"CMD\", program, …] or [\"CMD-SHELL\", command], got {command:?}"
@@ -407,8 +415,16 @@ mod tests {
             HealthCommand::from_ecs(&words(&["CMD-SHELL", "curl -f localhost || exit 1"])).unwrap(),
             HealthCommand::Shell("curl -f localhost || exit 1".into())
         );
+        assert_eq!(
+            HealthCommand::from_ecs(&words(&["/healthcheck"])).unwrap(),
+            HealthCommand::NoCheck(words(&["/healthcheck"]))
+        );
+        assert_eq!(
+            HealthCommand::from_ecs(&words(&["NONE"])).unwrap(),
+            HealthCommand::NoCheck(words(&["NONE"]))
+        );
         assert!(HealthCommand::from_ecs(&words(&["CMD"])).is_err());
-        assert!(HealthCommand::from_ecs(&words(&["NONE"])).is_err());
+        assert!(HealthCommand::from_ecs(&words(&["CMD-SHELL"])).is_err());
         assert!(HealthCommand::from_ecs(&[]).is_err());
     }
 
