@@ -58,6 +58,12 @@ class Agent:
                 start_new_session=True,
             )
 
+    @property
+    def instance_id(self) -> str:
+        """The id the agent keeps in its state directory, and labels its containers with."""
+        path = self.state_dir / "instance-id"
+        return wait_for(lambda: path.read_text().strip() if path.exists() else "", f"{path} to be written")
+
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)

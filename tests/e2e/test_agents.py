@@ -11,7 +11,8 @@ import json
 import subprocess
 
 from conftest import wait_for
-from docker_cluster import BUSYBOX, TASK_NETWORK, TESTAPP_V1, TESTAPP_V2, docker, service, tasks, wait_stable, web_definition
+from docker_cluster import (BUSYBOX, TASK_NETWORK, TESTAPP_V1, TESTAPP_V2, Agent, docker, service, tasks, wait_stable,
+                            web_definition)
 
 
 def test_a_service_runs_heals_and_rolls_without_dropping_below_minimum(cluster):
@@ -60,6 +61,48 @@ def test_a_service_runs_heals_and_rolls_without_dropping_below_minimum(cluster):
     events = [e["message"] for e in service(ecs)["events"]]
     assert any("has reached a steady state." in e for e in events)
     assert len(agent.containers()) == 3, "old containers are gone"
+
+
+def test_agents_sharing_a_docker_engine_never_touch_each_others_containers(cluster, berth_bin, tmp_path):
+    server, first = cluster
+    ecs = server.ecs
+    # The same labels, as two agents started without any have (`berth up` beside another).
+    second = Agent(berth_bin, server, tmp_path / "agent2", tmp_path / "agent2.log", first.label)
+    second.start()
+    try:
+        wait_for(lambda: ecs.list_container_instances()["containerInstanceArns"], "both agents to join",
+                 lambda arns: len(arns) == 2)
+        ecs.register_task_definition(**web_definition(TESTAPP_V1))
+        ecs.create_service(serviceName="web", taskDefinition="web", desiredCount=2,
+                           placementConstraints=[{"type": "distinctInstance"}])
+        wait_stable(ecs)
+        running = wait_for(lambda: tasks(ecs, serviceName="web"), "both tasks to be healthy",
+                           lambda ts: len(ts) == 2 and all(t["healthStatus"] == "HEALTHY" for t in ts), timeout=60)
+        instances = ecs.describe_container_instances(
+            containerInstances=[t["containerInstanceArn"] for t in running])["containerInstances"]
+        instance_of = {i["containerInstanceArn"]: i["ec2InstanceId"] for i in instances}
+        placed = {instance_of[t["containerInstanceArn"]]: t["containers"][0]["runtimeId"] for t in running}
+        assert set(placed) == {first.instance_id, second.instance_id}, placed
+
+        def own(agent: Agent) -> set[str]:
+            return set(docker("ps", "-aq", "--no-trunc", "--filter", f"label=berth.instance-id={agent.instance_id}")
+                       .split())
+
+        # Each agent acts once more (one exiting task each), which is when it would have
+        # stopped or removed the other's container.
+        ecs.register_task_definition(family="job", containerDefinitions=[
+            {"name": "job", "image": BUSYBOX, "essential": True, "memory": 16, "entryPoint": ["/bin/true"]}])
+        jobs = [t["taskArn"] for t in ecs.run_task(taskDefinition="job", count=2,
+                                                   placementConstraints=[{"type": "distinctInstance"}])["tasks"]]
+        wait_for(lambda: ecs.describe_tasks(tasks=jobs)["tasks"], "both jobs to finish",
+                 lambda ts: len(ts) == 2 and all(t["lastStatus"] == "STOPPED" for t in ts), timeout=60)
+        for agent in (first, second):
+            assert placed[agent.instance_id] in own(agent)
+        assert {t["taskArn"] for t in tasks(ecs, serviceName="web")} == {t["taskArn"] for t in running}
+        assert tasks(ecs, serviceName="web", desiredStatus="STOPPED") == [], "no service task was disturbed"
+        assert all(docker("inspect", "--format", "{{.State.Running}}", c).strip() == "true" for c in placed.values())
+    finally:
+        second.kill()
 
 
 def test_a_failing_health_check_gets_the_task_replaced(cluster):

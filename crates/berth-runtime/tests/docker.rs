@@ -304,3 +304,63 @@ async fn other_scopes_are_invisible_and_untouchable() {
         ContainerState::Running { .. }
     ));
 }
+
+/// Two agents on one engine given the same labels (as two agents given none are), each with
+/// its own instance: neither sees nor touches the other's containers, and an agent restarted
+/// as the same instance adopts its own.
+#[tokio::test]
+async fn agents_sharing_an_engine_keep_to_their_own_instance() {
+    let scope = Scope::new("instances");
+    let Some(docker) = docker(&scope).await else {
+        return;
+    };
+    let agent = |instance: &str| {
+        DockerRuntime::with_client(
+            docker.client().clone(),
+            RuntimeConfig::for_instance(instance, scope.config().scope),
+        )
+    };
+    let (first, second) = (agent("i-first"), agent("i-second"));
+    let spec = |task: &str| ContainerSpec {
+        network: Network::None,
+        ..testapp(&scope, task, "berth-testapp:v1")
+    };
+    let mine = first.start(&spec("first")).await.expect("start").id;
+    let theirs = second.start(&spec("second")).await.expect("start").id;
+    for (runtime, own, other) in [(&first, &mine, &theirs), (&second, &theirs, &mine)] {
+        let listed: Vec<String> = runtime
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(listed, [own.as_str()]);
+        assert!(matches!(
+            runtime.inspect(other).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        assert!(matches!(
+            runtime.stop(other, Duration::from_secs(1)).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        assert!(matches!(
+            runtime.remove(other).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+    }
+    let restarted = agent("i-first");
+    let adopted: Vec<String> = restarted
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(adopted, [mine.as_str()]);
+    restarted.remove(&mine).await.expect("remove its own");
+    assert!(matches!(
+        second.inspect(&theirs).await.unwrap().state,
+        ContainerState::Running { .. }
+    ));
+}

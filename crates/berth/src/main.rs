@@ -94,8 +94,8 @@ enum Command {
         state_dir: PathBuf,
         #[arg(long, value_enum, default_value = "auto")]
         runtime: node::RuntimeChoice,
-        /// A label every container of this agent carries, e.g. --label site=lab; the agent
-        /// manages only containers with all its labels, so agents can share an engine.
+        /// A label every container of this agent carries, e.g. --label site=lab. Whatever the
+        /// labels, the agent manages only containers labelled with its own instance id.
         #[arg(long = "label", value_parser = parse_attribute)]
         labels: Vec<(String, String)>,
         /// The address the load balancer reaches this machine's tasks at (their host ports);

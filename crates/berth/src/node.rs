@@ -61,8 +61,8 @@ pub struct Agent {
     pub attributes: BTreeMap<String, String>,
     pub state_dir: std::path::PathBuf,
     pub runtime: RuntimeChoice,
-    /// Labels every container of this agent carries; the agent manages only those, so
-    /// several agents can share one Docker engine.
+    /// Labels every container of this agent carries besides its instance id; the agent
+    /// manages only containers carrying both.
     pub scope: BTreeMap<String, String>,
     /// Where the load balancer reaches this machine's tasks; by default the address this
     /// machine uses to reach the server.
@@ -97,9 +97,10 @@ pub async fn run(agent: Agent) -> Result<()> {
         .advertise_address
         .or_else(|| route_address(&agent.server))
         .map(|ip| ip.to_string());
+    let instance_id = instance_id(&agent.state_dir)?;
     let registration = |runtime: &str| RegisterRequest {
         cluster: agent.cluster.clone(),
-        instance_id: instance_id(&agent.state_dir).unwrap_or_else(|_| hostname.clone()),
+        instance_id: instance_id.clone(),
         hostname: hostname.clone(),
         cpu,
         memory,
@@ -114,9 +115,9 @@ pub async fn run(agent: Agent) -> Result<()> {
         registration: registration(runtime),
         poll_wait_seconds: 2,
     };
-    let runtime_config = RuntimeConfig {
-        scope: agent.scope.clone(),
-    };
+    // Another agent on the same engine (a `berth up` beside a `berth agent`, say) must
+    // neither see nor touch these containers, whatever labels each was given.
+    let runtime_config = RuntimeConfig::for_instance(&instance_id, agent.scope.clone());
     let docker = match agent.runtime {
         RuntimeChoice::Process => None,
         RuntimeChoice::Auto => DockerRuntime::connect(runtime_config.clone()).await.ok(),
