@@ -102,7 +102,7 @@ def test_agents_sharing_a_docker_engine_never_touch_each_others_containers(clust
         assert tasks(ecs, serviceName="web", desiredStatus="STOPPED") == [], "no service task was disturbed"
         assert all(docker("inspect", "--format", "{{.State.Running}}", c).strip() == "true" for c in placed.values())
     finally:
-        second.kill()
+        second.stop()
 
 
 def test_a_failing_health_check_gets_the_task_replaced(cluster):

@@ -8,6 +8,7 @@ use berth_runtime::docker::DockerRuntime;
 use berth_runtime::process::ProcessRuntime;
 use berth_runtime::RuntimeConfig;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs, UdpSocket};
 use std::path::Path;
 use std::sync::Arc;
@@ -85,9 +86,9 @@ fn route_address(server: &str) -> Option<IpAddr> {
     Some(socket.local_addr().ok()?.ip())
 }
 
-/// Picks the runtime and runs the agent until the future is dropped, or fails when the server
-/// refuses its join token. Prints which runtime.
-pub async fn run(agent: Agent) -> Result<()> {
+/// Picks the runtime and runs the agent until `stop` completes (see [`node::run`] for how it
+/// stops), or fails when the server refuses its join token. Prints which runtime.
+pub async fn run(agent: Agent, stop: impl Future<Output = ()>) -> Result<()> {
     let (cpu, memory) = machine_resources();
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap_or_default()
@@ -127,12 +128,12 @@ pub async fn run(agent: Agent) -> Result<()> {
                 .context("no Docker engine answered; start one or run with --runtime process")?,
         ),
     };
-    let refused = match docker {
+    let ended = match docker {
         Some(docker) => {
             eprintln!(
                 "berth agent: running containers with Docker ({cpu} CPU units, {memory} MiB)"
             );
-            node::run(Arc::new(docker), config("docker")).await
+            node::run(Arc::new(docker), config("docker"), stop).await
         }
         None => {
             let why = if agent.runtime == RuntimeChoice::Process {
@@ -142,8 +143,8 @@ pub async fn run(agent: Agent) -> Result<()> {
             };
             eprintln!("berth agent: running tasks as host processes, {why} ({cpu} CPU units, {memory} MiB)");
             let runtime = ProcessRuntime::new(runtime_config, agent.state_dir.join("processes"))?;
-            node::run(Arc::new(runtime), config("process")).await
+            node::run(Arc::new(runtime), config("process"), stop).await
         }
     };
-    Err(refused.into())
+    Ok(ended?)
 }
