@@ -58,10 +58,28 @@ class Agent:
                 start_new_session=True,
             )
 
+    @property
+    def instance_id(self) -> str:
+        """The id the agent keeps in its state directory, and labels its containers with."""
+        path = self.state_dir / "instance-id"
+        return wait_for(lambda: path.read_text().strip() if path.exists() else "", f"{path} to be written")
+
     def kill(self) -> None:
+        """SIGKILL, as a crash: a container the agent was creating may appear afterwards,
+        created but never started (the agent started on this state directory removes it)."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM, as a service manager stops it: the agent first finishes starting the
+        containers it is starting, so afterwards no container of its appears any more."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def containers(self, all_states: bool = False) -> list[dict]:
         out = docker("ps", *(["-a"] if all_states else []), "--filter", f"label=berth.test-run={self.label}",
@@ -78,7 +96,9 @@ def cluster(berth_bin: Path, server: BerthServer, tmp_path: Path):
     try:
         yield server, agent
     finally:
-        agent.kill()
+        # Stopped rather than killed: a create still under way when the agent died could
+        # otherwise land after the removal below and leave a container behind.
+        agent.stop()
         ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)

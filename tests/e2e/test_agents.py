@@ -7,10 +7,12 @@ These need Docker and the images from scripts/test-images.sh (scripts/test.sh bu
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from conftest import wait_for
-from docker_cluster import BUSYBOX, TASK_NETWORK, TESTAPP_V1, TESTAPP_V2, docker, service, tasks, wait_stable, web_definition
+from docker_cluster import (BUSYBOX, TASK_NETWORK, TESTAPP_V1, TESTAPP_V2, Agent, docker, service, tasks, wait_stable,
+                            web_definition)
 
 
 def test_a_service_runs_heals_and_rolls_without_dropping_below_minimum(cluster):
@@ -61,6 +63,48 @@ def test_a_service_runs_heals_and_rolls_without_dropping_below_minimum(cluster):
     assert len(agent.containers()) == 3, "old containers are gone"
 
 
+def test_agents_sharing_a_docker_engine_never_touch_each_others_containers(cluster, berth_bin, tmp_path):
+    server, first = cluster
+    ecs = server.ecs
+    # The same labels, as two agents started without any have (`berth up` beside another).
+    second = Agent(berth_bin, server, tmp_path / "agent2", tmp_path / "agent2.log", first.label)
+    second.start()
+    try:
+        wait_for(lambda: ecs.list_container_instances()["containerInstanceArns"], "both agents to join",
+                 lambda arns: len(arns) == 2)
+        ecs.register_task_definition(**web_definition(TESTAPP_V1))
+        ecs.create_service(serviceName="web", taskDefinition="web", desiredCount=2,
+                           placementConstraints=[{"type": "distinctInstance"}])
+        wait_stable(ecs)
+        running = wait_for(lambda: tasks(ecs, serviceName="web"), "both tasks to be healthy",
+                           lambda ts: len(ts) == 2 and all(t["healthStatus"] == "HEALTHY" for t in ts), timeout=60)
+        instances = ecs.describe_container_instances(
+            containerInstances=[t["containerInstanceArn"] for t in running])["containerInstances"]
+        instance_of = {i["containerInstanceArn"]: i["ec2InstanceId"] for i in instances}
+        placed = {instance_of[t["containerInstanceArn"]]: t["containers"][0]["runtimeId"] for t in running}
+        assert set(placed) == {first.instance_id, second.instance_id}, placed
+
+        def own(agent: Agent) -> set[str]:
+            return set(docker("ps", "-aq", "--no-trunc", "--filter", f"label=berth.instance-id={agent.instance_id}")
+                       .split())
+
+        # Each agent acts once more (one exiting task each), which is when it would have
+        # stopped or removed the other's container.
+        ecs.register_task_definition(family="job", containerDefinitions=[
+            {"name": "job", "image": BUSYBOX, "essential": True, "memory": 16, "entryPoint": ["/bin/true"]}])
+        jobs = [t["taskArn"] for t in ecs.run_task(taskDefinition="job", count=2,
+                                                   placementConstraints=[{"type": "distinctInstance"}])["tasks"]]
+        wait_for(lambda: ecs.describe_tasks(tasks=jobs)["tasks"], "both jobs to finish",
+                 lambda ts: len(ts) == 2 and all(t["lastStatus"] == "STOPPED" for t in ts), timeout=60)
+        for agent in (first, second):
+            assert placed[agent.instance_id] in own(agent)
+        assert {t["taskArn"] for t in tasks(ecs, serviceName="web")} == {t["taskArn"] for t in running}
+        assert tasks(ecs, serviceName="web", desiredStatus="STOPPED") == [], "no service task was disturbed"
+        assert all(docker("inspect", "--format", "{{.State.Running}}", c).strip() == "true" for c in placed.values())
+    finally:
+        second.stop()
+
+
 def test_a_failing_health_check_gets_the_task_replaced(cluster):
     server, _ = cluster
     ecs = server.ecs
@@ -80,6 +124,32 @@ def test_a_failing_health_check_gets_the_task_replaced(cluster):
     assert "health" in stopped["stoppedReason"]
     wait_stable(ecs, "sick")
     assert tasks(ecs, serviceName="sick")[0]["taskArn"] != first["taskArn"]
+
+
+def test_a_health_check_without_cmd_runs_nothing_and_stays_unknown(cluster):
+    server, _ = cluster
+    ecs = server.ecs
+    check = ["/berth-testapp", "check", "http://127.0.0.1:8080/health"]
+    registered = ecs.register_task_definition(family="otel", containerDefinitions=[
+        # The form AWS documents for its OpenTelemetry collector: no CMD, so Docker runs nothing.
+        {"name": "collector", "image": TESTAPP_V1, "essential": True, "memory": 32, "stopTimeout": 2,
+         "healthCheck": {"command": check, "interval": 5, "timeout": 2, "retries": 1}},
+        # The same check with CMD, which passes: it shows when the other's would have run.
+        {"name": "witness", "image": TESTAPP_V1, "essential": False, "memory": 32, "stopTimeout": 2,
+         "healthCheck": {"command": ["CMD", *check], "interval": 5, "timeout": 2, "retries": 1}},
+    ])["taskDefinition"]
+    assert registered["containerDefinitions"][0]["healthCheck"]["command"] == check
+    task_arn = ecs.run_task(taskDefinition="otel")["tasks"][0]["taskArn"]
+    containers = lambda task: {c["name"]: c for c in task["containers"]}  # noqa: E731
+    task = wait_for(lambda: ecs.describe_tasks(tasks=[task_arn])["tasks"][0], "the witness to be healthy",
+                    lambda t: containers(t)["witness"].get("healthStatus") == "HEALTHY", timeout=60)
+    collector = containers(task)["collector"]
+    assert collector["healthStatus"] == "UNKNOWN", task
+    assert task["healthStatus"] == "UNKNOWN", task
+    inspected = json.loads(docker("inspect", collector["runtimeId"]))[0]
+    assert inspected["Config"]["Healthcheck"]["Test"] == check, "handed to Docker unchanged"
+    assert inspected["State"].get("Health") is None, "Docker runs no check for it"
+    ecs.stop_task(task=task_arn)
 
 
 def test_restarts_of_agent_and_server_lose_and_duplicate_nothing(cluster):

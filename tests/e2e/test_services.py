@@ -131,6 +131,27 @@ def test_update_task_definition_starts_a_new_primary_deployment(ecs):
     assert primary(ecs.describe_services(cluster="prod", services=["api"])["services"][0])["id"] == new["id"]
 
 
+def test_a_service_scales_on_a_deregistered_revision_but_deploys_only_active_ones(ecs):
+    created = ecs.create_service(cluster="prod", serviceName="api", taskDefinition="web:1", desiredCount=1)["service"]
+    ecs.deregister_task_definition(taskDefinition="web:1")
+    ecs.update_service(cluster="prod", service="api", desiredCount=2)
+    # ecs-deploy's `ecs scale` sends the service's own revision with the count.
+    updated = ecs.update_service(cluster="prod", service="api", desiredCount=3,
+                                 taskDefinition=arn("task-definition/web:1"))["service"]
+    assert updated["desiredCount"] == 3
+    assert updated["taskDefinition"] == arn("task-definition/web:1")
+    assert [d["id"] for d in updated["deployments"]] == [primary(created)["id"]]
+
+    with api_error("ClientException", "TaskDefinition is inactive", "web:1"):
+        ecs.update_service(cluster="prod", service="api", forceNewDeployment=True)
+    ecs.deregister_task_definition(taskDefinition="web:2")
+    with api_error("ClientException", "TaskDefinition is inactive", "web:2"):
+        ecs.update_service(cluster="prod", service="api", taskDefinition="web:2")
+    described = ecs.describe_services(cluster="prod", services=["api"])["services"][0]
+    assert described["taskDefinition"] == arn("task-definition/web:1")
+    assert [d["id"] for d in described["deployments"]] == [primary(created)["id"]]
+
+
 def test_update_unknown_service(ecs):
     with api_error("ServiceNotFoundException"):
         ecs.update_service(cluster="prod", service="ghost", desiredCount=1)

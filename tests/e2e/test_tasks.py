@@ -45,6 +45,15 @@ def test_run_task_records_a_provisioning_task(ecs):
     assert {t["lastStatus"] for t in described["tasks"]} == {"PROVISIONING"}
 
 
+def test_run_task_takes_any_started_by_ecs_takes(ecs):
+    # ecs-deploy's `ecs run` always sends this one.
+    task = ecs.run_task(cluster="jobs", taskDefinition="job", startedBy="ECS Deploy")["tasks"][0]
+    assert task["startedBy"] == "ECS Deploy"
+    assert ecs.list_tasks(cluster="jobs", startedBy="ECS Deploy")["taskArns"] == [task["taskArn"]]
+    with api_error("InvalidParameterException", "startedBy", "128"):
+        ecs.run_task(cluster="jobs", taskDefinition="job", startedBy="b" * 129)
+
+
 def test_run_task_keeps_overrides_and_group(ecs):
     overrides = {"containerOverrides": [{"name": "main", "command": ["migrate"],
                                          "environment": [{"name": "STEP", "value": "1"}]}]}

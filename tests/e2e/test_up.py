@@ -36,6 +36,8 @@ def test_up_deploys_the_example_behind_the_load_balancer(berth_bin: Path, tmp_pa
         answers = [get(lb_port) for _ in range(10)]
         assert answers == [(200, "hello from berth")] * 10, answers
     finally:
+        # Ctrl-C lets `berth up` finish starting what it was starting, so the removal below
+        # finds every container it made.
         up.send_signal(signal.SIGINT)
         try:
             up.wait(timeout=20)

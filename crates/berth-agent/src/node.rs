@@ -1,7 +1,7 @@
-//! The agent loop: register, then forever observe the runtime, decide with [`crate::step`],
-//! act, and long-poll the server with the reports. Everything is level-triggered: a failed
-//! poll changes nothing on the machine (tasks keep running), and the next one carries the
-//! full picture again.
+//! The agent loop: register, then observe the runtime, decide with [`crate::step`], act, and
+//! long-poll the server with the reports, until told to stop. Everything is level-triggered: a
+//! failed poll changes nothing on the machine (tasks keep running), and the next one carries
+//! the full picture again.
 
 use crate::{spec, step, Action, AgentError, Memory, Observed, State};
 use berth_model::agent::{
@@ -16,6 +16,8 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -177,12 +179,28 @@ async fn register(config: &Config) -> Result<RegisterResponse, AgentError> {
     }
 }
 
-/// Runs the agent until the future is dropped, or until the server refuses its join token,
-/// which it returns.
-pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
-    let mut registration = match register(&config).await {
-        Ok(registration) => registration,
-        Err(refused) => return refused,
+/// Whether `stop` has completed, without waiting for it.
+async fn stop_requested(stop: &mut Pin<&mut impl Future<Output = ()>>) -> bool {
+    tokio::select! {
+        biased;
+        () = stop => true,
+        () = std::future::ready(()) => false,
+    }
+}
+
+/// Runs the agent until `stop` completes, or until the server refuses its join token, which it
+/// returns. A stop ends the agent between rounds, never inside one: every container a round
+/// began to start is started first, since one the engine created but the agent never started
+/// would be left behind.
+pub async fn run<R: Runtime>(
+    runtime: Arc<R>,
+    config: Config,
+    stop: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    let mut stop = std::pin::pin!(stop);
+    let mut registration = tokio::select! {
+        registered = register(&config) => registered?,
+        () = &mut stop => return Ok(()),
     };
     tracing::info!(instance = %registration.container_instance_arn, runtime = runtime.name(), "agent registered");
     let mut desired: Vec<DesiredTask> = Vec::new();
@@ -197,13 +215,19 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
     // every container again would cost time that grows with the containers running.
     let mut carried: Option<Vec<Observed>> = None;
     loop {
+        if stop_requested(&mut stop).await {
+            return Ok(());
+        }
         let mut seen = match carried.take() {
             Some(seen) => seen,
             None => match look(runtime.as_ref()).await {
                 Ok(seen) => seen,
                 Err(e) => {
                     tracing::warn!(error = %e, "runtime list failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = &mut stop => return Ok(()),
+                    }
                     continue;
                 }
             },
@@ -290,38 +314,38 @@ pub async fn run<R: Runtime>(runtime: Arc<R>, config: Config) -> AgentError {
             &poll,
             timeout,
         );
-        let answered = if busy {
-            tokio::select! {
-                answered = polling => Some(answered),
-                // Nothing is lost with the poll: the next one reports everything again.
-                _ = stopped.notified() => None,
-            }
-        } else {
-            Some(polling.await)
-        };
-        let Some(answered) = answered else {
-            continue;
+        // Nothing is lost with a poll given up: the next one reports everything again.
+        let answered = tokio::select! {
+            answered = polling => answered,
+            () = stopped.notified(), if busy => continue,
+            () = &mut stop => return Ok(()),
         };
         match answered {
             Ok(answer) => {
                 desired = answer.tasks;
                 version = Some(answer.version);
                 if let Some(settle) = settle {
-                    tokio::time::sleep(settle).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(settle) => {}
+                        () = &mut stop => return Ok(()),
+                    }
                 }
             }
             Err(AgentError::Refused(reason)) => {
                 tracing::warn!(%reason, "server no longer knows this agent; registering again");
-                registration = match register(&config).await {
-                    Ok(registration) => registration,
-                    Err(refused) => return refused,
+                registration = tokio::select! {
+                    registered = register(&config) => registered?,
+                    () = &mut stop => return Ok(()),
                 };
                 version = None;
             }
             Err(e) => {
                 // Tasks keep running; the next successful poll reports everything.
                 tracing::warn!(error = %e, "poll failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = &mut stop => return Ok(()),
+                }
             }
         }
     }

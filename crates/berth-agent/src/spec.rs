@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn a_health_check_the_runtime_cannot_run_is_the_runtimes_refusal() {
         let (task, container) = task(
-            json!({"name": "web", "image": "x", "healthCheck": {"command": ["NONE"]}}),
+            json!({"name": "web", "image": "x", "healthCheck": {"command": ["CMD"]}}),
             json!({}),
         );
         let error = container_spec(&task, &container).unwrap_err();

@@ -133,6 +133,25 @@ async fn serve(listener: tokio::net::TcpListener, polls: Polls, lists: Arc<Atomi
     }
 }
 
+fn config(server: std::net::SocketAddr) -> Config {
+    Config {
+        server: format!("http://{server}"),
+        token: "token".into(),
+        registration: RegisterRequest {
+            cluster: "default".into(),
+            instance_id: "node-1".into(),
+            hostname: "node-1".into(),
+            cpu: 1024,
+            memory: 1024,
+            attributes: Default::default(),
+            agent_version: "test".into(),
+            runtime: "fake".into(),
+            address: None,
+        },
+        poll_wait_seconds: 1,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn started_containers_are_reported_without_listing_everything_again() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -145,25 +164,7 @@ async fn started_containers_are_reported_without_listing_everything_again() {
         inner: fake.clone(),
         lists: Arc::clone(&lists),
     });
-    let agent = tokio::spawn(node::run(
-        runtime,
-        Config {
-            server: format!("http://{address}"),
-            token: "token".into(),
-            registration: RegisterRequest {
-                cluster: "default".into(),
-                instance_id: "node-1".into(),
-                hostname: "node-1".into(),
-                cpu: 1024,
-                memory: 1024,
-                attributes: Default::default(),
-                agent_version: "test".into(),
-                runtime: "fake".into(),
-                address: None,
-            },
-            poll_wait_seconds: 1,
-        },
-    ));
+    let agent = tokio::spawn(node::run(runtime, config(address), std::future::pending()));
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let (lists_then, report) = loop {
@@ -200,4 +201,94 @@ async fn started_containers_are_reported_without_listing_everything_again() {
     assert_eq!(lists_then, 2);
     let started = fake.list().await.unwrap();
     assert_eq!(started.len(), 2, "each container started once: {started:?}");
+}
+
+/// The fake runtime, holding each start until the test lets it through: the moment an engine
+/// has created a container the agent has not yet started.
+struct Held {
+    inner: FakeRuntime,
+    entered: tokio::sync::mpsc::UnboundedSender<String>,
+    release: Arc<tokio::sync::Semaphore>,
+}
+
+impl Runtime for Held {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
+        self.inner.ensure_image(image).await
+    }
+
+    async fn start(&self, spec: &ContainerSpec) -> Result<ContainerStatus, RuntimeError> {
+        let _ = self.entered.send(spec.container_name.clone());
+        // One permit lets one start through.
+        self.release
+            .acquire()
+            .await
+            .expect("the semaphore stays open")
+            .forget();
+        self.inner.start(spec).await
+    }
+
+    async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
+        self.inner.stop(id, timeout).await
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        self.inner.remove(id).await
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerStatus>, RuntimeError> {
+        self.inner.list().await
+    }
+
+    async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
+        self.inner.inspect(id).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_lets_the_start_under_way_finish_and_starts_nothing_more() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve(listener, Polls::default(), Arc::default()));
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "node-stop"));
+    let (entered, mut starting) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let runtime = Arc::new(Held {
+        inner: fake.clone(),
+        entered,
+        release: Arc::clone(&release),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(node::run(runtime, config(address), async {
+        let _ = stopped.await;
+    }));
+
+    let first = tokio::time::timeout(Duration::from_secs(10), starting.recv())
+        .await
+        .expect("the agent starts a container within 10 s");
+    assert_eq!(first.as_deref(), Some("db"));
+    stop.send(()).unwrap();
+    release.add_permits(1);
+    let ended = tokio::time::timeout(Duration::from_secs(10), agent)
+        .await
+        .expect("the agent ends within 10 s of its start finishing")
+        .unwrap();
+    server.abort();
+    assert!(ended.is_ok(), "{ended:?}");
+    let running: Vec<String> = fake
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.container_name)
+        .collect();
+    // `web`, which waits for `db`, would have started next.
+    assert_eq!(
+        running,
+        ["db"],
+        "the start under way finished, nothing after it began"
+    );
 }

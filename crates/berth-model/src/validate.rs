@@ -227,19 +227,13 @@ pub fn run_task(req: &RunTask) -> Result<(), ApiError> {
     }
     if let Some(started_by) = &req.started_by {
         let length = started_by.chars().count();
+        // ECS's documentation names letters, numbers, hyphens, slashes and underscores, but
+        // ECS accepts any text within the length: ecs-deploy's `ecs run` sends "ECS Deploy".
         ensure(
             length <= 128,
             INVALID,
             "startedBy",
             format_args!("must be at most 128 characters, got {length}"),
-        )?;
-        ensure(
-            started_by.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_')),
-            INVALID,
-            "startedBy",
-            format_args!(
-                "may contain only letters, numbers, hyphens, forward slashes and underscores, got {started_by:?}"
-            ),
         )?;
     }
     if let Some(group) = &req.group {
@@ -1194,18 +1188,16 @@ fn health_check(at: &str, check: &HealthCheck) -> Check {
     let Some(kind) = check.command.first() else {
         return Err(error(CLIENT, command, "must not be empty"));
     };
-    ensure(
-        matches!(kind.as_str(), "CMD" | "CMD-SHELL"),
-        CLIENT,
-        format!("{command}[0]"),
-        format_args!("must be CMD or CMD-SHELL, got {kind:?}"),
-    )?;
-    ensure(
-        check.command.get(1).is_some_and(|c| !c.trim().is_empty()),
-        CLIENT,
-        format!("{command}[1]"),
-        format_args!("the command to run must follow {kind}"),
-    )?;
+    // ECS registers a command that starts with neither CMD nor CMD-SHELL (["/healthcheck"]
+    // in AWS's own examples) unchanged; Docker then runs no check, which the README explains.
+    if matches!(kind.as_str(), "CMD" | "CMD-SHELL") {
+        ensure(
+            check.command.get(1).is_some_and(|c| !c.trim().is_empty()),
+            CLIENT,
+            format!("{command}[1]"),
+            format_args!("the command to run must follow {kind}"),
+        )?;
+    }
     for (field, value, low, high, unit) in [
         ("interval", check.interval, 5, 300, " seconds"),
         ("timeout", check.timeout, 2, 60, " seconds"),
@@ -1978,6 +1970,16 @@ mod tests {
                 ),
             ),
             (
+                "health check without CMD, as AWS's OpenTelemetry collector documents it",
+                with(
+                    rails(),
+                    &[(
+                        "/containerDefinitions/0/healthCheck/command",
+                        json!(["/healthcheck"]),
+                    )],
+                ),
+            ),
+            (
                 "Fargate timeouts at their bounds",
                 with(
                     fargate_web(),
@@ -2115,7 +2117,6 @@ mod tests {
             ("mapping name too long", with(fargate_web(), &[("/containerDefinitions/0/portMappings/0/name", json!("h".repeat(65)))]), "portMappings[0].name: must be 1 to 64 characters, got 65"),
             // health checks
             ("empty health check command", with(rails(), &[("/containerDefinitions/0/healthCheck/command", json!([]))]), "containerDefinitions[0].healthCheck.command: must not be empty"),
-            ("health check without CMD", with(rails(), &[("/containerDefinitions/0/healthCheck/command", json!(["curl", "-f", "localhost"]))]), "containerDefinitions[0].healthCheck.command[0]: must be CMD or CMD-SHELL, got \"curl\""),
             ("CMD-SHELL alone", with(rails(), &[("/containerDefinitions/0/healthCheck/command", json!(["CMD-SHELL"]))]), "healthCheck.command[1]: the command to run must follow CMD-SHELL"),
             ("CMD with a blank command", with(rails(), &[("/containerDefinitions/0/healthCheck/command", json!(["CMD", " "]))]), "healthCheck.command[1]: the command to run must follow CMD"),
             ("interval 2", with(rails(), &[("/containerDefinitions/0/healthCheck/interval", json!(2))]), "containerDefinitions[0].healthCheck.interval: must be between 5 and 300 seconds, got 2"),
@@ -2693,25 +2694,94 @@ mod tests {
             base.clone(),
             json!({"taskDefinition": "portal-indexer"}),
             with(base.clone(), &[("/count", json!(1))]),
+            with(base.clone(), &[("/startedBy", json!("ECS Deploy"))]),
+            with(base.clone(), &[("/startedBy", json!("b".repeat(128)))]),
         ] {
             assert_eq!(run_task(&run(&request)), Ok(()), "{request}");
         }
         let cases = [
-            ("no task definition", with(base.clone(), &[("/taskDefinition", json!(""))]), "taskDefinition: required"),
-            ("count 0", with(base.clone(), &[("/count", json!(0))]), "count: must be between 1 and 10, got 0"),
-            ("count 11", with(base.clone(), &[("/count", json!(11))]), "count: must be between 1 and 10, got 11"),
-            ("long startedBy", with(base.clone(), &[("/startedBy", json!("b".repeat(129)))]), "startedBy: must be at most 128 characters, got 129"),
-            ("startedBy with a space", with(base.clone(), &[("/startedBy", json!("deploy bot"))]), "startedBy: may contain only letters, numbers, hyphens, forward slashes and underscores, got \"deploy bot\""),
-            ("empty group", with(base.clone(), &[("/group", json!(""))]), "group: must be 1 to 255 characters, got 0"),
-            ("long group", with(base.clone(), &[("/group", json!("g".repeat(256)))]), "group: must be 1 to 255 characters, got 256"),
-            ("unknown launch type", with(base.clone(), &[("/launchType", json!("LAMBDA"))]), "launchType: must be one of EC2, FARGATE, EXTERNAL, MANAGED_INSTANCES"),
-            ("launch type and capacity providers", with(base.clone(), &[("/capacityProviderStrategy", json!([{"capacityProvider": "spot"}]))]), "launchType: must be omitted when capacityProviderStrategy is given"),
-            ("unknown propagateTags", with(base.clone(), &[("/propagateTags", json!("TASK"))]), "propagateTags: must be one of TASK_DEFINITION, SERVICE, NONE"),
-            ("propagating service tags", with(base.clone(), &[("/propagateTags", json!("SERVICE"))]), "propagateTags: only services may propagate SERVICE tags"),
-            ("memberOf without an expression", with(base.clone(), &[("/placementConstraints/0/expression", Value::Null)]), "placementConstraints[0].expression: required"),
-            ("binpack on disk", with(base.clone(), &[("/placementStrategy/0/field", json!("disk"))]), "placementStrategy[0].field: must be one of cpu, memory"),
-            ("placement on Fargate", with(base.clone(), &[("/launchType", json!("FARGATE"))]), "placementConstraints: not supported with launchType FARGATE"),
-            ("reserved tag", with(base.clone(), &[("/tags/0/key", json!("aws:job"))]), "tags[0].key: the aws: prefix is reserved"),
+            (
+                "no task definition",
+                with(base.clone(), &[("/taskDefinition", json!(""))]),
+                "taskDefinition: required",
+            ),
+            (
+                "count 0",
+                with(base.clone(), &[("/count", json!(0))]),
+                "count: must be between 1 and 10, got 0",
+            ),
+            (
+                "count 11",
+                with(base.clone(), &[("/count", json!(11))]),
+                "count: must be between 1 and 10, got 11",
+            ),
+            (
+                "long startedBy",
+                with(base.clone(), &[("/startedBy", json!("b".repeat(129)))]),
+                "startedBy: must be at most 128 characters, got 129",
+            ),
+            (
+                "empty group",
+                with(base.clone(), &[("/group", json!(""))]),
+                "group: must be 1 to 255 characters, got 0",
+            ),
+            (
+                "long group",
+                with(base.clone(), &[("/group", json!("g".repeat(256)))]),
+                "group: must be 1 to 255 characters, got 256",
+            ),
+            (
+                "unknown launch type",
+                with(base.clone(), &[("/launchType", json!("LAMBDA"))]),
+                "launchType: must be one of EC2, FARGATE, EXTERNAL, MANAGED_INSTANCES",
+            ),
+            (
+                "launch type and capacity providers",
+                with(
+                    base.clone(),
+                    &[(
+                        "/capacityProviderStrategy",
+                        json!([{"capacityProvider": "spot"}]),
+                    )],
+                ),
+                "launchType: must be omitted when capacityProviderStrategy is given",
+            ),
+            (
+                "unknown propagateTags",
+                with(base.clone(), &[("/propagateTags", json!("TASK"))]),
+                "propagateTags: must be one of TASK_DEFINITION, SERVICE, NONE",
+            ),
+            (
+                "propagating service tags",
+                with(base.clone(), &[("/propagateTags", json!("SERVICE"))]),
+                "propagateTags: only services may propagate SERVICE tags",
+            ),
+            (
+                "memberOf without an expression",
+                with(
+                    base.clone(),
+                    &[("/placementConstraints/0/expression", Value::Null)],
+                ),
+                "placementConstraints[0].expression: required",
+            ),
+            (
+                "binpack on disk",
+                with(
+                    base.clone(),
+                    &[("/placementStrategy/0/field", json!("disk"))],
+                ),
+                "placementStrategy[0].field: must be one of cpu, memory",
+            ),
+            (
+                "placement on Fargate",
+                with(base.clone(), &[("/launchType", json!("FARGATE"))]),
+                "placementConstraints: not supported with launchType FARGATE",
+            ),
+            (
+                "reserved tag",
+                with(base.clone(), &[("/tags/0/key", json!("aws:job"))]),
+                "tags[0].key: the aws: prefix is reserved",
+            ),
         ];
         for (name, request, needle) in cases {
             assert_rejected(name, run_task(&run(&request)), INVALID, needle);
@@ -2767,8 +2837,13 @@ mod tests {
             });
         let health_check = (
             mostly(
-                vec![vec!["CMD-SHELL", "curl -f localhost || exit 1"], vec!["CMD", "true"]],
-                vec![vec![], vec!["CMD"], vec!["NONE"], vec!["CMD-SHELL", ""]],
+                vec![
+                    vec!["CMD-SHELL", "curl -f localhost || exit 1"],
+                    vec!["CMD", "true"],
+                    vec!["/healthcheck"],
+                    vec!["NONE"],
+                ],
+                vec![vec![], vec!["CMD"], vec!["CMD-SHELL", ""]],
             ),
             mostly_in(5..=300, vec![4, 301, -1]),
             mostly_in(2..=60, vec![1, 61]),

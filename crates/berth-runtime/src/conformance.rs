@@ -118,6 +118,7 @@ pub async fn run_all<R: Runtime>(
         stop_timeout,
         health_exec,
         health_shell,
+        health_without_cmd,
         adopt_after_restart,
         list_follows_changes,
         missing_executable,
@@ -188,13 +189,18 @@ impl<R: Runtime> Harness<R> {
         }
     }
 
-    /// A `berth-testapp check` health check against the app's own port.
-    fn check_port(&self, port: u16) -> HealthCheck {
-        quick_check(HealthCommand::Exec(vec![
+    /// `berth-testapp check` against the app's own port: it passes once the app answers.
+    fn check_words(&self, port: u16) -> Vec<String> {
+        vec![
             self.fixture.testapp.clone(),
             "check".to_string(),
             format!("http://127.0.0.1:{port}/health"),
-        ]))
+        ]
+    }
+
+    /// A `berth-testapp check` health check against the app's own port.
+    fn check_port(&self, port: u16) -> HealthCheck {
+        quick_check(HealthCommand::Exec(self.check_words(port)))
     }
 }
 
@@ -649,6 +655,39 @@ async fn health_shell<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
     wait_for(rt, &bad, "UNHEALTHY", |s| s.health == Health::Unhealthy).await;
     rt.remove(&good).await.expect("remove");
     rt.remove(&bad).await.expect("remove");
+    Outcome::Passed
+}
+
+/// A command that starts with neither CMD nor CMD-SHELL is not run, as Docker does with it:
+/// the container keeps UNKNOWN health, here even though the command would pass if it ran.
+async fn health_without_cmd<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
+    let rt = &h.runtime;
+    let (unchecked_port, witness_port) = (free_port(), free_port());
+    let unchecked = ContainerSpec {
+        health_check: Some(quick_check(HealthCommand::NoCheck(
+            h.check_words(unchecked_port),
+        ))),
+        ..h.testapp("health-unchecked", &[("PORT", unchecked_port.to_string())])
+    };
+    let witness = ContainerSpec {
+        health_check: Some(h.check_port(witness_port)),
+        ..h.testapp("health-witness", &[("PORT", witness_port.to_string())])
+    };
+    let unchecked = start(rt, &unchecked).await.id;
+    let witness = start(rt, &witness).await.id;
+    // The witness, started later on the same schedule, passing its first check means the
+    // unchecked container's first check would have run by now.
+    wait_for(rt, &witness, "HEALTHY", |s| s.health == Health::Healthy).await;
+    for runtime in [rt, &h.restarted] {
+        let status = runtime.inspect(&unchecked).await.expect("inspect");
+        assert!(
+            matches!(status.state, ContainerState::Running { .. }),
+            "{status:?}"
+        );
+        assert_eq!(status.health, Health::Unknown, "{status:?}");
+    }
+    rt.remove(&unchecked).await.expect("remove");
+    rt.remove(&witness).await.expect("remove");
     Outcome::Passed
 }
 

@@ -389,6 +389,8 @@ fn health_config(check: &HealthCheck) -> HealthConfig {
             .chain(argv.iter().cloned())
             .collect(),
         HealthCommand::Shell(command) => vec!["CMD-SHELL".to_string(), command.clone()],
+        // Word for word, as ECS's agent passes it: Docker then runs no check.
+        HealthCommand::NoCheck(words) => words.clone(),
     };
     HealthConfig {
         test: Some(test),
@@ -829,6 +831,11 @@ mod tests {
         assert_eq!(health.test.unwrap(), ["CMD-SHELL", "exit 0"]);
         assert_eq!(health.interval, Some(30_000_000_000));
         assert_eq!(health.retries, Some(3));
+        let no_check = HealthCommand::NoCheck(vec!["/healthcheck".into()]);
+        assert_eq!(
+            health_config(&HealthCheck::new(no_check)).test.unwrap(),
+            ["/healthcheck"]
+        );
         let host = body.host_config.unwrap();
         assert_eq!(host.cpu_shares, Some(2));
         assert_eq!(host.memory, Some(64 << 20));

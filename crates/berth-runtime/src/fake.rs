@@ -4,7 +4,8 @@
 //! written for real runtimes mean the same thing here:
 //! - `EXIT_CODE=N` (with `EXIT_AFTER_SECS=S`, default 0) exits with N once the fake clock has
 //!   advanced S seconds past the start; `CRASH_AFTER_SECS=S` exits with 1 the same way.
-//! - A container with a health check is HEALTHY at once, or UNHEALTHY with `FAIL_HEALTH=1`.
+//! - A container with a health check is HEALTHY at once, or UNHEALTHY with `FAIL_HEALTH=1`;
+//!   one whose command Docker would not run ([`HealthCommand::NoCheck`]) stays UNKNOWN.
 //! - `stop` exits with 0, or with 137 after the timeout (on the fake clock) when
 //!   `IGNORE_SIGTERM=1`.
 //!
@@ -22,8 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::{
-    ContainerSpec, ContainerState, ContainerStatus, Health, Network, NetworkBinding, Runtime,
-    RuntimeConfig, RuntimeError,
+    ContainerSpec, ContainerState, ContainerStatus, Health, HealthCommand, Network, NetworkBinding,
+    Runtime, RuntimeConfig, RuntimeError,
 };
 
 #[derive(Clone)]
@@ -260,6 +261,7 @@ impl Runtime for FakeRuntime {
         let id = format!("fake-{:06}", engine.next_id);
         engine.next_id += 1;
         let health = match &spec.health_check {
+            Some(check) if matches!(check.command, HealthCommand::NoCheck(_)) => Health::Unknown,
             Some(_) if env(spec, "FAIL_HEALTH") == Some("1") => Health::Unhealthy,
             Some(_) => Health::Healthy,
             None => Health::Unknown,

@@ -35,6 +35,8 @@ pub const LABEL_MANAGED: &str = "berth.managed";
 pub const LABEL_TASK_ID: &str = "berth.task-id";
 /// The container's name in its task definition.
 pub const LABEL_CONTAINER_NAME: &str = "berth.container-name";
+/// The container instance whose agent started the container: part of every agent's scope.
+pub const LABEL_INSTANCE_ID: &str = "berth.instance-id";
 
 /// What to run: one container of a task, already resolved (secrets in `environment`, image
 /// tag chosen). Build one with [`ContainerSpec::new`] and struct update syntax.
@@ -222,6 +224,11 @@ pub enum HealthCommand {
     Exec(Vec<String>),
     /// `["CMD-SHELL", command]`: run with `/bin/sh -c`.
     Shell(String),
+    /// Any other first word (`["/healthcheck"]`, `["NONE"]`), kept as given: ECS registers
+    /// it and its agent hands it to Docker as it is, and Docker runs no check for it (it logs
+    /// "Unknown healthcheck type"; `NONE` turns checks off). The container never gets a
+    /// health status, which ECS reports as UNKNOWN.
+    NoCheck(Vec<String>),
 }
 
 impl HealthCommand {
@@ -234,6 +241,9 @@ impl HealthCommand {
             // ECS documents one string after CMD-SHELL; more are joined as a shell would see them.
             Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
                 Ok(HealthCommand::Shell(rest.join(" ")))
+            }
+            Some((kind, _)) if kind != "CMD" && kind != "CMD-SHELL" => {
+                Ok(HealthCommand::NoCheck(command.to_vec()))
             }
             _ => Err(RuntimeError::InvalidSpec(format!(
                 "health check command must be [\"CMD\", program, …] or [\"CMD-SHELL\", command], got {command:?}"
@@ -362,8 +372,9 @@ pub trait Runtime: Send + Sync + 'static {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuntimeConfig {
     /// Labels put on everything the runtime creates and required of everything `list()`
-    /// returns. Agents sharing one Docker engine each set one naming themselves; tests set
-    /// `berth.test-run=<id>` so parallel tests see, and clean up, only their own containers.
+    /// returns. An agent's always include its instance id ([`RuntimeConfig::for_instance`]);
+    /// tests set `berth.test-run=<id>` so parallel tests see, and clean up, only their own
+    /// containers.
     pub scope: BTreeMap<String, String>,
 }
 
@@ -372,6 +383,19 @@ impl RuntimeConfig {
         RuntimeConfig {
             scope: BTreeMap::from([(key.into(), value.into())]),
         }
+    }
+
+    /// An agent's scope: the labels it was given and its container instance's id, which wins
+    /// over a given label of the same name. Agents sharing an engine then never see each
+    /// other's containers, whatever labels they were given (or none), and an agent restarted
+    /// as the same instance adopts its own.
+    pub fn for_instance(
+        instance_id: impl Into<String>,
+        labels: BTreeMap<String, String>,
+    ) -> RuntimeConfig {
+        let mut scope = labels;
+        scope.insert(LABEL_INSTANCE_ID.to_string(), instance_id.into());
+        RuntimeConfig { scope }
     }
 
     /// The labels that select this runtime's containers (and networks).
@@ -423,8 +447,16 @@ mod tests {
             HealthCommand::from_ecs(&words(&["CMD-SHELL", "curl -f localhost || exit 1"])).unwrap(),
             HealthCommand::Shell("curl -f localhost || exit 1".into())
         );
+        assert_eq!(
+            HealthCommand::from_ecs(&words(&["/healthcheck"])).unwrap(),
+            HealthCommand::NoCheck(words(&["/healthcheck"]))
+        );
+        assert_eq!(
+            HealthCommand::from_ecs(&words(&["NONE"])).unwrap(),
+            HealthCommand::NoCheck(words(&["NONE"]))
+        );
         assert!(HealthCommand::from_ecs(&words(&["CMD"])).is_err());
-        assert!(HealthCommand::from_ecs(&words(&["NONE"])).is_err());
+        assert!(HealthCommand::from_ecs(&words(&["CMD-SHELL"])).is_err());
         assert!(HealthCommand::from_ecs(&[]).is_err());
     }
 
@@ -442,6 +474,24 @@ mod tests {
         assert!(!other.owns(|key| labels.get(key).map(String::as_str)));
         let unscoped = RuntimeConfig::default();
         assert!(unscoped.owns(|key| labels.get(key).map(String::as_str)));
+    }
+
+    #[test]
+    fn agents_are_scoped_by_their_instance_whatever_their_labels() {
+        let shared = BTreeMap::from([("team".to_string(), "search".to_string())]);
+        let first = RuntimeConfig::for_instance("i-1", shared.clone());
+        let labels = first.labels_for(&ContainerSpec::new("t1", "web", "img"));
+        assert_eq!(labels[LABEL_INSTANCE_ID], "i-1");
+        assert_eq!(labels["team"], "search");
+        let owns = |config: &RuntimeConfig| config.owns(|key| labels.get(key).map(String::as_str));
+        assert!(owns(&RuntimeConfig::for_instance("i-1", shared.clone())));
+        assert!(!owns(&RuntimeConfig::for_instance("i-2", shared)));
+        assert!(!owns(&RuntimeConfig::for_instance("i-2", BTreeMap::new())));
+        let forged = BTreeMap::from([(LABEL_INSTANCE_ID.to_string(), "i-2".to_string())]);
+        assert_eq!(
+            RuntimeConfig::for_instance("i-1", forged).scope[LABEL_INSTANCE_ID],
+            "i-1"
+        );
     }
 
     #[test]

@@ -328,3 +328,65 @@ async fn a_failed_request_keeps_the_engine_clients_error() {
     let source = std::error::Error::source(&error).expect("the error keeps its source");
     assert!(source.is::<bollard::errors::Error>(), "{source:?}");
 }
+
+/// Two agents on one engine given the same labels (as two agents given none are), each with
+/// its own instance: neither sees nor touches the other's containers, and an agent restarted
+/// as the same instance adopts its own.
+#[cfg_attr(
+    not(feature = "docker-tests"),
+    ignore = "needs a Docker engine: run with --features berth-runtime/docker-tests (scripts/test.sh does)"
+)]
+#[tokio::test]
+async fn agents_sharing_an_engine_keep_to_their_own_instance() {
+    let scope = Scope::new("instances");
+    let docker = docker(&scope).await;
+    let agent = |instance: &str| {
+        DockerRuntime::with_client(
+            docker.client().clone(),
+            RuntimeConfig::for_instance(instance, scope.config().scope),
+        )
+    };
+    let (first, second) = (agent("i-first"), agent("i-second"));
+    let spec = |task: &str| ContainerSpec {
+        network: Network::None,
+        ..testapp(&scope, task, "berth-testapp:v1")
+    };
+    let mine = first.start(&spec("first")).await.expect("start").id;
+    let theirs = second.start(&spec("second")).await.expect("start").id;
+    for (runtime, own, other) in [(&first, &mine, &theirs), (&second, &theirs, &mine)] {
+        let listed: Vec<String> = runtime
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(listed, [own.as_str()]);
+        assert!(matches!(
+            runtime.inspect(other).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        assert!(matches!(
+            runtime.stop(other, Duration::from_secs(1)).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        assert!(matches!(
+            runtime.remove(other).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+    }
+    let restarted = agent("i-first");
+    let adopted: Vec<String> = restarted
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(adopted, [mine.as_str()]);
+    restarted.remove(&mine).await.expect("remove its own");
+    assert!(matches!(
+        second.inspect(&theirs).await.unwrap().state,
+        ContainerState::Running { .. }
+    ));
+}

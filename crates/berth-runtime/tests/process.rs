@@ -267,3 +267,61 @@ fn an_unusable_state_directory_keeps_the_file_systems_error() {
     let source = std::error::Error::source(&error).expect("the error keeps its source");
     assert!(source.is::<std::io::Error>(), "{source:?}");
 }
+
+/// The records of another instance's agent are not this agent's, even in one state directory
+/// and with the same labels.
+#[tokio::test]
+async fn agents_keep_to_their_own_instance_records() {
+    let setup = setup();
+    let agent = |instance: &str| {
+        let labels = RuntimeConfig::scoped("berth.test-run", "process").scope;
+        ProcessRuntime::new(
+            RuntimeConfig::for_instance(instance, labels),
+            setup.state.path(),
+        )
+        .expect("a process runtime")
+    };
+    let (first, second) = (agent("i-first"), agent("i-second"));
+    let mine = first
+        .start(&shell("first", "sleep 600"))
+        .await
+        .expect("start")
+        .id;
+    let theirs = second
+        .start(&shell("second", "sleep 600"))
+        .await
+        .expect("start")
+        .id;
+    for (runtime, own, other) in [(&first, &mine, &theirs), (&second, &theirs, &mine)] {
+        let listed: Vec<String> = runtime
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(listed, [own.as_str()]);
+        assert!(matches!(
+            runtime.stop(other, Duration::from_secs(1)).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        assert!(matches!(
+            runtime.remove(other).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+    }
+    let restarted = agent("i-first");
+    let adopted: Vec<String> = restarted
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(adopted, [mine.as_str()]);
+    restarted.remove(&mine).await.expect("remove its own");
+    assert!(matches!(
+        second.inspect(&theirs).await.unwrap().state,
+        ContainerState::Running { .. }
+    ));
+}

@@ -199,6 +199,14 @@ impl Cluster {
             .unwrap();
     }
 
+    /// The message of the error `action` must answer.
+    fn refused(&self, action: &str, body: Value) -> String {
+        self.client
+            .ecs_at(action, body.to_string().as_bytes(), self.now)
+            .expect_err(action)
+            .message
+    }
+
     fn service(&self) -> Value {
         self.ecs("DescribeServices", json!({"services": ["web"]}))["services"][0].clone()
     }
@@ -347,6 +355,85 @@ fn a_task_whose_essential_container_exits_is_replaced() {
         let arns = c.ecs("ListTasks", json!({"serviceName": "web"}))["taskArns"].clone();
         arns.as_array().unwrap().len() == 1 && arns[0] != first && c.service()["runningCount"] == 1
     });
+}
+
+#[test]
+fn a_service_keeps_running_and_scaling_its_deregistered_revision() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    register_web(&cluster);
+    let group = target_group(&cluster);
+    cluster.ecs(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}),
+    );
+    cluster.run_until("steady state", stable);
+    register(&cluster, "app:2");
+    for revision in ["web:1", "web:2"] {
+        cluster.ecs(
+            "DeregisterTaskDefinition",
+            json!({"taskDefinition": revision}),
+        );
+    }
+    let deregistered = cluster.service()["taskDefinition"].clone();
+    cluster.ecs(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 2}),
+    );
+    // ecs-deploy's `ecs scale` names the service's revision along with the count.
+    cluster.ecs(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 3, "taskDefinition": deregistered}),
+    );
+    cluster.run_until("three tasks", |c| {
+        stable(c) && c.service()["runningCount"] == 3
+    });
+    // Tasks that exit are replaced from the deregistered revision too.
+    let first = cluster.ecs("ListTasks", json!({"serviceName": "web"}))["taskArns"].clone();
+    cluster.agent_round(true);
+    cluster.run_until("three replacements", |c| {
+        let arns = c.ecs("ListTasks", json!({"serviceName": "web"}))["taskArns"].clone();
+        stable(c)
+            && c.service()["runningCount"] == 3
+            && arns
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| !first.as_array().unwrap().contains(a))
+    });
+    let running = cluster.ecs("ListTasks", json!({"serviceName": "web"}));
+    let tasks = cluster.ecs("DescribeTasks", json!({"tasks": running["taskArns"]}));
+    assert!(tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["taskDefinitionArn"] == deregistered));
+
+    // A new deployment needs an ACTIVE revision, as on ECS.
+    let balancers = json!([{"targetGroupArn": group, "containerName": "app", "containerPort": 80}]);
+    for (change, revision) in [
+        (json!({"forceNewDeployment": true}), "web:1"),
+        (json!({"taskDefinition": "web:2"}), "web:2"),
+        (json!({"loadBalancers": balancers}), "web:1"),
+    ] {
+        let mut body = json!({"service": "web", "desiredCount": 1});
+        body.as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        let message = cluster.refused("UpdateService", body);
+        assert!(
+            message.starts_with(&format!(
+                "TaskDefinition is inactive: arn:aws:ecs:us-east-1:000000000000:task-definition/{revision}"
+            )),
+            "{change}: {message}"
+        );
+    }
+    let service = cluster.service();
+    assert_eq!(
+        service["desiredCount"], 3,
+        "a refused update changes nothing"
+    );
+    assert_eq!(service["deployments"].as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use berth_server::keys;
 use berth_server::server::{self, Config, Server};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -96,8 +97,8 @@ enum Command {
         state_dir: PathBuf,
         #[arg(long, value_enum, default_value = "auto")]
         runtime: node::RuntimeChoice,
-        /// A label every container of this agent carries, e.g. --label site=lab; the agent
-        /// manages only containers with all its labels, so agents can share an engine.
+        /// A label every container of this agent carries, e.g. --label site=lab. Whatever the
+        /// labels, the agent manages only containers labelled with its own instance id.
         #[arg(long = "label", value_parser = parse_attribute)]
         labels: Vec<(String, String)>,
         /// The address the load balancer reaches this machine's tasks at (their host ports);
@@ -243,25 +244,20 @@ fn main() -> Result<()> {
             labels,
             advertise_address,
         } => {
-            tokio::runtime::Runtime::new()?.block_on(async {
-                let agent = node::run(node::Agent {
-                    server,
-                    token,
-                    cluster,
-                    attributes: attributes.into_iter().collect(),
-                    state_dir,
-                    runtime,
-                    scope: labels.into_iter().collect(),
-                    advertise_address,
-                });
-                tokio::select! {
-                    result = agent => result,
-                    _ = shutdown_signal() => {
-                        eprintln!("berth agent stopping; its tasks keep running and are adopted on restart");
-                        Ok(())
-                    }
-                }
-            })
+            let agent = node::Agent {
+                server,
+                token,
+                cluster,
+                attributes: attributes.into_iter().collect(),
+                state_dir,
+                runtime,
+                scope: labels.into_iter().collect(),
+                advertise_address,
+            };
+            tokio::runtime::Runtime::new()?.block_on(until_signalled(
+                |stop| node::run(agent, stop),
+                "berth agent stopping once the containers it is starting have started (again to stop at once); its tasks keep running and are adopted on restart",
+            ))
         }
         Command::Tokens {
             action:
@@ -300,6 +296,31 @@ fn parse_attribute(value: &str) -> Result<(String, String), String> {
         .split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("{value:?} is not name=value"))
+}
+
+/// Runs `work` until it ends. The first Ctrl-C or SIGTERM says `stopping` and completes the
+/// stop future `work` was given, so it can finish what it began (an agent, the containers it
+/// is starting); a second one ends it at once.
+pub(crate) async fn until_signalled<W: Future<Output = Result<()>>>(
+    work: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()>>>) -> W,
+    stopping: &str,
+) -> Result<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let work = work(Box::pin(async {
+        // The sender is dropped only once `work` is no longer polled.
+        let _ = stopped.await;
+    }));
+    tokio::pin!(work);
+    tokio::select! {
+        result = &mut work => return result,
+        () = shutdown_signal() => {}
+    }
+    eprintln!("{stopping}");
+    let _ = stop.send(());
+    tokio::select! {
+        result = work => result,
+        () = shutdown_signal() => Ok(()),
+    }
 }
 
 pub(crate) async fn shutdown_signal() {

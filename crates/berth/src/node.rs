@@ -8,6 +8,7 @@ use berth_runtime::docker::DockerRuntime;
 use berth_runtime::process::ProcessRuntime;
 use berth_runtime::RuntimeConfig;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs, UdpSocket};
 use std::path::Path;
 use std::sync::Arc;
@@ -61,8 +62,8 @@ pub struct Agent {
     pub attributes: BTreeMap<String, String>,
     pub state_dir: std::path::PathBuf,
     pub runtime: RuntimeChoice,
-    /// Labels every container of this agent carries; the agent manages only those, so
-    /// several agents can share one Docker engine.
+    /// Labels every container of this agent carries besides its instance id; the agent
+    /// manages only containers carrying both.
     pub scope: BTreeMap<String, String>,
     /// Where the load balancer reaches this machine's tasks; by default the address this
     /// machine uses to reach the server.
@@ -85,9 +86,9 @@ fn route_address(server: &str) -> Option<IpAddr> {
     Some(socket.local_addr().ok()?.ip())
 }
 
-/// Picks the runtime and runs the agent until the future is dropped, or fails when the server
-/// refuses its join token. Prints which runtime.
-pub async fn run(agent: Agent) -> Result<()> {
+/// Picks the runtime and runs the agent until `stop` completes (see [`node::run`] for how it
+/// stops), or fails when the server refuses its join token. Prints which runtime.
+pub async fn run(agent: Agent, stop: impl Future<Output = ()>) -> Result<()> {
     let (cpu, memory) = machine_resources();
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap_or_default()
@@ -97,9 +98,10 @@ pub async fn run(agent: Agent) -> Result<()> {
         .advertise_address
         .or_else(|| route_address(&agent.server))
         .map(|ip| ip.to_string());
+    let instance_id = instance_id(&agent.state_dir)?;
     let registration = |runtime: &str| RegisterRequest {
         cluster: agent.cluster.clone(),
-        instance_id: instance_id(&agent.state_dir).unwrap_or_else(|_| hostname.clone()),
+        instance_id: instance_id.clone(),
         hostname: hostname.clone(),
         cpu,
         memory,
@@ -114,9 +116,9 @@ pub async fn run(agent: Agent) -> Result<()> {
         registration: registration(runtime),
         poll_wait_seconds: 2,
     };
-    let runtime_config = RuntimeConfig {
-        scope: agent.scope.clone(),
-    };
+    // Another agent on the same engine (a `berth up` beside a `berth agent`, say) must
+    // neither see nor touch these containers, whatever labels each was given.
+    let runtime_config = RuntimeConfig::for_instance(&instance_id, agent.scope.clone());
     let docker = match agent.runtime {
         RuntimeChoice::Process => None,
         RuntimeChoice::Auto => DockerRuntime::connect(runtime_config.clone()).await.ok(),
@@ -126,12 +128,12 @@ pub async fn run(agent: Agent) -> Result<()> {
                 .context("no Docker engine answered; start one or run with --runtime process")?,
         ),
     };
-    let refused = match docker {
+    let ended = match docker {
         Some(docker) => {
             eprintln!(
                 "berth agent: running containers with Docker ({cpu} CPU units, {memory} MiB)"
             );
-            node::run(Arc::new(docker), config("docker")).await
+            node::run(Arc::new(docker), config("docker"), stop).await
         }
         None => {
             let why = if agent.runtime == RuntimeChoice::Process {
@@ -141,8 +143,8 @@ pub async fn run(agent: Agent) -> Result<()> {
             };
             eprintln!("berth agent: running tasks as host processes, {why} ({cpu} CPU units, {memory} MiB)");
             let runtime = ProcessRuntime::new(runtime_config, agent.state_dir.join("processes"))?;
-            node::run(Arc::new(runtime), config("process")).await
+            node::run(Arc::new(runtime), config("process"), stop).await
         }
     };
-    Err(refused.into())
+    Ok(ended?)
 }

@@ -50,7 +50,7 @@ pub fn run(up: Up) -> Result<()> {
         println!("berth server listening on {}", server.endpoint);
         let token = server.join_token("berth up")?;
         let client = server.local_client();
-        let agent = node::run(node::Agent {
+        let agent = node::Agent {
             server: server.endpoint.clone(),
             token,
             cluster: "default".into(),
@@ -59,23 +59,27 @@ pub fn run(up: Up) -> Result<()> {
             runtime: up.runtime,
             scope: up.labels.clone(),
             advertise_address: None,
-        });
-        let deploy = async {
-            if let Some(example) = &example {
-                deploy(&client, example, up.count, up.lb_port).await?;
-            }
-            println!("berth is up; stop it with Ctrl-C");
-            std::future::pending::<Result<()>>().await
         };
-        tokio::select! {
-            () = server.run() => Ok(()),
-            result = agent => result,
-            result = deploy => result,
-            _ = crate::shutdown_signal() => {
-                eprintln!("berth up stopping");
-                Ok(())
+        let (count, lb_port) = (up.count, up.lb_port);
+        let work = |stop| async move {
+            let deploy = async {
+                if let Some(example) = &example {
+                    deploy(&client, example, count, lb_port).await?;
+                }
+                println!("berth is up; stop it with Ctrl-C");
+                std::future::pending::<Result<()>>().await
+            };
+            tokio::select! {
+                () = server.run() => Ok(()),
+                result = node::run(agent, stop) => result,
+                result = deploy => result,
             }
-        }
+        };
+        crate::until_signalled(
+            work,
+            "berth up stopping once the containers it is starting have started (again to stop at once)",
+        )
+        .await
     })
 }
 

@@ -75,35 +75,43 @@ pub(crate) async fn monitor(
     liveness: Liveness,
     health: watch::Sender<Health>,
 ) {
+    let Some(argv) = argv(&check.command) else {
+        // Docker runs no check for such a command, so neither does this runtime: the
+        // container's health stays UNKNOWN.
+        tracing::warn!(
+            command = ?check.command,
+            "the health check command starts with neither CMD nor CMD-SHELL, so no check runs"
+        );
+        return;
+    };
     let mut tracker = HealthTracker::new(check.retries);
     loop {
         tokio::time::sleep(check.interval).await;
         if !liveness.alive() {
             return;
         }
-        let passed = probe(&check.command, &context, check.timeout).await;
+        let passed = probe(&argv, &context, check.timeout).await;
         let in_start_period = epoch_now() - started_at < check.start_period.as_secs_f64();
         health.send_replace(tracker.observe(passed, in_start_period));
     }
 }
 
-async fn probe(command: &HealthCommand, context: &ExecContext, timeout: Duration) -> bool {
-    let mut process = match command {
-        HealthCommand::Exec(argv) => {
-            let Some((program, args)) = argv.split_first() else {
-                return false;
-            };
-            let mut process = Command::new(program);
-            process.args(args);
-            process
-        }
-        HealthCommand::Shell(script) => {
-            let mut process = Command::new("/bin/sh");
-            process.arg("-c").arg(script);
-            process
-        }
+/// What a check runs, or `None` when Docker would run nothing for it.
+fn argv(command: &HealthCommand) -> Option<Vec<String>> {
+    match command {
+        HealthCommand::Exec(argv) => Some(argv.clone()),
+        HealthCommand::Shell(script) => Some(vec!["/bin/sh".into(), "-c".into(), script.clone()]),
+        HealthCommand::NoCheck(_) => None,
+    }
+}
+
+async fn probe(argv: &[String], context: &ExecContext, timeout: Duration) -> bool {
+    let Some((program, args)) = argv.split_first() else {
+        return false;
     };
+    let mut process = Command::new(program);
     process
+        .args(args)
         .env_clear()
         .envs(context.environment.iter().map(|(k, v)| (k, v)))
         .current_dir(&context.working_directory)
@@ -169,13 +177,14 @@ mod tests {
             working_directory: "/".into(),
             user: None,
         };
-        let shell = |script: &str| HealthCommand::Shell(script.into());
+        let shell = |script: &str| argv(&HealthCommand::Shell(script.into())).unwrap();
         let second = Duration::from_secs(1);
         assert!(probe(&shell("[ \"$MARKER\" = yes ]"), &context, second).await);
         assert!(!probe(&shell("exit 1"), &context, second).await);
         assert!(!probe(&shell("sleep 5"), &context, Duration::from_millis(50)).await);
-        let exec = HealthCommand::Exec(vec!["/nonexistent/berth-probe".into()]);
-        assert!(!probe(&exec, &context, second).await);
-        assert!(!probe(&HealthCommand::Exec(Vec::new()), &context, second).await);
+        assert!(!probe(&["/nonexistent/berth-probe".into()], &context, second).await);
+        assert!(!probe(&[], &context, second).await);
+        let no_check = HealthCommand::NoCheck(vec!["true".into()]);
+        assert_eq!(argv(&no_check), None);
     }
 }

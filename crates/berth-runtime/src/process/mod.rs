@@ -18,7 +18,8 @@
 //! - **Stop**: SIGTERM to the process group, SIGKILL after the timeout. When the group leader
 //!   exits, the rest of its group is killed, as a container's processes die with its PID 1.
 //! - **Health checks**: run by the runtime itself (`CMD` executed directly, `CMD-SHELL` with
-//!   `/bin/sh -c`) in the container's environment, on ECS's schedule.
+//!   `/bin/sh -c`) in the container's environment, on ECS's schedule. Any other command runs
+//!   nothing, as with Docker, and the container's health stays UNKNOWN.
 //! - **Adoption**: `<state dir>/<id>/record.json` holds the pid, its start time from `/proc`,
 //!   the labels, port bindings and health check. A new `ProcessRuntime` over the same
 //!   directory (say, after an agent restart) lists, health-checks and stops those processes.

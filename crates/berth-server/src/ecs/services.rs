@@ -109,13 +109,17 @@ fn new_deployment(service: &Service, task_definition: &str, ids: &Ids, now: f64)
     }
 }
 
-/// An ACTIVE task definition for a new deployment; INACTIVE revisions cannot start tasks.
+fn existing_task_definition(call: &Call<'_>, reference: &str) -> Result<TaskDefinition, ApiError> {
+    task_definitions::resolve(call, reference)?
+        .ok_or_else(|| ApiError::client("TaskDefinition not found."))
+}
+
+/// An ACTIVE task definition for a new deployment; INACTIVE revisions cannot start one.
 fn active_task_definition(call: &Call<'_>, reference: &str) -> Result<TaskDefinition, ApiError> {
-    let definition = task_definitions::resolve(call, reference)?
-        .ok_or_else(|| ApiError::client("TaskDefinition not found."))?;
+    let definition = existing_task_definition(call, reference)?;
     if definition.status.as_deref() != Some(task_definitions::ACTIVE) {
         return Err(ApiError::client(format!(
-            "TaskDefinition is inactive: {}",
+            "TaskDefinition is inactive: {}; a new deployment needs an ACTIVE revision",
             definition.task_definition_arn.unwrap_or_default()
         )));
     }
@@ -289,17 +293,32 @@ pub fn create(call: &Call<'_>, request: &CreateService) -> Result<Value, ApiErro
 
 pub fn update(call: &Call<'_>, request: &UpdateService) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
-    let new_definition = request
+    let named = request
         .task_definition
         .as_deref()
-        .map(|reference| active_task_definition(call, reference))
+        .map(|reference| existing_task_definition(call, reference))
         .transpose()?
         .and_then(|d| d.task_definition_arn);
     let now = call.now();
     let service = modify_active(call, &cluster.cluster_name, &request.service, |service| {
-        apply_update(service, request, new_definition.as_deref(), call.ids(), now);
-        if request.load_balancers.is_some() || new_definition.is_some() {
-            let definition = active_task_definition(call, &service.task_definition)?;
+        // As on ECS, a service keeps running (and scaling) a revision deregistered since, and
+        // naming that revision again changes nothing; only a new deployment needs an ACTIVE
+        // one: to another revision, forced, or for new load balancers (ECS deploys for those).
+        let changes_definition = named
+            .as_ref()
+            .is_some_and(|d| *d != service.task_definition);
+        let changes_balancers = request
+            .load_balancers
+            .as_ref()
+            .is_some_and(|balancers| *balancers != service.load_balancers);
+        let deploys =
+            changes_definition || changes_balancers || request.force_new_deployment == Some(true);
+        apply_update(service, request, named.as_deref(), call.ids(), now);
+        if deploys {
+            active_task_definition(call, &service.task_definition)?;
+        }
+        if request.load_balancers.is_some() || changes_definition {
+            let definition = existing_task_definition(call, &service.task_definition)?;
             check_load_balancers(call, &definition, &service.load_balancers)?;
         }
         Ok(())
