@@ -14,6 +14,7 @@ pub mod spec;
 
 use berth_model::agent::{ContainerReport, DesiredTask, TaskReport};
 use berth_model::resources::{ContainerDefinition, NetworkBinding, Timestamp};
+use berth_model::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
 use berth_runtime::RuntimeError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -80,7 +81,7 @@ pub struct Observed {
     pub runtime_id: String,
     pub state: State,
     /// HEALTHY, UNHEALTHY or UNKNOWN.
-    pub health: String,
+    pub health: HealthStatus,
     pub network_bindings: Vec<NetworkBinding>,
     pub ip_address: Option<String>,
 }
@@ -151,11 +152,14 @@ fn is_running(observed: Option<&&Observed>) -> bool {
 /// Whether `dependency`'s state satisfies a dependsOn `condition`.
 fn satisfied(condition: &str, dependency: Option<&&Observed>) -> bool {
     matches!(
-        (condition, dependency.map(|o| (&o.state, o.health.as_str()))),
+        (condition, dependency.map(|o| (&o.state, o.health))),
         ("START", Some(_))
             | ("COMPLETE", Some((State::Exited { .. }, _)))
             | ("SUCCESS", Some((State::Exited { exit_code: 0, .. }, _)))
-            | ("HEALTHY", Some((State::Running { .. }, "HEALTHY")))
+            | (
+                "HEALTHY",
+                Some((State::Running { .. }, HealthStatus::Healthy))
+            )
     )
 }
 
@@ -171,13 +175,17 @@ fn task_status(
     stopping: bool,
     failed: bool,
     now: Timestamp,
-) -> &'static str {
+) -> TaskStatus {
     let settling = containers.values().any(|o| match o.state {
         State::Running { .. } => true,
         State::Exited { finished_at, .. } => now - finished_at < EXIT_SETTLE_SECONDS,
     });
     if stopping || failed {
-        return if settling { "STOPPING" } else { "STOPPED" };
+        return if settling {
+            TaskStatus::Stopping
+        } else {
+            TaskStatus::Stopped
+        };
     }
     let essential_running = desired
         .containers
@@ -185,11 +193,11 @@ fn task_status(
         .filter(|c| c.is_essential())
         .all(|c| is_running(containers.get(name(c))));
     if essential_running {
-        "RUNNING"
+        TaskStatus::Running
     } else if containers.is_empty() {
-        "PENDING"
+        TaskStatus::Pending
     } else {
-        "ACTIVATING"
+        TaskStatus::Activating
     }
 }
 
@@ -261,7 +269,7 @@ pub fn step(
         let failure = memory.failed_to_start.get(&task.task_id).cloned();
         // A deprovisioning task whose exited containers are already removed shows no exit,
         // and must not be started again while the server has not yet heard that it stopped.
-        let stopping = task.desired_status == "STOPPED"
+        let stopping = task.desired_status == TaskStatus::Stopped
             || essential_exit.is_some()
             || memory.deprovisioning.contains_key(&task.task_id);
         if stopping || failure.is_some() {
@@ -277,7 +285,7 @@ pub fn step(
             out.actions.extend(starts(task, &containers, memory, now));
         }
         let status = task_status(task, &containers, stopping, failure.is_some(), now);
-        if status == "STOPPING" {
+        if status == TaskStatus::Stopping {
             if let Some(at) = settles_at(&containers) {
                 out.settles_at = Some(out.settles_at.map_or(at, |earliest| earliest.min(at)));
             }
@@ -308,7 +316,7 @@ fn deprovision(
     memory: &mut Memory,
     actions: &mut Vec<Action>,
 ) -> TaskReport {
-    if task.network_mode != "awsvpc" || report.last_status != "STOPPED" {
+    if task.network_mode != "awsvpc" || report.last_status != TaskStatus::Stopped {
         return report;
     }
     if containers.is_empty() {
@@ -322,13 +330,13 @@ fn deprovision(
         .deprovisioning
         .entry(task.task_id.clone())
         .or_insert(report);
-    if task.desired_status == "STOPPED" {
+    if task.desired_status == TaskStatus::Stopped {
         actions.extend(containers.values().map(|o| Action::Remove {
             runtime_id: o.runtime_id.clone(),
         }));
     }
     TaskReport {
-        last_status: "DEPROVISIONING".into(),
+        last_status: TaskStatus::Deprovisioning,
         stopped_at: None,
         ..last.clone()
     }
@@ -401,7 +409,7 @@ fn stop_in_reverse_order(
 fn report(
     task: &DesiredTask,
     containers: &BTreeMap<&str, &Observed>,
-    status: &str,
+    status: TaskStatus,
     essential_exit: Option<&ContainerDefinition>,
     failure: Option<String>,
     memory: &Memory,
@@ -414,7 +422,7 @@ fn report(
             State::Exited { .. } => None,
         })
         .reduce(f64::min);
-    let stopped_at = if status == "STOPPED" {
+    let stopped_at = if status == TaskStatus::Stopped {
         containers
             .values()
             .filter_map(|o| match o.state {
@@ -427,9 +435,9 @@ fn report(
         None
     };
     let (stop_code, stopped_reason) = match (&failure, essential_exit) {
-        (Some(reason), _) => (Some("TaskFailedToStart".to_string()), Some(reason.clone())),
+        (Some(reason), _) => (Some(StopCode::TaskFailedToStart), Some(reason.clone())),
         (None, Some(container)) => (
-            Some("EssentialContainerExited".to_string()),
+            Some(StopCode::EssentialContainerExited),
             Some(format!(
                 "Essential container in task exited: {}",
                 name(container)
@@ -439,7 +447,7 @@ fn report(
     };
     TaskReport {
         task_arn: task.task_arn.clone(),
-        last_status: status.to_string(),
+        last_status: status,
         containers: task
             .containers
             .iter()
@@ -447,7 +455,7 @@ fn report(
             .collect(),
         pull_started_at: memory.pull_started_at.get(&task.task_id).copied(),
         pull_stopped_at: started_at.or(memory.pull_started_at.get(&task.task_id).copied()),
-        started_at: (status == "RUNNING"
+        started_at: (status == TaskStatus::Running
             || containers
                 .values()
                 .any(|o| matches!(o.state, State::Running { .. })))
@@ -468,29 +476,29 @@ fn container_report(
     let base = ContainerReport {
         name: name(definition).to_string(),
         runtime_id: None,
-        last_status: "PENDING".into(),
+        last_status: ContainerStatus::Pending,
         exit_code: None,
         reason: None,
         network_bindings: vec![],
-        health_status: "UNKNOWN".into(),
+        health_status: HealthStatus::Unknown,
         ip_address: None,
     };
     match observed {
         None if failure.is_some() => ContainerReport {
-            last_status: "STOPPED".into(),
+            last_status: ContainerStatus::Stopped,
             reason: failure.map(str::to_string),
             ..base
         },
         None => base,
         Some(o) => {
             let (status, exit_code, reason) = match o.state {
-                State::Running { .. } => ("RUNNING", None, None),
+                State::Running { .. } => (ContainerStatus::Running, None, None),
                 State::Exited {
                     exit_code,
                     oom_killed,
                     ..
                 } => (
-                    "STOPPED",
+                    ContainerStatus::Stopped,
                     Some(exit_code),
                     oom_killed.then(|| {
                         "OutOfMemoryError: Container killed due to memory usage".to_string()
@@ -499,14 +507,14 @@ fn container_report(
             };
             ContainerReport {
                 runtime_id: Some(o.runtime_id.clone()),
-                last_status: status.into(),
+                last_status: status,
                 exit_code,
                 reason,
                 network_bindings: o.network_bindings.clone(),
                 health_status: if definition.health_check.is_some() {
-                    o.health.clone()
+                    o.health
                 } else {
-                    "UNKNOWN".into()
+                    HealthStatus::Unknown
                 },
                 ip_address: o.ip_address.clone(),
                 ..base

@@ -8,6 +8,7 @@ use berth_model::agent::{
     DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
 };
 use berth_model::resources::NetworkBinding;
+use berth_model::status::HealthStatus;
 use berth_runtime::{ContainerState, ContainerStatus, Health, Runtime, RuntimeError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -135,11 +136,10 @@ fn observed(status: ContainerStatus) -> Option<Observed> {
         runtime_id: status.id,
         state,
         health: match status.health {
-            Health::Healthy => "HEALTHY",
-            Health::Unhealthy => "UNHEALTHY",
-            Health::Unknown => "UNKNOWN",
-        }
-        .into(),
+            Health::Healthy => HealthStatus::Healthy,
+            Health::Unhealthy => HealthStatus::Unhealthy,
+            Health::Unknown => HealthStatus::Unknown,
+        },
         network_bindings: status
             .network_bindings
             .iter()

@@ -191,6 +191,7 @@ pub fn container_spec(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_model::status::TaskStatus;
     use berth_runtime::RuntimeError;
     use serde_json::json;
 
@@ -199,7 +200,7 @@ mod tests {
         let task = DesiredTask {
             task_arn: "arn".into(),
             task_id: "t1".into(),
-            desired_status: "RUNNING".into(),
+            desired_status: TaskStatus::Running,
             family: "web".into(),
             revision: 1,
             network_mode: "bridge".into(),

@@ -2,6 +2,7 @@
 
 use super::*;
 use berth_model::resources::{ContainerDependency, HealthCheck};
+use berth_model::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
 
 fn container(name: &str, essential: bool, depends_on: &[(&str, &str)]) -> ContainerDefinition {
     ContainerDefinition {
@@ -25,7 +26,7 @@ fn task(containers: Vec<ContainerDefinition>) -> DesiredTask {
     DesiredTask {
         task_arn: "arn:aws:ecs:r:a:task/default/t1".into(),
         task_id: "t1".into(),
-        desired_status: "RUNNING".into(),
+        desired_status: TaskStatus::Running,
         family: "web".into(),
         revision: 1,
         network_mode: "bridge".into(),
@@ -42,7 +43,7 @@ fn running(name: &str) -> Observed {
         container_name: name.into(),
         runtime_id: format!("rt-{name}"),
         state: State::Running { started_at: 10.0 },
-        health: "UNKNOWN".into(),
+        health: HealthStatus::Unknown,
         network_bindings: vec![],
         ip_address: None,
     }
@@ -87,7 +88,7 @@ fn a_new_task_starts_its_independent_containers_and_is_pending() {
     ])];
     let step = step(&desired, &[], &mut Memory::default(), 1.0);
     assert_eq!(starts(&step), ["web", "worker"]);
-    assert_eq!(step.reports[0].last_status, "PENDING");
+    assert_eq!(step.reports[0].last_status, TaskStatus::Pending);
     assert_eq!(step.reports[0].pull_started_at, Some(1.0));
 }
 
@@ -148,7 +149,7 @@ fn depends_on_healthy_waits_for_health() {
     let mut memory = Memory::default();
     assert!(starts(&step(&desired, &[running("db")], &mut memory, 1.0)).is_empty());
     let healthy = Observed {
-        health: "HEALTHY".into(),
+        health: HealthStatus::Healthy,
         ..running("db")
     };
     assert_eq!(
@@ -164,7 +165,7 @@ fn a_task_runs_when_every_essential_container_runs() {
         container("sidecar", false, &[]),
     ])];
     let step = step(&desired, &[running("web")], &mut Memory::default(), 5.0);
-    assert_eq!(step.reports[0].last_status, "RUNNING");
+    assert_eq!(step.reports[0].last_status, TaskStatus::Running);
     assert_eq!(step.reports[0].started_at, Some(10.0));
     assert_eq!(starts(&step), ["sidecar"]);
 }
@@ -183,10 +184,10 @@ fn an_essential_exit_stops_the_task() {
         30.0,
     );
     assert_eq!(stops(&first), ["rt-worker"]);
-    assert_eq!(first.reports[0].last_status, "STOPPING");
+    assert_eq!(first.reports[0].last_status, TaskStatus::Stopping);
     assert_eq!(
-        first.reports[0].stop_code.as_deref(),
-        Some("EssentialContainerExited")
+        first.reports[0].stop_code,
+        Some(StopCode::EssentialContainerExited)
     );
     let done = step(
         &desired,
@@ -194,7 +195,7 @@ fn an_essential_exit_stops_the_task() {
         &mut memory,
         31.0,
     );
-    assert_eq!(done.reports[0].last_status, "STOPPED");
+    assert_eq!(done.reports[0].last_status, TaskStatus::Stopped);
     assert_eq!(done.reports[0].containers[0].exit_code, Some(137));
     assert!(
         done.actions.is_empty(),
@@ -212,7 +213,7 @@ fn a_stopping_task_says_when_its_exits_settle() {
         container("web", true, &[]),
         container("log", false, &[]),
     ]);
-    desired.desired_status = "STOPPED".into();
+    desired.desired_status = TaskStatus::Stopped;
     let mut memory = Memory::default();
     let still_running = step(
         &[desired.clone()],
@@ -220,7 +221,7 @@ fn a_stopping_task_says_when_its_exits_settle() {
         &mut memory,
         20.5,
     );
-    assert_eq!(still_running.reports[0].last_status, "STOPPING");
+    assert_eq!(still_running.reports[0].last_status, TaskStatus::Stopping);
     assert_eq!(still_running.settles_at, None);
     let mut later = exited("log", 0);
     later.state = State::Exited {
@@ -234,7 +235,7 @@ fn a_stopping_task_says_when_its_exits_settle() {
         &mut memory,
         20.5,
     );
-    assert_eq!(settling.reports[0].last_status, "STOPPING");
+    assert_eq!(settling.reports[0].last_status, TaskStatus::Stopping);
     assert_eq!(settling.settles_at, Some(20.25 + EXIT_SETTLE_SECONDS));
     let settled = step(
         &[desired],
@@ -242,7 +243,7 @@ fn a_stopping_task_says_when_its_exits_settle() {
         &mut memory,
         20.25 + EXIT_SETTLE_SECONDS,
     );
-    assert_eq!(settled.reports[0].last_status, "STOPPED");
+    assert_eq!(settled.reports[0].last_status, TaskStatus::Stopped);
     assert_eq!(settled.settles_at, None);
 }
 
@@ -252,7 +253,7 @@ fn a_stop_runs_in_reverse_dependency_order() {
         container("app", true, &[("proxy", "START")]),
         container("proxy", true, &[]),
     ]);
-    desired.desired_status = "STOPPED".into();
+    desired.desired_status = TaskStatus::Stopped;
     let mut memory = Memory::default();
     let first = step(
         &[desired.clone()],
@@ -276,7 +277,7 @@ fn stop_timeout_comes_from_the_container() {
     let mut web = container("web", true, &[]);
     web.stop_timeout = Some(5);
     let mut desired = task(vec![web]);
-    desired.desired_status = "STOPPED".into();
+    desired.desired_status = TaskStatus::Stopped;
     let step = step(&[desired], &[running("web")], &mut Memory::default(), 1.0);
     assert_eq!(
         step.actions,
@@ -298,13 +299,13 @@ fn a_start_failure_stops_the_task_with_its_reason() {
     let step = step(&desired, &[], &mut memory, 1.0);
     assert!(step.actions.is_empty());
     let report = &step.reports[0];
-    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.last_status, TaskStatus::Stopped);
     assert_eq!(
         report.stopped_at,
         Some(1.0),
         "stopped when the agent saw it fail, not at the epoch"
     );
-    assert_eq!(report.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(report.stop_code, Some(StopCode::TaskFailedToStart));
     assert_eq!(
         report.containers[0].reason.as_deref(),
         Some("CannotPullContainerError: no such image")
@@ -363,7 +364,7 @@ fn a_restarted_agent_adopts_what_runs_and_starts_nothing_twice() {
         100.0,
     );
     assert!(step.actions.is_empty(), "{:?}", step.actions);
-    assert_eq!(step.reports[0].last_status, "RUNNING");
+    assert_eq!(step.reports[0].last_status, TaskStatus::Running);
 }
 
 #[test]
@@ -387,11 +388,11 @@ fn a_fresh_exit_is_reported_only_once_it_has_settled() {
         )
         .reports[0]
             .last_status,
-        "STOPPING"
+        TaskStatus::Stopping
     );
     assert_eq!(
         step(&desired, &[just_exited], &mut memory, 11.5).reports[0].last_status,
-        "STOPPED"
+        TaskStatus::Stopped
     );
 }
 
@@ -405,10 +406,10 @@ fn removes(step: &Step) -> Vec<&str> {
         .collect()
 }
 
-fn awsvpc(desired_status: &str) -> DesiredTask {
+fn awsvpc(desired_status: TaskStatus) -> DesiredTask {
     DesiredTask {
         network_mode: "awsvpc".into(),
-        desired_status: desired_status.into(),
+        desired_status,
         ..task(vec![container("app", true, &[])])
     }
 }
@@ -416,16 +417,16 @@ fn awsvpc(desired_status: &str) -> DesiredTask {
 #[test]
 fn a_stopped_awsvpc_task_deprovisions_before_it_is_stopped() {
     let mut memory = Memory::default();
-    let desired = [awsvpc("STOPPED")];
+    let desired = [awsvpc(TaskStatus::Stopped)];
     let stopping = step(&desired, &[running("app")], &mut memory, 15.0);
-    assert_eq!(stopping.reports[0].last_status, "STOPPING");
+    assert_eq!(stopping.reports[0].last_status, TaskStatus::Stopping);
     assert_eq!(stops(&stopping), ["rt-app"]);
 
     // Every container has exited and settled: its address goes back before STOPPED.
     let gone = [exited("app", 143)];
     let deprovisioning = step(&desired, &gone, &mut memory, 30.0);
     let report = &deprovisioning.reports[0];
-    assert_eq!(report.last_status, "DEPROVISIONING");
+    assert_eq!(report.last_status, TaskStatus::Deprovisioning);
     assert_eq!(report.stopped_at, None, "not stopped yet");
     assert_eq!(report.containers[0].exit_code, Some(143));
     assert_eq!(removes(&deprovisioning), ["rt-app"]);
@@ -433,14 +434,14 @@ fn a_stopped_awsvpc_task_deprovisions_before_it_is_stopped() {
     // Removed: STOPPED, still with what the removed container told.
     let stopped = step(&desired, &[], &mut memory, 31.0);
     let report = &stopped.reports[0];
-    assert_eq!(report.last_status, "STOPPED");
+    assert_eq!(report.last_status, TaskStatus::Stopped);
     assert_eq!(
         report.stopped_at,
         Some(20.0),
         "when the last container exited"
     );
     assert_eq!(report.containers[0].exit_code, Some(143));
-    assert_eq!(report.containers[0].last_status, "STOPPED");
+    assert_eq!(report.containers[0].last_status, ContainerStatus::Stopped);
     assert!(stopped.actions.is_empty());
 }
 
@@ -448,24 +449,24 @@ fn a_stopped_awsvpc_task_deprovisions_before_it_is_stopped() {
 fn an_awsvpc_task_that_ended_itself_is_removed_only_once_the_server_wants_it_stopped() {
     let mut memory = Memory::default();
     let gone = [exited("app", 3)];
-    let ended = step(&[awsvpc("RUNNING")], &gone, &mut memory, 30.0);
-    assert_eq!(ended.reports[0].last_status, "DEPROVISIONING");
+    let ended = step(&[awsvpc(TaskStatus::Running)], &gone, &mut memory, 30.0);
+    assert_eq!(ended.reports[0].last_status, TaskStatus::Deprovisioning);
     assert_eq!(
-        ended.reports[0].stop_code.as_deref(),
-        Some("EssentialContainerExited")
+        ended.reports[0].stop_code,
+        Some(StopCode::EssentialContainerExited)
     );
     assert!(ended.actions.is_empty(), "the server has not heard yet");
 
-    let removing = step(&[awsvpc("STOPPED")], &gone, &mut memory, 31.0);
+    let removing = step(&[awsvpc(TaskStatus::Stopped)], &gone, &mut memory, 31.0);
     assert_eq!(removes(&removing), ["rt-app"]);
     // A poll lost after the removal leaves the old desired state: nothing starts again,
     // and the report still says why the task stopped.
-    let after = step(&[awsvpc("RUNNING")], &[], &mut memory, 32.0);
+    let after = step(&[awsvpc(TaskStatus::Running)], &[], &mut memory, 32.0);
     assert!(starts(&after).is_empty(), "{:?}", after.actions);
-    assert_eq!(after.reports[0].last_status, "STOPPED");
+    assert_eq!(after.reports[0].last_status, TaskStatus::Stopped);
     assert_eq!(
-        after.reports[0].stop_code.as_deref(),
-        Some("EssentialContainerExited")
+        after.reports[0].stop_code,
+        Some(StopCode::EssentialContainerExited)
     );
     assert_eq!(after.reports[0].containers[0].exit_code, Some(3));
 }
@@ -474,11 +475,11 @@ fn an_awsvpc_task_that_ended_itself_is_removed_only_once_the_server_wants_it_sto
 fn tasks_in_other_network_modes_stop_without_deprovisioning() {
     let mut memory = Memory::default();
     let desired = [DesiredTask {
-        desired_status: "STOPPED".into(),
+        desired_status: TaskStatus::Stopped,
         ..task(vec![container("app", true, &[])])
     }];
     let stopped = step(&desired, &[exited("app", 0)], &mut memory, 30.0);
-    assert_eq!(stopped.reports[0].last_status, "STOPPED");
+    assert_eq!(stopped.reports[0].last_status, TaskStatus::Stopped);
     assert!(
         removes(&stopped).is_empty(),
         "removed once the server lets go"

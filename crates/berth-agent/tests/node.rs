@@ -4,6 +4,7 @@
 use berth_agent::node::{self, Config};
 use berth_model::agent::{DesiredTask, PollRequest, PollResponse, RegisterRequest};
 use berth_model::resources::{ContainerDefinition, ContainerDependency};
+use berth_model::status::{ContainerStatus as Status, TaskStatus};
 use berth_runtime::fake::FakeRuntime;
 use berth_runtime::{ContainerSpec, ContainerStatus, Runtime, RuntimeConfig, RuntimeError};
 use bytes::Bytes;
@@ -76,7 +77,7 @@ fn wanted() -> PollResponse {
         tasks: vec![DesiredTask {
             task_arn: "arn:aws:ecs:us-east-1:000000000000:task/default/t1".into(),
             task_id: "t1".into(),
-            desired_status: "RUNNING".into(),
+            desired_status: TaskStatus::Running,
             family: "web".into(),
             revision: 1,
             network_mode: "bridge".into(),
@@ -189,13 +190,16 @@ async fn started_containers_are_reported_without_listing_everything_again() {
 
     // The first report already has both containers running: the agent stepped again after
     // starting `db` and started `web` without waiting for a poll.
-    assert_eq!(report.last_status, "RUNNING", "{report:?}");
-    let statuses: Vec<(&str, &str)> = report
+    assert_eq!(report.last_status, TaskStatus::Running, "{report:?}");
+    let statuses: Vec<(&str, Status)> = report
         .containers
         .iter()
-        .map(|c| (c.name.as_str(), c.last_status.as_str()))
+        .map(|c| (c.name.as_str(), c.last_status))
         .collect();
-    assert_eq!(statuses, [("db", "RUNNING"), ("web", "RUNNING")]);
+    assert_eq!(
+        statuses,
+        [("db", Status::Running), ("web", Status::Running)]
+    );
     // One list before the first poll and one after its answer; what the starts changed came
     // from the starts themselves.
     assert_eq!(lists_then, 2);

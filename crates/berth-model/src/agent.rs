@@ -8,6 +8,7 @@
 //! `Authorization: Bearer <agent key>` on polls (the join token on register).
 
 use crate::resources::{ContainerDefinition, NetworkBinding, Object, Timestamp, Volume};
+use crate::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -68,7 +69,7 @@ pub struct DesiredTask {
     pub task_arn: String,
     pub task_id: String,
     /// `RUNNING` or `STOPPED`.
-    pub desired_status: String,
+    pub desired_status: TaskStatus,
     pub family: String,
     pub revision: i64,
     pub network_mode: String,
@@ -86,8 +87,8 @@ pub struct DesiredTask {
 #[serde(rename_all = "camelCase")]
 pub struct TaskReport {
     pub task_arn: String,
-    /// ECS lastStatus: PENDING, ACTIVATING, RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED.
-    pub last_status: String,
+    /// PENDING, ACTIVATING, RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING or STOPPED.
+    pub last_status: TaskStatus,
     pub containers: Vec<ContainerReport>,
     pub pull_started_at: Option<Timestamp>,
     pub pull_stopped_at: Option<Timestamp>,
@@ -95,7 +96,7 @@ pub struct TaskReport {
     pub stopping_at: Option<Timestamp>,
     pub stopped_at: Option<Timestamp>,
     /// Set when the agent itself ended the task: `TaskFailedToStart` or `EssentialContainerExited`.
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     pub stopped_reason: Option<String>,
 }
 
@@ -104,13 +105,11 @@ pub struct TaskReport {
 pub struct ContainerReport {
     pub name: String,
     pub runtime_id: Option<String>,
-    /// PENDING, RUNNING or STOPPED.
-    pub last_status: String,
+    pub last_status: ContainerStatus,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub network_bindings: Vec<NetworkBinding>,
-    /// HEALTHY, UNHEALTHY or UNKNOWN.
-    pub health_status: String,
+    pub health_status: HealthStatus,
     pub ip_address: Option<String>,
 }
 

@@ -13,6 +13,7 @@ pub mod arn;
 pub mod error;
 pub mod requests;
 pub mod resources;
+pub mod status;
 pub mod validate;
 
 pub use arn::Arns;

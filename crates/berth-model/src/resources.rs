@@ -4,6 +4,10 @@
 //! holds exactly the members the client sent plus the defaults ECS itself adds. Shapes Berth
 //! stores without acting on are JSON objects: they round-trip byte for byte.
 
+use crate::status::{
+    ClusterStatus, ContainerStatus, DeploymentStatus, HealthStatus, InstanceStatus, RolloutState,
+    ServiceStatus, StopCause, StopCode, TaskDefinitionStatus, TaskStatus,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use serde_with::skip_serializing_none;
@@ -182,7 +186,7 @@ pub struct TaskDefinition {
     pub network_mode: Option<String>,
     pub revision: i64,
     pub volumes: Option<Vec<Volume>>,
-    pub status: Option<String>,
+    pub status: Option<TaskDefinitionStatus>,
     pub requires_attributes: Option<Vec<Object>>,
     pub placement_constraints: Option<Vec<Object>>,
     pub compatibilities: Option<Vec<String>>,
@@ -250,7 +254,7 @@ pub struct Cluster {
     pub cluster_arn: String,
     pub cluster_name: String,
     pub configuration: Option<Object>,
-    pub status: String,
+    pub status: ClusterStatus,
     pub registered_container_instances_count: i64,
     pub running_tasks_count: i64,
     pub pending_tasks_count: i64,
@@ -320,7 +324,7 @@ pub struct PlacementStrategy {
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     pub id: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub task_definition: String,
     pub desired_count: i64,
     pub pending_count: i64,
@@ -330,7 +334,7 @@ pub struct Deployment {
     pub updated_at: Timestamp,
     pub launch_type: Option<String>,
     pub network_configuration: Option<Object>,
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<RolloutState>,
     pub rollout_state_reason: Option<String>,
 }
 
@@ -351,7 +355,7 @@ pub struct Service {
     pub cluster_arn: String,
     pub load_balancers: Vec<LoadBalancer>,
     pub service_registries: Vec<Object>,
-    pub status: String,
+    pub status: ServiceStatus,
     pub desired_count: i64,
     pub running_count: i64,
     pub pending_count: i64,
@@ -407,14 +411,14 @@ pub struct Container {
     pub name: String,
     pub image: Option<String>,
     pub runtime_id: Option<String>,
-    pub last_status: String,
+    pub last_status: ContainerStatus,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub network_bindings: Vec<NetworkBinding>,
     /// The task's own address in `awsvpc` mode.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub network_interfaces: Vec<NetworkInterface>,
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     pub cpu: Option<String>,
     pub memory: Option<String>,
     pub memory_reservation: Option<String>,
@@ -432,11 +436,11 @@ pub struct Task {
     pub containers: Vec<Container>,
     pub cpu: Option<String>,
     pub created_at: Timestamp,
-    pub desired_status: String,
+    pub desired_status: TaskStatus,
     pub enable_execute_command: bool,
     pub group: String,
-    pub health_status: String,
-    pub last_status: String,
+    pub health_status: HealthStatus,
+    pub last_status: TaskStatus,
     pub launch_type: Option<String>,
     pub memory: Option<String>,
     pub overrides: Object,
@@ -444,15 +448,31 @@ pub struct Task {
     pub pull_stopped_at: Option<Timestamp>,
     pub started_at: Option<Timestamp>,
     pub started_by: Option<String>,
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     pub stopped_at: Option<Timestamp>,
     pub stopped_reason: Option<String>,
     pub stopping_at: Option<Timestamp>,
+    /// Why Berth stopped the task, as a type (ECS shows only `stopCode` and prose); kept in
+    /// the store and never shown (see [`Task::shown`]).
+    #[serde(rename = "berthStopCause")]
+    pub stop_cause: Option<StopCause>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
     pub task_arn: String,
     pub task_definition_arn: String,
     pub version: i64,
+}
+
+impl Task {
+    /// The task as answers show it: without what only Berth keeps, and with its tags only
+    /// when the caller asked for them.
+    pub fn shown(mut self, with_tags: bool) -> Task {
+        self.stop_cause = None;
+        if !with_tags {
+            self.tags.clear();
+        }
+        self
+    }
 }
 
 #[skip_serializing_none]
@@ -516,7 +536,7 @@ pub struct ContainerInstance {
     pub version_info: Object,
     pub remaining_resources: Vec<InstanceResource>,
     pub registered_resources: Vec<InstanceResource>,
-    pub status: String,
+    pub status: InstanceStatus,
     pub agent_connected: bool,
     pub running_tasks_count: i64,
     pub pending_tasks_count: i64,

@@ -12,6 +12,7 @@
 pub mod placement;
 pub mod query;
 
+pub use berth_model::status::{HealthStatus, RolloutState};
 use placement::{Constraint, Instance, Occupant, Placer, Request, Resources, Strategy};
 use std::collections::BTreeMap;
 
@@ -50,13 +51,6 @@ pub enum Phase {
     Stopped,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    Unknown,
-    Healthy,
-    Unhealthy,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     pub id: String,
@@ -67,7 +61,7 @@ pub struct Task {
     pub resources: Resources,
     pub desired_running: bool,
     pub phase: Phase,
-    pub health: Health,
+    pub health: HealthStatus,
     /// Whether health is judged by checks (container health check or load balancer target);
     /// without them a task counts as healthy once it has run for `Settings::healthy_after`.
     pub checked_health: bool,
@@ -88,30 +82,12 @@ pub enum Failure {
     FailedHealthChecks,
 }
 
-impl Failure {
-    fn describe(self, count: usize) -> String {
-        let tasks = if count == 1 { "task" } else { "tasks" };
-        match self {
-            Failure::FailedToStart => format!("{count} {tasks} failed to start"),
-            Failure::Exited => format!("{count} {tasks} exited"),
-            Failure::FailedHealthChecks => format!("{count} {tasks} failed health checks"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rollout {
-    InProgress,
-    Completed,
-    Failed,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
     pub id: String,
     pub task_definition: String,
     pub resources: Resources,
-    pub rollout: Rollout,
+    pub rollout: RolloutState,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -167,27 +143,32 @@ impl Default for Settings {
     }
 }
 
+/// Why the plan stops a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     ScaledIn,
     /// Replaced by a newer deployment.
     Deployment,
+    /// Its container or load balancer health checks failed.
     Unhealthy,
     InstanceDraining,
     ServiceDeleted,
 }
 
-impl StopReason {
-    /// The `stoppedReason` ECS writes for scheduler-initiated stops.
-    pub fn message(self) -> &'static str {
-        match self {
-            StopReason::ScaledIn => "Scaling activity initiated by (deployment)",
-            StopReason::Deployment => "Scaling activity initiated by (deployment)",
-            StopReason::Unhealthy => "Task failed container health checks",
-            StopReason::InstanceDraining => "Container instance is draining",
-            StopReason::ServiceDeleted => "Service is being deleted",
-        }
-    }
+/// Something worth telling a service's owner, in the service's events. The controller
+/// writes each in ECS's words; the plan's own starts and stops are told from its actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Starts are held back after repeated failures.
+    UnableToStartConsistently,
+    /// No instance can take a task; `reason` in ECS's terms (`RESOURCE:MEMORY`, …).
+    UnableToPlace {
+        reason: String,
+    },
+    DeploymentCompleted {
+        deployment: String,
+    },
+    SteadyState,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -216,19 +197,16 @@ pub struct ServiceReport {
     pub counts: Vec<DeploymentCounts>,
     /// Old deployments with no tasks left: they leave `deployments`.
     pub finished: Vec<String>,
-    /// A new rollout state for the PRIMARY deployment, with ECS's reason text.
-    pub rollout: Option<(Rollout, String)>,
+    /// A new rollout state for the PRIMARY deployment.
+    pub rollout: Option<RolloutState>,
     /// Start a new deployment of this task definition (circuit breaker rollback).
     pub rollback_to: Option<String>,
     pub running: i64,
     pub pending: i64,
-    /// Events in ECS's wording, without the "(service name)" prefix.
-    pub events: Vec<String>,
-    /// When starts are held back, the earliest time to try again.
-    pub retry_at: Option<f64>,
-    /// When the circuit breaker failed the PRIMARY deployment: how its tasks failed, e.g.
-    /// "2 tasks exited, 1 task failed health checks" (ECS only ever says they failed to start).
-    pub breaker_failures: Option<String>,
+    pub events: Vec<Event>,
+    /// When the circuit breaker failed the PRIMARY deployment: how many of its tasks failed
+    /// in each way, most common first (ECS only ever says they failed to start).
+    pub breaker_failures: Option<Vec<(Failure, usize)>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -273,9 +251,9 @@ fn is_present(task: &Task) -> bool {
 fn is_healthy(task: &Task, settings: &Settings, now: f64) -> bool {
     task.phase == Phase::Running
         && task.desired_running
-        && task.health != Health::Unhealthy
+        && task.health != HealthStatus::Unhealthy
         && if task.checked_health {
-            task.health == Health::Healthy
+            task.health == HealthStatus::Healthy
         } else {
             task.running_since
                 .is_some_and(|since| now - since >= settings.healthy_after)
@@ -381,20 +359,9 @@ fn reconcile_service(
     // Unhealthy tasks are replaced whatever the rollout arithmetic says: they serve nobody.
     let (unhealthy, rest): (Vec<&Task>, Vec<&Task>) = live
         .into_iter()
-        .partition(|t| t.phase == Phase::Running && t.health == Health::Unhealthy);
+        .partition(|t| t.phase == Phase::Running && t.health == HealthStatus::Unhealthy);
     for task in &unhealthy {
         stop(task, StopReason::Unhealthy, placer, actions);
-    }
-    if !unhealthy.is_empty() {
-        report.events.push(format!(
-            "has stopped {} running tasks: {}.",
-            unhealthy.len(),
-            unhealthy
-                .iter()
-                .map(|t| format!("(task {})", t.id))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
     }
     live = rest;
 
@@ -432,14 +399,11 @@ fn reconcile_service(
 
     let failure_streak = consecutive_failures(&own, &primary.id);
     let breaker_tripped = service.circuit_breaker.is_some()
-        && primary.rollout == Rollout::InProgress
+        && primary.rollout == RolloutState::InProgress
         && failed_in(&own, &primary.id) >= circuit_breaker_threshold(desired);
     let held_until = backoff_until(&own, &primary.id, failure_streak, settings);
     if breaker_tripped {
-        report.rollout = Some((
-            Rollout::Failed,
-            "ECS deployment circuit breaker: tasks failed to start.".to_string(),
-        ));
+        report.rollout = Some(RolloutState::Failed);
         report.breaker_failures = Some(failures_of(&own, &primary.id));
         if service.circuit_breaker == Some(true) {
             if let Some(previous) = service
@@ -459,13 +423,9 @@ fn reconcile_service(
         want = want.min(maximum_tasks(desired, service.maximum_percent) - live_count);
     }
     let may_start = !breaker_tripped && held_until.is_none_or(|at| now >= at);
-    if let Some(at) = held_until.filter(|at| now < *at) {
-        report.retry_at = Some(at);
-        report
-            .events
-            .push("is unable to consistently start tasks successfully.".to_string());
+    if held_until.is_some_and(|at| now < at) {
+        report.events.push(Event::UnableToStartConsistently);
     }
-    let mut started = 0;
     if may_start {
         for _ in 0..want.max(0) {
             let request = Request {
@@ -476,7 +436,6 @@ fn reconcile_service(
             };
             match placer.place(&request, rng) {
                 Ok(instance) => {
-                    started += 1;
                     actions.push(Action::Start {
                         service: service.name.clone(),
                         deployment: primary.id.clone(),
@@ -484,10 +443,9 @@ fn reconcile_service(
                     });
                 }
                 Err(why) => {
-                    report.events.push(format!(
-                        "was unable to place a task because no container instance met all of its requirements. Reason: {}",
-                        why.reason()
-                    ));
+                    report.events.push(Event::UnableToPlace {
+                        reason: why.reason().to_string(),
+                    });
                     break;
                 }
             }
@@ -514,9 +472,6 @@ fn reconcile_service(
             StopReason::InstanceDraining
         };
         stop(task, reason, placer, actions);
-    }
-    if started > 0 {
-        report.events.push(format!("has started {started} tasks."));
     }
 
     // Counts, finished deployments and completion. As on ECS, counts are of what runs, wanted
@@ -547,23 +502,18 @@ fn reconcile_service(
         .filter(|t| is_healthy(t, settings, now))
         .count() as i64;
     if !breaker_tripped
-        && primary.rollout == Rollout::InProgress
+        && primary.rollout == RolloutState::InProgress
         && only_primary_left
         && primary_healthy == desired
         && current.len() as i64 == desired
         && report.running == desired
         && outgoing.is_empty()
     {
-        report.rollout = Some((
-            Rollout::Completed,
-            format!("ECS deployment {} completed.", primary.id),
-        ));
-        report
-            .events
-            .push(format!("(deployment {}) deployment completed.", primary.id));
-        report
-            .events
-            .push("has reached a steady state.".to_string());
+        report.rollout = Some(RolloutState::Completed);
+        report.events.push(Event::DeploymentCompleted {
+            deployment: primary.id.clone(),
+        });
+        report.events.push(Event::SteadyState);
     }
     report
 }
@@ -575,9 +525,8 @@ fn failed_in(tasks: &[&Task], deployment: &str) -> i64 {
         .count() as i64
 }
 
-/// How a deployment's tasks failed, most common first: "2 tasks exited, 1 task failed health
-/// checks".
-fn failures_of(tasks: &[&Task], deployment: &str) -> String {
+/// How many of a deployment's tasks failed in each way, most common first.
+fn failures_of(tasks: &[&Task], deployment: &str) -> Vec<(Failure, usize)> {
     let mut counts: BTreeMap<Failure, usize> = BTreeMap::new();
     for failure in tasks
         .iter()
@@ -589,10 +538,6 @@ fn failures_of(tasks: &[&Task], deployment: &str) -> String {
     let mut counts: Vec<(Failure, usize)> = counts.into_iter().collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     counts
-        .into_iter()
-        .map(|(failure, count)| failure.describe(count))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Failures of a deployment since its last task that became healthy, newest first.

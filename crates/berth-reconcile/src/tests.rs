@@ -36,7 +36,7 @@ struct World {
     now: f64,
     next_id: usize,
     behaviour: Vec<(String, Behaviour)>,
-    events: Vec<String>,
+    events: Vec<Event>,
 }
 
 impl World {
@@ -50,7 +50,7 @@ impl World {
                 id: "d1".into(),
                 task_definition: "web:1".into(),
                 resources: SMALL,
-                rollout: Rollout::InProgress,
+                rollout: RolloutState::InProgress,
             }],
             strategies: vec![Strategy::Spread("instanceId".into())],
             constraints: vec![],
@@ -80,7 +80,7 @@ impl World {
             id: id.into(),
             task_definition: format!("web:{id}"),
             resources: SMALL,
-            rollout: Rollout::InProgress,
+            rollout: RolloutState::InProgress,
         };
         self.service().deployments.insert(0, deployment);
         self.behaviour.push((id.into(), behaviour));
@@ -137,7 +137,7 @@ impl World {
                         resources: SMALL,
                         desired_running: true,
                         phase: Phase::Pending,
-                        health: Health::Unknown,
+                        health: HealthStatus::Unknown,
                         checked_health: true,
                         running_since: None,
                         stopped_at: None,
@@ -164,9 +164,9 @@ impl World {
             service
                 .deployments
                 .retain(|d| !report.finished.contains(&d.id));
-            if let Some((rollout, _)) = &report.rollout {
+            if let Some(rollout) = &report.rollout {
                 service.deployments[0].rollout = *rollout;
-                if *rollout == Rollout::Completed {
+                if *rollout == RolloutState::Completed {
                     service.last_completed = Some(service.deployments[0].task_definition.clone());
                 }
             }
@@ -176,7 +176,7 @@ impl World {
                     id: id.clone(),
                     task_definition: previous,
                     resources: SMALL,
-                    rollout: Rollout::InProgress,
+                    rollout: RolloutState::InProgress,
                 };
                 self.service().deployments.insert(0, deployment);
                 self.behaviour.push((id, Behaviour::Healthy));
@@ -211,8 +211,8 @@ impl World {
                     task.phase = Phase::Running;
                     task.running_since = Some(now);
                 }
-                (Phase::Running, Behaviour::Healthy) => task.health = Health::Healthy,
-                (Phase::Running, Behaviour::NeverHealthy) => task.health = Health::Unhealthy,
+                (Phase::Running, Behaviour::Healthy) => task.health = HealthStatus::Healthy,
+                (Phase::Running, Behaviour::NeverHealthy) => task.health = HealthStatus::Unhealthy,
                 (Phase::Running, Behaviour::CrashesAfter(secs)) => {
                     if now - task.running_since.unwrap_or(now) >= secs {
                         task.phase = Phase::Stopped;
@@ -220,7 +220,7 @@ impl World {
                         task.stopped_at = Some(now);
                         task.failure = Some(Failure::Exited);
                     } else {
-                        task.health = Health::Healthy;
+                        task.health = HealthStatus::Healthy;
                     }
                 }
                 (Phase::Stopping | Phase::Stopped, _) => {}
@@ -255,11 +255,11 @@ fn a_new_service_starts_its_tasks_and_completes() {
     let mut world = World::new(3, 100, 200);
     world.settle(5, |_| {});
     assert_eq!(world.live_in("d1"), 3);
-    assert_eq!(world.service().deployments[0].rollout, Rollout::Completed);
-    assert!(world
-        .events
-        .iter()
-        .any(|e| e == "has reached a steady state."));
+    assert_eq!(
+        world.service().deployments[0].rollout,
+        RolloutState::Completed
+    );
+    assert!(world.events.contains(&Event::SteadyState));
     let placed: Vec<&str> = world
         .live()
         .iter()
@@ -303,7 +303,10 @@ fn a_rolling_update_keeps_minimum_healthy_and_respects_maximum() {
         1,
         "the old deployment left"
     );
-    assert_eq!(world.service().deployments[0].rollout, Rollout::Completed);
+    assert_eq!(
+        world.service().deployments[0].rollout,
+        RolloutState::Completed
+    );
 }
 
 #[test]
@@ -345,7 +348,7 @@ fn unhealthy_tasks_are_replaced() {
     let mut world = World::new(2, 100, 200);
     world.settle(4, |_| {});
     let victim = world.view.tasks[0].id.clone();
-    world.view.tasks[0].health = Health::Unhealthy;
+    world.view.tasks[0].health = HealthStatus::Unhealthy;
     let plan = world.round();
     assert!(plan.actions.contains(&Action::Stop {
         task: victim,
@@ -380,9 +383,10 @@ fn unplaceable_tasks_produce_the_ecs_event() {
     world.view.instances.clear();
     let plan = world.round();
     assert!(plan.actions.is_empty());
-    assert!(plan.services[0].events.iter().any(|e| e.starts_with(
-        "was unable to place a task because no container instance met all of its requirements."
-    )));
+    assert!(plan.services[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::UnableToPlace { .. })));
 }
 
 #[test]
@@ -390,10 +394,7 @@ fn crashing_tasks_back_off() {
     let mut world = World::new(1, 100, 200);
     world.behaviour[0].1 = Behaviour::CrashesAfter(1.0);
     world.settle(12, |_| {});
-    assert!(world
-        .events
-        .iter()
-        .any(|e| e == "is unable to consistently start tasks successfully."));
+    assert!(world.events.contains(&Event::UnableToStartConsistently));
     let started = world.view.tasks.len();
     assert!(
         started < 8,
@@ -417,7 +418,7 @@ fn the_circuit_breaker_rolls_back_a_failing_deployment() {
         service.deployments
     );
     assert_eq!(service.deployments[0].task_definition, "web:1");
-    assert_eq!(service.deployments[0].rollout, Rollout::Completed);
+    assert_eq!(service.deployments[0].rollout, RolloutState::Completed);
 }
 
 #[test]
@@ -469,7 +470,7 @@ fn standalone_tasks_wait_for_an_instance_then_are_assigned() {
         resources: SMALL,
         desired_running: true,
         phase: Phase::Pending,
-        health: Health::Unknown,
+        health: HealthStatus::Unknown,
         checked_health: false,
         running_since: None,
         stopped_at: None,
@@ -499,7 +500,7 @@ fn a_tripped_breaker_says_how_the_tasks_failed() {
         resources: SMALL,
         desired_running: false,
         phase: Phase::Stopped,
-        health: Health::Unknown,
+        health: HealthStatus::Unknown,
         checked_health: true,
         running_since: None,
         stopped_at: Some(1.0),
@@ -515,8 +516,8 @@ fn a_tripped_breaker_says_how_the_tasks_failed() {
     let tasks: Vec<&Task> = tasks.iter().collect();
     assert_eq!(
         failures_of(&tasks, "d2"),
-        "2 tasks exited, 1 task failed health checks"
+        [(Failure::Exited, 2), (Failure::FailedHealthChecks, 1)]
     );
-    assert_eq!(failures_of(&tasks, "d1"), "1 task failed to start");
-    assert_eq!(failures_of(&tasks, "d3"), "");
+    assert_eq!(failures_of(&tasks, "d1"), [(Failure::FailedToStart, 1)]);
+    assert_eq!(failures_of(&tasks, "d3"), []);
 }

@@ -6,6 +6,7 @@
 use berth_lb::health::State;
 use berth_model::agent::{ContainerReport, PollResponse, RegisterRequest, TaskReport};
 use berth_model::resources::NetworkBinding;
+use berth_model::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
 use berth_model::Arns;
 use berth_reconcile::Settings;
 use berth_server::call::Context;
@@ -158,17 +159,25 @@ impl Cluster {
             .tasks
             .iter()
             .map(|task| {
-                let running = task.desired_status == "RUNNING" && !exit_essential;
+                let running = task.desired_status == TaskStatus::Running && !exit_essential;
                 TaskReport {
                     task_arn: task.task_arn.clone(),
-                    last_status: if running { "RUNNING" } else { "STOPPED" }.into(),
+                    last_status: if running {
+                        TaskStatus::Running
+                    } else {
+                        TaskStatus::Stopped
+                    },
                     containers: task
                         .containers
                         .iter()
                         .map(|c| ContainerReport {
                             name: c.name.clone().unwrap_or_default(),
                             runtime_id: Some(format!("c-{}", task.task_id)),
-                            last_status: if running { "RUNNING" } else { "STOPPED" }.into(),
+                            last_status: if running {
+                                ContainerStatus::Running
+                            } else {
+                                ContainerStatus::Stopped
+                            },
                             exit_code: (!running).then_some(if exit_essential { 1 } else { 0 }),
                             reason: None,
                             network_bindings: vec![NetworkBinding {
@@ -177,7 +186,7 @@ impl Cluster {
                                 host_port: Some(host_port(&task.task_id)),
                                 protocol: Some("tcp".into()),
                             }],
-                            health_status: "UNKNOWN".into(),
+                            health_status: HealthStatus::Unknown,
                             ip_address: None,
                         })
                         .collect(),
@@ -186,7 +195,7 @@ impl Cluster {
                     started_at: Some(self.now),
                     stopping_at: (!running).then_some(self.now),
                     stopped_at: (!running).then_some(self.now),
-                    stop_code: exit_essential.then(|| "EssentialContainerExited".to_string()),
+                    stop_code: exit_essential.then_some(StopCode::EssentialContainerExited),
                     stopped_reason: exit_essential
                         .then(|| "Essential container in task exited".to_string()),
                 }
@@ -692,7 +701,7 @@ fn a_stopping_target_is_drained_before_its_stop_signal() {
             .desired()
             .tasks
             .iter()
-            .all(|t| t.desired_status == "RUNNING"),
+            .all(|t| t.desired_status == TaskStatus::Running),
         "the agent keeps a draining task running"
     );
     assert!(
@@ -715,7 +724,7 @@ fn a_stopping_target_is_drained_before_its_stop_signal() {
             .desired()
             .tasks
             .iter()
-            .filter(|t| t.desired_status == "STOPPED")
+            .filter(|t| t.desired_status == TaskStatus::Stopped)
             .count(),
         1,
         "now the agent stops it"
@@ -768,7 +777,7 @@ fn stop_task_and_a_draining_instance_drain_before_the_stop_signal() {
                 .desired()
                 .tasks
                 .iter()
-                .any(|t| t.task_arn == arn && t.desired_status == "RUNNING"),
+                .any(|t| t.task_arn == arn && t.desired_status == TaskStatus::Running),
             "the agent keeps the draining task running ({via_instance})"
         );
         cluster.balancer.sync(&cluster.api, cluster.now);
@@ -781,7 +790,7 @@ fn stop_task_and_a_draining_instance_drain_before_the_stop_signal() {
                 .desired()
                 .tasks
                 .iter()
-                .all(|t| t.task_arn != arn || t.desired_status == "STOPPED"),
+                .all(|t| t.task_arn != arn || t.desired_status == TaskStatus::Stopped),
             "now the agent stops it ({via_instance})"
         );
     }

@@ -20,6 +20,7 @@ use berth_lb::health::{HealthCheck, Matcher, State};
 use berth_lb::proxy::{IdleTimeout, Routes, DEFAULT_IDLE_TIMEOUT};
 use berth_lb::rules::{Condition, Rule as LiveRule};
 use berth_model::resources::Cluster;
+use berth_model::status::ClusterStatus;
 use berth_model::ApiError;
 use berth_store::Collection;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -54,7 +55,7 @@ impl Config {
     pub fn read(call: &Call<'_>) -> Result<Self, ApiError> {
         let mut service_targets = Vec::new();
         for cluster in call.list::<Cluster>(Collection::Clusters, None)? {
-            if cluster.status == "ACTIVE" {
+            if cluster.status == ClusterStatus::Active {
                 service_targets.extend(targets::service_targets(call, &cluster.cluster_name)?);
             }
         }

@@ -8,12 +8,13 @@ use crate::call::Call;
 use crate::data_plane::TargetState;
 use crate::ecs::container_instances::InstanceRecord;
 use crate::ecs::tasks::{new_task, request_stop, Launch};
-use crate::ecs::{events, services, task_definitions, view};
+use crate::ecs::{events, names, services, task_definitions, view};
 use berth_model::arn::resource_id;
-use berth_model::resources::{Cluster, Deployment, Service, Task, TaskDefinition};
+use berth_model::resources::{Cluster, Service, Task, TaskDefinition};
+use berth_model::status::{ClusterStatus, RolloutState, ServiceStatus, StopCause, TaskStatus};
 use berth_model::ApiError;
 use berth_reconcile::placement;
-use berth_reconcile::{self as reconcile, Action, Rollout, Settings, StopReason};
+use berth_reconcile::{self as reconcile, Action, Settings, StopReason};
 use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -23,19 +24,11 @@ use std::net::{IpAddr, SocketAddr};
 /// rounds and listings do not grow with history.
 pub const STOPPED_TASK_RETENTION_SECONDS: f64 = 3600.0;
 
-fn rollout(deployment: &Deployment) -> Rollout {
-    match deployment.rollout_state.as_deref() {
-        Some("COMPLETED") => Rollout::Completed,
-        Some("FAILED") => Rollout::Failed,
-        _ => Rollout::InProgress,
-    }
-}
-
 /// Runs one round over every ACTIVE cluster. Returns whether anything was written.
 pub fn run_round(call: &Call<'_>, settings: &Settings, seed: u64) -> Result<bool, ApiError> {
     let mut changed = false;
     for cluster in call.list::<Cluster>(Collection::Clusters, None)? {
-        if cluster.status == "ACTIVE" {
+        if cluster.status == ClusterStatus::Active {
             changed |= reconcile_cluster(call, &cluster.cluster_name, settings, seed)?;
         }
     }
@@ -61,7 +54,7 @@ impl Definitions<'_, '_> {
 fn forget_old_tasks(call: &Call<'_>, tasks: Vec<Task>) -> Result<Vec<Task>, ApiError> {
     let now = call.now();
     let expired = |task: &Task| {
-        task.last_status == "STOPPED"
+        task.last_status == TaskStatus::Stopped
             && task
                 .stopped_at
                 .is_some_and(|at| now - at > STOPPED_TASK_RETENTION_SECONDS)
@@ -89,7 +82,7 @@ fn reconcile_cluster(
     let stored_services: Vec<Service> = call
         .list::<Service>(Collection::Services, Some(cluster))?
         .into_iter()
-        .filter(|s| s.status != "INACTIVE")
+        .filter(|s| s.status != ServiceStatus::Inactive)
         .collect();
     let mut definitions = Definitions {
         call,
@@ -146,7 +139,7 @@ fn reconcile_cluster(
                 id: deployment.id.clone(),
                 task_definition: deployment.task_definition.clone(),
                 resources: view::resources(&definition),
-                rollout: rollout(deployment),
+                rollout: deployment.rollout_state.unwrap_or_default(),
             });
         }
         let config = &service.deployment_configuration;
@@ -181,7 +174,7 @@ fn reconcile_cluster(
             constraints,
             circuit_breaker,
             last_completed,
-            active: service.status == "ACTIVE",
+            active: service.status == ServiceStatus::Active,
         });
     }
     let view = reconcile::View {
@@ -218,7 +211,7 @@ fn reconcile_cluster(
                     continue;
                 };
                 let launch = Launch {
-                    group: services::task_group(service),
+                    group: names::task_group(service),
                     started_by: Some(deployment.clone()),
                     launch_type: stored.launch_type.clone(),
                     overrides: None,
@@ -250,25 +243,26 @@ fn reconcile_cluster(
             }
             Action::Stop { task, reason } => {
                 let now = call.now();
-                let message = match (reason, failed_checks.get(task)) {
-                    (StopReason::Unhealthy, Some(group)) => view::failed_checks_reason(group),
-                    _ => reason.message().to_string(),
+                let cause = match (reason, failed_checks.get(task)) {
+                    (StopReason::Unhealthy, Some(group)) => StopCause::FailedTargetHealthChecks {
+                        target_group_arn: group.clone(),
+                    },
+                    (StopReason::Unhealthy, None) => StopCause::FailedContainerHealthChecks,
+                    (StopReason::ScaledIn, _) => StopCause::ScaledIn,
+                    (StopReason::Deployment, _) => StopCause::ReplacedByDeployment,
+                    (StopReason::InstanceDraining, _) => StopCause::InstanceDraining,
+                    (StopReason::ServiceDeleted, _) => StopCause::ServiceDeleted,
                 };
                 let outcome = call.modify(Collection::Tasks, task, |t: &mut Task| {
-                    if t.desired_status == "STOPPED" {
+                    if t.desired_status == TaskStatus::Stopped {
                         return Ok::<_, ApiError>(None);
                     }
-                    let service = t.group.strip_prefix("service:").map(str::to_string);
+                    let service = names::service_of(&t.group).map(str::to_string);
                     let behind_balancer = service
                         .as_ref()
                         .is_some_and(|s| balancing.services.contains_key(s));
-                    let drains = request_stop(
-                        t,
-                        "ServiceSchedulerInitiated",
-                        message.clone(),
-                        now,
-                        behind_balancer,
-                    );
+                    let drains =
+                        request_stop(t, cause.clone(), cause.reason(), now, behind_balancer);
                     Ok(service.map(|s| (s, drains)))
                 })?;
                 if let Some(Some((service, drains))) = outcome {
@@ -343,8 +337,11 @@ fn finish_drains(
     tasks: &[Task],
 ) -> Result<HashMap<String, BTreeMap<String, usize>>, ApiError> {
     let mut deregistered: HashMap<String, BTreeMap<String, usize>> = HashMap::new();
-    for task in tasks.iter().filter(|t| t.last_status == "DEACTIVATING") {
-        let service_name = task.group.strip_prefix("service:").unwrap_or_default();
+    for task in tasks
+        .iter()
+        .filter(|t| t.last_status == TaskStatus::Deactivating)
+    {
+        let service_name = names::service_of(&task.group).unwrap_or_default();
         let targets = match balancing.services.get(service_name).copied() {
             Some(service) => balancing.states(call, service, task)?,
             None => Vec::new(),
@@ -356,10 +353,10 @@ fn finish_drains(
             Collection::Tasks,
             resource_id(&task.task_arn),
             |t: &mut Task| {
-                if t.last_status != "DEACTIVATING" {
+                if t.last_status != TaskStatus::Deactivating {
                     return Ok::<_, ApiError>(false);
                 }
-                t.last_status = "STOPPING".into();
+                t.last_status = TaskStatus::Stopping;
                 t.version += 1;
                 Ok(true)
             },
@@ -372,13 +369,6 @@ fn finish_drains(
         }
     }
     Ok(deregistered)
-}
-
-fn task_list(ids: &[String]) -> String {
-    ids.iter()
-        .map(|id| format!("(task {id})"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// What a round did to one service's tasks, for its events.
@@ -403,43 +393,24 @@ fn apply_report(
     let mut messages: Vec<String> = Vec::new();
     if let Some(groups) = notes.deregistered {
         for (group, count) in groups {
-            messages.push(format!(
-                "deregistered {count} targets in (target-group {group})"
-            ));
+            messages.push(events::deregistered(*count, group));
         }
     }
     if let Some(ids) = notes.started {
-        messages.push(format!(
-            "has started {} tasks: {}.",
-            ids.len(),
-            task_list(ids)
-        ));
+        messages.push(events::started(ids));
     }
     if let Some(ids) = notes.stopped {
-        messages.push(format!(
-            "has stopped {} running tasks: {}.",
-            ids.len(),
-            task_list(ids)
-        ));
+        messages.push(events::stopped(ids));
     }
     if notes.draining > 0 {
-        messages.push(format!(
-            "has begun draining connections on {} tasks.",
-            notes.draining
-        ));
+        messages.push(events::draining(notes.draining));
     }
-    messages.extend(
-        report
-            .events
-            .iter()
-            .filter(|e| !e.starts_with("has started") && !e.starts_with("has stopped"))
-            .cloned(),
-    );
+    messages.extend(report.events.iter().map(events::planned));
     let now = call.now();
     let mut left_completed = None;
     let changed = call.modify(
         Collection::Services,
-        &services::key(cluster, name),
+        &names::key(cluster, name),
         |service: &mut Service| {
             let before = service.clone();
             service.running_count = report.running;
@@ -448,7 +419,7 @@ fn apply_report(
                 .deployments
                 .iter()
                 .filter(|d| report.finished.contains(&d.id))
-                .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"))
+                .find(|d| d.rollout_state == Some(RolloutState::Completed))
                 .map(|d| History {
                     service_created_at: service.created_at,
                     last_completed_task_definition: d.task_definition.clone(),
@@ -463,35 +434,22 @@ fn apply_report(
                     d.failed_tasks = counts.failed;
                 }
             }
-            if let Some((state, reason)) = &report.rollout {
+            if let Some(state) = report.rollout {
                 if let Some(primary) = service.deployments.first_mut() {
-                    primary.rollout_state = Some(
-                        match state {
-                            Rollout::Completed => "COMPLETED",
-                            Rollout::Failed => "FAILED",
-                            Rollout::InProgress => "IN_PROGRESS",
-                        }
-                        .to_string(),
-                    );
-                    primary.rollout_state_reason = Some(reason.clone());
+                    primary.rollout_state = Some(state);
+                    primary.rollout_state_reason = Some(events::rollout_reason(state, &primary.id));
                     primary.updated_at = now;
-                }
-                if *state == Rollout::Failed {
-                    // ECS's words, then what actually happened, which ECS does not say.
-                    let how = report
-                        .breaker_failures
-                        .as_ref()
-                        .map(|how| format!(" ({how})"))
-                        .unwrap_or_default();
-                    messages.push(format!(
-                        "(deployment {}) deployment failed: tasks failed to start.{how}",
-                        service.deployments[0].id
-                    ));
+                    if state == RolloutState::Failed {
+                        messages.push(events::breaker_tripped(
+                            &primary.id,
+                            report.breaker_failures.as_deref().unwrap_or_default(),
+                        ));
+                    }
                 }
             }
             if let Some(previous) = &report.rollback_to {
                 services::roll_back(service, previous, call.ids(), now);
-                messages.push(format!("rolling back to {previous}."));
+                messages.push(events::rolling_back(previous));
             }
             events::push(service, &messages, call.ids(), now);
             Ok::<_, ApiError>(*service != before)
@@ -500,7 +458,7 @@ fn apply_report(
     if let Some(history) = left_completed {
         call.put(
             Collection::ServiceHistory,
-            &services::key(cluster, name),
+            &names::key(cluster, name),
             cluster,
             &history,
         )?;
@@ -530,13 +488,13 @@ fn last_completed(
         .deployments
         .iter()
         .skip(1)
-        .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"));
+        .find(|d| d.rollout_state == Some(RolloutState::Completed));
     if let Some(deployment) = listed {
         return Ok(Some(deployment.task_definition.clone()));
     }
     let history = call.get::<History>(
         Collection::ServiceHistory,
-        &services::key(cluster, &service.service_name),
+        &names::key(cluster, &service.service_name),
     )?;
     Ok(history
         .filter(|h| h.service_created_at == service.created_at)

@@ -12,11 +12,11 @@
 use crate::call::Call;
 use crate::data_plane::TargetState;
 use crate::ecs::container_instances::InstanceRecord;
-use crate::ecs::task_definitions;
+use crate::ecs::{names, task_definitions};
 use berth_lb::health::State;
 use berth_model::resources::{LoadBalancer, Service, Task, TaskDefinition};
+use berth_model::status::{HealthStatus, TaskStatus};
 use berth_model::ApiError;
-use berth_reconcile::Health;
 use berth_store::Collection;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -66,7 +66,7 @@ pub fn task_target(
 
 /// Whether the task belongs in its service's target groups: running and wanted.
 pub fn is_registered(task: &Task) -> bool {
-    task.last_status == "RUNNING" && task.desired_status == "RUNNING"
+    task.last_status == TaskStatus::Running && task.desired_status == TaskStatus::Running
 }
 
 /// Every (target group, address) of `task` under `service`'s `loadBalancers`.
@@ -96,14 +96,14 @@ pub fn task_targets(
 /// `healthCheckGracePeriodSeconds` from the task's start. Returns the health and, when a
 /// target made it unhealthy, that target's group.
 pub fn task_health(
-    container_health: Option<Health>,
+    container_health: Option<HealthStatus>,
     targets: &[(String, Option<TargetState>)],
     started_at: Option<f64>,
     grace_period_seconds: f64,
     now: f64,
-) -> (Health, Option<String>) {
-    if container_health == Some(Health::Unhealthy) {
-        return (Health::Unhealthy, None);
+) -> (HealthStatus, Option<String>) {
+    if container_health == Some(HealthStatus::Unhealthy) {
+        return (HealthStatus::Unhealthy, None);
     }
     let in_grace = started_at.is_none_or(|at| now - at < grace_period_seconds);
     if !in_grace {
@@ -111,17 +111,17 @@ pub fn task_health(
             .iter()
             .find(|(_, state)| matches!(state, Some((State::Unhealthy, _))))
         {
-            return (Health::Unhealthy, Some(group.clone()));
+            return (HealthStatus::Unhealthy, Some(group.clone()));
         }
     }
     let all_healthy = !targets.is_empty()
         && targets
             .iter()
             .all(|(_, state)| matches!(state, Some((State::Healthy, _))));
-    if all_healthy && container_health != Some(Health::Unknown) {
-        (Health::Healthy, None)
+    if all_healthy && container_health != Some(HealthStatus::Unknown) {
+        (HealthStatus::Healthy, None)
     } else {
-        (Health::Unknown, None)
+        (HealthStatus::Unknown, None)
     }
 }
 
@@ -141,7 +141,7 @@ pub fn service_targets(call: &Call<'_>, cluster: &str) -> Result<Vec<ServiceTarg
         .list::<Service>(Collection::Services, Some(cluster))?
         .into_iter()
         .filter(|s| !s.load_balancers.is_empty())
-        .map(|s| (format!("service:{}", s.service_name), s))
+        .map(|s| (names::task_group(&s.service_name), s))
         .collect();
     let mut targets = Vec::new();
     if services.is_empty() {
@@ -318,7 +318,7 @@ mod tests {
         let h = |container, states: &[Option<State>]| {
             task_health(Some(container), &targets(states), Some(0.0), 0.0, 100.0)
         };
-        use Health::*;
+        use HealthStatus::*;
         assert_eq!(h(Healthy, &[Some(State::Healthy)]), (Healthy, None));
         assert_eq!(
             task_health(None, &targets(&[Some(State::Healthy)]), Some(0.0), 0.0, 1.0),
@@ -347,21 +347,21 @@ mod tests {
         let unhealthy = targets(&[Some(State::Unhealthy)]);
         assert_eq!(
             task_health(None, &unhealthy, Some(100.0), 30.0, 120.0),
-            (Health::Unknown, None)
+            (HealthStatus::Unknown, None)
         );
         assert_eq!(
             task_health(None, &unhealthy, Some(100.0), 30.0, 130.0),
-            (Health::Unhealthy, Some("tg-0".into()))
+            (HealthStatus::Unhealthy, Some("tg-0".into()))
         );
         assert_eq!(
             task_health(
-                Some(Health::Unhealthy),
+                Some(HealthStatus::Unhealthy),
                 &unhealthy,
                 Some(100.0),
                 30.0,
                 101.0
             ),
-            (Health::Unhealthy, None)
+            (HealthStatus::Unhealthy, None)
         );
     }
 }

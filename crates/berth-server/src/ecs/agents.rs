@@ -10,6 +10,7 @@ use berth_model::agent::{
 };
 use berth_model::arn::resource_id;
 use berth_model::resources::{Attribute, InstanceResource, NetworkInterface, Task, TaskDefinition};
+use berth_model::status::{ContainerStatus, HealthStatus, StopCause, TaskStatus};
 use berth_model::{ApiError, ErrorKind};
 use berth_store::Collection;
 use serde_json::{json, Map};
@@ -118,7 +119,7 @@ pub fn authenticate(
 }
 
 /// ECS's task health over essential containers: any UNHEALTHY, else any UNKNOWN, else HEALTHY.
-fn task_health(task: &Task, definition: Option<&TaskDefinition>) -> String {
+fn task_health(task: &Task, definition: Option<&TaskDefinition>) -> HealthStatus {
     let essential = |name: &str| {
         definition
             .and_then(|d| {
@@ -128,35 +129,19 @@ fn task_health(task: &Task, definition: Option<&TaskDefinition>) -> String {
             })
             .is_none_or(|c| c.is_essential())
     };
-    let statuses: Vec<&str> = task
+    let statuses: Vec<HealthStatus> = task
         .containers
         .iter()
         .filter(|c| essential(&c.name))
-        .map(|c| c.health_status.as_deref().unwrap_or("UNKNOWN"))
+        .map(|c| c.health_status.unwrap_or_default())
         .collect();
-    if statuses.contains(&"UNHEALTHY") {
-        "UNHEALTHY"
-    } else if statuses.is_empty() || statuses.contains(&"UNKNOWN") {
-        "UNKNOWN"
+    if statuses.contains(&HealthStatus::Unhealthy) {
+        HealthStatus::Unhealthy
+    } else if statuses.is_empty() || statuses.contains(&HealthStatus::Unknown) {
+        HealthStatus::Unknown
     } else {
-        "HEALTHY"
+        HealthStatus::Healthy
     }
-    .to_string()
-}
-
-const ORDER: [&str; 8] = [
-    "PROVISIONING",
-    "PENDING",
-    "ACTIVATING",
-    "RUNNING",
-    "DEACTIVATING",
-    "STOPPING",
-    "DEPROVISIONING",
-    "STOPPED",
-];
-
-fn rank(status: &str) -> usize {
-    ORDER.iter().position(|s| *s == status).unwrap_or(0)
 }
 
 /// Folds an agent's reports into the task records. Returns whether anything changed.
@@ -199,8 +184,8 @@ fn fold_reports(
         let updated = call.modify(Collection::Tasks, id, |task: &mut Task| {
             let before = task.clone();
             // Status only moves forward: a late report never revives a stopped task.
-            if rank(&report.last_status) >= rank(&task.last_status) {
-                task.last_status = report.last_status.clone();
+            if report.last_status >= task.last_status {
+                task.last_status = report.last_status;
             }
             for observed in &report.containers {
                 if let Some(container) =
@@ -208,8 +193,8 @@ fn fold_reports(
                 {
                     container.runtime_id =
                         observed.runtime_id.clone().or(container.runtime_id.take());
-                    if container.last_status != "STOPPED" {
-                        container.last_status = observed.last_status.clone();
+                    if container.last_status != ContainerStatus::Stopped {
+                        container.last_status = observed.last_status;
                     }
                     container.exit_code = observed.exit_code.or(container.exit_code);
                     container.reason = observed.reason.clone().or(container.reason.take());
@@ -222,7 +207,7 @@ fn fold_reports(
                             ipv6_address: None,
                         }];
                     }
-                    container.health_status = Some(observed.health_status.clone());
+                    container.health_status = Some(observed.health_status);
                 }
             }
             task.pull_started_at = task.pull_started_at.or(report.pull_started_at);
@@ -230,12 +215,13 @@ fn fold_reports(
             task.started_at = task.started_at.or(report.started_at);
             task.stopping_at = task.stopping_at.or(report.stopping_at);
             task.stopped_at = task.stopped_at.or(report.stopped_at);
-            if let Some(code) = &report.stop_code {
+            if let Some(code) = report.stop_code {
                 if task.stop_code.is_none() {
-                    task.stop_code = Some(code.clone());
+                    task.stop_code = Some(code);
+                    task.stop_cause = StopCause::reported(code);
                     task.stopped_reason = report.stopped_reason.clone();
                 }
-                task.desired_status = "STOPPED".into();
+                task.desired_status = TaskStatus::Stopped;
             }
             task.health_status = task_health(task, definition);
             if *task != before {
@@ -267,7 +253,9 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
         .list::<Task>(Collection::Tasks, Some(&cluster))?
         .into_iter()
         .filter(|t| t.container_instance_arn.as_deref() == Some(arn))
-        .filter(|t| !(t.desired_status == "STOPPED" && t.last_status == "STOPPED"))
+        .filter(|t| {
+            !(t.desired_status == TaskStatus::Stopped && t.last_status == TaskStatus::Stopped)
+        })
         .collect();
     tasks.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
     let mut hasher = Sha256::new();
@@ -277,13 +265,13 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
             continue;
         };
         // A task being drained keeps running until the load balancer is done with it.
-        let desired_status = if task.last_status == "DEACTIVATING" {
-            "RUNNING".to_string()
+        let desired_status = if task.last_status == TaskStatus::Deactivating {
+            TaskStatus::Running
         } else {
             task.desired_status
         };
         hasher.update(task.task_arn.as_bytes());
-        hasher.update(desired_status.as_bytes());
+        hasher.update(desired_status.to_string().as_bytes());
         let stop_timeout = definition
             .container_definitions
             .iter()

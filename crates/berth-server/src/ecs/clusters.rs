@@ -6,12 +6,10 @@ use crate::call::Call;
 use berth_model::arn::cluster_name;
 use berth_model::requests::{CreateCluster, DeleteCluster, DescribeClusters, ListClusters};
 use berth_model::resources::{Cluster, Failure, Service, Task};
+use berth_model::status::{ClusterStatus, ServiceStatus, TaskStatus};
 use berth_model::{ApiError, ErrorKind};
 use berth_store::Collection;
 use serde_json::{json, Value};
-
-pub const ACTIVE: &str = "ACTIVE";
-const INACTIVE: &str = "INACTIVE";
 
 fn new_cluster(call: &Call<'_>, name: &str, request: &CreateCluster) -> Cluster {
     let request = request.clone();
@@ -19,7 +17,7 @@ fn new_cluster(call: &Call<'_>, name: &str, request: &CreateCluster) -> Cluster 
         cluster_arn: call.arns().cluster(name),
         cluster_name: name.to_string(),
         configuration: request.configuration,
-        status: ACTIVE.to_string(),
+        status: ClusterStatus::Active,
         tags: request.tags.unwrap_or_default(),
         settings: Some(request.settings.unwrap_or_else(|| {
             vec![
@@ -51,7 +49,7 @@ pub fn ensure_default(call: &Call<'_>) -> Result<(), ApiError> {
 pub fn require_active(call: &Call<'_>, member: Option<&str>) -> Result<Cluster, ApiError> {
     let name = cluster_name(member).ok_or_else(ApiError::cluster_not_found)?;
     match call.get::<Cluster>(Collection::Clusters, &name)? {
-        Some(cluster) if cluster.status == ACTIVE => Ok(cluster),
+        Some(cluster) if cluster.status == ClusterStatus::Active => Ok(cluster),
         _ => Err(ApiError::cluster_not_found()),
     }
 }
@@ -65,12 +63,12 @@ pub fn create(call: &Call<'_>, request: &CreateCluster) -> Result<Value, ApiErro
     loop {
         match call.get::<Cluster>(Collection::Clusters, &name)? {
             // CreateCluster is idempotent on ECS: asking again returns the existing cluster.
-            Some(existing) if existing.status == ACTIVE => {
+            Some(existing) if existing.status == ClusterStatus::Active => {
                 return Ok(json!({"cluster": with_counts(call, existing, false)?}))
             }
             Some(_) => {
                 let replaced = call.modify(Collection::Clusters, &name, |c: &mut Cluster| {
-                    if c.status == ACTIVE {
+                    if c.status == ClusterStatus::Active {
                         return Ok::<_, ApiError>(false);
                     }
                     *c = fresh.clone();
@@ -94,12 +92,17 @@ fn with_counts(call: &Call<'_>, mut cluster: Cluster, tags: bool) -> Result<Clus
     let name = cluster.cluster_name.clone();
     let services: Vec<Service> = call.list(Collection::Services, Some(&name))?;
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&name))?;
-    cluster.active_services_count = services.iter().filter(|s| s.status == ACTIVE).count() as i64;
-    cluster.running_tasks_count =
-        tasks.iter().filter(|t| t.last_status == "RUNNING").count() as i64;
+    cluster.active_services_count = services
+        .iter()
+        .filter(|s| s.status == ServiceStatus::Active)
+        .count() as i64;
+    cluster.running_tasks_count = tasks
+        .iter()
+        .filter(|t| t.last_status == TaskStatus::Running)
+        .count() as i64;
     cluster.pending_tasks_count = tasks
         .iter()
-        .filter(|t| t.desired_status == "RUNNING" && t.last_status != "RUNNING")
+        .filter(|t| t.desired_status == TaskStatus::Running && t.last_status != TaskStatus::Running)
         .count() as i64;
     if !tags {
         cluster.tags.clear();
@@ -138,7 +141,7 @@ pub fn list(call: &Call<'_>, request: &ListClusters) -> Result<Value, ApiError> 
     let arns: Vec<String> = call
         .list::<Cluster>(Collection::Clusters, None)?
         .into_iter()
-        .filter(|c| c.status == ACTIVE)
+        .filter(|c| c.status == ClusterStatus::Active)
         .map(|c| c.cluster_arn)
         .collect();
     let (page, next) = pagination::page(arns, &request.page, 100)?;
@@ -149,14 +152,14 @@ pub fn delete(call: &Call<'_>, request: &DeleteCluster) -> Result<Value, ApiErro
     let cluster = require_active(call, Some(&request.cluster))?;
     let name = cluster.cluster_name.clone();
     let services: Vec<Service> = call.list(Collection::Services, Some(&name))?;
-    if services.iter().any(|s| s.status != INACTIVE) {
+    if services.iter().any(|s| s.status != ServiceStatus::Inactive) {
         return Err(ApiError::new(
             ErrorKind::ClusterContainsServicesException,
             "The Cluster cannot be deleted while Services are active.",
         ));
     }
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&name))?;
-    if tasks.iter().any(|t| t.last_status != "STOPPED") {
+    if tasks.iter().any(|t| t.last_status != TaskStatus::Stopped) {
         return Err(ApiError::new(
             ErrorKind::ClusterContainsTasksException,
             "The Cluster cannot be deleted while Tasks are active.",
@@ -164,7 +167,7 @@ pub fn delete(call: &Call<'_>, request: &DeleteCluster) -> Result<Value, ApiErro
     }
     let deleted = call
         .modify(Collection::Clusters, &name, |c: &mut Cluster| {
-            c.status = INACTIVE.to_string();
+            c.status = ClusterStatus::Inactive;
             Ok::<_, ApiError>(c.clone())
         })?
         .ok_or_else(ApiError::cluster_not_found)?;

@@ -12,6 +12,7 @@ use berth_model::requests::{
     RegisterContainerInstance, UpdateContainerInstancesState,
 };
 use berth_model::resources::{Attribute, ContainerInstance, Failure, InstanceResource, Tag, Task};
+use berth_model::status::{InstanceStatus, TaskStatus};
 use berth_model::{validate, ApiError, ErrorKind};
 use berth_reconcile::query;
 use berth_store::Collection;
@@ -112,7 +113,7 @@ pub fn register_instance(
             version: 1,
             version_info: registration.version_info.clone(),
             registered_resources: registration.resources.clone(),
-            status: "ACTIVE".into(),
+            status: InstanceStatus::Active,
             attributes: registration.attributes.clone(),
             registered_at: call.now(),
             tags: registration.tags.clone(),
@@ -164,7 +165,7 @@ pub fn register_instance(
                 }
                 validate::tags(&tags)?;
                 let mut next = fresh.clone();
-                next.instance.status = r.instance.status.clone();
+                next.instance.status = r.instance.status;
                 next.instance.version = r.instance.version + 1;
                 next.instance.registered_at = r.instance.registered_at;
                 next.instance.tags = tags;
@@ -311,10 +312,12 @@ pub fn present(call: &Call<'_>, record: &InstanceRecord, tasks: &[Task]) -> Cont
     let mine: Vec<&Task> = tasks
         .iter()
         .filter(|t| t.container_instance_arn.as_deref() == Some(&instance.container_instance_arn))
-        .filter(|t| t.last_status != "STOPPED")
+        .filter(|t| t.last_status != TaskStatus::Stopped)
         .collect();
-    instance.running_tasks_count =
-        mine.iter().filter(|t| t.last_status == "RUNNING").count() as i64;
+    instance.running_tasks_count = mine
+        .iter()
+        .filter(|t| t.last_status == TaskStatus::Running)
+        .count() as i64;
     instance.pending_tasks_count = mine.len() as i64 - instance.running_tasks_count;
     let used = |field: fn(&Task) -> &Option<String>| -> i64 {
         mine.iter()
@@ -384,7 +387,7 @@ pub fn list(call: &Call<'_>, request: &ListContainerInstances) -> Result<Value, 
             request
                 .status
                 .as_ref()
-                .is_none_or(|s| &r.instance.status == s)
+                .is_none_or(|s| r.instance.status.to_string() == *s)
         })
         .filter(|r| {
             filter.as_ref().is_none_or(|f| {
@@ -403,6 +406,12 @@ pub fn update_state(
     call: &Call<'_>,
     request: &UpdateContainerInstancesState,
 ) -> Result<Value, ApiError> {
+    // Checked to be one of the two when the request was decoded.
+    let status = if request.status == "DRAINING" {
+        InstanceStatus::Draining
+    } else {
+        InstanceStatus::Active
+    };
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
     let mut updated = Vec::new();
@@ -413,7 +422,7 @@ pub fn update_state(
             Collection::ContainerInstances,
             &id,
             |r: &mut InstanceRecord| {
-                r.instance.status = request.status.clone();
+                r.instance.status = status;
                 r.instance.version += 1;
                 Ok::<_, ApiError>(r.clone())
             },
@@ -440,7 +449,7 @@ pub fn deregister(
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
     let busy = tasks.iter().any(|t| {
         t.container_instance_arn.as_deref() == Some(&record.instance.container_instance_arn)
-            && t.last_status != "STOPPED"
+            && t.last_status != TaskStatus::Stopped
     });
     if busy && request.force != Some(true) {
         return Err(ApiError::new(
@@ -450,7 +459,7 @@ pub fn deregister(
     }
     let mut instance = present(call, &record, &tasks);
     call.remove(Collection::ContainerInstances, &id)?;
-    instance.status = "INACTIVE".to_string();
+    instance.status = InstanceStatus::Inactive;
     instance.agent_connected = false;
     Ok(json!({"containerInstance": instance}))
 }

@@ -1,10 +1,13 @@
 //! Service events as ECS keeps them: newest first, at most [`MAX_EVENTS`] per service, each
-//! prefixed with `(service NAME)`, and never one that repeats the newest.
+//! prefixed with `(service NAME)`, and never one that repeats the newest; and ECS's words
+//! for each, written once, when the event is recorded.
 
-use super::services;
+use super::names;
 use crate::call::{Call, Ids};
 use berth_model::resources::{Service, ServiceEvent};
+use berth_model::status::RolloutState;
 use berth_model::ApiError;
+use berth_reconcile::{Event, Failure};
 use berth_store::Collection;
 
 /// ECS keeps at most this many events per service, newest first.
@@ -38,13 +41,98 @@ pub fn record(
 ) -> Result<(), ApiError> {
     call.modify(
         Collection::Services,
-        &services::key(cluster, service),
+        &names::key(cluster, service),
         |s: &mut Service| {
             push(s, messages, call.ids(), call.now());
             Ok::<_, ApiError>(())
         },
     )?;
     Ok(())
+}
+
+fn task_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("(task {id})"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `has started 2 tasks: (task a) (task b).`
+pub fn started(ids: &[String]) -> String {
+    format!("has started {} tasks: {}.", ids.len(), task_list(ids))
+}
+
+/// `has stopped 2 running tasks: (task a) (task b).`
+pub fn stopped(ids: &[String]) -> String {
+    format!(
+        "has stopped {} running tasks: {}.",
+        ids.len(),
+        task_list(ids)
+    )
+}
+
+pub fn draining(count: usize) -> String {
+    format!("has begun draining connections on {count} tasks.")
+}
+
+pub fn registered(count: usize, target_group_arn: &str) -> String {
+    format!("registered {count} targets in (target-group {target_group_arn})")
+}
+
+pub fn deregistered(count: usize, target_group_arn: &str) -> String {
+    format!("deregistered {count} targets in (target-group {target_group_arn})")
+}
+
+/// An event the reconciler's plan reports.
+pub fn planned(event: &Event) -> String {
+    match event {
+        Event::UnableToStartConsistently => {
+            "is unable to consistently start tasks successfully.".into()
+        }
+        Event::UnableToPlace { reason } => format!(
+            "was unable to place a task because no container instance met all of its requirements. Reason: {reason}"
+        ),
+        Event::DeploymentCompleted { deployment } => {
+            format!("(deployment {deployment}) deployment completed.")
+        }
+        Event::SteadyState => "has reached a steady state.".into(),
+    }
+}
+
+/// ECS's words when the circuit breaker fails a deployment, then how its tasks actually
+/// failed, which ECS does not say: `… tasks failed to start. (2 tasks exited, 1 task
+/// failed health checks)`.
+pub fn breaker_tripped(deployment: &str, failures: &[(Failure, usize)]) -> String {
+    let how: Vec<String> = failures
+        .iter()
+        .map(|(failure, count)| {
+            let tasks = if *count == 1 { "task" } else { "tasks" };
+            match failure {
+                Failure::FailedToStart => format!("{count} {tasks} failed to start"),
+                Failure::Exited => format!("{count} {tasks} exited"),
+                Failure::FailedHealthChecks => format!("{count} {tasks} failed health checks"),
+            }
+        })
+        .collect();
+    let how = if how.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", how.join(", "))
+    };
+    format!("(deployment {deployment}) deployment failed: tasks failed to start.{how}")
+}
+
+pub fn rolling_back(task_definition: &str) -> String {
+    format!("rolling back to {task_definition}.")
+}
+
+/// A deployment's `rolloutStateReason` in ECS's words.
+pub fn rollout_reason(state: RolloutState, deployment: &str) -> String {
+    match state {
+        RolloutState::InProgress => format!("ECS deployment {deployment} in progress."),
+        RolloutState::Completed => format!("ECS deployment {deployment} completed."),
+        RolloutState::Failed => "ECS deployment circuit breaker: tasks failed to start.".into(),
+    }
 }
 
 #[cfg(test)]
@@ -89,6 +177,26 @@ mod tests {
         // A message that is not the newest one is news again.
         push(&mut service, &["has started 1 tasks.".into()], &ids, 4.0);
         assert_eq!(messages(&service)[0], "(service web) has started 1 tasks.");
+    }
+
+    #[test]
+    fn a_tripped_breaker_says_how_the_tasks_failed() {
+        assert_eq!(
+            breaker_tripped(
+                "ecs-svc/1",
+                &[(Failure::Exited, 2), (Failure::FailedHealthChecks, 1)]
+            ),
+            "(deployment ecs-svc/1) deployment failed: tasks failed to start. \
+             (2 tasks exited, 1 task failed health checks)"
+        );
+        assert_eq!(
+            breaker_tripped("ecs-svc/1", &[(Failure::FailedToStart, 1)]),
+            "(deployment ecs-svc/1) deployment failed: tasks failed to start. (1 task failed to start)"
+        );
+        assert_eq!(
+            breaker_tripped("ecs-svc/1", &[]),
+            "(deployment ecs-svc/1) deployment failed: tasks failed to start."
+        );
     }
 
     #[test]

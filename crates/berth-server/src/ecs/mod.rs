@@ -13,6 +13,7 @@ pub mod clusters;
 mod common;
 pub mod container_instances;
 pub mod events;
+pub mod names;
 mod pagination;
 pub mod services;
 mod tags;

@@ -4,7 +4,8 @@
 //! it asks for. Starting and stopping tasks to meet those counts is the controller's job.
 
 use super::common::wants_tags;
-use super::{clusters, pagination, task_definitions};
+use super::names::{key, task_group};
+use super::{clusters, events, pagination, task_definitions};
 use crate::call::Ids;
 use crate::call::{to_doc, Call};
 use crate::elbv2::resources::{target_group_name, TargetGroup};
@@ -17,23 +18,13 @@ use berth_model::resources::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Failure, LoadBalancer, Service,
     Task, TaskDefinition,
 };
+use berth_model::status::{
+    DeploymentStatus, RolloutState, ServiceStatus, TaskDefinitionStatus, TaskStatus,
+};
 use berth_model::{ApiError, ErrorKind};
 use berth_store::Collection;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
-
-const ACTIVE: &str = "ACTIVE";
-const DRAINING: &str = "DRAINING";
-const INACTIVE: &str = "INACTIVE";
-
-pub fn key(cluster: &str, name: &str) -> String {
-    format!("{cluster}/{name}")
-}
-
-/// The group ECS gives a service's tasks.
-pub fn task_group(service_name: &str) -> String {
-    format!("service:{service_name}")
-}
 
 /// The service a `service` member names in `cluster`, or ECS's ServiceNotFoundException.
 pub fn require(call: &Call<'_>, cluster: &str, member: &str) -> Result<Service, ApiError> {
@@ -52,7 +43,7 @@ fn modify_active(
         Collection::Services,
         &key(cluster, &service_name(member)),
         |service: &mut Service| {
-            if service.status != ACTIVE {
+            if service.status != ServiceStatus::Active {
                 return Err(not_active());
             }
             change(service)?;
@@ -95,16 +86,16 @@ fn deployment_id(ids: &Ids) -> String {
 fn new_deployment(service: &Service, task_definition: &str, ids: &Ids, now: f64) -> Deployment {
     let id = deployment_id(ids);
     Deployment {
-        rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
+        rollout_state_reason: Some(events::rollout_reason(RolloutState::InProgress, &id)),
         id,
-        status: "PRIMARY".to_string(),
+        status: DeploymentStatus::Primary,
         task_definition: task_definition.to_string(),
         desired_count: service.desired_count,
         created_at: now,
         updated_at: now,
         launch_type: service.launch_type.clone(),
         network_configuration: service.network_configuration.clone(),
-        rollout_state: Some("IN_PROGRESS".to_string()),
+        rollout_state: Some(RolloutState::InProgress),
         ..Deployment::default()
     }
 }
@@ -117,7 +108,7 @@ fn existing_task_definition(call: &Call<'_>, reference: &str) -> Result<TaskDefi
 /// An ACTIVE task definition for a new deployment; INACTIVE revisions cannot start one.
 fn active_task_definition(call: &Call<'_>, reference: &str) -> Result<TaskDefinition, ApiError> {
     let definition = existing_task_definition(call, reference)?;
-    if definition.status.as_deref() != Some(task_definitions::ACTIVE) {
+    if definition.status != Some(TaskDefinitionStatus::Active) {
         return Err(ApiError::client(format!(
             "TaskDefinition is inactive: {}; a new deployment needs an ACTIVE revision",
             definition.task_definition_arn.unwrap_or_default()
@@ -213,7 +204,7 @@ pub fn create(call: &Call<'_>, request: &CreateService) -> Result<Value, ApiErro
         cluster_arn: cluster.cluster_arn.clone(),
         load_balancers: request.load_balancers.unwrap_or_default(),
         service_registries: request.service_registries.unwrap_or_default(),
-        status: ACTIVE.to_string(),
+        status: ServiceStatus::Active,
         desired_count: i64::from(request.desired_count.unwrap_or(0)),
         launch_type: match request.capacity_provider_strategy {
             Some(_) => request.launch_type,
@@ -262,11 +253,11 @@ pub fn create(call: &Call<'_>, request: &CreateService) -> Result<Value, ApiErro
         ))
     };
     match call.get::<Service>(Collection::Services, &service_key)? {
-        Some(existing) if existing.status != INACTIVE => return Err(taken()),
+        Some(existing) if existing.status != ServiceStatus::Inactive => return Err(taken()),
         // An INACTIVE service's name may be used again, as on ECS.
         Some(_) => {
             let replaced = call.modify(Collection::Services, &service_key, |s: &mut Service| {
-                if s.status != INACTIVE {
+                if s.status != ServiceStatus::Inactive {
                     return Ok::<_, ApiError>(false);
                 }
                 *s = service.clone();
@@ -399,7 +390,7 @@ fn apply_update(
     } else if let Some(primary) = service
         .deployments
         .iter_mut()
-        .find(|d| d.status == "PRIMARY")
+        .find(|d| d.status == DeploymentStatus::Primary)
     {
         primary.desired_count = service.desired_count;
         primary.updated_at = now;
@@ -414,7 +405,7 @@ fn start_deployment(service: &mut Service, ids: &Ids, now: f64) {
         .deployments
         .retain(|d| d.running_count + d.pending_count > 0);
     for old in &mut service.deployments {
-        old.status = "ACTIVE".to_string();
+        old.status = DeploymentStatus::Active;
         old.updated_at = now;
     }
     service.deployments.insert(0, deployment);
@@ -435,12 +426,12 @@ pub fn roll_back(service: &mut Service, task_definition: &str, ids: &Ids, now: f
     };
     let mut deployment = service.deployments.remove(index);
     for old in &mut service.deployments {
-        old.status = "ACTIVE".to_string();
+        old.status = DeploymentStatus::Active;
         old.updated_at = now;
     }
-    deployment.status = "PRIMARY".to_string();
+    deployment.status = DeploymentStatus::Primary;
     deployment.desired_count = service.desired_count;
-    deployment.rollout_state = Some("IN_PROGRESS".to_string());
+    deployment.rollout_state = Some(RolloutState::InProgress);
     deployment.rollout_state_reason = None;
     deployment.updated_at = now;
     service.deployments.insert(0, deployment);
@@ -501,7 +492,7 @@ pub fn list(call: &Call<'_>, request: &ListServices) -> Result<Value, ApiError> 
     let arns: Vec<String> = call
         .list::<Service>(Collection::Services, Some(&cluster.cluster_name))?
         .into_iter()
-        .filter(|s| s.status != INACTIVE)
+        .filter(|s| s.status != ServiceStatus::Inactive)
         .filter(|s| request.launch_type.is_none() || s.launch_type == request.launch_type)
         .filter(|s| {
             request
@@ -526,7 +517,7 @@ pub fn delete(call: &Call<'_>, request: &DeleteService) -> Result<Value, ApiErro
             ));
         }
         service.desired_count = 0;
-        service.status = DRAINING.to_string();
+        service.status = ServiceStatus::Draining;
         for deployment in &mut service.deployments {
             deployment.desired_count = 0;
             deployment.updated_at = now;
@@ -540,7 +531,7 @@ pub fn delete(call: &Call<'_>, request: &DeleteService) -> Result<Value, ApiErro
 pub fn finish_draining(call: &Call<'_>) -> Result<usize, ApiError> {
     let mut finished = 0;
     for service in call.list::<Service>(Collection::Services, None)? {
-        if service.status != DRAINING {
+        if service.status != ServiceStatus::Draining {
             continue;
         }
         let Some(cluster) = cluster_name(Some(&service.cluster_arn)) else {
@@ -550,7 +541,7 @@ pub fn finish_draining(call: &Call<'_>) -> Result<usize, ApiError> {
         let still_running = call
             .list::<Task>(Collection::Tasks, Some(&cluster))?
             .iter()
-            .any(|t| t.group == group && t.last_status != "STOPPED");
+            .any(|t| t.group == group && t.last_status != TaskStatus::Stopped);
         if still_running {
             continue;
         }
@@ -558,10 +549,10 @@ pub fn finish_draining(call: &Call<'_>) -> Result<usize, ApiError> {
             Collection::Services,
             &key(&cluster, &service.service_name),
             |s: &mut Service| {
-                if s.status != DRAINING {
+                if s.status != ServiceStatus::Draining {
                     return Ok::<_, ApiError>(false);
                 }
-                s.status = INACTIVE.to_string();
+                s.status = ServiceStatus::Inactive;
                 Ok(true)
             },
         )?;

@@ -10,14 +10,11 @@ use berth_model::requests::{
     ListTaskDefinitionFamilies, ListTaskDefinitions, RegisterTaskDefinition,
 };
 use berth_model::resources::{ContainerDefinition, Failure, TaskDefinition};
+use berth_model::status::TaskDefinitionStatus;
 use berth_model::ApiError;
 use berth_store::{revision_key, Collection};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-pub const ACTIVE: &str = "ACTIVE";
-const INACTIVE: &str = "INACTIVE";
-const DELETE_IN_PROGRESS: &str = "DELETE_IN_PROGRESS";
 
 /// Adds the members ECS fills in on registration, leaving everything the client sent as sent.
 fn with_ecs_defaults(
@@ -68,7 +65,7 @@ pub fn register(call: &Call<'_>, request: &RegisterTaskDefinition) -> Result<Val
         execution_role_arn: request.execution_role_arn,
         network_mode: request.network_mode,
         volumes: Some(request.volumes.unwrap_or_default()),
-        status: Some(ACTIVE.to_string()),
+        status: Some(TaskDefinitionStatus::Active),
         placement_constraints: Some(request.placement_constraints.unwrap_or_default()),
         compatibilities: Some(compatibilities),
         runtime_platform: request.runtime_platform,
@@ -131,7 +128,7 @@ pub fn resolve(call: &Call<'_>, reference: &str) -> Result<Option<TaskDefinition
         None => Ok(revisions(call, &family)?
             .into_iter()
             .rev()
-            .find(|d| d.status.as_deref() == Some(ACTIVE))),
+            .find(|d| d.status == Some(TaskDefinitionStatus::Active))),
     }
 }
 
@@ -141,21 +138,37 @@ pub fn describe(call: &Call<'_>, request: &DescribeTaskDefinition) -> Result<Val
     Ok(respond(definition, wants_tags(&request.include)))
 }
 
-fn parse_status(value: Option<&str>, allowed: &[&str], member: &str) -> Result<String, ApiError> {
-    let status = value.unwrap_or(ACTIVE);
-    if !allowed.contains(&status) {
-        return Err(ApiError::invalid(format!(
-            "{member}: must be one of {}, got {status:?}",
-            allowed.join(", ")
-        )));
-    }
-    Ok(status.to_string())
+/// A `status` member that must be one of `allowed` (or is `default` when absent).
+fn parse_status<T: Copy>(
+    value: Option<&str>,
+    default: &str,
+    allowed: &[(&str, T)],
+    member: &str,
+) -> Result<T, ApiError> {
+    let given = value.unwrap_or(default);
+    allowed
+        .iter()
+        .find(|(name, _)| *name == given)
+        .map(|(_, status)| *status)
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(name, _)| *name).collect();
+            ApiError::invalid(format!(
+                "{member}: must be one of {}, got {given:?}",
+                names.join(", ")
+            ))
+        })
 }
 
 pub fn list(call: &Call<'_>, request: &ListTaskDefinitions) -> Result<Value, ApiError> {
+    use TaskDefinitionStatus::{Active, DeleteInProgress, Inactive};
     let status = parse_status(
         request.status.as_deref(),
-        &[ACTIVE, INACTIVE, DELETE_IN_PROGRESS],
+        "ACTIVE",
+        &[
+            ("ACTIVE", Active),
+            ("INACTIVE", Inactive),
+            ("DELETE_IN_PROGRESS", DeleteInProgress),
+        ],
         "status",
     )?;
     let descending = match request.sort.as_deref() {
@@ -174,7 +187,7 @@ pub fn list(call: &Call<'_>, request: &ListTaskDefinitions) -> Result<Value, Api
     };
     let mut arns: Vec<String> = definitions
         .into_iter()
-        .filter(|d| d.status.as_deref() == Some(status.as_str()))
+        .filter(|d| d.status == Some(status))
         .filter_map(|d| d.task_definition_arn)
         .collect();
     if descending {
@@ -190,8 +203,13 @@ pub fn list_families(
 ) -> Result<Value, ApiError> {
     // Unlike ListTaskDefinitions, ECS lists families of both statuses unless asked.
     let status = parse_status(
-        Some(request.status.as_deref().unwrap_or("ALL")),
-        &[ACTIVE, INACTIVE, "ALL"],
+        request.status.as_deref(),
+        "ALL",
+        &[
+            ("ACTIVE", Some(TaskDefinitionStatus::Active)),
+            ("INACTIVE", Some(TaskDefinitionStatus::Inactive)),
+            ("ALL", None),
+        ],
         "status",
     )?;
     let mut has_active: BTreeMap<String, bool> = BTreeMap::new();
@@ -203,15 +221,15 @@ pub fn list_families(
         {
             continue;
         }
-        let active = definition.status.as_deref() == Some(ACTIVE);
+        let active = definition.status == Some(TaskDefinitionStatus::Active);
         *has_active.entry(definition.family).or_default() |= active;
     }
     let families: Vec<String> = has_active
         .into_iter()
-        .filter(|(_, active)| match status.as_str() {
-            ACTIVE => *active,
-            INACTIVE => !*active,
-            _ => true,
+        .filter(|(_, active)| match status {
+            Some(TaskDefinitionStatus::Active) => *active,
+            Some(_) => !*active,
+            None => true,
         })
         .map(|(family, _)| family)
         .collect();
@@ -240,8 +258,8 @@ pub fn deregister(call: &Call<'_>, request: &DeregisterTaskDefinition) -> Result
             Collection::TaskDefinitions,
             &revision_key(&family, revision),
             |d: &mut TaskDefinition| {
-                if d.status.as_deref() == Some(ACTIVE) {
-                    d.status = Some(INACTIVE.to_string());
+                if d.status == Some(TaskDefinitionStatus::Active) {
+                    d.status = Some(TaskDefinitionStatus::Inactive);
                     d.deregistered_at = Some(now);
                 }
                 Ok::<_, ApiError>(d.clone())
@@ -267,13 +285,13 @@ pub fn delete(call: &Call<'_>, request: &DeleteTaskDefinitions) -> Result<Value,
             Collection::TaskDefinitions,
             &revision_key(&family, revision),
             |d: &mut TaskDefinition| {
-                if d.status.as_deref() == Some(ACTIVE) {
+                if d.status == Some(TaskDefinitionStatus::Active) {
                     return Ok::<_, ApiError>(Err(
                         "The specified task definition is still in ACTIVE status.",
                     ));
                 }
-                if d.status.as_deref() == Some(INACTIVE) {
-                    d.status = Some(DELETE_IN_PROGRESS.to_string());
+                if d.status == Some(TaskDefinitionStatus::Inactive) {
+                    d.status = Some(TaskDefinitionStatus::DeleteInProgress);
                     d.delete_requested_at = Some(now);
                 }
                 Ok(Ok(d.clone()))

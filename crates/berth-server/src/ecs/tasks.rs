@@ -5,11 +5,14 @@
 
 use super::common::wants_tags;
 use super::container_instances::InstanceRecord;
-use super::{clusters, pagination, services, task_definitions, view};
+use super::{clusters, names, pagination, services, task_definitions, view};
 use crate::call::Call;
 use berth_model::arn::{parse, resource_id, task_definition_ref, ResourceRef};
 use berth_model::requests::{DescribeTasks, ListTasks, RunTask, StopTask};
 use berth_model::resources::{Container, Failure, Object, Tag, Task, TaskDefinition};
+use berth_model::status::{
+    ContainerStatus, HealthStatus, StopCause, TaskDefinitionStatus, TaskStatus,
+};
 use berth_model::ApiError;
 use berth_reconcile::placement;
 use berth_store::Collection;
@@ -23,7 +26,7 @@ pub fn run(call: &Call<'_>, request: &RunTask) -> Result<Value, ApiError> {
     let definition = task_definitions::resolve(call, &request.task_definition)?
         .ok_or_else(|| ApiError::client("TaskDefinition not found."))?;
     let definition_arn = definition.task_definition_arn.clone().unwrap_or_default();
-    if definition.status.as_deref() != Some(task_definitions::ACTIVE) {
+    if definition.status != Some(TaskDefinitionStatus::Active) {
         return Err(ApiError::client(format!(
             "TaskDefinition is inactive: {definition_arn}"
         )));
@@ -94,7 +97,7 @@ pub fn run(call: &Call<'_>, request: &RunTask) -> Result<Value, ApiError> {
             &cluster.cluster_name,
             &task,
         )?;
-        tasks.push(without_tags(task));
+        tasks.push(task.shown(false));
     }
     Ok(json!({"tasks": tasks, "failures": failures}))
 }
@@ -137,8 +140,8 @@ pub fn new_task(
             task_arn: task_arn.clone(),
             name: c.name.clone().unwrap_or_default(),
             image: c.image.clone(),
-            last_status: "PENDING".to_string(),
-            health_status: Some("UNKNOWN".to_string()),
+            last_status: ContainerStatus::Pending,
+            health_status: Some(HealthStatus::Unknown),
             cpu: c.cpu.map(|v| v.to_string()),
             memory: c.memory.map(|v| v.to_string()),
             memory_reservation: c.memory_reservation.map(|v| v.to_string()),
@@ -162,11 +165,11 @@ pub fn new_task(
         containers,
         cpu: Some(definition.required_cpu().to_string()),
         created_at: call.now(),
-        desired_status: "RUNNING".to_string(),
+        desired_status: TaskStatus::Running,
         enable_execute_command: launch.enable_execute_command,
         group: launch.group.clone(),
-        health_status: "UNKNOWN".to_string(),
-        last_status: "PROVISIONING".to_string(),
+        health_status: HealthStatus::Unknown,
+        last_status: TaskStatus::Provisioning,
         launch_type: Some(
             launch
                 .launch_type
@@ -184,11 +187,6 @@ pub fn new_task(
     }
 }
 
-fn without_tags(mut task: Task) -> Task {
-    task.tags.clear();
-    task
-}
-
 /// Asks `task` to stop, once: a later request keeps the first one's code and reason.
 ///
 /// A task no instance ever took has nothing to stop and is STOPPED at once. A running task
@@ -197,29 +195,30 @@ fn without_tags(mut task: Task) -> Task {
 /// Returns whether a drain began.
 pub fn request_stop(
     task: &mut Task,
-    code: &str,
+    cause: StopCause,
     reason: String,
     now: f64,
     behind_balancer: bool,
 ) -> bool {
-    if task.desired_status == "STOPPED" {
+    if task.desired_status == TaskStatus::Stopped {
         return false;
     }
-    task.desired_status = "STOPPED".to_string();
-    task.stop_code = Some(code.to_string());
+    task.desired_status = TaskStatus::Stopped;
+    task.stop_code = Some(cause.stop_code());
+    task.stop_cause = Some(cause);
     task.stopped_reason = Some(reason);
     task.stopping_at = Some(now);
     task.version += 1;
     if task.container_instance_arn.is_none() {
-        task.last_status = "STOPPED".to_string();
+        task.last_status = TaskStatus::Stopped;
         task.stopped_at = Some(now);
         for container in &mut task.containers {
-            container.last_status = "STOPPED".to_string();
+            container.last_status = ContainerStatus::Stopped;
         }
         return false;
     }
-    if behind_balancer && task.last_status == "RUNNING" {
-        task.last_status = "DEACTIVATING".to_string();
+    if behind_balancer && task.last_status == TaskStatus::Running {
+        task.last_status = TaskStatus::Deactivating;
         return true;
     }
     false
@@ -238,11 +237,8 @@ pub fn stop(call: &Call<'_>, request: &StopTask) -> Result<Value, ApiError> {
     let now = call.now();
     let not_found = || ApiError::invalid("The referenced task was not found.");
     let balanced = services::balanced(call, &cluster.cluster_name)?;
-    let behind_balancer = |task: &Task| {
-        task.group
-            .strip_prefix("service:")
-            .is_some_and(|name| balanced.contains(name))
-    };
+    let behind_balancer =
+        |task: &Task| names::service_of(&task.group).is_some_and(|name| balanced.contains(name));
     let task = call
         .modify(
             Collection::Tasks,
@@ -254,13 +250,19 @@ pub fn stop(call: &Call<'_>, request: &StopTask) -> Result<Value, ApiError> {
                 let reason = request
                     .reason
                     .clone()
-                    .unwrap_or_else(|| "Task stopped by user".into());
-                request_stop(task, "UserInitiated", reason, now, behind_balancer(task));
+                    .unwrap_or_else(|| StopCause::UserInitiated.reason());
+                request_stop(
+                    task,
+                    StopCause::UserInitiated,
+                    reason,
+                    now,
+                    behind_balancer(task),
+                );
                 Ok(task.clone())
             },
         )?
         .ok_or_else(not_found)?;
-    Ok(json!({"task": without_tags(task)}))
+    Ok(json!({"task": task.shown(false)}))
 }
 
 pub fn describe(call: &Call<'_>, request: &DescribeTasks) -> Result<Value, ApiError> {
@@ -271,9 +273,7 @@ pub fn describe(call: &Call<'_>, request: &DescribeTasks) -> Result<Value, ApiEr
     for requested in &request.tasks {
         let id = task_id(requested);
         match call.get::<Task>(Collection::Tasks, &id)? {
-            Some(task) if task.cluster_arn == cluster.cluster_arn => {
-                tasks.push(if tags { task } else { without_tags(task) })
-            }
+            Some(task) if task.cluster_arn == cluster.cluster_arn => tasks.push(task.shown(tags)),
             _ => failures.push(Failure::missing(if requested.starts_with("arn:") {
                 requested.clone()
             } else {
@@ -290,17 +290,17 @@ pub fn list(call: &Call<'_>, request: &ListTasks) -> Result<Value, ApiError> {
     if let Some(name) = &request.service_name {
         super::services::require(call, &cluster.cluster_name, name)?;
     }
-    let group = request
-        .service_name
-        .as_deref()
-        .map(super::services::task_group);
+    let group = request.service_name.as_deref().map(names::task_group);
     let arns: Vec<String> = call
         .list::<Task>(Collection::Tasks, Some(&cluster.cluster_name))?
         .into_iter()
         .filter(|t| match desired {
             // ECS has no PENDING desired status of its own; it lists tasks not yet running.
-            "PENDING" => t.desired_status == "RUNNING" && t.last_status != "RUNNING",
-            status => t.desired_status == status,
+            "PENDING" => {
+                t.desired_status == TaskStatus::Running && t.last_status != TaskStatus::Running
+            }
+            "STOPPED" => t.desired_status == TaskStatus::Stopped,
+            _ => t.desired_status == TaskStatus::Running,
         })
         .filter(|t| group.as_ref().is_none_or(|g| &t.group == g))
         .filter(|t| {

@@ -4,11 +4,13 @@
 //! ([`berth_reconcile::placer`]), so a task is placed by one set of rules however it comes.
 
 use super::container_instances::InstanceRecord;
+use super::names;
 use crate::call::{Call, Fault};
 use berth_model::arn::resource_id;
 use berth_model::resources::{Task, TaskDefinition};
+use berth_model::status::{InstanceStatus, StopCause, TaskStatus};
 use berth_reconcile::placement::{Instance, Resources};
-use berth_reconcile::{self as reconcile, Failure, Health, Phase, StopReason, View};
+use berth_reconcile::{self as reconcile, Failure, Phase, View};
 use berth_store::Collection;
 
 /// What a task of `definition` reserves on its instance.
@@ -40,44 +42,29 @@ pub fn instances(call: &Call<'_>, records: &[InstanceRecord]) -> Vec<Instance> {
                 memory: r.instance.registered("MEMORY"),
             },
             attributes: r.attributes(),
-            accepts_tasks: r.instance.status == "ACTIVE"
+            accepts_tasks: r.instance.status == InstanceStatus::Active
                 && call.presence().connected(r.id(), call.now()),
         })
         .collect()
 }
 
-fn phase(task: &Task) -> Phase {
-    match task.last_status.as_str() {
-        "PROVISIONING" | "PENDING" | "ACTIVATING" => Phase::Pending,
-        "RUNNING" => Phase::Running,
-        "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => Phase::Stopping,
-        _ => Phase::Stopped,
-    }
-}
-
-fn health(status: &str) -> Health {
+fn phase(status: TaskStatus) -> Phase {
     match status {
-        "HEALTHY" => Health::Healthy,
-        "UNHEALTHY" => Health::Unhealthy,
-        _ => Health::Unknown,
+        TaskStatus::Running => Phase::Running,
+        TaskStatus::Stopped => Phase::Stopped,
+        pending if pending.is_pending() => Phase::Pending,
+        _ => Phase::Stopping,
     }
-}
-
-/// The `stoppedReason` of a task stopped because a target group found it unhealthy.
-pub fn failed_checks_reason(target_group_arn: &str) -> String {
-    format!("Task failed ELB health checks in (target-group {target_group_arn})")
 }
 
 /// Why a stopped task failed, if it did: how the circuit breaker counts it.
-fn failure(task: &Task) -> Option<Failure> {
-    let failed_checks = task.stopped_reason.as_deref().is_some_and(|reason| {
-        reason == StopReason::Unhealthy.message()
-            || reason.starts_with("Task failed ELB health checks in ")
-    });
-    match task.stop_code.as_deref() {
-        _ if failed_checks => Some(Failure::FailedHealthChecks),
-        Some("TaskFailedToStart") => Some(Failure::FailedToStart),
-        Some("EssentialContainerExited") => Some(Failure::Exited),
+fn failure(cause: Option<&StopCause>) -> Option<Failure> {
+    match cause? {
+        StopCause::FailedToStart => Some(Failure::FailedToStart),
+        StopCause::EssentialContainerExited => Some(Failure::Exited),
+        StopCause::FailedContainerHealthChecks | StopCause::FailedTargetHealthChecks { .. } => {
+            Some(Failure::FailedHealthChecks)
+        }
         _ => None,
     }
 }
@@ -85,7 +72,7 @@ fn failure(task: &Task) -> Option<Failure> {
 /// A stored task as the reconciler sees it, its health as its containers report it (the
 /// controller adds what its targets say).
 pub fn task(task: &Task) -> reconcile::Task {
-    let service = task.group.strip_prefix("service:").map(str::to_string);
+    let service = names::service_of(&task.group).map(str::to_string);
     reconcile::Task {
         id: resource_id(&task.task_arn).to_string(),
         deployment: service.as_ref().and(task.started_by.clone()),
@@ -96,13 +83,13 @@ pub fn task(task: &Task) -> reconcile::Task {
             .map(|arn| resource_id(arn).to_string()),
         group: task.group.clone(),
         resources: task_resources(task),
-        desired_running: task.desired_status == "RUNNING",
-        phase: phase(task),
-        health: health(&task.health_status),
+        desired_running: task.desired_status == TaskStatus::Running,
+        phase: phase(task.last_status),
+        health: task.health_status,
         checked_health: false,
         running_since: task.started_at,
         stopped_at: task.stopped_at.or(task.stopping_at),
-        failure: failure(task),
+        failure: failure(task.stop_cause.as_ref()),
     }
 }
 
