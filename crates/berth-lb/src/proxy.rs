@@ -12,6 +12,7 @@ use crate::h1::{self, Forwarding, Prefixed, Served};
 use crate::idle::{Activity, IdleIo};
 use crate::pool::{Pool, Sender};
 use crate::rules::{route, Rule};
+use crate::DataPlaneError;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -45,6 +46,12 @@ impl Routes {
         let routes = routes.read().unwrap_or_else(|p| p.into_inner());
         route(&routes.rules, routes.default.as_ref(), host, path)?.pick()
     }
+}
+
+/// Binds a listener's port on `addr`. The kernel queues connections from this moment on, so
+/// a port bound before its listener is served (as CreateListener does) loses none of them.
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, DataPlaneError> {
+    std::net::TcpListener::bind(addr).map_err(|source| DataPlaneError::Bind { addr, source })
 }
 
 /// What the load balancer answers itself, with ALB's status codes.

@@ -19,6 +19,7 @@ use berth_lb::group::{Algorithm, Settings, TargetGroup as LiveGroup};
 use berth_lb::health::{HealthCheck, Matcher, State};
 use berth_lb::proxy::{IdleTimeout, Routes, DEFAULT_IDLE_TIMEOUT};
 use berth_lb::rules::{Condition, Rule as LiveRule};
+use berth_lb::DataPlaneError;
 use berth_model::resources::Cluster;
 use berth_model::ApiError;
 use berth_store::Collection;
@@ -238,14 +239,12 @@ impl Balancer {
 
     /// Binds `port` for a listener about to be stored. The socket accepts connections at once
     /// (the kernel queues them) and is served from the next sync.
-    pub fn reserve(&self, port: u16) -> Result<(), String> {
+    pub fn reserve(&self, port: u16) -> Result<(), DataPlaneError> {
         let mut live = self.live();
         if live.reserved.contains_key(&port) {
             return Ok(());
         }
-        let addr = SocketAddr::new(self.bind, port);
-        let socket =
-            std::net::TcpListener::bind(addr).map_err(|e| format!("binding {addr}: {e}"))?;
+        let socket = berth_lb::proxy::bind(SocketAddr::new(self.bind, port))?;
         live.reserved.insert(port, (socket, Instant::now()));
         Ok(())
     }
@@ -329,7 +328,7 @@ impl Balancer {
             let socket = match live.reserved.remove(&listener.port) {
                 Some((socket, _)) => socket,
                 None => {
-                    match std::net::TcpListener::bind(SocketAddr::new(self.bind, listener.port)) {
+                    match berth_lb::proxy::bind(SocketAddr::new(self.bind, listener.port)) {
                         Ok(socket) => socket,
                         Err(e) => {
                             // Retried on the next sync, which comes within a few seconds.
