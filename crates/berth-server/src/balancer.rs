@@ -3,7 +3,7 @@
 //! few seconds it reads listeners, rules and target groups and, level-triggered, binds and
 //! serves each listener's port, rebuilds its routes from the rules, keeps one
 //! `berth_lb::group::TargetGroup` (with its health checker) per stored target group, and
-//! registers and deregisters (drains) targets to match [`desired_targets`].
+//! hands each group its [`desired_targets`], which the group registers and drains to match.
 //!
 //! What to do is decided by pure functions ([`desired_targets`], [`settings`], [`routes`]);
 //! [`Balancer::apply`] does it. CreateListener binds its port through
@@ -185,8 +185,6 @@ struct LiveListener {
 struct Group {
     group: Arc<LiveGroup>,
     _checker: Owned,
-    /// Addresses registered with the data plane and not since deregistered.
-    registered: HashSet<SocketAddr>,
 }
 
 #[derive(Default)]
@@ -407,7 +405,7 @@ fn serve(
     })
 }
 
-/// Creates, updates and removes live groups, and registers and deregisters their targets.
+/// Creates, updates and removes live groups, and hands each the targets it should have.
 /// Returns the service targets it registered; `moved` is woken whenever a target's health
 /// changes or a drain ends.
 fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify>) -> Registered {
@@ -425,51 +423,32 @@ fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify
             .groups
             .entry(tg.target_group_arn.clone())
             .or_insert_with(|| {
-                let group = Arc::new(LiveGroup::new(wanted.clone()));
+                let group = Arc::new(LiveGroup::new(wanted.clone(), Arc::clone(moved)));
                 Group {
-                    _checker: Owned(tokio::spawn(berth_lb::checker::run(
-                        Arc::clone(&group),
-                        Arc::clone(moved),
-                    ))),
+                    _checker: Owned(tokio::spawn(berth_lb::checker::run(Arc::clone(&group)))),
                     group,
-                    registered: HashSet::new(),
                 }
             });
         if group.group.settings() != wanted {
             group.group.set_settings(wanted);
         }
-        let addrs: HashSet<SocketAddr> = desired
-            .remove(&tg.target_group_arn)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        for addr in &addrs {
-            if group.registered.insert(*addr) {
-                group.group.register(*addr);
-                if let Some(owner) = config
-                    .service_targets
-                    .iter()
-                    .find(|t| t.target_group_arn == tg.target_group_arn && t.addr == *addr)
-                {
-                    *registered
-                        .entry((
-                            owner.cluster.clone(),
-                            owner.service.clone(),
-                            tg.target_group_arn.clone(),
-                        ))
-                        .or_default() += 1;
-                }
+        let changes = group
+            .group
+            .reset_targets(desired.remove(&tg.target_group_arn).unwrap_or_default());
+        for addr in &changes.added {
+            if let Some(owner) = config
+                .service_targets
+                .iter()
+                .find(|t| t.target_group_arn == tg.target_group_arn && t.addr == *addr)
+            {
+                *registered
+                    .entry((
+                        owner.cluster.clone(),
+                        owner.service.clone(),
+                        tg.target_group_arn.clone(),
+                    ))
+                    .or_default() += 1;
             }
-        }
-        let leaving: Vec<SocketAddr> = group.registered.difference(&addrs).copied().collect();
-        for addr in leaving {
-            group.registered.remove(&addr);
-            let live_group = Arc::clone(&group.group);
-            let moved = Arc::clone(moved);
-            tokio::spawn(async move {
-                live_group.deregister(addr).await;
-                moved.notify_one();
-            });
         }
     }
     registered

@@ -59,16 +59,17 @@ async fn main() -> Result<()> {
 
 async fn serve(listen: SocketAddr, target: SocketAddr, idle_timeout: Duration) -> Result<()> {
     // Checked as a target group would be, but rarely, so checks cost nothing measurable.
-    let group = Arc::new(TargetGroup::new(Settings {
+    let settings = Settings {
         health_check: HealthCheck {
             interval: Duration::from_secs(5),
             healthy_threshold: 1,
             ..HealthCheck::default()
         },
         ..Settings::default()
-    }));
-    group.register(target);
-    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
+    };
+    let group = Arc::new(TargetGroup::new(settings, Arc::default()));
+    group.reset_targets([target]);
+    tokio::spawn(checker::run(Arc::clone(&group)));
     for _ in 0..100 {
         if group.health().iter().any(|(_, s, _)| *s == State::Healthy) {
             break;

@@ -98,7 +98,7 @@ pub async fn backend(name: &'static str) -> SocketAddr {
 }
 
 pub fn fast_checks(algorithm: Algorithm, delay: Duration) -> Arc<TargetGroup> {
-    Arc::new(TargetGroup::new(Settings {
+    let settings = Settings {
         health_check: HealthCheck {
             path: "/health".into(),
             interval: Duration::from_millis(50),
@@ -109,14 +109,15 @@ pub fn fast_checks(algorithm: Algorithm, delay: Duration) -> Arc<TargetGroup> {
         },
         algorithm,
         deregistration_delay: delay,
-    }))
+    };
+    Arc::new(TargetGroup::new(settings, Arc::default()))
 }
 
 /// A group with one backend called `name`, health-checked until it is healthy.
 pub async fn healthy_group(name: &'static str) -> Arc<TargetGroup> {
     let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
-    group.register(backend(name).await);
-    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
+    group.reset_targets([backend(name).await]);
+    tokio::spawn(checker::run(Arc::clone(&group)));
     until_healthy(&group, 1).await;
     group
 }
@@ -135,4 +136,15 @@ pub async fn until_healthy(group: &TargetGroup, count: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("targets never became healthy: {:?}", group.health());
+}
+
+/// Waits until the group holds `addr` no more: its drain ended.
+pub async fn until_drained(group: &TargetGroup, addr: SocketAddr) {
+    for _ in 0..200 {
+        if !group.health().iter().any(|(held, _, _)| *held == addr) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{addr} never finished draining: {:?}", group.health());
 }

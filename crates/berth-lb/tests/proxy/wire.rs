@@ -93,8 +93,8 @@ async fn hand_written_backend() -> SocketAddr {
 
 async fn proxy_to_hand_written_backend() -> SocketAddr {
     let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
-    group.register(hand_written_backend().await);
-    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
+    group.reset_targets([hand_written_backend().await]);
+    tokio::spawn(checker::run(Arc::clone(&group)));
     until_healthy(&group, 1).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
