@@ -1,6 +1,7 @@
 //! Keep-alive HTTP/1.1 connections to targets, one pool per proxy worker and kind of
 //! connection: hyper's client connections for the requests hyper serves, plain TCP streams
-//! for those `h1` forwards itself.
+//! for those `h1` forwards itself. Pools are keyed by target address alone, so every listener
+//! served on a worker reuses the same connections to a target it shares with others.
 //!
 //! A connection goes back to the pool when the response body it carried has been read to the
 //! end, and is taken again newest first. Unlike a general-purpose client this does no URI

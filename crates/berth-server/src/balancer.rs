@@ -17,7 +17,7 @@ use crate::elbv2::resources::{Listener, LoadBalancer, Rule, StoredCertificate, T
 use crate::http::{now_seconds, Shared};
 use berth_lb::group::{Algorithm, Settings, TargetGroup as LiveGroup};
 use berth_lb::health::{HealthCheck, Matcher, State};
-use berth_lb::proxy::{IdleTimeout, Routes, DEFAULT_IDLE_TIMEOUT};
+use berth_lb::proxy::{IdleTimeout, Routes, Workers, DEFAULT_IDLE_TIMEOUT};
 use berth_lb::rules::{Condition, Rule as LiveRule};
 use berth_lb::DataPlaneError;
 use berth_model::resources::Cluster;
@@ -192,6 +192,8 @@ struct Live {
     reserved: HashMap<u16, (std::net::TcpListener, Instant)>,
     listeners: HashMap<String, LiveListener>,
     groups: HashMap<String, Group>,
+    /// The proxy threads every listener serves on, started with the first listener.
+    workers: Option<Workers>,
 }
 
 /// The running data plane, owned by the server.
@@ -323,6 +325,17 @@ impl Balancer {
                 running.idle_timeout.set(idle_timeout);
                 continue;
             }
+            let workers = match &live.workers {
+                Some(workers) => workers.clone(),
+                None => match Workers::one_per_core() {
+                    Ok(workers) => live.workers.insert(workers).clone(),
+                    Err(e) => {
+                        // Retried on the next sync, like a port that cannot be bound.
+                        tracing::warn!(error = %e, "cannot start the load balancer's threads");
+                        continue;
+                    }
+                },
+            };
             let socket = match live.reserved.remove(&listener.port) {
                 Some((socket, _)) => socket,
                 None => {
@@ -343,6 +356,7 @@ impl Balancer {
                 Arc::clone(&routes),
                 idle_timeout,
                 &config.certificates,
+                workers,
             ) {
                 Ok(serving) => {
                     live.listeners
@@ -364,6 +378,7 @@ fn serve(
     routes: Arc<RwLock<Routes>>,
     idle_timeout: Duration,
     certificates: &HashMap<String, StoredCertificate>,
+    workers: Workers,
 ) -> std::io::Result<LiveListener> {
     let tls = if listener.protocol == "HTTPS" {
         let arn = listener
@@ -394,8 +409,8 @@ fn serve(
     proxy.idle_timeout.set(idle_timeout);
     let shared_idle_timeout = proxy.idle_timeout.clone();
     let serving = match tls {
-        Some(tls) => tokio::spawn(proxy.serve_tls(socket, tls)),
-        None => tokio::spawn(proxy.serve(socket)),
+        Some(tls) => tokio::spawn(proxy.serve_tls(socket, tls, workers)),
+        None => tokio::spawn(proxy.serve(socket, workers)),
     };
     Ok(LiveListener {
         port: listener.port,

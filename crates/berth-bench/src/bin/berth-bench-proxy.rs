@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use berth_lb::checker;
 use berth_lb::group::{Settings, TargetGroup};
 use berth_lb::health::{HealthCheck, State};
-use berth_lb::proxy::{Listener, Routes};
+use berth_lb::proxy::{Listener, Routes, Workers};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -91,8 +91,9 @@ async fn serve(listen: SocketAddr, target: SocketAddr, idle_timeout: Duration) -
     let socket = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let workers = Workers::one_per_core().context("cannot start the proxy's threads")?;
     println!("ready on {listen}");
-    listener.serve(socket).await;
+    listener.serve(socket, workers).await;
     Ok(())
 }
 

@@ -3,12 +3,14 @@
 use berth_lb::checker;
 use berth_lb::group::{Algorithm, Settings, TargetGroup};
 use berth_lb::health::HealthCheck;
+use berth_lb::proxy::Workers;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +97,12 @@ pub async fn backend(name: &'static str) -> SocketAddr {
         }
     });
     addr
+}
+
+/// Proxy threads for one test: two workers, so that a test's connections are spread over
+/// more than one, as on any machine with more than one core.
+pub fn workers() -> Workers {
+    Workers::start(NonZeroUsize::new(2).unwrap()).unwrap()
 }
 
 pub fn fast_checks(algorithm: Algorithm, delay: Duration) -> Arc<TargetGroup> {

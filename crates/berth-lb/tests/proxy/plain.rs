@@ -1,15 +1,16 @@
 //! Plain HTTP listeners: routing, ALB's status codes, draining and upgrades.
 
-use crate::common::{backend, fast_checks, until_drained, until_healthy};
+use crate::common::{backend, fast_checks, until_drained, until_healthy, workers};
 use berth_lb::checker;
 use berth_lb::group::{Algorithm, TargetGroup};
-use berth_lb::proxy::{Listener, Routes};
+use berth_lb::proxy::{Listener, Routes, Workers};
 use berth_lb::rules::{Condition, Rule};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +20,8 @@ async fn proxy(routes: Routes) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
-        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_millis(400)).serve(listener),
+        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_millis(400))
+            .serve(listener, workers()),
     );
     addr
 }
@@ -123,7 +125,8 @@ async fn a_deregistered_target_finishes_its_requests_and_gets_no_new_ones() {
         default: Some(Arc::clone(&group)),
     };
     tokio::spawn(
-        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5)).serve(listener),
+        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5))
+            .serve(listener, workers()),
     );
     until_healthy(&group, 1).await;
     let in_flight = tokio::spawn(get(lb, "x", "/slow"));
@@ -281,4 +284,85 @@ async fn a_new_target_is_checked_the_moment_it_registers() {
     until_healthy(&group, 1).await;
     group.reset_targets([first, backend("second").await]);
     until_healthy(&group, 2).await;
+}
+
+/// Listeners share the workers, and so each worker's kept-alive target connections: with one
+/// worker, a request through a second listener goes over the connection a request through
+/// the first one left in the pool.
+#[tokio::test]
+async fn listeners_on_one_worker_share_its_target_connections() {
+    let group = crate::common::healthy_group("shared").await;
+    let workers = Workers::start(NonZeroUsize::MIN).unwrap();
+    let mut lbs = Vec::new();
+    for _ in 0..2 {
+        let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        lbs.push(socket.local_addr().unwrap());
+        let routes = Routes {
+            rules: vec![],
+            default: Some(Arc::clone(&group)),
+        };
+        tokio::spawn(
+            Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5))
+                .serve(socket, workers.clone()),
+        );
+    }
+    assert_eq!(
+        get(lbs[0], "x", "/").await,
+        (StatusCode::OK, "shared".into())
+    );
+    assert_eq!(
+        get(lbs[1], "x", "/connections").await,
+        (StatusCode::OK, "1".into()),
+        "the second listener's request took the first one's target connection"
+    );
+}
+
+/// Stopping a listener closes its port at once, but a client it already accepted is served
+/// on until it leaves: the workers serve on for the other listeners.
+#[tokio::test]
+async fn a_stopped_listener_closes_its_port_and_serves_its_connections_on() {
+    let group = crate::common::healthy_group("web").await;
+    let workers = workers();
+    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = socket.local_addr().unwrap();
+    let routes = Routes {
+        rules: vec![],
+        default: Some(group),
+    };
+    let serving = tokio::spawn(
+        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5))
+            .serve(socket, workers.clone()),
+    );
+    let stream = tokio::net::TcpStream::connect(lb).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut ask = async || {
+        sender.ready().await.unwrap();
+        let request = Request::get("/")
+            .header("host", "x")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    assert_eq!(ask().await, (StatusCode::OK, "web".into()));
+    serving.abort();
+    let mut refused = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(lb).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "the port still takes connections");
+    assert_eq!(
+        ask().await,
+        (StatusCode::OK, "web".into()),
+        "the connection accepted before the stop is still served"
+    );
 }

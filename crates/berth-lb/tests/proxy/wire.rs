@@ -2,7 +2,7 @@
 //! close-delimited and 1xx answers) and a connection handed to hyper mid-way by a request
 //! with a body, checked byte by byte against a backend that writes its answers by hand.
 
-use crate::common::{fast_checks, until_healthy};
+use crate::common::{fast_checks, until_healthy, workers};
 use berth_lb::checker;
 use berth_lb::group::Algorithm;
 use berth_lb::proxy::{Listener, Routes};
@@ -103,7 +103,8 @@ async fn proxy_to_hand_written_backend() -> SocketAddr {
         default: Some(group),
     };
     tokio::spawn(
-        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5)).serve(listener),
+        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5))
+            .serve(listener, workers()),
     );
     addr
 }
