@@ -1,7 +1,8 @@
 //! Active health checks: each target of a group is probed the moment it is registered and
-//! then every interval on a schedule of its own, and the outcome moves its health state. A new
-//! task's target so turns healthy `(healthy threshold - 1) x interval` after it registers,
-//! rather than up to a whole interval later, as with one schedule for the group.
+//! then every interval on a schedule of its own until it starts draining (the group signals
+//! both), and the outcome moves its health state. A new task's target so turns healthy
+//! `(healthy threshold - 1) x interval` after it registers, rather than up to a whole interval
+//! later, as with one schedule for the group.
 
 use crate::group::{Target, TargetGroup};
 use crate::health::{HealthCheck, Outcome};
@@ -12,8 +13,6 @@ use hyper_util::rt::TokioIo;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
 /// One probe: `GET path` on the target (or the check's port), judged by the matcher.
@@ -51,14 +50,14 @@ pub async fn probe(addr: SocketAddr, check: &HealthCheck) -> Outcome {
 
 /// Checks the group's targets until the future is dropped: a target from the moment it is
 /// registered until it starts draining (a draining target takes no new requests, so its
-/// health no longer matters). `moved` is woken whenever a check changes a target's health
-/// state, so whoever acts on health need not poll for it.
-pub async fn run(group: Arc<TargetGroup>, moved: Arc<Notify>) {
+/// health no longer matters). The group wakes its owner whenever a check moves a target's
+/// health state.
+pub async fn run(group: Arc<TargetGroup>) {
     let mut checking: HashMap<usize, AbortHandle> = HashMap::new();
     // Dropping the set (with this future) ends every target's checks.
     let mut checks = JoinSet::new();
     loop {
-        let added = group.target_added();
+        let changed = group.targets_changed();
         let targets = group.to_check();
         let current: HashSet<usize> = targets.iter().map(identity).collect();
         checking.retain(|target, checks| {
@@ -69,24 +68,14 @@ pub async fn run(group: Arc<TargetGroup>, moved: Arc<Notify>) {
             keep
         });
         for target in targets {
-            checking.entry(identity(&target)).or_insert_with(|| {
-                checks.spawn(check_every_interval(
-                    Arc::clone(&group),
-                    target,
-                    Arc::clone(&moved),
-                ))
-            });
+            checking
+                .entry(identity(&target))
+                .or_insert_with(|| checks.spawn(check_every_interval(Arc::clone(&group), target)));
         }
         while checks.try_join_next().is_some() {}
-        // Targets start draining without a signal; a second is soon enough to stop probing.
-        tokio::select! {
-            _ = added => {}
-            _ = tokio::time::sleep(LOOK_AGAIN) => {}
-        }
+        changed.await;
     }
 }
-
-const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// A target's identity while it is registered: the same address registered again after a
 /// drain is a new target with checks of its own.
@@ -94,13 +83,11 @@ fn identity(target: &Arc<Target>) -> usize {
     Arc::as_ptr(target) as usize
 }
 
-async fn check_every_interval(group: Arc<TargetGroup>, target: Arc<Target>, moved: Arc<Notify>) {
+async fn check_every_interval(group: Arc<TargetGroup>, target: Arc<Target>) {
     loop {
         let check = group.settings().health_check;
         let outcome = probe(target.addr, &check).await;
-        if group.record(&target, outcome) {
-            moved.notify_one();
-        }
+        group.record(&target, outcome);
         tokio::time::sleep(check.interval).await;
     }
 }

@@ -1,12 +1,14 @@
 //! Keep-alive HTTP/1.1 connections to targets, one pool per proxy worker and kind of
 //! connection: hyper's client connections for the requests hyper serves, plain TCP streams
-//! for those `h1` forwards itself.
+//! for those `h1` forwards itself. Pools are keyed by target address alone, so every listener
+//! served on a worker reuses the same connections to a target it shares with others.
 //!
 //! A connection goes back to the pool when the response body it carried has been read to the
 //! end, and is taken again newest first. Unlike a general-purpose client this does no URI
 //! parsing, hashing of pool keys by scheme and authority, or task spawning per request: on
 //! the proxy's hot path those cost as much CPU as the HTTP parsing itself.
 
+use crate::DataPlaneError;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
@@ -27,21 +29,6 @@ const MAX_IDLE_PER_TARGET: usize = 512;
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 pub(crate) type Sender = SendRequest<Incoming>;
-
-#[derive(Debug)]
-pub(crate) enum Error {
-    Connect(std::io::Error),
-    Http(hyper::Error),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Connect(e) => write!(f, "connect: {e}"),
-            Error::Http(e) => write!(f, "{e}"),
-        }
-    }
-}
 
 /// A connection a pool can hold.
 pub(crate) trait Reusable {
@@ -130,7 +117,7 @@ impl Pool<Sender> {
         &self,
         target: SocketAddr,
         mut request: Request<Incoming>,
-    ) -> Result<(Response<Incoming>, Sender), Error> {
+    ) -> Result<(Response<Incoming>, Sender), DataPlaneError> {
         while let Some(mut sender) = self.take(target) {
             if sender.ready().await.is_err() {
                 continue;
@@ -139,23 +126,28 @@ impl Pool<Sender> {
                 Ok(response) => return Ok((response, sender)),
                 Err(mut e) => match e.take_message() {
                     Some(unsent) => request = unsent,
-                    None => return Err(Error::Http(e.into_error())),
+                    None => return Err(DataPlaneError::Target(e.into_error())),
                 },
             }
         }
-        let stream = TcpStream::connect(target).await.map_err(Error::Connect)?;
+        let stream = TcpStream::connect(target)
+            .await
+            .map_err(DataPlaneError::TargetConnect)?;
         // Requests are small writes on a long-lived connection; Nagle's algorithm would hold
         // them back waiting for ACKs.
         let _ = stream.set_nodelay(true);
         let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(Error::Http)?;
+            .map_err(DataPlaneError::Target)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(%target, error = %e, "target connection ended");
             }
         });
-        let response = sender.send_request(request).await.map_err(Error::Http)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(DataPlaneError::Target)?;
         Ok((response, sender))
     }
 }

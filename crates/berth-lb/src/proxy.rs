@@ -6,12 +6,20 @@
 //! target until they close, so a drain waits for them too. On plain listeners the simple
 //! HTTP/1.1 requests most traffic is made of are forwarded by [`crate::h1`] without hyper;
 //! the first other request hands the connection to hyper.
+//!
+//! Every listener serves on one set of threads its owner starts once ([`Workers`]), so that
+//! dozens of listeners cost no more threads or target connection pools than one: one
+//! acceptor, which no busy control plane can delay, and one worker per core, on which a
+//! connection and its target connections stay. The workers belong to no listener, so each
+//! connection carries its listener's routes, timeouts, port and TLS acceptor to the worker;
+//! stopping a listener closes its port, and what it already accepted is served to its end.
 
 use crate::group::{Lease, TargetGroup};
 use crate::h1::{self, Forwarding, Prefixed, Served};
 use crate::idle::{Activity, IdleIo};
 use crate::pool::{Pool, Sender};
 use crate::rules::{route, Rule};
+use crate::DataPlaneError;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -21,14 +29,16 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 /// Where a listener sends requests.
@@ -101,77 +111,222 @@ impl Listener {
         }
     }
 
-    /// Serves plain-text HTTP/1.1 (and HTTP/2 with prior knowledge) from `listener` until the
-    /// future is dropped. Connections are accepted and served on threads of the listener's
-    /// own (an acceptor and one worker per core), which end with the future.
-    pub async fn serve(self, listener: TcpListener) {
-        self.run(listener, None).await
+    /// Serves plain-text HTTP/1.1 (and HTTP/2 with prior knowledge) from `socket` on
+    /// `workers` until the future is dropped, which closes the port; connections already
+    /// accepted are served on until they end.
+    pub async fn serve(self, socket: TcpListener, workers: Workers) {
+        self.run(socket, None, workers).await
     }
 
-    /// Serves HTTPS from `listener` until the future is dropped: TLS with `tls` (see
-    /// [`crate::tls::server_config`]), then HTTP/2 or HTTP/1.1 as ALPN chose. Threads as for
-    /// [`Listener::serve`].
-    pub async fn serve_tls(self, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
-        self.run(listener, Some(TlsAcceptor::from(tls))).await
+    /// Serves HTTPS from `socket` until the future is dropped: TLS with `tls` (see
+    /// [`crate::tls::server_config`]), then HTTP/2 or HTTP/1.1 as ALPN chose. Threads and
+    /// stopping as for [`Listener::serve`].
+    pub async fn serve_tls(
+        self,
+        socket: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        workers: Workers,
+    ) {
+        self.run(socket, Some(TlsAcceptor::from(tls)), workers)
+            .await
     }
 
-    /// Accepts on a thread of the listener's own, so that a busy runtime of the caller's (the
-    /// control plane shares it in `berth up`) never keeps a client waiting for its connection
-    /// to be taken.
-    async fn run(self, listener: TcpListener, tls: Option<TlsAcceptor>) {
-        let shared = Arc::new(Shared {
-            listener: self,
-            port: listener.local_addr().map(|a| a.port()).unwrap_or(0),
+    async fn run(self, socket: TcpListener, tls: Option<TlsAcceptor>, workers: Workers) {
+        let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        let listener = Arc::new(ListenerState {
+            routes: self.routes,
+            request_timeout: self.request_timeout,
+            idle_timeout: self.idle_timeout,
+            port: HeaderValue::from(port),
+            proto: HeaderValue::from_static(if tls.is_some() { "https" } else { "http" }),
             tls,
         });
-        let listener = match listener.into_std() {
-            Ok(listener) => listener,
+        let socket = match socket.into_std() {
+            Ok(socket) => socket,
             Err(e) => {
-                tracing::error!(error = %e, "cannot hand a listener to its acceptor");
+                tracing::error!(error = %e, "cannot hand a listener to the acceptor");
                 return;
             }
         };
-        // Dropping `_stop` with this future ends the acceptor, and with it the workers.
-        let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let spawned = std::thread::Builder::new()
-            .name("berth-lb-accept".into())
+        let accepting = workers.0.acceptor.handle.spawn(accept(
+            socket,
+            listener,
+            Arc::clone(&workers.0.workers),
+        ));
+        // Dropping this future drops the guard, which ends the accept loop and with it the
+        // socket it owns.
+        let mut accepting = StopOnDrop(accepting);
+        let _ = (&mut accepting.0).await;
+    }
+}
+
+/// Binds a listener's port on `addr`. The kernel queues connections from this moment on, so
+/// a port bound before its listener is served (as CreateListener does) loses none of them.
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, DataPlaneError> {
+    std::net::TcpListener::bind(addr).map_err(|source| DataPlaneError::Bind { addr, source })
+}
+
+/// What a listener's connections need of it, handed to the worker with each connection: the
+/// workers serve every listener, so they hold nothing of any one.
+struct ListenerState {
+    routes: Arc<RwLock<Routes>>,
+    request_timeout: Duration,
+    idle_timeout: IdleTimeout,
+    /// `X-Forwarded-Port` and `-Proto`, made once rather than per connection.
+    port: HeaderValue,
+    proto: HeaderValue,
+    tls: Option<TlsAcceptor>,
+}
+
+/// Ends a task when dropped.
+struct StopOnDrop(JoinHandle<()>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The proxy's threads, shared by every listener served on them: one acceptor and one worker
+/// per core, each a single-threaded tokio runtime. The acceptor runs on a thread of its own
+/// so that a busy runtime of the owner's (the control plane shares it in `berth up`) never
+/// keeps a client waiting for its connection to be taken. Each worker has its own pools of
+/// target connections, the way nginx runs a worker process per core, so a connection and its
+/// target connections never change threads: crossing threads cost a third more CPU per
+/// request on tokio's work-stealing runtime (see bench/README.md). Shared, the threads and
+/// pools stay at one per core however many listeners there are, and a target behind several
+/// listeners is reached over one set of kept-alive connections per worker.
+///
+/// Clones share the threads. They end, and with them every connection still open on them,
+/// once every clone is dropped, those the listeners serving on them hold included.
+#[derive(Clone)]
+pub struct Workers(Arc<Threads>);
+
+struct Threads {
+    acceptor: Thread,
+    /// Held by every accept loop too, so that connections can be handed over for as long as
+    /// a loop runs.
+    workers: Arc<WorkerThreads>,
+}
+
+struct WorkerThreads {
+    threads: Vec<(Thread, Arc<Worker>)>,
+    /// Whose turn the next connection is.
+    next: AtomicUsize,
+}
+
+impl Workers {
+    /// One worker per core, as the proxy runs when serving.
+    pub fn one_per_core() -> Result<Self, DataPlaneError> {
+        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        Self::start(cores)
+    }
+
+    /// `count` worker threads and the acceptor's.
+    pub fn start(count: NonZeroUsize) -> Result<Self, DataPlaneError> {
+        let mut threads = Vec::with_capacity(count.get());
+        for index in 0..count.get() {
+            let thread = Thread::start(format!("berth-lb-{index}"))?;
+            thread.handle.spawn(keep_next_timer_near());
+            threads.push((thread, Worker::new()));
+        }
+        Ok(Self(Arc::new(Threads {
+            acceptor: Thread::start("berth-lb-accept".into())?,
+            workers: Arc::new(WorkerThreads {
+                threads,
+                next: AtomicUsize::new(0),
+            }),
+        })))
+    }
+}
+
+impl WorkerThreads {
+    /// Hands `stream`, accepted by `listener`, to the next worker in turn, which serves it
+    /// to its end.
+    fn hand_over(&self, stream: TcpStream, peer: SocketAddr, listener: Arc<ListenerState>) {
+        // The stream leaves the acceptor's reactor and joins the worker's.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot hand a client connection to a worker");
+                return;
+            }
+        };
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
+        let (thread, worker) = &self.threads[turn];
+        let worker = Arc::clone(worker);
+        thread.handle.spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => worker.serve(listener, stream, peer).await,
+                Err(e) => tracing::debug!(error = %e, "cannot register a client connection"),
+            }
+        });
+    }
+}
+
+/// A single-threaded tokio runtime on a thread of its own. The runtime, and every task still
+/// on it, ends when this is dropped.
+struct Thread {
+    handle: tokio::runtime::Handle,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Thread {
+    fn start(name: String) -> Result<Self, DataPlaneError> {
+        let failed = |source| DataPlaneError::ProxyThread {
+            thread: name.clone(),
+            source,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (started, handle) = std::sync::mpsc::sync_channel(1);
+        // The runtime is built on its own thread, so that it is also dropped there: dropping
+        // a runtime on one of the caller's async threads would panic.
+        std::thread::Builder::new()
+            .name(name.clone())
             .spawn(move || {
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(async move {
-                        tokio::select! {
-                            _ = stopped => {}
-                            () = accept(shared, listener) => {}
-                        }
-                    }),
-                    Err(e) => tracing::error!(error = %e, "cannot start a proxy acceptor"),
+                    Ok(runtime) => {
+                        let _ = started.send(Ok(runtime.handle().clone()));
+                        let _ = runtime.block_on(stopped);
+                    }
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                    }
                 }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start a proxy acceptor thread");
-            return;
-        }
-        std::future::pending().await
+            })
+            .map_err(failed)?;
+        let handle = handle
+            .recv()
+            .map_err(|_| failed(std::io::Error::other("the thread ended as it started")))?
+            .map_err(failed)?;
+        Ok(Self {
+            handle,
+            _stop: stop,
+        })
     }
 }
 
-/// Takes connections off `listener` and hands each to one of the workers, in turn.
-async fn accept(shared: Arc<Shared>, listener: std::net::TcpListener) {
-    let listener = match TcpListener::from_std(listener) {
-        Ok(listener) => listener,
+/// Takes connections off `socket` and hands each to a worker, until the task is aborted.
+async fn accept(
+    socket: std::net::TcpListener,
+    listener: Arc<ListenerState>,
+    workers: Arc<WorkerThreads>,
+) {
+    let socket = match TcpListener::from_std(socket) {
+        Ok(socket) => socket,
         Err(e) => {
-            tracing::error!(error = %e, "cannot register a listener with its acceptor");
+            tracing::error!(error = %e, "cannot register a listener with the acceptor");
             return;
         }
     };
-    let mut workers = Workers::start(&shared);
     loop {
-        match listener.accept().await {
+        match socket.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                workers.hand_over(stream, peer);
+                workers.hand_over(stream, peer, Arc::clone(&listener));
             }
             Err(e) => {
                 // Out of file descriptors, typically: accepting again at once would spin,
@@ -183,84 +338,9 @@ async fn accept(shared: Arc<Shared>, listener: std::net::TcpListener) {
     }
 }
 
-/// What every connection of one `serve` call shares.
-struct Shared {
-    listener: Listener,
-    port: u16,
-    tls: Option<TlsAcceptor>,
-}
-
-/// One thread per core, each running its connections on a single-threaded runtime with its
-/// own [`Pool`] of target connections, the way nginx runs a worker process per core: a request
-/// and its target connection never change threads, which cost a third more CPU per request
-/// on tokio's work-stealing runtime (see bench/README.md). Dropping the senders (with the
-/// `serve` future) ends each worker's runtime and with it every connection it serves.
-struct Workers {
-    senders: Vec<mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
-    next: usize,
-    /// Serves on the acceptor's own runtime when no worker thread could be started.
-    fallback: Arc<Worker>,
-}
-
-impl Workers {
-    fn start(shared: &Arc<Shared>) -> Self {
-        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut senders = Vec::with_capacity(count);
-        for index in 0..count {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            let shared = Arc::clone(shared);
-            let spawned = std::thread::Builder::new()
-                .name(format!("berth-lb-{index}"))
-                .spawn(move || {
-                    match tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    {
-                        Ok(runtime) => runtime.block_on(Worker::new(shared).run(receiver)),
-                        Err(e) => tracing::error!(error = %e, "cannot start a proxy worker"),
-                    }
-                });
-            match spawned {
-                Ok(_) => senders.push(sender),
-                Err(e) => tracing::error!(error = %e, "cannot start a proxy worker thread"),
-            }
-        }
-        Self {
-            senders,
-            next: 0,
-            fallback: Worker::new(Arc::clone(shared)),
-        }
-    }
-
-    fn hand_over(&mut self, stream: TcpStream, peer: SocketAddr) {
-        if self.senders.is_empty() {
-            tokio::spawn(Arc::clone(&self.fallback).serve(stream, peer));
-            return;
-        }
-        // The stream leaves this runtime's reactor and joins the worker's.
-        let Ok(mut stream) = stream.into_std() else {
-            return;
-        };
-        while !self.senders.is_empty() {
-            self.next = (self.next + 1) % self.senders.len();
-            match self.senders[self.next].send((stream, peer)) {
-                Ok(()) => return,
-                // A worker whose runtime is gone takes no more connections.
-                Err(mpsc::error::SendError((back, _))) => {
-                    self.senders.swap_remove(self.next);
-                    stream = back;
-                }
-            }
-        }
-        if let Ok(stream) = TcpStream::from_std(stream) {
-            tokio::spawn(Arc::clone(&self.fallback).serve(stream, peer));
-        }
-    }
-}
-
-/// Serves connections on the runtime it runs on.
+/// Serves connections, of any listener, on the thread it was handed to, with that thread's
+/// target connections.
 struct Worker {
-    shared: Arc<Shared>,
     /// Target connections for the requests hyper serves.
     pool: Arc<Pool<Sender>>,
     /// Target connections for the requests [`h1`] forwards itself.
@@ -269,9 +349,8 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(shared: Arc<Shared>) -> Arc<Self> {
+    fn new() -> Arc<Self> {
         Arc::new(Self {
-            shared,
             pool: Arc::new(Pool::new()),
             streams: Pool::new(),
             // HTTP/1.1 and HTTP/2 on one port: the auto builder reads the first bytes and
@@ -280,42 +359,25 @@ impl Worker {
         })
     }
 
-    async fn run(
+    async fn serve(
         self: Arc<Self>,
-        mut streams: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+        listener: Arc<ListenerState>,
+        stream: TcpStream,
+        peer: SocketAddr,
     ) {
-        tokio::spawn(keep_next_timer_near());
-        while let Some((stream, peer)) = streams.recv().await {
-            match TcpStream::from_std(stream) {
-                Ok(stream) => {
-                    tokio::spawn(Arc::clone(&self).serve(stream, peer));
-                }
-                Err(e) => tracing::debug!(error = %e, "cannot register a client connection"),
-            }
-        }
-    }
-
-    async fn serve(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
-        let listener = &self.shared.listener;
         let activity = Arc::new(Activity::default());
         // The TLS handshake runs on the idle-timed stream too, so a client that never
         // finishes it is dropped like any idle one.
         let idle_timeout = listener.idle_timeout.get();
         let mut io = IdleIo::new(stream, idle_timeout, Arc::clone(&activity));
-        let proto = if self.shared.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
         let connection = Connection {
             peer: HeaderValue::try_from(peer.ip().to_string())
                 .expect("an IP address is a valid header value"),
-            port: HeaderValue::from(self.shared.port),
-            proto: HeaderValue::from_static(proto),
             activity,
             worker: Arc::clone(&self),
+            listener: Arc::clone(&listener),
         };
-        match &self.shared.tls {
+        match &listener.tls {
             None => {
                 let served = h1::serve(
                     &mut io,
@@ -326,8 +388,8 @@ impl Worker {
                         pool: &self.streams,
                         activity: &connection.activity,
                         peer: connection.peer.as_bytes(),
-                        port: connection.port.as_bytes(),
-                        proto: connection.proto.as_bytes(),
+                        port: listener.port.as_bytes(),
+                        proto: listener.proto.as_bytes(),
                     },
                 )
                 .await;
@@ -363,16 +425,15 @@ async fn keep_next_timer_near() {
 /// What one accepted connection shares with the requests it carries.
 struct Connection {
     worker: Arc<Worker>,
+    listener: Arc<ListenerState>,
     peer: HeaderValue,
-    port: HeaderValue,
-    proto: HeaderValue,
     activity: Arc<Activity>,
 }
 
 impl Connection {
     async fn forward(&self, mut request: Request<Incoming>) -> Response<ProxyBody> {
         let connection = self;
-        let listener = &self.worker.shared.listener;
+        let listener = &self.listener;
         let host = request
             .headers()
             .get(HOST)
@@ -426,8 +487,8 @@ impl Connection {
         if let Some(value) = forwarded_for {
             headers.insert(X_FORWARDED_FOR, value);
         }
-        headers.insert(X_FORWARDED_PROTO, connection.proto.clone());
-        headers.insert(X_FORWARDED_PORT, connection.port.clone());
+        headers.insert(X_FORWARDED_PROTO, connection.listener.proto.clone());
+        headers.insert(X_FORWARDED_PORT, connection.listener.port.clone());
         if upgrade {
             return self.upgrade(request, lease).await;
         }
@@ -463,7 +524,7 @@ impl Connection {
             tokio::spawn(connection.with_upgrades());
             sender.send_request(request).await.ok()
         };
-        let timeout = self.worker.shared.listener.request_timeout;
+        let timeout = self.listener.request_timeout;
         let Ok(Some(mut response)) = tokio::time::timeout(timeout, attempt).await else {
             return status((StatusCode::BAD_GATEWAY, "target refused the upgrade\n"));
         };

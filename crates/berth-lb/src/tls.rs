@@ -2,6 +2,7 @@
 //! private key as PEM text, the way a user hands them to Berth, offering HTTP/2 and HTTP/1.1
 //! by ALPN.
 
+use crate::DataPlaneError;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
@@ -16,46 +17,34 @@ pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 pub fn server_config(
     cert_chain_pem: &str,
     private_key_pem: &str,
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<Arc<ServerConfig>, DataPlaneError> {
     let chain = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the certificate PEM text is malformed: {}", describe(&e)))?;
+        .map_err(DataPlaneError::MalformedCertificate)?;
     if chain.is_empty() {
-        return Err("no certificate in the PEM text".into());
+        return Err(DataPlaneError::NoCertificate);
     }
     let key = PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes()).map_err(|e| match e {
-        pem::Error::NoItemsFound => "no private key in the PEM text".to_string(),
-        e => format!("the private key PEM text is malformed: {}", describe(&e)),
+        pem::Error::NoItemsFound => DataPlaneError::NoPrivateKey,
+        e => DataPlaneError::MalformedPrivateKey(e),
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("no usable TLS protocol version: {e}"))?
+        .map_err(DataPlaneError::NoProtocolVersion)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| match e {
             rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
-                "the private key does not match the certificate".to_string()
+                DataPlaneError::KeyMismatch(e)
             }
-            rustls::Error::General(message) if message.contains("key") => {
-                format!("the private key is not usable: {message}")
+            rustls::Error::General(ref message) if message.contains("key") => {
+                DataPlaneError::UnusableKey(e)
             }
-            e => format!("the certificate is not usable: {e}"),
+            e => DataPlaneError::UnusableCertificate(e),
         })?;
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
-}
-
-fn describe(error: &pem::Error) -> String {
-    match error {
-        pem::Error::MissingSectionEnd { end_marker } => {
-            format!("missing {:?}", String::from_utf8_lossy(end_marker))
-        }
-        pem::Error::IllegalSectionStart { line } => {
-            format!("bad BEGIN line {:?}", String::from_utf8_lossy(line))
-        }
-        e => e.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -100,11 +89,30 @@ mod tests {
                 "the private key does not match the certificate",
             ),
         ] {
-            let error = server_config(chain, key).unwrap_err();
+            let error = server_config(chain, key).unwrap_err().to_string();
             assert!(
                 error.starts_with(expected),
                 "{error:?}, wanted {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn errors_keep_what_caused_them() {
+        let cert = self_signed();
+        let other = self_signed();
+        let mismatch =
+            server_config(&cert.cert.pem(), &other.key_pair.serialize_pem()).unwrap_err();
+        assert!(matches!(
+            std::error::Error::source(&mismatch).and_then(|e| e.downcast_ref::<rustls::Error>()),
+            Some(rustls::Error::InconsistentKeys(_))
+        ));
+        let malformed = server_config(
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+            &cert.key_pair.serialize_pem(),
+        )
+        .unwrap_err();
+        assert!(std::error::Error::source(&malformed)
+            .is_some_and(|e| e.downcast_ref::<pem::Error>().is_some()));
     }
 }

@@ -4,21 +4,13 @@
 //! process that runs no load balancer at all (tools that only open the store).
 
 use berth_lb::health::State;
+use berth_lb::DataPlaneError;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// A target's state in its group and ALB's reason code for it.
 pub type TargetState = (State, Option<&'static str>);
-
-/// Why a listener's port cannot be bound.
-#[derive(Debug, thiserror::Error)]
-#[error("binding {addr}: {source}")]
-pub struct PortUnavailable {
-    pub addr: SocketAddr,
-    #[source]
-    pub source: std::io::Error,
-}
 
 pub trait DataPlane: Send + Sync {
     /// `target`'s state in the group, or `None` when the group does not hold it: never
@@ -44,7 +36,7 @@ pub trait DataPlane: Send + Sync {
 
     /// Binds `port` for a listener about to be stored, so that a port in use fails the call
     /// that asks for it and the socket queues connections from the moment the call returns.
-    fn reserve_port(&self, port: u16) -> Result<(), PortUnavailable>;
+    fn reserve_port(&self, port: u16) -> Result<(), DataPlaneError>;
 
     /// The `DNSName` of every load balancer.
     fn dns_name(&self) -> String;
@@ -59,7 +51,7 @@ impl DataPlane for Unbalanced {
         Vec::new()
     }
 
-    fn reserve_port(&self, _: u16) -> Result<(), PortUnavailable> {
+    fn reserve_port(&self, _: u16) -> Result<(), DataPlaneError> {
         Ok(())
     }
 
@@ -138,9 +130,9 @@ impl DataPlane for FakeDataPlane {
             .unwrap_or_default()
     }
 
-    fn reserve_port(&self, port: u16) -> Result<(), PortUnavailable> {
+    fn reserve_port(&self, port: u16) -> Result<(), DataPlaneError> {
         if lock(&self.taken).contains(&port) {
-            return Err(PortUnavailable {
+            return Err(DataPlaneError::Bind {
                 addr: SocketAddr::from(([0, 0, 0, 0], port)),
                 source: std::io::ErrorKind::AddrInUse.into(),
             });

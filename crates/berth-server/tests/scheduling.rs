@@ -4,6 +4,7 @@
 //! through the same functions the HTTP endpoints call, the load balancer by [`Balancer`].
 
 use berth_lb::health::State;
+use berth_lb::DataPlaneError;
 use berth_model::agent::{ContainerReport, PollResponse, RegisterRequest, TaskReport};
 use berth_model::resources::NetworkBinding;
 use berth_model::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
@@ -11,7 +12,7 @@ use berth_model::Arns;
 use berth_reconcile::Settings;
 use berth_server::call::Context;
 use berth_server::control::{controller, targets};
-use berth_server::data_plane::{DataPlane, PortUnavailable};
+use berth_server::data_plane::DataPlane;
 use berth_server::ecs::agents;
 use berth_server::ecs::clusters;
 use berth_server::ecs::container_instances::InstanceRecord;
@@ -40,7 +41,7 @@ impl DataPlane for Balancer {
             .collect()
     }
 
-    fn reserve_port(&self, _: u16) -> Result<(), PortUnavailable> {
+    fn reserve_port(&self, _: u16) -> Result<(), DataPlaneError> {
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use berth_lb::checker;
 use berth_lb::group::{Settings, TargetGroup};
 use berth_lb::health::{HealthCheck, State};
-use berth_lb::proxy::{Listener, Routes};
+use berth_lb::proxy::{Listener, Routes, Workers};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -61,16 +61,17 @@ async fn main() -> Result<()> {
 
 async fn serve(listen: SocketAddr, target: SocketAddr, idle_timeout: Duration) -> Result<()> {
     // Checked as a target group would be, but rarely, so checks cost nothing measurable.
-    let group = Arc::new(TargetGroup::new(Settings {
+    let settings = Settings {
         health_check: HealthCheck {
             interval: Duration::from_secs(5),
             healthy_threshold: 1,
             ..HealthCheck::default()
         },
         ..Settings::default()
-    }));
-    group.register(target);
-    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
+    };
+    let group = Arc::new(TargetGroup::new(settings, Arc::default()));
+    group.reset_targets([target]);
+    tokio::spawn(checker::run(Arc::clone(&group)));
     for _ in 0..100 {
         if group.health().iter().any(|(_, s, _)| *s == State::Healthy) {
             break;
@@ -92,8 +93,9 @@ async fn serve(listen: SocketAddr, target: SocketAddr, idle_timeout: Duration) -
     let socket = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let workers = Workers::one_per_core().context("cannot start the proxy's threads")?;
     println!("ready on {listen}");
-    listener.serve(socket).await;
+    listener.serve(socket, workers).await;
     Ok(())
 }
 

@@ -3,12 +3,14 @@
 use berth_lb::checker;
 use berth_lb::group::{Algorithm, Settings, TargetGroup};
 use berth_lb::health::HealthCheck;
+use berth_lb::proxy::Workers;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,8 +99,14 @@ pub async fn backend(name: &'static str) -> SocketAddr {
     addr
 }
 
+/// Proxy threads for one test: two workers, so that a test's connections are spread over
+/// more than one, as on any machine with more than one core.
+pub fn workers() -> Workers {
+    Workers::start(NonZeroUsize::new(2).unwrap()).unwrap()
+}
+
 pub fn fast_checks(algorithm: Algorithm, delay: Duration) -> Arc<TargetGroup> {
-    Arc::new(TargetGroup::new(Settings {
+    let settings = Settings {
         health_check: HealthCheck {
             path: "/health".into(),
             interval: Duration::from_millis(50),
@@ -109,14 +117,15 @@ pub fn fast_checks(algorithm: Algorithm, delay: Duration) -> Arc<TargetGroup> {
         },
         algorithm,
         deregistration_delay: delay,
-    }))
+    };
+    Arc::new(TargetGroup::new(settings, Arc::default()))
 }
 
 /// A group with one backend called `name`, health-checked until it is healthy.
 pub async fn healthy_group(name: &'static str) -> Arc<TargetGroup> {
     let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
-    group.register(backend(name).await);
-    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
+    group.reset_targets([backend(name).await]);
+    tokio::spawn(checker::run(Arc::clone(&group)));
     until_healthy(&group, 1).await;
     group
 }
@@ -135,4 +144,15 @@ pub async fn until_healthy(group: &TargetGroup, count: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("targets never became healthy: {:?}", group.health());
+}
+
+/// Waits until the group holds `addr` no more: its drain ended.
+pub async fn until_drained(group: &TargetGroup, addr: SocketAddr) {
+    for _ in 0..200 {
+        if !group.health().iter().any(|(held, _, _)| *held == addr) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{addr} never finished draining: {:?}", group.health());
 }

@@ -1,7 +1,7 @@
 //! HTTPS listeners with a certificate made in the test: HTTP/1.1 and HTTP/2 by ALPN,
 //! X-Forwarded-Proto, WebSocket upgrades, and the idle timeout.
 
-use crate::common::healthy_group;
+use crate::common::{healthy_group, workers};
 use berth_lb::group::TargetGroup;
 use berth_lb::proxy::{Listener, Routes};
 use berth_lb::rules::{Condition, Rule};
@@ -36,7 +36,7 @@ async fn https_proxy(group: Arc<TargetGroup>, idle: Duration) -> (SocketAddr, Co
     listener.idle_timeout.set(idle);
     let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
-    tokio::spawn(listener.serve_tls(socket, config));
+    tokio::spawn(listener.serve_tls(socket, config, workers()));
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone()).unwrap();
     (addr, Connector { addr, roots })

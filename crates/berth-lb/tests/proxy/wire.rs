@@ -2,7 +2,7 @@
 //! close-delimited and 1xx answers) and a connection handed to hyper mid-way by a request
 //! with a body, checked byte by byte against a backend that writes its answers by hand.
 
-use crate::common::{fast_checks, until_healthy};
+use crate::common::{fast_checks, until_healthy, workers};
 use berth_lb::checker;
 use berth_lb::group::Algorithm;
 use berth_lb::proxy::{Listener, Routes};
@@ -93,8 +93,8 @@ async fn hand_written_backend() -> SocketAddr {
 
 async fn proxy_to_hand_written_backend() -> SocketAddr {
     let group = fast_checks(Algorithm::RoundRobin, Duration::from_secs(30));
-    group.register(hand_written_backend().await);
-    tokio::spawn(checker::run(Arc::clone(&group), Arc::default()));
+    group.reset_targets([hand_written_backend().await]);
+    tokio::spawn(checker::run(Arc::clone(&group)));
     until_healthy(&group, 1).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -103,7 +103,8 @@ async fn proxy_to_hand_written_backend() -> SocketAddr {
         default: Some(group),
     };
     tokio::spawn(
-        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5)).serve(listener),
+        Listener::new(Arc::new(RwLock::new(routes)), Duration::from_secs(5))
+            .serve(listener, workers()),
     );
     addr
 }

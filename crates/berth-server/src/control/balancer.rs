@@ -3,7 +3,7 @@
 //! few seconds it reads listeners, rules and target groups and, level-triggered, binds and
 //! serves each listener's port, rebuilds its routes from the rules, keeps one
 //! `berth_lb::group::TargetGroup` (with its health checker) per stored target group, and
-//! registers and deregisters (drains) targets to match [`desired_targets`].
+//! hands each group its [`desired_targets`], which the group registers and drains to match.
 //!
 //! What to do is decided by pure functions ([`desired_targets`], [`settings`], [`routes`]);
 //! [`Balancer::apply`] does it. CreateListener binds its port through
@@ -12,13 +12,14 @@
 
 use super::targets::{self, ServiceTarget};
 use crate::call::{Call, Context};
-use crate::data_plane::{DataPlane, PortUnavailable};
+use crate::data_plane::DataPlane;
 use crate::ecs::events;
 use crate::elbv2::resources::{Listener, LoadBalancer, Rule, StoredCertificate, TargetGroup};
 use berth_lb::group::{Algorithm, Settings, TargetGroup as LiveGroup};
 use berth_lb::health::{HealthCheck, Matcher, State};
-use berth_lb::proxy::{IdleTimeout, Routes, DEFAULT_IDLE_TIMEOUT};
+use berth_lb::proxy::{IdleTimeout, Routes, Workers, DEFAULT_IDLE_TIMEOUT};
 use berth_lb::rules::{Condition, Rule as LiveRule};
+use berth_lb::DataPlaneError;
 use berth_model::resources::Cluster;
 use berth_model::status::ClusterStatus;
 use berth_model::ApiError;
@@ -185,8 +186,6 @@ struct LiveListener {
 struct Group {
     group: Arc<LiveGroup>,
     _checker: Owned,
-    /// Addresses registered with the data plane and not since deregistered.
-    registered: HashSet<SocketAddr>,
 }
 
 #[derive(Default)]
@@ -194,6 +193,8 @@ struct Live {
     reserved: HashMap<u16, (std::net::TcpListener, Instant)>,
     listeners: HashMap<String, LiveListener>,
     groups: HashMap<String, Group>,
+    /// The proxy threads every listener serves on, started with the first listener.
+    workers: Option<Workers>,
 }
 
 /// The running data plane, owned by the server.
@@ -296,10 +297,21 @@ impl Balancer {
                 running.idle_timeout.set(idle_timeout);
                 continue;
             }
+            let workers = match &live.workers {
+                Some(workers) => workers.clone(),
+                None => match Workers::one_per_core() {
+                    Ok(workers) => live.workers.insert(workers).clone(),
+                    Err(e) => {
+                        // Retried on the next sync, like a port that cannot be bound.
+                        tracing::warn!(error = %e, "cannot start the load balancer's threads");
+                        continue;
+                    }
+                },
+            };
             let socket = match live.reserved.remove(&listener.port) {
                 Some((socket, _)) => socket,
                 None => {
-                    match std::net::TcpListener::bind(SocketAddr::new(self.bind, listener.port)) {
+                    match berth_lb::proxy::bind(SocketAddr::new(self.bind, listener.port)) {
                         Ok(socket) => socket,
                         Err(e) => {
                             // Retried on the next sync, which comes within a few seconds.
@@ -316,6 +328,7 @@ impl Balancer {
                 Arc::clone(&routes),
                 idle_timeout,
                 &config.certificates,
+                workers,
             ) {
                 Ok(serving) => {
                     live.listeners
@@ -337,6 +350,7 @@ fn serve(
     routes: Arc<RwLock<Routes>>,
     idle_timeout: Duration,
     certificates: &HashMap<String, StoredCertificate>,
+    workers: Workers,
 ) -> std::io::Result<LiveListener> {
     let tls = if listener.protocol == "HTTPS" {
         let arn = listener
@@ -367,8 +381,8 @@ fn serve(
     proxy.idle_timeout.set(idle_timeout);
     let shared_idle_timeout = proxy.idle_timeout.clone();
     let serving = match tls {
-        Some(tls) => tokio::spawn(proxy.serve_tls(socket, tls)),
-        None => tokio::spawn(proxy.serve(socket)),
+        Some(tls) => tokio::spawn(proxy.serve_tls(socket, tls, workers)),
+        None => tokio::spawn(proxy.serve(socket, workers)),
     };
     Ok(LiveListener {
         port: listener.port,
@@ -378,7 +392,7 @@ fn serve(
     })
 }
 
-/// Creates, updates and removes live groups, and registers and deregisters their targets.
+/// Creates, updates and removes live groups, and hands each the targets it should have.
 /// Returns the service targets it registered; `moved` is woken whenever a target's health
 /// changes or a drain ends.
 fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify>) -> Registered {
@@ -396,51 +410,32 @@ fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify
             .groups
             .entry(tg.target_group_arn.clone())
             .or_insert_with(|| {
-                let group = Arc::new(LiveGroup::new(wanted.clone()));
+                let group = Arc::new(LiveGroup::new(wanted.clone(), Arc::clone(moved)));
                 Group {
-                    _checker: Owned(tokio::spawn(berth_lb::checker::run(
-                        Arc::clone(&group),
-                        Arc::clone(moved),
-                    ))),
+                    _checker: Owned(tokio::spawn(berth_lb::checker::run(Arc::clone(&group)))),
                     group,
-                    registered: HashSet::new(),
                 }
             });
         if group.group.settings() != wanted {
             group.group.set_settings(wanted);
         }
-        let addrs: HashSet<SocketAddr> = desired
-            .remove(&tg.target_group_arn)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        for addr in &addrs {
-            if group.registered.insert(*addr) {
-                group.group.register(*addr);
-                if let Some(owner) = config
-                    .service_targets
-                    .iter()
-                    .find(|t| t.target_group_arn == tg.target_group_arn && t.addr == *addr)
-                {
-                    *registered
-                        .entry((
-                            owner.cluster.clone(),
-                            owner.service.clone(),
-                            tg.target_group_arn.clone(),
-                        ))
-                        .or_default() += 1;
-                }
+        let changes = group
+            .group
+            .reset_targets(desired.remove(&tg.target_group_arn).unwrap_or_default());
+        for addr in &changes.added {
+            if let Some(owner) = config
+                .service_targets
+                .iter()
+                .find(|t| t.target_group_arn == tg.target_group_arn && t.addr == *addr)
+            {
+                *registered
+                    .entry((
+                        owner.cluster.clone(),
+                        owner.service.clone(),
+                        tg.target_group_arn.clone(),
+                    ))
+                    .or_default() += 1;
             }
-        }
-        let leaving: Vec<SocketAddr> = group.registered.difference(&addrs).copied().collect();
-        for addr in leaving {
-            group.registered.remove(&addr);
-            let live_group = Arc::clone(&group.group);
-            let moved = Arc::clone(moved);
-            tokio::spawn(async move {
-                live_group.deregister(addr).await;
-                moved.notify_one();
-            });
         }
     }
     registered
@@ -460,14 +455,12 @@ impl DataPlane for Balancer {
 
     /// The socket accepts connections at once (the kernel queues them) and is served from
     /// the next sync.
-    fn reserve_port(&self, port: u16) -> Result<(), PortUnavailable> {
+    fn reserve_port(&self, port: u16) -> Result<(), DataPlaneError> {
         let mut live = self.live();
         if live.reserved.contains_key(&port) {
             return Ok(());
         }
-        let addr = SocketAddr::new(self.bind, port);
-        let socket =
-            std::net::TcpListener::bind(addr).map_err(|source| PortUnavailable { addr, source })?;
+        let socket = berth_lb::proxy::bind(SocketAddr::new(self.bind, port))?;
         live.reserved.insert(port, (socket, Instant::now()));
         Ok(())
     }
