@@ -8,7 +8,7 @@ mod up;
 use anyhow::{Context, Result};
 use berth_server::keys;
 use berth_server::server::{self, Config, Server};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -36,34 +36,46 @@ enum Output {
     Json,
 }
 
+/// What `berth server` and `berth up` both take: where the control plane keeps its data and
+/// where it answers.
+#[derive(Args)]
+struct ServerArgs {
+    /// Where the database and the credentials file live.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+    data_dir: PathBuf,
+    /// Address to answer the API on.
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    listen: SocketAddr,
+    /// The region in the ARNs Berth issues.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Address load balancer listeners bind on (each on its listener's port).
+    #[arg(long, default_value = "0.0.0.0")]
+    lb_bind: IpAddr,
+}
+
+impl From<ServerArgs> for Config {
+    fn from(args: ServerArgs) -> Self {
+        Config {
+            data_dir: args.data_dir,
+            listen: args.listen,
+            region: args.region,
+            lb_bind: args.lb_bind,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane: the ECS API over an embedded SQLite store.
     Server {
-        /// Where the database and the credentials file live.
-        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
-        data_dir: PathBuf,
-        /// Address to answer the API on.
-        #[arg(long, default_value = "127.0.0.1:4566")]
-        listen: SocketAddr,
-        /// The region in the ARNs Berth issues.
-        #[arg(long, default_value = "us-east-1")]
-        region: String,
-        /// Address load balancer listeners bind on (each on its listener's port).
-        #[arg(long, default_value = "0.0.0.0")]
-        lb_bind: IpAddr,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Run server and agent in one process and, given an example, deploy it and wait.
     Up {
-        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:4566")]
-        listen: SocketAddr,
-        #[arg(long, default_value = "us-east-1")]
-        region: String,
-        /// Address load balancer listeners bind on (each on its listener's port).
-        #[arg(long, default_value = "0.0.0.0")]
-        lb_bind: IpAddr,
+        #[command(flatten)]
+        server: ServerArgs,
         #[arg(long, value_enum, default_value = "auto")]
         runtime: node::RuntimeChoice,
         /// Tasks the example's service runs.
@@ -198,36 +210,18 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Server {
-            data_dir,
-            listen,
-            region,
-            lb_bind,
-        } => run_server(Config {
-            data_dir,
-            listen,
-            region,
-            lb_bind,
-        }),
+        Command::Server { server } => run_server(server.into()),
         Command::Keys { action } => run_keys(action),
         Command::Certs { action } => run_certs(action),
         Command::Up {
-            data_dir,
-            listen,
-            region,
-            lb_bind,
+            server,
             runtime,
             count,
             lb_port,
             labels,
             example,
         } => up::run(up::Up {
-            config: Config {
-                data_dir,
-                listen,
-                region,
-                lb_bind,
-            },
+            config: server.into(),
             runtime,
             count,
             example,
