@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -31,13 +31,6 @@ pub struct Config {
     /// How long a poll may be held open when nothing changes; also how stale a report of a
     /// container that changed on its own (exited, turned unhealthy) can get.
     pub poll_wait_seconds: u64,
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// One JSON call to the server over a fresh connection.
@@ -232,7 +225,7 @@ pub async fn run<R: Runtime>(
                 }
             },
         };
-        let decided = step(&desired, &seen, &mut memory, now());
+        let decided = step(&desired, &seen, &mut memory, berth_time::now());
         let mut starts = Vec::new();
         for action in decided.actions {
             match action {
@@ -295,7 +288,7 @@ pub async fn run<R: Runtime>(
         // agent looks again when it has settled, to report it STOPPED.
         let settle = decided
             .settles_at
-            .map(|at| Duration::from_secs_f64((at - now()).clamp(0.0, 5.0)));
+            .map(|at| Duration::from_secs_f64((at - berth_time::now()).clamp(0.0, 5.0)));
         let poll = PollRequest {
             container_instance_arn: registration.container_instance_arn.clone(),
             known_version: version.clone(),

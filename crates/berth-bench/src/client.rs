@@ -11,7 +11,6 @@ use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 
 const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
@@ -83,10 +82,7 @@ impl Call {
     /// The request to send now: signed with the current time, so that a long
     /// run never trips the server's five-minute clock-skew check.
     pub fn signed_request(&self, target: &Target) -> Result<Request<Full<Bytes>>> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .context("the system clock is before 1970")?;
-        let amz_date = sigv4::format_amz_date(i64::try_from(now.as_secs())?);
+        let amz_date = sigv4::format_amz_date(berth_time::now() as i64);
         let parts = RequestParts {
             method: Method::POST.as_str(),
             path: "/",
@@ -298,10 +294,7 @@ mod tests {
             headers: &headers,
             body: &call.body,
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        let now = berth_time::now() as i64;
         let verified = sigv4::verify(&parts, "ecs", now, |key| {
             (key == "AKIDBENCH").then(|| "S".to_owned())
         });

@@ -36,7 +36,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use crate::{
-    epoch_now, ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand,
+    ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand,
     MountSource, Network, NetworkBinding, Protocol, Runtime, RuntimeConfig, RuntimeError,
 };
 
@@ -137,7 +137,7 @@ impl DockerRuntime {
         let status = status_from(&response);
         let inspected = Inspected {
             status: status.clone(),
-            at: epoch_now(),
+            at: berth_time::now(),
         };
         self.cache().insert(status.id.clone(), inspected);
         Ok(status)
@@ -684,54 +684,9 @@ fn published_bindings(ports: &HashMap<String, Option<Vec<PortBinding>>>) -> Vec<
 /// Docker uses for "never" (`0001-01-01T00:00:00Z`) and anything unreadable become 0.
 fn epoch_seconds(timestamp: Option<&str>) -> f64 {
     timestamp
-        .and_then(parse_rfc3339)
+        .and_then(berth_time::parse_rfc3339)
         .filter(|seconds| *seconds > 0.0)
         .unwrap_or(0.0)
-}
-
-fn parse_rfc3339(timestamp: &str) -> Option<f64> {
-    let (date, rest) = timestamp.split_once('T')?;
-    let mut date = date.splitn(3, '-');
-    let year: i64 = date.next()?.parse().ok()?;
-    let month: i64 = date.next()?.parse().ok()?;
-    let day: i64 = date.next()?.parse().ok()?;
-    let (time, offset) = match rest.strip_suffix('Z') {
-        Some(time) => (time, 0),
-        None => {
-            let sign_at = rest.rfind(['+', '-'])?;
-            let (time, zone) = rest.split_at(sign_at);
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            let (hours, minutes) = zone[1..].split_once(':')?;
-            let hours: i64 = hours.parse().ok()?;
-            let minutes: i64 = minutes.parse().ok()?;
-            (time, sign * (hours * 3600 + minutes * 60))
-        }
-    };
-    let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
-    let mut clock = clock.splitn(3, ':');
-    let hour: i64 = clock.next()?.parse().ok()?;
-    let minute: i64 = clock.next()?.parse().ok()?;
-    let second: i64 = clock.next()?.parse().ok()?;
-    let fraction: f64 = if fraction.is_empty() {
-        0.0
-    } else {
-        format!("0.{fraction}").parse().ok()?
-    };
-    let seconds =
-        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Some(seconds as f64 + fraction)
-}
-
-/// Days since 1970-01-01 in the proleptic Gregorian calendar, counting years from March so
-/// the leap day falls at the end of the year.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -741,18 +696,9 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
         assert_eq!(
-            parse_rfc3339("2000-03-01T00:00:00Z"),
-            Some(11_017.0 * 86_400.0)
-        );
-        assert_eq!(
-            parse_rfc3339("2024-05-01T10:00:00.5Z"),
-            Some(1_714_557_600.5)
-        );
-        assert_eq!(
-            parse_rfc3339("2024-05-01T12:00:00+02:00"),
-            Some(1_714_557_600.0)
+            epoch_seconds(Some("2024-05-01T12:00:00+02:00")),
+            1_714_557_600.0
         );
         assert_eq!(epoch_seconds(Some("0001-01-01T00:00:00Z")), 0.0);
         assert_eq!(epoch_seconds(Some("garbage")), 0.0);

@@ -25,7 +25,7 @@ pub mod process;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -423,13 +423,6 @@ impl RuntimeConfig {
             .iter()
             .all(|(key, value)| label(key) == Some(value.as_str()))
     }
-}
-
-fn epoch_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
 }
 
 #[cfg(test)]

@@ -46,10 +46,7 @@ impl Client {
                 format!("AmazonEC2ContainerServiceV20141113.{action}"),
             ),
         ];
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = berth_time::now();
         let parts = sigv4::RequestParts {
             method: "POST",
             path: "/",

@@ -10,7 +10,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use super::{proc_alive, Exit};
-use crate::{epoch_now, Health, HealthCheck, HealthCommand};
+use crate::{Health, HealthCheck, HealthCommand};
 
 /// The decision part of a health check, without processes or clocks.
 pub(crate) struct HealthTracker {
@@ -91,7 +91,7 @@ pub(crate) async fn monitor(
             return;
         }
         let passed = probe(&argv, &context, check.timeout).await;
-        let in_start_period = epoch_now() - started_at < check.start_period.as_secs_f64();
+        let in_start_period = berth_time::now() - started_at < check.start_period.as_secs_f64();
         health.send_replace(tracker.observe(passed, in_start_period));
     }
 }

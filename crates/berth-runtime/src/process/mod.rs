@@ -51,8 +51,8 @@ use tokio::task::AbortHandle;
 use self::cgroup::Cgroups;
 use self::health::{ExecContext, Liveness};
 use crate::{
-    epoch_now, ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, MountSource,
-    Network, NetworkBinding, Runtime, RuntimeConfig, RuntimeError,
+    ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, MountSource, Network,
+    NetworkBinding, Runtime, RuntimeConfig, RuntimeError,
 };
 
 /// Docker's default `PATH`, so commands resolve the same way under both runtimes.
@@ -176,7 +176,7 @@ impl ProcessRuntime {
                 let exit = Exit {
                     exit_code: -1,
                     oom_killed: false,
-                    finished_at: epoch_now(),
+                    finished_at: berth_time::now(),
                     error: Some(
                         "the process ended while it was no child of this agent, so its exit code is unknown"
                             .to_string(),
@@ -556,7 +556,7 @@ impl ProcessRuntime {
             labels: self.config.labels_for(spec),
             pid,
             start_ticks,
-            started_at: epoch_now(),
+            started_at: berth_time::now(),
             user,
             network_bindings,
             health_check: spec.health_check.clone(),
@@ -623,7 +623,7 @@ async fn wait_for_exit(
         exit_code,
         oom_killed: exit_code == 128 + i64::from(libc::SIGKILL)
             && cgroup.as_deref().is_some_and(cgroup::oom_killed),
-        finished_at: epoch_now(),
+        finished_at: berth_time::now(),
         error,
     };
     // The directory is gone when the container was removed meanwhile; nothing to record then.
