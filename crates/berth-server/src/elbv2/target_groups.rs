@@ -3,7 +3,6 @@
 //! Registered targets are stored with their group; their health is the balancer's.
 
 use super::common::{check_name, one_of, page, tags, Error};
-use super::resources::TARGET_GROUP_ATTRIBUTES;
 use super::resources::{arn_id, arn_prefix, Matcher, Target, TargetGroup};
 use super::{attributes, stored};
 use crate::call::{to_value, Call};
@@ -155,36 +154,19 @@ pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
         .int("Port", 1..=65535)?
         .ok_or_else(|| Error::validation("Port: a required member is missing"))?;
     let arns = call.arns();
+    let arn = format!(
+        "{}targetgroup/{name}/{}",
+        arn_prefix(&arns.region, &arns.account),
+        arn_id(call.ids())
+    );
     let mut fresh = TargetGroup {
-        target_group_arn: format!(
-            "{}targetgroup/{name}/{}",
-            arn_prefix(&arns.region, &arns.account),
-            arn_id(call.ids())
-        ),
-        target_group_name: name.to_string(),
         protocol: protocol.to_string(),
         protocol_version: protocol_version.to_string(),
-        port: port as u16,
         vpc_id: p.string("VpcId")?.map(str::to_string),
-        health_check_protocol: "HTTP".into(),
-        health_check_port: "traffic-port".into(),
-        health_check_enabled: true,
-        health_check_interval_seconds: 30,
-        health_check_timeout_seconds: 5,
-        healthy_threshold_count: 5,
-        unhealthy_threshold_count: 2,
-        health_check_path: "/".into(),
-        matcher: Matcher {
-            http_code: "200".into(),
-        },
         target_type: target_type.to_string(),
         ip_address_type: one_of(p, "IpAddressType", &["ipv4"], "ipv4")?.to_string(),
-        attributes: TARGET_GROUP_ATTRIBUTES
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        targets: Vec::new(),
         tags: tags(p)?,
+        ..TargetGroup::with_alb_defaults(arn, name.to_string(), port as u16)
     };
     apply_health_check(&mut fresh, p)?;
     if call.insert_new(Collection::TargetGroups, name, "", &fresh)? {
@@ -526,26 +508,7 @@ mod tests {
 
     fn group(targets: &[(&str, Option<u16>)]) -> TargetGroup {
         TargetGroup {
-            target_group_arn: "arn".into(),
-            target_group_name: "web".into(),
-            protocol: "HTTP".into(),
-            protocol_version: "HTTP1".into(),
-            port: 80,
-            vpc_id: None,
-            health_check_protocol: "HTTP".into(),
-            health_check_port: "traffic-port".into(),
-            health_check_enabled: true,
-            health_check_interval_seconds: 30,
-            health_check_timeout_seconds: 5,
-            healthy_threshold_count: 5,
-            unhealthy_threshold_count: 2,
-            health_check_path: "/".into(),
-            matcher: Matcher {
-                http_code: "200".into(),
-            },
             target_type: "ip".into(),
-            ip_address_type: "ipv4".into(),
-            attributes: Default::default(),
             targets: targets
                 .iter()
                 .map(|(id, port)| Target {
@@ -554,7 +517,7 @@ mod tests {
                     availability_zone: None,
                 })
                 .collect(),
-            tags: Vec::new(),
+            ..TargetGroup::with_alb_defaults("arn".into(), "web".into(), 80)
         }
     }
 
