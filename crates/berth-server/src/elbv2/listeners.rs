@@ -5,7 +5,7 @@
 //! Berth's listeners all bind on the balancer's one address, so a port belongs to at most one
 //! listener of any load balancer, and CreateListener binds it before anything is stored.
 
-use super::common::{one_of, page, tags, Error};
+use super::common::{one_of, tags, Error, Page};
 use super::resources::WeightedTargetGroup;
 use super::resources::{listener_arn, Patterns, Rule, Stickiness};
 use super::resources::{rule_arn, Action, Certificate, Condition, ForwardConfig, Listener};
@@ -332,7 +332,7 @@ pub fn describe(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
             .collect::<Result<Option<Vec<_>>, _>>()?
             .ok_or_else(listener_not_found)?,
     };
-    let (items, next) = page(listeners, p)?;
+    let (items, next) = Page::from_params(p)?.of(listeners);
     let described: Vec<Value> = items.iter().map(describe_listener).collect();
     Ok(json!({"Listeners": described, "NextMarker": next}))
 }
@@ -402,7 +402,7 @@ pub fn describe_rules(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     };
     // By priority, the default rule last, as ALB lists them.
     rules.sort_by_key(|r| r.priority.unwrap_or(u32::MAX));
-    let (items, next) = page(rules, p)?;
+    let (items, next) = Page::from_params(p)?.of(rules);
     let described: Vec<Value> = items.iter().map(describe_rule).collect();
     Ok(json!({"Rules": described, "NextMarker": next}))
 }

@@ -15,15 +15,18 @@ pub mod certificates;
 mod common;
 mod listeners;
 mod load_balancers;
+mod requests;
 pub mod resources;
 mod stored;
 mod target_groups;
 
 pub use common::Error;
 
-use crate::registry::{Access, Action, Input, Service};
+use crate::call::Call;
+use crate::registry::{Access, Action, Input, Service, WireError};
 use berth_aws::query::Params;
 use berth_aws::{AwsError, QueryApi, ServiceSpec};
+use requests::FromParams;
 use serde_json::Value;
 
 /// How the ELBv2 API is reached.
@@ -37,36 +40,44 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     }),
 };
 
-type Handler = fn(&crate::call::Call<'_>, &Params) -> Result<Value, Error>;
+type Handler = fn(&Call<'_>, &Params) -> Result<Value, Error>;
 
 /// Reads an ELBv2 action's members.
-fn decode(input: Input<'_>) -> Result<Params, AwsError> {
+fn decode_params(input: Input<'_>) -> Result<Params, AwsError> {
     match input {
         Input::Query(params) => Ok(params.clone()),
-        Input::Json(_) => Err(AwsError::new(
-            "ValidationError",
-            "ELBv2 takes the query protocol: a form body with Action and Version",
-        )),
+        Input::Json(_) => Err(not_query()),
     }
+}
+
+/// Reads an ELBv2 action's members into its typed request, refusing what needs no store to
+/// refuse.
+fn decode<T: FromParams>(input: Input<'_>) -> Result<T, AwsError> {
+    match input {
+        Input::Query(params) => T::from_params(params).map_err(WireError::into_wire),
+        Input::Json(_) => Err(not_query()),
+    }
+}
+
+fn not_query() -> AwsError {
+    AwsError::new(
+        "ValidationError",
+        "ELBv2 takes the query protocol: a form body with Action and Version",
+    )
+}
+
+fn action<T: FromParams + Send + 'static>(
+    name: &'static str,
+    access: Access,
+    handle: fn(&Call<'_>, &T) -> Result<Value, Error>,
+) -> Action {
+    Action::new(name, access, decode::<T>, handle)
 }
 
 /// The ELBv2 API and every action Berth answers of it.
 pub fn service() -> Service {
     use Access::{Read, Write};
-    let actions: [(&'static str, Access, Handler); 20] = [
-        ("CreateLoadBalancer", Write, load_balancers::create),
-        ("DescribeLoadBalancers", Read, load_balancers::describe),
-        ("DeleteLoadBalancer", Write, load_balancers::delete),
-        (
-            "ModifyLoadBalancerAttributes",
-            Write,
-            load_balancers::modify_attributes,
-        ),
-        (
-            "DescribeLoadBalancerAttributes",
-            Read,
-            load_balancers::describe_attributes,
-        ),
+    let untyped: [(&'static str, Access, Handler); 15] = [
         ("CreateTargetGroup", Write, target_groups::create),
         ("DescribeTargetGroups", Read, target_groups::describe),
         ("ModifyTargetGroup", Write, target_groups::modify),
@@ -95,11 +106,28 @@ pub fn service() -> Service {
         ("DescribeRules", Read, listeners::describe_rules),
         ("DeleteRule", Write, listeners::delete_rule),
     ];
+    let mut actions = vec![
+        action("CreateLoadBalancer", Write, load_balancers::create),
+        action("DescribeLoadBalancers", Read, load_balancers::describe),
+        action("DeleteLoadBalancer", Write, load_balancers::delete),
+        action(
+            "ModifyLoadBalancerAttributes",
+            Write,
+            load_balancers::modify_attributes,
+        ),
+        action(
+            "DescribeLoadBalancerAttributes",
+            Read,
+            load_balancers::describe_attributes,
+        ),
+    ];
+    actions.extend(
+        untyped
+            .into_iter()
+            .map(|(name, access, handle)| Action::new(name, access, decode_params, handle)),
+    );
     Service {
         spec: SPEC,
-        actions: actions
-            .into_iter()
-            .map(|(name, access, handle)| Action::new(name, access, decode, handle))
-            .collect(),
+        actions,
     }
 }

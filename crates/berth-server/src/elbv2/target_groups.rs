@@ -2,7 +2,7 @@
 //! actions, DeleteTargetGroup, RegisterTargets, DeregisterTargets and DescribeTargetHealth.
 //! Registered targets are stored with their group; their health is the balancer's.
 
-use super::common::{check_name, one_of, page, tags, Error};
+use super::common::{check_name, one_of, tags, Error, Page};
 use super::resources::{arn_id, arn_prefix, Matcher, Target, TargetGroup};
 use super::{attributes, stored};
 use crate::call::{to_value, Call};
@@ -229,7 +229,7 @@ pub fn describe(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     } else {
         all.iter().collect()
     };
-    let (items, next) = page(selected, p)?;
+    let (items, next) = Page::from_params(p)?.of(selected);
     Ok(json!({"TargetGroups": described(call, items)?, "NextMarker": next}))
 }
 
