@@ -77,28 +77,7 @@ fn action<T: FromParams + Send + 'static>(
 /// The ELBv2 API and every action Berth answers of it.
 pub fn service() -> Service {
     use Access::{Read, Write};
-    let untyped: [(&'static str, Access, Handler); 15] = [
-        ("CreateTargetGroup", Write, target_groups::create),
-        ("DescribeTargetGroups", Read, target_groups::describe),
-        ("ModifyTargetGroup", Write, target_groups::modify),
-        (
-            "ModifyTargetGroupAttributes",
-            Write,
-            target_groups::modify_attributes,
-        ),
-        (
-            "DescribeTargetGroupAttributes",
-            Read,
-            target_groups::describe_attributes,
-        ),
-        ("DeleteTargetGroup", Write, target_groups::delete),
-        ("RegisterTargets", Write, target_groups::register_targets),
-        (
-            "DeregisterTargets",
-            Write,
-            target_groups::deregister_targets,
-        ),
-        ("DescribeTargetHealth", Read, target_groups::describe_health),
+    let untyped: [(&'static str, Access, Handler); 6] = [
         ("CreateListener", Write, listeners::create),
         ("DescribeListeners", Read, listeners::describe),
         ("DeleteListener", Write, listeners::delete),
@@ -120,6 +99,27 @@ pub fn service() -> Service {
             Read,
             load_balancers::describe_attributes,
         ),
+        action("CreateTargetGroup", Write, target_groups::create),
+        action("DescribeTargetGroups", Read, target_groups::describe),
+        action("ModifyTargetGroup", Write, target_groups::modify),
+        action(
+            "ModifyTargetGroupAttributes",
+            Write,
+            target_groups::modify_attributes,
+        ),
+        action(
+            "DescribeTargetGroupAttributes",
+            Read,
+            target_groups::describe_attributes,
+        ),
+        action("DeleteTargetGroup", Write, target_groups::delete),
+        action("RegisterTargets", Write, target_groups::register_targets),
+        action(
+            "DeregisterTargets",
+            Write,
+            target_groups::deregister_targets,
+        ),
+        action("DescribeTargetHealth", Read, target_groups::describe_health),
     ];
     actions.extend(
         untyped

@@ -216,6 +216,11 @@ pub const TARGET_GROUP_ATTRIBUTES: &[(&str, &str)] = &[
     ("slow_start.duration_seconds", "0"),
 ];
 
+/// ALB's health check interval for a group that names none, in seconds.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS: u32 = 30;
+/// ALB's health check timeout for a group that names none, in seconds.
+pub const DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS: u32 = 5;
+
 impl TargetGroup {
     /// A group of HTTP/1 `instance` targets on `port` with everything else as ALB sets it on
     /// a group that names nothing more: CreateTargetGroup starts from it, and so does every
@@ -235,8 +240,8 @@ impl TargetGroup {
             health_check_protocol: "HTTP".into(),
             health_check_port: "traffic-port".into(),
             health_check_enabled: true,
-            health_check_interval_seconds: 30,
-            health_check_timeout_seconds: 5,
+            health_check_interval_seconds: DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS,
+            health_check_timeout_seconds: DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS,
             healthy_threshold_count: 5,
             unhealthy_threshold_count: 2,
             health_check_path: "/".into(),

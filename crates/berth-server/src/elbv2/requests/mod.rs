@@ -10,6 +10,7 @@
 //! mistake by name (`Conditions.member.1.Field: …`), as before the split.
 
 pub mod load_balancers;
+pub mod target_groups;
 
 use super::common::Error;
 use berth_aws::query::Params;
