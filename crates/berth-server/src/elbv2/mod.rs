@@ -24,7 +24,6 @@ pub use common::Error;
 
 use crate::call::Call;
 use crate::registry::{Access, Action, Input, Service, WireError};
-use berth_aws::query::Params;
 use berth_aws::{AwsError, QueryApi, ServiceSpec};
 use requests::FromParams;
 use serde_json::Value;
@@ -40,30 +39,16 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     }),
 };
 
-type Handler = fn(&Call<'_>, &Params) -> Result<Value, Error>;
-
-/// Reads an ELBv2 action's members.
-fn decode_params(input: Input<'_>) -> Result<Params, AwsError> {
-    match input {
-        Input::Query(params) => Ok(params.clone()),
-        Input::Json(_) => Err(not_query()),
-    }
-}
-
 /// Reads an ELBv2 action's members into its typed request, refusing what needs no store to
 /// refuse.
 fn decode<T: FromParams>(input: Input<'_>) -> Result<T, AwsError> {
     match input {
         Input::Query(params) => T::from_params(params).map_err(WireError::into_wire),
-        Input::Json(_) => Err(not_query()),
+        Input::Json(_) => Err(AwsError::new(
+            "ValidationError",
+            "ELBv2 takes the query protocol: a form body with Action and Version",
+        )),
     }
-}
-
-fn not_query() -> AwsError {
-    AwsError::new(
-        "ValidationError",
-        "ELBv2 takes the query protocol: a form body with Action and Version",
-    )
 }
 
 fn action<T: FromParams + Send + 'static>(
@@ -77,57 +62,49 @@ fn action<T: FromParams + Send + 'static>(
 /// The ELBv2 API and every action Berth answers of it.
 pub fn service() -> Service {
     use Access::{Read, Write};
-    let untyped: [(&'static str, Access, Handler); 6] = [
-        ("CreateListener", Write, listeners::create),
-        ("DescribeListeners", Read, listeners::describe),
-        ("DeleteListener", Write, listeners::delete),
-        ("CreateRule", Write, listeners::create_rule),
-        ("DescribeRules", Read, listeners::describe_rules),
-        ("DeleteRule", Write, listeners::delete_rule),
-    ];
-    let mut actions = vec![
-        action("CreateLoadBalancer", Write, load_balancers::create),
-        action("DescribeLoadBalancers", Read, load_balancers::describe),
-        action("DeleteLoadBalancer", Write, load_balancers::delete),
-        action(
-            "ModifyLoadBalancerAttributes",
-            Write,
-            load_balancers::modify_attributes,
-        ),
-        action(
-            "DescribeLoadBalancerAttributes",
-            Read,
-            load_balancers::describe_attributes,
-        ),
-        action("CreateTargetGroup", Write, target_groups::create),
-        action("DescribeTargetGroups", Read, target_groups::describe),
-        action("ModifyTargetGroup", Write, target_groups::modify),
-        action(
-            "ModifyTargetGroupAttributes",
-            Write,
-            target_groups::modify_attributes,
-        ),
-        action(
-            "DescribeTargetGroupAttributes",
-            Read,
-            target_groups::describe_attributes,
-        ),
-        action("DeleteTargetGroup", Write, target_groups::delete),
-        action("RegisterTargets", Write, target_groups::register_targets),
-        action(
-            "DeregisterTargets",
-            Write,
-            target_groups::deregister_targets,
-        ),
-        action("DescribeTargetHealth", Read, target_groups::describe_health),
-    ];
-    actions.extend(
-        untyped
-            .into_iter()
-            .map(|(name, access, handle)| Action::new(name, access, decode_params, handle)),
-    );
     Service {
         spec: SPEC,
-        actions,
+        actions: vec![
+            action("CreateLoadBalancer", Write, load_balancers::create),
+            action("DescribeLoadBalancers", Read, load_balancers::describe),
+            action("DeleteLoadBalancer", Write, load_balancers::delete),
+            action(
+                "ModifyLoadBalancerAttributes",
+                Write,
+                load_balancers::modify_attributes,
+            ),
+            action(
+                "DescribeLoadBalancerAttributes",
+                Read,
+                load_balancers::describe_attributes,
+            ),
+            action("CreateTargetGroup", Write, target_groups::create),
+            action("DescribeTargetGroups", Read, target_groups::describe),
+            action("ModifyTargetGroup", Write, target_groups::modify),
+            action(
+                "ModifyTargetGroupAttributes",
+                Write,
+                target_groups::modify_attributes,
+            ),
+            action(
+                "DescribeTargetGroupAttributes",
+                Read,
+                target_groups::describe_attributes,
+            ),
+            action("DeleteTargetGroup", Write, target_groups::delete),
+            action("RegisterTargets", Write, target_groups::register_targets),
+            action(
+                "DeregisterTargets",
+                Write,
+                target_groups::deregister_targets,
+            ),
+            action("DescribeTargetHealth", Read, target_groups::describe_health),
+            action("CreateListener", Write, listeners::create),
+            action("DescribeListeners", Read, listeners::describe),
+            action("DeleteListener", Write, listeners::delete),
+            action("CreateRule", Write, listeners::create_rule),
+            action("DescribeRules", Read, listeners::describe_rules),
+            action("DeleteRule", Write, listeners::delete_rule),
+        ],
     }
 }

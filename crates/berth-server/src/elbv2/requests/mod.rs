@@ -9,6 +9,7 @@
 //! in the order the members are read, so that a request with one mistake is told about that
 //! mistake by name (`Conditions.member.1.Field: …`), as before the split.
 
+pub mod listeners;
 pub mod load_balancers;
 pub mod target_groups;
 
