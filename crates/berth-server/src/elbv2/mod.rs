@@ -20,6 +20,9 @@ pub mod resources;
 mod stored;
 mod target_groups;
 
+#[cfg(test)]
+mod tests;
+
 pub use common::Error;
 
 use crate::call::Call;
