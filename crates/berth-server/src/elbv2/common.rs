@@ -1,4 +1,6 @@
-//! What every ELBv2 action shares: its error, paging by `Marker`, tags, and ALB's name rules.
+//! What every ELBv2 action shares: its error, paging by `Marker`, tags, ALB's name rules and
+//! members limited to a few values. Requests read these; the handlers meet only the error and
+//! a [`Page`] already checked.
 
 use super::resources::Tag;
 use crate::call::Fault;

@@ -2,6 +2,11 @@
 //! DescribeRules, DeleteRule. Every listener has a default rule, stored as a rule without a
 //! priority, so what forwards where is read from rules alone.
 //!
+//! Actions, conditions and certificates arrive checked in their shape
+//! (`requests::listeners`); a handler asks whether what they name exists, in a fixed order
+//! (target groups, then the certificate, then the load balancer or listener), so that a
+//! request naming several missing things always hears about the same one.
+//!
 //! Berth's listeners all bind on the balancer's one address, so a port belongs to at most one
 //! listener of any load balancer, and CreateListener binds it before anything is stored.
 

@@ -1,4 +1,7 @@
-//! CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer and the attribute actions.
+//! CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer and the attribute actions,
+//! each handed a request already checked (`requests::load_balancers`), so what is left here is
+//! what the store decides: name clashes, lookups, deletion protection.
+//!
 //! Berth's load balancers are application load balancers; the network members (subnets,
 //! security groups, scheme) are kept and shown but have no effect, since every listener binds
 //! on the balancer's address. Of the attributes, the idle timeout (for every listener of the

@@ -2,13 +2,20 @@
 //! and access keys as the ECS API: load balancers, target groups (with their targets and
 //! attributes), listeners and rules, answered in the AWS query protocol.
 //!
-//! The front reads the form body into members (`berth_aws::query`); a handler here reads
-//! them, checks them, and reads and writes the store through its
-//! [`Call`](crate::call::Call), as the ECS handlers do; the result is written as XML
-//! (`berth_aws::xml`). Writes run on the same batched writer as ECS writes. What the balancer
-//! serves follows the stored configuration (`crate::control::balancer`); the data plane is
-//! reached only through [`DataPlane`](crate::data_plane::DataPlane): target health, and the
-//! port CreateListener binds.
+//! An action runs in two steps, as ECS's do. The front reads the form body into members
+//! (`berth_aws::query`), and `requests` reads those into the action's typed request with
+//! every check that needs no stored state, so a malformed request is refused, naming its
+//! member, before it queues for the writer or touches the store. Only then does the handler,
+//! one module per resource (`load_balancers`, `target_groups`, `listeners`), answer what only
+//! the store and the data plane know, through its [`Call`]; the result is written as XML
+//! (`berth_aws::xml`). Keeping the two apart keeps ALB's input rules testable without a
+//! store, and the handlers short enough to see which store reads decide an answer.
+//!
+//! Resource modules never import each other: lookups across resources go through `stored`,
+//! and what every action shares (errors, paging, tags, names) lives in `common`. What the
+//! balancer serves follows the stored configuration (`crate::control::balancer`); the data
+//! plane is reached only through [`DataPlane`](crate::data_plane::DataPlane): target health,
+//! and the port CreateListener binds.
 
 mod attributes;
 pub mod certificates;

@@ -1,5 +1,7 @@
 //! The stored ELBv2 resources, in the shapes Describe* answers with (members named as in the
-//! model), their ARNs and ALB's defaults. Pure: no I/O.
+//! model), their ARNs and ALB's defaults. Pure: no I/O. A new target group's defaults are
+//! written once, in [`TargetGroup::with_alb_defaults`], so that the tests' groups are the
+//! groups users get.
 
 use crate::call::Ids;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,9 @@
 //! Target groups: CreateTargetGroup, DescribeTargetGroups, ModifyTargetGroup, the attribute
 //! actions, DeleteTargetGroup, RegisterTargets, DeregisterTargets and DescribeTargetHealth.
+//! Their members are checked before they get here (`requests::target_groups`); what is left
+//! needs the stored group: whether it exists and is in use, its targets, and a health check
+//! timeout checked against an interval only the stored group knows.
+//!
 //! Registered targets are stored with their group; their health is the balancer's.
 
 use super::common::Error;

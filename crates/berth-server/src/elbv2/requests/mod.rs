@@ -5,9 +5,15 @@
 //! Reading a request here, before its handler runs, is what lets the front refuse a malformed
 //! write before it queues for the writer, and what keeps a handler down to the questions only
 //! the store or the data plane can answer (does this group exist, is this port free). It also
-//! puts ALB's input rules in one place per resource, testable without a store. The checks run
-//! in the order the members are read, so that a request with one mistake is told about that
-//! mistake by name (`Conditions.member.1.Field: …`), as before the split.
+//! puts ALB's input rules in one place per resource, testable without a store.
+//!
+//! Members are checked in the order they are read, and all of them before any lookup: a
+//! request with one mistake is told about that mistake by name (`Conditions.member.1.Field:
+//! …`), and one that is both malformed and about a missing resource hears of the malformation.
+//! A request holds what it was given, in the stored shapes where a member is stored as it
+//! came (tags, targets, actions, conditions) and a member limited to a few values as the
+//! accepted `&'static str`; never a whole resource, since what a resource becomes may depend
+//! on what is stored (ModifyTargetGroup changes only the members given).
 
 pub mod listeners;
 pub mod load_balancers;
