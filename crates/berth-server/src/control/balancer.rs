@@ -565,16 +565,8 @@ mod tests {
     }
 
     fn target_group(port: u16, targets: &[(&str, Option<u16>)]) -> TargetGroup {
-        TargetGroup {
-            target_group_arn: format!("tg-{port}"),
-            target_group_name: "web".into(),
-            protocol: "HTTP".into(),
-            protocol_version: "HTTP1".into(),
-            port,
-            vpc_id: None,
-            health_check_protocol: "HTTP".into(),
-            health_check_port: "traffic-port".into(),
-            health_check_enabled: true,
+        let mut tg = TargetGroup {
+            target_type: "ip".into(),
             health_check_interval_seconds: 10,
             health_check_timeout_seconds: 3,
             healthy_threshold_count: 2,
@@ -583,18 +575,6 @@ mod tests {
             matcher: StoredMatcher {
                 http_code: "200-299".into(),
             },
-            target_type: "ip".into(),
-            ip_address_type: "ipv4".into(),
-            attributes: [
-                ("deregistration_delay.timeout_seconds", "7"),
-                (
-                    "load_balancing.algorithm.type",
-                    "least_outstanding_requests",
-                ),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
             targets: targets
                 .iter()
                 .map(|(id, port)| Target {
@@ -603,8 +583,19 @@ mod tests {
                     availability_zone: None,
                 })
                 .collect(),
-            tags: Vec::new(),
-        }
+            ..TargetGroup::with_alb_defaults(format!("tg-{port}"), "web".into(), port)
+        };
+        tg.attributes.extend(
+            [
+                ("deregistration_delay.timeout_seconds", "7"),
+                (
+                    "load_balancing.algorithm.type",
+                    "least_outstanding_requests",
+                ),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        tg
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Attributes of load balancers and target groups: key-value pairs with ALB's defaults, read
-//! from `Attributes.member.N.{Key,Value}` and each checked against what Berth does with it.
+//! from `Attributes.member.N.{Key,Value}` and each checked against what Berth does with it
+//! while the request is read, so a Modify*Attributes handler only merges checked values.
 //! A value for a feature Berth does not have is refused rather than stored, so a stored
 //! attribute never promises behaviour that does not happen.
 

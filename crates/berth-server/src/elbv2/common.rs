@@ -1,4 +1,6 @@
-//! What every ELBv2 action shares: its error, paging by `Marker`, tags, and ALB's name rules.
+//! What every ELBv2 action shares: its error, paging by `Marker`, tags, ALB's name rules and
+//! members limited to a few values. Requests read these; the handlers meet only the error and
+//! a [`Page`] already checked.
 
 use super::resources::Tag;
 use crate::call::Fault;
@@ -65,16 +67,29 @@ impl WireError for Error {
     }
 }
 
-/// A page of `items` from `Marker`, at most `PageSize` (1–400, default 400) long, and the
-/// marker of the next page. Markers are offsets, opaque to clients and checked on the way in.
-pub fn page<T>(items: Vec<T>, params: &Params) -> Result<(Vec<T>, Option<String>), Error> {
-    let size = params.int("PageSize", 1..=400)?.unwrap_or(400) as usize;
-    let start = match params.string("Marker")? {
-        None | Some("") => 0,
-        Some(marker) => paging::decode_token(marker)
-            .ok_or_else(|| Error::validation("Marker: the marker is invalid"))?,
-    };
-    Ok(paging::offset_page(items, start, size))
+/// Which page of a Describe* answer to give: from `Marker`, at most `PageSize` (1–400, default
+/// 400) items. Markers are offsets, opaque to clients and checked on the way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    start: usize,
+    size: usize,
+}
+
+impl Page {
+    pub fn from_params(params: &Params) -> Result<Self, Error> {
+        let size = params.int("PageSize", 1..=400)?.unwrap_or(400) as usize;
+        let start = match params.string("Marker")? {
+            None | Some("") => 0,
+            Some(marker) => paging::decode_token(marker)
+                .ok_or_else(|| Error::validation("Marker: the marker is invalid"))?,
+        };
+        Ok(Self { start, size })
+    }
+
+    /// This page of `items`, and the marker of the next page if there is one.
+    pub fn of<T>(self, items: Vec<T>) -> (Vec<T>, Option<String>) {
+        paging::offset_page(items, self.start, self.size)
+    }
 }
 
 /// `Tags.member.N.Key/Value`: at most 50, keys unique and 1–128 characters.
@@ -121,22 +136,25 @@ pub fn check_name(member: &str, name: &str) -> Result<(), Error> {
     }
 }
 
-/// A string member that must be one of `allowed`, or `default` when absent.
-pub fn one_of<'a>(
-    params: &'a Params,
+/// A string member that must be one of `allowed`, or `default` when absent; the answer is
+/// the entry of `allowed` it matched.
+pub fn one_of(
+    params: &Params,
     member: &str,
-    allowed: &[&str],
-    default: &'a str,
-) -> Result<&'a str, Error> {
+    allowed: &[&'static str],
+    default: &'static str,
+) -> Result<&'static str, Error> {
     let value = params.string(member)?.unwrap_or(default);
-    if allowed.contains(&value) {
-        Ok(value)
-    } else {
-        Err(Error::validation(format!(
-            "{member}: '{value}' is not supported; Berth accepts {}",
-            allowed.join(", ")
-        )))
-    }
+    allowed
+        .iter()
+        .copied()
+        .find(|entry| *entry == value)
+        .ok_or_else(|| {
+            Error::validation(format!(
+                "{member}: '{value}' is not supported; Berth accepts {}",
+                allowed.join(", ")
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -155,13 +173,10 @@ mod tests {
         let mut seen = Vec::new();
         let mut marker = String::new();
         loop {
-            let (page, next) = page(
-                items.clone(),
-                &params(&format!("PageSize=3&Marker={marker}")),
-            )
-            .unwrap();
-            assert!(page.len() <= 3);
-            seen.extend(page);
+            let page = Page::from_params(&params(&format!("PageSize=3&Marker={marker}"))).unwrap();
+            let (items, next) = page.of(items.clone());
+            assert!(items.len() <= 3);
+            seen.extend(items);
             match next {
                 Some(m) => marker = m,
                 None => break,
@@ -172,12 +187,82 @@ mod tests {
 
     #[test]
     fn pages_refuse_bad_sizes_and_markers() {
-        for body in ["PageSize=0", "PageSize=401", "PageSize=x", "Marker=nope"] {
-            assert_eq!(
-                page(vec![1], &params(body)).unwrap_err().code,
-                "ValidationError"
-            );
+        for (body, member) in [
+            ("PageSize=0", "PageSize"),
+            ("PageSize=401", "PageSize"),
+            ("PageSize=x", "PageSize"),
+            ("Marker=nope", "Marker"),
+        ] {
+            let error = Page::from_params(&params(body)).unwrap_err();
+            assert_eq!(error.code, "ValidationError", "{body}");
+            assert!(error.message.starts_with(member), "{}", error.message);
         }
+    }
+
+    #[test]
+    fn tags_are_unique_and_at_most_fifty() {
+        assert_eq!(
+            tags(&params(
+                "Tags.member.1.Key=team&Tags.member.1.Value=web&Tags.member.2.Key=x"
+            )),
+            Ok(vec![
+                Tag {
+                    key: "team".into(),
+                    value: Some("web".into())
+                },
+                Tag {
+                    key: "x".into(),
+                    value: None
+                }
+            ])
+        );
+        let error = tags(&params("Tags.member.1.Key=a&Tags.member.2.Key=a")).unwrap_err();
+        assert_eq!(error.code, "DuplicateTagKeys");
+        let many: Vec<String> = (1..=51)
+            .map(|n| format!("Tags.member.{n}.Key=k{n}"))
+            .collect();
+        assert_eq!(
+            tags(&params(&many.join("&"))).unwrap_err().code,
+            "TooManyTags"
+        );
+        let long = "k".repeat(129);
+        for body in [
+            "Tags.member.1.Value=v".to_string(),
+            format!("Tags.member.1.Key={long}"),
+        ] {
+            let error = tags(&params(&body)).unwrap_err();
+            assert_eq!(error.code, "ValidationError", "{body}");
+            assert!(error.message.starts_with("Tags"), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn names_follow_albs_rule() {
+        for name in ["web", "a", "web-2", &"x".repeat(32)] {
+            assert_eq!(check_name("Name", name), Ok(()), "{name}");
+        }
+        for name in ["", "-web", "web-", "web_2", "wéb", &"x".repeat(33)] {
+            let error = check_name("Name", name).unwrap_err();
+            assert!(error.message.starts_with("Name: "), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn one_of_takes_the_default_and_names_what_it_accepts() {
+        let allowed = ["HTTP", "HTTPS"];
+        assert_eq!(
+            one_of(&params(""), "Protocol", &allowed, "HTTP"),
+            Ok("HTTP")
+        );
+        assert_eq!(
+            one_of(&params("Protocol=HTTPS"), "Protocol", &allowed, "HTTP"),
+            Ok("HTTPS")
+        );
+        let error = one_of(&params("Protocol=TCP"), "Protocol", &allowed, "HTTP").unwrap_err();
+        assert_eq!(
+            error.message,
+            "Protocol: 'TCP' is not supported; Berth accepts HTTP, HTTPS"
+        );
     }
 
     #[test]

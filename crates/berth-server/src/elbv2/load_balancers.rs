@@ -1,15 +1,21 @@
-//! CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer and the attribute actions.
+//! CreateLoadBalancer, DescribeLoadBalancers, DeleteLoadBalancer and the attribute actions,
+//! each handed a request already checked (`requests::load_balancers`), so what is left here is
+//! what the store decides: name clashes, lookups, deletion protection.
+//!
 //! Berth's load balancers are application load balancers; the network members (subnets,
 //! security groups, scheme) are kept and shown but have no effect, since every listener binds
 //! on the balancer's address. Of the attributes, the idle timeout (for every listener of the
 //! load balancer) and deletion protection act.
 
-use super::common::{check_name, one_of, page, tags, Error};
-use super::resources::{arn_id, arn_prefix, AvailabilityZone};
+use super::common::Error;
+use super::requests::load_balancers::{
+    CreateLoadBalancer, DeleteLoadBalancer, DescribeLoadBalancerAttributes, DescribeLoadBalancers,
+    LoadBalancerSelection, ModifyLoadBalancerAttributes,
+};
+use super::resources::{arn_id, arn_prefix, AvailabilityZone, Listener};
 use super::resources::{LoadBalancer, State};
 use super::{attributes, stored};
 use crate::call::{to_value, Call};
-use berth_aws::query::Params;
 use berth_store::Collection;
 use serde_json::{json, Value};
 
@@ -22,42 +28,8 @@ fn describe_one(lb: &LoadBalancer) -> Value {
     value
 }
 
-pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let name = p.required("Name")?;
-    check_name("Name", name)?;
-    if name.starts_with("internal-") {
-        return Err(Error::validation(
-            "Name: a load balancer name must not begin with 'internal-'",
-        ));
-    }
-    let kind = one_of(p, "Type", &["application"], "application")?;
-    let scheme = one_of(
-        p,
-        "Scheme",
-        &["internet-facing", "internal"],
-        "internet-facing",
-    )?;
-    let ip_address_type = one_of(
-        p,
-        "IpAddressType",
-        &["ipv4", "dualstack", "dualstack-without-public-ipv4"],
-        "ipv4",
-    )?;
-    let mut zones: Vec<AvailabilityZone> = p
-        .strings("Subnets")?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|subnet_id| AvailabilityZone {
-            zone_name: None,
-            subnet_id,
-        })
-        .collect();
-    for mapping in p.structures("SubnetMappings")?.unwrap_or_default() {
-        zones.push(AvailabilityZone {
-            zone_name: None,
-            subnet_id: mapping.required("SubnetId")?.to_string(),
-        });
-    }
+pub fn create(call: &Call<'_>, request: &CreateLoadBalancer) -> Result<Value, Error> {
+    let name = &request.name;
     let arns = call.arns();
     let fresh = LoadBalancer {
         load_balancer_arn: format!(
@@ -67,17 +39,24 @@ pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
         ),
         dns_name: call.data_plane().dns_name(),
         created_time: berth_time::iso8601(call.now()),
-        load_balancer_name: name.to_string(),
-        scheme: scheme.to_string(),
+        load_balancer_name: name.clone(),
+        scheme: request.scheme.to_string(),
         vpc_id: None,
         state: State {
             code: "active".to_string(),
         },
-        kind: kind.to_string(),
-        availability_zones: zones,
-        security_groups: p.strings("SecurityGroups")?.unwrap_or_default(),
-        ip_address_type: ip_address_type.to_string(),
-        tags: tags(p)?,
+        kind: request.kind.to_string(),
+        availability_zones: request
+            .subnets
+            .iter()
+            .map(|subnet_id| AvailabilityZone {
+                zone_name: None,
+                subnet_id: subnet_id.clone(),
+            })
+            .collect(),
+        security_groups: request.security_groups.clone(),
+        ip_address_type: request.ip_address_type.to_string(),
+        tags: request.tags.clone(),
         attributes: Default::default(),
     };
     if call.insert_new(Collection::LoadBalancers, name, "", &fresh)? {
@@ -101,37 +80,30 @@ pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({"LoadBalancers": [describe_one(&existing)]}))
 }
 
-pub fn describe(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arns = p.strings("LoadBalancerArns")?;
-    let names = p.strings("Names")?;
+pub fn describe(call: &Call<'_>, request: &DescribeLoadBalancers) -> Result<Value, Error> {
     let all: Vec<LoadBalancer> = call.list(Collection::LoadBalancers, None)?;
-    let selected: Vec<&LoadBalancer> = match (arns, names) {
-        (Some(_), Some(_)) => {
-            return Err(Error::validation(
-                "LoadBalancerArns and Names cannot be given together",
-            ))
-        }
-        (Some(arns), None) => arns
+    let selected: Vec<&LoadBalancer> = match &request.selection {
+        LoadBalancerSelection::Arns(arns) => arns
             .iter()
             .map(|arn| all.iter().find(|lb| lb.load_balancer_arn == *arn))
             .collect::<Option<_>>()
             .ok_or_else(stored::load_balancer_not_found)?,
-        (None, Some(names)) => names
+        LoadBalancerSelection::Names(names) => names
             .iter()
             .map(|name| all.iter().find(|lb| lb.load_balancer_name == *name))
             .collect::<Option<_>>()
             .ok_or_else(stored::load_balancer_not_found)?,
-        (None, None) => all.iter().collect(),
+        LoadBalancerSelection::All => all.iter().collect(),
     };
-    let (items, next) = page(selected, p)?;
+    let (items, next) = request.page.of(selected);
     let described: Vec<Value> = items.into_iter().map(describe_one).collect();
     Ok(json!({"LoadBalancers": described, "NextMarker": next}))
 }
 
 /// Deletes the load balancer with its listeners and their rules. An unknown ARN succeeds,
 /// as on AWS.
-pub fn delete(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arn = p.required("LoadBalancerArn")?;
+pub fn delete(call: &Call<'_>, request: &DeleteLoadBalancer) -> Result<Value, Error> {
+    let arn = &request.load_balancer_arn;
     if let Some(lb) = stored::load_balancer(call, arn)? {
         if lb.deletion_protected() {
             return Err(Error::new(
@@ -142,7 +114,7 @@ pub fn delete(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
                 ),
             ));
         }
-        for listener in call.list::<super::resources::Listener>(Collection::Listeners, Some(arn))? {
+        for listener in call.list::<Listener>(Collection::Listeners, Some(arn))? {
             stored::remove_listener(call, &listener.listener_arn)?;
         }
         call.remove(Collection::LoadBalancers, &lb.load_balancer_name)?;
@@ -150,56 +122,26 @@ pub fn delete(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({}))
 }
 
-/// What Berth does with each load balancer attribute: the idle timeout and deletion protection
-/// are honoured; the others name features Berth's balancer does not have, or has only one way,
-/// so only that way (ALB's default) is accepted.
-fn check_attribute(key: &str, value: &str) -> Result<(), Error> {
-    let number = |range| attributes::number(key, value, range);
-    let choice = |allowed: &[&str]| attributes::choice(key, value, allowed);
-    match key {
-        "idle_timeout.timeout_seconds" => number(1..=4000),
-        "deletion_protection.enabled" => choice(&["true", "false"]),
-        // HTTPS listeners always offer HTTP/2 by ALPN; forwarded-for is always appended, with
-        // no client port; the Host header always reaches the target as the client sent it.
-        "routing.http2.enabled" => choice(&["true"]),
-        "routing.http.xff_header_processing.mode" => choice(&["append"]),
-        "routing.http.xff_client_port.enabled" => choice(&["false"]),
-        "routing.http.preserve_host_header.enabled" => choice(&["true", "false"]),
-        "routing.http.desync_mitigation_mode" => choice(&["defensive"]),
-        "routing.http.drop_invalid_header_fields.enabled"
-        | "routing.http.x_amzn_tls_version_and_cipher_suite.enabled"
-        | "access_logs.s3.enabled"
-        | "connection_logs.s3.enabled"
-        | "waf.fail_open.enabled"
-        | "zonal_shift.config.enabled" => choice(&["false"]),
-        "access_logs.s3.bucket"
-        | "access_logs.s3.prefix"
-        | "connection_logs.s3.bucket"
-        | "connection_logs.s3.prefix" => choice(&[""]),
-        "client_keep_alive.seconds" => choice(&["3600"]),
-        "load_balancing.cross_zone.enabled" => choice(&["true"]),
-        _ => Err(attributes::unknown(key)),
-    }
-}
-
 /// The stored load balancer an ARN names, or LoadBalancerNotFound.
 fn require(call: &Call<'_>, arn: &str) -> Result<LoadBalancer, Error> {
     stored::load_balancer(call, arn)?.ok_or_else(stored::load_balancer_not_found)
 }
 
-pub fn modify_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arn = p.required("LoadBalancerArn")?;
-    let changes = attributes::changes(p, check_attribute)?;
+pub fn modify_attributes(
+    call: &Call<'_>,
+    request: &ModifyLoadBalancerAttributes,
+) -> Result<Value, Error> {
+    let arn = &request.load_balancer_arn;
     let lb = require(call, arn)?;
     let modified = call
         .modify(
             Collection::LoadBalancers,
             &lb.load_balancer_name,
             |stored: &mut LoadBalancer| {
-                if stored.load_balancer_arn != arn {
+                if stored.load_balancer_arn != *arn {
                     return Err(stored::load_balancer_not_found());
                 }
-                stored.attributes.extend(changes.iter().cloned());
+                stored.attributes.extend(request.attributes.iter().cloned());
                 Ok(stored.clone())
             },
         )?
@@ -207,45 +149,11 @@ pub fn modify_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(attributes::answer(&modified.attributes()))
 }
 
-pub fn describe_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe_attributes(
+    call: &Call<'_>,
+    request: &DescribeLoadBalancerAttributes,
+) -> Result<Value, Error> {
     Ok(attributes::answer(
-        &require(call, p.required("LoadBalancerArn")?)?.attributes(),
+        &require(call, &request.load_balancer_arn)?.attributes(),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attributes_follow_alb_and_what_the_balancer_does() {
-        for (key, value) in [
-            ("idle_timeout.timeout_seconds", "1"),
-            ("idle_timeout.timeout_seconds", "4000"),
-            ("deletion_protection.enabled", "true"),
-            ("routing.http2.enabled", "true"),
-            ("access_logs.s3.enabled", "false"),
-        ] {
-            assert!(check_attribute(key, value).is_ok(), "{key}={value}");
-        }
-        for (key, value) in [
-            ("idle_timeout.timeout_seconds", "0"),
-            ("idle_timeout.timeout_seconds", "4001"),
-            ("deletion_protection.enabled", "yes"),
-            ("routing.http2.enabled", "false"),
-            ("access_logs.s3.enabled", "true"),
-            ("client_keep_alive.seconds", "60"),
-            ("no.such.attribute", "1"),
-        ] {
-            let error = check_attribute(key, value).unwrap_err();
-            assert_eq!(error.code, "InvalidConfigurationRequest", "{key}={value}");
-            assert!(error.message.contains(key), "{}", error.message);
-        }
-        for (key, value) in crate::elbv2::resources::LOAD_BALANCER_ATTRIBUTES {
-            assert!(
-                check_attribute(key, value).is_ok(),
-                "ALB's default {key}={value}"
-            );
-        }
-    }
 }

@@ -2,28 +2,40 @@
 //! and access keys as the ECS API: load balancers, target groups (with their targets and
 //! attributes), listeners and rules, answered in the AWS query protocol.
 //!
-//! The front reads the form body into members (`berth_aws::query`); a handler here reads
-//! them, checks them, and reads and writes the store through its
-//! [`Call`](crate::call::Call), as the ECS handlers do; the result is written as XML
-//! (`berth_aws::xml`). Writes run on the same batched writer as ECS writes. What the balancer
-//! serves follows the stored configuration (`crate::control::balancer`); the data plane is
-//! reached only through [`DataPlane`](crate::data_plane::DataPlane): target health, and the
-//! port CreateListener binds.
+//! An action runs in two steps, as ECS's do. The front reads the form body into members
+//! (`berth_aws::query`), and `requests` reads those into the action's typed request with
+//! every check that needs no stored state, so a malformed request is refused, naming its
+//! member, before it queues for the writer or touches the store. Only then does the handler,
+//! one module per resource (`load_balancers`, `target_groups`, `listeners`), answer what only
+//! the store and the data plane know, through its [`Call`]; the result is written as XML
+//! (`berth_aws::xml`). Keeping the two apart keeps ALB's input rules testable without a
+//! store, and the handlers short enough to see which store reads decide an answer.
+//!
+//! Resource modules never import each other: lookups across resources go through `stored`,
+//! and what every action shares (errors, paging, tags, names) lives in `common`. What the
+//! balancer serves follows the stored configuration (`crate::control::balancer`); the data
+//! plane is reached only through [`DataPlane`](crate::data_plane::DataPlane): target health,
+//! and the port CreateListener binds.
 
 mod attributes;
 pub mod certificates;
 mod common;
 mod listeners;
 mod load_balancers;
+mod requests;
 pub mod resources;
 mod stored;
 mod target_groups;
 
+#[cfg(test)]
+mod tests;
+
 pub use common::Error;
 
-use crate::registry::{Access, Action, Input, Service};
-use berth_aws::query::Params;
+use crate::call::Call;
+use crate::registry::{Access, Action, Input, Service, WireError};
 use berth_aws::{AwsError, QueryApi, ServiceSpec};
+use requests::FromParams;
 use serde_json::Value;
 
 /// How the ELBv2 API is reached.
@@ -37,12 +49,11 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     }),
 };
 
-type Handler = fn(&crate::call::Call<'_>, &Params) -> Result<Value, Error>;
-
-/// Reads an ELBv2 action's members.
-fn decode(input: Input<'_>) -> Result<Params, AwsError> {
+/// Reads an ELBv2 action's members into its typed request, refusing what needs no store to
+/// refuse.
+fn decode<T: FromParams>(input: Input<'_>) -> Result<T, AwsError> {
     match input {
-        Input::Query(params) => Ok(params.clone()),
+        Input::Query(params) => T::from_params(params).map_err(WireError::into_wire),
         Input::Json(_) => Err(AwsError::new(
             "ValidationError",
             "ELBv2 takes the query protocol: a form body with Action and Version",
@@ -50,56 +61,60 @@ fn decode(input: Input<'_>) -> Result<Params, AwsError> {
     }
 }
 
+fn action<T: FromParams + Send + 'static>(
+    name: &'static str,
+    access: Access,
+    handle: fn(&Call<'_>, &T) -> Result<Value, Error>,
+) -> Action {
+    Action::new(name, access, decode::<T>, handle)
+}
+
 /// The ELBv2 API and every action Berth answers of it.
 pub fn service() -> Service {
     use Access::{Read, Write};
-    let actions: [(&'static str, Access, Handler); 20] = [
-        ("CreateLoadBalancer", Write, load_balancers::create),
-        ("DescribeLoadBalancers", Read, load_balancers::describe),
-        ("DeleteLoadBalancer", Write, load_balancers::delete),
-        (
-            "ModifyLoadBalancerAttributes",
-            Write,
-            load_balancers::modify_attributes,
-        ),
-        (
-            "DescribeLoadBalancerAttributes",
-            Read,
-            load_balancers::describe_attributes,
-        ),
-        ("CreateTargetGroup", Write, target_groups::create),
-        ("DescribeTargetGroups", Read, target_groups::describe),
-        ("ModifyTargetGroup", Write, target_groups::modify),
-        (
-            "ModifyTargetGroupAttributes",
-            Write,
-            target_groups::modify_attributes,
-        ),
-        (
-            "DescribeTargetGroupAttributes",
-            Read,
-            target_groups::describe_attributes,
-        ),
-        ("DeleteTargetGroup", Write, target_groups::delete),
-        ("RegisterTargets", Write, target_groups::register_targets),
-        (
-            "DeregisterTargets",
-            Write,
-            target_groups::deregister_targets,
-        ),
-        ("DescribeTargetHealth", Read, target_groups::describe_health),
-        ("CreateListener", Write, listeners::create),
-        ("DescribeListeners", Read, listeners::describe),
-        ("DeleteListener", Write, listeners::delete),
-        ("CreateRule", Write, listeners::create_rule),
-        ("DescribeRules", Read, listeners::describe_rules),
-        ("DeleteRule", Write, listeners::delete_rule),
-    ];
     Service {
         spec: SPEC,
-        actions: actions
-            .into_iter()
-            .map(|(name, access, handle)| Action::new(name, access, decode, handle))
-            .collect(),
+        actions: vec![
+            action("CreateLoadBalancer", Write, load_balancers::create),
+            action("DescribeLoadBalancers", Read, load_balancers::describe),
+            action("DeleteLoadBalancer", Write, load_balancers::delete),
+            action(
+                "ModifyLoadBalancerAttributes",
+                Write,
+                load_balancers::modify_attributes,
+            ),
+            action(
+                "DescribeLoadBalancerAttributes",
+                Read,
+                load_balancers::describe_attributes,
+            ),
+            action("CreateTargetGroup", Write, target_groups::create),
+            action("DescribeTargetGroups", Read, target_groups::describe),
+            action("ModifyTargetGroup", Write, target_groups::modify),
+            action(
+                "ModifyTargetGroupAttributes",
+                Write,
+                target_groups::modify_attributes,
+            ),
+            action(
+                "DescribeTargetGroupAttributes",
+                Read,
+                target_groups::describe_attributes,
+            ),
+            action("DeleteTargetGroup", Write, target_groups::delete),
+            action("RegisterTargets", Write, target_groups::register_targets),
+            action(
+                "DeregisterTargets",
+                Write,
+                target_groups::deregister_targets,
+            ),
+            action("DescribeTargetHealth", Read, target_groups::describe_health),
+            action("CreateListener", Write, listeners::create),
+            action("DescribeListeners", Read, listeners::describe),
+            action("DeleteListener", Write, listeners::delete),
+            action("CreateRule", Write, listeners::create_rule),
+            action("DescribeRules", Read, listeners::describe_rules),
+            action("DeleteRule", Write, listeners::delete_rule),
+        ],
     }
 }

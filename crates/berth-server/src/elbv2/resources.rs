@@ -1,5 +1,7 @@
 //! The stored ELBv2 resources, in the shapes Describe* answers with (members named as in the
-//! model), their ARNs and ALB's defaults. Pure: no I/O.
+//! model), their ARNs and ALB's defaults. Pure: no I/O. A new target group's defaults are
+//! written once, in [`TargetGroup::with_alb_defaults`], so that the tests' groups are the
+//! groups users get.
 
 use crate::call::Ids;
 use serde::{Deserialize, Serialize};
@@ -216,7 +218,49 @@ pub const TARGET_GROUP_ATTRIBUTES: &[(&str, &str)] = &[
     ("slow_start.duration_seconds", "0"),
 ];
 
+/// ALB's health check interval for a group that names none, in seconds.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS: u32 = 30;
+/// ALB's health check timeout for a group that names none, in seconds.
+pub const DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS: u32 = 5;
+
 impl TargetGroup {
+    /// A group of HTTP/1 `instance` targets on `port` with everything else as ALB sets it on
+    /// a group that names nothing more: CreateTargetGroup starts from it, and so does every
+    /// test's group, so that a test sees the groups users get.
+    pub fn with_alb_defaults(
+        target_group_arn: String,
+        target_group_name: String,
+        port: u16,
+    ) -> Self {
+        Self {
+            target_group_arn,
+            target_group_name,
+            protocol: "HTTP".into(),
+            protocol_version: "HTTP1".into(),
+            port,
+            vpc_id: None,
+            health_check_protocol: "HTTP".into(),
+            health_check_port: "traffic-port".into(),
+            health_check_enabled: true,
+            health_check_interval_seconds: DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS,
+            health_check_timeout_seconds: DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS,
+            healthy_threshold_count: 5,
+            unhealthy_threshold_count: 2,
+            health_check_path: "/".into(),
+            matcher: Matcher {
+                http_code: "200".into(),
+            },
+            target_type: "instance".into(),
+            ip_address_type: "ipv4".into(),
+            attributes: TARGET_GROUP_ATTRIBUTES
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            targets: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
     /// Where a target receives traffic: its own port, else the group's.
     pub fn target_port(&self, target: &Target) -> u16 {
         target.port.unwrap_or(self.port)

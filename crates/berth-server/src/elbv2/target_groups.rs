@@ -1,30 +1,28 @@
 //! Target groups: CreateTargetGroup, DescribeTargetGroups, ModifyTargetGroup, the attribute
 //! actions, DeleteTargetGroup, RegisterTargets, DeregisterTargets and DescribeTargetHealth.
+//! Their members are checked before they get here (`requests::target_groups`); what is left
+//! needs the stored group: whether it exists and is in use, its targets, and a health check
+//! timeout checked against an interval only the stored group knows.
+//!
 //! Registered targets are stored with their group; their health is the balancer's.
 
-use super::common::{check_name, one_of, page, tags, Error};
-use super::resources::TARGET_GROUP_ATTRIBUTES;
-use super::resources::{arn_id, arn_prefix, Matcher, Target, TargetGroup};
+use super::common::Error;
+use super::requests::target_groups::{check_timing, TargetGroupSelection};
+use super::requests::target_groups::{
+    CreateTargetGroup, DeleteTargetGroup, DeregisterTargets, DescribeTargetGroupAttributes,
+    DescribeTargetGroups, DescribeTargetHealth, ModifyTargetGroup, ModifyTargetGroupAttributes,
+    RegisterTargets,
+};
+use super::resources::{arn_id, arn_prefix, Target, TargetGroup};
 use super::{attributes, stored};
 use crate::call::{to_value, Call};
-use berth_aws::query::Params;
 use berth_lb::health::State;
 use berth_store::Collection;
 use serde_json::{json, Value};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 /// The most targets one group takes.
 const MAX_TARGETS: usize = 1000;
-
-/// Health-check intervals Berth takes: ALB's 5–300 s, and down to 2 s. Checks on loopback or a
-/// local network cost next to nothing, and with them a new task can take traffic and a
-/// deployment finish seconds sooner. botocore (so boto3 and the aws CLI) checks ALB's range
-/// before it sends a request, so a configuration written for ALB keeps failing early unless
-/// its user turns that check off (`parameter_validation = false`).
-const HEALTH_CHECK_INTERVAL_SECONDS: std::ops::RangeInclusive<i64> = 2..=300;
-/// Health-check timeouts: ALB's 2–120 s, and down to 1 s, so that a 2 s interval can have the
-/// shorter timeout it needs.
-const HEALTH_CHECK_TIMEOUT_SECONDS: std::ops::RangeInclusive<i64> = 1..=120;
 
 fn require(call: &Call<'_>, arn: &str) -> Result<TargetGroup, Error> {
     stored::target_group(call, arn)?.ok_or_else(stored::target_group_not_found)
@@ -80,113 +78,24 @@ fn described(call: &Call<'_>, groups: Vec<&TargetGroup>) -> Result<Vec<Value>, E
         .collect())
 }
 
-/// Applies the health check members of CreateTargetGroup and ModifyTargetGroup.
-fn apply_health_check(tg: &mut TargetGroup, p: &Params) -> Result<(), Error> {
-    tg.health_check_protocol = one_of(p, "HealthCheckProtocol", &["HTTP"], "HTTP")?.to_string();
-    if let Some(port) = p.string("HealthCheckPort")? {
-        if port != "traffic-port" && !port.parse::<u16>().is_ok_and(|n| n >= 1) {
-            return Err(Error::validation(format!(
-                "HealthCheckPort: '{port}' is neither traffic-port nor a port from 1 to 65535"
-            )));
-        }
-        tg.health_check_port = port.to_string();
-    }
-    if p.bool("HealthCheckEnabled")? == Some(false) {
-        return Err(Error::validation(
-            "HealthCheckEnabled: health checks cannot be disabled for instance and ip target groups",
-        ));
-    }
-    if let Some(path) = p.string("HealthCheckPath")? {
-        if !path.starts_with('/') || path.len() > 1024 {
-            return Err(Error::validation(format!(
-                "HealthCheckPath: '{path}' must start with / and be at most 1024 characters"
-            )));
-        }
-        tg.health_check_path = path.to_string();
-    }
-    let int = |member: &str, range, current: u32| -> Result<u32, Error> {
-        Ok(p.int(member, range)?.map_or(current, |n| n as u32))
-    };
-    tg.health_check_interval_seconds = int(
-        "HealthCheckIntervalSeconds",
-        HEALTH_CHECK_INTERVAL_SECONDS,
-        tg.health_check_interval_seconds,
-    )?;
-    tg.health_check_timeout_seconds = int(
-        "HealthCheckTimeoutSeconds",
-        HEALTH_CHECK_TIMEOUT_SECONDS,
-        tg.health_check_timeout_seconds,
-    )?;
-    tg.healthy_threshold_count = int("HealthyThresholdCount", 2..=10, tg.healthy_threshold_count)?;
-    tg.unhealthy_threshold_count = int(
-        "UnhealthyThresholdCount",
-        2..=10,
-        tg.unhealthy_threshold_count,
-    )?;
-    if tg.health_check_timeout_seconds >= tg.health_check_interval_seconds {
-        return Err(Error::validation(format!(
-            "HealthCheckTimeoutSeconds: the timeout ({}s) must be shorter than the interval ({}s)",
-            tg.health_check_timeout_seconds, tg.health_check_interval_seconds
-        )));
-    }
-    if let Some(matcher) = p.structure("Matcher")? {
-        if matcher.has("GrpcCode") {
-            return Err(Error::validation(
-                "Matcher.GrpcCode: Berth checks targets over HTTP; give Matcher.HttpCode",
-            ));
-        }
-        let code = matcher.required("HttpCode")?;
-        berth_lb::health::Matcher::parse(code)
-            .map_err(|e| Error::validation(format!("Matcher.HttpCode: {e}")))?;
-        tg.matcher = Matcher {
-            http_code: code.to_string(),
-        };
-    }
-    Ok(())
-}
-
-pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let name = p.required("Name")?;
-    check_name("Name", name)?;
-    let protocol = one_of(p, "Protocol", &["HTTP"], "HTTP")?;
-    let protocol_version = one_of(p, "ProtocolVersion", &["HTTP1"], "HTTP1")?;
-    let target_type = one_of(p, "TargetType", &["instance", "ip"], "instance")?;
-    let port = p
-        .int("Port", 1..=65535)?
-        .ok_or_else(|| Error::validation("Port: a required member is missing"))?;
+pub fn create(call: &Call<'_>, request: &CreateTargetGroup) -> Result<Value, Error> {
+    let name = &request.name;
     let arns = call.arns();
+    let arn = format!(
+        "{}targetgroup/{name}/{}",
+        arn_prefix(&arns.region, &arns.account),
+        arn_id(call.ids())
+    );
     let mut fresh = TargetGroup {
-        target_group_arn: format!(
-            "{}targetgroup/{name}/{}",
-            arn_prefix(&arns.region, &arns.account),
-            arn_id(call.ids())
-        ),
-        target_group_name: name.to_string(),
-        protocol: protocol.to_string(),
-        protocol_version: protocol_version.to_string(),
-        port: port as u16,
-        vpc_id: p.string("VpcId")?.map(str::to_string),
-        health_check_protocol: "HTTP".into(),
-        health_check_port: "traffic-port".into(),
-        health_check_enabled: true,
-        health_check_interval_seconds: 30,
-        health_check_timeout_seconds: 5,
-        healthy_threshold_count: 5,
-        unhealthy_threshold_count: 2,
-        health_check_path: "/".into(),
-        matcher: Matcher {
-            http_code: "200".into(),
-        },
-        target_type: target_type.to_string(),
-        ip_address_type: one_of(p, "IpAddressType", &["ipv4"], "ipv4")?.to_string(),
-        attributes: TARGET_GROUP_ATTRIBUTES
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        targets: Vec::new(),
-        tags: tags(p)?,
+        protocol: request.protocol.to_string(),
+        protocol_version: request.protocol_version.to_string(),
+        vpc_id: request.vpc_id.clone(),
+        target_type: request.target_type.to_string(),
+        ip_address_type: request.ip_address_type.to_string(),
+        tags: request.tags.clone(),
+        ..TargetGroup::with_alb_defaults(arn, name.clone(), request.port)
     };
-    apply_health_check(&mut fresh, p)?;
+    request.health_check.apply(&mut fresh);
     if call.insert_new(Collection::TargetGroups, name, "", &fresh)? {
         return Ok(json!({"TargetGroups": described(call, vec![&fresh])?}));
     }
@@ -210,97 +119,75 @@ pub fn create(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({"TargetGroups": described(call, vec![&existing])?}))
 }
 
-pub fn describe(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arns = p.strings("TargetGroupArns")?;
-    let names = p.strings("Names")?;
-    let load_balancer = p.string("LoadBalancerArn")?;
+pub fn describe(call: &Call<'_>, request: &DescribeTargetGroups) -> Result<Value, Error> {
     let all: Vec<TargetGroup> = call.list(Collection::TargetGroups, None)?;
-    let given = [arns.is_some(), names.is_some(), load_balancer.is_some()];
-    if given.iter().filter(|g| **g).count() > 1 {
-        return Err(Error::validation(
-            "give at most one of LoadBalancerArn, TargetGroupArns and Names",
-        ));
-    }
-    let selected: Vec<&TargetGroup> = if let Some(arns) = arns {
-        arns.iter()
+    let selected: Vec<&TargetGroup> = match &request.selection {
+        TargetGroupSelection::Arns(arns) => arns
+            .iter()
             .map(|arn| all.iter().find(|tg| tg.target_group_arn == *arn))
             .collect::<Option<_>>()
-            .ok_or_else(stored::target_group_not_found)?
-    } else if let Some(names) = names {
-        names
+            .ok_or_else(stored::target_group_not_found)?,
+        TargetGroupSelection::Names(names) => names
             .iter()
             .map(|name| all.iter().find(|tg| tg.target_group_name == *name))
             .collect::<Option<_>>()
-            .ok_or_else(stored::target_group_not_found)?
-    } else if let Some(lb) = load_balancer {
-        if stored::load_balancer(call, lb)?.is_none() {
-            return Err(stored::load_balancer_not_found());
+            .ok_or_else(stored::target_group_not_found)?,
+        TargetGroupSelection::LoadBalancer(lb) => {
+            if stored::load_balancer(call, lb)?.is_none() {
+                return Err(stored::load_balancer_not_found());
+            }
+            let usage = stored::usage(call)?;
+            all.iter()
+                .filter(|tg| {
+                    usage
+                        .get(&tg.target_group_arn)
+                        .is_some_and(|lbs| lbs.contains(lb))
+                })
+                .collect()
         }
-        let usage = stored::usage(call)?;
-        all.iter()
-            .filter(|tg| {
-                usage
-                    .get(&tg.target_group_arn)
-                    .is_some_and(|lbs| lbs.contains(lb))
-            })
-            .collect()
-    } else {
-        all.iter().collect()
+        TargetGroupSelection::All => all.iter().collect(),
     };
-    let (items, next) = page(selected, p)?;
+    let (items, next) = request.page.of(selected);
     Ok(json!({"TargetGroups": described(call, items)?, "NextMarker": next}))
 }
 
-pub fn modify(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arn = p.required("TargetGroupArn")?;
-    let modified = change(call, arn, |stored| apply_health_check(stored, p))?;
+pub fn modify(call: &Call<'_>, request: &ModifyTargetGroup) -> Result<Value, Error> {
+    let modified = change(call, &request.target_group_arn, |stored| {
+        request.health_check.apply(stored);
+        // An interval or timeout given alone is checked only here, against the other one as
+        // the group has it.
+        check_timing(
+            stored.health_check_interval_seconds,
+            stored.health_check_timeout_seconds,
+        )
+    })?;
     Ok(json!({"TargetGroups": described(call, vec![&modified])?}))
 }
 
-/// Checks one attribute against what ALB allows and what Berth's balancer does.
-fn check_attribute(key: &str, value: &str) -> Result<(), Error> {
-    let number = |range| attributes::number(key, value, range);
-    let choice = |allowed: &[&str]| attributes::choice(key, value, allowed);
-    match key {
-        "deregistration_delay.timeout_seconds" => number(0..=3600),
-        "load_balancing.algorithm.type" => choice(&["round_robin", "least_outstanding_requests"]),
-        // Berth's balancer has no sticky sessions, slow start or anomaly mitigation: accepting
-        // them switched on would promise behaviour that never happens.
-        "stickiness.enabled" => choice(&["false"]),
-        "slow_start.duration_seconds" => choice(&["0"]),
-        "load_balancing.algorithm.anomaly_mitigation" => choice(&["off"]),
-        "stickiness.type" => choice(&["lb_cookie", "app_cookie"]),
-        "stickiness.lb_cookie.duration_seconds" | "stickiness.app_cookie.duration_seconds" => {
-            number(1..=604_800)
-        }
-        "stickiness.app_cookie.cookie_name" => Ok(()),
-        "load_balancing.cross_zone.enabled" => {
-            choice(&["true", "false", "use_load_balancer_configuration"])
-        }
-        _ => Err(attributes::unknown(key)),
-    }
-}
-
-pub fn modify_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arn = p.required("TargetGroupArn")?;
-    let changes = attributes::changes(p, check_attribute)?;
-    let modified = change(call, arn, |stored| {
-        stored.attributes.extend(changes.iter().cloned());
+pub fn modify_attributes(
+    call: &Call<'_>,
+    request: &ModifyTargetGroupAttributes,
+) -> Result<Value, Error> {
+    let modified = change(call, &request.target_group_arn, |stored| {
+        stored.attributes.extend(request.attributes.iter().cloned());
         Ok(())
     })?;
     Ok(attributes::answer(&modified.attributes))
 }
 
-pub fn describe_attributes(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
+pub fn describe_attributes(
+    call: &Call<'_>,
+    request: &DescribeTargetGroupAttributes,
+) -> Result<Value, Error> {
     Ok(attributes::answer(
-        &require(call, p.required("TargetGroupArn")?)?.attributes,
+        &require(call, &request.target_group_arn)?.attributes,
     ))
 }
 
 /// Deletes a target group no listener or rule forwards to. An unknown ARN succeeds, as on
 /// AWS.
-pub fn delete(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arn = p.required("TargetGroupArn")?;
+pub fn delete(call: &Call<'_>, request: &DeleteTargetGroup) -> Result<Value, Error> {
+    let arn = &request.target_group_arn;
     let Some(tg) = stored::target_group(call, arn)? else {
         return Ok(json!({}));
     };
@@ -314,30 +201,6 @@ pub fn delete(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({}))
 }
 
-/// The `Targets` member: IPv4 addresses with optional ports.
-fn targets(p: &Params) -> Result<Vec<Target>, Error> {
-    let given = p
-        .structures("Targets")?
-        .ok_or_else(|| Error::validation("Targets: a required member is missing"))?;
-    given
-        .into_iter()
-        .map(|t| {
-            let id = t.required("Id")?;
-            if id.parse::<Ipv4Addr>().is_err() {
-                return Err(Error::new(
-                    "InvalidTarget",
-                    format!("The target '{id}' is not an IPv4 address; Berth registers targets by IP address"),
-                ));
-            }
-            Ok(Target {
-                id: id.to_string(),
-                port: t.int("Port", 1..=65535)?.map(|n| n as u16),
-                availability_zone: t.string("AvailabilityZone")?.map(str::to_string),
-            })
-        })
-        .collect()
-}
-
 fn same_target(tg: &TargetGroup, a: &Target, b: &Target) -> bool {
     a.id == b.id && tg.target_port(a) == tg.target_port(b)
 }
@@ -346,11 +209,9 @@ fn is_registered(tg: &TargetGroup, target: &Target) -> bool {
     tg.targets.iter().any(|t| same_target(tg, t, target))
 }
 
-pub fn register_targets(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arn = p.required("TargetGroupArn")?;
-    let new = targets(p)?;
-    change(call, arn, |stored| {
-        for target in &new {
+pub fn register_targets(call: &Call<'_>, request: &RegisterTargets) -> Result<Value, Error> {
+    change(call, &request.target_group_arn, |stored| {
+        for target in &request.targets {
             if !is_registered(stored, target) {
                 stored.targets.push(target.clone());
             }
@@ -366,10 +227,9 @@ pub fn register_targets(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({}))
 }
 
-pub fn deregister_targets(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arn = p.required("TargetGroupArn")?;
-    let gone = targets(p)?;
-    change(call, arn, |stored| {
+pub fn deregister_targets(call: &Call<'_>, request: &DeregisterTargets) -> Result<Value, Error> {
+    let gone = &request.targets;
+    change(call, &request.target_group_arn, |stored| {
         if let Some(target) = gone.iter().find(|t| !is_registered(stored, t)) {
             return Err(Error::new(
                 "InvalidTarget",
@@ -389,18 +249,13 @@ pub fn deregister_targets(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
     Ok(json!({}))
 }
 
-pub fn describe_health(call: &Call<'_>, p: &Params) -> Result<Value, Error> {
-    let arn = p.required("TargetGroupArn")?;
-    let requested = if p.has("Targets") {
-        Some(targets(p)?)
-    } else {
-        None
-    };
+pub fn describe_health(call: &Call<'_>, request: &DescribeTargetHealth) -> Result<Value, Error> {
+    let arn = &request.target_group_arn;
     let tg = require(call, arn)?;
     let in_use = stored::usage(call)?.contains_key(arn);
     let live = call.data_plane().target_health(arn);
     Ok(json!({
-        "TargetHealthDescriptions": health_report(&tg, in_use, &live, requested.as_deref())
+        "TargetHealthDescriptions": health_report(&tg, in_use, &live, request.targets.as_deref())
     }))
 }
 
@@ -526,26 +381,7 @@ mod tests {
 
     fn group(targets: &[(&str, Option<u16>)]) -> TargetGroup {
         TargetGroup {
-            target_group_arn: "arn".into(),
-            target_group_name: "web".into(),
-            protocol: "HTTP".into(),
-            protocol_version: "HTTP1".into(),
-            port: 80,
-            vpc_id: None,
-            health_check_protocol: "HTTP".into(),
-            health_check_port: "traffic-port".into(),
-            health_check_enabled: true,
-            health_check_interval_seconds: 30,
-            health_check_timeout_seconds: 5,
-            healthy_threshold_count: 5,
-            unhealthy_threshold_count: 2,
-            health_check_path: "/".into(),
-            matcher: Matcher {
-                http_code: "200".into(),
-            },
             target_type: "ip".into(),
-            ip_address_type: "ipv4".into(),
-            attributes: Default::default(),
             targets: targets
                 .iter()
                 .map(|(id, port)| Target {
@@ -554,7 +390,7 @@ mod tests {
                     availability_zone: None,
                 })
                 .collect(),
-            tags: Vec::new(),
+            ..TargetGroup::with_alb_defaults("arn".into(), "web".into(), 80)
         }
     }
 
@@ -674,64 +510,5 @@ mod tests {
                 "Elb.InitialHealthChecking".into()
             )]
         );
-    }
-
-    fn health_check(body: &str) -> Result<TargetGroup, Error> {
-        let params = berth_aws::query::parse(format!("Action=X&{body}").as_bytes())
-            .unwrap()
-            .params;
-        let mut tg = group(&[]);
-        apply_health_check(&mut tg, &params).map(|()| tg)
-    }
-
-    #[test]
-    fn health_checks_go_below_albs_range_down_to_two_seconds() {
-        let tg = health_check("HealthCheckIntervalSeconds=2&HealthCheckTimeoutSeconds=1").unwrap();
-        assert_eq!(
-            (
-                tg.health_check_interval_seconds,
-                tg.health_check_timeout_seconds
-            ),
-            (2, 1)
-        );
-        for (body, member) in [
-            ("HealthCheckIntervalSeconds=1", "HealthCheckIntervalSeconds"),
-            (
-                "HealthCheckIntervalSeconds=301",
-                "HealthCheckIntervalSeconds",
-            ),
-            ("HealthCheckTimeoutSeconds=0", "HealthCheckTimeoutSeconds"),
-            ("HealthCheckTimeoutSeconds=121", "HealthCheckTimeoutSeconds"),
-            (
-                "HealthCheckIntervalSeconds=2&HealthCheckTimeoutSeconds=2",
-                "shorter than the interval",
-            ),
-        ] {
-            let error = health_check(body).unwrap_err();
-            assert!(error.message.contains(member), "{body}: {}", error.message);
-        }
-    }
-
-    #[test]
-    fn attributes_follow_alb_and_the_balancer() {
-        assert!(check_attribute("deregistration_delay.timeout_seconds", "0").is_ok());
-        assert!(check_attribute(
-            "load_balancing.algorithm.type",
-            "least_outstanding_requests"
-        )
-        .is_ok());
-        for (key, value) in [
-            ("deregistration_delay.timeout_seconds", "3601"),
-            ("deregistration_delay.timeout_seconds", "x"),
-            ("load_balancing.algorithm.type", "weighted_random"),
-            ("stickiness.enabled", "true"),
-            ("no.such.key", "1"),
-        ] {
-            assert_eq!(
-                check_attribute(key, value).unwrap_err().code,
-                "InvalidConfigurationRequest",
-                "{key}={value}"
-            );
-        }
     }
 }
