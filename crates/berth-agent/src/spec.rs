@@ -213,6 +213,7 @@ mod tests {
             .unwrap(),
             overrides: serde_json::from_value(overrides).unwrap(),
             stop_timeout_seconds: 30,
+            secrets: None,
         };
         (task, container)
     }

@@ -34,6 +34,7 @@ fn task(containers: Vec<ContainerDefinition>) -> DesiredTask {
         volumes: vec![],
         overrides: Default::default(),
         stop_timeout_seconds: 30,
+        secrets: None,
     }
 }
 

@@ -85,6 +85,7 @@ fn wanted() -> PollResponse {
             volumes: vec![],
             overrides: Default::default(),
             stop_timeout_seconds: 30,
+            secrets: None,
         }],
     }
 }

@@ -80,6 +80,9 @@ pub struct DesiredTask {
     pub overrides: Object,
     /// Stop signal to SIGKILL, per container, already defaulted (30 s).
     pub stop_timeout_seconds: i64,
+    /// Only while the task has yet to start, and only if it names any secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Resolution>,
 }
 
 /// What the agent observes of one task.
@@ -115,3 +118,62 @@ pub struct ContainerReport {
 
 /// ECS's default time between the stop signal and SIGKILL.
 pub const DEFAULT_STOP_TIMEOUT_SECONDS: i64 = 30;
+
+/// A secret's value on its way to a container. It never prints itself: `Debug` shows only
+/// its length, so a value cannot reach a log through a struct that holds it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that hands it to a container.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretValue(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// The secrets of a task about to start, resolved by the server for the one agent that runs
+/// it (and sent to no other), or why they could not be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Resolution {
+    Resolved {
+        /// By container name; containers without secrets are absent.
+        containers: BTreeMap<String, ContainerSecrets>,
+    },
+    /// ECS's `ResourceInitializationError: …` text naming what is wrong; the task stops
+    /// with `TaskFailedToStart` before any container starts.
+    Failed { reason: String },
+}
+
+/// One container's resolved secrets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerSecrets {
+    /// `secrets[]`: environment variables, by name.
+    #[serde(default)]
+    pub environment: BTreeMap<String, SecretValue>,
+    /// `logConfiguration.secretOptions`: log driver options, by name.
+    #[serde(default)]
+    pub log_options: BTreeMap<String, SecretValue>,
+    /// `repositoryCredentials.credentialsParameter`: what the engine pulls the image with.
+    #[serde(default)]
+    pub registry_auth: Option<RegistryAuth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: SecretValue,
+}

@@ -293,6 +293,7 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
             containers: definition.container_definitions,
             overrides: task.overrides,
             stop_timeout_seconds: stop_timeout,
+            secrets: None,
         });
     }
     Ok(PollResponse {
