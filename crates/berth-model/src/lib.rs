@@ -13,6 +13,7 @@ pub mod arn;
 pub mod error;
 pub mod requests;
 pub mod resources;
+pub mod sources;
 pub mod status;
 pub mod validate;
 
