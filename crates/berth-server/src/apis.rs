@@ -2,8 +2,13 @@
 //! (see [`crate::registry`]) and its line here.
 
 use crate::registry::Registry;
-use crate::{ecs, elbv2};
+use crate::{ecs, elbv2, secretsmanager, ssm};
 
 pub fn all() -> Registry {
-    Registry::of(vec![ecs::service(), elbv2::service()])
+    Registry::of(vec![
+        ecs::service(),
+        elbv2::service(),
+        secretsmanager::service(),
+        ssm::service(),
+    ])
 }

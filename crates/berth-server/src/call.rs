@@ -1,5 +1,6 @@
 //! What a handler may use, and nothing else: [`Call`] — the store, the time, who is calling,
-//! where new ids come from, the agents' presence and the data plane's live view. Every
+//! where new ids come from, the agents' presence, the data plane's live view and the vault
+//! that seals secret values. Every
 //! handler of every API is a synchronous function of a `Call` and its typed request, so each
 //! is tested without sockets, clocks or randomness.
 //!
@@ -23,6 +24,7 @@ use crate::data_plane::DataPlane;
 use crate::presence::Presence;
 use crate::wake::{ChangeSet, Wakes};
 use berth_model::Arns;
+use berth_secrets::Vault;
 use berth_store::{Collection, Record, Store, StoreError};
 use decoded::Decoded;
 use serde::Serialize;
@@ -52,6 +54,7 @@ pub struct Context {
     data_plane: Arc<dyn DataPlane>,
     ids: Ids,
     wakes: Arc<Wakes>,
+    vault: Arc<Vault>,
 }
 
 impl Context {
@@ -66,7 +69,15 @@ impl Context {
             data_plane: Arc::new(crate::data_plane::Unbalanced),
             ids: Ids::from_entropy(),
             wakes: Arc::default(),
+            vault: Arc::new(Vault::ephemeral()),
         }
+    }
+
+    /// This context sealing values under `vault`'s master key (a new context has a key of
+    /// its own that nothing outside it knows).
+    pub fn with_vault(mut self, vault: Arc<Vault>) -> Self {
+        self.vault = vault;
+        self
     }
 
     pub fn with_data_plane(mut self, data_plane: Arc<dyn DataPlane>) -> Self {
@@ -169,6 +180,11 @@ impl Call<'_> {
 
     pub fn data_plane(&self) -> &dyn DataPlane {
         self.cx.data_plane.as_ref()
+    }
+
+    /// Seals and opens secret values under the master key.
+    pub fn vault(&self) -> &Vault {
+        &self.cx.vault
     }
 
     fn store(&self) -> &dyn Store {

@@ -25,5 +25,7 @@ pub mod keys;
 pub mod local;
 pub mod presence;
 pub mod registry;
+pub mod secretsmanager;
 pub mod server;
+pub mod ssm;
 pub mod wake;

@@ -38,18 +38,29 @@ impl LocalClient {
         &self.cx
     }
 
-    /// Calls an ECS action with its JSON body at `now`.
-    pub fn ecs_at(&self, action: &str, body: &[u8], now: f64) -> Result<Value, AwsError> {
+    /// Calls an action of a JSON API (named by its signing name) with its body at `now`.
+    pub fn json_at(
+        &self,
+        signing_name: &str,
+        action: &str,
+        body: &[u8],
+        now: f64,
+    ) -> Result<Value, AwsError> {
         self.registry
             .call(
                 &self.cx,
-                ecs::SPEC.signing_name,
+                signing_name,
                 action,
                 Input::Json(body),
                 &self.caller,
                 now,
             )?
             .into_value()
+    }
+
+    /// Calls an ECS action with its JSON body at `now`.
+    pub fn ecs_at(&self, action: &str, body: &[u8], now: f64) -> Result<Value, AwsError> {
+        self.json_at(ecs::SPEC.signing_name, action, body, now)
     }
 
     /// Calls an ECS action with its JSON input, now.

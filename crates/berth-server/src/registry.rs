@@ -122,6 +122,16 @@ impl Action {
         }
     }
 
+    /// An action of the API that Berth declines, answered with `error` (which says why and
+    /// what to do instead) rather than as an unknown operation.
+    pub fn declined(name: &'static str, error: AwsError) -> Self {
+        Self {
+            name,
+            access: Access::Read,
+            prepare: Box::new(move |_| Err(error.clone())),
+        }
+    }
+
     /// Decodes and validates `input` into a request this action can handle.
     pub fn prepare(&self, input: Input<'_>) -> Result<Prepared, AwsError> {
         (self.prepare)(input)

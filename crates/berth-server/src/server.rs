@@ -9,7 +9,8 @@ use crate::front::{self, Front};
 use crate::keys;
 use crate::local::LocalClient;
 use berth_model::Arns;
-use berth_store::{SqliteStore, Store};
+use berth_secrets::{key_file, Sealed, Vault};
+use berth_store::{Collection, SqliteStore, Store};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -29,6 +30,19 @@ pub struct Config {
     pub region: String,
     /// The address load balancer listeners bind on.
     pub lb_bind: std::net::IpAddr,
+    /// The master key that seals secret values; `DATA_DIR/master.key` when not given.
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn master_key_path(&self) -> PathBuf {
+        master_key_path(&self.data_dir, self.master_key_file.as_deref())
+    }
+}
+
+/// Where the master key lives: the file given, or `master.key` in the data directory.
+pub fn master_key_path(data_dir: &Path, given: Option<&Path>) -> PathBuf {
+    given.map_or_else(|| data_dir.join("master.key"), Path::to_path_buf)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +65,10 @@ pub enum ServerError {
     Api(#[from] berth_model::ApiError),
     #[error("certificate: {}", .0.message)]
     Certificate(elbv2::Error),
+    #[error(transparent)]
+    MasterKey(#[from] berth_secrets::key_file::KeyFileError),
+    #[error("the store's record of its master key does not decode: {0}")]
+    VaultCheck(serde_json::Error),
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
@@ -74,6 +92,32 @@ pub fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, ServerError> {
         .open(&db)
         .map_err(data_dir_error(&db))?;
     Ok(Arc::new(SqliteStore::open(&db)?))
+}
+
+/// The key of the master key's check in [`Collection::Vault`].
+const VAULT_CHECK: &str = "master";
+
+/// Opens the master key at `path` for `store`: made (and its check kept) on a store's first
+/// start, refused if it is missing or another key once the store has a check.
+pub fn open_vault(store: &dyn Store, path: &Path) -> Result<Vault, ServerError> {
+    let check: Option<Sealed> = store
+        .get(Collection::Vault, VAULT_CHECK)?
+        .map(|record| serde_json::from_str(&record.doc))
+        .transpose()
+        .map_err(ServerError::VaultCheck)?;
+    let opened = key_file::open(path, check.as_ref())?;
+    if opened.readable_by_others {
+        tracing::warn!(path = %path.display(), "the master key file can be read by other users; chmod 600 it");
+    }
+    if check.is_none() {
+        store.insert(
+            Collection::Vault,
+            VAULT_CHECK,
+            "",
+            &serde_json::to_string(&opened.vault.check()).expect("a sealed value serializes"),
+        )?;
+    }
+    Ok(opened.vault)
 }
 
 /// Creates an agent join token in the store under `data_dir`.
@@ -153,10 +197,12 @@ pub struct Server {
 impl Server {
     pub async fn bind(config: &Config) -> Result<Self, ServerError> {
         let store = open_store(&config.data_dir)?;
+        let vault = open_vault(store.as_ref(), &config.master_key_path())?;
         let balancer = Arc::new(Balancer::new(config.lb_bind));
         let cx = Arc::new(
             Context::new(Arc::clone(&store), Arns::new(&config.region, ACCOUNT_ID))
-                .with_data_plane(Arc::clone(&balancer) as Arc<dyn crate::data_plane::DataPlane>),
+                .with_data_plane(Arc::clone(&balancer) as Arc<dyn crate::data_plane::DataPlane>)
+                .with_vault(Arc::new(vault)),
         );
         cx.as_system(berth_time::now(), clusters::ensure_default)?;
         let credentials = ensure_admin_key(store.as_ref(), &config.data_dir)?;

@@ -83,6 +83,7 @@ async fn start(dir: &std::path::Path) -> Arc<Client> {
         listen: "127.0.0.1:0".parse().unwrap(),
         region: "us-east-1".to_string(),
         lb_bind: std::net::Ipv4Addr::LOCALHOST.into(),
+        master_key_file: None,
     })
     .await
     .unwrap();

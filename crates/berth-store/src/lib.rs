@@ -51,10 +51,18 @@ pub enum Collection {
     /// What a service's deployments leave behind once they leave `deployments` (the last
     /// completed one, for circuit-breaker rollbacks), keyed as the service.
     ServiceHistory,
+    /// Secrets Manager secrets with their versions (values sealed), keyed by name.
+    Secrets,
+    /// SSM parameters with their history (values sealed), keyed by name and scoped by the
+    /// first level of their hierarchy, so that a path query reads one subtree.
+    Parameters,
+    /// The master key's check (`master`), which proves a key is the one values were sealed
+    /// under.
+    Vault,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 13] = [
+    pub const ALL: [Collection; 16] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -68,6 +76,9 @@ impl Collection {
         Collection::Rules,
         Collection::Certificates,
         Collection::ServiceHistory,
+        Collection::Secrets,
+        Collection::Parameters,
+        Collection::Vault,
     ];
 
     pub fn table(self) -> &'static str {
@@ -85,6 +96,9 @@ impl Collection {
             Collection::Rules => "rules",
             Collection::Certificates => "certificates",
             Collection::ServiceHistory => "service_history",
+            Collection::Secrets => "secrets",
+            Collection::Parameters => "parameters",
+            Collection::Vault => "vault",
         }
     }
 }

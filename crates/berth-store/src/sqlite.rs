@@ -78,6 +78,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE service_history (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
         version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
 ",
+    "
+    CREATE TABLE secrets (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE TABLE parameters (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX parameters_scope ON parameters (scope, key);
+    CREATE TABLE vault (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+",
 ];
 
 /// One collection's statements, made once rather than formatted on every call.

@@ -52,6 +52,11 @@ struct ServerArgs {
     /// Address load balancer listeners bind on (each on its listener's port).
     #[arg(long, default_value = "0.0.0.0")]
     lb_bind: IpAddr,
+    /// The master key that seals secret values at rest (made, mode 0600, on the first start).
+    /// Keep a copy apart from the database: without it no secret can be read. Default:
+    /// DATA_DIR/master.key.
+    #[arg(long, env = "BERTH_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
 }
 
 impl From<ServerArgs> for Config {
@@ -61,6 +66,7 @@ impl From<ServerArgs> for Config {
             listen: args.listen,
             region: args.region,
             lb_bind: args.lb_bind,
+            master_key_file: args.master_key_file,
         }
     }
 }

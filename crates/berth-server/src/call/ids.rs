@@ -42,6 +42,14 @@ impl Ids {
             .collect()
     }
 
+    /// `len` letters and digits, as the suffix Secrets Manager adds to a secret's ARN.
+    pub fn alphanumeric(&self, len: usize) -> String {
+        let mut rng = self.rng();
+        (0..len)
+            .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
+            .collect()
+    }
+
     /// A random (version 4) UUID, as ACM certificate ids are.
     pub fn uuid(&self) -> String {
         let mut bytes = [0_u8; 16];
