@@ -28,4 +28,5 @@ pub mod registry;
 pub mod secretsmanager;
 pub mod server;
 pub mod ssm;
+pub mod task_secrets;
 pub mod wake;

@@ -5,7 +5,7 @@
 
 use berth_lb::health::State;
 use berth_lb::DataPlaneError;
-use berth_model::agent::{ContainerReport, PollResponse, RegisterRequest, TaskReport};
+use berth_model::agent::{ContainerReport, PollResponse, RegisterRequest, Resolution, TaskReport};
 use berth_model::resources::NetworkBinding;
 use berth_model::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
 use berth_model::Arns;
@@ -1031,4 +1031,104 @@ fn a_rollback_finds_the_last_completed_revision_after_its_deployment_left() {
         cluster.now += 5.0;
     }
     panic!("no rollback: {}", cluster.service());
+}
+
+fn with_secret(cluster: &Cluster, value_from: &str) {
+    cluster
+        .client
+        .json_at(
+            "ssm",
+            "PutParameter",
+            br#"{"Name": "/web/api-key", "Value": "k-123", "Type": "SecureString"}"#,
+            cluster.now,
+        )
+        .unwrap();
+    cluster.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 512, "cpu": 256,
+               "secrets": [{"name": "API_KEY", "valueFrom": value_from}]}]}),
+    );
+    cluster.ecs(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
+               "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}),
+    );
+}
+
+#[test]
+fn secrets_reach_the_agent_only_while_its_task_has_yet_to_start() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    with_secret(&cluster, "/web/api-key");
+    cluster.controller_round();
+    let pending = cluster.desired();
+    let Some(Resolution::Resolved { containers }) = &pending.tasks[0].secrets else {
+        panic!("{:?}", pending.tasks[0].secrets)
+    };
+    assert_eq!(containers["app"].environment["API_KEY"].expose(), "k-123");
+    cluster.run_until("steady state", stable);
+    assert!(cluster.desired().tasks.iter().all(|t| t.secrets.is_none()));
+}
+
+#[test]
+fn a_missing_secret_fails_the_start_says_why_and_trips_the_breaker() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    with_secret(&cluster, "/web/missing");
+    let record = cluster.instance.clone().unwrap();
+    let mut reason = String::new();
+    for _ in 0..40 {
+        cluster.controller_round();
+        let desired = cluster.desired();
+        // The agent's part: a task whose secrets failed never starts.
+        let reports: Vec<TaskReport> = desired
+            .tasks
+            .iter()
+            .filter_map(|task| match &task.secrets {
+                Some(Resolution::Failed { reason: why }) => {
+                    reason = why.clone();
+                    Some(TaskReport {
+                        task_arn: task.task_arn.clone(),
+                        last_status: TaskStatus::Stopped,
+                        containers: vec![],
+                        pull_started_at: None,
+                        pull_stopped_at: None,
+                        started_at: None,
+                        stopping_at: None,
+                        stopped_at: Some(cluster.now),
+                        stop_code: Some(StopCode::TaskFailedToStart),
+                        stopped_reason: Some(why.clone()),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        cluster
+            .api
+            .as_system(cluster.now, |call| {
+                agents::apply_reports(call, &record, &reports)
+            })
+            .unwrap();
+        cluster.now += 10.0;
+        if cluster.service()["deployments"][0]["rolloutState"] == "FAILED" {
+            break;
+        }
+    }
+    assert!(
+        reason.starts_with("ResourceInitializationError: unable to pull secrets or registry auth: unable to retrieve secrets from ssm: invalid parameters: /web/missing"),
+        "{reason}"
+    );
+    let service = cluster.service();
+    assert_eq!(
+        service["deployments"][0]["rolloutState"], "FAILED",
+        "{service}"
+    );
+    let events = messages(&cluster);
+    assert!(
+        events.iter().any(
+            |m| m.contains("failed to start: ResourceInitializationError")
+                && m.contains("/web/missing")
+        ),
+        "{events:?}"
+    );
 }

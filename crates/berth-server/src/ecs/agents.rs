@@ -2,7 +2,7 @@
 //! registration, and the level-triggered exchange of desired and observed task state.
 
 use super::container_instances::{register_instance, AgentFacts, InstanceRecord, Registration};
-use super::task_definitions;
+use super::{events, names, task_definitions};
 use crate::call::Call;
 use berth_model::agent::{
     DesiredTask, PollResponse, RegisterRequest, RegisterResponse, TaskReport,
@@ -10,7 +10,7 @@ use berth_model::agent::{
 };
 use berth_model::arn::resource_id;
 use berth_model::resources::{Attribute, InstanceResource, NetworkInterface, Task, TaskDefinition};
-use berth_model::status::{ContainerStatus, HealthStatus, StopCause, TaskStatus};
+use berth_model::status::{ContainerStatus, HealthStatus, StopCause, StopCode, TaskStatus};
 use berth_model::{ApiError, ErrorKind};
 use berth_store::Collection;
 use serde_json::{json, Map};
@@ -181,7 +181,9 @@ fn fold_reports(
             .get(&task.task_definition_arn)
             .and_then(Option::as_ref);
         let awsvpc = definition.and_then(|d| d.network_mode.as_deref()) == Some("awsvpc");
+        let mut failed_to_start = None;
         let updated = call.modify(Collection::Tasks, id, |task: &mut Task| {
+            failed_to_start = None;
             let before = task.clone();
             // Status only moves forward: a late report never revives a stopped task.
             if report.last_status >= task.last_status {
@@ -216,6 +218,9 @@ fn fold_reports(
             task.stopping_at = task.stopping_at.or(report.stopping_at);
             task.stopped_at = task.stopped_at.or(report.stopped_at);
             if let Some(code) = report.stop_code {
+                if task.stop_code.is_none() && code == StopCode::TaskFailedToStart {
+                    failed_to_start = report.stopped_reason.clone();
+                }
                 if task.stop_code.is_none() {
                     task.stop_code = Some(code);
                     task.stop_cause = StopCause::reported(code);
@@ -231,6 +236,18 @@ fn fold_reports(
             Ok(false)
         })?;
         changed |= updated == Some(true);
+        // Say why in the service's events too, where a failing deployment is watched.
+        if let (Some(true), Some(reason), Some(service)) =
+            (updated, failed_to_start, names::service_of(&task.group))
+        {
+            let cluster = resource_id(&task.cluster_arn);
+            events::record(
+                call,
+                cluster,
+                service,
+                &[events::failed_to_start(id, &reason)],
+            )?;
+        }
     }
     Ok(changed)
 }
@@ -279,6 +296,13 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
             .max()
             .map(i64::from)
             .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
+        // Secrets travel only while the task has yet to start, and only to its own agent.
+        let secrets =
+            if desired_status == TaskStatus::Running && task.last_status <= TaskStatus::Pending {
+                crate::task_secrets::resolve(call, &definition.container_definitions)?
+            } else {
+                None
+            };
         desired.push(DesiredTask {
             task_id: resource_id(&task.task_arn).to_string(),
             task_arn: task.task_arn,
@@ -293,7 +317,7 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
             containers: definition.container_definitions,
             overrides: task.overrides,
             stop_timeout_seconds: stop_timeout,
-            secrets: None,
+            secrets,
         });
     }
     Ok(PollResponse {

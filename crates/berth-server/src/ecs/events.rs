@@ -71,6 +71,12 @@ pub fn stopped(ids: &[String]) -> String {
     )
 }
 
+/// `(task a) failed to start: ResourceInitializationError: …`: what ECS shows only on the
+/// stopped task, said where a failing deployment is watched.
+pub fn failed_to_start(task_id: &str, reason: &str) -> String {
+    format!("(task {task_id}) failed to start: {reason}")
+}
+
 pub fn draining(count: usize) -> String {
     format!("has begun draining connections on {count} tasks.")
 }
