@@ -158,7 +158,15 @@ impl<V> Versions<V> {
         Ok(self.prune())
     }
 
-    /// Versions `id` for every labelled version, for DescribeSecret's `VersionIdsToStages`.
+    /// Changes every version's value in place, stopping at the first error.
+    pub fn try_for_each_mut<E>(
+        &mut self,
+        change: impl FnMut(&mut Version<V>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.0.iter_mut().try_for_each(change)
+    }
+
+    /// Every version that carries a label, for DescribeSecret's `VersionIdsToStages`.
     pub fn labelled(&self) -> impl Iterator<Item = &Version<V>> {
         self.0.iter().filter(|v| !v.stages.is_empty())
     }

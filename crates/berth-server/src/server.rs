@@ -69,6 +69,14 @@ pub enum ServerError {
     MasterKey(#[from] berth_secrets::key_file::KeyFileError),
     #[error("the store's record of its master key does not decode: {0}")]
     VaultCheck(serde_json::Error),
+    #[error("a Berth server is running on {path}: stop it first")]
+    Busy { path: PathBuf },
+    #[error(
+        "a stored value does not open under the current master key, so nothing was re-keyed: {0}"
+    )]
+    Rekey(berth_secrets::OpenError),
+    #[error(transparent)]
+    Fault(#[from] crate::call::Fault),
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
@@ -118,6 +126,110 @@ pub fn open_vault(store: &dyn Store, path: &Path) -> Result<Vault, ServerError> 
         )?;
     }
     Ok(opened.vault)
+}
+
+/// Holds `DATA_DIR/server.lock` for as long as it lives: one server per data directory, and
+/// no re-key under a running server.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _held: std::fs::File,
+}
+
+/// Takes the data directory's lock, or says who holds it.
+pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, ServerError> {
+    let path = data_dir.join("server.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(data_dir_error(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _held: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::Busy {
+            path: data_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ServerError::DataDir { path, source }),
+    }
+}
+
+/// What a re-key did.
+#[derive(Debug)]
+pub struct Rekeyed {
+    pub old_key_id: String,
+    pub new_key_id: String,
+    pub values: usize,
+    /// Where the old key was moved.
+    pub old_key_file: PathBuf,
+}
+
+/// Re-seals every secret's and parameter's data key under a new master key, made at
+/// `key_path`; the old key moves to `KEY.old`. Run with the server stopped: it takes the
+/// data directory's lock. Every value is re-sealed in one transaction, so a crash leaves
+/// either the old key or the new one in force, and the file `KEY.new` says which.
+pub fn rotate_master_key(data_dir: &Path, key_path: &Path) -> Result<Rekeyed, ServerError> {
+    let _lock = lock_data_dir(data_dir)?;
+    let store = open_store(data_dir)?;
+    let old = open_vault(store.as_ref(), key_path)?;
+    let beside = |suffix: &str| {
+        let mut path = key_path.as_os_str().to_owned();
+        path.push(suffix);
+        PathBuf::from(path)
+    };
+    let new_path = beside(".new");
+    // A re-key that stopped before its commit leaves a key nothing is sealed under.
+    match std::fs::remove_file(&new_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(ServerError::DataDir {
+                path: new_path,
+                source,
+            })
+        }
+    }
+    let new = key_file::create(&new_path)?;
+    let cx = Context::new(Arc::clone(&store), Arns::new("", ACCOUNT_ID));
+    let values = cx.as_system(berth_time::now(), |call| {
+        call.batch(
+            || -> Result<Result<usize, berth_secrets::OpenError>, crate::call::Fault> {
+                let secrets = match crate::secretsmanager::stored::rewrap_all(call, &old, &new)? {
+                    Ok(n) => n,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let parameters = match crate::ssm::stored::rewrap_all(call, &old, &new)? {
+                    Ok(n) => n,
+                    Err(e) => return Ok(Err(e)),
+                };
+                call.put(Collection::Vault, VAULT_CHECK, "", &new.check())?;
+                Ok(Ok(secrets + parameters))
+            },
+        )
+    });
+    let values = match values {
+        Ok(Ok(Ok(values))) => values,
+        Ok(Ok(Err(open))) => return Err(ServerError::Rekey(open)),
+        Ok(Err(fault)) | Err(fault) => return Err(ServerError::Fault(fault)),
+    };
+    let old_key_file = beside(".old");
+    let moved = |source| ServerError::DataDir {
+        path: key_path.to_path_buf(),
+        source,
+    };
+    std::fs::rename(key_path, &old_key_file).map_err(moved)?;
+    std::fs::rename(&new_path, key_path).map_err(moved)?;
+    if let Some(dir) = key_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(moved)?;
+    }
+    Ok(Rekeyed {
+        old_key_id: old.key_id().to_string(),
+        new_key_id: new.key_id().to_string(),
+        values,
+        old_key_file,
+    })
 }
 
 /// Creates an agent join token in the store under `data_dir`.
@@ -186,6 +298,7 @@ pub fn export_line(credentials: &Path, endpoint: &str, region: &str) -> String {
 
 /// A control plane that is bound and ready to serve.
 pub struct Server {
+    _lock: DataDirLock,
     listener: TcpListener,
     cx: Arc<Context>,
     balancer: Arc<Balancer>,
@@ -197,6 +310,7 @@ pub struct Server {
 impl Server {
     pub async fn bind(config: &Config) -> Result<Self, ServerError> {
         let store = open_store(&config.data_dir)?;
+        let lock = lock_data_dir(&config.data_dir)?;
         let vault = open_vault(store.as_ref(), &config.master_key_path())?;
         let balancer = Arc::new(Balancer::new(config.lb_bind));
         let cx = Arc::new(
@@ -215,6 +329,7 @@ impl Server {
             .map_err(listen_error)?;
         let local = listener.local_addr().map_err(listen_error)?;
         Ok(Self {
+            _lock: lock,
             listener,
             front: Arc::new(Front::new(Arc::clone(&cx), crate::apis::all())),
             cx,

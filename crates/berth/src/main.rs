@@ -134,10 +134,30 @@ enum Command {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// Manage the master key that seals secrets at rest.
+    MasterKey {
+        #[command(subcommand)]
+        action: MasterKeyAction,
+    },
     /// Manage the certificates HTTPS listeners serve.
     Certs {
         #[command(subcommand)]
         action: CertsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MasterKeyAction {
+    /// Make a new master key and re-seal every secret's data key under it, in one
+    /// transaction; the old key is kept beside it as KEY.old. Stop the server first.
+    Rotate {
+        #[arg(long, env = "BERTH_DATA_DIR", default_value = ".berth")]
+        data_dir: PathBuf,
+        /// The master key in use (default: DATA_DIR/master.key); the new one takes its place.
+        #[arg(long, env = "BERTH_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
     },
 }
 
@@ -219,6 +239,40 @@ fn main() -> Result<()> {
         Command::Server { server } => run_server(server.into()),
         Command::Keys { action } => run_keys(action),
         Command::Certs { action } => run_certs(action),
+        Command::MasterKey {
+            action:
+                MasterKeyAction::Rotate {
+                    data_dir,
+                    master_key_file,
+                    output,
+                },
+        } => {
+            let key = server::master_key_path(&data_dir, master_key_file.as_deref());
+            let done = server::rotate_master_key(&data_dir, &key)?;
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::json!({
+                        "oldKeyId": done.old_key_id,
+                        "newKeyId": done.new_key_id,
+                        "values": done.values,
+                        "oldKeyFile": done.old_key_file,
+                    })
+                ),
+                Output::Table => {
+                    println!(
+                        "re-sealed {} values: master key {} replaces {}",
+                        done.values, done.new_key_id, done.old_key_id
+                    );
+                    eprintln!(
+                        "the old key is now {}: delete it once the new key {} is backed up",
+                        done.old_key_file.display(),
+                        key.display()
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Up {
             server,
             runtime,

@@ -6,7 +6,7 @@
 
 use crate::call::{Call, Fault};
 use berth_secrets::stages::Versions;
-use berth_secrets::Sealed;
+use berth_secrets::{OpenError, Sealed, Vault};
 use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 
@@ -116,4 +116,33 @@ fn arn_name(secret_id: &str) -> Option<&str> {
     (service == "secretsmanager")
         .then(|| resource.strip_prefix("secret:"))
         .flatten()
+}
+
+/// Re-seals every version's data key from `from`'s master key to `to`'s (the values'
+/// ciphertexts stay as they are) and writes the secrets back, or writes nothing if any value
+/// does not open. Returns how many values were re-sealed.
+pub fn rewrap_all(
+    call: &Call<'_>,
+    from: &Vault,
+    to: &Vault,
+) -> Result<Result<usize, OpenError>, Fault> {
+    let mut rewrapped = Vec::new();
+    let mut count = 0;
+    for mut secret in call.list::<StoredSecret>(Collection::Secrets, None)? {
+        let arn = secret.arn.clone();
+        let outcome = secret.versions.try_for_each_mut(|version| {
+            version.value.sealed =
+                from.rewrap(&version.value.sealed, &aad(&arn, &version.id), to)?;
+            count += 1;
+            Ok(())
+        });
+        if let Err(error) = outcome {
+            return Ok(Err(error));
+        }
+        rewrapped.push(secret);
+    }
+    for secret in &rewrapped {
+        call.put(Collection::Secrets, &secret.name, "", secret)?;
+    }
+    Ok(Ok(count))
 }

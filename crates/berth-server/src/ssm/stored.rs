@@ -7,7 +7,7 @@ use super::error::Error;
 use super::requests::ParameterType;
 use crate::call::{Call, Fault};
 use berth_model::sources::{self, ParameterRef, Selector, Source};
-use berth_secrets::Sealed;
+use berth_secrets::{OpenError, Sealed, Vault};
 use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 
@@ -99,4 +99,35 @@ pub fn reference(value: &str) -> Result<ParameterRef, Error> {
 
 pub fn find(call: &Call<'_>, name: &str) -> Result<Option<StoredParameter>, Fault> {
     call.get(Collection::Parameters, name)
+}
+
+/// Re-seals every version's data key from `from`'s master key to `to`'s and writes the
+/// parameters back, or writes nothing if any value does not open. Returns how many values
+/// were re-sealed.
+pub fn rewrap_all(
+    call: &Call<'_>,
+    from: &Vault,
+    to: &Vault,
+) -> Result<Result<usize, OpenError>, Fault> {
+    let mut rewrapped = Vec::new();
+    let mut count = 0;
+    for mut parameter in call.list::<StoredParameter>(Collection::Parameters, None)? {
+        for version in &mut parameter.versions {
+            match from.rewrap(&version.sealed, &aad(&parameter.name, version.version), to) {
+                Ok(sealed) => version.sealed = sealed,
+                Err(error) => return Ok(Err(error)),
+            }
+            count += 1;
+        }
+        rewrapped.push(parameter);
+    }
+    for parameter in &rewrapped {
+        call.put(
+            Collection::Parameters,
+            &parameter.name,
+            scope_of(&parameter.name),
+            parameter,
+        )?;
+    }
+    Ok(Ok(count))
 }
