@@ -279,10 +279,29 @@ class BerthServer:
     def run_aws(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """`aws ecs ARGS --output json` in the server's CLI environment,
         with `env` layered on top."""
+        return self.run_aws_service("ecs", *args, env=env)
+
+    def run_aws_service(self, service: str, *args: str,
+                        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """`aws SERVICE ARGS --output json` in the server's CLI environment."""
         aws = Path(sys.executable).parent / "aws"
         assert aws.exists(), f"no aws CLI next to {sys.executable}: run scripts/python-env.sh and use .venv/bin/pytest"
-        return subprocess.run([str(aws), "ecs", *args, "--output", "json"], env={**self.env, **(env or {})},
+        return subprocess.run([str(aws), service, *args, "--output", "json"], env={**self.env, **(env or {})},
                               cwd=REPO, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+
+    def aws(self, service: str, *args: str) -> dict:
+        """`aws SERVICE ARGS --output json`, which must succeed; returns the parsed output."""
+        result = self.run_aws_service(service, *args)
+        assert result.returncode == 0, f"aws {service} {shlex.join(args)} exited {result.returncode}:\n{result.stderr}"
+        return json.loads(result.stdout) if result.stdout.strip() else {}
+
+    def aws_error(self, service: str, *args: str) -> tuple[str, str]:
+        """`aws SERVICE ARGS`, which must fail with an API error; returns (code, message)."""
+        result = self.run_aws_service(service, *args)
+        assert result.returncode != 0, f"aws {service} {shlex.join(args)} succeeded:\n{result.stdout}"
+        match = CLI_ERROR.search(result.stderr)
+        assert match, f"aws {service} {shlex.join(args)} failed without an API error:\n{result.stderr}"
+        return match["code"], match["message"].strip()
 
     def aws_ecs(self, *args: str) -> dict:
         """`aws ecs ARGS --output json`, which must succeed; returns the parsed output."""
