@@ -25,6 +25,7 @@ pub mod keys;
 pub mod local;
 pub mod presence;
 pub mod registry;
+pub mod secret_changes;
 pub mod secretsmanager;
 pub mod server;
 pub mod ssm;

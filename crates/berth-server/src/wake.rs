@@ -29,7 +29,7 @@ impl ChangeSet {
     }
 
     /// Whether the controller must look again: it reconciles clusters, services, task
-    /// definitions, container instances and tasks.
+    /// definitions, container instances and tasks, and tells services of changed secrets.
     pub fn concerns_controller(&self) -> bool {
         self.collections().any(|c| {
             matches!(
@@ -39,6 +39,7 @@ impl ChangeSet {
                     | Collection::TaskDefinitions
                     | Collection::ContainerInstances
                     | Collection::Tasks
+                    | Collection::SecretChanges
             )
         })
     }

@@ -1132,3 +1132,73 @@ fn a_missing_secret_fails_the_start_says_why_and_trips_the_breaker() {
         "{events:?}"
     );
 }
+
+fn rotate_parameter(cluster: &Cluster) {
+    cluster
+        .client
+        .json_at(
+            "ssm",
+            "PutParameter",
+            br#"{"Name": "/web/api-key", "Value": "k-456", "Overwrite": true}"#,
+            cluster.now,
+        )
+        .unwrap();
+    cluster
+        .api
+        .as_system(cluster.now, berth_server::control::rotation::apply)
+        .unwrap();
+}
+
+#[test]
+fn a_service_is_told_when_a_secret_changes_under_its_tasks() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    with_secret(&cluster, "/web/api-key");
+    cluster.run_until("steady state", stable);
+    cluster.now += 10.0;
+    rotate_parameter(&cluster);
+    let events = messages(&cluster);
+    assert!(
+        events[0].contains("parameter /web/api-key changed, and 1 running task still hold")
+            && events[0].contains("berth:redeploy-on-secret-change=true"),
+        "{events:?}"
+    );
+    assert_eq!(
+        cluster.service()["deployments"].as_array().unwrap().len(),
+        1
+    );
+    // The note is acted on once.
+    cluster
+        .api
+        .as_system(cluster.now, berth_server::control::rotation::apply)
+        .unwrap();
+    assert_eq!(messages(&cluster), events);
+}
+
+#[test]
+fn a_tagged_service_rolls_onto_a_changed_secret() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    with_secret(&cluster, "/web/api-key");
+    let arn = cluster.service()["serviceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cluster.ecs(
+        "TagResource",
+        json!({"resourceArn": arn, "tags": [{"key": "berth:redeploy-on-secret-change", "value": "true"}]}),
+    );
+    cluster.run_until("steady state", stable);
+    let first = cluster.ecs("ListTasks", json!({"serviceName": "web"}))["taskArns"][0].clone();
+    cluster.now += 10.0;
+    rotate_parameter(&cluster);
+    assert!(messages(&cluster)[0].contains("rolling 1 running task onto its new value"));
+    assert_eq!(
+        cluster.service()["deployments"].as_array().unwrap().len(),
+        2
+    );
+    cluster.run_until("the roll", |c| {
+        let arns = c.ecs("ListTasks", json!({"serviceName": "web"}))["taskArns"].clone();
+        stable(c) && arns.as_array().unwrap().len() == 1 && arns[0] != first
+    });
+}

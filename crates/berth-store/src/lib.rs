@@ -59,10 +59,13 @@ pub enum Collection {
     /// The master key's check (`master`), which proves a key is the one values were sealed
     /// under.
     Vault,
+    /// Secrets and parameters whose current value changed and whose users the controller has
+    /// yet to tell (or roll), keyed by what changed.
+    SecretChanges,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 16] = [
+    pub const ALL: [Collection; 17] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -79,6 +82,7 @@ impl Collection {
         Collection::Secrets,
         Collection::Parameters,
         Collection::Vault,
+        Collection::SecretChanges,
     ];
 
     pub fn table(self) -> &'static str {
@@ -99,6 +103,7 @@ impl Collection {
             Collection::Secrets => "secrets",
             Collection::Parameters => "parameters",
             Collection::Vault => "vault",
+            Collection::SecretChanges => "secret_changes",
         }
     }
 }

@@ -86,6 +86,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX parameters_scope ON parameters (scope, key);
     CREATE TABLE vault (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
         version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE TABLE secret_changes (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
 ",
 ];
 

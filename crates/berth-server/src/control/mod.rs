@@ -1,12 +1,14 @@
 //! The control loop, apart from any API: the controller, which reconciles what is stored
 //! with what runs (`controller`: store → [`berth_reconcile::reconcile`] → plan → store), the
 //! rules that make service tasks load balancer targets (`targets`), and the balancer
-//! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`).
+//! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`),
+//! and the services told of (or rolled onto) secrets that changed under them (`rotation`).
 //! Each loop sleeps until a write that concerns it is published (`crate::wake`), or until
 //! time alone may have moved something on.
 
 pub mod balancer;
 pub mod controller;
+pub mod rotation;
 pub mod targets;
 
 use crate::call::Context;
@@ -25,6 +27,7 @@ pub async fn run_controller(cx: Arc<Context>) {
         let settings = settings.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             round.as_system(berth_time::now(), |call| {
+                rotation::apply(call)?;
                 controller::run_round(call, &settings, call.ids().seed())?;
                 services::finish_draining(call)?;
                 Ok::<(), ApiError>(())

@@ -399,7 +399,7 @@ fn apply_update(
 
 /// Makes a new PRIMARY deployment of the service's task definition. Older deployments that
 /// still have tasks stay as ACTIVE until they drain; those without any leave at once.
-fn start_deployment(service: &mut Service, ids: &Ids, now: f64) {
+pub fn start_deployment(service: &mut Service, ids: &Ids, now: f64) {
     let deployment = new_deployment(service, &service.task_definition, ids, now);
     service
         .deployments

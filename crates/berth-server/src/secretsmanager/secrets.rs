@@ -7,6 +7,7 @@ use super::error::Error;
 use super::requests::{self as r, Filter, NewValue};
 use super::stored::{aad, find, key_of, Kind, SealedValue, StoredSecret, StoredTag};
 use crate::call::Call;
+use crate::secret_changes::{self, Changed};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use berth_aws::paging;
@@ -282,7 +283,9 @@ pub fn put_value(call: &Call<'_>, request: &r::PutSecretValue) -> Result<Value, 
         .client_request_token
         .clone()
         .unwrap_or_else(|| call.ids().uuid());
-    modify(call, &request.secret_id, |secret| {
+    let mut became_current = None;
+    let answer = modify(call, &request.secret_id, |secret| {
+        became_current = None;
         if secret.scheduled_for_deletion() {
             return Err(Error::invalid_request(MARKED_FOR_DELETION));
         }
@@ -311,14 +314,28 @@ pub fn put_value(call: &Call<'_>, request: &r::PutSecretValue) -> Result<Value, 
             )
             .map_err(|e| Error::invalid_parameter(e.to_string()))?;
         secret.last_changed = now;
-        let stages = &secret.versions.by_id(&version_id).map(|v| v.stages.clone());
+        let stages = secret.versions.by_id(&version_id).map(|v| v.stages.clone());
+        if stages.as_ref().is_some_and(|s| s.contains(CURRENT)) {
+            became_current = Some(changed(secret));
+        }
         Ok(json!({
             "ARN": secret.arn,
             "Name": secret.name,
             "VersionId": version_id,
             "VersionStages": stages,
         }))
-    })
+    })?;
+    if let Some(change) = became_current {
+        secret_changes::record(call, change)?;
+    }
+    Ok(answer)
+}
+
+fn changed(secret: &StoredSecret) -> Changed {
+    Changed::Secret {
+        name: secret.name.clone(),
+        arn: secret.arn.clone(),
+    }
 }
 
 pub fn update(call: &Call<'_>, request: &r::UpdateSecret) -> Result<Value, Error> {
@@ -327,7 +344,9 @@ pub fn update(call: &Call<'_>, request: &r::UpdateSecret) -> Result<Value, Error
         .client_request_token
         .clone()
         .unwrap_or_else(|| call.ids().uuid());
-    modify(call, &request.secret_id, |secret| {
+    let mut became_current = None;
+    let answer = modify(call, &request.secret_id, |secret| {
+        became_current = None;
         if secret.scheduled_for_deletion() {
             return Err(Error::invalid_request(MARKED_FOR_DELETION));
         }
@@ -352,11 +371,16 @@ pub fn update(call: &Call<'_>, request: &r::UpdateSecret) -> Result<Value, Error
                     .versions
                     .add(version_id.clone(), now, sealed, None)
                     .map_err(|e| Error::invalid_parameter(e.to_string()))?;
+                became_current = Some(changed(secret));
             }
             answer["VersionId"] = json!(version_id);
         }
         Ok(answer)
-    })
+    })?;
+    if let Some(change) = became_current {
+        secret_changes::record(call, change)?;
+    }
+    Ok(answer)
 }
 
 fn tags_json(secret: &StoredSecret) -> Value {
@@ -534,10 +558,12 @@ pub fn update_version_stage(
     request: &r::UpdateSecretVersionStage,
 ) -> Result<Value, Error> {
     let now = call.now();
-    modify(call, &request.secret_id, |secret| {
+    let mut became_current = None;
+    let answer = modify(call, &request.secret_id, |secret| {
         if secret.scheduled_for_deletion() {
             return Err(Error::invalid_request(MARKED_FOR_DELETION));
         }
+        let before = secret.versions.current().map(|v| v.id.clone());
         secret
             .versions
             .move_stage(
@@ -547,8 +573,14 @@ pub fn update_version_stage(
             )
             .map_err(|e| Error::invalid_parameter(e.to_string()))?;
         secret.last_changed = now;
+        became_current =
+            (secret.versions.current().map(|v| v.id.clone()) != before).then(|| changed(secret));
         Ok(json!({"ARN": secret.arn, "Name": secret.name}))
-    })
+    })?;
+    if let Some(change) = became_current {
+        secret_changes::record(call, change)?;
+    }
+    Ok(answer)
 }
 
 pub fn delete(call: &Call<'_>, request: &r::DeleteSecret) -> Result<Value, Error> {

@@ -6,6 +6,7 @@ use super::stored::{
     aad, arn, find, reference, scope_of, StoredParameter, StoredVersion, MAX_VERSIONS,
 };
 use crate::call::Call;
+use crate::secret_changes::{self, Changed};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use berth_aws::paging;
@@ -131,6 +132,12 @@ pub fn put(call: &Call<'_>, request: &r::PutParameter) -> Result<Value, Error> {
                 },
             )?
             .ok_or_else(|| Error::not_found(&request.name))?;
+        secret_changes::record(
+            call,
+            Changed::Parameter {
+                name: request.name.clone(),
+            },
+        )?;
         return Ok(json!({"Version": version, "Tier": tier}));
     }
     let Some(kind) = request.kind else {
