@@ -13,6 +13,7 @@
 //! | `BURN_CPU=1` | keep one core busy |
 //! | `LOG_EVERY_MS=N` | print a line to stdout and one to stderr every N ms |
 //! | `IGNORE_SIGTERM=1` | ignore SIGTERM (otherwise SIGTERM and SIGINT exit 0 at once) |
+//! | `PRINT_ENV=A,B` | print `A=<value>` for each named variable first (`A` unset: `A is unset`) |
 //!
 //! Routes: `GET /` (the version), `GET /health` (200 `ok`), `GET /slow?ms=N`, and `GET /ws`, a
 //! WebSocket echo that answers each text message with `"{version}: {text}"`.
@@ -53,6 +54,15 @@ fn main() {
 
     // Before anything else, so a stop that races the start still meets the chosen behaviour.
     install_signal_handlers(flag("IGNORE_SIGTERM"));
+
+    if let Ok(names) = std::env::var("PRINT_ENV") {
+        for name in names.split(',').filter(|n| !n.is_empty()) {
+            match std::env::var(name) {
+                Ok(value) => println!("{name}={value}"),
+                Err(_) => println!("{name} is unset"),
+            }
+        }
+    }
 
     if let Some(code) = number::<i32>("EXIT_CODE") {
         let after = seconds("EXIT_AFTER_SECS").unwrap_or(Duration::ZERO);
