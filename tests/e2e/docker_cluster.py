@@ -40,8 +40,10 @@ def require_images() -> None:
 class Agent:
     """One `berth agent` process scoped to this test's label."""
 
-    def __init__(self, berth_bin: Path, server: BerthServer, state_dir: Path, log: Path, label: str):
+    def __init__(self, berth_bin: Path, server: BerthServer, state_dir: Path, log: Path, label: str,
+                 runtime: str = "docker"):
         self.berth_bin, self.server, self.state_dir, self.log_path, self.label = berth_bin, server, state_dir, log, label
+        self.runtime = runtime
         self.token = subprocess.run(
             [str(berth_bin), "tokens", "create", "--data-dir", str(server.data_dir)],
             capture_output=True, text=True, check=True, env=isolated_environ(),
@@ -52,7 +54,7 @@ class Agent:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [str(self.berth_bin), "agent", "--server", self.server.endpoint, "--token", self.token,
-                 "--runtime", "docker", "--state-dir", str(self.state_dir), "--label", f"berth.test-run={self.label}",
+                 "--runtime", self.runtime, "--state-dir", str(self.state_dir), "--label", f"berth.test-run={self.label}",
                  "--attribute", "zone=a"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
                 start_new_session=True,
