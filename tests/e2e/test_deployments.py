@@ -259,3 +259,30 @@ def test_an_https_listener_serves_an_imported_certificate(site, tmp_path):
         wait_rolled(site.ecs, "web")
     assert load.tally.failures == 0, load.tally.summary()
     assert load.tally.versions["v2"] > 0, load.tally.summary()
+
+
+def test_a_secret_change_rolls_a_tagged_service_and_drops_no_request(site):
+    """The version the test app answers with is a SecureString parameter: changing it rolls
+    the service tagged berth:redeploy-on-secret-change onto the new value, under load."""
+    ssm = site.server.client(service="ssm")
+    ssm.put_parameter(Name="/site/version", Value="secret-v1", Type="SecureString")
+    definition = web_app(TESTAPP_V1)
+    definition["containerDefinitions"][0]["secrets"] = [{"name": "VERSION", "valueFrom": "/site/version"}]
+    group = site.group("web")
+    site.listen(group)
+    site.serve("web", group, definition,
+               tags=[{"key": "berth:redeploy-on-secret-change", "value": "true"}])
+    only_version_answers(site.port, "secret-v1")
+    with Load(site.port, workers=4) as load:
+        time.sleep(1)
+        ssm.put_parameter(Name="/site/version", Value="secret-v2", Type="SecureString", Overwrite=True)
+        wait_for(lambda: service(site.ecs, "web")["deployments"], "a deployment for the new value",
+                 lambda d: len(d) == 2, timeout=30, interval=0.2)
+        wait_rolled(site.ecs, "web")
+        time.sleep(1)
+    tally = load.tally
+    assert tally.failures == 0, tally.summary()
+    assert tally.versions["secret-v2"] > 0, tally.summary()
+    only_version_answers(site.port, "secret-v2")
+    events = [e["message"] for e in service(site.ecs, "web")["events"]]
+    assert any("parameter /site/version changed: rolling 4 running tasks" in e for e in events), events
