@@ -21,6 +21,7 @@ pub mod data_plane;
 pub mod ecs;
 pub mod elbv2;
 pub mod front;
+pub mod json_api;
 pub mod keys;
 pub mod local;
 pub mod presence;

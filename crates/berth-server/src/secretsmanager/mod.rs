@@ -15,11 +15,10 @@ pub mod stored;
 #[cfg(test)]
 mod tests;
 
-use crate::call::Call;
-use crate::registry::{Access, Action, Input, Service, WireError};
-use berth_aws::{AwsError, ServiceSpec};
-pub use error::{Error, Request};
-use serde_json::Value;
+use crate::json_api;
+use crate::registry::{Access, Action, Service};
+use berth_aws::ServiceSpec;
+pub use error::{Error, SecretsManager};
 
 pub const SPEC: ServiceSpec = ServiceSpec {
     name: "Secrets Manager",
@@ -28,32 +27,11 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     query: None,
 };
 
-/// Members whose values are secrets: never quoted in an error.
-const SENSITIVE: &[&str] = &["SecretString", "SecretBinary"];
-
-fn decode<T: Request>(input: Input<'_>) -> Result<T, AwsError> {
-    let Input::Json(body) = input else {
-        return Err(AwsError::new(
-            "SerializationException",
-            "Secrets Manager takes JSON bodies (application/x-amz-json-1.1)",
-        ));
-    };
-    let request: T = berth_aws::json::decode_input(body, SENSITIVE)?;
-    request.check().map_err(WireError::into_wire)?;
-    Ok(request)
-}
-
-fn action<T: Request>(
-    name: &'static str,
-    access: Access,
-    handle: fn(&Call<'_>, &T) -> Result<Value, Error>,
-) -> Action {
-    Action::new(name, access, decode::<T>, handle)
-}
+use json_api::action;
 
 /// An action Berth declines, with why and what to do instead.
 fn declined(name: &'static str, why: &'static str) -> Action {
-    Action::declined(name, Error::invalid_request(why).0)
+    json_api::declined(name, Error::invalid_request(why))
 }
 
 pub fn service() -> Service {
@@ -62,24 +40,40 @@ pub fn service() -> Service {
     Service {
         spec: SPEC,
         actions: vec![
-            action::<r::CreateSecret>("CreateSecret", Write, secrets::create),
-            action::<r::GetSecretValue>("GetSecretValue", Read, secrets::get_value),
-            action::<r::BatchGetSecretValue>("BatchGetSecretValue", Read, secrets::batch_get_value),
-            action::<r::PutSecretValue>("PutSecretValue", Write, secrets::put_value),
-            action::<r::UpdateSecret>("UpdateSecret", Write, secrets::update),
-            action::<r::DescribeSecret>("DescribeSecret", Read, secrets::describe),
-            action::<r::ListSecrets>("ListSecrets", Read, secrets::list),
-            action::<r::ListSecretVersionIds>("ListSecretVersionIds", Read, secrets::list_versions),
-            action::<r::UpdateSecretVersionStage>(
+            action::<SecretsManager, r::CreateSecret>("CreateSecret", Write, secrets::create),
+            action::<SecretsManager, r::GetSecretValue>("GetSecretValue", Read, secrets::get_value),
+            action::<SecretsManager, r::BatchGetSecretValue>(
+                "BatchGetSecretValue",
+                Read,
+                secrets::batch_get_value,
+            ),
+            action::<SecretsManager, r::PutSecretValue>(
+                "PutSecretValue",
+                Write,
+                secrets::put_value,
+            ),
+            action::<SecretsManager, r::UpdateSecret>("UpdateSecret", Write, secrets::update),
+            action::<SecretsManager, r::DescribeSecret>("DescribeSecret", Read, secrets::describe),
+            action::<SecretsManager, r::ListSecrets>("ListSecrets", Read, secrets::list),
+            action::<SecretsManager, r::ListSecretVersionIds>(
+                "ListSecretVersionIds",
+                Read,
+                secrets::list_versions,
+            ),
+            action::<SecretsManager, r::UpdateSecretVersionStage>(
                 "UpdateSecretVersionStage",
                 Write,
                 secrets::update_version_stage,
             ),
-            action::<r::DeleteSecret>("DeleteSecret", Write, secrets::delete),
-            action::<r::RestoreSecret>("RestoreSecret", Write, secrets::restore),
-            action::<r::TagResource>("TagResource", Write, secrets::tag),
-            action::<r::UntagResource>("UntagResource", Write, secrets::untag),
-            action::<r::GetRandomPassword>("GetRandomPassword", Read, secrets::random_password),
+            action::<SecretsManager, r::DeleteSecret>("DeleteSecret", Write, secrets::delete),
+            action::<SecretsManager, r::RestoreSecret>("RestoreSecret", Write, secrets::restore),
+            action::<SecretsManager, r::TagResource>("TagResource", Write, secrets::tag),
+            action::<SecretsManager, r::UntagResource>("UntagResource", Write, secrets::untag),
+            action::<SecretsManager, r::GetRandomPassword>(
+                "GetRandomPassword",
+                Read,
+                secrets::random_password,
+            ),
             declined(
                 "RotateSecret",
                 "Berth does not run rotation functions (RotateSecret needs a Lambda): write the \

@@ -1,7 +1,8 @@
 //! Each action's input, with what Secrets Manager checks of it before looking at any secret
 //! (lengths and ranges from botocore's `secretsmanager` model).
 
-use super::error::{Error, Request};
+use super::error::{Error, SecretsManager};
+use crate::json_api::Request;
 use berth_model::agent::SecretValue;
 use serde::Deserialize;
 
@@ -176,7 +177,7 @@ pub struct CreateSecret {
     pub add_replica_regions: Option<Vec<serde_json::Value>>,
 }
 
-impl Request for CreateSecret {
+impl Request<SecretsManager> for CreateSecret {
     fn check(&self) -> Result<(), Error> {
         berth_model::sources::secret_name(&self.name).map_err(Error::invalid_parameter)?;
         if self
@@ -203,7 +204,7 @@ pub struct GetSecretValue {
     pub version_stage: Option<String>,
 }
 
-impl Request for GetSecretValue {
+impl Request<SecretsManager> for GetSecretValue {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)
     }
@@ -218,7 +219,7 @@ pub struct BatchGetSecretValue {
     pub next_token: Option<String>,
 }
 
-impl Request for BatchGetSecretValue {
+impl Request<SecretsManager> for BatchGetSecretValue {
     fn check(&self) -> Result<(), Error> {
         match (&self.secret_id_list, &self.filters) {
             (Some(_), Some(_)) => Err(Error::invalid_parameter(
@@ -260,7 +261,7 @@ pub struct PutSecretValue {
     pub rotation_token: Option<String>,
 }
 
-impl Request for PutSecretValue {
+impl Request<SecretsManager> for PutSecretValue {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)?;
         check_token(&self.client_request_token)?;
@@ -290,7 +291,7 @@ pub struct UpdateSecret {
     pub value: NewValue,
 }
 
-impl Request for UpdateSecret {
+impl Request<SecretsManager> for UpdateSecret {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)?;
         check_token(&self.client_request_token)?;
@@ -305,7 +306,7 @@ pub struct DescribeSecret {
     pub secret_id: String,
 }
 
-impl Request for DescribeSecret {
+impl Request<SecretsManager> for DescribeSecret {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)
     }
@@ -324,7 +325,7 @@ pub struct ListSecrets {
     pub sort_by: Option<String>,
 }
 
-impl Request for ListSecrets {
+impl Request<SecretsManager> for ListSecrets {
     fn check(&self) -> Result<(), Error> {
         check_filters(&self.filters)?;
         check_max_results(self.max_results, 100)?;
@@ -363,7 +364,7 @@ pub struct ListSecretVersionIds {
     pub include_deprecated: bool,
 }
 
-impl Request for ListSecretVersionIds {
+impl Request<SecretsManager> for ListSecretVersionIds {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)?;
         check_max_results(self.max_results, 100)
@@ -379,7 +380,7 @@ pub struct UpdateSecretVersionStage {
     pub move_to_version_id: Option<String>,
 }
 
-impl Request for UpdateSecretVersionStage {
+impl Request<SecretsManager> for UpdateSecretVersionStage {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)?;
         if self.remove_from_version_id.is_none() && self.move_to_version_id.is_none() {
@@ -399,7 +400,7 @@ pub struct DeleteSecret {
     pub force_delete_without_recovery: Option<bool>,
 }
 
-impl Request for DeleteSecret {
+impl Request<SecretsManager> for DeleteSecret {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)?;
         if self.recovery_window_in_days.is_some()
@@ -424,7 +425,7 @@ pub struct RestoreSecret {
     pub secret_id: String,
 }
 
-impl Request for RestoreSecret {
+impl Request<SecretsManager> for RestoreSecret {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)
     }
@@ -437,7 +438,7 @@ pub struct TagResource {
     pub tags: Vec<Tag>,
 }
 
-impl Request for TagResource {
+impl Request<SecretsManager> for TagResource {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)?;
         check_tags(&self.tags)
@@ -451,7 +452,7 @@ pub struct UntagResource {
     pub tag_keys: Vec<String>,
 }
 
-impl Request for UntagResource {
+impl Request<SecretsManager> for UntagResource {
     fn check(&self) -> Result<(), Error> {
         check_secret_id(&self.secret_id)
     }
@@ -470,4 +471,4 @@ pub struct GetRandomPassword {
     pub require_each_included_type: Option<bool>,
 }
 
-impl Request for GetRandomPassword {}
+impl Request<SecretsManager> for GetRandomPassword {}

@@ -7,10 +7,10 @@ use super::error::Error;
 use super::requests::{self as r, Filter, NewValue};
 use super::stored::{aad, find, key_of, Kind, SealedValue, StoredSecret, StoredTag};
 use crate::call::Call;
+use crate::json_api::page;
 use crate::secret_changes::{self, Changed};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use berth_aws::paging;
 use berth_secrets::password::{self, PasswordRules};
 use berth_secrets::stages::{Version, CURRENT};
 use berth_store::Collection;
@@ -80,10 +80,10 @@ pub fn value(
         .map(|bytes| (version.value.kind, bytes))
         .map_err(|e| {
             tracing::error!(secret = %secret.arn, version = %version.id, error = %e, "a sealed value does not open");
-            Error(berth_aws::AwsError::new(
+            Error::new(
                 "DecryptionFailure",
                 format!("Secrets Manager can't decrypt the protected secret text: {e}"),
-            ))
+            )
         })
 }
 
@@ -473,25 +473,6 @@ fn matches_all(secret: &StoredSecret, filters: &[Filter]) -> bool {
             fields.iter().any(|f| f.starts_with(prefix)) != negated
         })
     })
-}
-
-fn page<T>(
-    items: Vec<T>,
-    token: Option<&str>,
-    max_results: Option<i64>,
-    default: usize,
-) -> Result<(Vec<T>, Option<String>), Error> {
-    let start = match token {
-        None => 0,
-        Some(token) => paging::decode_token(token).ok_or_else(|| {
-            Error(berth_aws::AwsError::new(
-                "InvalidNextTokenException",
-                "The NextToken value is invalid: pass the NextToken of the previous answer unchanged",
-            ))
-        })?,
-    };
-    let size = max_results.map_or(default, |n| usize::try_from(n).unwrap_or(default));
-    Ok(paging::offset_page(items, start, size))
 }
 
 pub fn list(call: &Call<'_>, request: &r::ListSecrets) -> Result<Value, Error> {

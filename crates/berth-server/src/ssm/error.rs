@@ -1,55 +1,26 @@
-//! The API's errors, and the trait its requests are checked by.
+//! Parameter Store's errors in its model's words.
 
-use crate::call::Fault;
-use crate::registry::WireError;
-use berth_aws::AwsError;
-use serde::de::DeserializeOwned;
+use crate::json_api::{self, JsonApi};
 
-/// An SSM error: its exception name and message.
-#[derive(Debug)]
-pub struct Error(pub(super) AwsError);
+/// SSM Parameter Store, as its errors and decoding name it.
+pub struct Ssm;
+
+impl JsonApi for Ssm {
+    const NAME: &'static str = "SSM";
+    const FAULT: &'static str = "InternalServerError";
+    const SENSITIVE: &'static [&'static str] = &["Value"];
+    const INVALID_TOKEN: (&'static str, &'static str) =
+        ("InvalidNextToken", "The specified token isn't valid.");
+}
+
+pub type Error = json_api::Error<Ssm>;
 
 impl Error {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self(AwsError::new(code, message))
-    }
-
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new("ValidationException", message)
     }
 
     pub fn not_found(name: &str) -> Self {
         Self::new("ParameterNotFound", format!("Parameter {name} not found."))
-    }
-
-    pub fn code(&self) -> &str {
-        &self.0.code
-    }
-
-    pub fn message(&self) -> &str {
-        &self.0.message
-    }
-}
-
-impl WireError for Error {
-    fn into_wire(self) -> AwsError {
-        self.0
-    }
-}
-
-impl From<Fault> for Error {
-    fn from(fault: Fault) -> Self {
-        tracing::error!(error = %fault, "store failure");
-        Self(AwsError::with_status(
-            "InternalServerError",
-            fault.to_string(),
-            500,
-        ))
-    }
-}
-
-pub trait Request: DeserializeOwned + Send + 'static {
-    fn check(&self) -> Result<(), Error> {
-        Ok(())
     }
 }

@@ -15,11 +15,10 @@ pub mod stored;
 #[cfg(test)]
 mod tests;
 
-use crate::call::Call;
-use crate::registry::{Access, Action, Input, Service, WireError};
-use berth_aws::{AwsError, ServiceSpec};
-pub use error::{Error, Request};
-use serde_json::Value;
+use crate::json_api::action;
+use crate::registry::{Access, Service};
+use berth_aws::ServiceSpec;
+pub use error::{Error, Ssm};
 
 pub const SPEC: ServiceSpec = ServiceSpec {
     name: "SSM",
@@ -28,40 +27,20 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     query: None,
 };
 
-fn decode<T: Request>(input: Input<'_>) -> Result<T, AwsError> {
-    let Input::Json(body) = input else {
-        return Err(AwsError::new(
-            "SerializationException",
-            "SSM takes JSON bodies (application/x-amz-json-1.1)",
-        ));
-    };
-    let request: T = berth_aws::json::decode_input(body, &["Value"])?;
-    request.check().map_err(WireError::into_wire)?;
-    Ok(request)
-}
-
-fn action<T: Request>(
-    name: &'static str,
-    access: Access,
-    handle: fn(&Call<'_>, &T) -> Result<Value, Error>,
-) -> Action {
-    Action::new(name, access, decode::<T>, handle)
-}
-
 pub fn service() -> Service {
     use requests as r;
     use Access::{Read, Write};
     Service {
         spec: SPEC,
         actions: vec![
-            action::<r::PutParameter>("PutParameter", Write, parameters::put),
-            action::<r::GetParameter>("GetParameter", Read, parameters::get),
-            action::<r::GetParameters>("GetParameters", Read, parameters::get_many),
-            action::<r::GetParametersByPath>("GetParametersByPath", Read, parameters::by_path),
-            action::<r::DeleteParameter>("DeleteParameter", Write, parameters::delete),
-            action::<r::DeleteParameters>("DeleteParameters", Write, parameters::delete_many),
-            action::<r::DescribeParameters>("DescribeParameters", Read, parameters::describe),
-            action::<r::GetParameterHistory>("GetParameterHistory", Read, parameters::history),
+            action::<Ssm, r::PutParameter>("PutParameter", Write, parameters::put),
+            action::<Ssm, r::GetParameter>("GetParameter", Read, parameters::get),
+            action::<Ssm, r::GetParameters>("GetParameters", Read, parameters::get_many),
+            action::<Ssm, r::GetParametersByPath>("GetParametersByPath", Read, parameters::by_path),
+            action::<Ssm, r::DeleteParameter>("DeleteParameter", Write, parameters::delete),
+            action::<Ssm, r::DeleteParameters>("DeleteParameters", Write, parameters::delete_many),
+            action::<Ssm, r::DescribeParameters>("DescribeParameters", Read, parameters::describe),
+            action::<Ssm, r::GetParameterHistory>("GetParameterHistory", Read, parameters::history),
         ],
     }
 }

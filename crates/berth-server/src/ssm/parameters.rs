@@ -6,10 +6,10 @@ use super::stored::{
     aad, arn, find, reference, scope_of, StoredParameter, StoredVersion, MAX_VERSIONS,
 };
 use crate::call::Call;
+use crate::json_api::page;
 use crate::secret_changes::{self, Changed};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use berth_aws::paging;
 use berth_model::sources::Selector;
 use berth_store::Collection;
 use serde_json::{json, Value};
@@ -280,21 +280,6 @@ fn under(name: &str, path: &str, recursive: bool) -> bool {
         return false;
     };
     !rest.is_empty() && (recursive || !rest.contains('/'))
-}
-
-fn page<T>(
-    items: Vec<T>,
-    token: Option<&str>,
-    max: Option<i64>,
-    default: usize,
-) -> Result<(Vec<T>, Option<String>), Error> {
-    let start = match token {
-        None => 0,
-        Some(token) => paging::decode_token(token)
-            .ok_or_else(|| Error::new("InvalidNextToken", "The specified token isn't valid."))?,
-    };
-    let size = max.map_or(default, |n| usize::try_from(n).unwrap_or(default));
-    Ok(paging::offset_page(items, start, size))
 }
 
 /// The parameters a path can hold, from its own subtree's scope only.

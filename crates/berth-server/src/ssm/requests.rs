@@ -1,7 +1,8 @@
 //! Each action's input, with what Parameter Store checks of it before looking at any
 //! parameter (limits from botocore's `ssm` model).
 
-use super::error::{Error, Request};
+use super::error::{Error, Ssm};
+use crate::json_api::Request;
 use berth_model::agent::SecretValue;
 use berth_model::sources;
 use serde::Deserialize;
@@ -106,7 +107,7 @@ pub struct PutParameter {
     pub data_type: Option<String>,
 }
 
-impl Request for PutParameter {
+impl Request<Ssm> for PutParameter {
     fn check(&self) -> Result<(), Error> {
         if self.name.starts_with("arn:") {
             return Err(Error::validation(
@@ -186,7 +187,7 @@ pub struct GetParameter {
     pub with_decryption: bool,
 }
 
-impl Request for GetParameter {
+impl Request<Ssm> for GetParameter {
     fn check(&self) -> Result<(), Error> {
         check_reference(&self.name)
     }
@@ -200,7 +201,7 @@ pub struct GetParameters {
     pub with_decryption: bool,
 }
 
-impl Request for GetParameters {
+impl Request<Ssm> for GetParameters {
     fn check(&self) -> Result<(), Error> {
         if self.names.is_empty() || self.names.len() > 10 {
             return Err(Error::validation(format!(
@@ -226,7 +227,7 @@ pub struct GetParametersByPath {
     pub next_token: Option<String>,
 }
 
-impl Request for GetParametersByPath {
+impl Request<Ssm> for GetParametersByPath {
     fn check(&self) -> Result<(), Error> {
         if self.path != "/" {
             if !self.path.starts_with('/') {
@@ -248,7 +249,7 @@ pub struct DeleteParameter {
     pub name: String,
 }
 
-impl Request for DeleteParameter {
+impl Request<Ssm> for DeleteParameter {
     fn check(&self) -> Result<(), Error> {
         check_reference(&self.name)
     }
@@ -260,7 +261,7 @@ pub struct DeleteParameters {
     pub names: Vec<String>,
 }
 
-impl Request for DeleteParameters {
+impl Request<Ssm> for DeleteParameters {
     fn check(&self) -> Result<(), Error> {
         if self.names.is_empty() || self.names.len() > 10 {
             return Err(Error::validation(format!(
@@ -284,7 +285,7 @@ pub struct DescribeParameters {
     pub shared: bool,
 }
 
-impl Request for DescribeParameters {
+impl Request<Ssm> for DescribeParameters {
     fn check(&self) -> Result<(), Error> {
         if self.filters.as_ref().is_some_and(|f| !f.is_empty()) {
             return Err(Error::validation(
@@ -306,7 +307,7 @@ pub struct GetParameterHistory {
     pub next_token: Option<String>,
 }
 
-impl Request for GetParameterHistory {
+impl Request<Ssm> for GetParameterHistory {
     fn check(&self) -> Result<(), Error> {
         check_reference(&self.name)?;
         check_max(self.max_results, 1, 50)
