@@ -4,6 +4,34 @@
 //! Manager and SSM Parameter Store. Registration validates with these, and the server
 //! resolves with the same [`Source`] when a task starts.
 
+use crate::resources::ContainerDefinition;
+
+/// What ECS's stopped reason starts with when a task's secrets cannot be had.
+pub const FAILURE_PREFIX: &str =
+    "ResourceInitializationError: unable to pull secrets or registry auth";
+
+/// Whether a container names anything the server must resolve before it starts: `secrets`,
+/// log `secretOptions` or registry credentials.
+pub fn names_secrets(container: &ContainerDefinition) -> bool {
+    container.secrets.as_ref().is_some_and(|s| !s.is_empty())
+        || container
+            .log_configuration
+            .as_ref()
+            .and_then(|l| l.secret_options.as_ref())
+            .is_some_and(|s| !s.is_empty())
+        || credentials_parameter(container).is_some()
+}
+
+/// `repositoryCredentials.credentialsParameter`: the secret that holds a private registry's
+/// user name and password.
+pub fn credentials_parameter(container: &ContainerDefinition) -> Option<&str> {
+    container
+        .repository_credentials
+        .as_ref()?
+        .get("credentialsParameter")?
+        .as_str()
+}
+
 /// A parsed `valueFrom`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

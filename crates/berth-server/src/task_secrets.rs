@@ -18,37 +18,13 @@ use berth_model::sources::{self, SecretRef, Source};
 use berth_secrets::render;
 use std::collections::BTreeMap;
 
-/// What ECS's stopped reason starts with when a task's secrets cannot be had.
-pub const FAILURE_PREFIX: &str =
-    "ResourceInitializationError: unable to pull secrets or registry auth";
-
-/// Whether any container of a task names a secret.
-pub fn names_secrets(containers: &[ContainerDefinition]) -> bool {
-    containers.iter().any(|c| {
-        c.secrets.as_ref().is_some_and(|s| !s.is_empty())
-            || c.log_configuration
-                .as_ref()
-                .and_then(|l| l.secret_options.as_ref())
-                .is_some_and(|s| !s.is_empty())
-            || credentials_parameter(c).is_some()
-    })
-}
-
-fn credentials_parameter(container: &ContainerDefinition) -> Option<&str> {
-    container
-        .repository_credentials
-        .as_ref()?
-        .get("credentialsParameter")?
-        .as_str()
-}
-
 /// The task's secrets, or `None` when it names none. A store fault is the server's, not
 /// the task's: it fails the poll, which the agent repeats.
 pub fn resolve(
     call: &Call<'_>,
     containers: &[ContainerDefinition],
 ) -> Result<Option<Resolution>, Fault> {
-    if !names_secrets(containers) {
+    if !containers.iter().any(sources::names_secrets) {
         return Ok(None);
     }
     let mut problems = Vec::new();
@@ -86,7 +62,7 @@ pub fn resolve(
             &mut found.log_options,
             &mut problems,
         )?;
-        if let Some(parameter) = credentials_parameter(container) {
+        if let Some(parameter) = sources::credentials_parameter(container) {
             match registry_auth(call, parameter)? {
                 Ok(auth) => found.registry_auth = Some(auth),
                 Err(problem) => problems.push(format!(
@@ -104,7 +80,7 @@ pub fn resolve(
         }
     } else {
         Resolution::Failed {
-            reason: format!("{FAILURE_PREFIX}: {}", problems.join("; ")),
+            reason: format!("{}: {}", sources::FAILURE_PREFIX, problems.join("; ")),
         }
     }))
 }
@@ -378,7 +354,7 @@ mod tests {
             {"name": "BINARY", "valueFrom": "arn:aws:secretsmanager:us-east-1:000000000000:secret:bytes"},
             {"name": "FINE", "valueFrom": "flat"},
         ]}])));
-        assert!(reason.starts_with(FAILURE_PREFIX), "{reason}");
+        assert!(reason.starts_with(sources::FAILURE_PREFIX), "{reason}");
         for says in [
             "did not contain json key DATABASE_PASS (it has: DATABASE_PASSWORD, port, username) (container web, MISSING_KEY)",
             "secret:nope: Secrets Manager can't find the specified secret. (container web, NO_SECRET)",

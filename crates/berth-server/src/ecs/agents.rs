@@ -296,13 +296,13 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
             .max()
             .map(i64::from)
             .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
-        // Secrets travel only while the task has yet to start, and only to its own agent.
-        let secrets =
-            if desired_status == TaskStatus::Running && task.last_status <= TaskStatus::Pending {
-                crate::task_secrets::resolve(call, &definition.container_definitions)?
-            } else {
-                None
-            };
+        // Secrets travel only while the task has yet to start all its containers (an agent
+        // that restarts mid-way needs them again), and only to its own agent.
+        let secrets = if desired_status == TaskStatus::Running && task.last_status.is_pending() {
+            crate::task_secrets::resolve(call, &definition.container_definitions)?
+        } else {
+            None
+        };
         desired.push(DesiredTask {
             task_id: resource_id(&task.task_arn).to_string(),
             task_arn: task.task_arn,
