@@ -9,11 +9,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod env_files;
 pub mod node;
 pub mod spec;
 
-use berth_model::agent::{ContainerReport, DesiredTask, TaskReport};
+use berth_model::agent::{ContainerReport, DesiredTask, Resolution, TaskReport};
 use berth_model::resources::{ContainerDefinition, NetworkBinding, Timestamp};
+use berth_model::sources;
 use berth_model::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
 use berth_runtime::RuntimeError;
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,6 +70,10 @@ pub enum AgentError {
     /// A start was decided for a container its task does not define.
     #[error("container {0} is not in its task")]
     NotInTask(String),
+    /// Something the task needs before it starts (an environment file) could not be had;
+    /// the message is ECS's stopped reason.
+    #[error("{0}")]
+    Unresolved(String),
     /// The task left the server's wanted set before its container started.
     #[error("task no longer wanted")]
     NoLongerWanted,
@@ -102,6 +108,10 @@ pub enum State {
 /// is fine because everything in it can be re-derived or is only a timestamp.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Memory {
+    /// The secrets of tasks whose containers have not all started, as the server resolved
+    /// them: held here (never on disk) from the poll that brought them until the last
+    /// container that needs them has started, or the task ends.
+    pub secrets: BTreeMap<String, Resolution>,
     /// Tasks that could not start, with ECS's reason (`CannotPullContainerError: …`).
     pub failed_to_start: BTreeMap<String, String>,
     pub pull_started_at: BTreeMap<String, Timestamp>,
@@ -252,6 +262,7 @@ pub fn step(
     memory
         .deprovisioning
         .retain(|id, _| wanted.contains(id.as_str()));
+    memory.secrets.retain(|id, _| wanted.contains(id.as_str()));
 
     for task in desired {
         let containers: BTreeMap<&str, &Observed> = observed
@@ -266,12 +277,24 @@ pub fn step(
                     Some(State::Exited { .. })
                 )
         });
-        let failure = memory.failed_to_start.get(&task.task_id).cloned();
+        if let Some(resolution) = &task.secrets {
+            memory
+                .secrets
+                .insert(task.task_id.clone(), resolution.clone());
+        }
         // A deprovisioning task whose exited containers are already removed shows no exit,
         // and must not be started again while the server has not yet heard that it stopped.
         let stopping = task.desired_status == TaskStatus::Stopped
             || essential_exit.is_some()
             || memory.deprovisioning.contains_key(&task.task_id);
+        if !stopping && !memory.failed_to_start.contains_key(&task.task_id) {
+            if let Some(reason) =
+                unresolved_secrets(task, &containers, memory.secrets.get(&task.task_id))
+            {
+                memory.failed_to_start.insert(task.task_id.clone(), reason);
+            }
+        }
+        let failure = memory.failed_to_start.get(&task.task_id).cloned();
         if stopping || failure.is_some() {
             // When the agent first saw the task end: its stop time when no container tells.
             memory
@@ -279,9 +302,17 @@ pub fn step(
                 .entry(task.task_id.clone())
                 .or_insert(now);
         }
-        if stopping {
+        let all_started = task
+            .containers
+            .iter()
+            .all(|c| containers.contains_key(name(c)));
+        if stopping || failure.is_some() || all_started {
+            memory.secrets.remove(&task.task_id);
+        }
+        if stopping || failure.is_some() {
+            // A task that failed to start part-way stops what did start.
             out.actions.extend(stop_in_reverse_order(task, &containers));
-        } else if failure.is_none() {
+        } else {
             out.actions.extend(starts(task, &containers, memory, now));
         }
         let status = task_status(task, &containers, stopping, failure.is_some(), now);
@@ -300,6 +331,34 @@ pub fn step(
         ));
     }
     out
+}
+
+/// Why a task cannot go on starting for want of its secrets: the server could not resolve
+/// them (then nothing starts at all), or a container that names secrets has yet to start and
+/// this agent holds none for it (it restarted after the server stopped sending them).
+fn unresolved_secrets(
+    task: &DesiredTask,
+    containers: &BTreeMap<&str, &Observed>,
+    resolution: Option<&Resolution>,
+) -> Option<String> {
+    let waiting: Vec<&str> = task
+        .containers
+        .iter()
+        .filter(|c| !containers.contains_key(name(c)) && sources::names_secrets(c))
+        .map(name)
+        .collect();
+    match resolution {
+        Some(Resolution::Failed { reason }) if containers.is_empty() || !waiting.is_empty() => {
+            Some(reason.clone())
+        }
+        None if !waiting.is_empty() => Some(format!(
+            "{}: this agent holds no secrets for container {}, because it restarted after \
+             the task began to start; run the task again",
+            sources::FAILURE_PREFIX,
+            waiting.join(", ")
+        )),
+        _ => None,
+    }
 }
 
 /// ECS's DEPROVISIONING, for awsvpc tasks: once every container has exited (the task would

@@ -3,20 +3,23 @@
 //! failed poll changes nothing on the machine (tasks keep running), and the next one carries
 //! the full picture again.
 
-use crate::{spec, step, Action, AgentError, Memory, Observed, State};
+use crate::{env_files, spec, step, Action, AgentError, Memory, Observed, State};
 use berth_model::agent::{
-    DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
+    ContainerSecrets, DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
+    Resolution,
 };
-use berth_model::resources::NetworkBinding;
+use berth_model::resources::{ContainerDefinition, NetworkBinding};
 use berth_model::status::HealthStatus;
-use berth_runtime::{ContainerState, ContainerStatus, Health, Runtime, RuntimeError};
+use berth_runtime::{
+    ContainerState, ContainerStatus, Health, RegistryCredentials, Runtime, RuntimeError,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -264,7 +267,9 @@ pub async fn run<R: Runtime>(
             }
         }
         let acted = !starts.is_empty();
-        for (task_id, container, started) in start_all(&runtime, &desired, starts).await {
+        let begun: HashSet<&str> = seen.iter().map(|o| o.task_id.as_str()).collect();
+        let started = start_all(&runtime, &desired, &memory.secrets, &begun, starts).await;
+        for (task_id, container, started) in started {
             match started {
                 Ok(status) => seen.extend(observed(status)),
                 Err(error) => {
@@ -363,10 +368,14 @@ async fn look<R: Runtime>(runtime: &R) -> Result<Vec<Observed>, RuntimeError> {
 /// Starts the containers of different tasks at once, so a deployment's new tasks start
 /// together rather than one after another, and each task's own containers in order: one
 /// step only starts containers whose dependencies already hold, but a task's containers share
-/// what its first start sets up (an awsvpc task's network).
+/// what its first start sets up (an awsvpc task's network). `begun` are the tasks with a
+/// container already: for the others, every container's environment files are read before
+/// the first container starts, so a file that cannot be had starts nothing.
 async fn start_all<R: Runtime>(
     runtime: &Arc<R>,
     desired: &[DesiredTask],
+    secrets: &BTreeMap<String, Resolution>,
+    begun: &HashSet<&str>,
     starts: Vec<(String, String)>,
 ) -> Vec<(String, String, Result<ContainerStatus, AgentError>)> {
     let mut by_task: Vec<(String, Vec<String>)> = Vec::new();
@@ -380,13 +389,37 @@ async fn start_all<R: Runtime>(
     for (task_id, containers) in by_task {
         let runtime = Arc::clone(runtime);
         let task = desired.iter().find(|t| t.task_id == task_id).cloned();
+        let mut secrets = match secrets.get(&task_id) {
+            Some(Resolution::Resolved { containers }) => containers.clone(),
+            _ => BTreeMap::new(),
+        };
+        let first = !begun.contains(task_id.as_str());
         starting.spawn(async move {
+            let Some(task) = task else {
+                return containers
+                    .into_iter()
+                    .map(|c| (task_id.clone(), c, Err(AgentError::NoLongerWanted)))
+                    .collect();
+            };
+            let mut env_files = match read_env_files(&task, &containers, first).await {
+                Ok(read) => read,
+                Err(reason) => {
+                    return containers
+                        .into_iter()
+                        .map(|c| {
+                            let failed = Err(AgentError::Unresolved(reason.clone()));
+                            (task_id.clone(), c, failed)
+                        })
+                        .collect();
+                }
+            };
             let mut results = Vec::with_capacity(containers.len());
             for container in containers {
-                let started = match &task {
-                    Some(task) => start(runtime.as_ref(), task, &container).await,
-                    None => Err(AgentError::NoLongerWanted),
+                let resolved = Resolved {
+                    secrets: secrets.remove(&container),
+                    env_files: env_files.remove(&container).unwrap_or_default(),
                 };
+                let started = start(runtime.as_ref(), &task, &container, resolved).await;
                 results.push((task_id.clone(), container, started));
             }
             results
@@ -403,17 +436,78 @@ async fn start_all<R: Runtime>(
     results
 }
 
+/// What a container gets beyond its definition, read or resolved for its start only.
+struct Resolved {
+    secrets: Option<ContainerSecrets>,
+    env_files: Vec<(String, String)>,
+}
+
+/// The environment files' variables of the containers about to start, by container; of
+/// every container of the task when it is the task's first start. The error is the task's
+/// stopped reason.
+async fn read_env_files(
+    task: &DesiredTask,
+    starting: &[String],
+    first: bool,
+) -> Result<BTreeMap<String, Vec<(String, String)>>, String> {
+    let definitions: Vec<ContainerDefinition> = task
+        .containers
+        .iter()
+        .filter(|c| {
+            first
+                || starting
+                    .iter()
+                    .any(|s| Some(s.as_str()) == c.name.as_deref())
+        })
+        .filter(|c| c.environment_files.as_ref().is_some_and(|f| !f.is_empty()))
+        .cloned()
+        .collect();
+    if definitions.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut read = BTreeMap::new();
+        let mut problems = Vec::new();
+        for definition in definitions {
+            match env_files::read(&definition) {
+                Ok(pairs) => {
+                    read.insert(definition.name.clone().unwrap_or_default(), pairs);
+                }
+                Err(reason) => problems.push(reason),
+            }
+        }
+        if problems.is_empty() {
+            Ok(read)
+        } else {
+            Err(problems.join("; "))
+        }
+    })
+    .await
+    .map_err(|e| format!("{}: {e}", env_files::FAILURE_PREFIX))?
+}
+
 async fn start<R: Runtime>(
     runtime: &R,
     task: &DesiredTask,
     container: &str,
+    resolved: Resolved,
 ) -> Result<ContainerStatus, AgentError> {
     let definition = task
         .containers
         .iter()
         .find(|c| c.name.as_deref() == Some(container))
         .ok_or_else(|| AgentError::NotInTask(container.to_string()))?;
-    let spec = spec::container_spec(task, definition)?;
-    runtime.ensure_image(&spec.image).await?;
+    let secrets = resolved.secrets.as_ref();
+    let spec = spec::container_spec(task, definition, secrets, resolved.env_files)?;
+    let credentials =
+        secrets
+            .and_then(|s| s.registry_auth.as_ref())
+            .map(|auth| RegistryCredentials {
+                username: auth.username.clone(),
+                password: auth.password.expose().to_string(),
+            });
+    runtime
+        .ensure_image(&spec.image, credentials.as_ref())
+        .await?;
     Ok(runtime.start(&spec).await?)
 }

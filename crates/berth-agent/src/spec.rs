@@ -2,11 +2,11 @@
 //! runtime's [`ContainerSpec`].
 
 use crate::AgentError;
-use berth_model::agent::DesiredTask;
+use berth_model::agent::{ContainerSecrets, DesiredTask};
 use berth_model::resources::{ContainerDefinition, KeyValuePair};
 use berth_runtime::{
     ContainerSpec, HealthCheck, HealthCommand, Mount, MountSource, Network, PortMapping, Protocol,
-    Ulimit,
+    SensitiveEnvironment, Ulimit,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -63,10 +63,31 @@ fn seconds(value: Option<i32>, default: u64) -> Duration {
     Duration::from_secs(value.and_then(|v| u64::try_from(v).ok()).unwrap_or(default))
 }
 
-/// Builds the runtime's view of one container. An error's message is ECS's `reason` text.
+/// What the container gets without showing: its environment files' variables where the
+/// plain environment does not set them, then its secrets over everything.
+fn sensitive_environment(
+    plain: &[(String, String)],
+    env_files: Vec<(String, String)>,
+    secrets: Option<&ContainerSecrets>,
+) -> SensitiveEnvironment {
+    let mut pairs: Vec<(String, String)> = env_files
+        .into_iter()
+        .filter(|(name, _)| !plain.iter().any(|(set, _)| set == name))
+        .collect();
+    for (name, value) in secrets.iter().flat_map(|s| &s.environment) {
+        pairs.retain(|(known, _)| known != name);
+        pairs.push((name.clone(), value.expose().to_string()));
+    }
+    SensitiveEnvironment::new(pairs)
+}
+
+/// Builds the runtime's view of one container, given its resolved secrets and what its
+/// environment files hold. An error's message is ECS's `reason` text.
 pub fn container_spec(
     task: &DesiredTask,
     container: &ContainerDefinition,
+    secrets: Option<&ContainerSecrets>,
+    env_files: Vec<(String, String)>,
 ) -> Result<ContainerSpec, AgentError> {
     let name = container.name.clone().unwrap_or_default();
     let image = container.image.clone().unwrap_or_default();
@@ -76,6 +97,7 @@ pub fn container_spec(
     spec.command =
         strings(overrides.and_then(|o| o.get("command"))).or_else(|| container.command.clone());
     spec.environment = environment(container, overrides);
+    spec.sensitive_environment = sensitive_environment(&spec.environment, env_files, secrets);
     spec.working_directory = container.working_directory.clone();
     spec.user = container.user.clone();
     for (key, value) in container.docker_labels.iter().flatten() {
@@ -191,9 +213,11 @@ pub fn container_spec(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_model::agent::SecretValue;
     use berth_model::status::TaskStatus;
     use berth_runtime::RuntimeError;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     fn task(definition: Value, overrides: Value) -> (DesiredTask, ContainerDefinition) {
         let container: ContainerDefinition = serde_json::from_value(definition).unwrap();
@@ -238,7 +262,7 @@ mod tests {
             }),
             json!({"containerOverrides": [{"name": "web", "command": ["migrate"], "environment": [{"name": "B", "value": "override"}]}]}),
         );
-        let spec = container_spec(&task, &container).unwrap();
+        let spec = container_spec(&task, &container, None, vec![]).unwrap();
         assert_eq!(spec.argv(), ["/app", "migrate"]);
         assert_eq!(
             spec.environment,
@@ -268,6 +292,44 @@ mod tests {
     }
 
     #[test]
+    fn secrets_win_over_the_environment_which_wins_over_environment_files() {
+        let (task, container) = task(
+            json!({"name": "web", "image": "x", "environment": [
+                {"name": "PLAIN", "value": "environment"}, {"name": "BOTH", "value": "environment"}
+            ]}),
+            json!({}),
+        );
+        let secrets = ContainerSecrets {
+            environment: [("BOTH", "secret"), ("TOKEN", "secret")]
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), SecretValue::new(v)))
+                .collect(),
+            ..ContainerSecrets::default()
+        };
+        let files = [("PLAIN", "file"), ("FROM_FILE", "file"), ("TOKEN", "file")]
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let spec = container_spec(&task, &container, Some(&secrets), files).unwrap();
+        let got: BTreeMap<String, String> = spec.full_environment().into_iter().collect();
+        let want: BTreeMap<String, String> = [
+            ("PLAIN", "environment"),
+            ("BOTH", "secret"),
+            ("FROM_FILE", "file"),
+            ("TOKEN", "secret"),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(got, want);
+        let shown = format!("{spec:?}");
+        assert!(
+            !shown.contains("secret\"") && !shown.contains("file\""),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn network_modes_map_to_runtime_networks() {
         for (mode, expected) in [
             ("bridge", Network::Bridge),
@@ -282,7 +344,12 @@ mod tests {
         ] {
             let (mut task, container) = task(json!({"name": "web", "image": "x"}), json!({}));
             task.network_mode = mode.into();
-            assert_eq!(container_spec(&task, &container).unwrap().network, expected);
+            assert_eq!(
+                container_spec(&task, &container, None, vec![])
+                    .unwrap()
+                    .network,
+                expected
+            );
         }
     }
 
@@ -292,7 +359,7 @@ mod tests {
             json!({"name": "web", "image": "x", "healthCheck": {"command": ["CMD"]}}),
             json!({}),
         );
-        let error = container_spec(&task, &container).unwrap_err();
+        let error = container_spec(&task, &container, None, vec![]).unwrap_err();
         assert!(
             matches!(error, AgentError::Runtime(RuntimeError::InvalidSpec(_))),
             "{error:?}"

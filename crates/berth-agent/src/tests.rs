@@ -313,6 +313,99 @@ fn a_start_failure_stops_the_task_with_its_reason() {
     );
 }
 
+fn naming_a_secret(mut definition: ContainerDefinition) -> ContainerDefinition {
+    definition.secrets = Some(vec![berth_model::resources::Secret {
+        name: "API_KEY".into(),
+        value_from: "/web/api-key".into(),
+    }]);
+    definition
+}
+
+fn resolved_for(container: &str) -> Resolution {
+    let secrets = berth_model::agent::ContainerSecrets {
+        environment: [(
+            "API_KEY".to_string(),
+            berth_model::agent::SecretValue::new("key-value"),
+        )]
+        .into(),
+        ..Default::default()
+    };
+    Resolution::Resolved {
+        containers: [(container.to_string(), secrets)].into(),
+    }
+}
+
+#[test]
+fn secrets_that_cannot_be_had_start_nothing_and_say_why() {
+    let reason = "ResourceInitializationError: unable to pull secrets or registry auth: \
+                  invalid parameters: /web/api-key (container app, API_KEY)";
+    let mut desired = task(vec![
+        container("proxy", true, &[]),
+        naming_a_secret(container("app", true, &[("proxy", "START")])),
+    ]);
+    desired.secrets = Some(Resolution::Failed {
+        reason: reason.into(),
+    });
+    let mut memory = Memory::default();
+    let step = step(&[desired], &[], &mut memory, 1.0);
+    assert!(step.actions.is_empty(), "not even proxy starts: {step:?}");
+    let report = &step.reports[0];
+    assert_eq!(report.last_status, TaskStatus::Stopped);
+    assert_eq!(report.stop_code, Some(StopCode::TaskFailedToStart));
+    assert_eq!(report.stopped_reason.as_deref(), Some(reason));
+    assert!(memory.secrets.is_empty(), "nothing kept for a failed task");
+}
+
+#[test]
+fn secrets_are_held_until_the_last_container_that_needs_them_has_started() {
+    let mut desired = task(vec![
+        container("proxy", true, &[]),
+        naming_a_secret(container("app", true, &[("proxy", "START")])),
+    ]);
+    desired.secrets = Some(resolved_for("app"));
+    let mut memory = Memory::default();
+    assert_eq!(
+        starts(&step(&[desired.clone()], &[], &mut memory, 1.0)),
+        ["proxy"]
+    );
+    // The server stops sending them once the task is ACTIVATING; the agent still has them.
+    desired.secrets = None;
+    let activating = step(&[desired.clone()], &[running("proxy")], &mut memory, 2.0);
+    assert_eq!(starts(&activating), ["app"]);
+    assert_eq!(memory.secrets.get("t1"), Some(&resolved_for("app")));
+    let both = [running("proxy"), running("app")];
+    let step = step(&[desired], &both, &mut memory, 3.0);
+    assert_eq!(step.reports[0].last_status, TaskStatus::Running);
+    assert!(
+        memory.secrets.is_empty(),
+        "dropped once every container runs"
+    );
+}
+
+#[test]
+fn a_container_whose_secrets_the_agent_lost_fails_its_task_and_stops_the_rest() {
+    // An agent restarted while the task was activating: proxy runs, app has yet to start,
+    // and the server no longer sends the task's secrets.
+    let desired = [task(vec![
+        container("proxy", true, &[]),
+        naming_a_secret(container("app", true, &[("proxy", "START")])),
+    ])];
+    let mut memory = Memory::default();
+    let step = step(&desired, &[running("proxy")], &mut memory, 1.0);
+    assert!(starts(&step).is_empty());
+    assert_eq!(stops(&step), ["rt-proxy"], "what did start is stopped");
+    let report = &step.reports[0];
+    assert_eq!(report.stop_code, Some(StopCode::TaskFailedToStart));
+    let reason = report.stopped_reason.as_deref().unwrap();
+    assert!(
+        reason.starts_with(
+            "ResourceInitializationError: unable to pull secrets or registry auth: \
+             this agent holds no secrets for container app"
+        ),
+        "{reason}"
+    );
+}
+
 #[test]
 fn an_oom_kill_says_so() {
     let desired = [task(vec![container("web", true, &[])])];

@@ -2,11 +2,19 @@
 //! reports, and how often it lists the runtime to get there.
 
 use berth_agent::node::{self, Config};
-use berth_model::agent::{DesiredTask, PollRequest, PollResponse, RegisterRequest};
-use berth_model::resources::{ContainerDefinition, ContainerDependency};
-use berth_model::status::{ContainerStatus as Status, TaskStatus};
+use berth_model::agent::{
+    ContainerSecrets, DesiredTask, PollRequest, PollResponse, RegisterRequest, RegistryAuth,
+    Resolution, SecretValue, TaskReport,
+};
+use berth_model::resources::{
+    ContainerDefinition, ContainerDependency, HealthCheck, KeyValuePair, Secret,
+};
+use berth_model::status::{ContainerStatus as Status, StopCode, TaskStatus};
 use berth_runtime::fake::FakeRuntime;
-use berth_runtime::{ContainerSpec, ContainerStatus, Runtime, RuntimeConfig, RuntimeError};
+use berth_runtime::{
+    ContainerSpec, ContainerStatus, Health, RegistryCredentials, Runtime, RuntimeConfig,
+    RuntimeError,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
@@ -28,8 +36,12 @@ impl Runtime for Counting {
         self.inner.name()
     }
 
-    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
-        self.inner.ensure_image(image).await
+    async fn ensure_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> Result<(), RuntimeError> {
+        self.inner.ensure_image(image, credentials).await
     }
 
     async fn start(&self, spec: &ContainerSpec) -> Result<ContainerStatus, RuntimeError> {
@@ -93,18 +105,31 @@ fn wanted() -> PollResponse {
 /// Every poll the stand-in server received, with how many lists the agent had made by then.
 type Polls = Arc<Mutex<Vec<(usize, PollRequest)>>>;
 
+/// What the stand-in server wants, given the poll it answers.
+type Answer = Arc<dyn Fn(&PollRequest) -> PollResponse + Send + Sync>;
+
 /// A server speaking the agent protocol: it wants [`wanted`], and holds a poll that already
 /// knows it for a moment, as a long poll would.
 async fn serve(listener: tokio::net::TcpListener, polls: Polls, lists: Arc<AtomicUsize>) {
+    serve_answering(listener, polls, lists, Arc::new(|_| wanted())).await
+}
+
+async fn serve_answering(
+    listener: tokio::net::TcpListener,
+    polls: Polls,
+    lists: Arc<AtomicUsize>,
+    answer: Answer,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let (polls, lists) = (Arc::clone(&polls), Arc::clone(&lists));
+        let (polls, lists, answer) = (Arc::clone(&polls), Arc::clone(&lists), Arc::clone(&answer));
         tokio::spawn(async move {
             let service = hyper::service::service_fn(
                 move |request: Request<hyper::body::Incoming>| {
-                    let (polls, lists) = (Arc::clone(&polls), Arc::clone(&lists));
+                    let (polls, lists, answer) =
+                        (Arc::clone(&polls), Arc::clone(&lists), Arc::clone(&answer));
                     async move {
                         let path = request.uri().path().to_string();
                         let body = request.into_body().collect().await?.to_bytes();
@@ -113,6 +138,7 @@ async fn serve(listener: tokio::net::TcpListener, polls: Polls, lists: Arc<Atomi
                         } else {
                             let poll: PollRequest = serde_json::from_slice(&body).unwrap();
                             let known = poll.known_version.is_some();
+                            let wanted = answer(&poll);
                             polls
                                 .lock()
                                 .unwrap()
@@ -120,7 +146,7 @@ async fn serve(listener: tokio::net::TcpListener, polls: Polls, lists: Arc<Atomi
                             if known {
                                 tokio::time::sleep(Duration::from_millis(100)).await;
                             }
-                            serde_json::to_value(wanted()).unwrap()
+                            serde_json::to_value(wanted).unwrap()
                         };
                         Ok::<_, hyper::Error>(Response::new(Full::new(Bytes::from(
                             answer.to_string(),
@@ -221,8 +247,12 @@ impl Runtime for Held {
         self.inner.name()
     }
 
-    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
-        self.inner.ensure_image(image).await
+    async fn ensure_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> Result<(), RuntimeError> {
+        self.inner.ensure_image(image, credentials).await
     }
 
     async fn start(&self, spec: &ContainerSpec) -> Result<ContainerStatus, RuntimeError> {
@@ -296,4 +326,205 @@ async fn a_stop_lets_the_start_under_way_finish_and_starts_nothing_more() {
         ["db"],
         "the start under way finished, nothing after it began"
     );
+}
+
+/// A task whose `web` container names a secret, pulls a private image and reads an
+/// environment file, once `db` is healthy.
+fn with_secrets(env_file: &std::path::Path) -> DesiredTask {
+    let mut task = wanted().tasks.remove(0);
+    task.containers[0].health_check = Some(HealthCheck {
+        command: vec!["CMD".into(), "true".into()],
+        interval: None,
+        timeout: None,
+        retries: None,
+        start_period: None,
+    });
+    // Unhealthy until the test says otherwise.
+    task.containers[0].environment = Some(vec![KeyValuePair {
+        name: Some("FAIL_HEALTH".into()),
+        value: Some("1".into()),
+    }]);
+    let web = &mut task.containers[1];
+    if let Some(dependency) = web.depends_on.iter_mut().flatten().next() {
+        dependency.condition = "HEALTHY".into();
+    }
+    web.image = Some("registry.example:5000/team/web:1".into());
+    web.secrets = Some(vec![Secret {
+        name: "API_KEY".into(),
+        value_from: "/web/api-key".into(),
+    }]);
+    web.repository_credentials = Some(
+        serde_json::from_value(serde_json::json!({"credentialsParameter": "/web/registry"}))
+            .unwrap(),
+    );
+    web.environment_files = Some(vec![serde_json::from_value(
+        serde_json::json!({"value": format!("file://{}", env_file.display()), "type": "s3"}),
+    )
+    .unwrap()]);
+    task
+}
+
+fn resolved() -> Resolution {
+    let secrets = ContainerSecrets {
+        environment: [("API_KEY".to_string(), SecretValue::new("key-Hq27-unique"))].into(),
+        registry_auth: Some(RegistryAuth {
+            username: "deploy".into(),
+            password: SecretValue::new("pull-Wc55-unique"),
+        }),
+        ..ContainerSecrets::default()
+    };
+    Resolution::Resolved {
+        containers: [("web".to_string(), secrets)].into(),
+    }
+}
+
+/// Waits for a poll whose report of the task satisfies `done`.
+async fn report_where(polls: &Polls, done: impl Fn(&TaskReport) -> bool) -> TaskReport {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = polls
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, poll)| poll.reports.iter())
+            .find(|report| done(report))
+            .cloned();
+        if let Some(report) = found {
+            return report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no such report within 10 s: {:?}",
+            polls.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_sent_once_reach_a_container_that_starts_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("web.env");
+    std::fs::write(
+        &env_file,
+        "# web\nFROM_FILE=file-value\nAPI_KEY=overridden\n",
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let polls: Polls = Arc::default();
+    // As the server does: secrets only while nothing of the task has been reported started.
+    let task = with_secrets(&env_file);
+    let answer: Answer = Arc::new(move |poll: &PollRequest| {
+        let mut task = task.clone();
+        if poll
+            .reports
+            .iter()
+            .all(|r| r.last_status == TaskStatus::Pending)
+        {
+            task.secrets = Some(resolved());
+        }
+        PollResponse {
+            version: "v1".into(),
+            tasks: vec![task],
+        }
+    });
+    let server = tokio::spawn(serve_answering(
+        listener,
+        Arc::clone(&polls),
+        Arc::default(),
+        answer,
+    ));
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "node-secrets"));
+    fake.private_image(
+        "registry.example:5000/team/web:1",
+        RegistryCredentials {
+            username: "deploy".into(),
+            password: "pull-Wc55-unique".into(),
+        },
+    );
+    let agent = tokio::spawn(node::run(
+        Arc::new(fake.clone()),
+        config(address),
+        std::future::pending(),
+    ));
+    // Until `db` is healthy the task is ACTIVATING, and polls bring no secrets any more.
+    report_where(&polls, |r| r.last_status == TaskStatus::Activating).await;
+    let db = fake.list().await.unwrap().remove(0);
+    fake.set_health(&db.id, Health::Healthy).unwrap();
+    let report = report_where(&polls, |r| r.last_status == TaskStatus::Running).await;
+    agent.abort();
+    server.abort();
+
+    assert_eq!(report.stop_code, None, "{report:?}");
+    let web = fake
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.container_name == "web")
+        .expect("web started");
+    let environment = fake.environment(&web.id).unwrap();
+    let get = |name: &str| {
+        environment
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("API_KEY"), Some("key-Hq27-unique"), "the secret wins");
+    assert_eq!(get("FROM_FILE"), Some("file-value"));
+    let sent = serde_json::to_string(
+        &*polls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(
+        !sent.contains("unique"),
+        "no value goes back to the server: {sent}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environment_file_that_cannot_be_had_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.env");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let polls: Polls = Arc::default();
+    let mut task = with_secrets(&missing);
+    task.secrets = Some(resolved());
+    let answer: Answer = Arc::new(move |_: &PollRequest| PollResponse {
+        version: "v1".into(),
+        tasks: vec![task.clone()],
+    });
+    let server = tokio::spawn(serve_answering(
+        listener,
+        Arc::clone(&polls),
+        Arc::default(),
+        answer,
+    ));
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "node-env-file"));
+    let agent = tokio::spawn(node::run(
+        Arc::new(fake.clone()),
+        config(address),
+        std::future::pending(),
+    ));
+    let report = report_where(&polls, |r| r.last_status == TaskStatus::Stopped).await;
+    agent.abort();
+    server.abort();
+
+    assert_eq!(report.stop_code, Some(StopCode::TaskFailedToStart));
+    let reason = report.stopped_reason.unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "ResourceInitializationError: failed to download env files: file://{}: ",
+            missing.display()
+        )),
+        "{reason}"
+    );
+    assert!(fake.list().await.unwrap().is_empty(), "not even db started");
 }

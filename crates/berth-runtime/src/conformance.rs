@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand, Network,
-    PortMapping, Protocol, Runtime, RuntimeError,
+    PortMapping, Protocol, RegistryCredentials, Runtime, RuntimeError, SensitiveEnvironment,
 };
 
 /// How long any one condition may take to come true.
@@ -448,14 +448,23 @@ async fn environment_and_command<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
         return Outcome::Skipped("runs no processes".to_string());
     }
     let rt = &h.runtime;
-    // Exit 42 only when the environment, the arguments and the directory all arrived.
+    // Exit 42 only when the environment (a sensitive value over a plain one of the same
+    // name), the arguments and the directory all arrived.
     let script = r#"[ "$GREETING" = "hello world" ] || exit 10
 [ "$1" = "first arg" ] || exit 11
 [ "$(pwd)" = /tmp ] || exit 12
+[ "$TOKEN" = "from-a-secret" ] || exit 13
 exit 42"#;
     let spec = ContainerSpec {
         command: Some(vec![script.into(), "sh".into(), "first arg".into()]),
-        environment: vec![("GREETING".into(), "hello world".into())],
+        environment: vec![
+            ("GREETING".into(), "hello world".into()),
+            ("TOKEN".into(), "plain".into()),
+        ],
+        sensitive_environment: SensitiveEnvironment::new(vec![(
+            "TOKEN".into(),
+            "from-a-secret".into(),
+        )]),
         working_directory: Some("/tmp".into()),
         ..h.shell("environment", script)
     };
@@ -808,10 +817,17 @@ async fn missing_image<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
         return Outcome::Skipped("has no images".to_string());
     }
     let rt = &h.runtime;
-    rt.ensure_image(&h.fixture.testapp_image)
+    rt.ensure_image(&h.fixture.testapp_image, None)
         .await
         .expect("an image that is present needs no pull");
-    match rt.ensure_image(&h.fixture.missing_image).await {
+    let credentials = RegistryCredentials {
+        username: "deploy".into(),
+        password: "pull-Zq81-unique".into(),
+    };
+    match rt
+        .ensure_image(&h.fixture.missing_image, Some(&credentials))
+        .await
+    {
         Err(error @ RuntimeError::CannotPull { .. }) => {
             let RuntimeError::CannotPull { image, .. } = &error else {
                 unreachable!()
@@ -820,6 +836,10 @@ async fn missing_image<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
             assert!(
                 error.to_string().starts_with("CannotPullContainerError: "),
                 "{error}"
+            );
+            assert!(
+                !format!("{error} {error:?}").contains(&credentials.password),
+                "a failed pull never shows the registry password: {error:?}"
             );
         }
         other => panic!("an image that cannot be pulled is CannotPull, not {other:?}"),

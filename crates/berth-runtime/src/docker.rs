@@ -21,6 +21,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use bollard::auth::DockerCredentials;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
@@ -37,7 +38,8 @@ use futures_util::StreamExt;
 
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand,
-    MountSource, Network, NetworkBinding, Protocol, Runtime, RuntimeConfig, RuntimeError,
+    MountSource, Network, NetworkBinding, Protocol, RegistryCredentials, Runtime, RuntimeConfig,
+    RuntimeError,
 };
 
 /// Longer than ECS's largest `stopTimeout` (120 s), because a stop request only returns once
@@ -164,7 +166,11 @@ impl Runtime for DockerRuntime {
         "docker"
     }
 
-    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn ensure_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> Result<(), RuntimeError> {
         match self.docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
             Err(e) if status_code(&e) == Some(404) => {}
@@ -179,7 +185,13 @@ impl Runtime for DockerRuntime {
             image: image.to_string(),
             reason,
         };
-        let mut progress = self.docker.create_image(Some(options), None, None);
+        let credentials = credentials.map(|c| DockerCredentials {
+            username: Some(c.username.clone()),
+            password: Some(c.password.clone()),
+            serveraddress: registry_of(name).map(str::to_string),
+            ..Default::default()
+        });
+        let mut progress = self.docker.create_image(Some(options), None, credentials);
         while let Some(update) = progress.next().await {
             match update {
                 Ok(info) => {
@@ -484,7 +496,7 @@ fn create_body(
         entrypoint: spec.entry_point.clone(),
         cmd: spec.command.clone(),
         env: Some(
-            spec.environment
+            spec.full_environment()
                 .iter()
                 .map(|(key, value)| format!("{key}={value}"))
                 .collect(),
@@ -514,6 +526,13 @@ fn split_reference(image: &str) -> (&str, &str) {
         ),
         None => (image, "latest"),
     }
+}
+
+/// The registry host of a repository name, as Docker reads one: the first path segment when
+/// it has a dot or a port or is `localhost`; none means Docker Hub.
+fn registry_of(name: &str) -> Option<&str> {
+    let (first, _) = name.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
 }
 
 /// Docker 20.10 says "executable file not found in $PATH" for bare names and
@@ -718,6 +737,16 @@ mod tests {
             ("localhost:5000/app", "2")
         );
         assert_eq!(split_reference("app@sha256:abc"), ("app", "sha256:abc"));
+        assert_eq!(
+            registry_of("localhost:5000/team/app"),
+            Some("localhost:5000")
+        );
+        assert_eq!(
+            registry_of("123456789012.dkr.ecr.us-east-1.amazonaws.com/app"),
+            Some("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+        );
+        assert_eq!(registry_of("team/app"), None);
+        assert_eq!(registry_of("busybox"), None);
     }
 
     #[test]

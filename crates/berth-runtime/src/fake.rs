@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCommand, Network, NetworkBinding,
-    Runtime, RuntimeConfig, RuntimeError,
+    RegistryCredentials, Runtime, RuntimeConfig, RuntimeError,
 };
 
 #[derive(Clone)]
@@ -40,6 +40,8 @@ struct Engine {
     next_ip: u32,
     containers: BTreeMap<String, FakeContainer>,
     failing_pulls: BTreeMap<String, String>,
+    /// Images whose registry wants these credentials.
+    private_images: BTreeMap<String, RegistryCredentials>,
     missing_executables: BTreeSet<String>,
 }
 
@@ -49,6 +51,8 @@ struct FakeContainer {
     /// When (fake clock) and with which code the container exits by itself.
     scheduled_exit: Option<(f64, i64)>,
     ignores_sigterm: bool,
+    /// What the container's process was given, for tests to look at.
+    environment: Vec<(String, String)>,
 }
 
 impl FakeRuntime {
@@ -63,6 +67,7 @@ impl FakeRuntime {
                 next_ip: u32::from(Ipv4Addr::new(10, 88, 0, 2)),
                 containers: BTreeMap::new(),
                 failing_pulls: BTreeMap::new(),
+                private_images: BTreeMap::new(),
                 missing_executables: BTreeSet::new(),
             })),
         }
@@ -120,6 +125,20 @@ impl FakeRuntime {
             .insert(image.to_string(), reason.to_string());
     }
 
+    /// Makes later pulls of `image` fail unless given exactly `credentials`, as a private
+    /// registry refuses them.
+    pub fn private_image(&self, image: &str, credentials: RegistryCredentials) {
+        self.engine()
+            .private_images
+            .insert(image.to_string(), credentials);
+    }
+
+    /// The environment a container's process was started with.
+    pub fn environment(&self, id: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+        let mut engine = self.engine();
+        Ok(self.owned(&mut engine, id)?.environment.clone())
+    }
+
     /// Makes `start` refuse specs whose program (first word of entry point + command) is `path`.
     pub fn missing_executable(&self, path: &str) {
         self.engine().missing_executables.insert(path.to_string());
@@ -175,12 +194,11 @@ impl FakeContainer {
     }
 }
 
-fn env<'a>(spec: &'a ContainerSpec, name: &str) -> Option<&'a str> {
-    spec.environment
-        .iter()
-        .rev()
+fn env(spec: &ContainerSpec, name: &str) -> Option<String> {
+    spec.full_environment()
+        .into_iter()
         .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
+        .map(|(_, value)| value)
 }
 
 fn seconds(spec: &ContainerSpec, name: &str) -> Result<Option<f64>, RuntimeError> {
@@ -198,13 +216,25 @@ impl Runtime for FakeRuntime {
         "fake"
     }
 
-    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
-        match self.engine().failing_pulls.get(image) {
-            Some(reason) => Err(RuntimeError::CannotPull {
-                image: image.to_string(),
-                reason: reason.clone(),
-            }),
-            None => Ok(()),
+    async fn ensure_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> Result<(), RuntimeError> {
+        let engine = self.engine();
+        let cannot_pull = |reason: &str| RuntimeError::CannotPull {
+            image: image.to_string(),
+            reason: reason.to_string(),
+        };
+        if let Some(reason) = engine.failing_pulls.get(image) {
+            return Err(cannot_pull(reason));
+        }
+        match (engine.private_images.get(image), credentials) {
+            (Some(_), None) => Err(cannot_pull("no basic auth credentials")),
+            (Some(wanted), Some(given)) if wanted != given => {
+                Err(cannot_pull("unauthorized: incorrect username or password"))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -262,7 +292,7 @@ impl Runtime for FakeRuntime {
         engine.next_id += 1;
         let health = match &spec.health_check {
             Some(check) if matches!(check.command, HealthCommand::NoCheck(_)) => Health::Unknown,
-            Some(_) if env(spec, "FAIL_HEALTH") == Some("1") => Health::Unhealthy,
+            Some(_) if env(spec, "FAIL_HEALTH").as_deref() == Some("1") => Health::Unhealthy,
             Some(_) => Health::Healthy,
             None => Health::Unknown,
         };
@@ -278,7 +308,8 @@ impl Runtime for FakeRuntime {
                 ip_address,
             },
             scheduled_exit,
-            ignores_sigterm: env(spec, "IGNORE_SIGTERM") == Some("1"),
+            ignores_sigterm: env(spec, "IGNORE_SIGTERM").as_deref() == Some("1"),
+            environment: spec.full_environment(),
         };
         if let Some((at, code)) = scheduled_exit.filter(|(at, _)| *at <= now) {
             container.exit(code, false, at);

@@ -38,8 +38,9 @@ pub const LABEL_CONTAINER_NAME: &str = "berth.container-name";
 /// The container instance whose agent started the container: part of every agent's scope.
 pub const LABEL_INSTANCE_ID: &str = "berth.instance-id";
 
-/// What to run: one container of a task, already resolved (secrets in `environment`, image
-/// tag chosen). Build one with [`ContainerSpec::new`] and struct update syntax.
+/// What to run: one container of a task, already resolved (secrets in
+/// `sensitive_environment`, image tag chosen). Build one with [`ContainerSpec::new`] and
+/// struct update syntax.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContainerSpec {
     pub task_id: String,
@@ -48,6 +49,9 @@ pub struct ContainerSpec {
     pub entry_point: Option<Vec<String>>,
     pub command: Option<Vec<String>>,
     pub environment: Vec<(String, String)>,
+    /// Variables whose values must never show (resolved secrets, what environment files
+    /// hold); set after `environment`, so a name in both takes this value.
+    pub sensitive_environment: SensitiveEnvironment,
     pub working_directory: Option<String>,
     /// `user`, `user:group`, `uid` or `uid:gid`.
     pub user: Option<String>,
@@ -81,6 +85,7 @@ impl ContainerSpec {
             entry_point: None,
             command: None,
             environment: Vec::new(),
+            sensitive_environment: SensitiveEnvironment::default(),
             working_directory: None,
             user: None,
             labels: BTreeMap::new(),
@@ -103,6 +108,59 @@ impl ContainerSpec {
             .chain(self.command.iter().flatten())
             .cloned()
             .collect()
+    }
+
+    /// What the container's process gets: `environment`, then `sensitive_environment` over
+    /// it, one value per name, in first-seen order.
+    pub fn full_environment(&self) -> Vec<(String, String)> {
+        let mut merged: Vec<(String, String)> = Vec::new();
+        for (name, value) in self.environment.iter().chain(&self.sensitive_environment.0) {
+            match merged.iter_mut().find(|(known, _)| known == name) {
+                Some(existing) => existing.1.clone_from(value),
+                None => merged.push((name.clone(), value.clone())),
+            }
+        }
+        merged
+    }
+}
+
+/// Environment variables whose values are secret. `Debug` shows their names only, so a spec
+/// can be logged.
+#[derive(Clone, Default, PartialEq)]
+pub struct SensitiveEnvironment(Vec<(String, String)>);
+
+impl SensitiveEnvironment {
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SensitiveEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, "<redacted>")))
+            .finish()
+    }
+}
+
+/// What the engine pulls a private image with (ECS's `repositoryCredentials`). `Debug`
+/// shows the user name only.
+#[derive(Clone, PartialEq)]
+pub struct RegistryCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 
@@ -335,9 +393,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// `docker`, `process` or `fake`, for logs and the container instance's attributes.
     fn name(&self) -> &'static str;
 
-    /// Makes `image` available, pulling it when missing. A failed pull is
-    /// [`RuntimeError::CannotPull`].
-    fn ensure_image(&self, image: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    /// Makes `image` available, pulling it when missing, with `credentials` when the
+    /// registry wants them. A failed pull is [`RuntimeError::CannotPull`].
+    fn ensure_image(
+        &self,
+        image: &str,
+        credentials: Option<&RegistryCredentials>,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
     /// Creates and starts a container labelled with its task and container name. The image
     /// must be present already (`ensure_image`); a program that does not exist is
@@ -496,5 +558,36 @@ mod tests {
         };
         assert_eq!(spec.argv(), ["/bin/sh", "-c", "exit 3"]);
         assert!(ContainerSpec::new("t", "c", "i").argv().is_empty());
+    }
+
+    #[test]
+    fn sensitive_values_win_and_never_show_in_debug() {
+        let spec = ContainerSpec {
+            environment: vec![("A".into(), "1".into()), ("B".into(), "2".into())],
+            sensitive_environment: SensitiveEnvironment::new(vec![
+                ("B".into(), "hunter2".into()),
+                ("C".into(), "s3cret".into()),
+            ]),
+            ..ContainerSpec::new("t", "c", "i")
+        };
+        assert_eq!(
+            spec.full_environment(),
+            [
+                ("A".to_string(), "1".to_string()),
+                ("B".to_string(), "hunter2".to_string()),
+                ("C".to_string(), "s3cret".to_string())
+            ]
+        );
+        let shown = format!("{spec:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(shown.contains("\"C\": \"<redacted>\""), "{shown}");
+        let credentials = RegistryCredentials {
+            username: "deploy".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{credentials:?}").contains("hunter2"));
     }
 }

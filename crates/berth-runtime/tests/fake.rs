@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use berth_runtime::conformance::{self, Capabilities, Fixture};
 use berth_runtime::fake::FakeRuntime;
-use berth_runtime::{ContainerSpec, ContainerState, Health, Runtime, RuntimeConfig, RuntimeError};
+use berth_runtime::{
+    ContainerSpec, ContainerState, Health, RegistryCredentials, Runtime, RuntimeConfig,
+    RuntimeError,
+};
 
 fn fixture() -> Fixture {
     Fixture {
@@ -86,11 +89,30 @@ async fn controls_steer_containers() {
         Err(RuntimeError::NotFound(_))
     ));
     fake.fail_pull("img:bad", "denied");
-    let error = fake.ensure_image("img:bad").await.unwrap_err();
+    let error = fake.ensure_image("img:bad", None).await.unwrap_err();
     assert_eq!(
         error.to_string(),
         "CannotPullContainerError: pulling img:bad: denied"
     );
+    let credentials = RegistryCredentials {
+        username: "deploy".into(),
+        password: "hunter2".into(),
+    };
+    fake.private_image("team/app:1", credentials.clone());
+    let anonymous = fake.ensure_image("team/app:1", None).await.unwrap_err();
+    assert!(anonymous.to_string().ends_with("no basic auth credentials"));
+    let wrong = RegistryCredentials {
+        password: "nope".into(),
+        ..credentials.clone()
+    };
+    let wrong = fake
+        .ensure_image("team/app:1", Some(&wrong))
+        .await
+        .unwrap_err();
+    assert!(wrong.to_string().contains("incorrect username or password"));
+    fake.ensure_image("team/app:1", Some(&credentials))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -52,7 +52,7 @@ use self::cgroup::Cgroups;
 use self::health::{ExecContext, Liveness};
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, MountSource, Network,
-    NetworkBinding, Runtime, RuntimeConfig, RuntimeError,
+    NetworkBinding, RegistryCredentials, Runtime, RuntimeConfig, RuntimeError,
 };
 
 /// Docker's default `PATH`, so commands resolve the same way under both runtimes.
@@ -320,7 +320,11 @@ impl Runtime for ProcessRuntime {
         "process"
     }
 
-    async fn ensure_image(&self, _image: &str) -> Result<(), RuntimeError> {
+    async fn ensure_image(
+        &self,
+        _image: &str,
+        _credentials: Option<&RegistryCredentials>,
+    ) -> Result<(), RuntimeError> {
         Ok(())
     }
 
@@ -434,7 +438,7 @@ impl Launch {
                 "working directory {working_directory} does not exist"
             )));
         }
-        let mut environment = spec.environment.clone();
+        let mut environment = spec.full_environment();
         if !environment.iter().any(|(key, _)| key == "PATH") {
             environment.insert(0, ("PATH".to_string(), DEFAULT_PATH.to_string()));
         }
