@@ -148,3 +148,36 @@ def test_a_secret_that_cannot_be_had_stops_the_task_before_it_starts(fleet, bert
     assert not task["containers"][0].get("runtimeId"), "no container may start"
     if runtime == "docker":
         assert docker("ps", "-aq", "--filter", f"label=berth.test-run={agent.label}").split() == []
+
+
+def test_environment_files_are_read_on_the_agents_host_and_s3_ones_are_refused(fleet, berth_bin: Path,
+                                                                               tmp_path: Path):
+    server, agent = fleet
+    runtime = agent.runtime
+    env_file = tmp_path / "portal.env"
+    env_file.write_text("# portal settings\nFROM_FILE=file-Tx09-unique\nSHADOWED=from-the-file\n")
+    container = container_for(runtime, berth_bin, environmentFiles=[
+        {"value": f"file://{env_file}", "type": "s3"},
+    ])
+    container.setdefault("environment", []).extend([
+        {"name": "SHADOWED", "value": "from-the-environment"},
+        {"name": "PRINT_ENV", "value": "FROM_FILE,SHADOWED"},
+    ])
+    arn = run(server, "envfile", container, "bridge" if runtime == "docker" else "host")
+    task = wait_for(lambda: describe(server, arn), "the task to run", lambda t: t["lastStatus"] == "RUNNING",
+                    timeout=60)
+    printed = wait_for(lambda: output_of(runtime, agent, task["containers"][0]["runtimeId"]),
+                       "the container's output", lambda out: "SHADOWED=" in out)
+    assert "FROM_FILE=file-Tx09-unique" in printed
+    assert "SHADOWED=from-the-environment" in printed, "the environment wins over a file"
+    server.ecs.stop_task(task=arn)
+
+    s3 = "arn:aws:s3:::portal-config/prod.env"
+    container = container_for(runtime, berth_bin, environmentFiles=[{"value": s3, "type": "s3"}])
+    arn = run(server, "envfile-s3", container, "bridge" if runtime == "docker" else "host")
+    task = wait_for(lambda: describe(server, arn), "the task to stop", lambda t: t["lastStatus"] == "STOPPED",
+                    timeout=60)
+    assert task["stopCode"] == "TaskFailedToStart", task
+    assert task["stoppedReason"].startswith(
+        f"ResourceInitializationError: failed to download env files: {s3}: Berth does not fetch S3 objects"), task
+    assert not task["containers"][0].get("runtimeId"), "no container may start"
