@@ -21,6 +21,13 @@ DB = {"DATABASE_PASSWORD": "pw-Kd83-unique", "username": "portal", "port": 5432,
       "options": {"ssl": True}}
 
 
+@pytest.fixture(autouse=True)
+def log_everything(monkeypatch):
+    """Servers and agents log at every level here, even the Docker client that would show a
+    container's environment, so the greps for values cover them all."""
+    monkeypatch.setenv("RUST_LOG", "trace,bollard=trace")
+
+
 @pytest.fixture(params=["docker", "process"])
 def fleet(request, berth_bin: Path, server: BerthServer, tmp_path: Path):
     """A server and one agent on the runtime the test is parametrized with."""

@@ -229,10 +229,13 @@ enum KeysAction {
 }
 
 fn main() -> Result<()> {
+    // The Docker client logs every request and answer below info, and a container's create
+    // request and inspect answer carry its secrets: it stays at info whatever RUST_LOG says.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info".into())
+        .add_directive("bollard=info".parse().expect("a valid directive"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
