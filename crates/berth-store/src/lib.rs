@@ -62,10 +62,13 @@ pub enum Collection {
     /// Secrets and parameters whose current value changed and whose users the controller has
     /// yet to tell (or roll), keyed by what changed.
     SecretChanges,
+    /// Secrets scheduled for deletion, keyed by name with when their window ends, so that
+    /// purging reads the few scheduled rather than every secret.
+    SecretDeletions,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 17] = [
+    pub const ALL: [Collection; 18] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -83,6 +86,7 @@ impl Collection {
         Collection::Parameters,
         Collection::Vault,
         Collection::SecretChanges,
+        Collection::SecretDeletions,
     ];
 
     pub fn table(self) -> &'static str {
@@ -104,6 +108,7 @@ impl Collection {
             Collection::Parameters => "parameters",
             Collection::Vault => "vault",
             Collection::SecretChanges => "secret_changes",
+            Collection::SecretDeletions => "secret_deletions",
         }
     }
 }

@@ -89,6 +89,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE secret_changes (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
         version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
 ",
+    "
+    CREATE TABLE secret_deletions (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+",
 ];
 
 /// One collection's statements, made once rather than formatted on every call.

@@ -28,6 +28,7 @@ pub async fn run_controller(cx: Arc<Context>) {
         let outcome = tokio::task::spawn_blocking(move || {
             round.as_system(berth_time::now(), |call| {
                 rotation::apply(call)?;
+                crate::secretsmanager::stored::purge_expired(call)?;
                 controller::run_round(call, &settings, call.ids().seed())?;
                 services::finish_draining(call)?;
                 Ok::<(), ApiError>(())

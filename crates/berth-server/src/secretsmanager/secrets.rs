@@ -5,7 +5,7 @@
 
 use super::error::Error;
 use super::requests::{self as r, Filter, NewValue};
-use super::stored::{aad, find, key_of, Kind, SealedValue, StoredSecret, StoredTag};
+use super::stored::{self, aad, find, key_of, Kind, SealedValue, StoredSecret, StoredTag};
 use crate::call::Call;
 use crate::json_api::page;
 use crate::secret_changes::{self, Changed};
@@ -153,6 +153,7 @@ pub fn create(call: &Call<'_>, request: &r::CreateSecret) -> Result<Value, Error
     if let Some(existing) = call.get::<StoredSecret>(Collection::Secrets, &request.name)? {
         if existing.expired(call.now()) {
             call.remove(Collection::Secrets, &request.name)?;
+            stored::cancel_purge(call, &request.name)?;
         } else if existing.scheduled_for_deletion() {
             return Err(Error::invalid_request(format!(
                 "You can't create this secret because a secret with this name ({}) is already scheduled for deletion.",
@@ -573,28 +574,38 @@ pub fn delete(call: &Call<'_>, request: &r::DeleteSecret) -> Result<Value, Error
         };
         let secret = call.get::<StoredSecret>(Collection::Secrets, &key)?;
         call.remove(Collection::Secrets, &key)?;
+        stored::cancel_purge(call, &key)?;
         return Ok(match secret {
             Some(s) => json!({"ARN": s.arn, "Name": s.name, "DeletionDate": now}),
             None => json!({"Name": request.secret_id, "DeletionDate": now}),
         });
     }
     let days = request.recovery_window_in_days.unwrap_or(30) as f64;
-    modify(call, &request.secret_id, |secret| {
+    let at = now + days * DAY;
+    let (answer, name) = modify(call, &request.secret_id, |secret| {
         if secret.scheduled_for_deletion() {
             return Err(Error::invalid_request(MARKED_FOR_DELETION));
         }
         secret.deleted = Some(now);
-        secret.deletion_date = Some(now + days * DAY);
-        Ok(json!({"ARN": secret.arn, "Name": secret.name, "DeletionDate": now + days * DAY}))
-    })
+        secret.deletion_date = Some(at);
+        let answer = json!({"ARN": secret.arn, "Name": secret.name, "DeletionDate": at});
+        Ok((answer, secret.name.clone()))
+    })?;
+    stored::schedule_purge(call, &name, at)?;
+    Ok(answer)
 }
 
 pub fn restore(call: &Call<'_>, request: &r::RestoreSecret) -> Result<Value, Error> {
-    modify(call, &request.secret_id, |secret| {
+    let (answer, name) = modify(call, &request.secret_id, |secret| {
         secret.deleted = None;
         secret.deletion_date = None;
-        Ok(json!({"ARN": secret.arn, "Name": secret.name}))
-    })
+        Ok((
+            json!({"ARN": secret.arn, "Name": secret.name}),
+            secret.name.clone(),
+        ))
+    })?;
+    stored::cancel_purge(call, &name)?;
+    Ok(answer)
 }
 
 pub fn tag(call: &Call<'_>, request: &r::TagResource) -> Result<Value, Error> {

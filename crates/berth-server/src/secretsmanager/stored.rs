@@ -2,7 +2,8 @@
 //! (name and the six characters Berth added), or by partial ARN (name alone).
 //!
 //! A secret scheduled for deletion stays until its window ends; from then on it is as gone
-//! as if it were purged, and the next write to its name removes it.
+//! as if it were purged, and the controller's next round purges it with its sealed values
+//! (see [`purge_expired`]).
 
 use crate::call::{Call, Fault};
 use berth_secrets::stages::Versions;
@@ -61,6 +62,46 @@ impl StoredSecret {
     pub fn scheduled_for_deletion(&self) -> bool {
         self.deleted.is_some()
     }
+}
+
+/// A secret scheduled for deletion, and when its recovery window ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Purge {
+    pub name: String,
+    pub at: f64,
+}
+
+pub fn schedule_purge(call: &Call<'_>, name: &str, at: f64) -> Result<(), Fault> {
+    let purge = Purge {
+        name: name.to_string(),
+        at,
+    };
+    call.put(Collection::SecretDeletions, name, "", &purge)
+}
+
+pub fn cancel_purge(call: &Call<'_>, name: &str) -> Result<(), Fault> {
+    call.remove(Collection::SecretDeletions, name).map(drop)
+}
+
+/// Removes every secret whose recovery window has ended, sealed values and all. Reads the
+/// secrets scheduled for deletion only; returns how many were purged.
+pub fn purge_expired(call: &Call<'_>) -> Result<usize, Fault> {
+    let now = call.now();
+    let mut purged = 0;
+    for purge in call.list::<Purge>(Collection::SecretDeletions, None)? {
+        if purge.at > now {
+            continue;
+        }
+        // The name may hold a new secret by now, which stays.
+        if call.remove_if(Collection::Secrets, &purge.name, |s: &StoredSecret| {
+            s.expired(now)
+        })? {
+            purged += 1;
+        }
+        cancel_purge(call, &purge.name)?;
+    }
+    Ok(purged)
 }
 
 /// What a sealed value is bound to: its secret and its version, so that a value copied onto

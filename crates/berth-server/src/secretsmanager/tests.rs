@@ -13,17 +13,37 @@ const DAY: f64 = 86_400.0;
 
 struct Api {
     client: LocalClient,
+    cx: Arc<Context>,
     store: Arc<MemoryStore>,
 }
 
 impl Api {
     fn new() -> Self {
         let store = Arc::new(MemoryStore::new());
-        let cx = Context::new(store.clone(), Arns::new("us-east-1", "000000000000"));
+        let cx = Arc::new(Context::new(
+            store.clone(),
+            Arns::new("us-east-1", "000000000000"),
+        ));
         Self {
-            client: LocalClient::new(Arc::new(cx)),
+            client: LocalClient::new(Arc::clone(&cx)),
+            cx,
             store,
         }
+    }
+
+    fn purge(&self, now: f64) -> usize {
+        self.cx
+            .as_system(now, super::stored::purge_expired)
+            .unwrap()
+    }
+
+    fn stored_names(&self) -> Vec<String> {
+        self.store
+            .list(Collection::Secrets, None)
+            .unwrap()
+            .into_iter()
+            .map(|record| record.key)
+            .collect()
     }
 
     fn at(&self, now: f64, action: &str, body: Value) -> Result<Value, AwsError> {
@@ -220,6 +240,35 @@ fn deletion_waits_for_its_window_and_can_be_undone() {
         json!({"Name": "db", "SecretString": "new"}),
     )
     .expect("the name is free once the window has passed");
+}
+
+#[test]
+fn a_secret_is_purged_with_its_values_when_its_window_ends_and_not_before() {
+    let api = Api::new();
+    for name in ["doomed", "restored", "kept"] {
+        api.ok("CreateSecret", json!({"Name": name, "SecretString": "one"}));
+    }
+    for name in ["doomed", "restored"] {
+        api.ok(
+            "DeleteSecret",
+            json!({"SecretId": name, "RecoveryWindowInDays": 7}),
+        );
+    }
+    api.ok("RestoreSecret", json!({"SecretId": "restored"}));
+    assert_eq!(api.purge(NOW + 6.9 * DAY), 0, "the window is still open");
+    assert_eq!(api.stored_names(), ["doomed", "kept", "restored"]);
+    assert_eq!(api.purge(NOW + 7.0 * DAY), 1);
+    assert_eq!(api.stored_names(), ["kept", "restored"]);
+    assert!(api
+        .store
+        .list(Collection::SecretDeletions, None)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        api.purge(NOW + 60.0 * DAY),
+        0,
+        "nothing is scheduled any more"
+    );
 }
 
 #[test]
