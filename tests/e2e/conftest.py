@@ -120,11 +120,14 @@ class RawResponse:
 class BerthServer:
     """One `berth server` process (and its restarts) over one data directory."""
 
-    def __init__(self, binary: Path, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = ()):
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = (),
+                 ca_bundle: Path | None = None):
         self.binary = binary
         self.data_dir = data_dir
         self.log_path = log_path
         self.extra_args = extra_args
+        # Set for a server started with --tls-cert: the CA its clients trust.
+        self.ca_bundle = ca_bundle
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
         self.exports: dict[str, str] = {}
@@ -161,7 +164,7 @@ class BerthServer:
                 # Same process group as pytest: a Ctrl-C stops the servers too.
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
             )
-        listening = f"berth server listening on http://127.0.0.1:{port}"
+        listening = f"berth server listening on {self.scheme}://127.0.0.1:{port}"
         try:
             wait_for(lambda: listening in self.output(offset) or self.process.poll() is not None,
                      f"{listening!r} in the server log", timeout=SERVER_START_TIMEOUT)
@@ -209,8 +212,12 @@ class BerthServer:
     # -- addresses and credentials ------------------------------------------
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.ca_bundle else "http"
+
+    @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def credentials_file(self) -> Path:
@@ -233,6 +240,7 @@ class BerthServer:
             "AWS_EC2_METADATA_DISABLED": "true",
             # A single attempt: a 5xx must show up as a failure, not a retry.
             "AWS_MAX_ATTEMPTS": "1",
+            **({"AWS_CA_BUNDLE": str(self.ca_bundle)} if self.ca_bundle else {}),
         }
 
     # -- boto3 ---------------------------------------------------------------
@@ -271,6 +279,7 @@ class BerthServer:
                                         aws_secret_access_key=secret_key)
         return session.client(
             service, endpoint_url=self.endpoint, region_name=region or REGION,
+            verify=str(self.ca_bundle) if self.ca_bundle else None,
             config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60, **config),
         )
 
@@ -376,11 +385,11 @@ def start_server(berth_bin: Path, tmp_path: Path, request: pytest.FixtureRequest
     started: list[BerthServer] = []
     request.node.stash[SERVERS] = started
 
-    def start(*extra_args: str) -> BerthServer:
+    def start(*extra_args: str, ca_bundle: Path | None = None) -> BerthServer:
         n = len(started)
         data_dir = tmp_path / f"data{n}"
         data_dir.mkdir()
-        server = BerthServer(berth_bin, data_dir, tmp_path / f"server{n}.log", extra_args)
+        server = BerthServer(berth_bin, data_dir, tmp_path / f"server{n}.log", extra_args, ca_bundle)
         started.append(server)
         server.start()
         return server

@@ -55,7 +55,8 @@ class Agent:
             self.process = subprocess.Popen(
                 [str(self.berth_bin), "agent", "--server", self.server.endpoint, "--token", self.token,
                  "--runtime", self.runtime, "--state-dir", str(self.state_dir), "--label", f"berth.test-run={self.label}",
-                 "--attribute", "zone=a"],
+                 "--attribute", "zone=a",
+                 *(["--ca-file", str(self.server.ca_bundle)] if self.server.ca_bundle else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
                 start_new_session=True,
             )

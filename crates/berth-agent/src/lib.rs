@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod endpoint;
 pub mod env_files;
 pub mod node;
 pub mod spec;
@@ -30,6 +31,13 @@ pub enum AgentError {
     /// The server's address did not take a connection.
     #[error("server {server}: {source}")]
     Unreachable {
+        server: String,
+        source: std::io::Error,
+    },
+    /// The TLS handshake with the server failed: most often a certificate the CA given
+    /// with `--ca-file` did not sign, or one that does not name the server's host.
+    #[error("server {server}: TLS: {source} (is --ca-file the CA that signed the server's certificate, and does the certificate name this host?)")]
+    Tls {
         server: String,
         source: std::io::Error,
     },

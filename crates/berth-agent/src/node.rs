@@ -3,6 +3,7 @@
 //! failed poll changes nothing on the machine (tasks keep running), and the next one carries
 //! the full picture again.
 
+use crate::endpoint::Endpoint;
 use crate::{env_files, spec, step, Action, AgentError, Memory, Observed, State};
 use berth_model::agent::{
     ContainerSecrets, DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
@@ -27,8 +28,8 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `http://host:port` of the server.
-    pub server: String,
+    /// The server, over plain HTTP or TLS.
+    pub server: Endpoint,
     pub token: String,
     pub registration: RegisterRequest,
     /// How long a poll may be held open when nothing changes; also how stale a report of a
@@ -38,34 +39,25 @@ pub struct Config {
 
 /// One JSON call to the server over a fresh connection.
 async fn call<Req: Serialize, Resp: DeserializeOwned>(
-    server: &str,
+    endpoint: &Endpoint,
     path: &str,
     bearer: &str,
     body: &Req,
     timeout: Duration,
 ) -> Result<Resp, AgentError> {
-    let unreachable = |source| AgentError::Unreachable {
-        server: server.to_string(),
-        source,
-    };
+    let server = endpoint.url();
     let http = |source| AgentError::Http {
         server: server.to_string(),
         source,
     };
-    let authority = server
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
     let work = async {
-        let stream = tokio::net::TcpStream::connect(&authority)
-            .await
-            .map_err(unreachable)?;
+        let stream = endpoint.connect().await?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(http)?;
         tokio::spawn(connection);
         let request = Request::post(path)
-            .header("host", &authority)
+            .header("host", endpoint.authority())
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {bearer}"))
             .body(Full::new(Bytes::from(

@@ -1,6 +1,7 @@
 //! The agent loop against a stand-in server and the fake runtime: what it starts, what it
 //! reports, and how often it lists the runtime to get there.
 
+use berth_agent::endpoint::Endpoint;
 use berth_agent::node::{self, Config};
 use berth_model::agent::{
     ContainerSecrets, DesiredTask, PollRequest, PollResponse, RegisterRequest, RegistryAuth,
@@ -163,7 +164,7 @@ async fn serve_answering(
 
 fn config(server: std::net::SocketAddr) -> Config {
     Config {
-        server: format!("http://{server}"),
+        server: Endpoint::new(&format!("http://{server}"), None).unwrap(),
         token: "token".into(),
         registration: RegisterRequest {
             cluster: "default".into(),

@@ -18,6 +18,22 @@ pub fn server_config(
     cert_chain_pem: &str,
     private_key_pem: &str,
 ) -> Result<Arc<ServerConfig>, DataPlaneError> {
+    build(cert_chain_pem, private_key_pem, &ALPN)
+}
+
+/// The same for a server that speaks HTTP/1.1 only (Berth's API endpoint).
+pub fn http1_server_config(
+    cert_chain_pem: &str,
+    private_key_pem: &str,
+) -> Result<Arc<ServerConfig>, DataPlaneError> {
+    build(cert_chain_pem, private_key_pem, &[b"http/1.1"])
+}
+
+fn build(
+    cert_chain_pem: &str,
+    private_key_pem: &str,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, DataPlaneError> {
     let chain = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(DataPlaneError::MalformedCertificate)?;
@@ -43,7 +59,7 @@ pub fn server_config(
             }
             e => DataPlaneError::UnusableCertificate(e),
         })?;
-    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
@@ -63,6 +79,8 @@ mod tests {
             config.alpn_protocols,
             [b"h2".to_vec(), b"http/1.1".to_vec()]
         );
+        let http1 = http1_server_config(&cert.cert.pem(), &cert.key_pair.serialize_pem()).unwrap();
+        assert_eq!(http1.alpn_protocols, [b"http/1.1".to_vec()]);
     }
 
     #[test]

@@ -32,6 +32,36 @@ pub struct Config {
     pub lb_bind: std::net::IpAddr,
     /// The master key that seals secret values; `DATA_DIR/master.key` when not given.
     pub master_key_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the API endpoint's certificate (chain) and its private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The acceptor these files make, or what is wrong with them, naming the file.
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).map_err(|e| ServerError::Tls {
+                files: self.clone(),
+                message: format!("cannot read {}: {e}", path.display()),
+            })
+        };
+        let (certificate, private_key) = (read(&self.certificate)?, read(&self.private_key)?);
+        let config =
+            berth_lb::tls::http1_server_config(&certificate, &private_key).map_err(|e| {
+                ServerError::Tls {
+                    files: self.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(tokio_rustls::TlsAcceptor::from(config))
+    }
 }
 
 impl Config {
@@ -57,6 +87,8 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("TLS certificate {} with key {}: {message}", .files.certificate.display(), .files.private_key.display())]
+    Tls { files: TlsFiles, message: String },
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
     #[error(transparent)]
@@ -300,6 +332,7 @@ pub fn export_line(credentials: &Path, endpoint: &str, region: &str) -> String {
 pub struct Server {
     _lock: DataDirLock,
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     cx: Arc<Context>,
     balancer: Arc<Balancer>,
     front: Arc<Front>,
@@ -309,6 +342,7 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: &Config) -> Result<Self, ServerError> {
+        let tls = config.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
         let store = open_store(&config.data_dir)?;
         let lock = lock_data_dir(&config.data_dir)?;
         let vault = open_vault(store.as_ref(), &config.master_key_path())?;
@@ -328,13 +362,15 @@ impl Server {
             .await
             .map_err(listen_error)?;
         let local = listener.local_addr().map_err(listen_error)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Self {
             _lock: lock,
             listener,
+            tls,
             front: Arc::new(Front::new(Arc::clone(&cx), crate::apis::all())),
             cx,
             balancer,
-            endpoint: format!("http://{local}"),
+            endpoint: format!("{scheme}://{local}"),
             credentials,
         })
     }
@@ -358,7 +394,7 @@ impl Server {
             Arc::clone(&self.cx),
             Arc::clone(&self.balancer),
         ));
-        front::serve(self.listener, self.front).await;
+        front::serve(self.listener, self.tls, self.front).await;
         controller.abort();
         balancer.abort();
     }

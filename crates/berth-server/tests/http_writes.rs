@@ -84,6 +84,7 @@ async fn start(dir: &std::path::Path) -> Arc<Client> {
         region: "us-east-1".to_string(),
         lb_bind: std::net::Ipv4Addr::LOCALHOST.into(),
         master_key_file: None,
+        tls: None,
     })
     .await
     .unwrap();

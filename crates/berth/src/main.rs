@@ -57,6 +57,14 @@ struct ServerArgs {
     /// DATA_DIR/master.key.
     #[arg(long, env = "BERTH_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate (PEM, the server's first, then intermediates).
+    /// Use it whenever agents or clients reach the server across a network: secrets travel
+    /// to agents on this connection.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 impl From<ServerArgs> for Config {
@@ -67,6 +75,13 @@ impl From<ServerArgs> for Config {
             region: args.region,
             lb_bind: args.lb_bind,
             master_key_file: args.master_key_file,
+            tls: args
+                .tls_cert
+                .zip(args.tls_key)
+                .map(|(certificate, private_key)| server::TlsFiles {
+                    certificate,
+                    private_key,
+                }),
         }
     }
 }
@@ -99,9 +114,12 @@ enum Command {
     },
     /// Run the node agent: join a cluster and run the tasks placed on this machine.
     Agent {
-        /// The server's URL, e.g. http://10.0.0.5:4566.
+        /// The server's URL, e.g. https://10.0.0.5:4566 (or http:// on one machine).
         #[arg(long)]
         server: String,
+        /// The CA certificate (PEM) that signed an https:// server's certificate.
+        #[arg(long, env = "BERTH_CA_FILE")]
+        ca_file: Option<PathBuf>,
         /// A join token from `berth tokens create`.
         #[arg(long, env = "BERTH_JOIN_TOKEN")]
         token: String,
@@ -293,6 +311,7 @@ fn main() -> Result<()> {
         }),
         Command::Agent {
             server,
+            ca_file,
             token,
             cluster,
             attributes,
@@ -303,6 +322,7 @@ fn main() -> Result<()> {
         } => {
             let agent = node::Agent {
                 server,
+                ca_file,
                 token,
                 cluster,
                 attributes: attributes.into_iter().collect(),

@@ -2,6 +2,7 @@
 //! instance id that makes a restarted agent the same container instance.
 
 use anyhow::{Context, Result};
+use berth_agent::endpoint::Endpoint;
 use berth_agent::node::{self, Config};
 use berth_model::agent::RegisterRequest;
 use berth_runtime::docker::DockerRuntime;
@@ -57,6 +58,8 @@ pub fn instance_id(state_dir: &Path) -> Result<String> {
 
 pub struct Agent {
     pub server: String,
+    /// The CA an `https://` server's certificate must chain to.
+    pub ca_file: Option<std::path::PathBuf>,
     pub token: String,
     pub cluster: String,
     pub attributes: BTreeMap<String, String>,
@@ -98,6 +101,14 @@ pub async fn run(agent: Agent, stop: impl Future<Output = ()>) -> Result<()> {
         .advertise_address
         .or_else(|| route_address(&agent.server))
         .map(|ip| ip.to_string());
+    let ca = agent
+        .ca_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        })
+        .transpose()?;
+    let endpoint = Endpoint::new(&agent.server, ca.as_deref())?;
     let instance_id = instance_id(&agent.state_dir)?;
     let registration = |runtime: &str| RegisterRequest {
         cluster: agent.cluster.clone(),
@@ -111,7 +122,7 @@ pub async fn run(agent: Agent, stop: impl Future<Output = ()>) -> Result<()> {
         address: address.clone(),
     };
     let config = |runtime: &str| Config {
-        server: agent.server.clone(),
+        server: endpoint.clone(),
         token: agent.token.clone(),
         registration: registration(runtime),
         poll_wait_seconds: 2,

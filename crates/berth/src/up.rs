@@ -52,6 +52,8 @@ pub fn run(up: Up) -> Result<()> {
         let client = server.local_client();
         let agent = node::Agent {
             server: server.endpoint.clone(),
+            // The agent beside the server trusts the server's own certificate.
+            ca_file: up.config.tls.as_ref().map(|tls| tls.certificate.clone()),
             token,
             cluster: "default".into(),
             attributes: Default::default(),

@@ -17,11 +17,14 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
-/// Accepts connections until the task is dropped.
-pub async fn serve(listener: TcpListener, front: Arc<Front>) {
+/// Accepts connections until the task is dropped, each over TLS when `tls` is given.
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, front: Arc<Front>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -34,23 +37,60 @@ pub async fn serve(listener: TcpListener, front: Arc<Front>) {
         };
         let _ = stream.set_nodelay(true);
         let front = Arc::clone(&front);
+        let tls = tls.clone();
+        // The handshake runs here, off the accept loop, so a slow client holds up no other.
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let front = Arc::clone(&front);
-                async move { Ok::<_, std::convert::Infallible>(answer(&front, request).await) }
-            });
-            // Half-closes are allowed: a client that shuts down its sending side after a
-            // request still gets the answer. It also keeps hyper from probing the socket for
-            // an early EOF while each request is answered, a read that costs a system call
-            // and, since the request still borrows the read buffer, a fresh buffer per request.
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .half_close(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match tls {
+                None => serve_connection(stream, peer, front).await,
+                Some(_) if speaks_plain_http(&stream).await => refuse_plain_http(stream).await,
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => serve_connection(stream, peer, front).await,
+                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                },
             }
         });
+    }
+}
+
+/// Whether a client sent plain HTTP to the TLS endpoint: a TLS connection opens with a
+/// handshake record (byte 22), an HTTP request with its method's first letter.
+async fn speaks_plain_http(stream: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(stream.peek(&mut first).await, Ok(1) if first[0].is_ascii_uppercase())
+}
+
+/// Tells a plain-HTTP client what to use instead, rather than dropping the connection.
+async fn refuse_plain_http(mut stream: TcpStream) {
+    let local = stream
+        .local_addr()
+        .map_or_else(|_| "this server".to_string(), |a| a.to_string());
+    let message = format!("this Berth server speaks HTTPS only: use https://{local}\n");
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{message}",
+        message.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn serve_connection<IO>(io: IO, peer: SocketAddr, front: Arc<Front>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let front = Arc::clone(&front);
+        async move { Ok::<_, std::convert::Infallible>(answer(&front, request).await) }
+    });
+    // Half-closes are allowed: a client that shuts down its sending side after a request
+    // still gets the answer. It also keeps hyper from probing the socket for an early EOF
+    // while each request is answered, a read that costs a system call and, since the request
+    // still borrows the read buffer, a fresh buffer per request.
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .half_close(true)
+        .serve_connection(TokioIo::new(io), service)
+        .await
+    {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
