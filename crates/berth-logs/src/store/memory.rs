@@ -1,0 +1,388 @@
+//! The log store's fake: everything in maps behind one lock, obviously right rather than
+//! fast, for handler tests and as the reference the conformance suite holds others to.
+
+use super::{
+    event_id, Cursor, Event, FilterPage, FilterQuery, GroupInfo, LogError, LogStore, Millis,
+    NewEvent, Position, ReadPage, StreamInfo, StreamOrder, DAY, SEARCH_BUDGET,
+};
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Default)]
+pub struct MemoryLogStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next_stream: u64,
+    groups: BTreeMap<String, Group>,
+}
+
+struct Group {
+    created: Millis,
+    retention_days: Option<u32>,
+    tags: BTreeMap<String, String>,
+    streams: BTreeMap<String, Stream>,
+}
+
+struct Stream {
+    id: u64,
+    created: Millis,
+    last_seq: u64,
+    last_ingestion: Option<Millis>,
+    events: Vec<Event>,
+}
+
+impl Stream {
+    fn info(&self, name: &str) -> StreamInfo {
+        StreamInfo {
+            name: name.to_string(),
+            created: self.created,
+            first_event: self.events.iter().map(|e| e.timestamp).min(),
+            last_event: self.events.iter().map(|e| e.timestamp).max(),
+            last_ingestion: self.last_ingestion,
+            stored_bytes: self.events.iter().map(|e| e.message.len() as u64).sum(),
+        }
+    }
+}
+
+impl Group {
+    fn info(&self, name: &str) -> GroupInfo {
+        GroupInfo {
+            name: name.to_string(),
+            created: self.created,
+            retention_days: self.retention_days,
+            stored_bytes: self
+                .streams
+                .iter()
+                .map(|(n, s)| s.info(n).stored_bytes)
+                .sum(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+fn in_range(timestamp: Millis, (start, end): (Option<Millis>, Option<Millis>)) -> bool {
+    start.is_none_or(|s| timestamp >= s) && end.is_none_or(|e| timestamp < e)
+}
+
+impl MemoryLogStore {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn group_mut<'s>(state: &'s mut State, name: &str) -> Result<&'s mut Group, LogError> {
+    state
+        .groups
+        .get_mut(name)
+        .ok_or_else(|| LogError::GroupNotFound(name.to_string()))
+}
+
+fn stream_mut<'s>(
+    state: &'s mut State,
+    group: &str,
+    stream: &str,
+) -> Result<&'s mut Stream, LogError> {
+    group_mut(state, group)?
+        .streams
+        .get_mut(stream)
+        .ok_or_else(|| LogError::StreamNotFound {
+            group: group.to_string(),
+            stream: stream.to_string(),
+        })
+}
+
+impl LogStore for MemoryLogStore {
+    fn create_group(&self, name: &str, now: Millis) -> Result<(), LogError> {
+        let mut state = self.state();
+        if state.groups.contains_key(name) {
+            return Err(LogError::GroupExists(name.to_string()));
+        }
+        state.groups.insert(
+            name.to_string(),
+            Group {
+                created: now,
+                retention_days: None,
+                tags: BTreeMap::new(),
+                streams: BTreeMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn delete_group(&self, name: &str) -> Result<(), LogError> {
+        self.state()
+            .groups
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| LogError::GroupNotFound(name.to_string()))
+    }
+
+    fn group(&self, name: &str) -> Result<Option<GroupInfo>, LogError> {
+        Ok(self.state().groups.get(name).map(|g| g.info(name)))
+    }
+
+    fn groups(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupInfo>, LogError> {
+        Ok(self
+            .state()
+            .groups
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .filter(|(name, _)| after.is_none_or(|a| name.as_str() > a))
+            .take(limit)
+            .map(|(name, g)| g.info(name))
+            .collect())
+    }
+
+    fn set_retention(&self, group: &str, days: Option<u32>) -> Result<(), LogError> {
+        group_mut(&mut self.state(), group)?.retention_days = days;
+        Ok(())
+    }
+
+    fn tag_group(
+        &self,
+        group: &str,
+        add: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<(), LogError> {
+        let mut state = self.state();
+        let group = group_mut(&mut state, group)?;
+        group.tags.extend(add.clone());
+        for key in remove {
+            group.tags.remove(key);
+        }
+        Ok(())
+    }
+
+    fn create_stream(&self, group: &str, stream: &str, now: Millis) -> Result<(), LogError> {
+        let mut state = self.state();
+        state.next_stream += 1;
+        let id = state.next_stream;
+        let streams = &mut group_mut(&mut state, group)?.streams;
+        if streams.contains_key(stream) {
+            return Err(LogError::StreamExists {
+                group: group.to_string(),
+                stream: stream.to_string(),
+            });
+        }
+        streams.insert(
+            stream.to_string(),
+            Stream {
+                id,
+                created: now,
+                last_seq: 0,
+                last_ingestion: None,
+                events: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn delete_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
+        group_mut(&mut self.state(), group)?
+            .streams
+            .remove(stream)
+            .map(drop)
+            .ok_or_else(|| LogError::StreamNotFound {
+                group: group.to_string(),
+                stream: stream.to_string(),
+            })
+    }
+
+    fn streams(
+        &self,
+        group: &str,
+        prefix: &str,
+        order: StreamOrder,
+        descending: bool,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, LogError> {
+        let mut state = self.state();
+        let group = group_mut(&mut state, group)?;
+        let mut found: Vec<StreamInfo> = group
+            .streams
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, s)| s.info(name))
+            .collect();
+        if order == StreamOrder::LastEventTime {
+            found.sort_by(|a, b| (a.last_event, &a.name).cmp(&(b.last_event, &b.name)));
+        }
+        if descending {
+            found.reverse();
+        }
+        Ok(found.into_iter().skip(skip).take(limit).collect())
+    }
+
+    fn append(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[NewEvent],
+        now: Millis,
+    ) -> Result<RangeInclusive<u64>, LogError> {
+        let mut state = self.state();
+        let target = stream_mut(&mut state, group, stream)?;
+        let first = target.last_seq + 1;
+        for event in events {
+            target.last_seq += 1;
+            target.events.push(Event {
+                stream: stream.to_string(),
+                event_id: event_id(target.id, target.last_seq),
+                seq: target.last_seq,
+                timestamp: event.timestamp,
+                ingestion_time: now,
+                message: event.message.clone(),
+            });
+        }
+        if !events.is_empty() {
+            target.last_ingestion = Some(now);
+        }
+        Ok(first..=target.last_seq)
+    }
+
+    fn read(
+        &self,
+        group: &str,
+        stream: &str,
+        range: (Option<Millis>, Option<Millis>),
+        from: Position,
+        limit: usize,
+    ) -> Result<ReadPage, LogError> {
+        let mut state = self.state();
+        let target = stream_mut(&mut state, group, stream)?;
+        let selected = target
+            .events
+            .iter()
+            .filter(|e| in_range(e.timestamp, range));
+        let mut events: Vec<Event> = match from {
+            Position::Head => selected.take(limit).cloned().collect(),
+            Position::After(seq) => selected
+                .filter(|e| e.seq > seq)
+                .take(limit)
+                .cloned()
+                .collect(),
+            Position::Tail => selected.rev().take(limit).cloned().collect(),
+            Position::Before(seq) => selected
+                .rev()
+                .filter(|e| e.seq < seq)
+                .take(limit)
+                .cloned()
+                .collect(),
+        };
+        if matches!(from, Position::Tail | Position::Before(_)) {
+            events.reverse();
+        }
+        Ok(ReadPage {
+            first_seq: events.first().map(|e| e.seq),
+            last_seq: events.last().map(|e| e.seq),
+            events,
+        })
+    }
+
+    fn filter(
+        &self,
+        query: &FilterQuery<'_>,
+        matches: &(dyn Fn(&str) -> bool + Sync),
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<FilterPage, LogError> {
+        let after = cursor.map(Cursor::decode).transpose()?;
+        let mut state = self.state();
+        let group = group_mut(&mut state, query.group)?;
+        let mut candidates: Vec<(Cursor, &Event)> = group
+            .streams
+            .iter()
+            .filter(|(name, _)| query.streams.is_empty() || query.streams.contains(name))
+            .filter(|(name, _)| query.prefix.is_none_or(|p| name.starts_with(p)))
+            .flat_map(|(_, s)| {
+                s.events.iter().map(|e| {
+                    let at = Cursor {
+                        timestamp: e.timestamp,
+                        stream: s.id,
+                        seq: e.seq,
+                    };
+                    (at, e)
+                })
+            })
+            .filter(|(_, e)| in_range(e.timestamp, (query.start, query.end)))
+            .filter(|(at, _)| after.is_none_or(|a| *at > a))
+            .collect();
+        candidates.sort_by_key(|(at, _)| *at);
+        let mut page = FilterPage::default();
+        for (looked, (at, event)) in candidates.iter().enumerate() {
+            if looked == SEARCH_BUDGET {
+                page.next = Some(at.encode());
+                return Ok(page);
+            }
+            if matches(&event.message) {
+                page.events.push((*event).clone());
+                if page.events.len() == limit {
+                    let more = looked + 1 < candidates.len();
+                    page.next = more.then(|| at.encode());
+                    return Ok(page);
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    fn enforce_retention(&self, now: Millis, max_bytes: u64) -> Result<u64, LogError> {
+        let mut state = self.state();
+        let mut dropped = 0;
+        for group in state.groups.values_mut() {
+            let Some(days) = group.retention_days else {
+                continue;
+            };
+            let horizon = now - Millis::from(days) * DAY;
+            for stream in group.streams.values_mut() {
+                stream.events.retain(|e| {
+                    let keep = e.timestamp >= horizon;
+                    if !keep {
+                        dropped += e.message.len() as u64;
+                    }
+                    keep
+                });
+            }
+        }
+        let mut total: u64 = state
+            .groups
+            .values()
+            .flat_map(|g| g.streams.values())
+            .flat_map(|s| &s.events)
+            .map(|e| e.message.len() as u64)
+            .sum();
+        while total > max_bytes {
+            let oldest = state
+                .groups
+                .values_mut()
+                .flat_map(|g| g.streams.values_mut())
+                .filter_map(|s| {
+                    let at = s.events.iter().map(|e| (e.timestamp, e.seq)).min()?;
+                    Some((at, s))
+                })
+                .min_by_key(|(at, _)| *at);
+            let Some(((timestamp, seq), stream)) = oldest else {
+                break;
+            };
+            let index = stream
+                .events
+                .iter()
+                .position(|e| (e.timestamp, e.seq) == (timestamp, seq))
+                .expect("the oldest event is in its stream");
+            let gone = stream.events.remove(index).message.len() as u64;
+            total -= gone;
+            dropped += gone;
+        }
+        Ok(dropped)
+    }
+}

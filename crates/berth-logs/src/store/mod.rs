@@ -1,0 +1,220 @@
+//! The log store: log groups with retention and tags, their streams, and each stream's
+//! events in arrival order. Behind [`LogStore`] so that a shared implementation (for a
+//! control plane of several servers) can follow the embedded one without changing callers;
+//! [`MemoryLogStore`] is the fake, [`SqliteLogStore`] the embedded default, and
+//! [`conformance`] the suite both pass.
+
+pub mod conformance;
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryLogStore;
+pub use sqlite::SqliteLogStore;
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+/// Epoch milliseconds, as CloudWatch Logs counts time.
+pub type Millis = i64;
+
+pub const DAY: Millis = 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub name: String,
+    pub created: Millis,
+    pub retention_days: Option<u32>,
+    pub stored_bytes: u64,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub name: String,
+    pub created: Millis,
+    pub first_event: Option<Millis>,
+    pub last_event: Option<Millis>,
+    pub last_ingestion: Option<Millis>,
+    pub stored_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub timestamp: Millis,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub stream: String,
+    /// Unique in its group and the same on every read, so that a follower (`aws logs tail
+    /// --follow`) can tell what it has seen.
+    pub event_id: String,
+    /// The event's place in its stream, from 1, in arrival order.
+    pub seq: u64,
+    pub timestamp: Millis,
+    pub ingestion_time: Millis,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOrder {
+    Name,
+    LastEventTime,
+}
+
+/// Where a read of one stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Forward from the first event.
+    Head,
+    /// The newest events (the page still ascends).
+    Tail,
+    /// Forward from the event after this one.
+    After(u64),
+    /// The events just before this one.
+    Before(u64),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadPage {
+    /// Ascending by `seq`.
+    pub events: Vec<Event>,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+}
+
+/// Which events of a group a search looks at: the streams named (all when none), or those
+/// whose names start with `prefix`, with timestamps in `[start, end)`.
+#[derive(Debug, Clone, Default)]
+pub struct FilterQuery<'a> {
+    pub group: &'a str,
+    pub streams: &'a [String],
+    pub prefix: Option<&'a str>,
+    pub start: Option<Millis>,
+    pub end: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterPage {
+    /// Ascending by timestamp, then stream, then arrival.
+    pub events: Vec<Event>,
+    /// Where the next page starts; `None` when nothing is left. A page may be short, or
+    /// empty, with a cursor still to follow: a search looks at a bounded number of events
+    /// per call.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("log group {0} does not exist")]
+    GroupNotFound(String),
+    #[error("log group {0} already exists")]
+    GroupExists(String),
+    #[error("log stream {stream} does not exist in log group {group}")]
+    StreamNotFound { group: String, stream: String },
+    #[error("log stream {stream} already exists in log group {group}")]
+    StreamExists { group: String, stream: String },
+    #[error("the paging cursor was not made by this store")]
+    BadCursor,
+    #[error("log store at {path}: {source}")]
+    Storage {
+        path: String,
+        source: rusqlite::Error,
+    },
+}
+
+/// Where a search resumes: after the event with this timestamp, stream and place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Cursor {
+    pub timestamp: Millis,
+    pub stream: u64,
+    pub seq: u64,
+}
+
+impl Cursor {
+    pub(crate) fn encode(self) -> String {
+        format!("{}:{}:{}", self.timestamp, self.stream, self.seq)
+    }
+
+    pub(crate) fn decode(text: &str) -> Result<Cursor, LogError> {
+        let mut parts = text.split(':');
+        let mut next = || parts.next().ok_or(LogError::BadCursor);
+        let cursor = Cursor {
+            timestamp: next()?.parse().map_err(|_| LogError::BadCursor)?,
+            stream: next()?.parse().map_err(|_| LogError::BadCursor)?,
+            seq: next()?.parse().map_err(|_| LogError::BadCursor)?,
+        };
+        Ok(cursor)
+    }
+}
+
+/// An event's id: its stream's store-wide number and its place in the stream.
+pub(crate) fn event_id(stream: u64, seq: u64) -> String {
+    format!("{stream:010}{seq:020}")
+}
+
+/// How many events a search looks at in one call before it answers with what it found.
+pub const SEARCH_BUDGET: usize = 100_000;
+
+pub trait LogStore: Send + Sync + 'static {
+    fn create_group(&self, name: &str, now: Millis) -> Result<(), LogError>;
+    /// Deletes the group with its streams and events.
+    fn delete_group(&self, name: &str) -> Result<(), LogError>;
+    fn group(&self, name: &str) -> Result<Option<GroupInfo>, LogError>;
+    /// Groups by name whose names start with `prefix` and come after `after`.
+    fn groups(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupInfo>, LogError>;
+    fn set_retention(&self, group: &str, days: Option<u32>) -> Result<(), LogError>;
+    fn tag_group(
+        &self,
+        group: &str,
+        add: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<(), LogError>;
+    fn create_stream(&self, group: &str, stream: &str, now: Millis) -> Result<(), LogError>;
+    fn delete_stream(&self, group: &str, stream: &str) -> Result<(), LogError>;
+    /// Streams whose names start with `prefix`, in `order`, after skipping `skip`.
+    fn streams(
+        &self,
+        group: &str,
+        prefix: &str,
+        order: StreamOrder,
+        descending: bool,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<StreamInfo>, LogError>;
+    /// Appends events in the order given; durable when it returns. The `seq`s they took.
+    fn append(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[NewEvent],
+        now: Millis,
+    ) -> Result<RangeInclusive<u64>, LogError>;
+    /// One stream's events with timestamps in `[start, end)`, from `from`, at most `limit`.
+    fn read(
+        &self,
+        group: &str,
+        stream: &str,
+        range: (Option<Millis>, Option<Millis>),
+        from: Position,
+        limit: usize,
+    ) -> Result<ReadPage, LogError>;
+    /// The events `query` selects for which `matches(message)` holds, resuming after
+    /// `cursor`, at most `limit`.
+    fn filter(
+        &self,
+        query: &FilterQuery<'_>,
+        matches: &(dyn Fn(&str) -> bool + Sync),
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<FilterPage, LogError>;
+    /// Drops events past each group's retention, then the oldest events while more than
+    /// `max_bytes` of messages are kept. Returns how many bytes went.
+    fn enforce_retention(&self, now: Millis, max_bytes: u64) -> Result<u64, LogError>;
+}
