@@ -2,7 +2,7 @@
 //! (see [`crate::registry`]) and its line here.
 
 use crate::registry::Registry;
-use crate::{ecs, elbv2, secretsmanager, ssm};
+use crate::{ecs, elbv2, logs, secretsmanager, ssm};
 
 pub fn all() -> Registry {
     Registry::of(vec![
@@ -10,5 +10,6 @@ pub fn all() -> Registry {
         elbv2::service(),
         secretsmanager::service(),
         ssm::service(),
+        logs::service(),
     ])
 }

@@ -23,6 +23,7 @@ pub use record::{to_doc, to_value, Fault};
 use crate::data_plane::DataPlane;
 use crate::presence::Presence;
 use crate::wake::{ChangeSet, Wakes};
+use berth_logs::store::{LogStore, MemoryLogStore};
 use berth_model::Arns;
 use berth_secrets::Vault;
 use berth_store::{Collection, Record, Store, StoreError};
@@ -55,6 +56,7 @@ pub struct Context {
     ids: Ids,
     wakes: Arc<Wakes>,
     vault: Arc<Vault>,
+    logs: Arc<dyn LogStore>,
 }
 
 impl Context {
@@ -70,7 +72,18 @@ impl Context {
             ids: Ids::from_entropy(),
             wakes: Arc::default(),
             vault: Arc::new(Vault::ephemeral()),
+            logs: Arc::new(MemoryLogStore::default()),
         }
+    }
+
+    /// This context keeping logs in `logs` (a new context keeps them in memory).
+    pub fn with_logs(mut self, logs: Arc<dyn LogStore>) -> Self {
+        self.logs = logs;
+        self
+    }
+
+    pub fn logs(&self) -> &Arc<dyn LogStore> {
+        &self.logs
     }
 
     /// This context sealing values under `vault`'s master key (a new context has a key of
@@ -185,6 +198,11 @@ impl Call<'_> {
     /// Seals and opens secret values under the master key.
     pub fn vault(&self) -> &Vault {
         &self.cx.vault
+    }
+
+    /// The log store, apart from the state store.
+    pub fn logs(&self) -> &dyn LogStore {
+        self.cx.logs.as_ref()
     }
 
     fn store(&self) -> &dyn Store {

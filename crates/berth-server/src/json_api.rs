@@ -43,6 +43,14 @@ impl<A: JsonApi> Error<A> {
         }
     }
 
+    /// A fault of the service's own (HTTP 500), with the model's code for one.
+    pub fn fault(message: impl Into<String>) -> Self {
+        Self {
+            error: AwsError::with_status(A::FAULT, message, 500),
+            api: PhantomData,
+        }
+    }
+
     pub fn code(&self) -> &str {
         &self.error.code
     }
@@ -61,10 +69,7 @@ impl<A> WireError for Error<A> {
 impl<A: JsonApi> From<Fault> for Error<A> {
     fn from(fault: Fault) -> Self {
         tracing::error!(api = A::NAME, error = %fault, "store failure");
-        Self {
-            error: AwsError::with_status(A::FAULT, fault.to_string(), 500),
-            api: PhantomData,
-        }
+        Self::fault(fault.to_string())
     }
 }
 

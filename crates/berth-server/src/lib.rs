@@ -24,6 +24,7 @@ pub mod front;
 pub mod json_api;
 pub mod keys;
 pub mod local;
+pub mod logs;
 pub mod presence;
 pub mod registry;
 pub mod secret_changes;

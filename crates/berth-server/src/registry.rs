@@ -25,6 +25,9 @@ pub enum Access {
     LongRead,
     /// A write: queued for the writer, which commits every write waiting with one fsync.
     Write,
+    /// A call on a store of the API's own (the log store), which does its own I/O and
+    /// fsyncs: answered on the blocking pool, never queued behind the state store's writer.
+    OwnStore,
 }
 
 /// A request's input as its protocol carried it.

@@ -8,6 +8,7 @@ use crate::elbv2::{self, certificates};
 use crate::front::{self, Front};
 use crate::keys;
 use crate::local::LocalClient;
+use berth_logs::store::SqliteLogStore;
 use berth_model::Arns;
 use berth_secrets::{key_file, Sealed, Vault};
 use berth_store::{Collection, SqliteStore, Store};
@@ -34,7 +35,15 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// How many bytes of log messages `DATA_DIR/logs` keeps at most; the oldest go first.
+    pub logs_max_bytes: u64,
 }
+
+/// The log store's size cap when none is given: 10 GiB.
+pub const DEFAULT_LOGS_MAX_BYTES: u64 = 10 << 30;
+
+/// How often retention and the size cap are enforced.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The PEM files of the API endpoint's certificate (chain) and its private key.
 #[derive(Debug, Clone)]
@@ -91,6 +100,8 @@ pub enum ServerError {
     Tls { files: TlsFiles, message: String },
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
+    #[error(transparent)]
+    Logs(#[from] berth_logs::store::LogError),
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
     #[error(transparent)]
@@ -331,6 +342,7 @@ pub fn export_line(credentials: &Path, endpoint: &str, region: &str) -> String {
 /// A control plane that is bound and ready to serve.
 pub struct Server {
     _lock: DataDirLock,
+    logs_max_bytes: u64,
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     cx: Arc<Context>,
@@ -346,11 +358,13 @@ impl Server {
         let store = open_store(&config.data_dir)?;
         let lock = lock_data_dir(&config.data_dir)?;
         let vault = open_vault(store.as_ref(), &config.master_key_path())?;
+        let logs = SqliteLogStore::open(&config.data_dir.join("logs"))?;
         let balancer = Arc::new(Balancer::new(config.lb_bind));
         let cx = Arc::new(
             Context::new(Arc::clone(&store), Arns::new(&config.region, ACCOUNT_ID))
                 .with_data_plane(Arc::clone(&balancer) as Arc<dyn crate::data_plane::DataPlane>)
-                .with_vault(Arc::new(vault)),
+                .with_vault(Arc::new(vault))
+                .with_logs(Arc::new(logs)),
         );
         cx.as_system(berth_time::now(), clusters::ensure_default)?;
         let credentials = ensure_admin_key(store.as_ref(), &config.data_dir)?;
@@ -364,6 +378,7 @@ impl Server {
         let local = listener.local_addr().map_err(listen_error)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Self {
+            logs_max_bytes: config.logs_max_bytes,
             _lock: lock,
             listener,
             tls,
@@ -394,8 +409,28 @@ impl Server {
             Arc::clone(&self.cx),
             Arc::clone(&self.balancer),
         ));
+        let retention = tokio::spawn(keep_logs_within_bounds(
+            Arc::clone(&self.cx),
+            self.logs_max_bytes,
+        ));
         front::serve(self.listener, self.tls, self.front).await;
         controller.abort();
         balancer.abort();
+        retention.abort();
+    }
+}
+
+/// Drops logs past their groups' retention, then the oldest over the size cap, once a minute.
+async fn keep_logs_within_bounds(cx: Arc<Context>, max_bytes: u64) {
+    loop {
+        let logs = Arc::clone(cx.logs());
+        let now = crate::logs::millis(berth_time::now());
+        match tokio::task::spawn_blocking(move || logs.enforce_retention(now, max_bytes)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(dropped)) => tracing::info!(bytes = dropped, "old log events dropped"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "log retention failed"),
+            Err(e) => tracing::error!(error = %e, "log retention panicked"),
+        }
+        tokio::time::sleep(RETENTION_EVERY).await;
     }
 }

@@ -85,6 +85,7 @@ async fn start(dir: &std::path::Path) -> Arc<Client> {
         lb_bind: std::net::Ipv4Addr::LOCALHOST.into(),
         master_key_file: None,
         tls: None,
+        logs_max_bytes: berth_server::server::DEFAULT_LOGS_MAX_BYTES,
     })
     .await
     .unwrap();

@@ -65,6 +65,10 @@ struct ServerArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The most log messages DATA_DIR/logs keeps, in MiB; past it the oldest events go,
+    /// whatever their groups' retention.
+    #[arg(long, env = "BERTH_LOGS_MAX_MIB", default_value_t = server::DEFAULT_LOGS_MAX_BYTES >> 20)]
+    logs_max_mib: u64,
 }
 
 impl From<ServerArgs> for Config {
@@ -82,6 +86,7 @@ impl From<ServerArgs> for Config {
                     certificate,
                     private_key,
                 }),
+            logs_max_bytes: args.logs_max_mib.saturating_mul(1 << 20),
         }
     }
 }

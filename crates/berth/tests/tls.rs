@@ -44,6 +44,7 @@ fn config(dir: &Path, tls: TlsFiles) -> Config {
         lb_bind: std::net::Ipv4Addr::LOCALHOST.into(),
         master_key_file: None,
         tls: Some(tls),
+        logs_max_bytes: berth_server::server::DEFAULT_LOGS_MAX_BYTES,
     }
 }
 

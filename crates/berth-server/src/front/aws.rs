@@ -156,7 +156,7 @@ async fn execute(
         Access::Read => front
             .cx
             .call(&caller, now, &Changes::default(), |call| prepared(call)),
-        Access::LongRead => {
+        Access::LongRead | Access::OwnStore => {
             let front = Arc::clone(front);
             tokio::task::spawn_blocking(move || {
                 front
