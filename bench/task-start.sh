@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Task start latency, RunTask to RUNNING, with Berth's Docker runtime and its process runtime,
-# next to `docker run -d` of the same image and command; and the agents' resident memory,
-# idle and with every task running. Loopback only.
+# next to `docker run -d` of the same image and command, and again with ten secrets to resolve;
+# and the agents' resident memory, idle and with every task running. Loopback only.
 #
 # Usage: bench/task-start.sh [--tasks 50] [--poll-ms 2] [--logs DIR]
 # BENCH_TASKS and BENCH_POLL_MS set the same; flags win. --logs DIR keeps the servers' and

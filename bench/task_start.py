@@ -3,8 +3,10 @@
 For each of `--tasks` rounds it starts, one at a time and each from a quiet machine,
 a container with `docker run -d`, a task on the Berth server whose agent uses Docker, and a
 task on the Berth server whose agent runs host processes, all with the same image and command,
-and keeps them running. It samples both agents' resident memory before the first round and
-after the last, then prints the tables of bench/README.md and whether the goals are met.
+and keeps them running; then the same task again on both agents with ten secrets to resolve
+(five from Secrets Manager, two of them JSON keys, and five SecureString parameters). It
+samples both agents' resident memory before the first round and after the last, then prints
+the tables of bench/README.md and whether the goals are met.
 
 Run by bench/task-start.sh, which starts the servers and agents and cleans up.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import math
 import statistics
 import subprocess
@@ -31,10 +34,12 @@ ENTRY_POINT = ["/bin/busybox"]
 COMMAND = ["sleep", "3600"]
 MEMORY_MIB = 32
 FAMILY = "task-start"
-# The three ways of starting the same container, as the tables name them.
+FAMILY_WITH_SECRETS = "task-start-secrets"
+# The ways of starting the same container, as the tables name them.
 DOCKER_RUN = "docker run -d"
 DOCKER = "Berth, Docker runtime"
 PROCESS = "Berth, process runtime"
+WITH_SECRETS = ", ten secrets"
 
 # Between starts: what a start sets off after RUNNING shows (the server writing the rest of
 # the agent's report, a controller round) is over well within it, so each start is measured
@@ -49,6 +54,7 @@ GOAL_DOCKER_OVERHEAD_MS = 50
 GOAL_PROCESS_P50_MS = 20
 GOAL_IDLE_RSS_MIB = 20
 GOAL_BUSY_RSS_MIB = 40
+GOAL_SECRETS_ADDED_MS = 5
 
 
 @dataclass
@@ -68,12 +74,12 @@ class Sample:
         return (self.seen - self.sent) * 1000
 
 
-def ecs_client(endpoint: str, credentials: Path):
+def client(service: str, endpoint: str, credentials: Path):
     parser = configparser.ConfigParser()
     parser.read(credentials)
     profile = parser["berth"]
     return boto3.client(
-        "ecs",
+        service,
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id=profile["aws_access_key_id"],
@@ -100,10 +106,25 @@ def epoch(value) -> float | None:
     return value.timestamp() if value is not None else None
 
 
-def start_task(ecs, poll_seconds: float) -> Sample:
+def ten_secrets(endpoint: str, credentials: Path) -> list[dict]:
+    """Makes five secrets and five SecureString parameters; the `secrets` that read them."""
+    secretsmanager = client("secretsmanager", endpoint, credentials)
+    ssm = client("ssm", endpoint, credentials)
+    named = []
+    for n in range(5):
+        value = json.dumps({"username": f"app{n}", "password": f"pw-{n}", "port": 5432})
+        arn = secretsmanager.create_secret(Name=f"bench/db-{n}", SecretString=value)["ARN"]
+        # Whole secrets, and JSON keys as most task definitions pick them.
+        named.append({"name": f"DB_{n}", "valueFrom": arn if n < 3 else f"{arn}:password::"})
+        ssm.put_parameter(Name=f"/bench/key-{n}", Value=f"key-{n}", Type="SecureString")
+        named.append({"name": f"KEY_{n}", "valueFrom": f"/bench/key-{n}"})
+    return named
+
+
+def start_task(ecs, poll_seconds: float, family: str) -> Sample:
     """RunTask, then DescribeTasks until the task is RUNNING."""
     sent = time.time()
-    answer = ecs.run_task(taskDefinition=FAMILY)
+    answer = ecs.run_task(taskDefinition=family)
     if answer["failures"] or not answer["tasks"]:
         sys.exit(f"RunTask placed nothing: {answer['failures']}")
     arn = answer["tasks"][0]["taskArn"]
@@ -213,6 +234,10 @@ def report(results: dict[str, list[Sample]], agents: dict[str, Agent], tasks: in
     def p50(name: str) -> float:
         return nearest_rank([s.ms for s in results[name]], 50)
 
+    for name in agents:
+        added = p50(name + WITH_SECRETS) - p50(name)
+        print(f"- {name}, ten secrets minus none at p50: {added:+.1f} ms "
+              f"(goal <= {GOAL_SECRETS_ADDED_MS} ms): {verdict(added <= GOAL_SECRETS_ADDED_MS)}")
     overhead = p50(DOCKER) - p50(DOCKER_RUN)
     print(f"- Berth's Docker runtime minus `docker run -d` at p50: {overhead:+.1f} ms "
           f"(goal <= {GOAL_DOCKER_OVERHEAD_MS} ms): {verdict(overhead <= GOAL_DOCKER_OVERHEAD_MS)}")
@@ -237,17 +262,20 @@ def main() -> None:
     args = parser.parse_args()
     poll_seconds = args.poll_ms / 1000
 
+    servers = {DOCKER: (args.docker_endpoint, args.docker_credentials),
+               PROCESS: (args.process_endpoint, args.process_credentials)}
     agents = {
-        DOCKER: Agent(ecs_client(args.docker_endpoint, args.docker_credentials),
-                      args.docker_agent_pid),
-        PROCESS: Agent(ecs_client(args.process_endpoint, args.process_credentials),
-                       args.process_agent_pid),
+        DOCKER: Agent(client("ecs", *servers[DOCKER]), args.docker_agent_pid),
+        PROCESS: Agent(client("ecs", *servers[PROCESS]), args.process_agent_pid),
     }
     container = {"name": "app", "image": IMAGE, "essential": True, "memory": MEMORY_MIB,
                  "entryPoint": ENTRY_POINT, "command": COMMAND}
     for name, agent in agents.items():
         agent.ecs.register_task_definition(family=FAMILY, networkMode="bridge",
                                            containerDefinitions=[container])
+        agent.ecs.register_task_definition(
+            family=FAMILY_WITH_SECRETS, networkMode="bridge",
+            containerDefinitions=[{**container, "secrets": ten_secrets(*servers[name])}])
         wait_for_agent(agent.ecs, name)
     time.sleep(STEADY_SECONDS)
     for agent in agents.values():
@@ -255,13 +283,15 @@ def main() -> None:
 
     # Interleaved, so that at every round each runtime starts with the same number of
     # containers already running and any drift of the machine hits all three alike.
-    results: dict[str, list[Sample]] = {DOCKER_RUN: [], DOCKER: [], PROCESS: []}
+    results: dict[str, list[Sample]] = {DOCKER_RUN: [], DOCKER: [], PROCESS: [],
+                                        DOCKER + WITH_SECRETS: [], PROCESS + WITH_SECRETS: []}
     for index in range(args.tasks):
         results[DOCKER_RUN].append(docker_run(args.label, index))
         time.sleep(SETTLE_SECONDS)
         for name, agent in agents.items():
-            results[name].append(start_task(agent.ecs, poll_seconds))
-            time.sleep(SETTLE_SECONDS)
+            for family, row in ((FAMILY, name), (FAMILY_WITH_SECRETS, name + WITH_SECRETS)):
+                results[row].append(start_task(agent.ecs, poll_seconds, family))
+                time.sleep(SETTLE_SECONDS)
         if (index + 1) % 10 == 0 or index + 1 == args.tasks:
             print(f"round {index + 1}/{args.tasks}", file=sys.stderr, flush=True)
 

@@ -1,5 +1,5 @@
-//! A keep-alive HTTP/1.1 connection that speaks the ECS JSON 1.1 protocol and
-//! SigV4-signs every request afresh, as an SDK does.
+//! A keep-alive HTTP/1.1 connection that speaks the AWS JSON 1.1 protocol (of
+//! ECS and Secrets Manager) and SigV4-signs every request afresh, as an SDK does.
 
 use anyhow::{bail, Context, Result};
 use berth_aws::sigv4::{self, RequestParts};
@@ -13,8 +13,25 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
-const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
 const JSON_1_1: &str = "application/x-amz-json-1.1";
+
+/// An API on the JSON 1.1 protocol: the service name it is signed for and the prefix of
+/// its `X-Amz-Target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Api {
+    pub signing_name: &'static str,
+    pub target_prefix: &'static str,
+}
+
+pub const ECS: Api = Api {
+    signing_name: "ecs",
+    target_prefix: "AmazonEC2ContainerServiceV20141113",
+};
+
+pub const SECRETS_MANAGER: Api = Api {
+    signing_name: "secretsmanager",
+    target_prefix: "secretsmanager",
+};
 
 /// Where requests go and whose key signs them.
 pub struct Target {
@@ -58,6 +75,7 @@ impl Target {
 
 /// One action with its body, and the headers that stay the same from send to send.
 pub struct Call {
+    signing_name: &'static str,
     body: Bytes,
     /// `host`, `content-type` and `x-amz-target`: what the signature covers
     /// besides the date it adds.
@@ -65,15 +83,16 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn new(target: &Target, action: &str, body: &Value) -> Self {
+    pub fn new(target: &Target, api: Api, action: &str, body: &Value) -> Self {
         Self {
+            signing_name: api.signing_name,
             body: Bytes::from(body.to_string()),
             headers: vec![
                 ("host".to_owned(), target.host.clone()),
                 ("content-type".to_owned(), JSON_1_1.to_owned()),
                 (
                     "x-amz-target".to_owned(),
-                    format!("{TARGET_PREFIX}{action}"),
+                    format!("{}.{action}", api.target_prefix),
                 ),
             ],
         }
@@ -95,7 +114,7 @@ impl Call {
             &target.access_key_id,
             &target.secret,
             &target.region,
-            "ecs",
+            self.signing_name,
             &amz_date,
         );
         let mut request = Request::builder().method(Method::POST).uri("/");
@@ -158,8 +177,8 @@ impl Connection {
     }
 
     /// Runs one action and returns its JSON answer; any other status than 200 is an error.
-    pub async fn call(&mut self, action: &str, body: &Value) -> Result<Value> {
-        let request = Call::new(&self.target, action, body).signed_request(&self.target)?;
+    pub async fn call(&mut self, api: Api, action: &str, body: &Value) -> Result<Value> {
+        let request = Call::new(&self.target, api, action, body).signed_request(&self.target)?;
         let (status, answer) = self
             .send(request)
             .await
@@ -252,7 +271,7 @@ mod tests {
     #[test]
     fn requests_carry_the_ecs_protocol_headers_and_a_signature() {
         let target = Target::new("http://127.0.0.1:4566", "AKIDBENCH", "S", "eu-west-1").unwrap();
-        let call = Call::new(&target, "ListTasks", &serde_json::json!({}));
+        let call = Call::new(&target, ECS, "ListTasks", &serde_json::json!({}));
         let request = call.signed_request(&target).unwrap();
         assert_eq!(request.method(), Method::POST);
         assert_eq!(request.uri(), "/");
@@ -278,6 +297,7 @@ mod tests {
         let target = Target::new("http://127.0.0.1:4566", "AKIDBENCH", "S", "us-east-1").unwrap();
         let call = Call::new(
             &target,
+            ECS,
             "DescribeServices",
             &serde_json::json!({"services": ["bench"]}),
         );
@@ -299,5 +319,24 @@ mod tests {
             (key == "AKIDBENCH").then(|| "S".to_owned())
         });
         assert!(verified.is_ok(), "{verified:?}");
+    }
+
+    #[test]
+    fn secrets_manager_requests_are_signed_for_secrets_manager() {
+        let target = Target::new("http://127.0.0.1:4566", "AKIDBENCH", "S", "us-east-1").unwrap();
+        let call = Call::new(
+            &target,
+            SECRETS_MANAGER,
+            "GetSecretValue",
+            &serde_json::json!({"SecretId": "db"}),
+        );
+        let request = call.signed_request(&target).unwrap();
+        assert_eq!(
+            header(&request, "x-amz-target"),
+            "secretsmanager.GetSecretValue"
+        );
+        assert!(
+            header(&request, "authorization").contains("/us-east-1/secretsmanager/aws4_request")
+        );
     }
 }

@@ -48,7 +48,12 @@ impl Tally {
 
 /// Drives `action` over `settings.connections` connections and measures it.
 pub async fn run(target: &Arc<Target>, action: Action, settings: &Settings) -> Result<Measurement> {
-    let call = Arc::new(Call::new(target, action.name(), &action.body()));
+    let call = Arc::new(Call::new(
+        target,
+        action.api(),
+        action.name(),
+        &action.body(),
+    ));
     // Every connection is open before the clock starts, so connecting is
     // never measured and all of them start together.
     let mut connections = Vec::with_capacity(settings.connections);

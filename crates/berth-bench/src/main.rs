@@ -1,5 +1,6 @@
 //! `berth-bench`: a load generator for servers that speak the Amazon ECS JSON
-//! API, built to compare `berth server` with moto's ECS mock on equal terms.
+//! API (and Secrets Manager's), built to compare `berth server` with moto's
+//! mocks on equal terms.
 //!
 //! After an unmeasured setup (a task definition, a service, a few tasks) it
 //! drives each chosen action in turn over a fixed number of keep-alive
@@ -63,7 +64,7 @@ struct Cli {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "DescribeServices,ListTasks,RegisterTaskDefinition"
+        default_value = "DescribeServices,ListTasks,RegisterTaskDefinition,GetSecretValue"
     )]
     actions: Vec<Action>,
     #[arg(long, value_enum, default_value = "table")]

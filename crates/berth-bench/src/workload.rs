@@ -1,10 +1,10 @@
 //! What the benchmark asks: the measured actions with their request bodies,
 //! and the unmeasured setup that gives them something to answer about.
 //!
-//! Every body is plain ECS that Berth and moto both accept, so that both
-//! servers answer the same requests.
+//! Every body is plain ECS or Secrets Manager that Berth and moto both accept,
+//! so that both servers answer the same requests.
 
-use crate::client::{Connection, Target};
+use crate::client::{Api, Connection, Target, ECS, SECRETS_MANAGER};
 use anyhow::Result;
 use clap::ValueEnum;
 use serde_json::{json, Value};
@@ -16,6 +16,8 @@ const FAMILY: &str = "berth-bench";
 const SERVICE: &str = "bench";
 /// How many tasks the setup starts, so that ListTasks has a page to return.
 const TASKS: u32 = 5;
+/// The secret GetSecretValue reads: a database's settings as JSON, the common shape.
+const SECRET: &str = "berth-bench/db";
 
 /// A measured action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,6 +28,8 @@ pub enum Action {
     ListTasks,
     #[value(name = "RegisterTaskDefinition")]
     RegisterTaskDefinition,
+    #[value(name = "GetSecretValue")]
+    GetSecretValue,
 }
 
 impl Action {
@@ -35,6 +39,15 @@ impl Action {
             Self::DescribeServices => "DescribeServices",
             Self::ListTasks => "ListTasks",
             Self::RegisterTaskDefinition => "RegisterTaskDefinition",
+            Self::GetSecretValue => "GetSecretValue",
+        }
+    }
+
+    /// The API the action belongs to.
+    pub fn api(self) -> Api {
+        match self {
+            Self::GetSecretValue => SECRETS_MANAGER,
+            _ => ECS,
         }
     }
 
@@ -46,6 +59,7 @@ impl Action {
             Self::ListTasks => json!({}),
             // Each call adds a revision: a write on every request.
             Self::RegisterTaskDefinition => task_definition(),
+            Self::GetSecretValue => json!({"SecretId": SECRET}),
         }
     }
 }
@@ -111,22 +125,23 @@ pub async fn prepare(target: &Arc<Target>, network: &Network) -> Result<()> {
     let mut connection = Connection::open(target).await?;
     // Berth has a `default` cluster from the start; moto has none until asked.
     let clusters = connection
-        .call("DescribeClusters", &json!({"clusters": ["default"]}))
+        .call(ECS, "DescribeClusters", &json!({"clusters": ["default"]}))
         .await?;
     if !any_active(&clusters["clusters"]) {
         connection
-            .call("CreateCluster", &json!({"clusterName": "default"}))
+            .call(ECS, "CreateCluster", &json!({"clusterName": "default"}))
             .await?;
     }
     connection
-        .call("RegisterTaskDefinition", &task_definition())
+        .call(ECS, "RegisterTaskDefinition", &task_definition())
         .await?;
     let services = connection
-        .call("DescribeServices", &json!({"services": [SERVICE]}))
+        .call(ECS, "DescribeServices", &json!({"services": [SERVICE]}))
         .await?;
     if !any_active(&services["services"]) {
         connection
             .call(
+                ECS,
                 "CreateService",
                 &json!({
                     "serviceName": SERVICE,
@@ -142,6 +157,7 @@ pub async fn prepare(target: &Arc<Target>, network: &Network) -> Result<()> {
     // which need instances from its EC2 mock; Fargate tasks need none.
     connection
         .call(
+            ECS,
             "RunTask",
             &json!({
                 "taskDefinition": FAMILY,
@@ -151,6 +167,25 @@ pub async fn prepare(target: &Arc<Target>, network: &Network) -> Result<()> {
             }),
         )
         .await?;
+    // The secret GetSecretValue reads, unless an earlier run made it.
+    let described = connection
+        .call(
+            SECRETS_MANAGER,
+            "DescribeSecret",
+            &json!({"SecretId": SECRET}),
+        )
+        .await;
+    if described.is_err() {
+        let value = json!({"host": "db.internal", "port": 5432, "username": "portal",
+                           "password": "bench-password"});
+        connection
+            .call(
+                SECRETS_MANAGER,
+                "CreateSecret",
+                &json!({"Name": SECRET, "SecretString": value.to_string()}),
+            )
+            .await?;
+    }
     Ok(())
 }
 
@@ -159,7 +194,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn action_names_are_the_ecs_operation_names() {
+    fn action_names_are_the_operation_names() {
         for action in Action::value_variants() {
             let value = action.to_possible_value().unwrap();
             assert_eq!(value.get_name(), action.name());
