@@ -93,6 +93,34 @@ fn decode<A: JsonApi, T: Request<A>>(input: Input<'_>) -> Result<T, AwsError> {
     Ok(request)
 }
 
+/// What AWS's tagging rules say is wrong with a resource's tags (at most 50; keys of 1 to
+/// 128 characters outside the reserved `aws:` prefix; values of at most 256), if anything.
+pub fn tag_problem<'t>(
+    resource: &str,
+    tags: impl ExactSizeIterator<Item = (&'t str, &'t str)>,
+) -> Option<String> {
+    if tags.len() > 50 {
+        return Some(format!(
+            "a {resource} can have at most 50 tags, got {}",
+            tags.len()
+        ));
+    }
+    for (key, value) in tags {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Some(format!("tag key {key:?} must be 1 to 128 characters"));
+        }
+        if value.chars().count() > 256 {
+            return Some(format!(
+                "the value of tag {key:?} must be at most 256 characters"
+            ));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Some(format!("tag key {key:?}: the aws: prefix is reserved"));
+        }
+    }
+    None
+}
+
 /// The registry's entry for an action of `A` handled by `handle`.
 pub fn action<A: JsonApi, T: Request<A>>(
     name: &'static str,

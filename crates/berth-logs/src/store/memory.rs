@@ -282,11 +282,7 @@ impl LogStore for MemoryLogStore {
         if matches!(from, Position::Tail | Position::Before(_)) {
             events.reverse();
         }
-        Ok(ReadPage {
-            first_seq: events.first().map(|e| e.seq),
-            last_seq: events.last().map(|e| e.seq),
-            events,
-        })
+        Ok(ReadPage::of(events))
     }
 
     fn filter(

@@ -84,6 +84,17 @@ pub struct ReadPage {
     pub last_seq: Option<u64>,
 }
 
+impl ReadPage {
+    /// A page of events already ascending by `seq`.
+    pub fn of(events: Vec<Event>) -> ReadPage {
+        ReadPage {
+            first_seq: events.first().map(|e| e.seq),
+            last_seq: events.last().map(|e| e.seq),
+            events,
+        }
+    }
+}
+
 /// Which events of a group a search looks at: the streams named (all when none), or those
 /// whose names start with `prefix`, with timestamps in `[start, end)`.
 #[derive(Debug, Clone, Default)]

@@ -420,11 +420,7 @@ impl LogStore for SqliteLogStore {
         if order == "DESC" {
             events.reverse();
         }
-        Ok(ReadPage {
-            first_seq: events.first().map(|e| e.seq),
-            last_seq: events.last().map(|e| e.seq),
-            events,
-        })
+        Ok(ReadPage::of(events))
     }
 
     fn filter(

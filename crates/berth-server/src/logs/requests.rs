@@ -87,30 +87,12 @@ fn check_time(member: &str, time: Option<i64>) -> Result<(), Error> {
 }
 
 fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), Error> {
-    if tags.len() > 50 {
-        return Err(Error::new(
-            "TooManyTagsException",
-            format!("a log group can have at most 50 tags, got {}", tags.len()),
-        ));
+    let pairs = tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    match crate::json_api::tag_problem("log group", pairs) {
+        Some(problem) if tags.len() > 50 => Err(Error::new("TooManyTagsException", problem)),
+        Some(problem) => Err(Error::invalid(problem)),
+        None => Ok(()),
     }
-    for (key, value) in tags {
-        if key.is_empty() || key.chars().count() > 128 {
-            return Err(Error::invalid(format!(
-                "tag key {key:?} must be 1 to 128 characters"
-            )));
-        }
-        if value.chars().count() > 256 {
-            return Err(Error::invalid(format!(
-                "the value of tag {key:?} must be at most 256 characters"
-            )));
-        }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(Error::invalid(format!(
-                "tag key {key:?}: the aws: prefix is reserved"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A log group named by `logGroupName` or by `logGroupIdentifier` (its name or ARN,

@@ -94,33 +94,11 @@ fn check_description(description: &Option<String>) -> Result<(), Error> {
 }
 
 fn check_tags(tags: &[Tag]) -> Result<(), Error> {
-    if tags.len() > 50 {
-        return Err(Error::invalid_parameter(format!(
-            "a secret can have at most 50 tags, got {}",
-            tags.len()
-        )));
+    let pairs = tags.iter().map(|t| (t.key.as_str(), t.value.as_str()));
+    match crate::json_api::tag_problem("secret", pairs) {
+        Some(problem) => Err(Error::invalid_parameter(problem)),
+        None => Ok(()),
     }
-    for tag in tags {
-        if tag.key.is_empty() || tag.key.chars().count() > 128 {
-            return Err(Error::invalid_parameter(format!(
-                "tag key {:?} must be 1 to 128 characters",
-                tag.key
-            )));
-        }
-        if tag.value.chars().count() > 256 {
-            return Err(Error::invalid_parameter(format!(
-                "the value of tag {:?} must be at most 256 characters",
-                tag.key
-            )));
-        }
-        if tag.key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(Error::invalid_parameter(format!(
-                "tag key {:?}: the aws: prefix is reserved",
-                tag.key
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn check_filters(filters: &[Filter]) -> Result<(), Error> {
