@@ -27,6 +27,7 @@ const SCHEMA: &str = "
         ingestion INTEGER NOT NULL, message TEXT NOT NULL,
         PRIMARY KEY (stream_id, seq)) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS events_by_time ON events (timestamp, stream_id, seq);
+    CREATE INDEX IF NOT EXISTS events_by_stream_time ON events (stream_id, timestamp);
 ";
 
 pub struct SqliteLogStore {
@@ -524,61 +525,97 @@ impl LogStore for SqliteLogStore {
     fn enforce_retention(&self, now: Millis, max_bytes: u64) -> Result<u64, LogError> {
         self.transaction(|tx| {
             let storage = |e| self.storage(e);
-            let before: i64 = tx
-                .query_row("SELECT COALESCE(SUM(bytes), 0) FROM streams", [], |row| {
-                    row.get(0)
-                })
-                .map_err(storage)?;
-            tx.execute(
-                "DELETE FROM events WHERE (stream_id, seq) IN ( \
-                 SELECT e.stream_id, e.seq FROM events e JOIN streams s ON s.id = e.stream_id \
-                 JOIN groups g ON g.name = s.group_name \
-                 WHERE g.retention_days IS NOT NULL AND e.timestamp < ?1 - g.retention_days * ?2)",
-                params![now, DAY],
-            )
-            .map_err(storage)?;
-            let mut kept: i64 = tx
-                .query_row(
-                    "SELECT COALESCE(SUM(length(CAST(message AS BLOB))), 0) FROM events",
-                    [],
-                    |row| row.get(0),
-                )
-                .map_err(storage)?;
-            // Over the cap: the oldest events go, a batch at a time.
-            while kept as u64 > max_bytes {
-                let over = kept - max_bytes as i64;
-                let freed: i64 = tx
-                    .query_row(
-                        "WITH oldest AS (SELECT stream_id, seq, length(CAST(message AS BLOB)) AS size, \
-                         SUM(length(CAST(message AS BLOB))) OVER (ORDER BY timestamp, stream_id, seq) AS running \
-                         FROM events ORDER BY timestamp, stream_id, seq LIMIT 10000) \
-                         SELECT COALESCE(SUM(size), 0) FROM oldest WHERE running - size < ?1",
-                        [over],
-                        |row| row.get(0),
+            let mut dropped = 0u64;
+            // Past retention: only streams whose oldest event is past their group's horizon
+            // are touched, so a run costs what it drops, not what is kept.
+            let expired: Vec<(i64, Millis)> = {
+                let mut statement = tx
+                    .prepare(
+                        "SELECT s.id, ?1 - g.retention_days * ?2 FROM streams s \
+                         JOIN groups g ON g.name = s.group_name \
+                         WHERE g.retention_days IS NOT NULL \
+                         AND s.first_event < ?1 - g.retention_days * ?2",
                     )
                     .map_err(storage)?;
-                tx.execute(
-                    "DELETE FROM events WHERE (stream_id, seq) IN ( \
-                     SELECT stream_id, seq FROM (SELECT stream_id, seq, length(CAST(message AS BLOB)) AS size, \
-                     SUM(length(CAST(message AS BLOB))) OVER (ORDER BY timestamp, stream_id, seq) AS running \
-                     FROM events ORDER BY timestamp, stream_id, seq LIMIT 10000) WHERE running - size < ?1)",
-                    [over],
+                let rows = statement
+                    .query_map(params![now, DAY], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .map_err(storage)?;
+                rows.collect::<Result<_, _>>().map_err(storage)?
+            };
+            for (stream, horizon) in expired {
+                dropped += drop_events(
+                    tx,
+                    "stream_id = ?1 AND timestamp < ?2",
+                    params![stream, horizon],
+                    stream,
                 )
                 .map_err(storage)?;
-                if freed == 0 {
+            }
+            // Over the cap: the oldest events go, whatever their group, a batch at a time.
+            loop {
+                let kept: i64 = tx
+                    .query_row("SELECT COALESCE(SUM(bytes), 0) FROM streams", [], |row| {
+                        row.get(0)
+                    })
+                    .map_err(storage)?;
+                let Some(over) = (kept as u64).checked_sub(max_bytes).filter(|o| *o > 0) else {
+                    break;
+                };
+                let oldest: Vec<(i64, i64)> = {
+                    let mut statement = tx
+                        .prepare(
+                            "SELECT stream_id, seq FROM events \
+                             ORDER BY timestamp, stream_id, seq LIMIT 1000",
+                        )
+                        .map_err(storage)?;
+                    let rows = statement
+                        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .map_err(storage)?;
+                    rows.collect::<Result<_, _>>().map_err(storage)?
+                };
+                if oldest.is_empty() {
                     break;
                 }
-                kept -= freed;
+                let mut freed = 0u64;
+                for (stream, seq) in oldest {
+                    if freed >= over {
+                        break;
+                    }
+                    freed += drop_events(
+                        tx,
+                        "stream_id = ?1 AND seq = ?2",
+                        params![stream, seq],
+                        stream,
+                    )
+                    .map_err(storage)?;
+                }
+                dropped += freed;
             }
-            // Totals follow what is left.
-            tx.execute(
-                "UPDATE streams SET bytes = (SELECT COALESCE(SUM(length(CAST(message AS BLOB))), 0) \
-                 FROM events WHERE stream_id = streams.id), \
-                 first_event = (SELECT MIN(timestamp) FROM events WHERE stream_id = streams.id)",
-                [],
-            )
-            .map_err(storage)?;
-            Ok((before - kept).max(0) as u64)
+            Ok(dropped)
         })
     }
+}
+
+/// Deletes one stream's events that `condition` selects (its parameters `?1` the stream and
+/// `?2` the bound) and keeps the stream's totals right; returns the bytes dropped.
+fn drop_events(
+    tx: &Transaction<'_>,
+    condition: &str,
+    arguments: impl rusqlite::Params + Copy,
+    stream: i64,
+) -> rusqlite::Result<u64> {
+    let bytes: i64 = tx.query_row(
+        &format!(
+            "SELECT COALESCE(SUM(length(CAST(message AS BLOB))), 0) FROM events WHERE {condition}"
+        ),
+        arguments,
+        |row| row.get(0),
+    )?;
+    tx.execute(&format!("DELETE FROM events WHERE {condition}"), arguments)?;
+    tx.execute(
+        "UPDATE streams SET bytes = bytes - ?2, \
+         first_event = (SELECT MIN(timestamp) FROM events WHERE stream_id = ?1) WHERE id = ?1",
+        params![stream, bytes],
+    )?;
+    Ok(bytes as u64)
 }
