@@ -241,6 +241,15 @@ pub fn filtering_across_streams<S: LogStore>(store: S) {
     let found = store.filter(&everything("g"), &wanted, None, 100).unwrap();
     assert_eq!(found.events.len(), 3);
     assert!(found.next.is_none());
+    // Required text narrows what the matcher is asked about, never what it finds.
+    let terms = ["web-".to_string(), "line 7".to_string()];
+    let narrowed = FilterQuery {
+        contains: &terms,
+        ..everything("g")
+    };
+    let found = store.filter(&narrowed, &wanted, None, 100).unwrap();
+    let streams: Vec<&str> = found.events.iter().map(|e| e.stream.as_str()).collect();
+    assert_eq!(streams, ["web-1", "web-2"]);
     let prefixed = FilterQuery {
         group: "g",
         prefix: Some("web-"),

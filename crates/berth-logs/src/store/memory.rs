@@ -311,6 +311,12 @@ impl LogStore for MemoryLogStore {
                 })
             })
             .filter(|(_, e)| in_range(e.timestamp, (query.start, query.end)))
+            .filter(|(_, e)| {
+                query
+                    .contains
+                    .iter()
+                    .all(|t| e.message.contains(t.as_str()))
+            })
             .filter(|(at, _)| after.is_none_or(|a| *at > a))
             .collect();
         candidates.sort_by_key(|(at, _)| *at);

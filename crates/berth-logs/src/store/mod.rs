@@ -104,6 +104,9 @@ pub struct FilterQuery<'a> {
     pub prefix: Option<&'a str>,
     pub start: Option<Millis>,
     pub end: Option<Millis>,
+    /// Text every wanted event contains (a filter pattern's required terms): the store skips
+    /// other events without asking the matcher, where it can cheaply.
+    pub contains: &'a [String],
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -165,7 +168,8 @@ pub(crate) fn event_id(stream: u64, seq: u64) -> String {
     format!("{stream:010}{seq:020}")
 }
 
-/// How many events a search looks at in one call before it answers with what it found.
+/// How many events a search hands its matcher in one call before it answers with what it
+/// found.
 pub const SEARCH_BUDGET: usize = 100_000;
 
 pub trait LogStore: Send + Sync + 'static {

@@ -466,23 +466,31 @@ impl LogStore for SqliteLogStore {
             return Ok(FilterPage::default());
         }
         let ids: Vec<String> = names.keys().map(i64::to_string).collect();
+        // Events without a required term are skipped inside SQLite, never copied out.
+        let terms: String = (0..query.contains.len())
+            .map(|i| format!(" AND instr(message, ?{}) > 0", i + 7))
+            .collect();
         let sql = format!(
             "SELECT stream_id, seq, timestamp, ingestion, message FROM events \
              WHERE stream_id IN ({}) AND timestamp >= ?1 AND timestamp < ?2 \
-             AND (timestamp, stream_id, seq) > (?3, ?4, ?5) \
+             AND (timestamp, stream_id, seq) > (?3, ?4, ?5){terms} \
              ORDER BY timestamp, stream_id, seq LIMIT ?6",
             ids.join(", ")
         );
         let mut statement = connection.prepare(&sql).map_err(|e| self.storage(e))?;
+        let bounds: [&dyn rusqlite::ToSql; 6] = [
+            &query.start.unwrap_or(Millis::MIN),
+            &query.end.unwrap_or(Millis::MAX),
+            &after.timestamp,
+            &(after.stream as i64),
+            &(after.seq as i64),
+            &((SEARCH_BUDGET + 1) as i64),
+        ];
+        let arguments = bounds
+            .into_iter()
+            .chain(query.contains.iter().map(|t| t as &dyn rusqlite::ToSql));
         let mut rows = statement
-            .query(params![
-                query.start.unwrap_or(Millis::MIN),
-                query.end.unwrap_or(Millis::MAX),
-                after.timestamp,
-                after.stream as i64,
-                after.seq as i64,
-                (SEARCH_BUDGET + 1) as i64
-            ])
+            .query(params_from_iter(arguments))
             .map_err(|e| self.storage(e))?;
         let mut page = FilterPage::default();
         let mut looked = 0;

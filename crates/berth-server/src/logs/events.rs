@@ -166,12 +166,14 @@ pub fn filter(call: &Call<'_>, request: &r::FilterLogEvents) -> Result<Value, Er
     // FilterLogEvents includes events at endTime (GetLogEvents does not); the store's ranges
     // end before their end.
     let end = request.end_time.map(|end| end.saturating_add(1));
+    let required = pattern.required_terms();
     let query = FilterQuery {
         group,
         streams: &request.log_stream_names,
         prefix: request.log_stream_name_prefix.as_deref(),
         start: request.start_time,
         end,
+        contains: &required,
     };
     let page = call.logs().filter(
         &query,
