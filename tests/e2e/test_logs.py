@@ -1,9 +1,11 @@
 """CloudWatch Logs through the real `aws` CLI and boto3: groups, streams, retention and tags;
 5,000 lines written and read back in order, forward and backward; a search with a quoted
-term across streams; AWS's errors; and every line still there after `kill -9`."""
+term across streams; AWS's errors; every line still there after `kill -9`; and a live tail
+read as boto3 reads AWS's event stream."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import botocore.exceptions
@@ -109,3 +111,49 @@ def test_lines_come_back_in_order_are_searchable_and_survive_a_crash(server: Ber
     again = logs.filter_log_events(logGroupName="/ecs/indexer", logStreamNames=["ecs/indexer/a"],
                                    filterPattern='"line 04999"')["events"]
     assert [e["eventId"] for e in again] == [paginated[-1]["eventId"]], "ids survive a restart"
+
+
+def test_live_tail_streams_what_arrives_as_boto3_reads_it(server: BerthServer):
+    # botocore prefixes this operation's host (stream-127.0.0.1); the README says to turn that
+    # off for an endpoint of your own, as here.
+    logs = server.client(service="logs", inject_host_prefix=False)
+    logs.create_log_group(logGroupName="/ecs/tail")
+    logs.create_log_stream(logGroupName="/ecs/tail", logStreamName="web/1")
+    logs.put_log_events(logGroupName="/ecs/tail", logStreamName="web/1",
+                        logEvents=[{"timestamp": now_ms(), "message": "ERROR from before the session"}])
+    arn = f"arn:aws:logs:{REGION}:000000000000:log-group:/ecs/tail"
+    answer = logs.start_live_tail(logGroupIdentifiers=[arn], logEventFilterPattern="ERROR")
+    stream = answer["responseStream"]
+    events = iter(stream)
+    started = next(events)
+    assert started["sessionStart"]["logGroupIdentifiers"] == [arn], started
+
+    def write_later():
+        time.sleep(0.5)
+        writer = logs_client(server)
+        writer.put_log_events(logGroupName="/ecs/tail", logStreamName="web/1", logEvents=[
+            {"timestamp": now_ms(), "message": "INFO all well"},
+            {"timestamp": now_ms(), "message": "ERROR boom"}])
+        writer.create_log_stream(logGroupName="/ecs/tail", logStreamName="web/2")
+        writer.put_log_events(logGroupName="/ecs/tail", logStreamName="web/2", logEvents=[
+            {"timestamp": now_ms(), "message": "ERROR in a new stream"}])
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    seen, updates = [], 0
+    try:
+        for event in events:
+            update = event["sessionUpdate"]
+            updates += 1
+            assert update["sessionMetadata"]["sampled"] is False
+            seen += [(r["logStreamName"], r["message"]) for r in update["sessionResults"]]
+            if len(seen) >= 2 or updates >= 10:
+                break
+    finally:
+        stream.close()
+        writer.join()
+    assert sorted(seen) == [("web/1", "ERROR boom"), ("web/2", "ERROR in a new stream")], (seen, updates)
+
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        logs.start_live_tail(logGroupIdentifiers=["/ecs/missing"])
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod eventstream;
 pub mod json;
 pub mod paging;
 pub mod query;

@@ -205,6 +205,11 @@ impl Call<'_> {
         self.cx.logs.as_ref()
     }
 
+    /// The log store, for work that outlives the call (a live tail).
+    pub fn logs_shared(&self) -> Arc<dyn LogStore> {
+        Arc::clone(&self.cx.logs)
+    }
+
     fn store(&self) -> &dyn Store {
         self.cx.store.as_ref()
     }

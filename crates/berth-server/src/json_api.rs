@@ -4,7 +4,7 @@
 //! and gets the rest; see ARCHITECTURE.md, "Adding an AWS API".
 
 use crate::call::{Call, Fault};
-use crate::registry::{Access, Action, Input, WireError};
+use crate::registry::{Access, Action, Input, Output, WireError};
 use berth_aws::AwsError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -126,6 +126,15 @@ pub fn action<A: JsonApi, T: Request<A>>(
     name: &'static str,
     access: Access,
     handle: fn(&Call<'_>, &T) -> Result<Value, Error<A>>,
+) -> Action {
+    Action::new(name, access, decode::<A, T>, handle)
+}
+
+/// The same for an action that may answer with an event stream.
+pub fn streaming_action<A: JsonApi, T: Request<A>>(
+    name: &'static str,
+    access: Access,
+    handle: fn(&Call<'_>, &T) -> Result<Output, Error<A>>,
 ) -> Action {
     Action::new(name, access, decode::<A, T>, handle)
 }

@@ -38,11 +38,14 @@ pub enum Input<'a> {
 }
 
 /// What a handler answers: a JSON-shaped value (written as JSON or as the query protocol's
-/// XML), or JSON text it wrote itself from cached renderings.
+/// XML), JSON text it wrote itself from cached renderings, or an event stream: messages in
+/// `application/vnd.amazon.eventstream` framing, sent as they come until the sender is
+/// dropped (and the sender stops when the client goes away).
 #[derive(Debug)]
 pub enum Output {
     Value(Value),
     Json(String),
+    Events(tokio::sync::mpsc::Receiver<bytes::Bytes>),
 }
 
 impl From<Value> for Output {
@@ -72,6 +75,10 @@ impl Output {
                     500,
                 )
             }),
+            Output::Events(_) => Err(AwsError::new(
+                "InvalidOperationException",
+                "this action answers with an event stream, which only the JSON protocol carries",
+            )),
         }
     }
 }

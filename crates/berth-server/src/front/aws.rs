@@ -3,6 +3,7 @@
 //! API, decode the action's typed request, run it where its access says, and write the
 //! answer or the error in the protocol the request spoke.
 
+use super::body::{Body, Events};
 use super::shared::{Front, MAX_BODY_BYTES};
 use super::writer::Write;
 use crate::call::{Caller, Changes};
@@ -11,7 +12,7 @@ use crate::registry::{Access, Input, Output, Prepared, Service};
 use berth_aws::route::{self, Head, Wire};
 use berth_aws::{json, query, sigv4, xml, AwsError};
 use bytes::{BufMut, Bytes, BytesMut};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::http::request::Parts;
@@ -25,10 +26,7 @@ fn internal(message: impl Into<String>) -> AwsError {
     AwsError::with_status("InternalFailure", message, 500)
 }
 
-pub(super) async fn answer(
-    front: &Arc<Front>,
-    request: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+pub(super) async fn answer(front: &Arc<Front>, request: Request<Incoming>) -> Response<Body> {
     let request_id = berth_aws::request_id();
     let (parts, body) = request.into_parts();
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
@@ -260,7 +258,26 @@ fn respond(
     action: &str,
     result: Result<Output, AwsError>,
     request_id: String,
-) -> Response<Full<Bytes>> {
+) -> Response<Body> {
+    let result = match result {
+        Ok(Output::Events(events)) if matches!(wire, Wire::Json(_)) => {
+            let mut response = Response::new(Either::Right(Events(events)));
+            let headers = response.headers_mut();
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.amazon.eventstream"),
+            );
+            if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {
+                headers.insert("x-amzn-requestid", value);
+            }
+            return response;
+        }
+        Ok(Output::Events(_)) => Err(AwsError::new(
+            "InvalidOperationException",
+            "this action answers with an event stream, which only the JSON protocol carries",
+        )),
+        other => other,
+    };
     let status = match &result {
         Ok(_) => StatusCode::OK,
         Err(error) => {
@@ -270,6 +287,10 @@ fn respond(
     let body = match (wire, result) {
         (Wire::Json(_), Ok(Output::Value(value))) => encode(&value),
         (Wire::Json(_), Ok(Output::Json(text))) => Bytes::from(text),
+        // Answered above, or turned into an error for the query protocol.
+        (_, Ok(Output::Events(_))) => encode(&json::error_body(&internal(
+            "an event stream was not answered as one",
+        ))),
         (Wire::Json(_), Err(error)) => encode(&json::error_body(&error)),
         (Wire::Query { namespace }, Ok(output)) => match output.into_value() {
             Ok(value) => Bytes::from(xml::response(
@@ -285,7 +306,7 @@ fn respond(
         }
     };
     let length = HeaderValue::from(body.len());
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Either::Left(Full::new(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire.content_type()));

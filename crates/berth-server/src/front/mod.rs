@@ -7,13 +7,14 @@
 
 mod agents;
 mod aws;
+mod body;
 mod shared;
 mod writer;
 
 pub use shared::Front;
 
-use bytes::Bytes;
-use http_body_util::Full;
+use body::Body;
+use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -94,9 +95,9 @@ where
     }
 }
 
-async fn answer(front: &Arc<Front>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(front: &Arc<Front>, request: Request<Incoming>) -> Response<Body> {
     if request.uri().path().starts_with(agents::PREFIX) {
-        agents::answer(front, request).await
+        agents::answer(front, request).await.map(Either::Left)
     } else {
         aws::answer(front, request).await
     }

@@ -3,7 +3,8 @@
 //! store, so that a burst of logging never slows the ECS API or the controller.
 //!
 //! `requests` reads and checks each action's input; `groups` holds the handlers of groups,
-//! streams, retention and tags, `events` those of writing, reading and searching events.
+//! streams, retention and tags, `events` those of writing, reading and searching events,
+//! `tail` the live tail, answered as an event stream.
 //! What Berth does not do (KMS keys, other log group classes, metric and subscription
 //! filters, Logs Insights) is answered with an error that says so.
 
@@ -11,6 +12,7 @@ mod error;
 mod events;
 mod groups;
 mod requests;
+mod tail;
 
 #[cfg(test)]
 mod tests;
@@ -118,6 +120,11 @@ pub fn service() -> Service {
                 "ListTagsForResource",
                 Logs,
                 groups::list_tags,
+            ),
+            json_api::streaming_action::<error::Logs, r::StartLiveTail>(
+                "StartLiveTail",
+                Logs,
+                tail::start,
             ),
             declined(
                 "PutMetricFilter",

@@ -420,6 +420,71 @@ impl Request<Logs> for FilterLogEvents {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct StartLiveTail {
+    pub log_group_identifiers: Vec<String>,
+    pub log_stream_names: Option<Vec<String>>,
+    pub log_stream_name_prefixes: Option<Vec<String>>,
+    #[serde(default)]
+    pub log_event_filter_pattern: String,
+}
+
+impl Request<Logs> for StartLiveTail {
+    fn check(&self) -> Result<(), Error> {
+        let groups = self.log_group_identifiers.len();
+        if !(1..=10).contains(&groups) {
+            return Err(constraint(
+                "logGroupIdentifiers",
+                &format!("{groups} log groups"),
+                "Member must have length between 1 and 10",
+            ));
+        }
+        for identifier in &self.log_group_identifiers {
+            if identifier.ends_with('*') {
+                return Err(Error::invalid(format!(
+                    "log group identifier {identifier} must not end with *"
+                )));
+            }
+            check_group_name("logGroupIdentifiers", group_of_identifier(identifier))?;
+        }
+        if self.log_stream_names.is_some() && self.log_stream_name_prefixes.is_some() {
+            return Err(Error::invalid(
+                "You can't specify both logStreamNames and logStreamNamePrefixes.",
+            ));
+        }
+        for (member, list) in [
+            ("logStreamNames", &self.log_stream_names),
+            ("logStreamNamePrefixes", &self.log_stream_name_prefixes),
+        ] {
+            let Some(list) = list else { continue };
+            if groups != 1 {
+                return Err(Error::invalid(format!(
+                    "{member} can be given only with a single log group"
+                )));
+            }
+            if !(1..=100).contains(&list.len()) {
+                return Err(constraint(
+                    member,
+                    &format!("{} names", list.len()),
+                    "Member must have length between 1 and 100",
+                ));
+            }
+            for name in list {
+                check_stream_name(member, name)?;
+            }
+        }
+        if self.log_event_filter_pattern.chars().count() > 1024 {
+            return Err(constraint(
+                "logEventFilterPattern",
+                &self.log_event_filter_pattern,
+                "Member must have length less than or equal to 1024",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PutRetentionPolicy {
     pub log_group_name: String,
     pub retention_in_days: i32,
