@@ -128,8 +128,9 @@ def test_live_tail_streams_what_arrives_as_boto3_reads_it(server: BerthServer):
     started = next(events)
     assert started["sessionStart"]["logGroupIdentifiers"] == [arn], started
 
+    # The session knows where each stream stood when sessionStart came; what is written from
+    # now on is new to it.
     def write_later():
-        time.sleep(0.5)
         writer = logs_client(server)
         writer.put_log_events(logGroupName="/ecs/tail", logStreamName="web/1", logEvents=[
             {"timestamp": now_ms(), "message": "INFO all well"},

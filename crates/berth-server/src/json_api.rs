@@ -43,6 +43,11 @@ impl<A: JsonApi> Error<A> {
         }
     }
 
+    /// The API's answer to a paging token it did not issue.
+    pub fn invalid_token() -> Self {
+        Self::new(A::INVALID_TOKEN.0, A::INVALID_TOKEN.1)
+    }
+
     /// A fault of the service's own (HTTP 500), with the model's code for one.
     pub fn fault(message: impl Into<String>) -> Self {
         Self {
@@ -154,8 +159,7 @@ pub fn page<A: JsonApi, T>(
 ) -> Result<(Vec<T>, Option<String>), Error<A>> {
     let start = match token {
         None => 0,
-        Some(token) => berth_aws::paging::decode_token(token)
-            .ok_or_else(|| Error::new(A::INVALID_TOKEN.0, A::INVALID_TOKEN.1))?,
+        Some(token) => berth_aws::paging::decode_token(token).ok_or_else(Error::invalid_token)?,
     };
     let size = max_results.map_or(default, |n| usize::try_from(n).unwrap_or(default));
     Ok(berth_aws::paging::offset_page(items, start, size))

@@ -131,6 +131,11 @@ pub enum LogError {
     StreamExists { group: String, stream: String },
     #[error("the paging cursor was not made by this store")]
     BadCursor,
+    #[error("log store directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("log store at {path}: {source}")]
     Storage {
         path: String,

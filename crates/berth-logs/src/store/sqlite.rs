@@ -44,9 +44,9 @@ impl SqliteLogStore {
             path: shown.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(|e| LogError::Storage {
-            path: shown.clone(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        std::fs::create_dir_all(dir).map_err(|source| LogError::Directory {
+            path: dir.display().to_string(),
+            source,
         })?;
         let connection = Connection::open(&path).map_err(storage)?;
         connection

@@ -272,10 +272,6 @@ fn respond(
             }
             return response;
         }
-        Ok(Output::Events(_)) => Err(AwsError::new(
-            "InvalidOperationException",
-            "this action answers with an event stream, which only the JSON protocol carries",
-        )),
         other => other,
     };
     let status = match &result {
@@ -287,8 +283,8 @@ fn respond(
     let body = match (wire, result) {
         (Wire::Json(_), Ok(Output::Value(value))) => encode(&value),
         (Wire::Json(_), Ok(Output::Json(text))) => Bytes::from(text),
-        // Answered above, or turned into an error for the query protocol.
-        (_, Ok(Output::Events(_))) => encode(&json::error_body(&internal(
+        // Answered above; the query protocol's `into_value` refuses them.
+        (Wire::Json(_), Ok(Output::Events(_))) => encode(&json::error_body(&internal(
             "an event stream was not answered as one",
         ))),
         (Wire::Json(_), Err(error)) => encode(&json::error_body(&error)),

@@ -87,11 +87,11 @@ pub fn put(call: &Call<'_>, request: &r::PutLogEvents) -> Result<Value, Error> {
 
 /// A GetLogEvents token: `f/<seq>` reads on after an event, `b/<seq>` back before one.
 fn position(token: &str) -> Result<Position, Error> {
-    let seq = |digits: &str| digits.parse::<u64>().map_err(|_| super::bad_token());
+    let seq = |digits: &str| digits.parse::<u64>().map_err(|_| Error::invalid_token());
     match token.split_at_checked(2) {
         Some(("f/", digits)) => Ok(Position::After(seq(digits)?)),
         Some(("b/", digits)) => Ok(Position::Before(seq(digits)?)),
-        _ => Err(super::bad_token()),
+        _ => Err(Error::invalid_token()),
     }
 }
 

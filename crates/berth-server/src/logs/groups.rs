@@ -136,7 +136,7 @@ pub fn describe_streams(call: &Call<'_>, request: &r::DescribeLogStreams) -> Res
     let skip = match &request.next_token {
         Some(token) => super::decode_token(token)?
             .parse::<usize>()
-            .map_err(|_| super::bad_token())?,
+            .map_err(|_| Error::invalid_token())?,
         None => 0,
     };
     let order = match request.order_by.unwrap_or(OrderBy::LogStreamName) {

@@ -47,14 +47,7 @@ fn decode_token(token: &str) -> Result<String, Error> {
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(bad_token)
-}
-
-fn bad_token() -> Error {
-    Error::new(
-        <Logs as json_api::JsonApi>::INVALID_TOKEN.0,
-        <Logs as json_api::JsonApi>::INVALID_TOKEN.1,
-    )
+        .ok_or_else(Error::invalid_token)
 }
 
 impl From<LogError> for Error {
@@ -64,7 +57,7 @@ impl From<LogError> for Error {
             LogError::StreamNotFound { .. } => Error::stream_not_found(),
             LogError::GroupExists(_) => Error::group_exists(),
             LogError::StreamExists { .. } => Error::stream_exists(),
-            LogError::BadCursor => bad_token(),
+            LogError::BadCursor => Error::invalid_token(),
             fault => {
                 tracing::error!(error = %fault, "log store failure");
                 Error::fault(fault.to_string())
