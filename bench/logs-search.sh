@@ -37,7 +37,7 @@ echo "building berth (release)" >&2
 cargo build --release --quiet -p berth
 bash scripts/python-env.sh >&2
 python="$repo/.venv/bin/python"
-berth="$repo/target/release/berth"
+berth="${CARGO_TARGET_DIR:-$repo/target}/release/berth"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/berth-logs-search.XXXXXX")
 server_pid=

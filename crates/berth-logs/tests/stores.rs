@@ -1,6 +1,9 @@
 //! The conformance suite over the fake and the embedded store.
 
-use berth_logs::store::{conformance, MemoryLogStore, SqliteLogStore};
+use berth_logs::store::{
+    conformance, CapturedEvent, FilterQuery, LogStore, MemoryLogStore, NewEvent, Position,
+    SqliteLogStore,
+};
 
 fn sqlite() -> (tempfile::TempDir, SqliteLogStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -26,6 +29,11 @@ conforms!(
     reading_pages_forward_and_backward,
     filtering_across_streams,
     retention_and_the_size_cap,
+    capturing_without_repeats,
+    searching_for_rare_terms,
+    searching_past_the_budget,
+    searching_while_events_arrive,
+    searching_after_retention,
 );
 
 #[test]
@@ -46,4 +54,182 @@ fn a_store_that_cannot_be_opened_says_where() {
             .contains(&file.path().display().to_string()),
         "{error}"
     );
+}
+
+/// The schema log stores were made with before streams kept a captured position.
+const SCHEMA_BEFORE_CAPTURE: &str = "
+    CREATE TABLE groups (
+        name TEXT PRIMARY KEY, created INTEGER NOT NULL, retention_days INTEGER,
+        tags TEXT NOT NULL DEFAULT '{}');
+    CREATE TABLE streams (
+        id INTEGER PRIMARY KEY, group_name TEXT NOT NULL, name TEXT NOT NULL,
+        created INTEGER NOT NULL, first_event INTEGER, last_event INTEGER,
+        last_ingestion INTEGER, last_seq INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0, UNIQUE (group_name, name));
+    CREATE TABLE events (
+        stream_id INTEGER NOT NULL, seq INTEGER NOT NULL, timestamp INTEGER NOT NULL,
+        ingestion INTEGER NOT NULL, message TEXT NOT NULL,
+        PRIMARY KEY (stream_id, seq)) WITHOUT ROWID;
+    CREATE INDEX events_by_time ON events (timestamp, stream_id, seq);
+    CREATE INDEX events_by_stream_time ON events (stream_id, timestamp);
+";
+
+#[test]
+fn a_store_from_before_capture_takes_captured_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("logs.db");
+    let old = rusqlite::Connection::open(&db).unwrap();
+    old.execute_batch(SCHEMA_BEFORE_CAPTURE).unwrap();
+    old.execute_batch(
+        "INSERT INTO groups (name, created) VALUES ('g', 1);
+         INSERT INTO streams (group_name, name, created, first_event, last_event,
+             last_ingestion, last_seq, bytes) VALUES ('g', 's', 1, 5, 5, 1, 1, 6);
+         INSERT INTO events VALUES (1, 1, 5, 1, 'before');",
+    )
+    .unwrap();
+    drop(old);
+
+    // Past i64::MAX, so the position must survive SQLite's signed integers.
+    let position = i64::MAX as u64 + 7;
+    let after = [CapturedEvent {
+        position,
+        event: NewEvent {
+            timestamp: 6,
+            message: "after".into(),
+        },
+    }];
+    let store = SqliteLogStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.append_captured("g", "s", &after, false, 2).unwrap(),
+        Some(position)
+    );
+    drop(store);
+    // Opened again, it has nothing left to bring up to date and remembers the position.
+    let store = SqliteLogStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.append_captured("g", "s", &after, false, 3).unwrap(),
+        Some(position)
+    );
+    let messages: Vec<(u64, String)> = store
+        .read("g", "s", (None, None), Position::Head, 10)
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| (e.seq, e.message))
+        .collect();
+    assert_eq!(messages, [(1, "before".into()), (2, "after".into())]);
+    assert_eq!(search(&store, "before"), [("s".to_string(), 1)]);
+    drop(store);
+    let stored: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT captured_through FROM streams", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, position as i64, "kept bit for bit");
+}
+
+/// Every event found by a search for `pattern`, followed to its end, as (stream, seq).
+fn search(store: &SqliteLogStore, pattern: &str) -> Vec<(String, u64)> {
+    let pattern = berth_logs::filter::Pattern::parse(pattern).unwrap();
+    let required = pattern.required_terms();
+    let query = FilterQuery {
+        group: "g",
+        contains: &required,
+        ..FilterQuery::default()
+    };
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .filter(&query, &|m| pattern.matches(m), cursor.as_deref(), 10_000)
+            .unwrap();
+        found.extend(page.events.into_iter().map(|e| (e.stream, e.seq)));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return found,
+        }
+    }
+}
+
+/// A store made before the block index (schema version 1): opening it puts every stored
+/// event in a block, and searches find all of them, also those the index cannot help with.
+#[test]
+fn a_store_from_before_the_block_index_finds_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("logs.db");
+    let mut old = rusqlite::Connection::open(&db).unwrap();
+    old.execute_batch(SCHEMA_BEFORE_CAPTURE).unwrap();
+    old.execute_batch(
+        "ALTER TABLE streams ADD COLUMN captured_through INTEGER;
+         PRAGMA user_version = 1;
+         INSERT INTO groups (name, created) VALUES ('g', 1);
+         INSERT INTO streams (group_name, name, created, last_seq) VALUES ('g', 'a', 1, 10000);
+         INSERT INTO streams (group_name, name, created, last_seq) VALUES ('g', 'b', 1, 3000);",
+    )
+    .unwrap();
+    let message = |stream: i64, seq: i64| -> String {
+        let mut line = format!("10.0.{}.{} GET /health 200 req-{seq:08}", seq % 256, stream);
+        if seq % 2_500 == 1_234 {
+            line.push_str(" rare-Qz81-term");
+        }
+        line
+    };
+    let tx = old.transaction().unwrap();
+    for (stream, count) in [(1i64, 10_000i64), (2, 3_000)] {
+        for seq in 1..=count {
+            // Seqs 100 to 199 of `a` dropped by retention already.
+            if stream == 1 && (100..200).contains(&seq) {
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO events VALUES (?1, ?2, ?3, 1, ?4)",
+                rusqlite::params![stream, seq, 1_000 + seq * stream, message(stream, seq)],
+            )
+            .unwrap();
+        }
+    }
+    tx.execute_batch(
+        "UPDATE streams SET bytes = (SELECT SUM(length(message)) FROM events e \
+         WHERE e.stream_id = streams.id), first_event = (SELECT MIN(timestamp) FROM events e \
+         WHERE e.stream_id = streams.id), last_event = (SELECT MAX(timestamp) FROM events e \
+         WHERE e.stream_id = streams.id)",
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    drop(old);
+
+    let store = SqliteLogStore::open(dir.path()).unwrap();
+    let mut rare: Vec<(String, u64, i64)> = Vec::new();
+    for (name, stream, count) in [("a", 1, 10_000), ("b", 2, 3_000)] {
+        for seq in (1..=count).filter(|s| s % 2_500 == 1_234) {
+            rare.push((name.to_string(), seq as u64, 1_000 + seq * stream));
+        }
+    }
+    rare.sort_by_key(|(name, seq, time)| (*time, name.clone(), *seq));
+    let rare: Vec<(String, u64)> = rare.into_iter().map(|(n, s, _)| (n, s)).collect();
+    assert_eq!(search(&store, "rare-Qz81-term"), rare);
+    assert_eq!(search(&store, "GET /health").len(), 12_900);
+    assert_eq!(search(&store, "Qz").len(), rare.len());
+    // New events go on after the old ones and are found too.
+    let more = NewEvent {
+        timestamp: 50_000,
+        message: "later rare-Qz81-term".into(),
+    };
+    assert_eq!(store.append("g", "b", &[more], 2).unwrap(), 3_001..=3_001);
+    assert_eq!(
+        search(&store, "rare-Qz81-term").last(),
+        Some(&("b".to_string(), 3_001))
+    );
+    drop(store);
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let (blocks, events): (i64, i64) = connection
+        .query_row("SELECT COUNT(*), SUM(events) FROM blocks", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(events, 12_901, "every event in a block");
+    assert!(blocks >= 4, "{blocks}");
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }

@@ -2,7 +2,10 @@
 //! implementation by its tests (`tests/stores.rs`). A store that persists also runs
 //! [`survives_reopening`] with a way to open its directory again.
 
-use super::{FilterQuery, LogError, LogStore, Millis, NewEvent, Position, StreamOrder, DAY};
+use super::{
+    CapturedEvent, FilterQuery, LogError, LogStore, Millis, NewEvent, Position, StreamOrder, DAY,
+};
+use crate::filter::Pattern;
 use std::collections::{BTreeMap, BTreeSet};
 
 const NOW: Millis = 1_700_000_000_000;
@@ -12,6 +15,20 @@ fn events(range: std::ops::Range<i64>, stream: &str) -> Vec<NewEvent> {
         .map(|n| NewEvent {
             timestamp: NOW + n,
             message: format!("{stream} line {n}"),
+        })
+        .collect()
+}
+
+/// Lines of a container's output at `positions`, each stamped with its position.
+fn captured(positions: impl IntoIterator<Item = u64>, stream: &str) -> Vec<CapturedEvent> {
+    positions
+        .into_iter()
+        .map(|position| CapturedEvent {
+            position,
+            event: NewEvent {
+                timestamp: NOW + position as Millis,
+                message: format!("{stream} line {position}"),
+            },
         })
         .collect()
 }
@@ -335,13 +352,189 @@ pub fn retention_and_the_size_cap<S: LogStore>(store: S) {
     assert_eq!(store.enforce_retention(NOW, 10).unwrap(), 0);
 }
 
+/// An agent's resends, after a crash or a lost answer, add nothing twice, and a stream's
+/// captured position lives and dies with the stream.
+pub fn capturing_without_repeats<S: LogStore>(store: S) {
+    let messages = |stream: &str| -> Vec<String> {
+        store
+            .read("/ecs/web", stream, (None, None), Position::Head, 100)
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    };
+    let info = |stream: &str| {
+        store
+            .streams("/ecs/web", stream, StreamOrder::Name, false, 0, 1)
+            .unwrap()
+            .remove(0)
+    };
+    match store.append_captured("/ecs/web", "a", &captured(1..4, "a"), false, NOW) {
+        Err(LogError::GroupNotFound(group)) => assert_eq!(group, "/ecs/web"),
+        other => panic!("a missing group without create_group: {other:?}"),
+    }
+    assert!(store.group("/ecs/web").unwrap().is_none(), "nothing made");
+
+    // An empty batch only asks, yet makes the group (when told to) and the stream.
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &[], true, NOW)
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.group("/ecs/web").unwrap().unwrap().created, NOW);
+    assert_eq!(info("a").created, NOW);
+    assert!(messages("a").is_empty());
+
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &captured(1..4, "a"), false, NOW + 10)
+            .unwrap(),
+        Some(3)
+    );
+    // A resend overlapping what went in adds only what is new.
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &captured(2..6, "a"), true, NOW + 20)
+            .unwrap(),
+        Some(5)
+    );
+    // A resend of what went in already adds nothing, not even to the ingestion time.
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &captured(1..6, "a"), false, NOW + 30)
+            .unwrap(),
+        Some(5)
+    );
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &[], false, NOW + 30)
+            .unwrap(),
+        Some(5)
+    );
+    let page = store
+        .read("/ecs/web", "a", (None, None), Position::Head, 100)
+        .unwrap();
+    let read: Vec<(u64, Millis, Millis, &str)> = page
+        .events
+        .iter()
+        .map(|e| (e.seq, e.timestamp, e.ingestion_time, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (1, NOW + 1, NOW + 10, "a line 1"),
+            (2, NOW + 2, NOW + 10, "a line 2"),
+            (3, NOW + 3, NOW + 10, "a line 3"),
+            (4, NOW + 4, NOW + 20, "a line 4"),
+            (5, NOW + 5, NOW + 20, "a line 5"),
+        ]
+    );
+    let a = info("a");
+    assert_eq!(
+        (a.first_event, a.last_event, a.last_ingestion),
+        (Some(NOW + 1), Some(NOW + 5), Some(NOW + 20))
+    );
+    let bytes: u64 = page.events.iter().map(|e| e.message.len() as u64).sum();
+    assert_eq!(a.stored_bytes, bytes);
+    assert_eq!(
+        store.group("/ecs/web").unwrap().unwrap().stored_bytes,
+        bytes
+    );
+
+    // Out of order, an event at or before one already taken is skipped all the same.
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &captured([7, 6, 5, 8, 8], "a"), false, NOW)
+            .unwrap(),
+        Some(8)
+    );
+    assert_eq!(messages("a")[5..], ["a line 7", "a line 8"]);
+
+    // Each stream has its own position.
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "b", &captured(2..4, "b"), false, NOW)
+            .unwrap(),
+        Some(3)
+    );
+    assert_eq!(messages("b"), ["b line 2", "b line 3"]);
+    assert_eq!(messages("a").len(), 7);
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &[], false, NOW)
+            .unwrap(),
+        Some(8)
+    );
+
+    // Positions take every `u64`, past what fits a signed 64-bit integer.
+    let high = [i64::MAX as u64 + 1, u64::MAX - 1].map(|position| CapturedEvent {
+        position,
+        event: NewEvent {
+            timestamp: NOW,
+            message: format!("high {position}"),
+        },
+    });
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "high", &high, false, NOW)
+            .unwrap(),
+        Some(u64::MAX - 1)
+    );
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "high", &high, false, NOW)
+            .unwrap(),
+        Some(u64::MAX - 1),
+        "a resend past i64::MAX adds nothing"
+    );
+    assert_eq!(messages("high").len(), 2);
+
+    // A stream made again starts over, as does one in a group made again.
+    store.delete_stream("/ecs/web", "a").unwrap();
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &[], false, NOW)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "a", &captured(1..3, "a"), false, NOW)
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(messages("a"), ["a line 1", "a line 2"]);
+    store.delete_group("/ecs/web").unwrap();
+    assert_eq!(
+        store
+            .append_captured("/ecs/web", "b", &captured(1..2, "b"), true, NOW)
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(messages("b"), ["b line 1"]);
+}
+
 /// Everything appended before a reopen is there after it, with the same ids, and new
-/// appends carry on where the old ones stopped.
+/// appends carry on where the old ones stopped, captured ones where their capture did.
 pub fn survives_reopening<S: LogStore>(open: impl Fn() -> S) {
     let first = open();
     first.create_group("g", NOW).unwrap();
     first.create_stream("g", "s", NOW).unwrap();
     first.append("g", "s", &events(0..100, "s"), NOW).unwrap();
+    first
+        .append_captured("g", "c", &captured(1..4, "c"), false, NOW)
+        .unwrap();
+    first.create_stream("g", "r", NOW).unwrap();
+    first
+        .append(
+            "g",
+            "r",
+            &access_lines(0..9_000, &[(4_321, "needle-Qz81")], |n| NOW + n),
+            NOW,
+        )
+        .unwrap();
     let before = first
         .read("g", "s", (None, None), Position::Head, 1000)
         .unwrap();
@@ -351,10 +544,358 @@ pub fn survives_reopening<S: LogStore>(open: impl Fn() -> S) {
         .read("g", "s", (None, None), Position::Head, 1000)
         .unwrap();
     assert_eq!(before, after);
+    // Searches find what was stored before, and what is stored after, the reopening.
+    let found = |store: &S| -> Vec<(String, u64)> {
+        search_all(store, &everything("g"), "needle-Qz81", 100)
+            .0
+            .into_iter()
+            .map(|(s, n, _)| (s, n))
+            .collect()
+    };
+    assert_eq!(found(&second), [("r".to_string(), 4_322)]);
+    second
+        .append(
+            "g",
+            "r",
+            &access_lines(9_000..9_010, &[(9_005, "needle-Qz81")], |n| NOW + n),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(
+        found(&second),
+        [("r".to_string(), 4_322), ("r".to_string(), 9_006)]
+    );
     assert_eq!(
         second
             .append("g", "s", &events(100..101, "s"), NOW)
             .unwrap(),
         101..=101
     );
+    assert_eq!(
+        second
+            .append_captured("g", "c", &captured(2..5, "c"), false, NOW)
+            .unwrap(),
+        Some(4)
+    );
+    let resumed = second
+        .read("g", "c", (None, None), Position::Head, 10)
+        .unwrap();
+    let seqs: Vec<(u64, &str)> = resumed
+        .events
+        .iter()
+        .map(|e| (e.seq, e.message.as_str()))
+        .collect();
+    assert_eq!(
+        seqs,
+        [
+            (1, "c line 1"),
+            (2, "c line 2"),
+            (3, "c line 3"),
+            (4, "c line 4")
+        ]
+    );
+}
+
+/// Every event a filter pattern matches, following the cursor to the end, `limit` a page,
+/// as (stream, seq, message); and how many calls it took.
+fn search_all<S: LogStore>(
+    store: &S,
+    query: &FilterQuery<'_>,
+    pattern: &str,
+    limit: usize,
+) -> (Vec<(String, u64, String)>, usize) {
+    let pattern = Pattern::parse(pattern).unwrap();
+    let required = pattern.required_terms();
+    let query = FilterQuery {
+        contains: &required,
+        ..query.clone()
+    };
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    for calls in 1.. {
+        let page = store
+            .filter(&query, &|m| pattern.matches(m), cursor.as_deref(), limit)
+            .unwrap();
+        found.extend(
+            page.events
+                .into_iter()
+                .map(|e| (e.stream, e.seq, e.message)),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return (found, calls),
+        }
+    }
+    unreachable!()
+}
+
+/// Lines shaped like an access log, `n` from `range`, some holding `extra`.
+fn access_lines(
+    range: std::ops::Range<i64>,
+    extra: &[(i64, &str)],
+    time: impl Fn(i64) -> Millis,
+) -> Vec<NewEvent> {
+    range
+        .map(|n| {
+            let mut message = format!(
+                "10.0.{}.{} GET /api/v1/items {} {}ms req-{n:08}",
+                n % 256,
+                (n * 7) % 256,
+                [200, 304, 404, 500][n as usize % 4],
+                n % 900
+            );
+            for (at, text) in extra {
+                if *at == n {
+                    message.push(' ');
+                    message.push_str(text);
+                }
+            }
+            NewEvent {
+                timestamp: time(n),
+                message,
+            }
+        })
+        .collect()
+}
+
+/// A search for a rare term finds exactly the events holding it among many others (many
+/// blocks of them, in a store that keeps blocks), matching case as terms do, and so do terms
+/// too short for any index.
+pub fn searching_for_rare_terms<S: LogStore>(store: S) {
+    store.create_group("g", NOW).unwrap();
+    store.create_stream("g", "a", NOW).unwrap();
+    store.create_stream("g", "b", NOW).unwrap();
+    let marks = [
+        (777, "NEEDLE-QZ81"),
+        (12_345, "needle-Qz81"),
+        (15_000, "Qz"),
+    ];
+    for from in (0..20_000).step_by(5000) {
+        let batch = access_lines(from..from + 5000, &marks, |n| NOW + 2 * n);
+        store.append("g", "a", &batch, NOW).unwrap();
+    }
+    let b_marks = [(3, "needle-Qz81"), (9_999, "needle-Qz81 again")];
+    let batch = access_lines(0..10_000, &b_marks, |n| NOW + 4 * n + 1);
+    store.append("g", "b", &batch, NOW).unwrap();
+    let all = everything("g");
+    let tail = |found: Vec<(String, u64, String)>| -> Vec<(String, u64, String)> {
+        found
+            .into_iter()
+            .map(|(s, seq, m)| {
+                let tail = m.split(' ').skip(6).collect::<Vec<_>>().join(" ");
+                (s, seq, tail)
+            })
+            .collect()
+    };
+    let (found, _) = search_all(&store, &all, "\"needle-Qz81\"", 10_000);
+    let wanted = [
+        ("b".to_string(), 4, "needle-Qz81".to_string()),
+        ("a".to_string(), 12_346, "needle-Qz81".to_string()),
+        ("b".to_string(), 10_000, "needle-Qz81 again".to_string()),
+    ];
+    assert_eq!(tail(found), wanted, "by time, then stream");
+    // One event a page: the same events, with cursors between them.
+    let (paged, calls) = search_all(&store, &all, "needle-Qz81", 1);
+    assert_eq!(tail(paged), wanted);
+    assert!(calls >= 3);
+    // Case matters.
+    let (upper, _) = search_all(&store, &all, "NEEDLE-QZ81", 100);
+    assert_eq!(
+        tail(upper),
+        [("a".to_string(), 778, "NEEDLE-QZ81".to_string())]
+    );
+    assert!(search_all(&store, &all, "needle-qz81", 100).0.is_empty());
+    assert!(search_all(&store, &all, "NEEDLE-Qz81", 100).0.is_empty());
+    // Terms too short for trigrams, alone and with longer ones.
+    let (short, _) = search_all(&store, &all, "Qz", 100);
+    let seqs: Vec<(String, u64)> = short.iter().map(|(s, n, _)| (s.clone(), *n)).collect();
+    assert_eq!(
+        seqs,
+        [
+            ("b".to_string(), 4),
+            ("a".to_string(), 12_346),
+            ("a".to_string(), 15_001),
+            ("b".to_string(), 10_000)
+        ]
+    );
+    let (both, _) = search_all(&store, &all, "Qz again", 100);
+    assert_eq!(both.len(), 1);
+    assert_eq!(both[0].1, 10_000);
+    // Unusual terms: with a quote, with bytes beyond ASCII, absent.
+    assert!(search_all(&store, &all, "\"Qz8 \"", 100).0.is_empty());
+    assert!(search_all(&store, &all, "Qzé81", 100).0.is_empty());
+    // Within a time range, and in one stream.
+    let range = FilterQuery {
+        start: Some(NOW + 13),
+        end: Some(NOW + 2 * 12_345),
+        ..everything("g")
+    };
+    let (found, _) = search_all(&store, &range, "needle-Qz81", 100);
+    assert_eq!(found.len(), 1, "the end is exclusive");
+    let range = FilterQuery {
+        end: Some(NOW + 2 * 12_345 + 1),
+        ..range
+    };
+    assert_eq!(search_all(&store, &range, "needle-Qz81", 100).0.len(), 2);
+    let only_a = ["a".to_string()];
+    let in_a = FilterQuery {
+        streams: &only_a,
+        ..everything("g")
+    };
+    let (found, _) = search_all(&store, &in_a, "needle-Qz81", 100);
+    assert_eq!(found.len(), 1);
+    // A common term, past the event budget, in order and complete.
+    let (common, _) = search_all(&store, &all, "\" 404 \"", 10_000);
+    assert_eq!(common.len(), 7_500);
+    assert!(common.iter().all(|(_, _, m)| m.contains(" 404 ")));
+    let mut unique: Vec<_> = common.iter().map(|(s, n, _)| (s, n)).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 7_500, "no repeat");
+}
+
+/// An event the search budget ends a call at is still looked at by the next call, whether
+/// the store can skip events or not.
+pub fn searching_past_the_budget<S: LogStore>(store: S) {
+    store.create_group("g", NOW).unwrap();
+    store.create_stream("g", "s", NOW).unwrap();
+    let total = super::SEARCH_BUDGET as i64 + 2;
+    let lines: Vec<NewEvent> = (0..total)
+        .map(|n| NewEvent {
+            timestamp: NOW + n,
+            message: format!("e {n}"),
+        })
+        .collect();
+    for batch in lines.chunks(10_000) {
+        store.append("g", "s", batch, NOW).unwrap();
+    }
+    for n in [super::SEARCH_BUDGET as i64 - 1, super::SEARCH_BUDGET as i64] {
+        let wanted = format!("e {n}");
+        // Without required terms: every event goes to the matcher.
+        let query = everything("g");
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store
+                .filter(&query, &|m| m == wanted, cursor.as_deref(), 100)
+                .unwrap();
+            found.extend(page.events.into_iter().map(|e| e.message));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(found, std::slice::from_ref(&wanted));
+        let (found, _) = search_all(&store, &query, &format!("\"{wanted}\""), 100);
+        assert_eq!(found.len(), 1, "{wanted}");
+    }
+}
+
+/// Events appended while a search is under way are found by its later pages, also when they
+/// go into a block (in a store that keeps blocks) the search has read already.
+pub fn searching_while_events_arrive<S: LogStore>(store: S) {
+    store.create_group("g", NOW).unwrap();
+    store.create_stream("g", "s", NOW).unwrap();
+    store.create_stream("g", "t", NOW).unwrap();
+    let marks = [(10, "needle-Qz81"), (20, "needle-Qz81")];
+    store
+        .append("g", "s", &access_lines(0..100, &marks, |n| NOW + n), NOW)
+        .unwrap();
+    let pattern = Pattern::parse("needle-Qz81").unwrap();
+    let required = pattern.required_terms();
+    let query = FilterQuery {
+        contains: &required,
+        ..everything("g")
+    };
+    let matches = |m: &str| pattern.matches(m);
+    let first = store.filter(&query, &matches, None, 1).unwrap();
+    assert_eq!(first.events.len(), 1);
+    assert_eq!(first.events[0].seq, 11);
+    let cursor = first.next.expect("more to come");
+    // After the page: later in the same stream, in another stream, and one at a time
+    // earlier than the cursor (which the search is past).
+    store
+        .append(
+            "g",
+            "s",
+            &access_lines(100..110, &[(105, "needle-Qz81")], |n| NOW + n),
+            NOW,
+        )
+        .unwrap();
+    store
+        .append(
+            "g",
+            "t",
+            &access_lines(
+                0..3,
+                &[(0, "needle-Qz81"), (1, "needle-Qz81"), (2, "needle-Qz81")],
+                |n| NOW + [5, 15, 200][n as usize],
+            ),
+            NOW,
+        )
+        .unwrap();
+    let mut found = Vec::new();
+    let mut cursor = Some(cursor);
+    while let Some(at) = cursor {
+        let page = store.filter(&query, &matches, Some(&at), 1).unwrap();
+        found.extend(page.events.into_iter().map(|e| (e.stream, e.seq)));
+        cursor = page.next;
+    }
+    assert_eq!(
+        found,
+        [
+            ("t".to_string(), 2),
+            ("s".to_string(), 21),
+            ("s".to_string(), 106),
+            ("t".to_string(), 3)
+        ]
+    );
+}
+
+/// Retention and the size cap drop events from searches as from reads, and a search over
+/// what is left still finds it.
+pub fn searching_after_retention<S: LogStore>(store: S) {
+    store.create_group("g", NOW).unwrap();
+    store.set_retention("g", Some(1)).unwrap();
+    store.create_stream("g", "s", NOW).unwrap();
+    let marks = [(5, "needle-Qz81"), (9_000, "needle-Qz81")];
+    // The first 6,000 events two days old, the rest fresh.
+    let time = |n: i64| {
+        if n < 6_000 {
+            NOW - 2 * DAY + n
+        } else {
+            NOW + n
+        }
+    };
+    store
+        .append("g", "s", &access_lines(0..10_000, &marks, time), NOW)
+        .unwrap();
+    let all = everything("g");
+    assert_eq!(search_all(&store, &all, "needle-Qz81", 100).0.len(), 2);
+    store.enforce_retention(NOW, u64::MAX).unwrap();
+    let (found, _) = search_all(&store, &all, "needle-Qz81", 100);
+    let seqs: Vec<u64> = found.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(seqs, [9_001]);
+    // Over the cap: all but the newest 1,000 events go.
+    let kept: u64 = access_lines(9_000..10_000, &marks, time)
+        .iter()
+        .map(|e| e.message.len() as u64)
+        .sum();
+    store.enforce_retention(NOW, kept).unwrap();
+    assert_eq!(search_all(&store, &all, "needle-Qz81", 100).0.len(), 1);
+    assert_eq!(search_all(&store, &all, "req-", 10_000).0.len(), 1_000);
+    store.enforce_retention(NOW, 0).unwrap();
+    assert!(search_all(&store, &all, "needle-Qz81", 100).0.is_empty());
+    // The stream takes events again, and they are found.
+    store
+        .append(
+            "g",
+            "s",
+            &access_lines(0..10, &[(3, "needle-Qz81")], |n| NOW + n),
+            NOW,
+        )
+        .unwrap();
+    let (found, _) = search_all(&store, &all, "needle-Qz81", 100);
+    let seqs: Vec<u64> = found.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(seqs, [10_004]);
 }

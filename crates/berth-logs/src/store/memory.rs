@@ -2,8 +2,9 @@
 //! fast, for handler tests and as the reference the conformance suite holds others to.
 
 use super::{
-    event_id, Cursor, Event, FilterPage, FilterQuery, GroupInfo, LogError, LogStore, Millis,
-    NewEvent, Position, ReadPage, StreamInfo, StreamOrder, DAY, SEARCH_BUDGET,
+    event_id, uncaptured, CapturedEvent, Cursor, Event, FilterPage, FilterQuery, GroupInfo,
+    LogError, LogStore, Millis, NewEvent, Position, ReadPage, StreamInfo, StreamOrder, DAY,
+    SEARCH_BUDGET,
 };
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -32,10 +33,48 @@ struct Stream {
     created: Millis,
     last_seq: u64,
     last_ingestion: Option<Millis>,
+    captured_through: Option<u64>,
     events: Vec<Event>,
 }
 
 impl Stream {
+    fn new(id: u64, now: Millis) -> Stream {
+        Stream {
+            id,
+            created: now,
+            last_seq: 0,
+            last_ingestion: None,
+            captured_through: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// Appends `events` in order, whichever way they came in, so that every event gets the
+    /// same `seq` and ingestion time rules; the `seq`s they took.
+    fn push<'e>(
+        &mut self,
+        name: &str,
+        events: impl IntoIterator<Item = &'e NewEvent>,
+        now: Millis,
+    ) -> RangeInclusive<u64> {
+        let first = self.last_seq + 1;
+        for event in events {
+            self.last_seq += 1;
+            self.events.push(Event {
+                stream: name.to_string(),
+                event_id: event_id(self.id, self.last_seq),
+                seq: self.last_seq,
+                timestamp: event.timestamp,
+                ingestion_time: now,
+                message: event.message.clone(),
+            });
+        }
+        if self.last_seq >= first {
+            self.last_ingestion = Some(now);
+        }
+        first..=self.last_seq
+    }
+
     fn info(&self, name: &str) -> StreamInfo {
         StreamInfo {
             name: name.to_string(),
@@ -49,6 +88,15 @@ impl Stream {
 }
 
 impl Group {
+    fn new(now: Millis) -> Group {
+        Group {
+            created: now,
+            retention_days: None,
+            tags: BTreeMap::new(),
+            streams: BTreeMap::new(),
+        }
+    }
+
     fn info(&self, name: &str) -> GroupInfo {
         GroupInfo {
             name: name.to_string(),
@@ -95,21 +143,28 @@ fn stream_mut<'s>(
         })
 }
 
+/// Adds an empty stream, numbered after every stream the store has had.
+fn add_stream(state: &mut State, group: &str, stream: &str, now: Millis) -> Result<(), LogError> {
+    let id = state.next_stream + 1;
+    let streams = &mut group_mut(state, group)?.streams;
+    if streams.contains_key(stream) {
+        return Err(LogError::StreamExists {
+            group: group.to_string(),
+            stream: stream.to_string(),
+        });
+    }
+    streams.insert(stream.to_string(), Stream::new(id, now));
+    state.next_stream = id;
+    Ok(())
+}
+
 impl LogStore for MemoryLogStore {
     fn create_group(&self, name: &str, now: Millis) -> Result<(), LogError> {
         let mut state = self.state();
         if state.groups.contains_key(name) {
             return Err(LogError::GroupExists(name.to_string()));
         }
-        state.groups.insert(
-            name.to_string(),
-            Group {
-                created: now,
-                retention_days: None,
-                tags: BTreeMap::new(),
-                streams: BTreeMap::new(),
-            },
-        );
+        state.groups.insert(name.to_string(), Group::new(now));
         Ok(())
     }
 
@@ -163,27 +218,7 @@ impl LogStore for MemoryLogStore {
     }
 
     fn create_stream(&self, group: &str, stream: &str, now: Millis) -> Result<(), LogError> {
-        let mut state = self.state();
-        state.next_stream += 1;
-        let id = state.next_stream;
-        let streams = &mut group_mut(&mut state, group)?.streams;
-        if streams.contains_key(stream) {
-            return Err(LogError::StreamExists {
-                group: group.to_string(),
-                stream: stream.to_string(),
-            });
-        }
-        streams.insert(
-            stream.to_string(),
-            Stream {
-                id,
-                created: now,
-                last_seq: 0,
-                last_ingestion: None,
-                events: Vec::new(),
-            },
-        );
-        Ok(())
+        add_stream(&mut self.state(), group, stream, now)
     }
 
     fn delete_stream(&self, group: &str, stream: &str) -> Result<(), LogError> {
@@ -231,23 +266,29 @@ impl LogStore for MemoryLogStore {
         now: Millis,
     ) -> Result<RangeInclusive<u64>, LogError> {
         let mut state = self.state();
+        Ok(stream_mut(&mut state, group, stream)?.push(stream, events, now))
+    }
+
+    fn append_captured(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[CapturedEvent],
+        create_group: bool,
+        now: Millis,
+    ) -> Result<Option<u64>, LogError> {
+        let mut state = self.state();
+        if create_group && !state.groups.contains_key(group) {
+            state.groups.insert(group.to_string(), Group::new(now));
+        }
+        if !group_mut(&mut state, group)?.streams.contains_key(stream) {
+            add_stream(&mut state, group, stream, now)?;
+        }
         let target = stream_mut(&mut state, group, stream)?;
-        let first = target.last_seq + 1;
-        for event in events {
-            target.last_seq += 1;
-            target.events.push(Event {
-                stream: stream.to_string(),
-                event_id: event_id(target.id, target.last_seq),
-                seq: target.last_seq,
-                timestamp: event.timestamp,
-                ingestion_time: now,
-                message: event.message.clone(),
-            });
-        }
-        if !events.is_empty() {
-            target.last_ingestion = Some(now);
-        }
-        Ok(first..=target.last_seq)
+        let (fresh, through) = uncaptured(target.captured_through, events);
+        target.push(stream, fresh, now);
+        target.captured_through = through;
+        Ok(through)
     }
 
     fn read(
@@ -323,7 +364,8 @@ impl LogStore for MemoryLogStore {
         let mut page = FilterPage::default();
         for (looked, (at, event)) in candidates.iter().enumerate() {
             if looked == SEARCH_BUDGET {
-                page.next = Some(at.encode());
+                // The next call goes on after the last event looked at.
+                page.next = Some(candidates[looked - 1].0.encode());
                 return Ok(page);
             }
             if matches(&event.message) {

@@ -1,12 +1,14 @@
-//! The log store: log groups with retention and tags, their streams, and each stream's
-//! events in arrival order. Behind [`LogStore`] so that a shared implementation (for a
-//! control plane of several servers) can follow the embedded one without changing callers;
-//! [`MemoryLogStore`] is the fake, [`SqliteLogStore`] the embedded default, and
-//! [`conformance`] the suite both pass.
+//! The log store: log groups with retention and tags, their streams, each stream's events in
+//! arrival order, and how far an agent's capture of a container's output into a stream has
+//! reached, so that a resend adds nothing twice. Behind [`LogStore`] so that a shared
+//! implementation (for a control plane of several servers) can follow the embedded one
+//! without changing callers; [`MemoryLogStore`] is the fake, [`SqliteLogStore`] the embedded
+//! default, and [`conformance`] the suite both pass.
 
 pub mod conformance;
 mod memory;
 mod sqlite;
+mod trigrams;
 
 pub use memory::MemoryLogStore;
 pub use sqlite::SqliteLogStore;
@@ -42,6 +44,14 @@ pub struct StreamInfo {
 pub struct NewEvent {
     pub timestamp: Millis,
     pub message: String,
+}
+
+/// An event read from a container's output, with its place in what the container's runtime
+/// kept (increasing line by line within one stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedEvent {
+    pub position: u64,
+    pub event: NewEvent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,8 +183,29 @@ pub(crate) fn event_id(stream: u64, seq: u64) -> String {
     format!("{stream:010}{seq:020}")
 }
 
-/// How many events a search hands its matcher in one call before it answers with what it
-/// found.
+/// The events of `events` past `through` and past every event accepted before them, and the
+/// captured position after them: the one rule of [`LogStore::append_captured`] for every store.
+pub(crate) fn uncaptured(
+    mut through: Option<u64>,
+    events: &[CapturedEvent],
+) -> (Vec<&NewEvent>, Option<u64>) {
+    let fresh = events
+        .iter()
+        .filter(|captured| {
+            let fresh = through.is_none_or(|t| captured.position > t);
+            if fresh {
+                through = Some(captured.position);
+            }
+            fresh
+        })
+        .map(|captured| &captured.event)
+        .collect();
+    (fresh, through)
+}
+
+/// How many events a search reads in one call before it answers with what it found: the
+/// events it hands its matcher, or, in a store that can rule out blocks of events unread,
+/// the events of the blocks it could not rule out (skipped ones cost only their check).
 pub const SEARCH_BUDGET: usize = 100_000;
 
 pub trait LogStore: Send + Sync + 'static {
@@ -216,6 +247,22 @@ pub trait LogStore: Send + Sync + 'static {
         events: &[NewEvent],
         now: Millis,
     ) -> Result<RangeInclusive<u64>, LogError>;
+    /// Appends what an agent captured from one container to `stream` of `group`: only events
+    /// whose `position` is past the stream's captured position go in, in the order given, and
+    /// the stream then remembers the last one's position, all in one commit, so a resend adds
+    /// nothing twice. Creates the stream when it is missing, and the group too when
+    /// `create_group` (as the awslogs driver does); a missing group is otherwise
+    /// `GroupNotFound`. Returns the stream's captured position after the append: `None` while
+    /// nothing was ever captured into it. An empty `events` only asks where the stream is
+    /// (still creating the stream).
+    fn append_captured(
+        &self,
+        group: &str,
+        stream: &str,
+        events: &[CapturedEvent],
+        create_group: bool,
+        now: Millis,
+    ) -> Result<Option<u64>, LogError>;
     /// One stream's events with timestamps in `[start, end)`, from `from`, at most `limit`.
     fn read(
         &self,
