@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import uuid
 from pathlib import Path
@@ -107,6 +108,54 @@ def cluster(berth_bin: Path, server: BerthServer, tmp_path: Path):
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
         if os.environ.get("BERTH_TEST_SHOW_AGENT_LOG"):
             print(agent.log_path.read_text())
+
+
+@pytest.fixture(params=["docker", "process"])
+def fleet(request, berth_bin: Path, server: BerthServer, tmp_path: Path):
+    """A server and one agent on the runtime the test is parametrized with (Docker, or host
+    processes), cleaned up by label or by process group whatever the outcome."""
+    runtime = request.param
+    if runtime == "docker":
+        require_images()
+    label = uuid.uuid4().hex[:12]
+    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label, runtime=runtime)
+    agent.start()
+    try:
+        yield server, agent
+    finally:
+        agent.stop()
+        if runtime == "docker":
+            ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
+            if ids:
+                subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
+        else:
+            # A stopped agent leaves its processes running, as Docker leaves containers.
+            for record in (tmp_path / "agent").rglob("record.json"):
+                pid = json.loads(record.read_text()).get("pid")
+                if pid:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
+def process_stdout(state_dir: Path, runtime_id: str) -> str:
+    """What a host-process container wrote to stdout, read from its output files in the
+    framing berth_runtime::process::output documents: per file a 16-byte header, then records
+    of kind (1 stdout, 2 stderr, 3 end), payload length (u32 LE), time (i64 LE) and payload."""
+    found = list(state_dir.rglob(runtime_id))
+    if not found:
+        return ""
+    out = bytearray()
+    files = sorted(found[0].glob("output.*"), key=lambda f: int(f.suffix[1:]))
+    for file in files:
+        data = file.read_bytes()[16:]
+        while len(data) >= 13:
+            kind, length = data[0], struct.unpack_from("<I", data, 1)[0]
+            if kind == 1:
+                out += data[13:13 + length]
+            data = data[13 + length:]
+    return out.decode(errors="replace")
 
 
 def web_definition(image: str, family: str = "web", **container) -> dict:

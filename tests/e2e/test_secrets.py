@@ -11,7 +11,7 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from conftest import BerthServer, REGION, isolated_environ, wait_for
+from conftest import BerthServer, REGION, isolated_environ
 
 DB_SECRET = {"DATABASE_PASSWORD": "pw-7Hq2-unique", "username": "portal", "port": 5432}
 

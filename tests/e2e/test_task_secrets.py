@@ -6,8 +6,6 @@ why, and no value is left in the agent's state directory."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BerthServer, REGION, wait_for
-from docker_cluster import TESTAPP_V1, Agent, docker, require_images
+from docker_cluster import TESTAPP_V1, Agent, docker, process_stdout
 
 DB = {"DATABASE_PASSWORD": "pw-Kd83-unique", "username": "portal", "port": 5432, "replicas": 1000000,
       "options": {"ssl": True}}
@@ -26,34 +24,6 @@ def log_everything(monkeypatch):
     """Servers and agents log at every level here, even the Docker client that would show a
     container's environment, so the greps for values cover them all."""
     monkeypatch.setenv("RUST_LOG", "trace,bollard=trace")
-
-
-@pytest.fixture(params=["docker", "process"])
-def fleet(request, berth_bin: Path, server: BerthServer, tmp_path: Path):
-    """A server and one agent on the runtime the test is parametrized with."""
-    runtime = request.param
-    if runtime == "docker":
-        require_images()
-    label = uuid.uuid4().hex[:12]
-    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label, runtime=runtime)
-    agent.start()
-    try:
-        yield server, agent
-    finally:
-        agent.stop()
-        if runtime == "docker":
-            ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
-            if ids:
-                subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
-        else:
-            # A stopped agent leaves its processes running, as Docker leaves containers.
-            for record in (tmp_path / "agent").rglob("record.json"):
-                pid = json.loads(record.read_text()).get("pid")
-                if pid:
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
 
 
 def container_for(runtime: str, berth_bin: Path, **fields) -> dict:
@@ -71,8 +41,7 @@ def container_for(runtime: str, berth_bin: Path, **fields) -> dict:
 def output_of(runtime: str, agent: Agent, runtime_id: str) -> str:
     if runtime == "docker":
         return subprocess.run(["docker", "logs", runtime_id], capture_output=True, text=True, timeout=30).stdout
-    logs = list(agent.state_dir.rglob(f"{runtime_id}/stdout.log"))
-    return logs[0].read_text() if logs else ""
+    return process_stdout(agent.state_dir, runtime_id)
 
 
 def run(server: BerthServer, family: str, container: dict, network_mode: str) -> str:
@@ -123,10 +92,10 @@ def test_a_task_gets_every_kind_of_secret(fleet, berth_bin: Path, request):
     assert got["PLAIN"] == "plain-Mn42-unique"
     assert got["BY_NAME"] == got["BY_ARN"] == "ssm-Vb61-unique"
     # Nothing the server or the agent keeps holds a value (the process runtime's own
-    # stdout.log is the container's output, which printed them on purpose).
+    # output files are the container's output, which printed them on purpose).
     values = ["pw-rotated-unique", "pw-Kd83-unique", "plain-Mn42-unique", "ssm-Vb61-unique"]
     for path in [*server.data_dir.rglob("*"), *agent.state_dir.rglob("*"), agent.log_path]:
-        if path.is_file() and path.name != "stdout.log":
+        if path.is_file() and not path.name.startswith("output."):
             data = path.read_bytes()
             assert not [v for v in values if v.encode() in data], path
     assert not [v for v in values if v in server.output()]

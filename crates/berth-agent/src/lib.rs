@@ -9,11 +9,12 @@
 
 #![forbid(unsafe_code)]
 
-pub mod endpoint;
+pub mod capture;
 pub mod env_files;
 pub mod node;
 pub mod spec;
 
+use berth_client::endpoint::ConnectError;
 use berth_model::agent::{ContainerReport, DesiredTask, Resolution, TaskReport};
 use berth_model::resources::{ContainerDefinition, NetworkBinding, Timestamp};
 use berth_model::sources;
@@ -28,19 +29,9 @@ use std::time::Duration;
 /// container that failed to start, the task's stopped reason.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    /// The server's address did not take a connection.
-    #[error("server {server}: {source}")]
-    Unreachable {
-        server: String,
-        source: std::io::Error,
-    },
-    /// The TLS handshake with the server failed: most often a certificate the CA given
-    /// with `--ca-file` did not sign, or one that does not name the server's host.
-    #[error("server {server}: TLS: {source} (is --ca-file the CA that signed the server's certificate, and does the certificate name this host?)")]
-    Tls {
-        server: String,
-        source: std::io::Error,
-    },
+    /// No connection to the server: unreachable, or refused in the TLS handshake.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     /// The HTTP exchange with the server broke off.
     #[error("server {server}: {source}")]
     Http {

@@ -3,8 +3,9 @@
 //! failed poll changes nothing on the machine (tasks keep running), and the next one carries
 //! the full picture again.
 
-use crate::endpoint::Endpoint;
-use crate::{env_files, spec, step, Action, AgentError, Memory, Observed, State};
+use crate::capture::{self, Capture};
+use crate::{env_files, spec, step, Action, AgentError, Memory, Observed, State, Step};
+use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
     ContainerSecrets, DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
     Resolution,
@@ -38,7 +39,7 @@ pub struct Config {
 }
 
 /// One JSON call to the server over a fresh connection.
-async fn call<Req: Serialize, Resp: DeserializeOwned>(
+pub(crate) async fn call<Req: Serialize, Resp: DeserializeOwned>(
     endpoint: &Endpoint,
     path: &str,
     bearer: &str,
@@ -191,6 +192,11 @@ pub async fn run<R: Runtime>(
         () = &mut stop => return Ok(()),
     };
     tracing::info!(instance = %registration.container_instance_arn, runtime = runtime.name(), "agent registered");
+    let capture = Capture::start(Arc::clone(&runtime), config.server.clone());
+    capture.registered(
+        &registration.container_instance_arn,
+        &registration.agent_key,
+    );
     let mut desired: Vec<DesiredTask> = Vec::new();
     let mut version: Option<String> = None;
     let mut memory = Memory::default();
@@ -220,7 +226,13 @@ pub async fn run<R: Runtime>(
                 }
             },
         };
-        let decided = step(&desired, &seen, &mut memory, berth_time::now());
+        capture.follow(&desired, &seen, &memory.secrets);
+        // Nothing is decided before the server has said what it wants: a restarted agent
+        // would take every container it runs for an orphan and stop it.
+        let decided = match version {
+            Some(_) => step(&desired, &seen, &mut memory, berth_time::now()),
+            None => Step::default(),
+        };
         let mut starts = Vec::new();
         for action in decided.actions {
             match action {
@@ -250,6 +262,8 @@ pub async fn run<R: Runtime>(
                         });
                     }
                 }
+                // Its output goes with it: it stays until all of that is shipped.
+                Action::Remove { runtime_id } if capture.shipping(&runtime_id) => {}
                 Action::Remove { runtime_id } => match runtime.remove(&runtime_id).await {
                     Ok(()) => seen.retain(|o| o.runtime_id != runtime_id),
                     Err(e) => {
@@ -327,6 +341,10 @@ pub async fn run<R: Runtime>(
                     registered = register(&config) => registered?,
                     () = &mut stop => return Ok(()),
                 };
+                capture.registered(
+                    &registration.container_instance_arn,
+                    &registration.agent_key,
+                );
                 version = None;
             }
             Err(e) => {
@@ -490,6 +508,7 @@ async fn start<R: Runtime>(
         .find(|c| c.name.as_deref() == Some(container))
         .ok_or_else(|| AgentError::NotInTask(container.to_string()))?;
     let secrets = resolved.secrets.as_ref();
+    capture::check(definition, secrets)?;
     let spec = spec::container_spec(task, definition, secrets, resolved.env_files)?;
     let credentials =
         secrets

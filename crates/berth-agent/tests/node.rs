@@ -1,26 +1,27 @@
 //! The agent loop against a stand-in server and the fake runtime: what it starts, what it
 //! reports, and how often it lists the runtime to get there.
 
-use berth_agent::endpoint::Endpoint;
 use berth_agent::node::{self, Config};
+use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
     ContainerSecrets, DesiredTask, PollRequest, PollResponse, RegisterRequest, RegistryAuth,
-    Resolution, SecretValue, TaskReport,
+    Resolution, SecretValue, ShipLogsRequest, ShipLogsResponse, StreamPosition, TaskReport,
 };
+use berth_model::resources::LogConfiguration;
 use berth_model::resources::{
     ContainerDefinition, ContainerDependency, HealthCheck, KeyValuePair, Secret,
 };
 use berth_model::status::{ContainerStatus as Status, StopCode, TaskStatus};
 use berth_runtime::fake::FakeRuntime;
 use berth_runtime::{
-    ContainerSpec, ContainerStatus, Health, RegistryCredentials, Runtime, RuntimeConfig,
-    RuntimeError,
+    ContainerSpec, ContainerStatus, Health, OutputLines, OutputStream, RegistryCredentials,
+    Runtime, RuntimeConfig, RuntimeError,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,10 @@ impl Runtime for Counting {
 
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         self.inner.inspect(id).await
+    }
+
+    fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
+        self.inner.output(id, after)
     }
 }
 
@@ -136,6 +141,16 @@ async fn serve_answering(
                         let body = request.into_body().collect().await?.to_bytes();
                         let answer = if path == "/agent/v1/register" {
                             serde_json::json!({"containerInstanceArn": INSTANCE_ARN, "agentKey": "key"})
+                        } else if path == "/agent/v1/logs" {
+                            let shipped: ShipLogsRequest = serde_json::from_slice(&body).unwrap();
+                            match keep_logs(&shipped) {
+                                Some(kept) => serde_json::to_value(kept).unwrap(),
+                                None => {
+                                    let mut refused = Response::new(Full::new(Bytes::from("{}")));
+                                    *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                                    return Ok(refused);
+                                }
+                            }
                         } else {
                             let poll: PollRequest = serde_json::from_slice(&body).unwrap();
                             let known = poll.known_version.is_some();
@@ -162,9 +177,49 @@ async fn serve_answering(
     }
 }
 
+/// What the stand-in server keeps of shipped logs, by stream: every event it was sent, and
+/// those it kept (past the stream's last position), as the real server keeps them.
+#[derive(Default)]
+struct Kept {
+    received: Vec<(String, String)>,
+    kept: std::collections::BTreeMap<String, Vec<(u64, String)>>,
+}
+
+static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
+
+/// While set, the stand-in server answers shipped logs with an error, as one that is down.
+static REFUSE_LOGS: AtomicBool = AtomicBool::new(false);
+
+fn keep_logs(shipped: &ShipLogsRequest) -> Option<ShipLogsResponse> {
+    if REFUSE_LOGS.load(Ordering::SeqCst) {
+        return None;
+    }
+    let mut guard = KEPT.lock().unwrap();
+    let kept = guard.get_or_insert_with(Kept::default);
+    let streams = shipped
+        .streams
+        .iter()
+        .map(|stream| {
+            let key = format!("{}:{}", stream.group, stream.stream);
+            let events = kept.kept.entry(key.clone()).or_default();
+            for event in &stream.events {
+                kept.received.push((key.clone(), event.message.clone()));
+                if events.last().is_none_or(|(last, _)| event.position > *last) {
+                    events.push((event.position, event.message.clone()));
+                }
+            }
+            StreamPosition {
+                captured_through: events.last().map(|(position, _)| *position),
+                error: None,
+            }
+        })
+        .collect();
+    Some(ShipLogsResponse { streams })
+}
+
 fn config(server: std::net::SocketAddr) -> Config {
     Config {
-        server: Endpoint::new(&format!("http://{server}"), None).unwrap(),
+        server: Endpoint::new(&format!("http://{server}"), None, "--ca-file").unwrap(),
         token: "token".into(),
         registration: RegisterRequest {
             cluster: "default".into(),
@@ -281,6 +336,10 @@ impl Runtime for Held {
 
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         self.inner.inspect(id).await
+    }
+
+    fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
+        self.inner.output(id, after)
     }
 }
 
@@ -528,4 +587,174 @@ async fn an_environment_file_that_cannot_be_had_starts_nothing() {
         "{reason}"
     );
     assert!(fake.list().await.unwrap().is_empty(), "not even db started");
+}
+
+/// An agent on `fake` polling the stand-in server at `address`, until told to stop.
+fn start_agent(
+    fake: &FakeRuntime,
+    address: std::net::SocketAddr,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), berth_agent::AgentError>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let agent = tokio::spawn(node::run(
+        Arc::new(fake.clone()),
+        config(address),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, agent)
+}
+
+/// The id of the first container the agent starts.
+async fn first_container(fake: &FakeRuntime) -> String {
+    loop {
+        if let Some(status) = fake.list().await.unwrap().first() {
+            return status.id.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn logging_task() -> PollResponse {
+    let mut web = container("web", None);
+    web.log_configuration = Some(LogConfiguration {
+        log_driver: "awslogs".into(),
+        options: serde_json::json!({"awslogs-group": "/ecs/web", "awslogs-stream-prefix": "ecs",
+                                    "awslogs-create-group": "true", "awslogs-region": "us-east-1"})
+        .as_object()
+        .cloned(),
+        secret_options: None,
+    });
+    let mut wanted = wanted();
+    wanted.tasks[0].containers = vec![web];
+    wanted
+}
+
+async fn kept_messages(key: &str, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let kept: Vec<String> = KEPT
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|k| k.kept.get(key))
+            .map(|events| events.iter().map(|(_, m)| m.clone()).collect())
+            .unwrap_or_default();
+        if kept.len() >= count || Instant::now() > deadline {
+            return kept;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_is_shipped_in_order_and_a_restarted_agent_reads_on_where_the_server_is() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let polls: Polls = Arc::default();
+    tokio::spawn(serve_answering(
+        listener,
+        Arc::clone(&polls),
+        Arc::default(),
+        Arc::new(|_| logging_task()),
+    ));
+    let fake = FakeRuntime::new(RuntimeConfig::default());
+    let (stop, agent) = start_agent(&fake, address);
+    let id = first_container(&fake).await;
+    for i in 0..50 {
+        let stream = if i % 5 == 0 {
+            OutputStream::Stderr
+        } else {
+            OutputStream::Stdout
+        };
+        fake.write_output(&id, stream, &format!("line {i}"))
+            .unwrap();
+    }
+    fake.write_output(&id, OutputStream::Stdout, "").unwrap();
+    let key = "/ecs/web:ecs/web/t1";
+    let first: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
+    assert_eq!(
+        kept_messages(key, 50).await,
+        first,
+        "in order, empty lines left out"
+    );
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+
+    for i in 50..80 {
+        fake.write_output(&id, OutputStream::Stdout, &format!("line {i}"))
+            .unwrap();
+    }
+    let (stop, agent) = start_agent(&fake, address);
+    let all: Vec<String> = (0..80).map(|i| format!("line {i}")).collect();
+    assert_eq!(kept_messages(key, 80).await, all);
+    let received = KEPT
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .received
+        .iter()
+        .filter(|(k, _)| k == key)
+        .count();
+    assert_eq!(
+        received, 80,
+        "the restarted agent sent nothing the server had"
+    );
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_container_stays_until_its_output_is_shipped() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let wanted = Arc::new(AtomicBool::new(true));
+    let answer_wanted = Arc::clone(&wanted);
+    let answer: Answer = Arc::new(move |_| {
+        let mut task = logging_task();
+        task.tasks[0].task_id = "t2".into();
+        task.tasks[0].task_arn = "arn:aws:ecs:us-east-1:000000000000:task/default/t2".into();
+        if !answer_wanted.load(Ordering::SeqCst) {
+            task.tasks.clear();
+            task.version = "v2".into();
+        }
+        task
+    });
+    tokio::spawn(serve_answering(
+        listener,
+        Arc::default(),
+        Arc::default(),
+        answer,
+    ));
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "drain"));
+    let (stop, agent) = start_agent(&fake, address);
+    let id = first_container(&fake).await;
+    let key = "/ecs/web:ecs/web/t2";
+    fake.write_output(&id, OutputStream::Stdout, "before")
+        .unwrap();
+    assert_eq!(kept_messages(key, 1).await, ["before"]);
+    REFUSE_LOGS.store(true, Ordering::SeqCst);
+    fake.write_output(&id, OutputStream::Stdout, "last words")
+        .unwrap();
+    wanted.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let listed = fake.list().await.unwrap();
+    assert_eq!(listed.len(), 1, "kept while its output waits: {listed:?}");
+    assert!(!matches!(
+        listed[0].state,
+        berth_runtime::ContainerState::Running { .. }
+    ));
+    REFUSE_LOGS.store(false, Ordering::SeqCst);
+    assert_eq!(kept_messages(key, 2).await, ["before", "last words"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fake.list().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "removed once shipped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
 }

@@ -1,10 +1,10 @@
 //! The measured phase: a fixed number of connections, each sending one
 //! request after another for a fixed time.
 
-use crate::client::{Call, Connection, Target};
 use crate::report::Measurement;
 use crate::workload::Action;
 use anyhow::{Context, Result};
+use berth_client::aws::{Call, Connection, Server};
 use hyper::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,9 +47,9 @@ impl Tally {
 }
 
 /// Drives `action` over `settings.connections` connections and measures it.
-pub async fn run(target: &Arc<Target>, action: Action, settings: &Settings) -> Result<Measurement> {
+pub async fn run(server: &Arc<Server>, action: Action, settings: &Settings) -> Result<Measurement> {
     let call = Arc::new(Call::new(
-        target,
+        server,
         action.api(),
         action.name(),
         &action.body(),
@@ -58,7 +58,7 @@ pub async fn run(target: &Arc<Target>, action: Action, settings: &Settings) -> R
     // never measured and all of them start together.
     let mut connections = Vec::with_capacity(settings.connections);
     for _ in 0..settings.connections {
-        connections.push(Connection::open(target).await?);
+        connections.push(Connection::open(server).await?);
     }
     let from = Instant::now() + settings.warmup;
     let window = Window {
@@ -69,7 +69,7 @@ pub async fn run(target: &Arc<Target>, action: Action, settings: &Settings) -> R
         .into_iter()
         .map(|connection| {
             tokio::spawn(drive(
-                Arc::clone(target),
+                Arc::clone(server),
                 Arc::clone(&call),
                 connection,
                 window,
@@ -96,7 +96,7 @@ pub async fn run(target: &Arc<Target>, action: Action, settings: &Settings) -> R
 
 /// One connection's loop: sign, send, wait for the whole answer, repeat.
 async fn drive(
-    target: Arc<Target>,
+    server: Arc<Server>,
     call: Arc<Call>,
     mut connection: Connection,
     window: Window,
@@ -106,7 +106,7 @@ async fn drive(
         // Signing happens before the clock starts: latency is the server's
         // answer time as the client sees it, not our HMAC work. Connecting
         // again after the server closed the last connection is included.
-        let request = call.signed_request(&target)?;
+        let request = call.signed_request(&server)?;
         let opened = connection.opened();
         let started = Instant::now();
         // A server that stops answering must not hold the run past its end.

@@ -11,15 +11,16 @@
 
 #![forbid(unsafe_code)]
 
-mod client;
 mod load;
 mod report;
 mod workload;
 
 use anyhow::{bail, Context, Result};
+use berth_client::aws::{Credentials, Server};
+use berth_client::endpoint::Endpoint;
 use clap::{Parser, ValueEnum};
-use client::Target;
 use serde_json::json;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use workload::Action;
@@ -34,6 +35,9 @@ struct Cli {
     /// The server, e.g. http://127.0.0.1:4566.
     #[arg(long)]
     endpoint: String,
+    /// The CA certificate (PEM) an https:// endpoint's certificate must chain to.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
     /// Access key id to sign with.
     #[arg(long)]
     access_key: String,
@@ -104,12 +108,21 @@ async fn main() -> Result<()> {
     if cli.duration.is_zero() {
         bail!("--duration must be more than 0");
     }
-    let target = Arc::new(Target::new(
-        &cli.endpoint,
-        &cli.access_key,
-        &cli.secret,
-        &cli.region,
-    )?);
+    let ca = cli
+        .ca_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        })
+        .transpose()?;
+    let server = Arc::new(Server {
+        endpoint: Endpoint::new(&cli.endpoint, ca.as_deref(), "--ca-file")?,
+        credentials: Credentials {
+            access_key_id: cli.access_key.clone(),
+            secret_access_key: cli.secret.clone(),
+            region: cli.region.clone(),
+        },
+    });
     eprintln!(
         "setup: task definition, service and tasks on {}",
         cli.endpoint
@@ -118,7 +131,7 @@ async fn main() -> Result<()> {
         subnet: cli.subnet,
         security_group: cli.security_group,
     };
-    workload::prepare(&target, &network)
+    workload::prepare(&server, &network)
         .await
         .context("setup failed")?;
 
@@ -136,7 +149,7 @@ async fn main() -> Result<()> {
             settings.warmup,
             settings.duration
         );
-        let measurement = load::run(&target, action, &settings)
+        let measurement = load::run(&server, action, &settings)
             .await
             .with_context(|| format!("{} failed", action.name()))?;
         if let Some(error) = &measurement.first_error {

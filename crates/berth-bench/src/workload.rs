@@ -4,8 +4,8 @@
 //! Every body is plain ECS or Secrets Manager that Berth and moto both accept,
 //! so that both servers answer the same requests.
 
-use crate::client::{Api, Connection, Target, ECS, SECRETS_MANAGER};
-use anyhow::Result;
+use anyhow::{Context, Result};
+use berth_client::aws::{Api, Connection, Server, ECS, SECRETS_MANAGER};
 use clap::ValueEnum;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -121,72 +121,96 @@ fn any_active(list: &Value) -> bool {
 
 /// Registers the task definition, creates the service and runs tasks, reusing
 /// what an earlier run against the same server left behind.
-pub async fn prepare(target: &Arc<Target>, network: &Network) -> Result<()> {
-    let mut connection = Connection::open(target).await?;
+pub async fn prepare(server: &Arc<Server>, network: &Network) -> Result<()> {
+    let mut connection = Connection::open(server).await?;
     // Berth has a `default` cluster from the start; moto has none until asked.
-    let clusters = connection
-        .call(ECS, "DescribeClusters", &json!({"clusters": ["default"]}))
-        .await?;
+    let clusters = call(
+        &mut connection,
+        ECS,
+        "DescribeClusters",
+        &json!({"clusters": ["default"]}),
+    )
+    .await?;
     if !any_active(&clusters["clusters"]) {
-        connection
-            .call(ECS, "CreateCluster", &json!({"clusterName": "default"}))
-            .await?;
-    }
-    connection
-        .call(ECS, "RegisterTaskDefinition", &task_definition())
-        .await?;
-    let services = connection
-        .call(ECS, "DescribeServices", &json!({"services": [SERVICE]}))
-        .await?;
-    if !any_active(&services["services"]) {
-        connection
-            .call(
-                ECS,
-                "CreateService",
-                &json!({
-                    "serviceName": SERVICE,
-                    "taskDefinition": FAMILY,
-                    "desiredCount": 2,
-                    "launchType": "FARGATE",
-                    "networkConfiguration": network.configuration(),
-                }),
-            )
-            .await?;
-    }
-    // FARGATE because moto places EC2 tasks only on container instances,
-    // which need instances from its EC2 mock; Fargate tasks need none.
-    connection
-        .call(
+        call(
+            &mut connection,
             ECS,
-            "RunTask",
+            "CreateCluster",
+            &json!({"clusterName": "default"}),
+        )
+        .await?;
+    }
+    call(
+        &mut connection,
+        ECS,
+        "RegisterTaskDefinition",
+        &task_definition(),
+    )
+    .await?;
+    let services = call(
+        &mut connection,
+        ECS,
+        "DescribeServices",
+        &json!({"services": [SERVICE]}),
+    )
+    .await?;
+    if !any_active(&services["services"]) {
+        call(
+            &mut connection,
+            ECS,
+            "CreateService",
             &json!({
+                "serviceName": SERVICE,
                 "taskDefinition": FAMILY,
-                "count": TASKS,
+                "desiredCount": 2,
                 "launchType": "FARGATE",
                 "networkConfiguration": network.configuration(),
             }),
         )
         .await?;
+    }
+    // FARGATE because moto places EC2 tasks only on container instances,
+    // which need instances from its EC2 mock; Fargate tasks need none.
+    call(
+        &mut connection,
+        ECS,
+        "RunTask",
+        &json!({
+            "taskDefinition": FAMILY,
+            "count": TASKS,
+            "launchType": "FARGATE",
+            "networkConfiguration": network.configuration(),
+        }),
+    )
+    .await?;
     // The secret GetSecretValue reads, unless an earlier run made it.
-    let described = connection
-        .call(
-            SECRETS_MANAGER,
-            "DescribeSecret",
-            &json!({"SecretId": SECRET}),
-        )
-        .await;
+    let described = call(
+        &mut connection,
+        SECRETS_MANAGER,
+        "DescribeSecret",
+        &json!({"SecretId": SECRET}),
+    )
+    .await;
     if described.is_err() {
         let value = json!({"host": "db.internal", "port": 5432, "username": "portal",
                            "password": "bench-password"});
-        connection
-            .call(
-                SECRETS_MANAGER,
-                "CreateSecret",
-                &json!({"Name": SECRET, "SecretString": value.to_string()}),
-            )
-            .await?;
+        call(
+            &mut connection,
+            SECRETS_MANAGER,
+            "CreateSecret",
+            &json!({"Name": SECRET, "SecretString": value.to_string()}),
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// One setup action, whose failure names it.
+async fn call(connection: &mut Connection, api: Api, action: &str, body: &Value) -> Result<Value> {
+    connection
+        .call(api, action, body)
+        .await
+        .with_context(|| format!("{action} failed"))
 }
 
 #[cfg(test)]

@@ -80,7 +80,8 @@ pub struct DesiredTask {
     pub overrides: Object,
     /// Stop signal to SIGKILL, per container, already defaulted (30 s).
     pub stop_timeout_seconds: i64,
-    /// Only while the task has yet to start, and only if it names any secret.
+    /// Only while the task has yet to start: its resolved secrets (when it names any), or
+    /// why it cannot start (a secret, or a log group, that cannot be had).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Resolution>,
 }
@@ -176,4 +177,52 @@ pub struct ContainerSecrets {
 pub struct RegistryAuth {
     pub username: String,
     pub password: SecretValue,
+}
+
+/// `POST /agent/v1/logs`: what an agent captured of its containers' output, by stream. The
+/// server keeps each stream's position, so a resend (after a lost answer, or an agent's
+/// restart) adds nothing twice; an empty `events` asks where a stream is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipLogsRequest {
+    pub container_instance_arn: String,
+    pub streams: Vec<ShippedStream>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShippedStream {
+    pub group: String,
+    pub stream: String,
+    /// `awslogs-create-group`: the group is created when missing.
+    pub create_group: bool,
+    /// In the order the container wrote them, positions ascending.
+    pub events: Vec<ShippedEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShippedEvent {
+    /// The position of the event's last line in what the runtime keeps.
+    pub position: u64,
+    /// When the container wrote its first line, in epoch milliseconds.
+    pub timestamp: i64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipLogsResponse {
+    /// One per stream shipped, in the same order.
+    pub streams: Vec<StreamPosition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamPosition {
+    /// The last position the server keeps; the agent reads on after it.
+    pub captured_through: Option<u64>,
+    /// Why nothing could be kept (the group is gone); the agent tries again later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod arn;
+pub mod awslogs;
 pub mod error;
 pub mod requests;
 pub mod resources;

@@ -17,9 +17,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use futures_util::StreamExt;
+
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand, Network,
-    PortMapping, Protocol, RegistryCredentials, Runtime, RuntimeError, SensitiveEnvironment,
+    OutputLine, OutputStream, PortMapping, Protocol, RegistryCredentials, Runtime, RuntimeError,
+    SensitiveEnvironment,
 };
 
 /// How long any one condition may take to come true.
@@ -123,6 +126,8 @@ pub async fn run_all<R: Runtime>(
         list_follows_changes,
         missing_executable,
         missing_image,
+        output_in_order_and_resumable,
+        output_followed_while_running,
     );
 
     let mut report = Report::default();
@@ -765,9 +770,11 @@ async fn list_follows_changes<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
         health_check: Some(h.check_port(port)),
         ..h.testapp("list-healthy", &[("PORT", port.to_string())])
     };
+    // A port of its own: another check's app on the host network may hold the default.
     let exiting = h.testapp(
         "list-exiting",
         &[
+            ("PORT", free_port().to_string()),
             ("EXIT_CODE", "7".to_string()),
             ("EXIT_AFTER_SECS", "3".to_string()),
         ],
@@ -844,5 +851,126 @@ async fn missing_image<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
         }
         other => panic!("an image that cannot be pulled is CannotPull, not {other:?}"),
     }
+    Outcome::Passed
+}
+
+/// Everything `output` yields, failing the check on an error or when it does not end.
+async fn read_output<R: Runtime>(runtime: &R, id: &str, after: Option<u64>) -> Vec<OutputLine> {
+    let mut lines = Vec::new();
+    let mut output = runtime.output(id, after);
+    let reading = async {
+        while let Some(line) = output.next().await {
+            lines.push(line.unwrap_or_else(|e| panic!("output of {id}: {e}")));
+        }
+    };
+    tokio::time::timeout(WAIT, reading)
+        .await
+        .unwrap_or_else(|_| panic!("the output of exited {id} did not end within {WAIT:?}"));
+    lines
+}
+
+/// Both streams, each in the order written, with the container's own timestamps and
+/// positions that resume exactly after a line, also from a restarted agent's runtime.
+async fn output_in_order_and_resumable<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
+    if !h.caps.executes {
+        return Outcome::Skipped("runs nothing, so nothing writes output".to_string());
+    }
+    let rt = &h.runtime;
+    let before = berth_time::now();
+    let script = "i=1; while [ $i -le 300 ]; do echo \"out $i\"; echo \"err $i\" >&2; \
+                  i=$((i+1)); done; printf 'no newline at the end'";
+    let id = start(rt, &h.shell("output", script)).await.id;
+    wait_for(rt, &id, "exited", exited).await;
+    let lines = read_output(rt, &id, None).await;
+    let after = berth_time::now();
+    let texts = |stream: OutputStream| -> Vec<&str> {
+        lines
+            .iter()
+            .filter(|l| l.stream == stream)
+            .map(|l| l.text.as_str())
+            .collect()
+    };
+    let mut wanted_out: Vec<String> = (1..=300).map(|i| format!("out {i}")).collect();
+    wanted_out.push("no newline at the end".to_string());
+    let wanted_err: Vec<String> = (1..=300).map(|i| format!("err {i}")).collect();
+    assert_eq!(texts(OutputStream::Stdout), wanted_out);
+    assert_eq!(texts(OutputStream::Stderr), wanted_err);
+    assert!(
+        lines.windows(2).all(|w| w[0].position < w[1].position),
+        "positions grow line by line"
+    );
+    for line in &lines {
+        let written = line.written_at_nanos as f64 / 1e9;
+        assert!(
+            written >= before - 1.0 && written <= after + 1.0,
+            "{line:?} was written between {before} and {after}"
+        );
+    }
+    for stream in [OutputStream::Stdout, OutputStream::Stderr] {
+        let times: Vec<i64> = lines
+            .iter()
+            .filter(|l| l.stream == stream)
+            .map(|l| l.written_at_nanos)
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "{stream:?} timestamps never go back"
+        );
+    }
+    let resumed = read_output(rt, &id, Some(lines[199].position)).await;
+    assert_eq!(resumed, lines[200..], "reading on after the 200th line");
+    let at_end = read_output(rt, &id, lines.last().map(|l| l.position)).await;
+    assert!(at_end.is_empty(), "nothing after the last line: {at_end:?}");
+    let adopted = read_output(&h.restarted, &id, Some(lines[9].position)).await;
+    assert_eq!(
+        adopted,
+        lines[10..],
+        "a restarted agent reads the same lines"
+    );
+    rt.remove(&id).await.expect("remove");
+    let mut gone = rt.output(&id, None);
+    match gone.next().await {
+        Some(Err(RuntimeError::NotFound(_))) => {}
+        other => panic!("the output of a removed container is NotFound, not {other:?}"),
+    }
+    Outcome::Passed
+}
+
+/// A running container's lines arrive while it runs, and the stream ends when it stops.
+async fn output_followed_while_running<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
+    if !h.caps.executes {
+        return Outcome::Skipped("runs nothing, so nothing writes output".to_string());
+    }
+    let rt = &h.runtime;
+    let spec = h.testapp(
+        "output-follow",
+        &[
+            ("PORT", free_port().to_string()),
+            ("LOG_EVERY_MS", "50".to_string()),
+        ],
+    );
+    let id = start(rt, &spec).await.id;
+    let mut output = rt.output(&id, None);
+    let mut seen: Vec<String> = Vec::new();
+    let wanted = ["stdout line 2", "stderr line 2"];
+    while !wanted.iter().all(|w| seen.iter().any(|s| s == w)) {
+        assert!(seen.len() < 20, "lines of both streams arrive: {seen:?}");
+        let line = tokio::time::timeout(WAIT, output.next())
+            .await
+            .unwrap_or_else(|_| panic!("no line from running {id} within {WAIT:?}"))
+            .unwrap_or_else(|| panic!("the output of running {id} ended"))
+            .unwrap_or_else(|e| panic!("output of {id}: {e}"));
+        seen.push(line.text);
+    }
+    rt.stop(&id, Duration::from_secs(5)).await.expect("stop");
+    let rest = async {
+        while let Some(line) = output.next().await {
+            line.unwrap_or_else(|e| panic!("output of {id}: {e}"));
+        }
+    };
+    tokio::time::timeout(WAIT, rest)
+        .await
+        .unwrap_or_else(|_| panic!("the output of stopped {id} did not end within {WAIT:?}"));
+    rt.remove(&id).await.expect("remove");
     Outcome::Passed
 }

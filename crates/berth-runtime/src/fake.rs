@@ -12,7 +12,8 @@
 //! Time only moves through [`FakeRuntime::advance`]. Test controls change the rest:
 //! [`exit`](FakeRuntime::exit), [`oom_kill`](FakeRuntime::oom_kill),
 //! [`set_health`](FakeRuntime::set_health), [`fail_pull`](FakeRuntime::fail_pull),
-//! [`missing_executable`](FakeRuntime::missing_executable).
+//! [`missing_executable`](FakeRuntime::missing_executable), and a container writes what
+//! [`write_output`](FakeRuntime::write_output) gives it.
 //!
 //! Clones share one simulated engine, the way agents restarted on a machine share its Docker
 //! daemon: a clone made after containers started adopts them through `list()`.
@@ -22,9 +23,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCommand, Network, NetworkBinding,
-    RegistryCredentials, Runtime, RuntimeConfig, RuntimeError,
+    OutputLine, OutputLines, OutputStream, RegistryCredentials, Runtime, RuntimeConfig,
+    RuntimeError,
 };
 
 #[derive(Clone)]
@@ -53,6 +57,8 @@ struct FakeContainer {
     ignores_sigterm: bool,
     /// What the container's process was given, for tests to look at.
     environment: Vec<(String, String)>,
+    /// What it wrote, positioned by count from 1.
+    output: Vec<OutputLine>,
 }
 
 impl FakeRuntime {
@@ -142,6 +148,26 @@ impl FakeRuntime {
     /// Makes `start` refuse specs whose program (first word of entry point + command) is `path`.
     pub fn missing_executable(&self, path: &str) {
         self.engine().missing_executables.insert(path.to_string());
+    }
+
+    /// The container writes `text` as one line, stamped with the fake clock.
+    pub fn write_output(
+        &self,
+        id: &str,
+        stream: OutputStream,
+        text: &str,
+    ) -> Result<(), RuntimeError> {
+        let mut engine = self.engine();
+        let written_at_nanos = (engine.now * 1e9) as i64;
+        let container = self.owned(&mut engine, id)?;
+        let position = container.output.len() as u64 + 1;
+        container.output.push(OutputLine {
+            position,
+            written_at_nanos,
+            stream,
+            text: text.to_string(),
+        });
+        Ok(())
     }
 
     /// A container of this handle's scope; others are invisible, as on the real runtimes.
@@ -310,6 +336,7 @@ impl Runtime for FakeRuntime {
             scheduled_exit,
             ignores_sigterm: env(spec, "IGNORE_SIGTERM").as_deref() == Some("1"),
             environment: spec.full_environment(),
+            output: Vec::new(),
         };
         if let Some((at, code)) = scheduled_exit.filter(|(at, _)| *at <= now) {
             container.exit(code, false, at);
@@ -359,5 +386,38 @@ impl Runtime for FakeRuntime {
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         let mut engine = self.engine();
         Ok(self.owned(&mut engine, id)?.status.clone())
+    }
+
+    fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
+        /// How often a follower looks for new lines; the fake clock does not wake it.
+        const FOLLOW_EVERY: Duration = Duration::from_millis(10);
+        let (runtime, id) = (self.clone(), id.to_string());
+        futures_util::stream::unfold(Some(after.unwrap_or(0)), move |read_through| {
+            let (runtime, id) = (runtime.clone(), id.clone());
+            async move {
+                let read_through = read_through?;
+                loop {
+                    let next = {
+                        let mut engine = runtime.engine();
+                        match runtime.owned(&mut engine, &id) {
+                            Err(e) => Some(Err(e)),
+                            Ok(c) => match c.output.iter().find(|l| l.position > read_through) {
+                                Some(line) => Some(Ok(line.clone())),
+                                None if matches!(c.status.state, ContainerState::Exited { .. }) => {
+                                    return None
+                                }
+                                None => None,
+                            },
+                        }
+                    };
+                    match next {
+                        Some(Ok(line)) => return Some((Ok(line.clone()), Some(line.position))),
+                        Some(Err(e)) => return Some((Err(e), None)),
+                        None => tokio::time::sleep(FOLLOW_EVERY).await,
+                    }
+                }
+            }
+        })
+        .boxed()
     }
 }

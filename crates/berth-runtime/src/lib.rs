@@ -347,6 +347,33 @@ pub struct ContainerStatus {
     pub ip_address: Option<IpAddr>,
 }
 
+/// Which of a container's output streams a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of a container's output, as its runtime keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputLine {
+    /// Where the line is in what the runtime keeps of this container's output: larger for
+    /// every later line. [`Runtime::output`] reads on from just after it.
+    pub position: u64,
+    /// When the container wrote the line, in nanoseconds since the epoch.
+    pub written_at_nanos: i64,
+    pub stream: OutputStream,
+    /// The line without its newline; bytes that are not UTF-8 are replaced.
+    pub text: String,
+}
+
+/// A container's output, line by line, as [`Runtime::output`] follows it.
+pub type OutputLines = futures_util::stream::BoxStream<'static, Result<OutputLine, RuntimeError>>;
+
+/// How much of each container's output a runtime keeps on its machine, newest last: what is
+/// older goes, shipped or not.
+pub const OUTPUT_KEPT_BYTES: u64 = 32 << 20;
+
 /// Why a runtime call failed. The `Cannot…` variants' messages are ECS's stopped reasons;
 /// the Docker and state directory variants carry the engine's or the file system's error,
 /// with its text in the message too, since that message becomes a task's reason or a log
@@ -428,6 +455,13 @@ pub trait Runtime: Send + Sync + 'static {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<ContainerStatus, RuntimeError>> + Send;
+
+    /// The container's output (stdout and stderr, in the order it was written) from just
+    /// after the line at `after` (from the oldest line kept when `None`), following it while
+    /// the container runs; the stream ends once the container has exited and every line is
+    /// read. A last line without a newline comes as a line of its own. Unknown ids are
+    /// [`RuntimeError::NotFound`], as the stream's only item.
+    fn output(&self, id: &str, after: Option<u64>) -> OutputLines;
 }
 
 /// What every implementation is configured with.

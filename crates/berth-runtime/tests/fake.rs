@@ -5,9 +5,10 @@ use std::time::Duration;
 use berth_runtime::conformance::{self, Capabilities, Fixture};
 use berth_runtime::fake::FakeRuntime;
 use berth_runtime::{
-    ContainerSpec, ContainerState, Health, RegistryCredentials, Runtime, RuntimeConfig,
-    RuntimeError,
+    ContainerSpec, ContainerState, Health, OutputStream, RegistryCredentials, Runtime,
+    RuntimeConfig, RuntimeError,
 };
+use futures_util::StreamExt;
 
 fn fixture() -> Fixture {
     Fixture {
@@ -38,7 +39,9 @@ async fn fake_conforms() {
         [
             "environment_and_command",
             "health_shell",
-            "list_follows_changes"
+            "list_follows_changes",
+            "output_in_order_and_resumable",
+            "output_followed_while_running"
         ]
     );
 }
@@ -178,4 +181,41 @@ async fn scopes_do_not_see_each_other() {
     // An unscoped handle sees every Berth container on the engine.
     let everything = mine.sharing_engine(RuntimeConfig::default());
     assert_eq!(everything.list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn written_output_is_followed_resumed_and_ends_with_the_container() {
+    let fake = FakeRuntime::new(RuntimeConfig::default());
+    let id = fake.start(&app("writer", &[])).await.unwrap().id;
+    fake.write_output(&id, OutputStream::Stdout, "one").unwrap();
+    fake.write_output(&id, OutputStream::Stderr, "two").unwrap();
+    let mut following = fake.output(&id, None);
+    let first = following.next().await.unwrap().unwrap();
+    assert_eq!(
+        (first.text.as_str(), first.stream),
+        ("one", OutputStream::Stdout)
+    );
+    let second = following.next().await.unwrap().unwrap();
+    assert_eq!(second.text, "two");
+    assert!(first.position < second.position);
+    fake.write_output(&id, OutputStream::Stdout, "three")
+        .unwrap();
+    assert_eq!(following.next().await.unwrap().unwrap().text, "three");
+    fake.exit(&id, 0).unwrap();
+    assert!(
+        following.next().await.is_none(),
+        "ends once exited and read"
+    );
+    let resumed: Vec<String> = fake
+        .output(&id, Some(first.position))
+        .map(|line| line.unwrap().text)
+        .collect()
+        .await;
+    assert_eq!(resumed, ["two", "three"]);
+    fake.remove(&id).await.unwrap();
+    let gone = fake.output(&id, None).next().await;
+    assert!(
+        matches!(gone, Some(Err(RuntimeError::NotFound(_)))),
+        "{gone:?}"
+    );
 }

@@ -31,5 +31,6 @@ pub mod secret_changes;
 pub mod secretsmanager;
 pub mod server;
 pub mod ssm;
+pub mod task_logs;
 pub mod task_secrets;
 pub mod wake;

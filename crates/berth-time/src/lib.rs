@@ -66,6 +66,28 @@ pub fn iso8601(seconds: f64) -> String {
 /// Reads an RFC 3339 timestamp (`2024-05-01T10:00:00.5Z`, `…+02:00`), as Docker writes them,
 /// into seconds since the epoch.
 pub fn parse_rfc3339(timestamp: &str) -> Option<f64> {
+    let (seconds, fraction) = rfc3339_parts(timestamp)?;
+    let fraction: f64 = if fraction.is_empty() {
+        0.0
+    } else {
+        format!("0.{fraction}").parse().ok()?
+    };
+    Some(seconds as f64 + fraction)
+}
+
+/// Reads an RFC 3339 timestamp into nanoseconds since the epoch, exactly: Docker stamps each
+/// line of a container's output to the nanosecond, more than an `f64` of seconds holds.
+pub fn parse_rfc3339_nanos(timestamp: &str) -> Option<i64> {
+    let (seconds, fraction) = rfc3339_parts(timestamp)?;
+    if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: i64 = format!("{fraction:0<9}").parse().ok()?;
+    seconds.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Whole seconds since the epoch and the digits of the fraction after them.
+fn rfc3339_parts(timestamp: &str) -> Option<(i64, &str)> {
     let (date, rest) = timestamp.split_once('T')?;
     let mut date = date.splitn(3, '-');
     let year: i64 = date.next()?.parse().ok()?;
@@ -88,14 +110,9 @@ pub fn parse_rfc3339(timestamp: &str) -> Option<f64> {
     let hour: i64 = clock.next()?.parse().ok()?;
     let minute: i64 = clock.next()?.parse().ok()?;
     let second: i64 = clock.next()?.parse().ok()?;
-    let fraction: f64 = if fraction.is_empty() {
-        0.0
-    } else {
-        format!("0.{fraction}").parse().ok()?
-    };
     let seconds =
         days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
-    Some(seconds as f64 + fraction)
+    Some((seconds, fraction))
 }
 
 #[cfg(test)]
@@ -117,6 +134,25 @@ mod tests {
         assert_eq!(iso8601(951_782_400.5), "2000-02-29T00:00:00.500Z");
         assert_eq!(iso8601(1_795_315_543.25), "2026-11-22T02:45:43.250Z");
         assert_eq!(iso8601(-5.0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn rfc3339_nanoseconds_are_exact() {
+        assert_eq!(
+            parse_rfc3339_nanos("2026-12-04T05:12:34.123456789Z"),
+            Some(1_796_361_154_123_456_789)
+        );
+        assert_eq!(
+            parse_rfc3339_nanos("2026-12-04T05:12:34.5Z"),
+            Some(1_796_361_154_500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_nanos("2026-12-04T07:12:34+02:00"),
+            Some(1_796_361_154_000_000_000)
+        );
+        assert_eq!(parse_rfc3339_nanos("2026-12-04T05:12:34.1234567891Z"), None);
+        assert_eq!(parse_rfc3339_nanos("2026-12-04T05:12:34.12a4Z"), None);
+        assert_eq!(parse_rfc3339_nanos("yesterday"), None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+mod aws_config;
+mod logs;
 mod node;
 mod up;
 
@@ -147,6 +149,8 @@ enum Command {
         #[arg(long)]
         advertise_address: Option<std::net::IpAddr>,
     },
+    /// Print a service's or a task's container output (awslogs), following it with -f.
+    Logs(logs::Args),
     /// Manage the access keys that sign API requests.
     Keys {
         #[command(subcommand)]
@@ -264,6 +268,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Server { server } => run_server(server.into()),
         Command::Keys { action } => run_keys(action),
+        Command::Logs(args) => logs::run(args),
         Command::Certs { action } => run_certs(action),
         Command::MasterKey {
             action:

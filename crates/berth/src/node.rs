@@ -2,8 +2,8 @@
 //! instance id that makes a restarted agent the same container instance.
 
 use anyhow::{Context, Result};
-use berth_agent::endpoint::Endpoint;
 use berth_agent::node::{self, Config};
+use berth_client::endpoint::Endpoint;
 use berth_model::agent::RegisterRequest;
 use berth_runtime::docker::DockerRuntime;
 use berth_runtime::process::ProcessRuntime;
@@ -108,7 +108,7 @@ pub async fn run(agent: Agent, stop: impl Future<Output = ()>) -> Result<()> {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
         })
         .transpose()?;
-    let endpoint = Endpoint::new(&agent.server, ca.as_deref())?;
+    let endpoint = Endpoint::new(&agent.server, ca.as_deref(), "--ca-file")?;
     let instance_id = instance_id(&agent.state_dir)?;
     let registration = |runtime: &str| RegisterRequest {
         cluster: agent.cluster.clone(),

@@ -1,10 +1,11 @@
-//! The API endpoint over TLS: an agent that trusts the server's CA joins and polls; one that
-//! trusts another CA is refused in words that say what to check; plain HTTP is told to use
-//! HTTPS; a server given an unusable key does not start.
+//! The API endpoint over TLS: an agent that trusts the server's CA joins and polls, and the
+//! CLI's API client calls the AWS APIs; one that trusts another CA is refused in words that say
+//! what to check; plain HTTP is told to use HTTPS; a server given an unusable key does not
+//! start.
 
-use berth_agent::endpoint::Endpoint;
 use berth_agent::node;
-use berth_agent::AgentError;
+use berth_client::aws::{self, CallError, Connection, Credentials};
+use berth_client::endpoint::{ConnectError, Endpoint};
 use berth_model::agent::RegisterRequest;
 use berth_runtime::fake::FakeRuntime;
 use berth_runtime::RuntimeConfig;
@@ -72,6 +73,7 @@ async fn agents_join_over_tls_and_only_with_the_right_ca() {
     assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
     let token = server.join_token("tls test").unwrap();
     let client = server.local_client();
+    let credentials = std::fs::read_to_string(&server.credentials).unwrap();
     let serving = tokio::spawn(server.run());
 
     let agent = tokio::spawn(node::run(
@@ -80,7 +82,7 @@ async fn agents_join_over_tls_and_only_with_the_right_ca() {
             "tls",
         ))),
         node::Config {
-            server: Endpoint::new(&endpoint, Some(&ca)).unwrap(),
+            server: Endpoint::new(&endpoint, Some(&ca), "--ca-file").unwrap(),
             token,
             registration: registration(),
             poll_wait_seconds: 1,
@@ -105,13 +107,49 @@ async fn agents_join_over_tls_and_only_with_the_right_ca() {
     }
     agent.abort();
 
+    // The CLI's client signs its calls and trusts the same CA.
+    let key = |name: &str| {
+        credentials
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().strip_prefix('='))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let api = Arc::new(aws::Server {
+        endpoint: Endpoint::new(&endpoint, Some(&ca), "AWS_CA_BUNDLE").unwrap(),
+        credentials: Credentials {
+            access_key_id: key("aws_access_key_id"),
+            secret_access_key: key("aws_secret_access_key"),
+            region: "us-east-1".into(),
+        },
+    });
+    let mut connection = Connection::open(&api).await.unwrap();
+    let clusters = connection
+        .call(aws::ECS, "ListClusters", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(clusters["clusterArns"].as_array().unwrap().len(), 1);
+    let missing = connection
+        .call(
+            aws::LOGS,
+            "FilterLogEvents",
+            &json!({"logGroupName": "/ecs/none"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&missing, CallError::Api { code, .. } if code == "ResourceNotFoundException"),
+        "{missing:?}"
+    );
+
     // An agent trusting another CA is refused, and told what to check.
     let (other_ca, _) = certificates(tempfile::tempdir().unwrap().path());
-    let stranger = Endpoint::new(&endpoint, Some(&other_ca)).unwrap();
+    let stranger = Endpoint::new(&endpoint, Some(&other_ca), "--ca-file").unwrap();
     let Err(refused) = stranger.connect().await else {
         panic!("a certificate from another CA was accepted");
     };
-    assert!(matches!(refused, AgentError::Tls { .. }), "{refused:?}");
+    assert!(matches!(refused, ConnectError::Tls { .. }), "{refused:?}");
     let message = refused.to_string();
     assert!(message.contains("--ca-file"), "{message}");
 
@@ -158,4 +196,27 @@ async fn a_server_with_an_unusable_key_does_not_start() {
         panic!("a missing certificate file was accepted");
     };
     assert!(error.to_string().contains("cannot read"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_the_handshake_is_let_go() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, files) = certificates(dir.path());
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let server = Server::bind(&config(dir.path(), files)).await.unwrap();
+    let address = server
+        .endpoint
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    let serving = tokio::spawn(server.run());
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(30), silent.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the server closes a connection that sends nothing: {closed:?}"
+    );
+    serving.abort();
 }

@@ -14,7 +14,11 @@
 //!   hierarchy this process may write. Otherwise — cgroup v1 or hybrid hosts (like the CI
 //!   machines), or no root — limits are *not enforced*: the runtime logs why once and runs the
 //!   process anyway. OOM kills are only detected with cgroup v2.
-//! - **Output**: `<state dir>/<id>/stdout.log` and `stderr.log`.
+//! - **Output**: stdout and stderr are pipes to an output shim, a process of its own that
+//!   outlives the agent: it timestamps what the container writes and appends it to
+//!   `<state dir>/<id>/output.<n>`, keeping the newest within the output budget
+//!   ([`OUTPUT_KEPT_BYTES`] unless [`ProcessRuntime::with_output_budget`] says otherwise).
+//!   `output()` reads those files as lines; the `output` module says how.
 //! - **Stop**: SIGTERM to the process group, SIGKILL after the timeout. When the group leader
 //!   exits, the rest of its group is killed, as a container's processes die with its PID 1.
 //! - **Health checks**: run by the runtime itself (`CMD` executed directly, `CMD-SHELL` with
@@ -31,6 +35,7 @@
 
 mod cgroup;
 mod health;
+mod output;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -52,7 +57,8 @@ use self::cgroup::Cgroups;
 use self::health::{ExecContext, Liveness};
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, MountSource, Network,
-    NetworkBinding, RegistryCredentials, Runtime, RuntimeConfig, RuntimeError,
+    NetworkBinding, OutputLines, RegistryCredentials, Runtime, RuntimeConfig, RuntimeError,
+    OUTPUT_KEPT_BYTES,
 };
 
 /// Docker's default `PATH`, so commands resolve the same way under both runtimes.
@@ -67,6 +73,7 @@ pub struct ProcessRuntime {
     config: RuntimeConfig,
     state_dir: PathBuf,
     cgroups: Option<Cgroups>,
+    output_budget: u64,
     tracked: Mutex<HashMap<String, Tracked>>,
 }
 
@@ -94,6 +101,9 @@ struct Record {
     network_bindings: Vec<NetworkBinding>,
     health_check: Option<HealthCheck>,
     exit: Option<Exit>,
+    /// Absent from records written before output had a shim.
+    #[serde(default)]
+    output_shim: Option<output::Shim>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,8 +136,16 @@ impl ProcessRuntime {
             config,
             state_dir,
             cgroups,
+            output_budget: OUTPUT_KEPT_BYTES,
             tracked: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Keeps at most `bytes` of each container this instance starts from now on (default
+    /// [`OUTPUT_KEPT_BYTES`]), but no less than 4 × (64 KiB + 29 bytes), what rotation needs.
+    pub fn with_output_budget(mut self, bytes: u64) -> ProcessRuntime {
+        self.output_budget = bytes.max(output::MIN_OUTPUT_BUDGET);
+        self
     }
 
     fn tracked(&self) -> MutexGuard<'_, HashMap<String, Tracked>> {
@@ -400,6 +418,13 @@ impl Runtime for ProcessRuntime {
         let record = self.load(id)?;
         Ok(self.status(id, record))
     }
+
+    fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
+        if let Err(error) = self.load(id) {
+            return Box::pin(futures_util::stream::once(async { Err(error) }));
+        }
+        output::follow(id.to_string(), self.dir(id), after)
+    }
 }
 
 /// How to run a spec on this host, worked out before anything is created.
@@ -479,15 +504,7 @@ impl ProcessRuntime {
             network_bindings,
         } = launch;
         let dir = self.dir(id);
-        let log = |name: &str| {
-            fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(dir.join(name))
-                .map_err(|e| backend(&dir, e))
-        };
-        let (stdout, stderr) = (log("stdout.log")?, log("stderr.log")?);
+        let capture = output::capture(&dir, self.output_budget).map_err(|e| backend(&dir, e))?;
         let cgroup = self.cgroups.as_ref().and_then(|cgroups| {
             let limits = cgroup::Limits {
                 memory_max_bytes: spec.memory_limit_mib.map(|m| m << 20),
@@ -512,8 +529,8 @@ impl ProcessRuntime {
             .envs(environment.iter().map(|(k, v)| (k, v)))
             .current_dir(&working_directory)
             .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
+            .stdout(Stdio::from(capture.stdout))
+            .stderr(Stdio::from(capture.stderr))
             // Its own group, so stop signals reach everything it forks and a Ctrl-C meant for
             // the agent does not reach it.
             .process_group(0);
@@ -544,7 +561,12 @@ impl ProcessRuntime {
                 Ok(())
             });
         }
-        let mut child = command.spawn().map_err(|e| spawn_error(&program, e))?;
+        let spawned = command.spawn();
+        // The command holds the parent's copies of the pipes' write ends: closing them leaves
+        // the container's processes the only writers, so the shim sees end of file when they
+        // are gone (or at once if nothing started).
+        drop(command);
+        let mut child = spawned.map_err(|e| spawn_error(&program, e))?;
         // The child has joined the cgroup; the parent's descriptor is done.
         let cgroup = cgroup.map(|(dir, _procs)| dir);
         let pid = child
@@ -565,6 +587,7 @@ impl ProcessRuntime {
             network_bindings,
             health_check: spec.health_check.clone(),
             exit: None,
+            output_shim: Some(capture.shim),
         };
         if let Err(e) = write_record(&dir, &record) {
             let _ = child.start_kill();

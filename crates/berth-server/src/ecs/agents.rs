@@ -5,7 +5,7 @@ use super::container_instances::{register_instance, AgentFacts, InstanceRecord, 
 use super::{events, names, task_definitions};
 use crate::call::Call;
 use berth_model::agent::{
-    DesiredTask, PollResponse, RegisterRequest, RegisterResponse, TaskReport,
+    DesiredTask, PollResponse, RegisterRequest, RegisterResponse, Resolution, TaskReport,
     DEFAULT_STOP_TIMEOUT_SECONDS,
 };
 use berth_model::arn::resource_id;
@@ -298,8 +298,16 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
             .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
         // Secrets travel only while the task has yet to start all its containers (an agent
         // that restarts mid-way needs them again), and only to its own agent.
+        // Log groups are readied (or found missing) at the same moment.
         let secrets = if desired_status == TaskStatus::Running && task.last_status.is_pending() {
-            crate::task_secrets::resolve(call, &definition.container_definitions)?
+            let containers = &definition.container_definitions;
+            let secrets = crate::task_secrets::resolve(call, containers)?;
+            match crate::task_logs::prepare(call, containers, secrets.as_ref())? {
+                Some(reason) if !matches!(secrets, Some(Resolution::Failed { .. })) => {
+                    Some(Resolution::Failed { reason })
+                }
+                _ => secrets,
+            }
         } else {
             None
         };

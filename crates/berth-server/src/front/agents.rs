@@ -1,4 +1,5 @@
-//! HTTP endpoints of the agent protocol: `POST /agent/v1/register` and `POST /agent/v1/poll`.
+//! HTTP endpoints of the agent protocol: `POST /agent/v1/register`, `POST /agent/v1/poll` and
+//! `POST /agent/v1/logs`.
 //! A poll answers at once when the agent's view is out of date, and otherwise is held open
 //! until a write to its cluster's tasks is published (or its wait ends): agents of other
 //! clusters stay asleep.
@@ -6,7 +7,7 @@
 use super::aws::encode;
 use super::shared::{Front, MAX_BODY_BYTES};
 use crate::ecs::agents;
-use berth_model::agent::{PollRequest, PollResponse, RegisterRequest};
+use berth_model::agent::{PollRequest, PollResponse, RegisterRequest, ShipLogsRequest};
 use berth_model::arn::{self, ResourceRef};
 use berth_model::{ApiError, ErrorKind};
 use bytes::Bytes;
@@ -19,6 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const PREFIX: &str = "/agent/v1/";
+
+/// How large a shipment of container output may be: agents send at most 1 MiB of messages
+/// at a time, which JSON's escapes can make several times larger.
+const MAX_LOGS_BODY_BYTES: usize = 8 << 20;
 
 /// The longest a poll is held open; agents ask for less, and a poll is also a heartbeat.
 const MAX_WAIT_SECONDS: u64 = 25;
@@ -64,20 +69,28 @@ fn bearer(request: &Request<Incoming>) -> Result<String, ApiError> {
         })
 }
 
-async fn body<T: serde::de::DeserializeOwned>(request: Request<Incoming>) -> Result<T, ApiError> {
-    let bytes = Limited::new(request.into_body(), MAX_BODY_BYTES)
+async fn body<T: serde::de::DeserializeOwned>(
+    request: Request<Incoming>,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = Limited::new(request.into_body(), limit)
         .collect()
         .await
         .map_err(|_| {
             ApiError::new(
                 ErrorKind::SerializationException,
-                format!(
-                    "request body is larger than the {MAX_BODY_BYTES}-byte limit Berth accepts"
-                ),
+                format!("request body is larger than the {limit}-byte limit Berth accepts"),
             )
         })?
         .to_bytes();
-    berth_model::requests::decode(&bytes)
+    // Straight from the bytes, with no JSON tree between: a shipment of logs is large.
+    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        ApiError::new(
+            ErrorKind::SerializationException,
+            format!("request body at {}: {}", e.path(), e.inner()),
+        )
+    })
 }
 
 /// Runs `work` as the server on the blocking pool; its writes are published when it ends.
@@ -113,13 +126,13 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
     let key = bearer(&request)?;
     match path.as_str() {
         "register" => {
-            let register: RegisterRequest = body(request).await?;
+            let register: RegisterRequest = body(request, MAX_BODY_BYTES).await?;
             let response =
                 blocking(front, move |call| agents::register(call, &register, &key)).await?;
             Ok(serde_json::to_value(response).expect("response serializes"))
         }
         "poll" => {
-            let poll: PollRequest = body(request).await?;
+            let poll: PollRequest = body(request, MAX_BODY_BYTES).await?;
             let cluster = cluster_of(&poll.container_instance_arn).ok_or_else(|| {
                 ApiError::new(
                     ErrorKind::AccessDeniedException,
@@ -150,6 +163,24 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                 current = blocking(front, move |call| agents::desired(call, &record)).await?;
             }
             Ok(serde_json::to_value(current).expect("response serializes"))
+        }
+        "logs" => {
+            let shipped: ShipLogsRequest = body(request, MAX_LOGS_BODY_BYTES).await?;
+            let instance = shipped.container_instance_arn.clone();
+            blocking(front, move |call| {
+                agents::authenticate(call, &instance, &key).map(drop)
+            })
+            .await?;
+            // Off the state store: the log store has a connection of its own.
+            let logs = Arc::clone(front.cx.logs());
+            let now = crate::logs::millis(berth_time::now());
+            let kept = tokio::task::spawn_blocking(move || {
+                crate::logs::capture::keep(logs.as_ref(), shipped, now)
+            })
+            .await
+            .map_err(|e| ApiError::server(format!("keeping logs failed: {e}")))?
+            .map_err(|e| ApiError::server(format!("log store: {e}")))?;
+            Ok(serde_json::to_value(kept).expect("response serializes"))
         }
         other => Err(ApiError::new(
             ErrorKind::UnknownOperationException,

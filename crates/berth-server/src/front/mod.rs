@@ -24,6 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+/// How long a client has to finish the TLS handshake (or to send anything at all).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Accepts connections until the task is dropped, each over TLS when `tls` is given.
 pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, front: Arc<Front>) {
     loop {
@@ -39,15 +42,29 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, front: Arc<F
         let _ = stream.set_nodelay(true);
         let front = Arc::clone(&front);
         let tls = tls.clone();
-        // The handshake runs here, off the accept loop, so a slow client holds up no other.
+        // The handshake runs here, off the accept loop, so a slow client holds up no other,
+        // and within a time limit, so one that never finishes it does not hold a socket.
         tokio::spawn(async move {
-            match tls {
-                None => serve_connection(stream, peer, front).await,
-                Some(_) if speaks_plain_http(&stream).await => refuse_plain_http(stream).await,
-                Some(tls) => match tls.accept(stream).await {
-                    Ok(stream) => serve_connection(stream, peer, front).await,
-                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                },
+            let Some(tls) = tls else {
+                return serve_connection(stream, peer, front).await;
+            };
+            let handshake = async {
+                if speaks_plain_http(&stream).await {
+                    refuse_plain_http(stream).await;
+                    return None;
+                }
+                match tls.accept(stream).await {
+                    Ok(stream) => Some(stream),
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        None
+                    }
+                }
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                Ok(Some(stream)) => serve_connection(stream, peer, front).await,
+                Ok(None) => {}
+                Err(_) => tracing::debug!(%peer, "TLS handshake took too long"),
             }
         });
     }

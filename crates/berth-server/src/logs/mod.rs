@@ -4,10 +4,12 @@
 //!
 //! `requests` reads and checks each action's input; `groups` holds the handlers of groups,
 //! streams, retention and tags, `events` those of writing, reading and searching events,
-//! `tail` the live tail, answered as an event stream.
+//! `tail` the live tail, answered as an event stream; `capture` keeps what agents ship of
+//! their containers' output.
 //! What Berth does not do (KMS keys, other log group classes, metric and subscription
 //! filters, Logs Insights) is answered with an error that says so.
 
+pub mod capture;
 mod error;
 mod events;
 mod groups;

@@ -16,6 +16,8 @@
 //! inspection still describes it. So noticing a new container does not get slower with the
 //! number of containers already running.
 
+mod output;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Mutex, PoisonError};
@@ -25,8 +27,8 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
-    ContainerSummaryStateEnum, HealthConfig, HealthStatusEnum, HostConfig, NetworkCreateRequest,
-    PortBinding, ResourcesUlimits,
+    ContainerSummaryStateEnum, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig,
+    NetworkCreateRequest, PortBinding, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, InspectContainerOptions,
@@ -38,8 +40,8 @@ use futures_util::StreamExt;
 
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand,
-    MountSource, Network, NetworkBinding, Protocol, RegistryCredentials, Runtime, RuntimeConfig,
-    RuntimeError,
+    MountSource, Network, NetworkBinding, OutputLines, Protocol, RegistryCredentials, Runtime,
+    RuntimeConfig, RuntimeError, OUTPUT_KEPT_BYTES,
 };
 
 /// Longer than ECS's largest `stopTimeout` (120 s), because a stop request only returns once
@@ -127,13 +129,7 @@ impl DockerRuntime {
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
             .map_err(backend)?;
-        let labels = response
-            .config
-            .as_ref()
-            .and_then(|config| config.labels.as_ref());
-        let owned = labels
-            .is_some_and(|labels| self.config.owns(|key| labels.get(key).map(String::as_str)));
-        if !owned {
+        if !in_scope(&self.config, &response) {
             return Err(RuntimeError::NotFound(id.to_string()));
         }
         let status = status_from(&response);
@@ -309,6 +305,15 @@ impl Runtime for DockerRuntime {
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         self.inspect_owned(id).await
     }
+
+    fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
+        output::follow(
+            self.docker.clone(),
+            self.config.clone(),
+            id.to_string(),
+            after,
+        )
+    }
 }
 
 /// What a container's summary in the engine's listing tells of its state: enough to see
@@ -482,6 +487,18 @@ fn create_body(
         binds: (!binds.is_empty()).then_some(binds),
         network_mode: Some(network_mode),
         port_bindings,
+        // Docker's own file, bounded, whatever the engine's default driver: Berth reads each
+        // container's output from it.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".to_string()),
+            config: Some(HashMap::from([
+                (
+                    "max-size".to_string(),
+                    format!("{}k", OUTPUT_KEPT_BYTES / 2 / 1024),
+                ),
+                ("max-file".to_string(), "2".to_string()),
+            ])),
+        }),
         ..Default::default()
     };
     let exposed_ports = spec
@@ -562,6 +579,12 @@ fn backend(error: DockerError) -> RuntimeError {
     } else {
         RuntimeError::Docker(error)
     }
+}
+
+/// Whether an inspected container carries every label of `config`'s scope.
+fn in_scope(config: &RuntimeConfig, response: &ContainerInspectResponse) -> bool {
+    let labels = response.config.as_ref().and_then(|c| c.labels.as_ref());
+    labels.is_some_and(|labels| config.owns(|key| labels.get(key).map(String::as_str)))
 }
 
 /// Reads what Berth reports from `docker inspect`.

@@ -1,0 +1,156 @@
+"""What containers write reaches CloudWatch Logs through the agents, on both runtimes: a
+container's 5,000 lines and its stderr in order in the stream ECS names, found by a quoted
+search with the aws CLI; a task whose log group is missing stops before it starts, naming the
+group; and a container writing a counter keeps every line exactly once while the server and
+the agent are each killed with `kill -9` and restarted."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+from conftest import BerthServer, wait_for
+from docker_cluster import BUSYBOX, TESTAPP_V1, Agent
+
+
+def awslogs(group: str, create_group: bool = True, **options: str) -> dict:
+    settings = {"awslogs-group": group, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs",
+                **options}
+    if create_group:
+        settings["awslogs-create-group"] = "true"
+    return {"logDriver": "awslogs", "options": settings}
+
+
+def shell_container(runtime: str, script: str, **fields) -> dict:
+    image = BUSYBOX if runtime == "docker" else "host"
+    return {"name": "app", "image": image, "essential": True, "memory": 64,
+            "entryPoint": ["/bin/sh", "-c"], "command": [script], **fields}
+
+
+def app_container(runtime: str, berth_bin: Path, **fields) -> dict:
+    if runtime == "docker":
+        base = {"image": TESTAPP_V1}
+    else:
+        base = {"image": "host", "entryPoint": [str(berth_bin.parent / "berth-testapp")]}
+    port = 20000 + uuid.uuid4().int % 20000
+    environment = [{"name": "PORT", "value": str(port)}, *fields.pop("environment", [])]
+    return {"name": "app", "essential": True, "memory": 64, **base, "environment": environment, **fields}
+
+
+def run(server: BerthServer, agent: Agent, family: str, container: dict) -> str:
+    ecs = server.ecs
+    mode = "bridge" if agent.runtime == "docker" else "host"
+    ecs.register_task_definition(family=family, networkMode=mode, containerDefinitions=[container])
+    wait_for(lambda: ecs.list_container_instances()["containerInstanceArns"], "the agent to join")
+    return ecs.run_task(taskDefinition=family)["tasks"][0]["taskArn"]
+
+
+def describe(server: BerthServer, arn: str) -> dict:
+    return server.ecs.describe_tasks(tasks=[arn])["tasks"][0]
+
+
+def read_stream(logs, group: str, stream: str) -> list[str]:
+    """Forward from the head until the same token comes back; nothing while the stream is
+    not there yet."""
+    messages, token = [], None
+    try:
+        while True:
+            kwargs = {"nextToken": token} if token else {"startFromHead": True}
+            page = logs.get_log_events(logGroupName=group, logStreamName=stream, **kwargs)
+            messages += [e["message"] for e in page["events"]]
+            if page["nextForwardToken"] == token:
+                return messages
+            token = page["nextForwardToken"]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+
+
+def test_lines_and_stderr_arrive_in_order_in_the_stream_ecs_names(fleet):
+    server, agent = fleet
+    logs = server.client(service="logs")
+    script = ('i=1; while [ $i -le 5000 ]; do echo "line $i of the indexer"; i=$((i+1)); done; '
+              'echo "ERROR queue depth 930" >&2; echo done; sleep 3600')
+    arn = run(server, agent, "indexer", shell_container(agent.runtime, script,
+                                                        logConfiguration=awslogs("/ecs/indexer")))
+    task_id = arn.rsplit("/", 1)[1]
+    stream = f"ecs/app/{task_id}"
+    messages = wait_for(lambda: read_stream(logs, "/ecs/indexer", stream), "every line to arrive",
+                        lambda m: "done" in m, timeout=90)
+    # Each stream in the order written; a pipe's buffer may let stderr overtake stdout, as
+    # it does with Docker's own json-file.
+    stdout = [m for m in messages if m != "ERROR queue depth 930"]
+    assert stdout == [f"line {i} of the indexer" for i in range(1, 5001)] + ["done"]
+    assert messages.count("ERROR queue depth 930") == 1
+    streams = server.aws("logs", "describe-log-streams", "--log-group-name", "/ecs/indexer")["logStreams"]
+    assert [s["logStreamName"] for s in streams] == [stream]
+    found = server.aws("logs", "filter-log-events", "--log-group-name", "/ecs/indexer",
+                       "--filter-pattern", '"queue depth"')["events"]
+    assert [e["message"] for e in found] == ["ERROR queue depth 930"]
+    task = describe(server, arn)
+    started = task["startedAt"].timestamp() * 1000
+    first = logs.get_log_events(logGroupName="/ecs/indexer", logStreamName=stream, startFromHead=True,
+                                limit=1)["events"][0]
+    assert started - 5000 <= first["timestamp"] <= first["ingestionTime"], "stamped when written"
+    server.ecs.stop_task(task=arn)
+    wait_for(lambda: describe(server, arn), "the task to stop", lambda t: t["lastStatus"] == "STOPPED",
+             timeout=60)
+
+
+def test_a_missing_log_group_stops_the_task_before_it_starts_naming_it(fleet):
+    server, agent = fleet
+    container = shell_container(agent.runtime, "echo never; sleep 3600",
+                                logConfiguration=awslogs("/ecs/not-created", create_group=False))
+    arn = run(server, agent, "unlogged", container)
+    task = wait_for(lambda: describe(server, arn), "the task to stop", lambda t: t["lastStatus"] == "STOPPED",
+                    timeout=60)
+    assert task["stopCode"] == "TaskFailedToStart"
+    reason = task["stoppedReason"]
+    assert reason.startswith("ResourceInitializationError: failed to validate logger args"), reason
+    assert "The specified log group does not exist" in reason and "/ecs/not-created" in reason, reason
+    assert "awslogs-create-group" in reason, reason
+    assert all(c.get("lastStatus") == "STOPPED" and "exitCode" not in c for c in task["containers"])
+    assert server.aws("logs", "describe-log-groups")["logGroups"] == []
+
+
+def counter(messages: list[str]) -> list[int]:
+    return [int(m.rsplit(" ", 1)[1]) for m in messages if re.fullmatch(r"stdout line \d+", m)]
+
+
+def test_kill_9_of_server_and_agent_loses_and_repeats_no_line(fleet, berth_bin: Path):
+    server, agent = fleet
+    logs = server.client(service="logs")
+    container = app_container(agent.runtime, berth_bin, logConfiguration=awslogs("/ecs/counter"),
+                                  environment=[{"name": "LOG_EVERY_MS", "value": "100"}])
+    arn = run(server, agent, "counter", container)
+    stream = f"ecs/app/{arn.rsplit('/', 1)[1]}"
+
+    def shipped() -> list[int]:
+        return counter(read_stream(logs, "/ecs/counter", stream))
+
+    def ten_more() -> list[int]:
+        """Waits until ten lines past what is shipped now have arrived."""
+        count = len(shipped())
+        return wait_for(shipped, f"the counter past {count + 10}", lambda c: len(c) > count + 10, timeout=60)
+
+    ten_more()
+    server.restart_after_crash()
+    time.sleep(1.5)
+    ten_more()
+    agent.kill()
+    time.sleep(1.5)
+    agent.start()
+    ten_more()
+    agent.kill()
+    server.kill()
+    time.sleep(1.5)
+    server.start()
+    agent.start()
+    seen = ten_more()
+    assert seen == list(range(len(seen))), "no gap and no repeat"
+    stderr = [m for m in read_stream(logs, "/ecs/counter", stream) if m.startswith("stderr line")]
+    assert [int(m.rsplit(" ", 1)[1]) for m in stderr] == list(range(len(stderr)))
+    server.ecs.stop_task(task=arn)
+    wait_for(lambda: describe(server, arn), "the task to stop", lambda t: t["lastStatus"] == "STOPPED",
+             timeout=60)
