@@ -12,6 +12,8 @@
 //! | `ALLOCATE_MB_PER_SEC=N` | allocate and touch N MiB a second until killed |
 //! | `BURN_CPU=1` | keep one core busy |
 //! | `LOG_EVERY_MS=N` | print a line to stdout and one to stderr every N ms |
+//! | `LOG_FLOOD=N` | write N numbered 95-byte lines to stdout as fast as it can (0: without end), then `flood done N lines FIRST LAST` (µs since the epoch before the first write and after the last), and go on serving |
+//! | `LOG_RATE=N` | with `LOG_FLOOD`: write its lines at N a second, spread evenly (each millisecond the lines due by then) instead of as fast as it can |
 //! | `IGNORE_SIGTERM=1` | ignore SIGTERM (otherwise SIGTERM and SIGINT exit 0 at once) |
 //! | `PRINT_ENV=A,B` | print `A=<value>` for each named variable first (`A` unset: `A is unset`) |
 //!
@@ -92,6 +94,13 @@ fn main() {
     if let Some(ms) = number::<u64>("LOG_EVERY_MS").filter(|n| *n > 0) {
         thread::spawn(move || log_forever(Duration::from_millis(ms)));
     }
+    if let Some(lines) = number::<u64>("LOG_FLOOD") {
+        let rate = number::<f64>("LOG_RATE").filter(|r| *r > 0.0);
+        thread::spawn(move || match rate {
+            Some(rate) => paced(lines, rate),
+            None => flood(lines),
+        });
+    }
 
     let version: Arc<str> = std::env::var("VERSION")
         .ok()
@@ -166,6 +175,78 @@ fn log_forever(every: Duration) {
         eprintln!("stderr line {line}");
         thread::sleep(every);
     }
+}
+
+/// What a busy service's request log looks like; with `flood <10-digit number> ` a line is 95
+/// bytes, numbered so a reader can tell how many arrived and in what order.
+const FLOOD_PAYLOAD: &str =
+    "level=info msg=\"request served\" method=GET path=/api/v1/items status=200 ms=12";
+/// Lines are written in chunks of about this size, as a buffered logger writes them.
+const FLOOD_CHUNK: usize = 64 << 10;
+
+/// Writes `lines` lines (0: without end) as fast as stdout takes them. Each write is of whole
+/// lines, not a `BufWriter`'s fixed-size slices: stdout is line-buffered, so a slice ending
+/// mid-line would leave its tail waiting there, and a line another thread prints would land
+/// inside it.
+fn flood(lines: u64) {
+    let mut chunk = Vec::with_capacity(FLOOD_CHUNK + 256);
+    let first = micros_since_epoch();
+    for seq in (0u64..).take_while(|seq| lines == 0 || *seq < lines) {
+        // Writing to a Vec cannot fail.
+        let _ = writeln!(chunk, "flood {seq:010} {FLOOD_PAYLOAD}");
+        if chunk.len() >= FLOOD_CHUNK {
+            write_stdout(&chunk);
+            chunk.clear();
+        }
+    }
+    write_stdout(&chunk);
+    let last = micros_since_epoch();
+    println!("flood done {lines} lines {first} {last}");
+}
+
+/// Writes `lines` flood lines (0: without end) at `rate` a second: line `seq` is due `seq /
+/// rate` seconds after the first, and each write holds the lines due by then, at most one
+/// write a millisecond, so a high rate is written in small batches rather than late.
+fn paced(lines: u64, rate: f64) {
+    const TICK: Duration = Duration::from_millis(1);
+    let mut chunk = Vec::with_capacity(FLOOD_CHUNK + 256);
+    let first = micros_since_epoch();
+    let start = std::time::Instant::now();
+    let mut seq = 0u64;
+    while lines == 0 || seq < lines {
+        let wrote_at = std::time::Instant::now();
+        let due = (wrote_at.duration_since(start).as_secs_f64() * rate) as u64 + 1;
+        let due = if lines == 0 { due } else { due.min(lines) };
+        while seq < due {
+            // Writing to a Vec cannot fail.
+            let _ = writeln!(chunk, "flood {seq:010} {FLOOD_PAYLOAD}");
+            seq += 1;
+        }
+        write_stdout(&chunk);
+        chunk.clear();
+        if lines != 0 && seq >= lines {
+            break;
+        }
+        // The next line's due time, but not sooner than a tick after this write.
+        let next = start + Duration::from_secs_f64(seq as f64 / rate);
+        let next = next.max(wrote_at + TICK);
+        thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+    }
+    let last = micros_since_epoch();
+    println!("flood done {lines} lines {first} {last}");
+}
+
+fn write_stdout(bytes: &[u8]) {
+    if let Err(error) = std::io::stdout().lock().write_all(bytes) {
+        eprintln!("writing to stdout failed: {error}");
+        exit(1);
+    }
+}
+
+fn micros_since_epoch() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros())
 }
 
 fn after_delay(delay: Duration, then: impl FnOnce() + Send + 'static) {
