@@ -192,8 +192,9 @@ pub async fn run<R: Runtime>(
         () = &mut stop => return Ok(()),
     };
     tracing::info!(instance = %registration.container_instance_arn, runtime = runtime.name(), "agent registered");
-    let capture = Capture::start(Arc::clone(&runtime), config.server.clone());
-    capture.registered(
+    let capture = Capture::start(
+        Arc::clone(&runtime),
+        config.server.clone(),
         &registration.container_instance_arn,
         &registration.agent_key,
     );

@@ -724,9 +724,10 @@ async fn an_ended_container_stays_until_its_output_is_shipped() {
         }
         task
     });
+    let polls: Polls = Arc::default();
     tokio::spawn(serve_answering(
         listener,
-        Arc::default(),
+        Arc::clone(&polls),
         Arc::default(),
         answer,
     ));
@@ -741,7 +742,21 @@ async fn an_ended_container_stays_until_its_output_is_shipped() {
     fake.write_output(&id, OutputStream::Stdout, "last words")
         .unwrap();
     wanted.store(false, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Stopped as no longer wanted; then three more polls, each after a round that would
+    // have removed it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while matches!(
+        fake.inspect(&id).await.unwrap().state,
+        berth_runtime::ContainerState::Running { .. }
+    ) {
+        assert!(Instant::now() < deadline, "stopped once no longer wanted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let polled = polls.lock().unwrap().len();
+    while polls.lock().unwrap().len() < polled + 3 {
+        assert!(Instant::now() < deadline, "the agent keeps polling");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let listed = fake.list().await.unwrap();
     assert_eq!(listed.len(), 1, "kept while its output waits: {listed:?}");
     assert!(!matches!(

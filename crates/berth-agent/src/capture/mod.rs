@@ -87,19 +87,28 @@ pub struct Capture<R> {
 struct Shared<R> {
     runtime: Arc<R>,
     server: Endpoint,
-    identity: RwLock<Option<Identity>>,
+    /// Replaced when the agent registers again.
+    identity: RwLock<Identity>,
     containers: Mutex<HashMap<String, Following>>,
     queue: mpsc::Sender<Queued>,
 }
 
 impl<R: Runtime> Capture<R> {
-    /// A capture shipping to `server`, with its shipper running.
-    pub fn start(runtime: Arc<R>, server: Endpoint) -> Capture<R> {
+    /// A capture shipping to `server` as the registered instance, with its shipper running.
+    pub fn start(
+        runtime: Arc<R>,
+        server: Endpoint,
+        instance_arn: &str,
+        agent_key: &str,
+    ) -> Capture<R> {
         let (queue, queued) = mpsc::channel(QUEUE);
         let shared = Arc::new(Shared {
             runtime,
             server,
-            identity: RwLock::new(None),
+            identity: RwLock::new(Identity {
+                instance_arn: instance_arn.to_string(),
+                agent_key: agent_key.to_string(),
+            }),
             containers: Mutex::default(),
             queue,
         });
@@ -111,16 +120,16 @@ impl<R: Runtime> Capture<R> {
         }
     }
 
-    /// Who to ship as, after each registration.
+    /// Who to ship as, after the agent registered again.
     pub fn registered(&self, instance_arn: &str, agent_key: &str) {
         *self
             .shared
             .identity
             .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(Identity {
+            .unwrap_or_else(|p| p.into_inner()) = Identity {
             instance_arn: instance_arn.to_string(),
             agent_key: agent_key.to_string(),
-        });
+        };
     }
 
     /// Starts following every container in `seen` whose task is `desired` and that logs with
@@ -355,8 +364,7 @@ impl<R> Shared<R> {
             .identity
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| AgentError::Refused("not registered yet".to_string()))?;
+            .clone();
         request.container_instance_arn = identity.instance_arn;
         call(
             &self.server,

@@ -164,12 +164,15 @@ struct Entry<'a> {
     time: Cow<'a, str>,
 }
 
-/// A json-file log being read: the file open now, which one it is, and what is left of its
-/// last read without a newline.
+/// A json-file log being read: the file open now, which one it is, and what is read of it
+/// past its last newline.
 struct JsonFile {
     path: PathBuf,
     open: Option<(File, bool)>,
-    rest: Vec<u8>,
+    /// Where each read lands: made once, since an idle container is looked at every
+    /// [`FILE_POLL`].
+    chunk: Box<[u8]>,
+    pending: Vec<u8>,
     lines: DockerLines,
 }
 
@@ -178,7 +181,8 @@ impl JsonFile {
         JsonFile {
             path,
             open: None,
-            rest: Vec::new(),
+            chunk: vec![0; FILE_CHUNK].into_boxed_slice(),
+            pending: Vec::new(),
             lines: DockerLines::after(after),
         }
     }
@@ -209,11 +213,10 @@ impl JsonFile {
         let Some((file, current)) = &mut self.open else {
             return Ok(Vec::new());
         };
-        let mut chunk = vec![0u8; FILE_CHUNK];
-        let read = file.read(&mut chunk).map_err(state_dir)?;
+        let read = file.read(&mut self.chunk).map_err(state_dir)?;
         if read > 0 {
-            chunk.truncate(read);
-            return Ok(self.parse(chunk));
+            self.pending.extend_from_slice(&self.chunk[..read]);
+            return Ok(self.parse());
         }
         // At the end of the file read: the next one, if the engine has moved on.
         let moved_on = if *current {
@@ -225,14 +228,14 @@ impl JsonFile {
         };
         if moved_on {
             self.open = File::open(&self.path).ok().map(|file| (file, true));
-            self.rest.clear();
+            self.pending.clear();
         }
         Ok(Vec::new())
     }
 
-    fn parse(&mut self, chunk: Vec<u8>) -> Vec<OutputLine> {
-        let mut data = std::mem::take(&mut self.rest);
-        data.extend_from_slice(&chunk);
+    /// The lines of the whole entries pending; what follows the last newline stays.
+    fn parse(&mut self) -> Vec<OutputLine> {
+        let data = std::mem::take(&mut self.pending);
         let mut lines = Vec::new();
         let mut start = 0;
         while let Some(end) = data[start..].iter().position(|b| *b == b'\n') {
@@ -250,7 +253,8 @@ impl JsonFile {
                 lines.extend(self.lines.entry(stream, nanos, entry.log.as_bytes()));
             }
         }
-        self.rest = data[start..].to_vec();
+        self.pending = data;
+        self.pending.drain(..start);
         lines
     }
 }
