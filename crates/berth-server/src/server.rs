@@ -382,7 +382,7 @@ impl Server {
             _lock: lock,
             listener,
             tls,
-            front: Arc::new(Front::new(Arc::clone(&cx), crate::apis::all())),
+            front: Front::new(Arc::clone(&cx), crate::apis::all()),
             cx,
             balancer,
             endpoint: format!("{scheme}://{local}"),

@@ -7,7 +7,7 @@
 use super::aws::encode;
 use super::shared::{Front, MAX_BODY_BYTES};
 use crate::ecs::agents;
-use berth_model::agent::{PollRequest, PollResponse, RegisterRequest, ShipLogsRequest};
+use berth_model::agent::{PollRequest, PollResponse, RegisterRequest};
 use berth_model::arn::{self, ResourceRef};
 use berth_model::{ApiError, ErrorKind};
 use bytes::Bytes;
@@ -73,7 +73,11 @@ async fn body<T: serde::de::DeserializeOwned>(
     request: Request<Incoming>,
     limit: usize,
 ) -> Result<T, ApiError> {
-    let bytes = Limited::new(request.into_body(), limit)
+    decode(&bytes(request, limit).await?)
+}
+
+async fn bytes(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    Ok(Limited::new(request.into_body(), limit)
         .collect()
         .await
         .map_err(|_| {
@@ -82,9 +86,12 @@ async fn body<T: serde::de::DeserializeOwned>(
                 format!("request body is larger than the {limit}-byte limit Berth accepts"),
             )
         })?
-        .to_bytes();
+        .to_bytes())
+}
+
+pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Straight from the bytes, with no JSON tree between: a shipment of logs is large.
-    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    let mut json = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut json).map_err(|e| {
         ApiError::new(
             ErrorKind::SerializationException,
@@ -165,21 +172,8 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             Ok(serde_json::to_value(current).expect("response serializes"))
         }
         "logs" => {
-            let shipped: ShipLogsRequest = body(request, MAX_LOGS_BODY_BYTES).await?;
-            let instance = shipped.container_instance_arn.clone();
-            blocking(front, move |call| {
-                agents::authenticate(call, &instance, &key).map(drop)
-            })
-            .await?;
-            // Off the state store: the log store has a connection of its own.
-            let logs = Arc::clone(front.cx.logs());
-            let now = crate::logs::millis(berth_time::now());
-            let kept = tokio::task::spawn_blocking(move || {
-                crate::logs::capture::keep(logs.as_ref(), shipped, now)
-            })
-            .await
-            .map_err(|e| ApiError::server(format!("keeping logs failed: {e}")))?
-            .map_err(|e| ApiError::server(format!("log store: {e}")))?;
+            let shipment = bytes(request, MAX_LOGS_BODY_BYTES).await?;
+            let kept = front.ingest.submit(shipment, key).await?;
             Ok(serde_json::to_value(kept).expect("response serializes"))
         }
         other => Err(ApiError::new(

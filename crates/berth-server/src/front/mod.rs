@@ -8,6 +8,7 @@
 mod agents;
 mod aws;
 mod body;
+mod ingest;
 mod shared;
 mod writer;
 

@@ -1,5 +1,6 @@
 //! What every connection shares.
 
+use super::ingest::Ingest;
 use super::writer::WriteQueue;
 use crate::call::Context;
 use crate::registry::Registry;
@@ -13,14 +14,16 @@ pub struct Front {
     pub(super) cx: Arc<Context>,
     pub(super) registry: Registry,
     pub(super) writes: Arc<WriteQueue>,
+    pub(super) ingest: Ingest,
 }
 
 impl Front {
-    pub fn new(cx: Arc<Context>, registry: Registry) -> Self {
-        Self {
+    pub fn new(cx: Arc<Context>, registry: Registry) -> Arc<Self> {
+        Arc::new_cyclic(|front| Self {
             writes: Arc::new(WriteQueue::new(Arc::clone(&cx))),
+            ingest: Ingest::start(front.clone()),
             cx,
             registry,
-        }
+        })
     }
 }
