@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apis;
+pub mod autoscaling;
 pub mod call;
 pub mod control;
 pub mod data_plane;

@@ -29,7 +29,8 @@ impl ChangeSet {
     }
 
     /// Whether the controller must look again: it reconciles clusters, services, task
-    /// definitions, container instances and tasks, and tells services of changed secrets.
+    /// definitions, container instances and tasks, tells services of changed secrets, and
+    /// fires scheduled scaling actions (one put to fire now wakes it).
     pub fn concerns_controller(&self) -> bool {
         self.collections().any(|c| {
             matches!(
@@ -40,6 +41,7 @@ impl ChangeSet {
                     | Collection::ContainerInstances
                     | Collection::Tasks
                     | Collection::SecretChanges
+                    | Collection::ScheduledFirings
             )
         })
     }
@@ -158,6 +160,10 @@ mod tests {
         assert_eq!(listener.clusters().count(), 0);
         let definition = changes(&[(Collection::TaskDefinitions, "web")]);
         assert!(definition.concerns_controller() && !definition.concerns_balancer());
+        let firing = changes(&[(Collection::ScheduledFirings, "000029000000")]);
+        assert!(firing.concerns_controller() && !firing.concerns_balancer());
+        let policy = changes(&[(Collection::ScalingPolicies, "ecs|service/c/s|d")]);
+        assert!(!policy.concerns_controller() && !policy.concerns_balancer());
         let key = changes(&[(Collection::AccessKeys, "")]);
         assert!(!key.concerns_controller() && !key.concerns_balancer());
     }

@@ -38,6 +38,10 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "presence",
         &["front", "control", "server", "ecs", "elbv2", "call"],
     ),
+    (
+        "autoscaling",
+        &["front", "control", "server", "local", "apis"],
+    ),
     ("control", &["front", "server", "local", "apis"]),
     ("front", &["control", "server", "local"]),
 ];

@@ -65,10 +65,23 @@ pub enum Collection {
     /// Secrets scheduled for deletion, keyed by name with when their window ends, so that
     /// purging reads the few scheduled rather than every secret.
     SecretDeletions,
+    /// Application Auto Scaling's scalable targets, keyed by namespace, resource id and
+    /// dimension (`ecs|service/c/s|ecs:service:DesiredCount`) and scoped by namespace.
+    ScalableTargets,
+    /// Scaling policies, keyed by their target's key and name, scoped by their target's key.
+    ScalingPolicies,
+    /// Scheduled actions, keyed by their target's key and name, scoped by their target's key.
+    ScheduledActions,
+    /// Scaling activities, keyed by their target's key, start time and id, scoped by their
+    /// target's key, so that a target's list in key order is oldest first.
+    ScalingActivities,
+    /// When each scheduled action fires next, keyed as the action and scoped by the minute
+    /// it falls in, so that firing reads the actions due now rather than all of them.
+    ScheduledFirings,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 18] = [
+    pub const ALL: [Collection; 23] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -87,6 +100,11 @@ impl Collection {
         Collection::Vault,
         Collection::SecretChanges,
         Collection::SecretDeletions,
+        Collection::ScalableTargets,
+        Collection::ScalingPolicies,
+        Collection::ScheduledActions,
+        Collection::ScalingActivities,
+        Collection::ScheduledFirings,
     ];
 
     pub fn table(self) -> &'static str {
@@ -109,6 +127,11 @@ impl Collection {
             Collection::Vault => "vault",
             Collection::SecretChanges => "secret_changes",
             Collection::SecretDeletions => "secret_deletions",
+            Collection::ScalableTargets => "scalable_targets",
+            Collection::ScalingPolicies => "scaling_policies",
+            Collection::ScheduledActions => "scheduled_actions",
+            Collection::ScalingActivities => "scaling_activities",
+            Collection::ScheduledFirings => "scheduled_firings",
         }
     }
 }

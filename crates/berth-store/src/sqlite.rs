@@ -93,6 +93,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE secret_deletions (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
         version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
 ",
+    "
+    CREATE TABLE scalable_targets (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX scalable_targets_scope ON scalable_targets (scope, key);
+    CREATE TABLE scaling_policies (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX scaling_policies_scope ON scaling_policies (scope, key);
+    CREATE TABLE scheduled_actions (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX scheduled_actions_scope ON scheduled_actions (scope, key);
+    CREATE TABLE scaling_activities (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX scaling_activities_scope ON scaling_activities (scope, key);
+    CREATE TABLE scheduled_firings (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX scheduled_firings_scope ON scheduled_firings (scope, key);
+",
 ];
 
 /// One collection's statements, made once rather than formatted on every call.

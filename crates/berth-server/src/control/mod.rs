@@ -2,19 +2,21 @@
 //! with what runs (`controller`: store → [`berth_reconcile::reconcile`] → plan → store), the
 //! rules that make service tasks load balancer targets (`targets`), and the balancer
 //! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`),
-//! and the services told of (or rolled onto) secrets that changed under them (`rotation`).
+//! the services told of (or rolled onto) secrets that changed under them (`rotation`), and
+//! scheduled scaling actions fired when due (`scheduled_scaling`).
 //! Each loop sleeps until a write that concerns it is published (`crate::wake`), or until
 //! time alone may have moved something on.
 
 pub mod balancer;
 pub mod controller;
 pub mod rotation;
+pub mod scheduled_scaling;
 pub mod targets;
 
 use crate::call::Context;
 use crate::ecs::services;
 use berth_model::ApiError;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The controller: after every write that concerns it (and at least once a second, since
@@ -22,12 +24,21 @@ use std::time::Duration;
 /// Level-triggered, so a missed round is made up by the next.
 pub async fn run_controller(cx: Arc<Context>) {
     let settings = berth_reconcile::Settings::default();
+    let firings = Arc::new(Mutex::new(scheduled_scaling::Firings::default()));
     loop {
         let round = Arc::clone(&cx);
         let settings = settings.clone();
+        let firings = Arc::clone(&firings);
         let outcome = tokio::task::spawn_blocking(move || {
             round.as_system(berth_time::now(), |call| {
                 rotation::apply(call)?;
+                if let Err(e) = firings
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .step(call)
+                {
+                    tracing::warn!(error = ?e, "firing scheduled scaling actions failed");
+                }
                 crate::secretsmanager::stored::purge_expired(call)?;
                 controller::run_round(call, &settings, call.ids().seed())?;
                 services::finish_draining(call)?;

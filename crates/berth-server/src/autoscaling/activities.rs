@@ -1,0 +1,58 @@
+//! DescribeScalingActivities: a target's activities (or every target's), newest first.
+
+use super::error::Error;
+use super::requests::{self as r, DESIRED_COUNT};
+use super::stored::{target_key, StoredActivity};
+use crate::call::Call;
+use crate::json_api::page;
+use berth_store::Collection;
+use serde_json::{json, Value};
+
+fn activity_json(activity: &StoredActivity) -> Value {
+    json!({
+        "ActivityId": activity.activity_id,
+        "ServiceNamespace": activity.service_namespace,
+        "ResourceId": activity.resource_id,
+        "ScalableDimension": activity.scalable_dimension,
+        "Description": activity.description,
+        "Cause": activity.cause,
+        "StartTime": activity.start_time,
+        "EndTime": activity.end_time,
+        "StatusCode": activity.status_code,
+        "StatusMessage": activity.status_message,
+    })
+}
+
+pub fn describe(call: &Call<'_>, request: &r::DescribeScalingActivities) -> Result<Value, Error> {
+    let mut activities: Vec<StoredActivity> = match &request.resource_id {
+        Some(resource) => {
+            let dimension = request
+                .scalable_dimension
+                .as_deref()
+                .unwrap_or(DESIRED_COUNT);
+            let scope = target_key(&request.service_namespace, resource, dimension);
+            call.list(Collection::ScalingActivities, Some(&scope))?
+        }
+        None => call.list(Collection::ScalingActivities, None)?,
+    };
+    activities.retain(|a| {
+        a.service_namespace == request.service_namespace
+            && request
+                .scalable_dimension
+                .as_ref()
+                .is_none_or(|d| *d == a.scalable_dimension)
+    });
+    activities.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
+    let answers: Vec<Value> = activities.iter().map(activity_json).collect();
+    let (page, next) = page(
+        answers,
+        request.next_token.as_deref(),
+        request.max_results,
+        50,
+    )?;
+    let mut answer = json!({"ScalingActivities": page});
+    if let Some(token) = next {
+        answer["NextToken"] = json!(token);
+    }
+    Ok(answer)
+}
