@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apis;
+pub mod berth_api;
 pub mod call;
 pub mod control;
 pub mod data_plane;
@@ -25,6 +26,7 @@ pub mod json_api;
 pub mod keys;
 pub mod local;
 pub mod logs;
+pub mod output_requests;
 pub mod presence;
 pub mod registry;
 pub mod secret_changes;

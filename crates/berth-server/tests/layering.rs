@@ -35,8 +35,16 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         &["front", "control", "server", "ecs", "elbv2", "call"],
     ),
     (
+        "output_requests",
+        &["front", "control", "server", "ecs", "elbv2", "call"],
+    ),
+    (
         "presence",
         &["front", "control", "server", "ecs", "elbv2", "call"],
+    ),
+    (
+        "berth_api",
+        &["front", "control", "server", "local", "apis"],
     ),
     ("control", &["front", "server", "local", "apis"]),
     ("front", &["control", "server", "local"]),
