@@ -17,9 +17,9 @@ use berth_runtime::{OutputLines, OutputStream, Runtime, RuntimeError};
 use futures_util::StreamExt;
 use std::time::Duration;
 
-/// How long a page waits for the first line: the runtime opens the output first (and the
-/// readers of files look for more every 50 ms).
-pub const FIRST_LINE: Duration = Duration::from_millis(500);
+/// How long a page waits for the first line: the runtime opens the output and reads past
+/// what was read before first (and the readers of files look for more every 50 ms).
+pub const FIRST_LINE: Duration = Duration::from_secs(1);
 /// How long a page waits for the next line before it counts as caught up.
 pub const QUIET: Duration = Duration::from_millis(200);
 /// What a line costs a page beyond its text: its position, time and JSON.
