@@ -12,6 +12,7 @@
 pub mod capture;
 pub mod env_files;
 pub mod node;
+pub mod output;
 pub mod spec;
 
 use berth_client::endpoint::ConnectError;

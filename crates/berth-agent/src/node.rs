@@ -1,9 +1,11 @@
 //! The agent loop: register, then observe the runtime, decide with [`crate::step`], act, and
-//! long-poll the server with the reports, until told to stop. Everything is level-triggered: a
+//! long-poll the server with the reports, until told to stop; a poll's answer may also ask
+//! for pages of containers' output ([`crate::output`]), read and posted beside the loop. Everything is level-triggered: a
 //! failed poll changes nothing on the machine (tasks keep running), and the next one carries
 //! the full picture again.
 
 use crate::capture::{self, Capture};
+use crate::output;
 use crate::{env_files, spec, step, Action, AgentError, Memory, Observed, State, Step};
 use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
@@ -209,6 +211,9 @@ pub async fn run<R: Runtime>(
     // steps again at once, and what it started is all that it needs to know anew. Listing
     // every container again would cost time that grows with the containers running.
     let mut carried: Option<Vec<Observed>> = None;
+    // Pages of output read for readers on the server; the server bounds how many it asks for
+    // at once, and they end with the agent.
+    let mut answering = tokio::task::JoinSet::new();
     loop {
         if stop_requested(&mut stop).await {
             return Ok(());
@@ -327,6 +332,23 @@ pub async fn run<R: Runtime>(
         };
         match answered {
             Ok(answer) => {
+                while answering.try_join_next().is_some() {}
+                for request in answer.output_requests {
+                    let runtime = Arc::clone(&runtime);
+                    let server = config.server.clone();
+                    let instance_arn = registration.container_instance_arn.clone();
+                    let agent_key = registration.agent_key.clone();
+                    answering.spawn(async move {
+                        output::answer(
+                            runtime.as_ref(),
+                            &server,
+                            instance_arn,
+                            &agent_key,
+                            request,
+                        )
+                        .await;
+                    });
+                }
                 desired = answer.tasks;
                 version = Some(answer.version);
                 if let Some(settle) = settle {

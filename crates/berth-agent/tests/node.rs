@@ -4,8 +4,9 @@
 use berth_agent::node::{self, Config};
 use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
-    ContainerSecrets, DesiredTask, PollRequest, PollResponse, RegisterRequest, RegistryAuth,
-    Resolution, SecretValue, ShipLogsRequest, ShipLogsResponse, StreamPosition, TaskReport,
+    ContainerSecrets, DesiredTask, OutputAnswer, OutputRequest, OutputResult, PollRequest,
+    PollResponse, RegisterRequest, RegistryAuth, Resolution, SecretValue, ShipLogsRequest,
+    ShipLogsResponse, StreamPosition, TaskReport,
 };
 use berth_model::resources::LogConfiguration;
 use berth_model::resources::{
@@ -105,6 +106,7 @@ fn wanted() -> PollResponse {
             stop_timeout_seconds: 30,
             secrets: None,
         }],
+        output_requests: vec![],
     }
 }
 
@@ -141,6 +143,10 @@ async fn serve_answering(
                         let body = request.into_body().collect().await?.to_bytes();
                         let answer = if path == "/agent/v1/register" {
                             serde_json::json!({"containerInstanceArn": INSTANCE_ARN, "agentKey": "key"})
+                        } else if path == "/agent/v1/output" {
+                            let answered: OutputAnswer = serde_json::from_slice(&body).unwrap();
+                            OUTPUT.lock().unwrap().push(answered);
+                            serde_json::json!({"handed": true})
                         } else if path == "/agent/v1/logs" {
                             let shipped: ShipLogsRequest = serde_json::from_slice(&body).unwrap();
                             match keep_logs(&shipped) {
@@ -186,6 +192,9 @@ struct Kept {
 }
 
 static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
+
+/// Every page of output the agents posted to the stand-in server.
+static OUTPUT: Mutex<Vec<OutputAnswer>> = Mutex::new(Vec::new());
 
 /// While set, the stand-in server answers shipped logs with an error, as one that is down.
 static REFUSE_LOGS: AtomicBool = AtomicBool::new(false);
@@ -487,6 +496,7 @@ async fn secrets_sent_once_reach_a_container_that_starts_later() {
         PollResponse {
             version: "v1".into(),
             tasks: vec![task],
+            output_requests: vec![],
         }
     });
     let server = tokio::spawn(serve_answering(
@@ -560,6 +570,7 @@ async fn an_environment_file_that_cannot_be_had_starts_nothing() {
     let answer: Answer = Arc::new(move |_: &PollRequest| PollResponse {
         version: "v1".into(),
         tasks: vec![task.clone()],
+        output_requests: vec![],
     });
     let server = tokio::spawn(serve_answering(
         listener,
@@ -770,6 +781,92 @@ async fn an_ended_container_stays_until_its_output_is_shipped() {
         assert!(Instant::now() < deadline, "removed once shipped");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+}
+
+/// The answer to output request `id`, once an agent has posted it.
+async fn output_answer(id: u64) -> OutputResult {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = OUTPUT
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|a| a.request_id == id)
+            .cloned();
+        if let Some(answer) = found {
+            assert_eq!(answer.container_instance_arn, INSTANCE_ARN);
+            return answer.result;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer to output request {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_output_are_read_for_the_server_from_where_it_asks() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let asks: Arc<Mutex<Vec<OutputRequest>>> = Arc::default();
+    let pending = Arc::clone(&asks);
+    // Each request goes out once, in the next poll's answer, as the server sends them.
+    let answer: Answer = Arc::new(move |_| {
+        let mut wanted = wanted();
+        wanted.output_requests = std::mem::take(&mut *pending.lock().unwrap());
+        wanted
+    });
+    tokio::spawn(serve_answering(
+        listener,
+        Arc::default(),
+        Arc::default(),
+        answer,
+    ));
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "node-output"));
+    let (stop, agent) = start_agent(&fake, address);
+    let id = first_container(&fake).await;
+    for text in ["one", "two", "three"] {
+        fake.write_output(&id, OutputStream::Stdout, text).unwrap();
+    }
+    let ask = |request_id, runtime_id: &str, after| OutputRequest {
+        request_id,
+        task_id: "t1".into(),
+        container_name: "db".into(),
+        runtime_id: runtime_id.into(),
+        after,
+        start_time: None,
+    };
+    let texts = |result: &OutputResult| -> Vec<String> {
+        match result {
+            OutputResult::Page(page) => page.lines.iter().map(|l| l.text.clone()).collect(),
+            other => panic!("not a page: {other:?}"),
+        }
+    };
+    asks.lock().unwrap().push(ask(1001, &id, None));
+    let first = output_answer(1001).await;
+    assert_eq!(texts(&first), ["one", "two", "three"]);
+    let OutputResult::Page(page) = first else {
+        unreachable!()
+    };
+    assert!(!page.more);
+
+    fake.write_output(&id, OutputStream::Stderr, "four")
+        .unwrap();
+    asks.lock().unwrap().push(ask(1002, &id, page.after));
+    let next = output_answer(1002).await;
+    assert_eq!(
+        texts(&next),
+        ["four"],
+        "read on exactly from the page's position"
+    );
+
+    asks.lock()
+        .unwrap()
+        .push(ask(1003, "no-such-container", None));
+    assert_eq!(output_answer(1003).await, OutputResult::Gone);
     stop.send(()).unwrap();
     agent.await.unwrap().unwrap();
 }

@@ -33,6 +33,12 @@ pub const LOGS: Api = Api {
     target_prefix: "Logs_20140328",
 };
 
+/// Berth's own API, for what no AWS API covers (reading output that only a machine keeps).
+pub const BERTH: Api = Api {
+    signing_name: "berth",
+    target_prefix: "Berth_20250101",
+};
+
 pub const SECRETS_MANAGER: Api = Api {
     signing_name: "secretsmanager",
     target_prefix: "secretsmanager",

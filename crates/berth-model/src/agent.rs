@@ -6,6 +6,11 @@
 //! A lost message, a dropped connection or a restart of either side heals on the next poll.
 //! Endpoints: `POST /agent/v1/register` and `POST /agent/v1/poll`, JSON bodies, with
 //! `Authorization: Bearer <agent key>` on polls (the join token on register).
+//!
+//! The server reaches an agent only through its poll: to read a container's output that only
+//! its machine keeps, the server puts an [`OutputRequest`] in the poll's answer (waking a held
+//! poll for it), and the agent answers with one bounded [`OutputPage`] on
+//! `POST /agent/v1/output`.
 
 use crate::resources::{ContainerDefinition, NetworkBinding, Object, Timestamp, Volume};
 use crate::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
@@ -60,6 +65,10 @@ pub struct PollRequest {
 pub struct PollResponse {
     pub version: String,
     pub tasks: Vec<DesiredTask>,
+    /// Pages of container output that someone waits for; each is sent once, and the server
+    /// holds at most a few per instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_requests: Vec<OutputRequest>,
 }
 
 /// A task the server wants on this instance, with everything needed to run it.
@@ -225,4 +234,68 @@ pub struct StreamPosition {
     /// Why nothing could be kept (the group is gone); the agent tries again later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The most bytes of lines one [`OutputPage`] carries; a page stops at the line that reaches
+/// it (so a page always moves on, whatever a line's length).
+pub const OUTPUT_PAGE_BYTES: usize = 256 << 10;
+
+/// In a poll's answer: read one page of a container's output as this machine keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputRequest {
+    /// Names the answer; unique among the server's pending requests.
+    pub request_id: u64,
+    pub task_id: String,
+    pub container_name: String,
+    /// The container as the runtime knows it (the agent reported it).
+    pub runtime_id: String,
+    /// Lines after this position; from the oldest line kept when `None`.
+    pub after: Option<u64>,
+    /// Lines written before this (epoch milliseconds) are skipped without counting toward
+    /// the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<i64>,
+}
+
+/// `POST /agent/v1/output`: the answer to one [`OutputRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputAnswer {
+    pub container_instance_arn: String,
+    pub request_id: u64,
+    pub result: OutputResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OutputResult {
+    Page(OutputPage),
+    /// The container is no longer on this machine (removed, with what it wrote).
+    Gone,
+    /// The runtime could not read it; the message says why.
+    Failed(String),
+}
+
+/// Lines of a container's output in the order it wrote them, with the runtime's positions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputPage {
+    pub lines: Vec<KeptLine>,
+    /// Where the next page starts: the position of the last line read (also of lines
+    /// skipped as older than the start time); the request's own `after` when none was.
+    pub after: Option<u64>,
+    /// Whether the page stopped at [`OUTPUT_PAGE_BYTES`] with more already written; when
+    /// false, the reader has caught up with the container.
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptLine {
+    pub position: u64,
+    /// When the container wrote it, in epoch milliseconds.
+    pub timestamp: i64,
+    pub stderr: bool,
+    pub text: String,
 }

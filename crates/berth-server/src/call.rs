@@ -1,5 +1,5 @@
 //! What a handler may use, and nothing else: [`Call`] — the store, the time, who is calling,
-//! where new ids come from, the agents' presence, the data plane's live view and the vault
+//! where new ids come from, the agents' presence (and the readers waiting on them), the data plane's live view and the vault
 //! that seals secret values. Every
 //! handler of every API is a synchronous function of a `Call` and its typed request, so each
 //! is tested without sockets, clocks or randomness.
@@ -21,6 +21,7 @@ pub use ids::Ids;
 pub use record::{to_doc, to_value, Fault};
 
 use crate::data_plane::DataPlane;
+use crate::output_requests::OutputRequests;
 use crate::presence::Presence;
 use crate::wake::{ChangeSet, Wakes};
 use berth_logs::store::{LogStore, MemoryLogStore};
@@ -52,6 +53,7 @@ pub struct Context {
     arns: Arns,
     decoded: Decoded,
     presence: Presence,
+    output_requests: Arc<OutputRequests>,
     data_plane: Arc<dyn DataPlane>,
     ids: Ids,
     wakes: Arc<Wakes>,
@@ -68,6 +70,7 @@ impl Context {
             arns,
             decoded: Decoded::default(),
             presence: Presence::default(),
+            output_requests: Arc::default(),
             data_plane: Arc::new(crate::data_plane::Unbalanced),
             ids: Ids::from_entropy(),
             wakes: Arc::default(),
@@ -110,6 +113,11 @@ impl Context {
 
     pub fn arns(&self) -> &Arns {
         &self.arns
+    }
+
+    /// Readers waiting for output that only an agent's machine keeps.
+    pub fn output_requests(&self) -> &Arc<OutputRequests> {
+        &self.output_requests
     }
 
     pub fn wakes(&self) -> &Arc<Wakes> {
@@ -189,6 +197,10 @@ impl Call<'_> {
 
     pub fn presence(&self) -> &Presence {
         &self.cx.presence
+    }
+
+    pub fn output_requests(&self) -> &Arc<OutputRequests> {
+        &self.cx.output_requests
     }
 
     pub fn data_plane(&self) -> &dyn DataPlane {

@@ -16,6 +16,7 @@
 
 pub mod apis;
 pub mod autoscaling;
+pub mod berth_api;
 pub mod call;
 pub mod control;
 pub mod data_plane;
@@ -26,6 +27,7 @@ pub mod json_api;
 pub mod keys;
 pub mod local;
 pub mod logs;
+pub mod output_requests;
 pub mod presence;
 pub mod registry;
 pub mod secret_changes;

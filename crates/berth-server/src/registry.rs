@@ -13,6 +13,8 @@ use crate::call::{Call, Caller, Changes, Context};
 use berth_aws::query::Params;
 use berth_aws::{AwsError, ServiceSpec};
 use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
 
 /// Where an action runs (see the module's docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,14 +40,31 @@ pub enum Input<'a> {
 }
 
 /// What a handler answers: a JSON-shaped value (written as JSON or as the query protocol's
-/// XML), JSON text it wrote itself from cached renderings, or an event stream: messages in
+/// XML), JSON text it wrote itself from cached renderings, an event stream: messages in
 /// `application/vnd.amazon.eventstream` framing, sent as they come until the sender is
-/// dropped (and the sender stops when the client goes away).
+/// dropped (and the sender stops when the client goes away), or an answer that comes later
+/// (from an agent), which the front awaits and drops if the client goes away.
 #[derive(Debug)]
 pub enum Output {
     Value(Value),
     Json(String),
     Events(tokio::sync::mpsc::Receiver<bytes::Bytes>),
+    Later(Later),
+}
+
+/// An answer still to come; the handler bounds how long it may take.
+pub struct Later(pub Pin<Box<dyn Future<Output = Result<Value, AwsError>> + Send>>);
+
+impl Later {
+    pub fn new(answer: impl Future<Output = Result<Value, AwsError>> + Send + 'static) -> Self {
+        Self(Box::pin(answer))
+    }
+}
+
+impl std::fmt::Debug for Later {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Later")
+    }
 }
 
 impl From<Value> for Output {
@@ -78,6 +97,10 @@ impl Output {
             Output::Events(_) => Err(AwsError::new(
                 "InvalidOperationException",
                 "this action answers with an event stream, which only the JSON protocol carries",
+            )),
+            Output::Later(_) => Err(AwsError::new(
+                "InvalidOperationException",
+                "this action answers once an agent has, which only the HTTP front waits for",
             )),
         }
     }

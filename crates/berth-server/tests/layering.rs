@@ -35,11 +35,19 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         &["front", "control", "server", "ecs", "elbv2", "call"],
     ),
     (
+        "output_requests",
+        &["front", "control", "server", "ecs", "elbv2", "call"],
+    ),
+    (
         "presence",
         &["front", "control", "server", "ecs", "elbv2", "call"],
     ),
     (
         "autoscaling",
+        &["front", "control", "server", "local", "apis"],
+    ),
+    (
+        "berth_api",
         &["front", "control", "server", "local", "apis"],
     ),
     ("control", &["front", "server", "local", "apis"]),

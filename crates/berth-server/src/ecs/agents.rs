@@ -331,5 +331,6 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
     Ok(PollResponse {
         version: hex::encode(&hasher.finalize()[..12]),
         tasks: desired,
+        output_requests: Vec::new(),
     })
 }

@@ -1,13 +1,16 @@
-//! HTTP endpoints of the agent protocol: `POST /agent/v1/register`, `POST /agent/v1/poll` and
-//! `POST /agent/v1/logs`.
-//! A poll answers at once when the agent's view is out of date, and otherwise is held open
-//! until a write to its cluster's tasks is published (or its wait ends): agents of other
-//! clusters stay asleep.
+//! HTTP endpoints of the agent protocol: `POST /agent/v1/register`, `POST /agent/v1/poll`,
+//! `POST /agent/v1/logs` and `POST /agent/v1/output`.
+//! A poll answers at once when the agent's view is out of date or a reader waits for output
+//! that only its machine keeps, and otherwise is held open until a write to its cluster's
+//! tasks is published, or a reader asks for such output (or its wait ends): agents of other
+//! clusters, and other agents, stay asleep.
 
 use super::aws::encode;
 use super::shared::{Front, MAX_BODY_BYTES};
 use crate::ecs::agents;
-use berth_model::agent::{PollRequest, PollResponse, RegisterRequest};
+use berth_model::agent::{
+    OutputAnswer, PollRequest, PollResponse, RegisterRequest, OUTPUT_PAGE_BYTES,
+};
 use berth_model::arn::{self, ResourceRef};
 use berth_model::{ApiError, ErrorKind};
 use bytes::Bytes;
@@ -24,6 +27,9 @@ pub const PREFIX: &str = "/agent/v1/";
 /// How large a shipment of container output may be: agents send at most 1 MiB of messages
 /// at a time, which JSON's escapes can make several times larger.
 const MAX_LOGS_BODY_BYTES: usize = 8 << 20;
+
+/// How large a page of container output may be: its lines' bytes, with JSON's escapes.
+const MAX_OUTPUT_BODY_BYTES: usize = OUTPUT_PAGE_BYTES * 6 + MAX_BODY_BYTES;
 
 /// The longest a poll is held open; agents ask for less, and a poll is also a heartbeat.
 const MAX_WAIT_SECONDS: u64 = 25;
@@ -148,6 +154,9 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             })?;
             // Watched before the first read, so that no write between the two is missed.
             let mut changes = front.cx.wakes().cluster(&cluster);
+            let readers = Arc::clone(front.cx.output_requests());
+            let instance = poll.container_instance_arn.clone();
+            let mut asked = readers.bell(&instance);
             let known = poll.known_version.clone();
             let wait = Duration::from_secs(poll.wait_seconds.min(MAX_WAIT_SECONDS));
             let (record, first) = blocking(front, move |call| {
@@ -159,15 +168,29 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             .await?;
             let mut current: PollResponse = first;
             let deadline = tokio::time::Instant::now() + wait;
-            while known.as_deref() == Some(current.version.as_str()) {
-                if tokio::time::timeout_at(deadline, changes.changed())
-                    .await
-                    .is_err()
+            loop {
+                asked.mark_unchanged();
+                current.output_requests = readers.take(&instance);
+                if known.as_deref() != Some(current.version.as_str())
+                    || !current.output_requests.is_empty()
                 {
                     break;
                 }
-                let record = record.clone();
-                current = blocking(front, move |call| agents::desired(call, &record)).await?;
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let record = record.clone();
+                        current = blocking(front, move |call| agents::desired(call, &record)).await?;
+                    }
+                    asked_again = asked.changed() => {
+                        if asked_again.is_err() {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep_until(deadline) => break,
+                }
             }
             Ok(serde_json::to_value(current).expect("response serializes"))
         }
@@ -175,6 +198,21 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             let shipment = bytes(request, MAX_LOGS_BODY_BYTES).await?;
             let kept = front.ingest.submit(shipment, key).await?;
             Ok(serde_json::to_value(kept).expect("response serializes"))
+        }
+        "output" => {
+            let answer: OutputAnswer = body(request, MAX_OUTPUT_BODY_BYTES).await?;
+            let instance = answer.container_instance_arn.clone();
+            blocking(front, move |call| {
+                agents::authenticate(call, &instance, &key).map(drop)
+            })
+            .await?;
+            // A reader that gave up meanwhile is no error of the agent's.
+            let handed = front.cx.output_requests().answer(
+                &answer.container_instance_arn,
+                answer.request_id,
+                answer.result,
+            );
+            Ok(json!({ "handed": handed }))
         }
         other => Err(ApiError::new(
             ErrorKind::UnknownOperationException,

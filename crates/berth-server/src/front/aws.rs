@@ -93,7 +93,11 @@ async fn run(
         }
     };
     let result = match prepare(service, wire, &action, input) {
-        Ok((access, prepared)) => execute(front, access, prepared, caller, now).await,
+        Ok((access, prepared)) => match execute(front, access, prepared, caller, now).await {
+            // Dropped, with whatever it waits for, if the client goes away meanwhile.
+            Ok(Output::Later(later)) => later.0.await.map(Output::Value),
+            other => other,
+        },
         Err(error) => Err(error),
     };
     (wire, action, result)
@@ -283,9 +287,13 @@ fn respond(
     let body = match (wire, result) {
         (Wire::Json(_), Ok(Output::Value(value))) => encode(&value),
         (Wire::Json(_), Ok(Output::Json(text))) => Bytes::from(text),
-        // Answered above; the query protocol's `into_value` refuses them.
+        // Answered above, and awaited in `run`; the query protocol's `into_value` refuses
+        // them.
         (Wire::Json(_), Ok(Output::Events(_))) => encode(&json::error_body(&internal(
             "an event stream was not answered as one",
+        ))),
+        (Wire::Json(_), Ok(Output::Later(_))) => encode(&json::error_body(&internal(
+            "a later answer was not awaited",
         ))),
         (Wire::Json(_), Err(error)) => encode(&json::error_body(&error)),
         (Wire::Query { namespace }, Ok(output)) => match output.into_value() {

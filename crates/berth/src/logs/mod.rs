@@ -10,8 +10,12 @@
 //! (or its beginning), the others from a little before the newest event seen, showing each
 //! event once.
 //!
+//! Containers that log without `awslogs` are read from their machines through their agents
+//! ([`kept`]), a page each, merged with the searches by timestamp.
+//!
 //! Everything here but the calls and the printing is in those modules, without I/O.
 
+mod kept;
 mod merge;
 mod name;
 mod print;
@@ -20,10 +24,11 @@ mod streams;
 
 use crate::aws_config::Settings;
 use anyhow::{anyhow, Result};
-use berth_client::aws::{self, CallError, Connection, ECS, LOGS};
+use berth_client::aws::{self, CallError, Connection, BERTH, ECS, LOGS};
 use berth_client::endpoint::ConnectError;
 use berth_model::arn::resource_id;
 use berth_model::resources::{Task, TaskDefinition};
+use kept::{Kept, Positions};
 use merge::{Found, Merge, Next, Seen};
 use name::Lookup;
 use print::{Line, Output, Printer};
@@ -127,6 +132,7 @@ async fn show(args: Args, mut calls: Calls) -> Result<()> {
         tasks: BTreeMap::new(),
         definitions: HashMap::new(),
         read: HashSet::new(),
+        positions: Positions::default(),
         seen: Seen::since(start),
         printer: Printer::new(args.output, color),
         told: HashSet::new(),
@@ -222,6 +228,8 @@ struct Logs {
     /// The streams read from `start` already; later searches of them start at
     /// [`Seen::search_start`].
     read: HashSet<Stream>,
+    /// Where each container its machine keeps the output of has been read to.
+    positions: Positions,
     seen: Seen,
     printer: Printer,
     /// The notes already said, said once.
@@ -333,7 +341,8 @@ impl Logs {
     }
 
     /// Prints what `tasks` logged that was not shown yet: a stream not read before from the
-    /// start, the others from [`Seen::search_start`].
+    /// start, the others from [`Seen::search_start`]; a container its machine keeps the
+    /// output of, from just after its last line shown.
     async fn read(&mut self, tasks: &[Task]) -> Result<(), Failed> {
         let found = streams::of_tasks(tasks, &self.definitions, self.container.as_deref());
         for note in found.notes {
@@ -341,6 +350,9 @@ impl Logs {
         }
         for stream in &found.streams {
             self.printer.make_room(&stream.task_id, &stream.container);
+        }
+        for kept in &found.kept {
+            self.printer.make_room(&kept.task_id, &kept.container);
         }
         let (known, new): (Vec<&Stream>, Vec<&Stream>) = found
             .streams
@@ -361,32 +373,62 @@ impl Logs {
             .iter()
             .map(|s| ((s.group.as_str(), s.name.as_str()), s))
             .collect();
-        let mut merge = Merge::new(searches.len());
+        // Feeds after the searches' are the kept containers', in this order.
+        let kept: Vec<Kept> = found
+            .kept
+            .into_iter()
+            .filter(|kept| self.positions.readable(kept))
+            .collect();
+        let mut merge = Merge::new(searches.len() + kept.len());
+        // Every kept container's first page at once: each waits on its agent.
+        self.fetch_kept(&kept, &mut merge, searches.len()).await?;
         let mut tokens: Vec<Option<String>> = vec![None; searches.len()];
         loop {
             match merge.next() {
                 Next::Fetch(index) => {
                     // Whatever is printed is shown before waiting on the network.
                     self.out.flush().map_err(Failed::output)?;
+                    if let Some(offset) = index.checked_sub(searches.len()) {
+                        self.fetch_kept(&kept[offset..=offset], &mut merge, index)
+                            .await?;
+                        continue;
+                    }
                     let (search, start) = &searches[index];
                     let (page, next) = self.search(search, *start, tokens[index].take()).await?;
                     merge.fill(index, page, next.is_some());
                     tokens[index] = next;
                 }
                 Next::Event(index, event) => {
-                    if !self.seen.first_time(event.timestamp, &event.event_id) {
-                        continue;
-                    }
-                    let group = searches[index].0.group.as_str();
-                    let Some(stream) = by_name.get(&(group, event.log_stream_name.as_str())) else {
-                        continue;
+                    let (task, container, group, stream) = match index.checked_sub(searches.len()) {
+                        // Read on from its position: never shown before.
+                        Some(offset) => {
+                            let kept = &kept[offset];
+                            (&kept.task_id, &kept.container, None, None)
+                        }
+                        None => {
+                            if !self.seen.first_time(event.timestamp, &event.event_id) {
+                                continue;
+                            }
+                            let group = searches[index].0.group.as_str();
+                            let Some(stream) =
+                                by_name.get(&(group, event.log_stream_name.as_str()))
+                            else {
+                                continue;
+                            };
+                            (
+                                &stream.task_id,
+                                &stream.container,
+                                Some(group),
+                                Some(stream.name.as_str()),
+                            )
+                        }
                     };
                     let text = self.printer.render(&Line {
                         timestamp: event.timestamp,
-                        task: &stream.task_id,
-                        container: &stream.container,
+                        task,
+                        container,
                         group,
-                        stream: &stream.name,
+                        stream,
                         message: &event.message,
                     });
                     self.out
@@ -398,6 +440,52 @@ impl Logs {
         }
         self.out.flush().map_err(Failed::output)?;
         self.read.extend(found.streams);
+        Ok(())
+    }
+
+    /// The next page of each of `kept`, whose feeds in `merge` start at `first_feed`, asked
+    /// of their agents through the server [`kept::PER_CALL`] containers a call.
+    async fn fetch_kept(
+        &mut self,
+        kept: &[Kept],
+        merge: &mut Merge,
+        first_feed: usize,
+    ) -> Result<(), Failed> {
+        for (call, chunk) in kept.chunks(kept::PER_CALL).enumerate() {
+            let asked: Vec<(&Kept, Option<&str>)> = chunk
+                .iter()
+                .map(|kept| (kept, self.positions.after(kept)))
+                .collect();
+            let body = kept::request(&self.cluster, &asked, self.start, self.filter.as_deref());
+            let answer = match self.calls.call(BERTH, "GetContainerOutput", &body).await {
+                Ok(answer) => answer,
+                Err(error) => return Err(self.calls.explain("GetContainerOutput", error)),
+            };
+            let answers: Vec<kept::Answer> =
+                decode("GetContainerOutput", answer["containers"].clone())?;
+            let mut answers = answers.into_iter();
+            for (offset, container) in chunk.iter().enumerate() {
+                let feed = first_feed + call * kept::PER_CALL + offset;
+                let Some(answer) = answers.next() else {
+                    merge.fill(feed, Vec::new(), false);
+                    continue;
+                };
+                let (lines, more, problem) = self.positions.take(container, answer);
+                if let Some(problem) = problem {
+                    self.tell(problem);
+                }
+                let page = lines
+                    .into_iter()
+                    .map(|line| Found {
+                        timestamp: line.timestamp,
+                        event_id: line.position,
+                        log_stream_name: String::new(),
+                        message: line.message,
+                    })
+                    .collect();
+                merge.fill(feed, page, more);
+            }
+        }
         Ok(())
     }
 
@@ -553,7 +641,9 @@ impl Calls {
                     "ClusterNotFoundException" => " (`aws ecs list-clusters` lists the clusters; \
                                                    pass one with --cluster)"
                         .to_owned(),
-                    "InvalidParameterException" if action == "FilterLogEvents" => {
+                    "InvalidParameterException"
+                        if matches!(action, "FilterLogEvents" | "GetContainerOutput") =>
+                    {
                         " (--filter takes a CloudWatch Logs filter pattern)".to_owned()
                     }
                     _ => String::new(),

@@ -32,8 +32,9 @@ pub struct Line<'a> {
     pub timestamp: i64,
     pub task: &'a str,
     pub container: &'a str,
-    pub group: &'a str,
-    pub stream: &'a str,
+    /// The log group and stream, for `awslogs` output; none for output its machine keeps.
+    pub group: Option<&'a str>,
+    pub stream: Option<&'a str>,
     pub message: &'a str,
 }
 
@@ -114,8 +115,8 @@ mod tests {
             timestamp: 1_714_557_600_000,
             task,
             container,
-            group: "/ecs/portal",
-            stream: "portal/web/x",
+            group: Some("/ecs/portal"),
+            stream: Some("portal/web/x"),
             message,
         }
     }

@@ -1,9 +1,11 @@
 //! Which log streams hold a set of tasks' output: each container whose definition logs with
 //! `awslogs` writes to `<prefix>/<container>/<task-id>` in its group (its runtime id without a
-//! prefix), as [`berth_model::awslogs`] names it for the agent; a container that does not is
-//! said once, with where its output is instead. Streams are searched a group at a time, at
-//! most [`NAMES_PER_SEARCH`] at once, as FilterLogEvents allows.
+//! prefix), as [`berth_model::awslogs`] names it for the agent; a container that does not
+//! has its output on its machine only, read through its agent ([`super::kept`]) once it has
+//! started. Streams are searched a group at a time, at most [`NAMES_PER_SEARCH`] at once, as
+//! FilterLogEvents allows.
 
+use super::kept::Kept;
 use berth_model::arn::resource_id;
 use berth_model::awslogs;
 use berth_model::resources::{Task, TaskDefinition};
@@ -27,10 +29,12 @@ pub struct Stream {
     pub container: String,
 }
 
-/// The streams of some tasks, and what to tell about those of their containers that have none.
+/// The streams of some tasks, the containers whose output only their machine keeps, and
+/// what to tell about containers whose output cannot be read.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Streams {
     pub streams: BTreeSet<Stream>,
+    pub kept: BTreeSet<Kept>,
     pub notes: Vec<String>,
 }
 
@@ -75,16 +79,14 @@ pub fn of_tasks<'t>(
                         container: name.to_owned(),
                     });
                 }
-                Ok(None) => found.notes.push(match runtime_id {
-                    Some(runtime_id) => format!(
-                        "container {name} of task {task_id} logs with no awslogs driver; its \
-                         output is on its machine: `docker logs {runtime_id}`"
-                    ),
-                    None => format!(
-                        "container {name} of task {task_id} logs with no awslogs driver; its \
-                         output stays on its machine"
-                    ),
-                }),
+                // Nothing to read before the container is created.
+                Ok(None) if runtime_id.is_none() => {}
+                Ok(None) => {
+                    found.kept.insert(Kept {
+                        task_id: task_id.to_owned(),
+                        container: name.to_owned(),
+                    });
+                }
                 Err(reason) => found.notes.push(format!(
                     "container {name} of task {task_id}: its logConfiguration names no log \
                      stream berth logs can read: {reason}"
@@ -248,16 +250,18 @@ mod tests {
             ]
         );
         assert!(found.streams.iter().all(|s| s.task_id == id));
+        // `quiet` has not started: nothing of it to read yet.
         assert_eq!(
-            found.notes,
-            vec![
-                format!("container sidecar of task {id} logs with no awslogs driver; its output is on its machine: `docker logs c3`"),
-                format!("container quiet of task {id} logs with no awslogs driver; its output stays on its machine"),
-            ]
+            found.kept.into_iter().collect::<Vec<_>>(),
+            [Kept {
+                task_id: id.into(),
+                container: "sidecar".into()
+            }]
         );
+        assert!(found.notes.is_empty());
         let only_web = of_tasks([&running], &definitions, Some("web"));
         assert_eq!(only_web.streams.len(), 1);
-        assert!(only_web.notes.is_empty());
+        assert!(only_web.kept.is_empty() && only_web.notes.is_empty());
     }
 
     #[test]
