@@ -226,6 +226,31 @@ fn settles_at(containers: &BTreeMap<&str, &Observed>) -> Option<Timestamp> {
     last_exit.map(|at| at + EXIT_SETTLE_SECONDS)
 }
 
+/// How long the containers of a task that has ended stay on their machine, so that their
+/// output can still be read (`berth logs` of a task that crashed); ECS on EC2 keeps them
+/// three hours.
+pub const KEEP_ENDED_SECONDS: f64 = 3600.0;
+/// The most ended containers kept at once: each may hold up to 32 MiB of output, and a task
+/// that restarts in a loop leaves one or more every few seconds.
+pub const KEEP_ENDED_CONTAINERS: usize = 50;
+
+/// Removals of the ended containers of tasks the server no longer lists (with when they
+/// exited) that are older than [`KEEP_ENDED_SECONDS`] or past the newest
+/// [`KEEP_ENDED_CONTAINERS`].
+fn expired(mut ended: Vec<(Timestamp, &Observed)>, now: Timestamp) -> Vec<Action> {
+    ended.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ended
+        .into_iter()
+        .enumerate()
+        .filter(|(kept, (finished_at, _))| {
+            *kept >= KEEP_ENDED_CONTAINERS || now - finished_at > KEEP_ENDED_SECONDS
+        })
+        .map(|(_, (_, container))| Action::Remove {
+            runtime_id: container.runtime_id.clone(),
+        })
+        .collect()
+}
+
 /// One decision round for every task on this machine.
 pub fn step(
     desired: &[DesiredTask],
@@ -235,21 +260,22 @@ pub fn step(
 ) -> Step {
     let mut out = Step::default();
     let wanted: BTreeSet<&str> = desired.iter().map(|t| t.task_id.as_str()).collect();
-    // Containers of tasks the server no longer lists: stop what runs, remove what exited.
+    // Containers of tasks the server no longer lists: stop what runs; what exited stays a
+    // while, for its output.
+    let mut ended = Vec::new();
     for orphan in observed
         .iter()
         .filter(|o| !wanted.contains(o.task_id.as_str()))
     {
-        out.actions.push(match orphan.state {
-            State::Running { .. } => Action::Stop {
+        match orphan.state {
+            State::Running { .. } => out.actions.push(Action::Stop {
                 runtime_id: orphan.runtime_id.clone(),
                 timeout_seconds: 30,
-            },
-            State::Exited { .. } => Action::Remove {
-                runtime_id: orphan.runtime_id.clone(),
-            },
-        });
+            }),
+            State::Exited { finished_at, .. } => ended.push((finished_at, orphan)),
+        }
     }
+    out.actions.extend(expired(ended, now));
     memory
         .failed_to_start
         .retain(|id, _| wanted.contains(id.as_str()));

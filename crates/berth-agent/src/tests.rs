@@ -425,24 +425,54 @@ fn an_oom_kill_says_so() {
 }
 
 #[test]
-fn containers_of_unknown_tasks_are_stopped_or_removed() {
+fn containers_of_unknown_tasks_are_stopped_or_kept_a_while() {
     let mut stray = running("web");
     stray.task_id = "gone".into();
     let mut dead = exited("db", 0);
     dead.task_id = "gone".into();
-    let step = step(&[], &[stray, dead], &mut Memory::default(), 1.0);
-    assert_eq!(
-        step.actions,
-        [
-            Action::Stop {
-                runtime_id: "rt-web".into(),
-                timeout_seconds: 30
-            },
-            Action::Remove {
-                runtime_id: "rt-db".into()
-            }
-        ]
+    let observed = [stray, dead];
+    let stop = Action::Stop {
+        runtime_id: "rt-web".into(),
+        timeout_seconds: 30,
+    };
+    let just_ended = step(&[], &observed, &mut Memory::default(), 21.0);
+    assert_eq!(just_ended.actions, std::slice::from_ref(&stop));
+    let later = step(
+        &[],
+        &observed,
+        &mut Memory::default(),
+        20.0 + KEEP_ENDED_SECONDS + 1.0,
     );
+    let remove = Action::Remove {
+        runtime_id: "rt-db".into(),
+    };
+    assert_eq!(later.actions, [stop, remove]);
+}
+
+#[test]
+fn only_the_newest_ended_containers_are_kept() {
+    let ended: Vec<Observed> = (0..KEEP_ENDED_CONTAINERS + 3)
+        .map(|n| Observed {
+            task_id: format!("gone-{n}"),
+            runtime_id: format!("rt-{n}"),
+            state: State::Exited {
+                exit_code: 1,
+                oom_killed: false,
+                finished_at: n as f64,
+            },
+            ..running("web")
+        })
+        .collect();
+    let step = step(&[], &ended, &mut Memory::default(), 100.0);
+    let removed: BTreeSet<&str> = step
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove { runtime_id } => Some(runtime_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(removed, BTreeSet::from(["rt-0", "rt-1", "rt-2"]));
 }
 
 #[test]
