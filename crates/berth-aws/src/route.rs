@@ -21,6 +21,10 @@ pub struct ServiceSpec {
     pub json_target_prefix: Option<&'static str>,
     /// Its version and XML namespace when it answers the query protocol.
     pub query: Option<QueryApi>,
+    /// Whether its JSON answers carry each error's query-protocol code and fault side in an
+    /// `x-amzn-query-error: Code;Sender` header (the model's `awsQueryCompatible`): an API
+    /// that moved from the query protocol to JSON keeps its old error codes that way.
+    pub query_compatible: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! (see [`crate::registry`]) and its line here.
 
 use crate::registry::Registry;
-use crate::{ecs, elbv2, logs, secretsmanager, ssm};
+use crate::{cloudwatch, ecs, elbv2, logs, secretsmanager, ssm};
 
 pub fn all() -> Registry {
     Registry::of(vec![
@@ -11,5 +11,6 @@ pub fn all() -> Registry {
         secretsmanager::service(),
         ssm::service(),
         logs::service(),
+        cloudwatch::service(),
     ])
 }

@@ -16,6 +16,7 @@
 
 pub mod apis;
 pub mod call;
+pub mod cloudwatch;
 pub mod control;
 pub mod data_plane;
 pub mod ecs;

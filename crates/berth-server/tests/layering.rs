@@ -38,6 +38,12 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "presence",
         &["front", "control", "server", "ecs", "elbv2", "call"],
     ),
+    (
+        "cloudwatch",
+        &[
+            "front", "control", "server", "local", "apis", "ecs", "elbv2",
+        ],
+    ),
     ("control", &["front", "server", "local", "apis"]),
     ("front", &["control", "server", "local"]),
 ];

@@ -5,6 +5,7 @@ const ECS: ServiceSpec = ServiceSpec {
     signing_name: "ecs",
     json_target_prefix: Some("AmazonEC2ContainerServiceV20141113"),
     query: None,
+    query_compatible: false,
 };
 const ELBV2: ServiceSpec = ServiceSpec {
     name: "ELBv2",
@@ -14,6 +15,7 @@ const ELBV2: ServiceSpec = ServiceSpec {
         version: "2015-12-01",
         namespace: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
     }),
+    query_compatible: false,
 };
 /// An API answering both protocols, as CloudWatch does.
 const BOTH: ServiceSpec = ServiceSpec {
@@ -24,6 +26,7 @@ const BOTH: ServiceSpec = ServiceSpec {
         version: "2010-08-01",
         namespace: "http://monitoring.amazonaws.com/doc/2010-08-01/",
     }),
+    query_compatible: false,
 };
 const TABLE: &[ServiceSpec] = &[ECS, ELBV2, BOTH];
 

@@ -36,6 +36,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "ecs",
     json_target_prefix: Some("AmazonEC2ContainerServiceV20141113"),
     query: None,
+    query_compatible: false,
 };
 
 impl WireError for ApiError {

@@ -47,6 +47,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
         version: "2015-12-01",
         namespace: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
     }),
+    query_compatible: false,
 };
 
 /// Reads an ELBv2 action's members into its typed request, refusing what needs no store to

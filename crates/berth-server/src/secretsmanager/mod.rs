@@ -25,6 +25,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "secretsmanager",
     json_target_prefix: Some("secretsmanager"),
     query: None,
+    query_compatible: false,
 };
 
 use json_api::action;

@@ -25,6 +25,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "ssm",
     json_target_prefix: Some("AmazonSSM"),
     query: None,
+    query_compatible: false,
 };
 
 pub fn service() -> Service {
