@@ -1,6 +1,6 @@
 """CloudWatch metrics through the real `aws` CLI and boto3 (botocore 1.44.5, which speaks
-JSON 1.0 to CloudWatch), and through an older boto3 (botocore 1.42.6, in .venv-query) that
-speaks the query protocol: datapoints with dimensions, values and statistic sets; statistics
+JSON 1.0 to CloudWatch), through an older boto3 (botocore 1.42.6, in .venv-query) that
+speaks the query protocol, and through boto3 made to speak smithy-rpc-v2-cbor: datapoints with dimensions, values and statistic sets; statistics
 and percentiles; metric math; listing with filters and pages; gzip-compressed bodies; and
 AWS's errors."""
 
@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import time
+from pathlib import Path
 
+import boto3
+import botocore.config
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -292,3 +298,63 @@ def test_an_older_client_speaks_the_query_protocol(server: BerthServer):
                             "Dimensions": [{"Name": "Queue", "Value": "jobs"}]}]
     assert out["error"][0] == "InvalidParameterCombination"
     assert "MetricData.member.1.Value" in out["error"][1]
+
+
+def cbor_client(server: BerthServer, data_path: Path):
+    """A boto3 CloudWatch client that speaks smithy-rpc-v2-cbor: botocore 1.44.5 has the
+    protocol but prefers JSON for CloudWatch, so it is given the same model listing CBOR
+    alone, through its data path."""
+    model_dir = data_path / "cloudwatch" / "2010-08-01"
+    model_dir.mkdir(parents=True)
+    loader = botocore.loaders.Loader()
+    model = loader.load_service_model("cloudwatch", "service-2")
+    model["metadata"]["protocols"] = ["smithy-rpc-v2-cbor"]
+    model["metadata"]["protocol"] = "smithy-rpc-v2-cbor"
+    (model_dir / "service-2.json").write_text(json.dumps(model))
+    core = botocore.session.Session()
+    core.set_config_variable("config_file", os.devnull)
+    core.set_config_variable("data_path", str(data_path))
+    key, secret = server.admin_credentials()
+    return boto3.session.Session(botocore_session=core).client(
+        "cloudwatch", endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=botocore.config.Config(retries={"total_max_attempts": 1}, parameter_validation=False))
+
+
+def test_boto3_made_to_speak_cbor_is_answered_in_cbor(server: BerthServer, tmp_path: Path):
+    cw = cbor_client(server, tmp_path / "models")
+    sent = sent_requests(cw)
+    answers = []
+    cw.meta.events.register("after-call.cloudwatch.*",
+                            lambda http_response, **_: answers.append(http_response))
+    at = minute_ago(4)
+    cw.put_metric_data(Namespace="Cbor", MetricData=[
+        {"MetricName": "Depth", "Dimensions": [{"Name": "Queue", "Value": "jobs"}], "Timestamp": at + 3,
+         "Values": [1.5, 2.5], "Counts": [1.0, 3.0], "Unit": "Count"}])
+    assert sent[0].url.endswith("/service/GraniteServiceVersion20100801/operation/PutMetricData")
+    assert sent[0].headers["Content-Type"] == b"application/cbor"
+    stats = cw.get_metric_statistics(Namespace="Cbor", MetricName="Depth",
+                                     Dimensions=[{"Name": "Queue", "Value": "jobs"}], StartTime=at,
+                                     EndTime=at + 60, Period=60, Statistics=["Sum", "SampleCount"])
+    assert answers[-1].headers["Content-Type"] == "application/cbor"
+    assert [(int(p["Timestamp"].timestamp()), p["Sum"], p["SampleCount"], p["Unit"])
+            for p in stats["Datapoints"]] == [(at, 9.0, 4.0, "Count")]
+    pct = cw.get_metric_statistics(Namespace="Cbor", MetricName="Depth",
+                                   Dimensions=[{"Name": "Queue", "Value": "jobs"}], StartTime=at,
+                                   EndTime=at + 60, Period=60, ExtendedStatistics=["p25", "p50"])
+    assert pct["Datapoints"][0]["ExtendedStatistics"] == {"p25": 1.5, "p50": 2.5}
+    data = cw.get_metric_data(StartTime=at, EndTime=at + 60, MetricDataQueries=[
+        {"Id": "depth", "ReturnData": False, "MetricStat": {"Metric": {
+            "Namespace": "Cbor", "MetricName": "Depth", "Dimensions": [{"Name": "Queue", "Value": "jobs"}]},
+            "Period": 60, "Stat": "Average"}},
+        {"Id": "double", "Expression": "depth * 2"}])
+    assert [(r["Id"], r["Values"], [int(t.timestamp()) for t in r["Timestamps"]])
+            for r in data["MetricDataResults"]] == [("double", [4.5], [at])]
+    assert cw.list_metrics(Namespace="Cbor")["Metrics"] == [
+        {"Namespace": "Cbor", "MetricName": "Depth", "Dimensions": [{"Name": "Queue", "Value": "jobs"}]}]
+    code, message, headers = error_of(lambda: cw.put_metric_data(
+        Namespace="Cbor", MetricData=[{"MetricName": "Depth", "Value": float("nan")}]))
+    assert (code, message) == ("InvalidParameterValue",
+                               "The value NaN for parameter MetricData.member.1.Value is invalid. "
+                               "Values must be finite numbers between -2^360 and 2^360.")
+    assert headers["x-amzn-query-error"] == "InvalidParameterValue;Sender"

@@ -2,11 +2,11 @@
 //! GetMetricData and ListMetrics over the metric store ([`berth_metrics::MetricStore`]),
 //! apart from the state store, so that a burst of datapoints never slows the ECS API.
 //!
-//! CloudWatch speaks two protocols here, and each request is answered in the one it used:
+//! CloudWatch speaks three protocols here, and each request is answered in the one it used:
 //! JSON 1.0 (`X-Amz-Target: GraniteServiceVersion20100801.<Action>`, what botocore 1.42.7
-//! and later send, with each error's query-protocol code in `x-amzn-query-error`), and the
-//! query protocol of older clients (`Action=…&Version=2010-08-01`, XML answers). Both are
-//! read into one set of request types (`requests`); [`Protocol`] says how to write the
+//! and later send, with each error's query-protocol code in `x-amzn-query-error`), the
+//! query protocol of older clients (`Action=…&Version=2010-08-01`, XML answers), and
+//! `smithy-rpc-v2-cbor`. All are read into one set of request types (`requests`); [`Protocol`] says how to write the
 //! answer. `metrics` holds the handlers; the math and statistics are `berth-metrics`'.
 
 mod error;
@@ -31,6 +31,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
         namespace: "http://monitoring.amazonaws.com/doc/2010-08-01/",
     }),
     query_compatible: true,
+    rpc_v2_cbor: true,
 };
 
 pub fn service() -> Service {

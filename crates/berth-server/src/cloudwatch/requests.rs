@@ -43,11 +43,12 @@ pub fn decode<T: Checked>(input: Input<'_>) -> Result<T, AwsError> {
         Input::Query(params) => params
             .to_json()
             .map_err(|e| Error::invalid(e.to_string()).into_wire())?,
+        Input::Cbor(value) => value.clone(),
     };
     let raw: T::Raw = serde_path_to_error::deserialize(value).map_err(|e| {
         let message = format!("{}: {}", e.path(), e.inner());
         match protocol {
-            Protocol::Json => AwsError::new("SerializationException", message),
+            Protocol::Json | Protocol::Cbor => AwsError::new("SerializationException", message),
             Protocol::Query => Error::invalid(message).into_wire(),
         }
     })?;

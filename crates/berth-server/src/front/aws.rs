@@ -97,7 +97,15 @@ async fn run(
     // The query protocol names its action in the body, read only now that the signature
     // is checked.
     let form;
+    let cbor;
     let (action, input) = match routed.action {
+        Some(action) if wire == Wire::Cbor => {
+            cbor = match berth_aws::cbor::decode(&body) {
+                Ok(value) => value,
+                Err(problem) => return (answer, Err(wire.malformed(problem))),
+            };
+            (action, Input::Cbor(&cbor))
+        }
         Some(action) => (action, Input::Json(&body)),
         None => {
             form = match query::parse(&body) {
@@ -332,7 +340,7 @@ fn respond(
         }
     };
     let query_error = match (&result, wire) {
-        (Err(error), Wire::Json(_)) if answer.query_compatible => {
+        (Err(error), Wire::Json(_) | Wire::Cbor) if answer.query_compatible => {
             HeaderValue::from_str(&json::query_error_header(error)).ok()
         }
         _ => None,
@@ -357,6 +365,11 @@ fn respond(
         (Wire::Query { namespace }, Err(error)) => {
             Bytes::from(xml::error(namespace, &error, &request_id))
         }
+        (Wire::Cbor, Ok(output)) => match output.into_value() {
+            Ok(value) => Bytes::from(berth_aws::cbor::encode(&value)),
+            Err(error) => Bytes::from(berth_aws::cbor::encode(&json::error_body(&error))),
+        },
+        (Wire::Cbor, Err(error)) => Bytes::from(berth_aws::cbor::encode(&json::error_body(&error))),
     };
     let length = HeaderValue::from(body.len());
     let mut response = Response::new(Either::Left(Full::new(body)));
@@ -366,6 +379,9 @@ fn respond(
     headers.insert(CONTENT_LENGTH, length);
     if let Some(value) = query_error {
         headers.insert("x-amzn-query-error", value);
+    }
+    if wire == Wire::Cbor {
+        headers.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
     }
     if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {
         headers.insert("x-amzn-requestid", value);

@@ -33,6 +33,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     json_target_prefix: Some("Logs_20140328"),
     query: None,
     query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 /// The server's clock in the milliseconds CloudWatch Logs counts in.

@@ -26,6 +26,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     json_target_prefix: Some("secretsmanager"),
     query: None,
     query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 use json_api::action;
