@@ -279,9 +279,14 @@ pub fn listing<S: MetricStore>(store: S) {
     );
     let with_cluster = ListFilter {
         dimensions: vec![("Cluster".into(), None)],
+        active_since: NOW - 3600,
         ..Default::default()
     };
-    assert_eq!(names(with_cluster, None, 100).len(), 3);
+    assert_eq!(names(with_cluster.clone(), None, 100).len(), 3);
+    let first_two = store.list(&with_cluster, None, 2).unwrap();
+    let last = store.list(&with_cluster, first_two.last(), 2).unwrap();
+    assert_eq!((first_two.len(), last.len()), (2, 1));
+    assert!(!first_two.contains(&last[0]));
     let all = ListFilter {
         active_since: NOW - 3600,
         ..Default::default()
@@ -301,7 +306,7 @@ pub fn listing<S: MetricStore>(store: S) {
 /// Retention drops each tier's expired points, oldest first and within its budget, keeps
 /// coarser tiers' points, and forgets series with nothing left.
 pub fn retention<S: MetricStore>(store: S) {
-    let gauge = series("Gauge", &[]);
+    let gauge = series("Gauge", &[("Host", "a")]);
     let day = 24 * 3600;
     let long_ago = NOW - 100 * day;
     store

@@ -3,7 +3,7 @@
 //! returned survives `kill -9`.
 //!
 //! `series` numbers each series once (unique on namespace, name and dimensions' text, which
-//! is also the listing order); `points` holds every tier's points keyed by (series, tier,
+//! is also the listing order), and `series_dimensions` finds series by a dimension; `points` holds every tier's points keyed by (series, tier,
 //! start, unit), so that a query reads one contiguous range of the key, and carries an index
 //! on (tier, start), by which retention finds the oldest expired rows without reading what
 //! it keeps. A put merges its batch in memory first ([`fan_out`]) and writes each touched
@@ -29,6 +29,13 @@ CREATE TABLE IF NOT EXISTS series (
     UNIQUE (namespace, name, dimensions)
 );
 CREATE INDEX IF NOT EXISTS series_by_last_put ON series (last_put);
+-- Each series' dimensions, so that a listing by dimension reads only the series that have it.
+CREATE TABLE IF NOT EXISTS series_dimensions (
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    series INTEGER NOT NULL,
+    PRIMARY KEY (name, value, series)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS points (
     series INTEGER NOT NULL,
     tier INTEGER NOT NULL,
@@ -117,11 +124,17 @@ impl MetricStore for SqliteMetricStore {
                  DO UPDATE SET last_put = max(last_put, excluded.last_put)
                  RETURNING id",
             )?;
+            let mut dimension = tx.prepare_cached(
+                "INSERT OR IGNORE INTO series_dimensions (name, value, series) VALUES (?1, ?2, ?3)",
+            )?;
             for key in &batch.series {
                 let id: i64 = upsert.query_row(
                     params![key.namespace, key.name, key.dimensions_text(), now],
                     |row| row.get(0),
                 )?;
+                for (name, value) in key.dimensions() {
+                    dimension.execute(params![name, value, id])?;
+                }
                 ids.push(id);
             }
             let mut existing = tx.prepare_cached(
@@ -225,8 +238,11 @@ impl MetricStore for SqliteMetricStore {
         limit: usize,
     ) -> Result<Vec<SeriesKey>, MetricError> {
         let connection = self.connection();
+        if let Some((name, value)) = filter.dimensions.first() {
+            return list_by_dimension(&connection, filter, (name, value.as_deref()), after, limit);
+        }
         // Steps through the unique index in listing order from the cursor, narrowed by
-        // namespace and name when given; dimensions are checked on the rows read.
+        // namespace and name when given.
         let mut statement = connection.prepare_cached(
             "SELECT namespace, name, dimensions, last_put FROM series
              WHERE (namespace, name, dimensions) > (?1, ?2, ?3)
@@ -293,16 +309,59 @@ impl MetricStore for SqliteMetricStore {
             )?;
         }
         if removed < budget {
-            removed += tx.execute(
-                "DELETE FROM series WHERE id IN (
-                     SELECT id FROM series
+            let stale: Vec<i64> = tx
+                .prepare(
+                    "SELECT id FROM series
                      WHERE last_put < ?1
                        AND NOT EXISTS (SELECT 1 FROM points WHERE points.series = series.id)
-                     ORDER BY last_put LIMIT ?2)",
-                params![Tier::Hour.oldest_kept(now), (budget - removed) as i64],
-            )?;
+                     ORDER BY last_put LIMIT ?2",
+                )?
+                .query_map(
+                    params![Tier::Hour.oldest_kept(now), (budget - removed) as i64],
+                    |row| row.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            for id in stale {
+                tx.execute("DELETE FROM series_dimensions WHERE series = ?1", [id])?;
+                removed += tx.execute("DELETE FROM series WHERE id = ?1", [id])?;
+            }
         }
         tx.commit()?;
         Ok(removed)
     }
+}
+
+/// A listing narrowed by its first dimension filter through `series_dimensions`: it reads
+/// only the series that have that dimension (with that value, when given), then orders them.
+fn list_by_dimension(
+    connection: &Connection,
+    filter: &ListFilter,
+    (name, value): (&str, Option<&str>),
+    after: Option<&SeriesKey>,
+    limit: usize,
+) -> Result<Vec<SeriesKey>, MetricError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT s.namespace, s.name, s.dimensions, s.last_put
+         FROM series_dimensions d JOIN series s ON s.id = d.series
+         WHERE d.name = ?1 AND (?2 IS NULL OR d.value = ?2)",
+    )?;
+    let from = after.map(SeriesKey::order);
+    let mut found: Vec<((String, String, String), i64)> = statement
+        .query_map(params![name, value], |row| {
+            Ok(((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    found.retain(|(order, _)| from.as_ref().is_none_or(|from| order > from));
+    found.sort();
+    let mut keys = Vec::new();
+    for ((namespace, metric, dimensions), last_put) in found {
+        let key = SeriesKey::from_text(namespace, metric, &dimensions)?;
+        if last_put >= filter.active_since && filter.matches(&key) {
+            keys.push(key);
+            if keys.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(keys)
 }
