@@ -42,6 +42,18 @@ pub fn error_body(error: &AwsError) -> Value {
     json!({"__type": error.code, "message": error.message})
 }
 
+/// The `x-amzn-query-error` header of a query-compatible API's error: its query-protocol
+/// code and who is at fault (`InvalidParameterValue;Sender`), which botocore reads in place
+/// of `__type`.
+pub fn query_error_header(error: &AwsError) -> String {
+    let side = if error.is_server_fault() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    format!("{};{side}", error.code)
+}
+
 /// Reads a JSON request body into an action's input, naming the member at fault. An empty
 /// body is an empty input. When the member at fault is one of `sensitive` (a secret's value,
 /// say), the message names it but does not quote what was sent, since serde's messages quote
@@ -150,6 +162,14 @@ mod tests {
             Some(("secretsmanager", ""))
         );
         assert_eq!(split_target("ListClusters"), None);
+    }
+
+    #[test]
+    fn query_compatible_errors_name_code_and_side() {
+        let error = AwsError::new("InvalidParameterValue", "bad");
+        assert_eq!(query_error_header(&error), "InvalidParameterValue;Sender");
+        let fault = AwsError::with_status("InternalServiceError", "disk", 500);
+        assert_eq!(query_error_header(&fault), "InternalServiceError;Receiver");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The AWS wire protocols, with no AWS service in them: how a request is signed (SigV4),
 //! which API it is for and how its input travels (JSON 1.0 and 1.1 with `X-Amz-Target`, the
-//! query protocol's form bodies), and how answers, errors, request ids and paging tokens go
-//! back.
+//! query protocol's form bodies, `smithy-rpc-v2-cbor`'s CBOR), and how answers, errors,
+//! request ids and paging tokens go back.
 //!
 //! Berth answers several AWS APIs on one endpoint. Each API (in `berth-server`) declares a
 //! [`route::ServiceSpec`] — its signing name, target prefix or query version — and its
@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cbor;
 mod error;
 pub mod eventstream;
 pub mod json;

@@ -248,6 +248,35 @@ impl Params {
         Ok(Some(indexed.into_iter().map(|(_, node)| node).collect()))
     }
 
+    /// The members as JSON, for an API that reads both protocols into one set of types: a
+    /// list (`Name.member.N`) becomes an array in index order, a structure an object, and
+    /// every value a string, which such types read numbers and booleans from.
+    pub fn to_json(&self) -> Result<serde_json::Value, ParamError> {
+        let mut object = serde_json::Map::new();
+        for (name, node) in &self.members {
+            let value = match node {
+                Node::Value(value) => serde_json::Value::String(value.clone()),
+                Node::Tree(tree)
+                    if tree.members.len() == 1 && tree.members.contains_key("member") =>
+                {
+                    let items = self
+                        .entries(name)?
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|node| match node {
+                            Node::Value(value) => Ok(serde_json::Value::String(value.clone())),
+                            Node::Tree(tree) => tree.to_json(),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    serde_json::Value::Array(items)
+                }
+                Node::Tree(tree) => tree.to_json()?,
+            };
+            object.insert(name.clone(), value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+
     /// A list of strings.
     pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ParamError> {
         let Some(entries) = self.entries(name)? else {

@@ -3,7 +3,8 @@
 //!
 //! A request with `X-Amz-Target` speaks JSON and names its API by the target's prefix. A
 //! form body speaks the query protocol and names its API by `Version` (and, failing that, by
-//! the service its signature is for). A request for an API Berth does not answer gets
+//! the service its signature is for). A request to `/service/<Service>/operation/<Action>`
+//! speaks `smithy-rpc-v2-cbor`, for an API that declares it. A request for an API Berth does not answer gets
 //! `UnknownOperationException` naming that API, in whichever protocol it spoke.
 
 use crate::json::{self, JsonVersion};
@@ -21,6 +22,12 @@ pub struct ServiceSpec {
     pub json_target_prefix: Option<&'static str>,
     /// Its version and XML namespace when it answers the query protocol.
     pub query: Option<QueryApi>,
+    /// Whether its JSON answers carry each error's query-protocol code and fault side in an
+    /// `x-amzn-query-error: Code;Sender` header (the model's `awsQueryCompatible`): an API
+    /// that moved from the query protocol to JSON keeps its old error codes that way.
+    pub query_compatible: bool,
+    /// Whether it answers `smithy-rpc-v2-cbor` at `/service/<json_target_prefix>/operation/<Action>`.
+    pub rpc_v2_cbor: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +42,8 @@ pub struct QueryApi {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
     Json(JsonVersion),
+    /// `smithy-rpc-v2-cbor`: CBOR bodies both ways, errors shaped as JSON's.
+    Cbor,
     /// The namespace of the API it reached, if it reached one.
     Query {
         namespace: Option<&'static str>,
@@ -46,6 +55,7 @@ impl Wire {
     pub fn content_type(self) -> &'static str {
         match self {
             Wire::Json(version) => version.content_type(),
+            Wire::Cbor => "application/cbor",
             Wire::Query { .. } => "text/xml",
         }
     }
@@ -54,7 +64,7 @@ impl Wire {
     pub fn auth_error(self, error: &AuthError) -> AwsError {
         let message = error.to_string();
         match self {
-            Wire::Json(_) => {
+            Wire::Json(_) | Wire::Cbor => {
                 let code = error.aws_type();
                 let status = if code == "MissingAuthenticationTokenException" {
                     403
@@ -78,7 +88,7 @@ impl Wire {
     /// A body that cannot be read as this protocol's input.
     pub fn malformed(self, message: impl Into<String>) -> AwsError {
         match self {
-            Wire::Json(_) => AwsError::new("SerializationException", message),
+            Wire::Json(_) | Wire::Cbor => AwsError::new("SerializationException", message),
             Wire::Query { .. } => AwsError::new("ValidationError", message),
         }
     }
@@ -86,7 +96,7 @@ impl Wire {
     /// An action the API does not have.
     pub fn unknown_action(self, message: impl Into<String>) -> AwsError {
         match self {
-            Wire::Json(_) => AwsError::new("UnknownOperationException", message),
+            Wire::Json(_) | Wire::Cbor => AwsError::new("UnknownOperationException", message),
             Wire::Query { .. } => AwsError::new("InvalidAction", message),
         }
     }
@@ -132,7 +142,9 @@ fn is_form(content_type: Option<&str>) -> bool {
 /// form without `X-Amz-Target`, the JSON protocol of its content type (1.1 if none) for
 /// anything else.
 pub fn wire_of(head: &Head<'_>) -> Wire {
-    if speaks_query(head) {
+    if cbor_path(head.path).is_some() {
+        Wire::Cbor
+    } else if speaks_query(head) {
         Wire::Query { namespace: None }
     } else {
         Wire::Json(
@@ -147,9 +159,18 @@ fn speaks_query(head: &Head<'_>) -> bool {
     head.target.is_none() && is_form(head.content_type)
 }
 
+/// `/service/<Service>/operation/<Action>` → (`Service`, `Action`).
+fn cbor_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/service/")?;
+    let (service, action) = rest.split_once("/operation/")?;
+    (!service.contains('/') && !action.contains('/')).then_some((service, action))
+}
+
 /// Picks the API a request is for. `body` is read only for a form's `Version`.
 pub fn route(services: &[ServiceSpec], head: &Head<'_>, body: &[u8]) -> Result<Route, Refusal> {
-    if speaks_query(head) {
+    if let Some((service, action)) = cbor_path(head.path) {
+        route_cbor(services, head, service, action)
+    } else if speaks_query(head) {
         route_query(services, head, body)
     } else {
         route_json(services, head)
@@ -196,6 +217,41 @@ fn route_json(services: &[ServiceSpec], head: &Head<'_>) -> Result<Route, Refusa
         None => refuse(unknown_service(
             services,
             &format!("X-Amz-Target {target:?}"),
+            head.authorization,
+        )),
+    }
+}
+
+fn route_cbor(
+    services: &[ServiceSpec],
+    head: &Head<'_>,
+    service: &str,
+    action: &str,
+) -> Result<Route, Refusal> {
+    let refuse = |error| {
+        Err(Refusal {
+            wire: Wire::Cbor,
+            error,
+        })
+    };
+    if head.method != "POST" {
+        return refuse(Wire::Cbor.unknown_action(format!(
+            "{} {} is not an AWS call; rpc-v2-cbor calls are POST",
+            head.method, head.path
+        )));
+    }
+    let found = services
+        .iter()
+        .position(|s| s.rpc_v2_cbor && s.json_target_prefix == Some(service));
+    match found {
+        Some(index) => Ok(Route {
+            service: index,
+            wire: Wire::Cbor,
+            action: Some(action.to_string()),
+        }),
+        None => refuse(unknown_service(
+            services,
+            &format!("rpc-v2-cbor service {service:?}"),
             head.authorization,
         )),
     }

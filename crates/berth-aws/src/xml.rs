@@ -1,10 +1,16 @@
 //! The query protocol's answers: a result (JSON-shaped, as handlers build it) written as the
 //! XML botocore reads. Objects become elements named by their members, lists become
-//! `<member>` elements, and members without a value are left out.
+//! `<member>` elements, and members without a value are left out. A map whose keys are data
+//! rather than member names (CloudWatch's `ExtendedStatistics`) is given as an object with
+//! the one member [`MAP`], and written as the query protocol writes maps:
+//! `<entry><key>…</key><value>…</value></entry>`.
 
 use crate::AwsError;
 use serde_json::Value;
 use std::fmt::Write;
+
+/// The member that marks an object as a map of data keys (see the module's docs).
+pub const MAP: &str = "$map";
 
 /// `<{Action}Response><{Action}Result>…</…Result><ResponseMetadata>…</…></…Response>`.
 pub fn response(action: &str, namespace: &str, result: &Value, request_id: &str) -> String {
@@ -67,11 +73,20 @@ fn content(out: &mut String, value: &Value) {
                 out.push_str("</member>");
             }
         }
-        Value::Object(members) => {
-            for (name, value) in members {
-                element(out, name, value);
+        Value::Object(members) => match (members.len(), members.get(MAP)) {
+            (1, Some(Value::Object(entries))) => {
+                for (key, value) in entries {
+                    let _ = write!(out, "<entry><key>{}</key>", escape(key));
+                    element(out, "value", value);
+                    out.push_str("</entry>");
+                }
             }
-        }
+            _ => {
+                for (name, value) in members {
+                    element(out, name, value);
+                }
+            }
+        },
     }
 }
 
@@ -120,6 +135,15 @@ mod tests {
     fn an_empty_result_is_still_an_element() {
         assert!(response("DeleteRule", ELBV2, &json!({}), "r")
             .contains("<DeleteRuleResult></DeleteRuleResult>"));
+    }
+
+    #[test]
+    fn maps_are_written_as_entries() {
+        let result = json!({"Stats": {MAP: {"p99": 1.5, "p50": 1}}});
+        assert!(response("X", ELBV2, &result, "r").contains(
+            "<Stats><entry><key>p50</key><value>1</value></entry>\
+             <entry><key>p99</key><value>1.5</value></entry></Stats>"
+        ));
     }
 
     #[test]

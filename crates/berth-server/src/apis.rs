@@ -2,7 +2,7 @@
 //! (see [`crate::registry`]) and its line here.
 
 use crate::registry::Registry;
-use crate::{autoscaling, berth_api, ecs, elbv2, logs, secretsmanager, ssm};
+use crate::{autoscaling, berth_api, cloudwatch, ecs, elbv2, logs, secretsmanager, ssm};
 
 pub fn all() -> Registry {
     Registry::of(vec![
@@ -11,6 +11,7 @@ pub fn all() -> Registry {
         secretsmanager::service(),
         ssm::service(),
         logs::service(),
+        cloudwatch::service(),
         autoscaling::service(),
         berth_api::service(),
     ])

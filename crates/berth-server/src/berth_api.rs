@@ -38,6 +38,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "berth",
     json_target_prefix: Some("Berth_20250101"),
     query: None,
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 /// How many containers one GetContainerOutput reads: with a page each, the answer stays

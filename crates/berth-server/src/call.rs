@@ -25,6 +25,7 @@ use crate::output_requests::OutputRequests;
 use crate::presence::Presence;
 use crate::wake::{ChangeSet, Wakes};
 use berth_logs::store::{LogStore, MemoryLogStore};
+use berth_metrics::store::{MemoryMetricStore, MetricStore};
 use berth_model::Arns;
 use berth_secrets::Vault;
 use berth_store::{Collection, Record, Store, StoreError};
@@ -59,6 +60,7 @@ pub struct Context {
     wakes: Arc<Wakes>,
     vault: Arc<Vault>,
     logs: Arc<dyn LogStore>,
+    metrics: Arc<dyn MetricStore>,
 }
 
 impl Context {
@@ -76,6 +78,7 @@ impl Context {
             wakes: Arc::default(),
             vault: Arc::new(Vault::ephemeral()),
             logs: Arc::new(MemoryLogStore::default()),
+            metrics: Arc::new(MemoryMetricStore::default()),
         }
     }
 
@@ -87,6 +90,18 @@ impl Context {
 
     pub fn logs(&self) -> &Arc<dyn LogStore> {
         &self.logs
+    }
+
+    /// This context keeping metrics in `metrics` (a new context keeps them in memory).
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricStore>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metric store: what CloudWatch's API reads and writes, and where Berth's own
+    /// metrics are put (`MetricStore::put`, a batch of datapoints in one commit).
+    pub fn metrics(&self) -> &Arc<dyn MetricStore> {
+        &self.metrics
     }
 
     /// This context sealing values under `vault`'s master key (a new context has a key of
@@ -215,6 +230,11 @@ impl Call<'_> {
     /// The log store, apart from the state store.
     pub fn logs(&self) -> &dyn LogStore {
         self.cx.logs.as_ref()
+    }
+
+    /// The metric store, apart from the state store.
+    pub fn metrics(&self) -> &dyn MetricStore {
+        self.cx.metrics.as_ref()
     }
 
     /// The log store, for work that outlives the call (a live tail).

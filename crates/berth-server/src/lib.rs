@@ -18,6 +18,7 @@ pub mod apis;
 pub mod autoscaling;
 pub mod berth_api;
 pub mod call;
+pub mod cloudwatch;
 pub mod control;
 pub mod data_plane;
 pub mod ecs;

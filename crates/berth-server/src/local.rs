@@ -76,6 +76,18 @@ impl LocalClient {
         members: &[(&str, &str)],
         now: f64,
     ) -> Result<Value, AwsError> {
+        self.query_at(elbv2::SPEC.signing_name, action, members, now)
+    }
+
+    /// Calls an action of a query-protocol API (named by its signing name) at `now` with its
+    /// members as the query protocol names them.
+    pub fn query_at(
+        &self,
+        signing_name: &str,
+        action: &str,
+        members: &[(&str, &str)],
+        now: f64,
+    ) -> Result<Value, AwsError> {
         let mut form = form_urlencoded::Serializer::new(String::new());
         for (name, value) in members {
             form.append_pair(name, value);
@@ -85,7 +97,7 @@ impl LocalClient {
         self.registry
             .call(
                 &self.cx,
-                elbv2::SPEC.signing_name,
+                signing_name,
                 action,
                 Input::Query(&request.params),
                 &self.caller,

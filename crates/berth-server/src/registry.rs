@@ -37,6 +37,8 @@ pub enum Access {
 pub enum Input<'a> {
     Json(&'a [u8]),
     Query(&'a Params),
+    /// A `smithy-rpc-v2-cbor` body, already read from CBOR into JSON's values.
+    Cbor(&'a Value),
 }
 
 /// What a handler answers: a JSON-shaped value (written as JSON or as the query protocol's

@@ -9,6 +9,7 @@ use crate::front::{self, Front};
 use crate::keys;
 use crate::local::LocalClient;
 use berth_logs::store::SqliteLogStore;
+use berth_metrics::store::SqliteMetricStore;
 use berth_model::Arns;
 use berth_secrets::{key_file, Sealed, Vault};
 use berth_store::{Collection, SqliteStore, Store};
@@ -102,6 +103,8 @@ pub enum ServerError {
     Store(#[from] berth_store::StoreError),
     #[error(transparent)]
     Logs(#[from] berth_logs::store::LogError),
+    #[error(transparent)]
+    Metrics(#[from] berth_metrics::MetricError),
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
     #[error(transparent)]
@@ -359,12 +362,14 @@ impl Server {
         let lock = lock_data_dir(&config.data_dir)?;
         let vault = open_vault(store.as_ref(), &config.master_key_path())?;
         let logs = SqliteLogStore::open(&config.data_dir.join("logs"))?;
+        let metrics = SqliteMetricStore::open(&config.data_dir.join("metrics"))?;
         let balancer = Arc::new(Balancer::new(config.lb_bind));
         let cx = Arc::new(
             Context::new(Arc::clone(&store), Arns::new(&config.region, ACCOUNT_ID))
                 .with_data_plane(Arc::clone(&balancer) as Arc<dyn crate::data_plane::DataPlane>)
                 .with_vault(Arc::new(vault))
-                .with_logs(Arc::new(logs)),
+                .with_logs(Arc::new(logs))
+                .with_metrics(Arc::new(metrics)),
         );
         cx.as_system(berth_time::now(), clusters::ensure_default)?;
         let credentials = ensure_admin_key(store.as_ref(), &config.data_dir)?;
@@ -382,7 +387,7 @@ impl Server {
             _lock: lock,
             listener,
             tls,
-            front: Front::new(Arc::clone(&cx), crate::apis::all()),
+            front: Arc::new(Front::new(Arc::clone(&cx), crate::apis::all())),
             cx,
             balancer,
             endpoint: format!("{scheme}://{local}"),
@@ -413,10 +418,12 @@ impl Server {
             Arc::clone(&self.cx),
             self.logs_max_bytes,
         ));
+        let metric_retention = tokio::spawn(keep_metrics_within_retention(Arc::clone(&self.cx)));
         front::serve(self.listener, self.tls, self.front).await;
         controller.abort();
         balancer.abort();
         retention.abort();
+        metric_retention.abort();
     }
 }
 
@@ -430,6 +437,29 @@ async fn keep_logs_within_bounds(cx: Arc<Context>, max_bytes: u64) {
             Ok(Ok(dropped)) => tracing::info!(bytes = dropped, "old log events dropped"),
             Ok(Err(e)) => tracing::warn!(error = %e, "log retention failed"),
             Err(e) => tracing::error!(error = %e, "log retention panicked"),
+        }
+        tokio::time::sleep(RETENTION_EVERY).await;
+    }
+}
+
+/// Expired metric points deleted per round, so that one round never holds the metric
+/// database for long; a round that uses it all comes back at once.
+const METRIC_RETENTION_BUDGET: usize = 10_000;
+
+/// Drops metric points past their tier's retention once a minute, in bounded rounds.
+async fn keep_metrics_within_retention(cx: Arc<Context>) {
+    loop {
+        let metrics = Arc::clone(cx.metrics());
+        let now = berth_time::now() as i64;
+        let round = tokio::task::spawn_blocking(move || {
+            metrics.enforce_retention(now, METRIC_RETENTION_BUDGET)
+        });
+        match round.await {
+            Ok(Ok(removed)) if removed == METRIC_RETENTION_BUDGET => continue,
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(rows = removed, "expired metric points dropped"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "metric retention failed"),
+            Err(e) => tracing::error!(error = %e, "metric retention panicked"),
         }
         tokio::time::sleep(RETENTION_EVERY).await;
     }

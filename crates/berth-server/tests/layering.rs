@@ -50,6 +50,12 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "berth_api",
         &["front", "control", "server", "local", "apis"],
     ),
+    (
+        "cloudwatch",
+        &[
+            "front", "control", "server", "local", "apis", "ecs", "elbv2",
+        ],
+    ),
     ("control", &["front", "server", "local", "apis"]),
     ("front", &["control", "server", "local"]),
 ];

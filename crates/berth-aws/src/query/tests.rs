@@ -146,3 +146,29 @@ fn refuses_malformed_bodies() {
         assert!(parse(body).is_err(), "{}", String::from_utf8_lossy(body));
     }
 }
+
+#[test]
+fn members_read_as_json() {
+    let p = params(
+        "MetricData.member.2.MetricName=b&MetricData.member.1.MetricName=a\
+         &MetricData.member.1.Values.member.1=1.5&MetricData.member.1.Dimensions=\
+         &MetricData.member.1.StatisticValues.Sum=3&Namespace=App",
+    );
+    assert_eq!(
+        p.to_json().unwrap(),
+        serde_json::json!({
+            "Namespace": "App",
+            "MetricData": [
+                {"MetricName": "a", "Values": ["1.5"], "Dimensions": "",
+                 "StatisticValues": {"Sum": "3"}},
+                {"MetricName": "b"},
+            ],
+        })
+    );
+    let bad = params("Names.member.x=a");
+    assert!(bad
+        .to_json()
+        .unwrap_err()
+        .to_string()
+        .contains("list indexes"));
+}

@@ -5,6 +5,8 @@ const ECS: ServiceSpec = ServiceSpec {
     signing_name: "ecs",
     json_target_prefix: Some("AmazonEC2ContainerServiceV20141113"),
     query: None,
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
 const ELBV2: ServiceSpec = ServiceSpec {
     name: "ELBv2",
@@ -14,8 +16,10 @@ const ELBV2: ServiceSpec = ServiceSpec {
         version: "2015-12-01",
         namespace: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
     }),
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
-/// An API answering both protocols, as CloudWatch does.
+/// An API answering every protocol, as CloudWatch does.
 const BOTH: ServiceSpec = ServiceSpec {
     name: "CloudWatch",
     signing_name: "monitoring",
@@ -24,6 +28,8 @@ const BOTH: ServiceSpec = ServiceSpec {
         version: "2010-08-01",
         namespace: "http://monitoring.amazonaws.com/doc/2010-08-01/",
     }),
+    query_compatible: true,
+    rpc_v2_cbor: true,
 };
 const TABLE: &[ServiceSpec] = &[ECS, ELBV2, BOTH];
 
@@ -271,4 +277,42 @@ fn before_routing_a_request_is_answered_in_the_protocol_it_spoke() {
         Wire::Json(JsonVersion::V1_0)
     );
     assert_eq!(wire_of(&Head::default()), Wire::Json(JsonVersion::V1_1));
+}
+
+fn cbor(path: &str) -> Head<'_> {
+    Head {
+        method: "POST",
+        path,
+        content_type: Some("application/cbor"),
+        target: None,
+        authorization: None,
+    }
+}
+
+#[test]
+fn rpc_v2_cbor_is_routed_by_its_path() {
+    let head = cbor("/service/GraniteServiceVersion20100801/operation/ListMetrics");
+    assert_eq!(wire_of(&head), Wire::Cbor);
+    assert_eq!(
+        route(TABLE, &head, b""),
+        Ok(Route {
+            service: 2,
+            wire: Wire::Cbor,
+            action: Some("ListMetrics".into()),
+        })
+    );
+    let refused = route(
+        TABLE,
+        &cbor("/service/AmazonEC2ContainerServiceV20141113/operation/ListClusters"),
+        b"",
+    )
+    .unwrap_err();
+    assert_eq!(refused.wire, Wire::Cbor);
+    assert_eq!(refused.error.code, "UnknownOperationException");
+    assert!(refused.error.message.contains("rpc-v2-cbor service"));
+    assert_eq!(
+        wire_of(&cbor("/service/a/b/operation/X")),
+        Wire::Json(JsonVersion::V1_1),
+        "a path that is not /service/<name>/operation/<action> is not CBOR"
+    );
 }

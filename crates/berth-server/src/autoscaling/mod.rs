@@ -32,6 +32,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "application-autoscaling",
     json_target_prefix: Some("AnyScaleFrontendService"),
     query: None,
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 type A = AutoScaling;

@@ -36,6 +36,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "ecs",
     json_target_prefix: Some("AmazonEC2ContainerServiceV20141113"),
     query: None,
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 impl WireError for ApiError {
@@ -56,7 +58,7 @@ impl From<Fault> for ApiError {
 fn decode<T: Request>(input: Input<'_>) -> Result<T, AwsError> {
     match input {
         Input::Json(body) => T::decode(body).map_err(WireError::into_wire),
-        Input::Query(_) => Err(AwsError::new(
+        Input::Query(_) | Input::Cbor(_) => Err(AwsError::new(
             "SerializationException",
             "ECS takes JSON bodies (application/x-amz-json-1.1)",
         )),

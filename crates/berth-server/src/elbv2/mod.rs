@@ -47,6 +47,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
         version: "2015-12-01",
         namespace: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
     }),
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 /// Reads an ELBv2 action's members into its typed request, refusing what needs no store to
@@ -54,7 +56,7 @@ pub const SPEC: ServiceSpec = ServiceSpec {
 fn decode<T: FromParams>(input: Input<'_>) -> Result<T, AwsError> {
     match input {
         Input::Query(params) => T::from_params(params).map_err(WireError::into_wire),
-        Input::Json(_) => Err(AwsError::new(
+        Input::Json(_) | Input::Cbor(_) => Err(AwsError::new(
             "ValidationError",
             "ELBv2 takes the query protocol: a form body with Action and Version",
         )),

@@ -6,6 +6,7 @@
 //! clusters, and other agents, stay asleep.
 
 use super::aws::encode;
+use super::ingest::decode;
 use super::shared::{Front, MAX_BODY_BYTES};
 use crate::ecs::agents;
 use berth_model::agent::{
@@ -93,17 +94,6 @@ async fn bytes(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiErr
             )
         })?
         .to_bytes())
-}
-
-pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // Straight from the bytes, with no JSON tree between: a shipment of logs is large.
-    let mut json = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        ApiError::new(
-            ErrorKind::SerializationException,
-            format!("request body at {}: {}", e.path(), e.inner()),
-        )
-    })
 }
 
 /// Runs `work` as the server on the blocking pool; its writes are published when it ends.

@@ -14,11 +14,12 @@ use berth_aws::{json, query, sigv4, xml, AwsError};
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 use std::cell::RefCell;
+use std::io::Read;
 use std::sync::Arc;
 
 /// A fault of the server's own before any API saw the request.
@@ -37,57 +38,83 @@ pub(super) async fn answer(front: &Arc<Front>, request: Request<Incoming>) -> Re
         target: header("x-amz-target"),
         authorization: header(AUTHORIZATION.as_str()),
     };
-    let (wire, action, result) = run(front, &parts, &head, body).await;
+    let (answer, result) = run(front, &parts, &head, body).await;
     if let Err(error) = &result {
         if error.is_server_fault() {
             tracing::error!(%request_id, code = %error.code, message = %error.message, "request failed");
         }
     }
-    respond(wire, &action, result, request_id)
+    respond(&answer, result, request_id)
 }
 
-/// Runs a request. Returns the wire to answer on, the action (for the query protocol's
-/// answer element) and the outcome.
+/// How a request is answered, whatever its outcome.
+struct Answer {
+    wire: Wire,
+    /// The action, for the query protocol's answer element.
+    action: String,
+    /// Whether the API it reached is query-compatible ([`berth_aws::ServiceSpec`]).
+    query_compatible: bool,
+}
+
+/// Runs a request: how to answer it, and the outcome.
 async fn run(
     front: &Arc<Front>,
     parts: &Parts,
     head: &Head<'_>,
     body: Incoming,
-) -> (Wire, String, Result<Output, AwsError>) {
+) -> (Answer, Result<Output, AwsError>) {
     let early = route::wire_of(head);
+    let mut answer = Answer {
+        wire: early,
+        action: String::new(),
+        query_compatible: false,
+    };
     let body = match read_body(parts, body).await {
         Ok(body) => body,
-        Err(problem) => return (early, String::new(), Err(early.malformed(problem))),
+        Err(problem) => return (answer, Err(early.malformed(problem))),
     };
     let routed = match route::route(front.registry.specs(), head, &body) {
         Ok(routed) => routed,
-        Err(refusal) => return (refusal.wire, String::new(), Err(refusal.error)),
+        Err(refusal) => {
+            answer.wire = refusal.wire;
+            return (answer, Err(refusal.error));
+        }
     };
     let wire = routed.wire;
+    answer.wire = wire;
     let service = front.registry.service(routed.service);
+    answer.query_compatible = service.spec.query_compatible;
     let now = berth_time::now();
     let caller = match authenticate(front, parts, &body, service.spec.signing_name, wire, now) {
         Ok(caller) => caller,
-        Err(error) => return (wire, String::new(), Err(error)),
+        Err(error) => return (answer, Err(error)),
+    };
+    // A compressed body is signed as sent, and read once the signature is checked.
+    let body = match decompress(parts, body) {
+        Ok(body) => body,
+        Err(problem) => return (answer, Err(wire.malformed(problem))),
     };
     // The query protocol names its action in the body, read only now that the signature
     // is checked.
     let form;
+    let cbor;
     let (action, input) = match routed.action {
+        Some(action) if wire == Wire::Cbor => {
+            cbor = match berth_aws::cbor::decode(&body) {
+                Ok(value) => value,
+                Err(problem) => return (answer, Err(wire.malformed(problem))),
+            };
+            (action, Input::Cbor(&cbor))
+        }
         Some(action) => (action, Input::Json(&body)),
         None => {
             form = match query::parse(&body) {
                 Ok(form) => form,
-                Err(problem) => {
-                    return (
-                        wire,
-                        String::new(),
-                        Err(wire.malformed(problem.to_string())),
-                    )
-                }
+                Err(problem) => return (answer, Err(wire.malformed(problem.to_string()))),
             };
+            answer.action = form.action.clone();
             if let Err(error) = check_query(service, &form) {
-                return (wire, form.action.clone(), Err(error));
+                return (answer, Err(error));
             }
             (form.action.clone(), Input::Query(&form.params))
         }
@@ -100,7 +127,38 @@ async fn run(
         },
         Err(error) => Err(error),
     };
-    (wire, action, result)
+    answer.action = action;
+    (answer, result)
+}
+
+/// The body as its sender meant it: gunzipped when `Content-Encoding` says gzip (botocore
+/// compresses large PutMetricData bodies), and no larger than [`MAX_BODY_BYTES`] either way.
+fn decompress(parts: &Parts, body: Bytes) -> Result<Bytes, String> {
+    let encoding = parts
+        .headers
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    if encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") {
+        return Ok(body);
+    }
+    if !encoding.eq_ignore_ascii_case("gzip") {
+        return Err(format!(
+            "Content-Encoding {encoding:?} is not supported; send gzip or an uncompressed body"
+        ));
+    }
+    let mut out = Vec::new();
+    let read = flate2::read::GzDecoder::new(body.as_ref())
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the gzip-compressed body cannot be read: {e}"))?;
+    if read > MAX_BODY_BYTES {
+        return Err(format!(
+            "the request body is larger than the {MAX_BODY_BYTES}-byte limit Berth accepts once uncompressed"
+        ));
+    }
+    Ok(Bytes::from(out))
 }
 
 /// A query request's `Action` and `Version`, checked against its API.
@@ -258,11 +316,12 @@ fn authenticate(
 }
 
 fn respond(
-    wire: Wire,
-    action: &str,
+    answer: &Answer,
     result: Result<Output, AwsError>,
     request_id: String,
 ) -> Response<Body> {
+    let wire = answer.wire;
+    let action = answer.action.as_str();
     let result = match result {
         Ok(Output::Events(events)) if matches!(wire, Wire::Json(_)) => {
             let mut response = Response::new(Either::Right(Events(events)));
@@ -283,6 +342,12 @@ fn respond(
         Err(error) => {
             StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         }
+    };
+    let query_error = match (&result, wire) {
+        (Err(error), Wire::Json(_) | Wire::Cbor) if answer.query_compatible => {
+            HeaderValue::from_str(&json::query_error_header(error)).ok()
+        }
+        _ => None,
     };
     let body = match (wire, result) {
         (Wire::Json(_), Ok(Output::Value(value))) => encode(&value),
@@ -308,6 +373,11 @@ fn respond(
         (Wire::Query { namespace }, Err(error)) => {
             Bytes::from(xml::error(namespace, &error, &request_id))
         }
+        (Wire::Cbor, Ok(output)) => match output.into_value() {
+            Ok(value) => Bytes::from(berth_aws::cbor::encode(&value)),
+            Err(error) => Bytes::from(berth_aws::cbor::encode(&json::error_body(&error))),
+        },
+        (Wire::Cbor, Err(error)) => Bytes::from(berth_aws::cbor::encode(&json::error_body(&error))),
     };
     let length = HeaderValue::from(body.len());
     let mut response = Response::new(Either::Left(Full::new(body)));
@@ -315,6 +385,12 @@ fn respond(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(wire.content_type()));
     headers.insert(CONTENT_LENGTH, length);
+    if let Some(value) = query_error {
+        headers.insert("x-amzn-query-error", value);
+    }
+    if wire == Wire::Cbor {
+        headers.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    }
     if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {
         headers.insert("x-amzn-requestid", value);
     }

@@ -6,13 +6,13 @@
 //! full, the agent's request waits, and the agent reads on only once it is answered, so the
 //! backlog stays in the containers' own output on the agents' machines, not in memory here.
 
-use super::shared::Front;
+use crate::call::Context;
 use crate::ecs::agents;
 use berth_model::agent::{ShipLogsRequest, ShipLogsResponse};
 use berth_model::{ApiError, ErrorKind};
 use bytes::Bytes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Weak;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// How many shipments may wait for the ingest thread.
@@ -37,19 +37,17 @@ pub(super) struct Ingest {
 }
 
 impl Ingest {
-    /// Starts the ingest thread; it ends once the front is gone.
-    pub(super) fn start(front: Weak<Front>) -> Ingest {
+    /// Starts the ingest thread; it ends once the queue is dropped.
+    pub(super) fn start(cx: Arc<Context>) -> Ingest {
         let (shipments, mut waiting) = mpsc::channel::<Shipment>(QUEUED_SHIPMENTS);
         std::thread::Builder::new()
             .name("log-ingest".into())
             .spawn(move || {
                 lower_priority();
                 while let Some(shipment) = waiting.blocking_recv() {
-                    let Some(front) = front.upgrade() else { return };
-                    let kept = catch_unwind(AssertUnwindSafe(|| {
-                        keep(&front, &shipment.body, shipment.key)
-                    }))
-                    .unwrap_or_else(|_| Err(ApiError::server("keeping logs failed")));
+                    let kept =
+                        catch_unwind(AssertUnwindSafe(|| keep(&cx, &shipment.body, shipment.key)))
+                            .unwrap_or_else(|_| Err(ApiError::server("keeping logs failed")));
                     let _ = shipment.reply.send(kept);
                 }
             })
@@ -73,14 +71,26 @@ impl Ingest {
     }
 }
 
-fn keep(front: &Front, body: &[u8], key: String) -> Result<ShipLogsResponse, ApiError> {
-    let shipped: ShipLogsRequest = super::agents::decode(body)?;
+/// Decodes an agent's request body, saying where in it what was wrong is.
+pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Straight from the bytes, with no JSON tree between: a shipment of logs is large.
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        ApiError::new(
+            ErrorKind::SerializationException,
+            format!("request body at {}: {}", e.path(), e.inner()),
+        )
+    })
+}
+
+fn keep(cx: &Context, body: &[u8], key: String) -> Result<ShipLogsResponse, ApiError> {
+    let shipped: ShipLogsRequest = decode(body)?;
     let instance = shipped.container_instance_arn.clone();
-    front.cx.as_system(berth_time::now(), |call| {
+    cx.as_system(berth_time::now(), |call| {
         agents::authenticate(call, &instance, &key).map(drop)
     })?;
     let now = crate::logs::millis(berth_time::now());
-    crate::logs::capture::keep(front.cx.logs().as_ref(), shipped, now)
+    crate::logs::capture::keep(cx.logs().as_ref(), shipped, now)
         .map_err(|e| ApiError::new(ErrorKind::ServerException, format!("log store: {e}")))
 }
 

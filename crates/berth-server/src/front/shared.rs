@@ -18,12 +18,12 @@ pub struct Front {
 }
 
 impl Front {
-    pub fn new(cx: Arc<Context>, registry: Registry) -> Arc<Self> {
-        Arc::new_cyclic(|front| Self {
+    pub fn new(cx: Arc<Context>, registry: Registry) -> Self {
+        Self {
             writes: Arc::new(WriteQueue::new(Arc::clone(&cx))),
-            ingest: Ingest::start(front.clone()),
+            ingest: Ingest::start(Arc::clone(&cx)),
             cx,
             registry,
-        })
+        }
     }
 }

@@ -32,6 +32,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "logs",
     json_target_prefix: Some("Logs_20140328"),
     query: None,
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 /// The server's clock in the milliseconds CloudWatch Logs counts in.

@@ -25,6 +25,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "secretsmanager",
     json_target_prefix: Some("secretsmanager"),
     query: None,
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 use json_api::action;

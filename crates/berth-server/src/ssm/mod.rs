@@ -25,6 +25,8 @@ pub const SPEC: ServiceSpec = ServiceSpec {
     signing_name: "ssm",
     json_target_prefix: Some("AmazonSSM"),
     query: None,
+    query_compatible: false,
+    rpc_v2_cbor: false,
 };
 
 pub fn service() -> Service {
