@@ -12,7 +12,7 @@ use super::{Millis, DAY};
 /// (CloudWatch Logs' shortest is one), so a day keeps an event at most one day past its
 /// group's retention; the size cap drops at most one day of one group at a time; and a group
 /// that logs a line now and then costs one small file a day, not one an hour (an empty
-/// segment is about 40 KiB of tables and indexes).
+/// segment is 32 KiB of tables and indexes).
 pub const SEGMENT_WINDOW: Millis = DAY;
 
 /// The start of the window holding `timestamp`.
