@@ -1051,6 +1051,9 @@ impl LogStore for SegmentedLogStore {
         let mut inner = self.inner();
         let fault = self.catalog_fault();
         let row = inner.stream(group, stream).map_err(&fault)??;
+        if limit == 0 {
+            return Ok(ReadPage::default());
+        }
         let (start, end) = (start.unwrap_or(Millis::MIN), end.unwrap_or(Millis::MAX));
         let (forward, bound) = match from {
             Position::Head => (true, 0),
