@@ -1,13 +1,14 @@
-//! The conformance suite over the fake and the embedded store.
+//! The conformance suite over the fake and the embedded store, and the embedded store's
+//! opening of stores from before segments.
 
 use berth_logs::store::{
-    conformance, CapturedEvent, FilterQuery, LogStore, MemoryLogStore, NewEvent, Position,
-    SqliteLogStore,
+    conformance, CapturedEvent, CapturedStream, FilterQuery, LogStore, MemoryLogStore, NewEvent,
+    Position, SegmentedLogStore,
 };
 
-fn sqlite() -> (tempfile::TempDir, SqliteLogStore) {
+fn segmented() -> (tempfile::TempDir, SegmentedLogStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteLogStore::open(dir.path()).unwrap();
+    let store = SegmentedLogStore::open(dir.path()).unwrap();
     (dir, store)
 }
 
@@ -17,9 +18,9 @@ macro_rules! conforms {
             use super::*;
             $(#[test] fn $case() { conformance::$case(MemoryLogStore::default()); })*
         }
-        mod sqlite {
+        mod segmented {
             use super::*;
-            $(#[test] fn $case() { let (_dir, store) = sqlite(); conformance::$case(store); })*
+            $(#[test] fn $case() { let (_dir, store) = segmented(); conformance::$case(store); })*
         }
     };
 }
@@ -34,18 +35,22 @@ conforms!(
     searching_past_the_budget,
     searching_while_events_arrive,
     searching_after_retention,
+    one_stream_across_segments,
+    segments_dropped_under_readers,
+    deleting_across_segments,
+    capturing_a_shipment,
 );
 
 #[test]
-fn the_sqlite_store_survives_reopening() {
+fn the_segmented_store_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    conformance::survives_reopening(|| SqliteLogStore::open(dir.path()).unwrap());
+    conformance::survives_reopening(|| SegmentedLogStore::open(dir.path()).unwrap());
 }
 
 #[test]
 fn a_store_that_cannot_be_opened_says_where() {
     let file = tempfile::NamedTempFile::new().unwrap();
-    let error = SqliteLogStore::open(file.path())
+    let error = SegmentedLogStore::open(file.path())
         .err()
         .expect("a file is no directory");
     assert!(
@@ -98,18 +103,26 @@ fn a_store_from_before_capture_takes_captured_events() {
             message: "after".into(),
         },
     }];
-    let store = SqliteLogStore::open(dir.path()).unwrap();
-    assert_eq!(
-        store.append_captured("g", "s", &after, false, 2).unwrap(),
-        Some(position)
-    );
+    let capture = |store: &SegmentedLogStore, now| {
+        let entry = CapturedStream {
+            group: "g",
+            stream: "s",
+            create_group: false,
+            events: &after,
+        };
+        store
+            .append_captured(&[entry], now)
+            .unwrap()
+            .remove(0)
+            .unwrap()
+    };
+    let store = SegmentedLogStore::open(dir.path()).unwrap();
+    assert!(!db.exists(), "moved into segments");
+    assert_eq!(capture(&store, 2), Some(position));
     drop(store);
-    // Opened again, it has nothing left to bring up to date and remembers the position.
-    let store = SqliteLogStore::open(dir.path()).unwrap();
-    assert_eq!(
-        store.append_captured("g", "s", &after, false, 3).unwrap(),
-        Some(position)
-    );
+    // Opened again, it has nothing left to bring over and remembers the position.
+    let store = SegmentedLogStore::open(dir.path()).unwrap();
+    assert_eq!(capture(&store, 3), Some(position));
     let messages: Vec<(u64, String)> = store
         .read("g", "s", (None, None), Position::Head, 10)
         .unwrap()
@@ -120,7 +133,7 @@ fn a_store_from_before_capture_takes_captured_events() {
     assert_eq!(messages, [(1, "before".into()), (2, "after".into())]);
     assert_eq!(search(&store, "before"), [("s".to_string(), 1)]);
     drop(store);
-    let stored: i64 = rusqlite::Connection::open(&db)
+    let stored: i64 = rusqlite::Connection::open(dir.path().join("catalog.db"))
         .unwrap()
         .query_row("SELECT captured_through FROM streams", [], |row| row.get(0))
         .unwrap();
@@ -128,7 +141,7 @@ fn a_store_from_before_capture_takes_captured_events() {
 }
 
 /// Every event found by a search for `pattern`, followed to its end, as (stream, seq).
-fn search(store: &SqliteLogStore, pattern: &str) -> Vec<(String, u64)> {
+fn search(store: &SegmentedLogStore, pattern: &str) -> Vec<(String, u64)> {
     let pattern = berth_logs::filter::Pattern::parse(pattern).unwrap();
     let required = pattern.required_terms();
     let query = FilterQuery {
@@ -150,10 +163,11 @@ fn search(store: &SqliteLogStore, pattern: &str) -> Vec<(String, u64)> {
     }
 }
 
-/// A store made before the block index (schema version 1): opening it puts every stored
-/// event in a block, and searches find all of them, also those the index cannot help with.
+/// A store made before segments, here before its block index (schema version 1): opening it
+/// moves every stored event into segments, with its `seq`, id and ingestion time, and
+/// searches find all of them, also those the index cannot help with.
 #[test]
-fn a_store_from_before_the_block_index_finds_everything() {
+fn a_store_from_before_segments_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("logs.db");
     let mut old = rusqlite::Connection::open(&db).unwrap();
@@ -197,7 +211,29 @@ fn a_store_from_before_the_block_index_finds_everything() {
     tx.commit().unwrap();
     drop(old);
 
-    let store = SqliteLogStore::open(dir.path()).unwrap();
+    let store = SegmentedLogStore::open(dir.path()).unwrap();
+    assert!(!db.exists(), "moved into segments");
+    let a = store
+        .read("g", "a", (None, None), Position::Head, 10_000)
+        .unwrap();
+    assert_eq!(a.events.len(), 9_900);
+    assert_eq!((a.first_seq, a.events[99].seq), (Some(1), 100 + 100));
+    assert_eq!(
+        a.events[0].event_id,
+        format!("{:010}{:020}", 1, 1),
+        "ids kept"
+    );
+    assert_eq!(a.events[0].ingestion_time, 1);
+    let info = store
+        .streams("g", "a", berth_logs::store::StreamOrder::Name, false, 0, 1)
+        .unwrap()
+        .remove(0);
+    let bytes: u64 = a.events.iter().map(|e| e.message.len() as u64).sum();
+    assert_eq!(info.stored_bytes, bytes);
+    assert_eq!(
+        (info.first_event, info.last_event),
+        (Some(1_001), Some(11_000))
+    );
     let mut rare: Vec<(String, u64, i64)> = Vec::new();
     for (name, stream, count) in [("a", 1, 10_000), ("b", 2, 3_000)] {
         for seq in (1..=count).filter(|s| s % 2_500 == 1_234) {
@@ -220,16 +256,44 @@ fn a_store_from_before_the_block_index_finds_everything() {
         Some(&("b".to_string(), 3_001))
     );
     drop(store);
-    let connection = rusqlite::Connection::open(&db).unwrap();
-    let (blocks, events): (i64, i64) = connection
-        .query_row("SELECT COUNT(*), SUM(events) FROM blocks", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
+    // Opened again, nothing is moved twice.
+    let store = SegmentedLogStore::open(dir.path()).unwrap();
+    assert_eq!(search(&store, "GET /health").len(), 12_900);
+}
+
+/// A move cut short (here: the catalog made, nothing marked as moved) starts again.
+#[test]
+fn a_move_cut_short_starts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("logs.db");
+    let old = rusqlite::Connection::open(&db).unwrap();
+    old.execute_batch(SCHEMA_BEFORE_CAPTURE).unwrap();
+    old.execute_batch(
+        "INSERT INTO groups (name, created) VALUES ('g', 1);
+         INSERT INTO streams (group_name, name, created, first_event, last_event,
+             last_ingestion, last_seq, bytes) VALUES ('g', 's', 1, 5, 5, 1, 1, 6);
+         INSERT INTO events VALUES (1, 1, 5, 1, 'before');",
+    )
+    .unwrap();
+    drop(old);
+    let copy = dir.path().join("logs.db.copy");
+    std::fs::copy(&db, &copy).unwrap();
+    drop(SegmentedLogStore::open(dir.path()).unwrap());
+    // As if the first move had stopped before its end: `logs.db` still there, the catalog
+    // not saying the move is done.
+    std::fs::rename(&copy, &db).unwrap();
+    rusqlite::Connection::open(dir.path().join("catalog.db"))
+        .unwrap()
+        .execute("DELETE FROM meta", [])
         .unwrap();
-    assert_eq!(events, 12_901, "every event in a block");
-    assert!(blocks >= 4, "{blocks}");
-    let version: i64 = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
+    let store = SegmentedLogStore::open(dir.path()).unwrap();
+    let page = store
+        .read("g", "s", (None, None), Position::Head, 10)
         .unwrap();
-    assert_eq!(version, 2);
+    let messages: Vec<(u64, String)> = page
+        .events
+        .into_iter()
+        .map(|e| (e.seq, e.message))
+        .collect();
+    assert_eq!(messages, [(1, "before".to_string())], "once");
 }

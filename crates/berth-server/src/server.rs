@@ -8,7 +8,7 @@ use crate::elbv2::{self, certificates};
 use crate::front::{self, Front};
 use crate::keys;
 use crate::local::LocalClient;
-use berth_logs::store::SqliteLogStore;
+use berth_logs::store::SegmentedLogStore;
 use berth_metrics::store::SqliteMetricStore;
 use berth_model::Arns;
 use berth_secrets::{key_file, Sealed, Vault};
@@ -361,7 +361,7 @@ impl Server {
         let store = open_store(&config.data_dir)?;
         let lock = lock_data_dir(&config.data_dir)?;
         let vault = open_vault(store.as_ref(), &config.master_key_path())?;
-        let logs = SqliteLogStore::open(&config.data_dir.join("logs"))?;
+        let logs = SegmentedLogStore::open(&config.data_dir.join("logs"))?;
         let metrics = SqliteMetricStore::open(&config.data_dir.join("metrics"))?;
         let balancer = Arc::new(Balancer::new(config.lb_bind));
         let cx = Arc::new(

@@ -2,8 +2,10 @@
 //! implementation by its tests (`tests/stores.rs`). A store that persists also runs
 //! [`survives_reopening`] with a way to open its directory again.
 
+use super::retention::SEGMENT_WINDOW;
 use super::{
-    CapturedEvent, FilterQuery, LogError, LogStore, Millis, NewEvent, Position, StreamOrder, DAY,
+    Captured, CapturedEvent, CapturedStream, FilterQuery, LogError, LogStore, Millis, NewEvent,
+    Position, StreamOrder, DAY,
 };
 use crate::filter::Pattern;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +33,26 @@ fn captured(positions: impl IntoIterator<Item = u64>, stream: &str) -> Vec<Captu
             },
         })
         .collect()
+}
+
+/// A captured append of one stream: its answer.
+fn capture<S: LogStore>(
+    store: &S,
+    group: &str,
+    stream: &str,
+    events: &[CapturedEvent],
+    create_group: bool,
+    now: Millis,
+) -> Captured {
+    let entry = CapturedStream {
+        group,
+        stream,
+        create_group,
+        events,
+    };
+    let mut answers = store.append_captured(&[entry], now).unwrap();
+    assert_eq!(answers.len(), 1);
+    answers.remove(0)
 }
 
 fn everything<'a>(group: &'a str) -> FilterQuery<'a> {
@@ -370,7 +392,7 @@ pub fn capturing_without_repeats<S: LogStore>(store: S) {
             .unwrap()
             .remove(0)
     };
-    match store.append_captured("/ecs/web", "a", &captured(1..4, "a"), false, NOW) {
+    match capture(&store, "/ecs/web", "a", &captured(1..4, "a"), false, NOW) {
         Err(LogError::GroupNotFound(group)) => assert_eq!(group, "/ecs/web"),
         other => panic!("a missing group without create_group: {other:?}"),
     }
@@ -378,9 +400,7 @@ pub fn capturing_without_repeats<S: LogStore>(store: S) {
 
     // An empty batch only asks, yet makes the group (when told to) and the stream.
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &[], true, NOW)
-            .unwrap(),
+        capture(&store, "/ecs/web", "a", &[], true, NOW).unwrap(),
         None
     );
     assert_eq!(store.group("/ecs/web").unwrap().unwrap().created, NOW);
@@ -388,29 +408,45 @@ pub fn capturing_without_repeats<S: LogStore>(store: S) {
     assert!(messages("a").is_empty());
 
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &captured(1..4, "a"), false, NOW + 10)
-            .unwrap(),
+        capture(
+            &store,
+            "/ecs/web",
+            "a",
+            &captured(1..4, "a"),
+            false,
+            NOW + 10
+        )
+        .unwrap(),
         Some(3)
     );
     // A resend overlapping what went in adds only what is new.
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &captured(2..6, "a"), true, NOW + 20)
-            .unwrap(),
+        capture(
+            &store,
+            "/ecs/web",
+            "a",
+            &captured(2..6, "a"),
+            true,
+            NOW + 20
+        )
+        .unwrap(),
         Some(5)
     );
     // A resend of what went in already adds nothing, not even to the ingestion time.
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &captured(1..6, "a"), false, NOW + 30)
-            .unwrap(),
+        capture(
+            &store,
+            "/ecs/web",
+            "a",
+            &captured(1..6, "a"),
+            false,
+            NOW + 30
+        )
+        .unwrap(),
         Some(5)
     );
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &[], false, NOW + 30)
-            .unwrap(),
+        capture(&store, "/ecs/web", "a", &[], false, NOW + 30).unwrap(),
         Some(5)
     );
     let page = store
@@ -445,26 +481,28 @@ pub fn capturing_without_repeats<S: LogStore>(store: S) {
 
     // Out of order, an event at or before one already taken is skipped all the same.
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &captured([7, 6, 5, 8, 8], "a"), false, NOW)
-            .unwrap(),
+        capture(
+            &store,
+            "/ecs/web",
+            "a",
+            &captured([7, 6, 5, 8, 8], "a"),
+            false,
+            NOW
+        )
+        .unwrap(),
         Some(8)
     );
     assert_eq!(messages("a")[5..], ["a line 7", "a line 8"]);
 
     // Each stream has its own position.
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "b", &captured(2..4, "b"), false, NOW)
-            .unwrap(),
+        capture(&store, "/ecs/web", "b", &captured(2..4, "b"), false, NOW).unwrap(),
         Some(3)
     );
     assert_eq!(messages("b"), ["b line 2", "b line 3"]);
     assert_eq!(messages("a").len(), 7);
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &[], false, NOW)
-            .unwrap(),
+        capture(&store, "/ecs/web", "a", &[], false, NOW).unwrap(),
         Some(8)
     );
 
@@ -477,15 +515,11 @@ pub fn capturing_without_repeats<S: LogStore>(store: S) {
         },
     });
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "high", &high, false, NOW)
-            .unwrap(),
+        capture(&store, "/ecs/web", "high", &high, false, NOW).unwrap(),
         Some(u64::MAX - 1)
     );
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "high", &high, false, NOW)
-            .unwrap(),
+        capture(&store, "/ecs/web", "high", &high, false, NOW).unwrap(),
         Some(u64::MAX - 1),
         "a resend past i64::MAX adds nothing"
     );
@@ -494,23 +528,17 @@ pub fn capturing_without_repeats<S: LogStore>(store: S) {
     // A stream made again starts over, as does one in a group made again.
     store.delete_stream("/ecs/web", "a").unwrap();
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &[], false, NOW)
-            .unwrap(),
+        capture(&store, "/ecs/web", "a", &[], false, NOW).unwrap(),
         None
     );
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "a", &captured(1..3, "a"), false, NOW)
-            .unwrap(),
+        capture(&store, "/ecs/web", "a", &captured(1..3, "a"), false, NOW).unwrap(),
         Some(2)
     );
     assert_eq!(messages("a"), ["a line 1", "a line 2"]);
     store.delete_group("/ecs/web").unwrap();
     assert_eq!(
-        store
-            .append_captured("/ecs/web", "b", &captured(1..2, "b"), true, NOW)
-            .unwrap(),
+        capture(&store, "/ecs/web", "b", &captured(1..2, "b"), true, NOW).unwrap(),
         Some(1)
     );
     assert_eq!(messages("b"), ["b line 1"]);
@@ -523,9 +551,7 @@ pub fn survives_reopening<S: LogStore>(open: impl Fn() -> S) {
     first.create_group("g", NOW).unwrap();
     first.create_stream("g", "s", NOW).unwrap();
     first.append("g", "s", &events(0..100, "s"), NOW).unwrap();
-    first
-        .append_captured("g", "c", &captured(1..4, "c"), false, NOW)
-        .unwrap();
+    capture(&first, "g", "c", &captured(1..4, "c"), false, NOW).unwrap();
     first.create_stream("g", "r", NOW).unwrap();
     first
         .append(
@@ -572,9 +598,7 @@ pub fn survives_reopening<S: LogStore>(open: impl Fn() -> S) {
         101..=101
     );
     assert_eq!(
-        second
-            .append_captured("g", "c", &captured(2..5, "c"), false, NOW)
-            .unwrap(),
+        capture(&second, "g", "c", &captured(2..5, "c"), false, NOW).unwrap(),
         Some(4)
     );
     let resumed = second
@@ -859,10 +883,12 @@ pub fn searching_after_retention<S: LogStore>(store: S) {
     store.set_retention("g", Some(1)).unwrap();
     store.create_stream("g", "s", NOW).unwrap();
     let marks = [(5, "needle-Qz81"), (9_000, "needle-Qz81")];
-    // The first 6,000 events two days old, the rest fresh.
+    // The first 6,000 events two days old, 3,000 a day old, the rest fresh.
     let time = |n: i64| {
         if n < 6_000 {
             NOW - 2 * DAY + n
+        } else if n < 9_000 {
+            NOW - DAY + n
         } else {
             NOW + n
         }
@@ -876,7 +902,7 @@ pub fn searching_after_retention<S: LogStore>(store: S) {
     let (found, _) = search_all(&store, &all, "needle-Qz81", 100);
     let seqs: Vec<u64> = found.iter().map(|(_, n, _)| *n).collect();
     assert_eq!(seqs, [9_001]);
-    // Over the cap: all but the newest 1,000 events go.
+    // Over the cap: the day before goes whole, the newest 1,000 events are left.
     let kept: u64 = access_lines(9_000..10_000, &marks, time)
         .iter()
         .map(|e| e.message.len() as u64)
@@ -898,4 +924,391 @@ pub fn searching_after_retention<S: LogStore>(store: S) {
     let (found, _) = search_all(&store, &all, "needle-Qz81", 100);
     let seqs: Vec<u64> = found.iter().map(|(_, n, _)| *n).collect();
     assert_eq!(seqs, [10_004]);
+}
+
+/// Each event of stream `s` in `group`, `n` from `range`, on day `day(n)` before `NOW`'s (so
+/// in that many segments before it), holding `needle` when `n % 50 == 3`.
+fn spread(range: std::ops::Range<i64>, stream: &str, day: impl Fn(i64) -> i64) -> Vec<NewEvent> {
+    range
+        .map(|n| NewEvent {
+            timestamp: NOW - day(n) * SEGMENT_WINDOW + n,
+            message: if n % 50 == 3 {
+                format!("{stream} line {n} needle-Qz81")
+            } else {
+                format!("{stream} line {n}")
+            },
+        })
+        .collect()
+}
+
+/// A stream whose events fall in several segments, its timestamps going back and forth
+/// between them, reads in arrival order and searches in time order all the same.
+pub fn one_stream_across_segments<S: LogStore>(store: S) {
+    store.create_group("g", NOW).unwrap();
+    store.create_stream("g", "s", NOW).unwrap();
+    store.create_stream("g", "t", NOW).unwrap();
+    // Runs of 7 events today, two days before, the day before, today again, ...
+    let s_day = |n: i64| [0, 2, 1][(n / 7 % 3) as usize];
+    let s_events = spread(0..300, "s", s_day);
+    for batch in s_events.chunks(45) {
+        store.append("g", "s", batch, NOW).unwrap();
+    }
+    let t_events = spread(0..100, "t", |n| n % 2);
+    store.append("g", "t", &t_events, NOW).unwrap();
+
+    let seqs = |page: &super::ReadPage| -> Vec<u64> { page.events.iter().map(|e| e.seq).collect() };
+    let mut forward = Vec::new();
+    let mut from = Position::Head;
+    loop {
+        let page = store.read("g", "s", (None, None), from, 17).unwrap();
+        let Some(last) = page.last_seq else { break };
+        forward.extend(seqs(&page));
+        from = Position::After(last);
+    }
+    assert_eq!(
+        forward,
+        (1..=300).collect::<Vec<u64>>(),
+        "forward, in arrival order"
+    );
+    let mut backward = Vec::new();
+    let mut from = Position::Tail;
+    loop {
+        let page = store.read("g", "s", (None, None), from, 23).unwrap();
+        let Some(first) = page.first_seq else { break };
+        backward.extend(seqs(&page).into_iter().rev());
+        from = Position::Before(first);
+    }
+    assert_eq!(backward, (1..=300).rev().collect::<Vec<u64>>(), "backward");
+    // One day's events, in arrival order.
+    let day_before = (
+        Some(NOW - SEGMENT_WINDOW),
+        Some(NOW - SEGMENT_WINDOW + 1_000),
+    );
+    let page = store
+        .read("g", "s", day_before, Position::Head, 1_000)
+        .unwrap();
+    let wanted: Vec<u64> = (0..300)
+        .filter(|n| s_day(*n) == 1)
+        .map(|n| n as u64 + 1)
+        .collect();
+    assert_eq!(seqs(&page), wanted);
+    let page = store
+        .read("g", "s", day_before, Position::After(100), 5)
+        .unwrap();
+    let after: Vec<u64> = wanted
+        .iter()
+        .copied()
+        .filter(|s| *s > 100)
+        .take(5)
+        .collect();
+    assert_eq!(seqs(&page), after);
+
+    // Every event of both streams by time, then stream, paged.
+    let mut expected: Vec<(Millis, String, u64)> = Vec::new();
+    for (name, events) in [("s", &s_events), ("t", &t_events)] {
+        for (i, e) in events.iter().enumerate() {
+            expected.push((e.timestamp, name.to_string(), i as u64 + 1));
+        }
+    }
+    expected.sort();
+    let all = |_: &str| true;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .filter(&everything("g"), &all, cursor.as_deref(), 29)
+            .unwrap();
+        seen.extend(
+            page.events
+                .into_iter()
+                .map(|e| (e.timestamp, e.stream, e.seq)),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    // A rare term, one event a page and all at once.
+    let needles: Vec<(String, u64)> = expected
+        .iter()
+        .filter(|(_, _, seq)| (seq - 1) % 50 == 3)
+        .map(|(_, s, seq)| (s.clone(), *seq))
+        .collect();
+    for limit in [1, 100] {
+        let found: Vec<(String, u64)> = search_all(&store, &everything("g"), "needle-Qz81", limit)
+            .0
+            .into_iter()
+            .map(|(s, seq, _)| (s, seq))
+            .collect();
+        assert_eq!(found, needles, "{limit} a page");
+    }
+    let s = &store
+        .streams("g", "s", StreamOrder::Name, false, 0, 1)
+        .unwrap()[0];
+    let bytes: u64 = s_events.iter().map(|e| e.message.len() as u64).sum();
+    assert_eq!(s.stored_bytes, bytes);
+    assert_eq!(
+        (s.first_event, s.last_event),
+        (
+            s_events.iter().map(|e| e.timestamp).min(),
+            s_events.iter().map(|e| e.timestamp).max()
+        )
+    );
+}
+
+/// Segments dropped by retention or the size cap while a reader holds a token or a cursor
+/// into them: the reader goes on with what is left, without an error or a repeat.
+pub fn segments_dropped_under_readers<S: LogStore>(store: S) {
+    store.create_group("g", NOW).unwrap();
+    store.create_stream("g", "s", NOW).unwrap();
+    // 100 events on each of the days 3, 2, 1 and 0 before NOW's, in that order.
+    let events = spread(0..400, "s", |n| 3 - n / 100);
+    store.append("g", "s", &events, NOW).unwrap();
+    let page = store
+        .read("g", "s", (None, None), Position::Head, 150)
+        .unwrap();
+    assert_eq!(page.last_seq, Some(150));
+    let all = |_: &str| true;
+    let first = store.filter(&everything("g"), &all, None, 150).unwrap();
+    let cursor = first.next.expect("more to come");
+    let seqs = |page: super::ReadPage| -> Vec<u64> { page.events.iter().map(|e| e.seq).collect() };
+
+    // Retention of two days drops the oldest day whole.
+    store.set_retention("g", Some(2)).unwrap();
+    let oldest: u64 = events[..100].iter().map(|e| e.message.len() as u64).sum();
+    assert_eq!(store.enforce_retention(NOW, u64::MAX).unwrap(), oldest);
+    let read = |from| store.read("g", "s", (None, None), from, 1_000).unwrap();
+    assert_eq!(
+        seqs(read(Position::After(150))),
+        (151..=400).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(read(Position::After(50))),
+        (101..=400).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(read(Position::Before(120))),
+        (101..=119).collect::<Vec<_>>()
+    );
+    assert!(read(Position::Before(90)).events.is_empty());
+    let rest = |cursor: &str| -> Vec<u64> {
+        let mut found = Vec::new();
+        let mut cursor = Some(cursor.to_string());
+        while let Some(at) = cursor {
+            let page = store
+                .filter(&everything("g"), &all, Some(&at), 1_000)
+                .unwrap();
+            found.extend(page.events.iter().map(|e| e.seq));
+            cursor = page.next;
+        }
+        found
+    };
+    assert_eq!(rest(&cursor), (151..=400).collect::<Vec<_>>());
+
+    // The size cap, down to the newest day.
+    let newest: u64 = events[300..].iter().map(|e| e.message.len() as u64).sum();
+    store.enforce_retention(NOW, newest).unwrap();
+    assert_eq!(
+        seqs(read(Position::After(150))),
+        (301..=400).collect::<Vec<_>>()
+    );
+    assert_eq!(seqs(read(Position::Tail)), (301..=400).collect::<Vec<_>>());
+    assert_eq!(rest(&cursor), (301..=400).collect::<Vec<_>>());
+    let s = &store
+        .streams("g", "s", StreamOrder::Name, false, 0, 1)
+        .unwrap()[0];
+    assert_eq!(s.stored_bytes, newest);
+    assert_eq!(s.first_event, Some(events[300].timestamp));
+    assert_eq!(store.group("g").unwrap().unwrap().stored_bytes, newest);
+    // New events go on after the last `seq`, and fill a dropped day again.
+    let late = spread(400..401, "s", |_| 3);
+    assert_eq!(store.append("g", "s", &late, NOW).unwrap(), 401..=401);
+    assert_eq!(seqs(read(Position::Head)), (301..=401).collect::<Vec<_>>());
+}
+
+/// Deleting a stream or a group takes its events from every segment, leaves the others'
+/// (in the same segments) as they were, and a stream or group made again starts empty.
+pub fn deleting_across_segments<S: LogStore>(store: S) {
+    for group in ["a", "b"] {
+        store.create_group(group, NOW).unwrap();
+        for stream in ["s", "t"] {
+            store.create_stream(group, stream, NOW).unwrap();
+            store
+                .append(group, stream, &spread(0..60, stream, |n| n % 3), NOW)
+                .unwrap();
+        }
+    }
+    let bytes = |stream: &str| -> u64 {
+        spread(0..60, stream, |n| n % 3)
+            .iter()
+            .map(|e| e.message.len() as u64)
+            .sum()
+    };
+    let found = |group: &str| -> Vec<(String, u64)> {
+        search_all(&store, &everything(group), "needle-Qz81", 100)
+            .0
+            .into_iter()
+            .map(|(s, seq, _)| (s, seq))
+            .collect()
+    };
+    assert_eq!(found("a").len(), 4);
+    let t_ids: Vec<String> = store
+        .read("a", "t", (None, None), Position::Head, 100)
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+
+    store.delete_stream("a", "s").unwrap();
+    assert!(matches!(
+        store.read("a", "s", (None, None), Position::Head, 10),
+        Err(LogError::StreamNotFound { .. })
+    ));
+    // By time: `t`'s 54th event is two days old, its 4th from today.
+    assert_eq!(found("a"), [("t".to_string(), 54), ("t".to_string(), 4)]);
+    let ids_after: Vec<String> = store
+        .read("a", "t", (None, None), Position::Head, 100)
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids_after, t_ids, "the other stream is as it was");
+    assert_eq!(store.group("a").unwrap().unwrap().stored_bytes, bytes("t"));
+    store.create_stream("a", "s", NOW).unwrap();
+    assert!(store
+        .read("a", "s", (None, None), Position::Head, 10)
+        .unwrap()
+        .events
+        .is_empty());
+    assert_eq!(
+        store
+            .append("a", "s", &spread(0..1, "s", |_| 1), NOW)
+            .unwrap(),
+        1..=1
+    );
+
+    store.delete_group("a").unwrap();
+    store.create_group("a", NOW).unwrap();
+    assert!(store
+        .streams("a", "", StreamOrder::Name, false, 0, 10)
+        .unwrap()
+        .is_empty());
+    assert!(found("a").is_empty());
+    assert_eq!(found("b").len(), 4, "the other group is as it was");
+    assert_eq!(
+        store.group("b").unwrap().unwrap().stored_bytes,
+        bytes("s") + bytes("t")
+    );
+    // What is left goes by retention as before.
+    assert_eq!(
+        store.enforce_retention(NOW, 0).unwrap(),
+        bytes("s") + bytes("t")
+    );
+    assert_eq!(store.group("b").unwrap().unwrap().stored_bytes, 0);
+    assert!(found("b").is_empty());
+}
+
+/// An agent's shipment of several streams at once: each answered on its own, a missing group
+/// refused without holding the others back, a stream named twice taken in order, events of
+/// several days kept in order, and a resend adding nothing.
+pub fn capturing_a_shipment<S: LogStore>(store: S) {
+    store.create_group("/a", NOW).unwrap();
+    let positioned = |positions: std::ops::RangeInclusive<u64>, stream: &str| {
+        positions
+            .map(|position| CapturedEvent {
+                position,
+                event: NewEvent {
+                    // Two days before, then the day before: two segments.
+                    timestamp: NOW - (1 + (position <= 3) as i64) * SEGMENT_WINDOW
+                        + position as Millis,
+                    message: format!("{stream} {position}"),
+                },
+            })
+            .collect::<Vec<_>>()
+    };
+    let x_first = positioned(1..=6, "x");
+    let x_again = positioned(5..=8, "x");
+    let y = positioned(1..=2, "y");
+    let z = positioned(1..=2, "z");
+    let shipment = [
+        CapturedStream {
+            group: "/a",
+            stream: "x",
+            create_group: false,
+            events: &x_first,
+        },
+        CapturedStream {
+            group: "/missing",
+            stream: "y",
+            create_group: false,
+            events: &y,
+        },
+        CapturedStream {
+            group: "/new",
+            stream: "z",
+            create_group: true,
+            events: &z,
+        },
+        CapturedStream {
+            group: "/a",
+            stream: "x",
+            create_group: false,
+            events: &x_again,
+        },
+    ];
+    let answers = |answers: Vec<Captured>| -> Vec<Result<Option<u64>, String>> {
+        answers
+            .into_iter()
+            .map(|a| match a {
+                Err(LogError::GroupNotFound(group)) => Err(group),
+                other => Ok(other.unwrap()),
+            })
+            .collect()
+    };
+    let wanted = vec![
+        Ok(Some(6)),
+        Err("/missing".to_string()),
+        Ok(Some(2)),
+        Ok(Some(8)),
+    ];
+    assert_eq!(
+        answers(store.append_captured(&shipment, NOW).unwrap()),
+        wanted
+    );
+    let messages = |group: &str, stream: &str| -> Vec<(u64, String)> {
+        store
+            .read(group, stream, (None, None), Position::Head, 100)
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| (e.seq, e.message))
+            .collect()
+    };
+    let x: Vec<(u64, String)> = (1..=8).map(|n| (n, format!("x {n}"))).collect();
+    assert_eq!(messages("/a", "x"), x);
+    assert_eq!(
+        messages("/new", "z"),
+        [(1, "z 1".into()), (2, "z 2".into())]
+    );
+    assert!(store.group("/missing").unwrap().is_none());
+    // The same shipment again adds nothing.
+    let wanted_again = vec![
+        Ok(Some(8)),
+        Err("/missing".to_string()),
+        Ok(Some(2)),
+        Ok(Some(8)),
+    ];
+    assert_eq!(
+        answers(store.append_captured(&shipment, NOW + 1).unwrap()),
+        wanted_again
+    );
+    assert_eq!(messages("/a", "x"), x);
+    assert_eq!(
+        store.group("/a").unwrap().unwrap().stored_bytes,
+        x.iter().map(|(_, m)| m.len() as u64).sum::<u64>()
+    );
+    assert!(store.append_captured(&[], NOW).unwrap().is_empty());
 }

@@ -1,12 +1,15 @@
 //! The log store's fake: everything in maps behind one lock, obviously right rather than
-//! fast, for handler tests and as the reference the conformance suite holds others to.
+//! fast, for handler tests and as the reference the conformance suite holds others to. Its
+//! segments are only a way of counting: each group's events by [`window_of`] their timestamp,
+//! so that retention drops the same events as in a store of files.
 
+use super::retention::{segments_to_drop, window_of, Held};
 use super::{
-    event_id, uncaptured, CapturedEvent, Cursor, Event, FilterPage, FilterQuery, GroupInfo,
-    LogError, LogStore, Millis, NewEvent, Position, ReadPage, StreamInfo, StreamOrder, DAY,
+    event_id, uncaptured, Captured, CapturedStream, Cursor, Event, FilterPage, FilterQuery,
+    GroupInfo, LogError, LogStore, Millis, NewEvent, Position, ReadPage, StreamInfo, StreamOrder,
     SEARCH_BUDGET,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 use std::sync::{Mutex, MutexGuard};
 
@@ -271,24 +274,14 @@ impl LogStore for MemoryLogStore {
 
     fn append_captured(
         &self,
-        group: &str,
-        stream: &str,
-        events: &[CapturedEvent],
-        create_group: bool,
+        streams: &[CapturedStream<'_>],
         now: Millis,
-    ) -> Result<Option<u64>, LogError> {
+    ) -> Result<Vec<Captured>, LogError> {
         let mut state = self.state();
-        if create_group && !state.groups.contains_key(group) {
-            state.groups.insert(group.to_string(), Group::new(now));
-        }
-        if !group_mut(&mut state, group)?.streams.contains_key(stream) {
-            add_stream(&mut state, group, stream, now)?;
-        }
-        let target = stream_mut(&mut state, group, stream)?;
-        let (fresh, through) = uncaptured(target.captured_through, events);
-        target.push(stream, fresh, now);
-        target.captured_through = through;
-        Ok(through)
+        Ok(streams
+            .iter()
+            .map(|captured| capture(&mut state, captured, now))
+            .collect())
     }
 
     fn read(
@@ -382,15 +375,32 @@ impl LogStore for MemoryLogStore {
 
     fn enforce_retention(&self, now: Millis, max_bytes: u64) -> Result<u64, LogError> {
         let mut state = self.state();
+        let mut sizes: BTreeMap<(&str, Millis), u64> = BTreeMap::new();
+        for (name, group) in &state.groups {
+            for event in group.streams.values().flat_map(|s| &s.events) {
+                *sizes
+                    .entry((name.as_str(), window_of(event.timestamp)))
+                    .or_default() += event.message.len() as u64;
+            }
+        }
+        let held: Vec<Held<'_>> = sizes
+            .iter()
+            .map(|(&(group, window), &bytes)| Held {
+                group,
+                window,
+                bytes,
+                retention_days: state.groups[group].retention_days,
+            })
+            .collect();
+        let gone: BTreeSet<(String, Millis)> = segments_to_drop(&held, now, max_bytes)
+            .into_iter()
+            .map(|i| (held[i].group.to_string(), held[i].window))
+            .collect();
         let mut dropped = 0;
-        for group in state.groups.values_mut() {
-            let Some(days) = group.retention_days else {
-                continue;
-            };
-            let horizon = now - Millis::from(days) * DAY;
+        for (name, group) in state.groups.iter_mut() {
             for stream in group.streams.values_mut() {
                 stream.events.retain(|e| {
-                    let keep = e.timestamp >= horizon;
+                    let keep = !gone.contains(&(name.clone(), window_of(e.timestamp)));
                     if !keep {
                         dropped += e.message.len() as u64;
                     }
@@ -398,35 +408,27 @@ impl LogStore for MemoryLogStore {
                 });
             }
         }
-        let mut total: u64 = state
-            .groups
-            .values()
-            .flat_map(|g| g.streams.values())
-            .flat_map(|s| &s.events)
-            .map(|e| e.message.len() as u64)
-            .sum();
-        while total > max_bytes {
-            let oldest = state
-                .groups
-                .values_mut()
-                .flat_map(|g| g.streams.values_mut())
-                .filter_map(|s| {
-                    let at = s.events.iter().map(|e| (e.timestamp, e.seq)).min()?;
-                    Some((at, s))
-                })
-                .min_by_key(|(at, _)| *at);
-            let Some(((timestamp, seq), stream)) = oldest else {
-                break;
-            };
-            let index = stream
-                .events
-                .iter()
-                .position(|e| (e.timestamp, e.seq) == (timestamp, seq))
-                .expect("the oldest event is in its stream");
-            let gone = stream.events.remove(index).message.len() as u64;
-            total -= gone;
-            dropped += gone;
-        }
         Ok(dropped)
     }
+}
+
+/// One entry of a captured append.
+fn capture(state: &mut State, captured: &CapturedStream<'_>, now: Millis) -> Captured {
+    let CapturedStream {
+        group,
+        stream,
+        create_group,
+        events,
+    } = *captured;
+    if create_group && !state.groups.contains_key(group) {
+        state.groups.insert(group.to_string(), Group::new(now));
+    }
+    if !group_mut(state, group)?.streams.contains_key(stream) {
+        add_stream(state, group, stream, now)?;
+    }
+    let target = stream_mut(state, group, stream)?;
+    let (fresh, through) = uncaptured(target.captured_through, events);
+    target.push(stream, fresh.into_iter().map(|c| &c.event), now);
+    target.captured_through = through;
+    Ok(through)
 }

@@ -2,16 +2,18 @@
 //! arrival order, and how far an agent's capture of a container's output into a stream has
 //! reached, so that a resend adds nothing twice. Behind [`LogStore`] so that a shared
 //! implementation (for a control plane of several servers) can follow the embedded one
-//! without changing callers; [`MemoryLogStore`] is the fake, [`SqliteLogStore`] the embedded
-//! default, and [`conformance`] the suite both pass.
+//! without changing callers; [`MemoryLogStore`] is the fake, [`SegmentedLogStore`] the
+//! embedded default (SQLite files by group and day), and [`conformance`] the suite both pass.
+//! Both drop old events by whole segments, as [`retention`] works out.
 
 pub mod conformance;
 mod memory;
-mod sqlite;
+pub mod retention;
+mod segmented;
 mod trigrams;
 
 pub use memory::MemoryLogStore;
-pub use sqlite::SqliteLogStore;
+pub use segmented::SegmentedLogStore;
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -53,6 +55,21 @@ pub struct CapturedEvent {
     pub position: u64,
     pub event: NewEvent,
 }
+
+/// What an agent captured from one container for one stream: [`LogStore::append_captured`]
+/// takes a shipment of these.
+#[derive(Debug, Clone, Copy)]
+pub struct CapturedStream<'a> {
+    pub group: &'a str,
+    pub stream: &'a str,
+    /// Whether a missing group is made (as the awslogs driver's `awslogs-create-group` asks).
+    pub create_group: bool,
+    pub events: &'a [CapturedEvent],
+}
+
+/// A stream's captured position after a captured append (`None` while nothing was ever
+/// captured into it), or why its events were not kept.
+pub type Captured = Result<Option<u64>, LogError>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -188,7 +205,7 @@ pub(crate) fn event_id(stream: u64, seq: u64) -> String {
 pub(crate) fn uncaptured(
     mut through: Option<u64>,
     events: &[CapturedEvent],
-) -> (Vec<&NewEvent>, Option<u64>) {
+) -> (Vec<&CapturedEvent>, Option<u64>) {
     let fresh = events
         .iter()
         .filter(|captured| {
@@ -198,7 +215,6 @@ pub(crate) fn uncaptured(
             }
             fresh
         })
-        .map(|captured| &captured.event)
         .collect();
     (fresh, through)
 }
@@ -247,22 +263,21 @@ pub trait LogStore: Send + Sync + 'static {
         events: &[NewEvent],
         now: Millis,
     ) -> Result<RangeInclusive<u64>, LogError>;
-    /// Appends what an agent captured from one container to `stream` of `group`: only events
-    /// whose `position` is past the stream's captured position go in, in the order given, and
-    /// the stream then remembers the last one's position, all in one commit, so a resend adds
-    /// nothing twice. Creates the stream when it is missing, and the group too when
-    /// `create_group` (as the awslogs driver does); a missing group is otherwise
-    /// `GroupNotFound`. Returns the stream's captured position after the append: `None` while
-    /// nothing was ever captured into it. An empty `events` only asks where the stream is
-    /// (still creating the stream).
+    /// Appends what agents captured from containers, each entry to `stream` of `group`: only
+    /// events whose `position` is past the stream's captured position go in, in the order
+    /// given, and the stream then remembers the last one's position, durably with the
+    /// events, so a resend adds nothing twice. Creates a missing stream, and a missing group
+    /// when `create_group` (as the awslogs driver does). Answers each entry in order with the
+    /// stream's captured position after the append (`None` while nothing was ever captured
+    /// into it), or `GroupNotFound` for an entry whose group is missing: the other entries are
+    /// kept all the same. An entry without events only asks where its stream is (still
+    /// creating the stream). A stream named twice takes its entries in order. The outer error
+    /// is the store failing: what it kept then is kept, and a resend adds only the rest.
     fn append_captured(
         &self,
-        group: &str,
-        stream: &str,
-        events: &[CapturedEvent],
-        create_group: bool,
+        streams: &[CapturedStream<'_>],
         now: Millis,
-    ) -> Result<Option<u64>, LogError>;
+    ) -> Result<Vec<Captured>, LogError>;
     /// One stream's events with timestamps in `[start, end)`, from `from`, at most `limit`.
     fn read(
         &self,
@@ -281,7 +296,8 @@ pub trait LogStore: Send + Sync + 'static {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<FilterPage, LogError>;
-    /// Drops events past each group's retention, then the oldest events while more than
-    /// `max_bytes` of messages are kept. Returns how many bytes went.
+    /// Drops the segments [`retention::segments_to_drop`] picks: those past their group's
+    /// retention, then the oldest while more than `max_bytes` of messages are kept. Returns
+    /// how many bytes of messages went.
     fn enforce_retention(&self, now: Millis, max_bytes: u64) -> Result<u64, LogError>;
 }

@@ -1,9 +1,10 @@
 //! What agents ship of their containers' output (`POST /agent/v1/logs`), kept through the log
-//! store's captured appends: each stream remembers the last position it holds, so an agent
-//! that resends after a lost answer or its own restart adds nothing twice, and reads on from
-//! what the answer says is kept.
+//! store's captured appends, the whole shipment at once (one commit per segment it touches):
+//! each stream remembers the last position it holds, so an agent that resends after a lost
+//! answer or its own restart adds nothing twice, and reads on from what the answer says is
+//! kept.
 
-use berth_logs::store::{CapturedEvent, LogError, LogStore, Millis, NewEvent};
+use berth_logs::store::{CapturedEvent, CapturedStream, LogError, LogStore, Millis, NewEvent};
 use berth_model::agent::{ShipLogsRequest, ShipLogsResponse, StreamPosition};
 
 /// Keeps what `request` carries. A stream whose group is gone is answered with why, and the
@@ -13,38 +14,48 @@ pub fn keep(
     request: ShipLogsRequest,
     now: Millis,
 ) -> Result<ShipLogsResponse, LogError> {
-    let mut streams = Vec::with_capacity(request.streams.len());
-    for shipped in request.streams {
-        let events: Vec<CapturedEvent> = shipped
-            .events
-            .into_iter()
-            .map(|e| CapturedEvent {
-                position: e.position,
-                event: NewEvent {
-                    timestamp: e.timestamp,
-                    message: e.message,
-                },
-            })
-            .collect();
-        let kept = store.append_captured(
-            &shipped.group,
-            &shipped.stream,
-            &events,
-            shipped.create_group,
-            now,
-        );
-        streams.push(match kept {
-            Ok(captured_through) => StreamPosition {
+    let shipped: Vec<(String, String, bool, Vec<CapturedEvent>)> = request
+        .streams
+        .into_iter()
+        .map(|shipped| {
+            let events = shipped
+                .events
+                .into_iter()
+                .map(|e| CapturedEvent {
+                    position: e.position,
+                    event: NewEvent {
+                        timestamp: e.timestamp,
+                        message: e.message,
+                    },
+                })
+                .collect();
+            (shipped.group, shipped.stream, shipped.create_group, events)
+        })
+        .collect();
+    let streams: Vec<CapturedStream<'_>> = shipped
+        .iter()
+        .map(|(group, stream, create_group, events)| CapturedStream {
+            group,
+            stream,
+            create_group: *create_group,
+            events,
+        })
+        .collect();
+    let kept = store.append_captured(&streams, now)?;
+    let streams = kept
+        .into_iter()
+        .map(|kept| match kept {
+            Ok(captured_through) => Ok(StreamPosition {
                 captured_through,
                 error: None,
-            },
-            Err(missing @ LogError::GroupNotFound(_)) => StreamPosition {
+            }),
+            Err(missing @ LogError::GroupNotFound(_)) => Ok(StreamPosition {
                 captured_through: None,
                 error: Some(missing.to_string()),
-            },
-            Err(fault) => return Err(fault),
-        });
-    }
+            }),
+            Err(fault) => Err(fault),
+        })
+        .collect::<Result<_, _>>()?;
     Ok(ShipLogsResponse { streams })
 }
 
