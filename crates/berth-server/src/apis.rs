@@ -2,7 +2,7 @@
 //! (see [`crate::registry`]) and its line here.
 
 use crate::registry::Registry;
-use crate::{autoscaling, berth_api, ecs, elbv2, logs, secretsmanager, ssm};
+use crate::{autoscaling, berth_api, ecs, elbv2, eventbridge, logs, secretsmanager, ssm};
 
 pub fn all() -> Registry {
     Registry::of(vec![
@@ -12,6 +12,7 @@ pub fn all() -> Registry {
         ssm::service(),
         logs::service(),
         autoscaling::service(),
+        eventbridge::service(),
         berth_api::service(),
     ])
 }

@@ -1,14 +1,14 @@
-//! Scheduled actions that are due, fired (`autoscaling::scheduled::fire`). The index of
-//! firings is scoped by minute, so a round reads the minutes since the last round (and the
-//! one before, for writes that committed late) rather than every scheduled action; only the
-//! first round of a controller reads the whole index, which is how a firing missed while the
-//! controller was down runs once on recovery.
+//! Schedules that are due, fired: each entry of the shared index of firings
+//! (`crate::schedules`) whose time has come goes to its owner — a scheduled scaling action
+//! (`autoscaling::scheduled::fire`) or a scheduled rule (`eventbridge::rules::fire`). A
+//! round reads the minutes since the last round rather than every schedule; only the first
+//! round of a controller reads the whole index, which is how a firing missed while the
+//! controller was down runs once on recovery. One firing that fails is logged and the others
+//! still run.
 
-use crate::autoscaling::scheduled;
-use crate::autoscaling::stored::{firing_scope, Firing};
-use crate::autoscaling::Error;
-use crate::call::Call;
-use berth_store::Collection;
+use crate::call::{Call, Fault};
+use crate::schedules::{self, Owner};
+use crate::{autoscaling, eventbridge};
 
 /// Where the controller's sweep of the index stands.
 #[derive(Debug, Default)]
@@ -18,32 +18,26 @@ pub struct Firings {
 }
 
 impl Firings {
-    /// Fires every due scheduled action; returns how many ran.
-    pub fn step(&mut self, call: &Call<'_>) -> Result<usize, Error> {
+    /// Fires every due schedule; returns how many ran.
+    pub fn step(&mut self, call: &Call<'_>) -> Result<usize, Fault> {
         let now = call.now();
-        let minute = (now / 60.0).floor() as i64;
-        let candidates: Vec<Firing> = match self.swept {
-            None => call.list(Collection::ScheduledFirings, None)?,
-            Some(swept) => {
-                let mut found = Vec::new();
-                // Past minutes once more, for a firing whose write committed after a round
-                // read its minute.
-                for bucket in (swept - 1)..=minute {
-                    found.extend(call.list::<Firing>(
-                        Collection::ScheduledFirings,
-                        Some(&firing_scope(bucket as f64 * 60.0)),
-                    )?);
-                }
-                found
-            }
-        };
         let mut ran = 0;
-        for firing in candidates.iter().filter(|f| f.at <= now) {
-            if scheduled::fire(call, firing)? {
-                ran += 1;
+        for firing in schedules::candidates(call, self.swept, now)? {
+            let fired = match firing.owner {
+                Owner::ScheduledAction => autoscaling::scheduled::fire(call, &firing)
+                    .map_err(|e| format!("{}: {}", e.code(), e.message())),
+                Owner::Rule => eventbridge::rules::fire(call, &firing)
+                    .map_err(|e| format!("{}: {}", e.code(), e.message())),
+            };
+            match fired {
+                Ok(true) => ran += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(owner = ?firing.owner, key = %firing.key, %error, "a scheduled firing failed")
+                }
             }
         }
-        self.swept = Some(minute);
+        self.swept = Some(schedules::minute(now));
         Ok(ran)
     }
 }
