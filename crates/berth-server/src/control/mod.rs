@@ -24,7 +24,9 @@ use std::time::Duration;
 /// Level-triggered, so a missed round is made up by the next.
 pub async fn run_controller(cx: Arc<Context>) {
     let settings = berth_reconcile::Settings::default();
-    let firings = Arc::new(Mutex::new(schedules::Firings::default()));
+    let firings = Arc::new(Mutex::new(schedules::Firings::after_start(
+        berth_time::now(),
+    )));
     loop {
         let round = Arc::clone(&cx);
         let settings = settings.clone();
