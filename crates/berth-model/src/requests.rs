@@ -182,6 +182,7 @@ pub struct CreateService {
     pub scheduling_strategy: Option<String>,
     pub deployment_controller: Option<Object>,
     pub tags: Option<Vec<Tag>>,
+    #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: Option<bool>,
     pub propagate_tags: Option<String>,
     pub enable_execute_command: Option<bool>,
@@ -211,6 +212,7 @@ pub struct UpdateService {
     pub health_check_grace_period_seconds: Option<i32>,
     pub deployment_controller: Option<Object>,
     pub enable_execute_command: Option<bool>,
+    #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: Option<bool>,
     pub load_balancers: Option<Vec<LoadBalancer>>,
     pub propagate_tags: Option<String>,
@@ -255,6 +257,7 @@ pub struct RunTask {
     pub capacity_provider_strategy: Option<Vec<Object>>,
     pub cluster: Option<String>,
     pub count: Option<i32>,
+    #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: Option<bool>,
     pub enable_execute_command: Option<bool>,
     pub group: Option<String>,

@@ -377,6 +377,8 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
     pub created_by: Option<String>,
+    /// ECS spells it so; records written before kept serde's spelling.
+    #[serde(rename = "enableECSManagedTags", alias = "enableEcsManagedTags")]
     pub enable_ecs_managed_tags: bool,
     pub propagate_tags: String,
     pub enable_execute_command: bool,

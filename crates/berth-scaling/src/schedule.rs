@@ -1,4 +1,5 @@
-//! Scheduled actions' schedules, as Application Auto Scaling writes them:
+//! Schedules, as Application Auto Scaling's scheduled actions and EventBridge's scheduled
+//! rules write them (one grammar; rules take no `at(…)` and run in UTC, [`Schedule::parse_rule`]):
 //!
 //! - `at(yyyy-mm-ddThh:mm:ss)`: once, at that wall-clock time in the action's time zone;
 //! - `rate(n unit)`: every `n` minutes, hours or days (`minute` when `n` is 1), from the
@@ -57,6 +58,17 @@ impl Schedule {
             "rate" => parse_rate(inner),
             "cron" => Cron::parse(inner).map(Schedule::Cron),
             _ => Err(invalid()),
+        }
+    }
+
+    /// A scheduled rule's expression, as EventBridge reads it: `rate(…)` or `cron(…)`, read in
+    /// UTC; rules have no one-time `at(…)`.
+    pub fn parse_rule(expression: &str) -> Result<Self, String> {
+        match Self::parse(expression)? {
+            Schedule::At(_) => Err(format!(
+                "{expression} is a one-time schedule; a rule's is rate(value unit) or cron(minutes hours day-of-month month day-of-week year)"
+            )),
+            schedule => Ok(schedule),
         }
     }
 }
@@ -682,6 +694,19 @@ mod tests {
             );
         }
         assert!(zone(Some("Mars/Olympus_Mons")).is_err());
+        for (expression, accepted) in [
+            ("rate(1 minute)", true),
+            ("cron(* * * * ? *)", true),
+            ("cron(0 12 ? * MON-FRI *)", true),
+            ("at(2026-06-01T12:00:00)", false),
+            ("rate(1 minutes)", false),
+        ] {
+            assert_eq!(
+                Schedule::parse_rule(expression).is_ok(),
+                accepted,
+                "{expression}"
+            );
+        }
         assert!(zone(Some("Asia/Tokyo")).is_ok());
     }
 }

@@ -2,7 +2,9 @@
 //! (see [`crate::registry`]) and its line here.
 
 use crate::registry::Registry;
-use crate::{autoscaling, berth_api, cloudwatch, ecs, elbv2, logs, secretsmanager, ssm};
+use crate::{
+    autoscaling, berth_api, cloudwatch, ecs, elbv2, eventbridge, logs, secretsmanager, ssm,
+};
 
 pub fn all() -> Registry {
     Registry::of(vec![
@@ -13,6 +15,7 @@ pub fn all() -> Registry {
         logs::service(),
         cloudwatch::service(),
         autoscaling::service(),
+        eventbridge::service(),
         berth_api::service(),
     ])
 }

@@ -30,7 +30,8 @@ impl ChangeSet {
 
     /// Whether the controller must look again: it reconciles clusters, services, task
     /// definitions, container instances and tasks, tells services of changed secrets, and
-    /// fires scheduled scaling actions (one put to fire now wakes it).
+    /// fires schedules (a scheduled action or rule put to fire now wakes it through the
+    /// index of firings; a rule's own record does not concern it).
     pub fn concerns_controller(&self) -> bool {
         self.collections().any(|c| {
             matches!(
@@ -164,6 +165,8 @@ mod tests {
         assert!(firing.concerns_controller() && !firing.concerns_balancer());
         let policy = changes(&[(Collection::ScalingPolicies, "ecs|service/c/s|d")]);
         assert!(!policy.concerns_controller() && !policy.concerns_balancer());
+        let rule = changes(&[(Collection::EventRules, "default")]);
+        assert!(!rule.concerns_controller() && !rule.concerns_balancer());
         let key = changes(&[(Collection::AccessKeys, "")]);
         assert!(!key.concerns_controller() && !key.concerns_balancer());
     }

@@ -47,6 +47,24 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         &["front", "control", "server", "local", "apis"],
     ),
     (
+        "eventbridge",
+        &["front", "control", "server", "local", "apis"],
+    ),
+    (
+        "schedules",
+        &[
+            "front",
+            "control",
+            "server",
+            "local",
+            "apis",
+            "ecs",
+            "elbv2",
+            "autoscaling",
+            "eventbridge",
+        ],
+    ),
+    (
         "berth_api",
         &["front", "control", "server", "local", "apis"],
     ),

@@ -75,13 +75,17 @@ pub enum Collection {
     /// Scaling activities, keyed by their target's key, start time and id, scoped by their
     /// target's key, so that a target's list in key order is oldest first.
     ScalingActivities,
-    /// When each scheduled action fires next, keyed as the action and scoped by the minute
-    /// it falls in, so that firing reads the actions due now rather than all of them.
+    /// When each schedule fires next (a scheduled action's, keyed as the action; a scheduled
+    /// rule's, keyed `rule:` and the rule's key), scoped by the minute it falls in, so that
+    /// firing reads the schedules due now rather than all of them.
     ScheduledFirings,
+    /// EventBridge rules with their targets, keyed by event bus and name (`default|nightly`)
+    /// and scoped by event bus.
+    EventRules,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 23] = [
+    pub const ALL: [Collection; 24] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -105,6 +109,7 @@ impl Collection {
         Collection::ScheduledActions,
         Collection::ScalingActivities,
         Collection::ScheduledFirings,
+        Collection::EventRules,
     ];
 
     pub fn table(self) -> &'static str {
@@ -132,6 +137,7 @@ impl Collection {
             Collection::ScheduledActions => "scheduled_actions",
             Collection::ScalingActivities => "scaling_activities",
             Collection::ScheduledFirings => "scheduled_firings",
+            Collection::EventRules => "event_rules",
         }
     }
 }

@@ -110,6 +110,11 @@ const MIGRATIONS: &[&str] = &[
         version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
     CREATE INDEX scheduled_firings_scope ON scheduled_firings (scope, key);
 ",
+    "
+    CREATE TABLE event_rules (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX event_rules_scope ON event_rules (scope, key);
+",
 ];
 
 /// One collection's statements, made once rather than formatted on every call.

@@ -8,7 +8,7 @@
 //! `scaling` carries decisions out (desired count, activity, service event) and
 //! [`scaling::evaluate`] is one evaluation of a target's policies over metric values, with
 //! the decisions themselves in `berth_scaling`. `scheduled::fire` is what the controller
-//! runs for each due scheduled action (`control::scheduled_scaling`).
+//! runs for each due scheduled action (`control::schedules`).
 
 mod activities;
 mod error;

@@ -1,16 +1,15 @@
 //! PutScheduledAction, DescribeScheduledActions, DeleteScheduledAction, and [`fire`], which
 //! carries out one that is due: the target's new range, and its service's desired count
-//! brought into it. Each action's next firing is kept in an index scoped by minute
-//! (`stored::index_firing`), so that the controller reads only what is due.
+//! brought into it. Each action's next firing is kept in the index of firings every schedule
+//! shares (`crate::schedules`), so that the controller reads only what is due.
 
 use super::error::Error;
 use super::requests::{self as r, DESIRED_COUNT};
 use super::scaling::{current_capacity, set_capacity};
-use super::stored::{
-    index_firing, member_key, registered, target_key, Firing, StoredScheduledAction, StoredTarget,
-};
+use super::stored::{member_key, registered, target_key, StoredScheduledAction, StoredTarget};
 use crate::call::Call;
 use crate::json_api::page;
+use crate::schedules::{self, Firing, Owner};
 use berth_scaling::decide::Range;
 use berth_scaling::schedule::{self, Schedule, Timing};
 use berth_store::Collection;
@@ -102,7 +101,13 @@ pub fn put(call: &Call<'_>, request: &r::PutScheduledAction) -> Result<Value, Er
     }
     action.next_firing = next_firing(&action, call.now());
     call.put(Collection::ScheduledActions, &key, &scope, &action)?;
-    index_firing(call, &key, previous, action.next_firing)?;
+    schedules::index(
+        call,
+        Owner::ScheduledAction,
+        &key,
+        previous,
+        action.next_firing,
+    )?;
     Ok(json!({}))
 }
 
@@ -176,7 +181,7 @@ pub fn delete(call: &Call<'_>, request: &r::DeleteScheduledAction) -> Result<Val
             .target
             .scheduled_action_not_found(&request.scheduled_action_name));
     }
-    call.remove(Collection::ScheduledFirings, &key)?;
+    schedules::unindex(call, Owner::ScheduledAction, &key)?;
     Ok(json!({}))
 }
 
@@ -197,14 +202,9 @@ fn new_range(target: &StoredTarget, action: &r::ScalableTargetAction) -> Range {
 /// scheduled again from now, so firings missed while the controller was down run once.
 /// A firing whose action is gone or was rescheduled is dropped. Returns whether it ran.
 pub fn fire(call: &Call<'_>, firing: &Firing) -> Result<bool, Error> {
-    let action =
-        call.get::<StoredScheduledAction>(Collection::ScheduledActions, &firing.action_key)?;
+    let action = call.get::<StoredScheduledAction>(Collection::ScheduledActions, &firing.key)?;
     let Some(mut action) = action.filter(|a| a.next_firing == Some(firing.at)) else {
-        call.remove_if(
-            Collection::ScheduledFirings,
-            &firing.action_key,
-            |f: &Firing| f == firing,
-        )?;
+        schedules::drop_stale(call, firing)?;
         return Ok(false);
     };
     let target = call.get::<StoredTarget>(Collection::ScalableTargets, &action.target_key)?;
@@ -241,10 +241,16 @@ pub fn fire(call: &Call<'_>, firing: &Firing) -> Result<bool, Error> {
     action.next_firing = next;
     call.put(
         Collection::ScheduledActions,
-        &firing.action_key,
+        &firing.key,
         &action.target_key,
         &action,
     )?;
-    index_firing(call, &firing.action_key, Some(firing.at), next)?;
+    schedules::index(
+        call,
+        Owner::ScheduledAction,
+        &firing.key,
+        Some(firing.at),
+        next,
+    )?;
     Ok(ran)
 }

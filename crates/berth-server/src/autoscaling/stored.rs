@@ -1,5 +1,6 @@
 //! Scalable targets, policies and scheduled actions as the store keeps them, their keys, and
-//! the errors that name a missing one in AWS's words.
+//! the errors that name a missing one in AWS's words. Scheduled actions' next firings are in
+//! the index every schedule shares (`crate::schedules`).
 
 use super::error::Error;
 use super::requests::{
@@ -142,14 +143,6 @@ pub struct StoredActivity {
     pub status_message: String,
 }
 
-/// A scheduled action's entry in the index of firings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Firing {
-    pub action_key: String,
-    pub at: f64,
-}
-
 pub fn target_key(namespace: &str, resource_id: &str, dimension: &str) -> String {
     format!("{namespace}|{resource_id}|{dimension}")
 }
@@ -201,34 +194,4 @@ impl TargetId {
 pub fn registered(call: &Call<'_>, id: &TargetId) -> Result<StoredTarget, Error> {
     call.get::<StoredTarget>(Collection::ScalableTargets, &id.key())?
         .ok_or_else(|| id.target_not_found())
-}
-
-/// The scope a firing at `at` is indexed under: its minute, zero-padded so scopes sort.
-pub fn firing_scope(at: f64) -> String {
-    format!("{:012}", (at / 60.0).floor() as i64)
-}
-
-/// Moves a scheduled action's entry in the index of firings to `next` (or out of it).
-pub fn index_firing(
-    call: &Call<'_>,
-    action_key: &str,
-    previous: Option<f64>,
-    next: Option<f64>,
-) -> Result<(), Error> {
-    if previous.is_some() && previous.map(firing_scope) != next.map(firing_scope) {
-        call.remove(Collection::ScheduledFirings, action_key)?;
-    }
-    if let Some(at) = next {
-        let firing = Firing {
-            action_key: action_key.to_string(),
-            at,
-        };
-        call.put(
-            Collection::ScheduledFirings,
-            action_key,
-            &firing_scope(at),
-            &firing,
-        )?;
-    }
-    Ok(())
 }

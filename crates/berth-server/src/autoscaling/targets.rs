@@ -10,6 +10,7 @@ use super::stored::{
 use crate::call::Call;
 use crate::ecs::names;
 use crate::json_api::page;
+use crate::schedules::{self, Owner};
 use berth_model::resources::Service;
 use berth_model::status::ServiceStatus;
 use berth_store::Collection;
@@ -156,7 +157,7 @@ pub fn deregister(call: &Call<'_>, request: &r::DeregisterScalableTarget) -> Res
         )?;
     }
     for action in call.list::<StoredScheduledAction>(Collection::ScheduledActions, Some(&key))? {
-        call.remove(Collection::ScheduledFirings, &action.key())?;
+        schedules::unindex(call, Owner::ScheduledAction, &action.key())?;
         call.remove(Collection::ScheduledActions, &action.key())?;
     }
     for activity in call.list::<StoredActivity>(Collection::ScalingActivities, Some(&key))? {

@@ -4,7 +4,7 @@
 use super::scaling::{evaluate, Reading};
 use super::stored::StoredPolicy;
 use crate::call::Context;
-use crate::control::scheduled_scaling::Firings;
+use crate::control::schedules::Firings;
 use crate::ecs::clusters;
 use crate::local::LocalClient;
 use berth_aws::AwsError;

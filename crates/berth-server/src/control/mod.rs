@@ -3,14 +3,14 @@
 //! rules that make service tasks load balancer targets (`targets`), and the balancer
 //! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`),
 //! the services told of (or rolled onto) secrets that changed under them (`rotation`), and
-//! scheduled scaling actions fired when due (`scheduled_scaling`).
+//! schedules fired when due (`schedules`: scheduled scaling actions and scheduled rules).
 //! Each loop sleeps until a write that concerns it is published (`crate::wake`), or until
 //! time alone may have moved something on.
 
 pub mod balancer;
 pub mod controller;
 pub mod rotation;
-pub mod scheduled_scaling;
+pub mod schedules;
 pub mod targets;
 
 use crate::call::Context;
@@ -24,7 +24,9 @@ use std::time::Duration;
 /// Level-triggered, so a missed round is made up by the next.
 pub async fn run_controller(cx: Arc<Context>) {
     let settings = berth_reconcile::Settings::default();
-    let firings = Arc::new(Mutex::new(scheduled_scaling::Firings::default()));
+    let firings = Arc::new(Mutex::new(schedules::Firings::after_start(
+        berth_time::now(),
+    )));
     loop {
         let round = Arc::clone(&cx);
         let settings = settings.clone();
@@ -37,7 +39,7 @@ pub async fn run_controller(cx: Arc<Context>) {
                     .unwrap_or_else(PoisonError::into_inner)
                     .step(call)
                 {
-                    tracing::warn!(error = ?e, "firing scheduled scaling actions failed");
+                    tracing::warn!(error = %e, "reading the schedules due failed");
                 }
                 crate::secretsmanager::stored::purge_expired(call)?;
                 controller::run_round(call, &settings, call.ids().seed())?;
