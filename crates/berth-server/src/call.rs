@@ -21,7 +21,9 @@ pub use ids::Ids;
 pub use record::{to_doc, to_value, Fault};
 
 use crate::data_plane::DataPlane;
+use crate::metrics::Metrics;
 use crate::presence::Presence;
+use crate::usage::Usage;
 use crate::wake::{ChangeSet, Wakes};
 use berth_logs::store::{LogStore, MemoryLogStore};
 use berth_model::Arns;
@@ -57,12 +59,15 @@ pub struct Context {
     wakes: Arc<Wakes>,
     vault: Arc<Vault>,
     logs: Arc<dyn LogStore>,
+    usage: Arc<Usage>,
+    metrics: Arc<Metrics>,
 }
 
 impl Context {
     /// A context over `store` with no data plane behind it (no group holds any target), ids
     /// from the operating system's entropy, and its own wakes.
     pub fn new(store: Arc<dyn Store>, arns: Arns) -> Self {
+        let usage = Arc::new(Usage::default());
         Self {
             store,
             arns,
@@ -73,7 +78,19 @@ impl Context {
             wakes: Arc::default(),
             vault: Arc::new(Vault::ephemeral()),
             logs: Arc::new(MemoryLogStore::default()),
+            usage: Arc::clone(&usage),
+            metrics: Arc::new(Metrics::new(usage)),
         }
+    }
+
+    /// What running tasks use, as their agents last reported it.
+    pub fn usage(&self) -> &Arc<Usage> {
+        &self.usage
+    }
+
+    /// The server's Prometheus metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// This context keeping logs in `logs` (a new context keeps them in memory).
@@ -198,6 +215,16 @@ impl Call<'_> {
     /// Seals and opens secret values under the master key.
     pub fn vault(&self) -> &Vault {
         &self.cx.vault
+    }
+
+    /// What running tasks use, as their agents last reported it.
+    pub fn usage(&self) -> &Usage {
+        &self.cx.usage
+    }
+
+    /// Counts what the call did, for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.cx.metrics
     }
 
     /// The log store, apart from the state store.

@@ -366,6 +366,8 @@ impl Server {
                 .with_vault(Arc::new(vault))
                 .with_logs(Arc::new(logs)),
         );
+        cx.metrics()
+            .set_load_balancer(Arc::clone(&balancer) as Arc<dyn crate::metrics::LoadBalancerCounts>);
         cx.as_system(berth_time::now(), clusters::ensure_default)?;
         let credentials = ensure_admin_key(store.as_ref(), &config.data_dir)?;
         let listen_error = |source| ServerError::Listen {

@@ -1,5 +1,5 @@
-//! HTTP endpoints of the agent protocol: `POST /agent/v1/register`, `POST /agent/v1/poll` and
-//! `POST /agent/v1/logs`.
+//! HTTP endpoints of the agent protocol: `POST /agent/v1/register`, `POST /agent/v1/poll`,
+//! `POST /agent/v1/logs` and `POST /agent/v1/usage` (kept in memory, [`crate::usage`]).
 //! A poll answers at once when the agent's view is out of date, and otherwise is held open
 //! until a write to its cluster's tasks is published (or its wait ends): agents of other
 //! clusters stay asleep.
@@ -7,9 +7,11 @@
 use super::aws::encode;
 use super::shared::{Front, MAX_BODY_BYTES};
 use crate::ecs::agents;
-use berth_model::agent::{PollRequest, PollResponse, RegisterRequest};
+use berth_model::agent::{PollRequest, PollResponse, RegisterRequest, UsageReport, UsageResponse};
 use berth_model::arn::{self, ResourceRef};
+use berth_model::resources::Task;
 use berth_model::{ApiError, ErrorKind};
+use berth_store::Collection;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -170,6 +172,18 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                 current = blocking(front, move |call| agents::desired(call, &record)).await?;
             }
             Ok(serde_json::to_value(current).expect("response serializes"))
+        }
+        "usage" => {
+            let report: UsageReport = body(request, MAX_BODY_BYTES).await?;
+            let kept = blocking(front, move |call| {
+                let record = agents::authenticate(call, &report.container_instance_arn, &key)?;
+                let instance = &record.instance.container_instance_arn;
+                call.usage().record(call.now(), instance, &report, |arn| {
+                    Ok::<_, ApiError>(call.get::<Task>(Collection::Tasks, arn::resource_id(arn))?)
+                })
+            })
+            .await?;
+            Ok(serde_json::to_value(UsageResponse { kept }).expect("response serializes"))
         }
         "logs" => {
             let shipment = bytes(request, MAX_LOGS_BODY_BYTES).await?;

@@ -8,6 +8,7 @@ use super::shared::{Front, MAX_BODY_BYTES};
 use super::writer::Write;
 use crate::call::{Caller, Changes};
 use crate::keys;
+use crate::metrics::Outcome;
 use crate::registry::{Access, Input, Output, Prepared, Service};
 use berth_aws::route::{self, Head, Wire};
 use berth_aws::{json, query, sigv4, xml, AwsError};
@@ -37,38 +38,61 @@ pub(super) async fn answer(front: &Arc<Front>, request: Request<Incoming>) -> Re
         target: header("x-amz-target"),
         authorization: header(AUTHORIZATION.as_str()),
     };
-    let (wire, action, result) = run(front, &parts, &head, body).await;
+    let arrived = std::time::Instant::now();
+    let (wire, action, result, counted) = run(front, &parts, &head, body).await;
     if let Err(error) = &result {
         if error.is_server_fault() {
             tracing::error!(%request_id, code = %error.code, message = %error.message, "request failed");
         }
     }
-    respond(wire, &action, result, request_id)
+    let response = respond(wire, &action, result, request_id);
+    front.cx.metrics().api_request(
+        counted.api,
+        counted.action,
+        Outcome::from_status(response.status().as_u16()),
+        arrived.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// Runs a request. Returns the wire to answer on, the action (for the query protocol's
-/// answer element) and the outcome.
+/// answer element), the outcome, and the API and action to count it under.
 async fn run(
     front: &Arc<Front>,
     parts: &Parts,
     head: &Head<'_>,
     body: Incoming,
-) -> (Wire, String, Result<Output, AwsError>) {
+) -> (Wire, String, Result<Output, AwsError>, Counted) {
+    let unrouted = Counted {
+        api: UNKNOWN,
+        action: UNKNOWN,
+    };
     let early = route::wire_of(head);
     let body = match read_body(parts, body).await {
         Ok(body) => body,
-        Err(problem) => return (early, String::new(), Err(early.malformed(problem))),
+        Err(problem) => {
+            return (
+                early,
+                String::new(),
+                Err(early.malformed(problem)),
+                unrouted,
+            )
+        }
     };
     let routed = match route::route(front.registry.specs(), head, &body) {
         Ok(routed) => routed,
-        Err(refusal) => return (refusal.wire, String::new(), Err(refusal.error)),
+        Err(refusal) => return (refusal.wire, String::new(), Err(refusal.error), unrouted),
     };
     let wire = routed.wire;
     let service = front.registry.service(routed.service);
     let now = berth_time::now();
+    let counted = |action: &str| Counted {
+        api: service.spec.name,
+        action: service.action(action).map_or(UNKNOWN, |a| a.name),
+    };
     let caller = match authenticate(front, parts, &body, service.spec.signing_name, wire, now) {
         Ok(caller) => caller,
-        Err(error) => return (wire, String::new(), Err(error)),
+        Err(error) => return (wire, String::new(), Err(error), counted("")),
     };
     // The query protocol names its action in the body, read only now that the signature
     // is checked.
@@ -83,11 +107,12 @@ async fn run(
                         wire,
                         String::new(),
                         Err(wire.malformed(problem.to_string())),
+                        counted(""),
                     )
                 }
             };
             if let Err(error) = check_query(service, &form) {
-                return (wire, form.action.clone(), Err(error));
+                return (wire, form.action.clone(), Err(error), counted(""));
             }
             (form.action.clone(), Input::Query(&form.params))
         }
@@ -96,8 +121,18 @@ async fn run(
         Ok((access, prepared)) => execute(front, access, prepared, caller, now).await,
         Err(error) => Err(error),
     };
-    (wire, action, result)
+    let counted = counted(&action);
+    (wire, action, result, counted)
 }
+
+/// What `/metrics` counts a request under: names from the API table only, so a client
+/// cannot make labels up.
+struct Counted {
+    api: &'static str,
+    action: &'static str,
+}
+
+const UNKNOWN: &str = "unknown";
 
 /// A query request's `Action` and `Version`, checked against its API.
 fn check_query(service: &Service, form: &query::Request) -> Result<(), AwsError> {
