@@ -42,7 +42,8 @@ cleanup() {
     # The process runtime leaves its tasks running when the agent stops, as Docker would.
     for record in "$work"/agent/processes/*/record.json; do
         [[ -f $record ]] || continue
-        pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$record")
+        # The record's first "pid" is the task's (its output shim's comes later).
+        pid=$(grep -o '"pid":[0-9]*' "$record" | head -1 | cut -d: -f2)
         [[ -n $pid ]] && kill -KILL -- "-$pid" 2>/dev/null || true
     done
     rm -rf "$work"
