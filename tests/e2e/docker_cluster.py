@@ -42,9 +42,10 @@ class Agent:
     """One `berth agent` process scoped to this test's label."""
 
     def __init__(self, berth_bin: Path, server: BerthServer, state_dir: Path, log: Path, label: str,
-                 runtime: str = "docker"):
+                 runtime: str = "docker", extra_args: tuple[str, ...] = ()):
         self.berth_bin, self.server, self.state_dir, self.log_path, self.label = berth_bin, server, state_dir, log, label
         self.runtime = runtime
+        self.extra_args = extra_args
         self.token = subprocess.run(
             [str(berth_bin), "tokens", "create", "--data-dir", str(server.data_dir)],
             capture_output=True, text=True, check=True, env=isolated_environ(),
@@ -56,7 +57,7 @@ class Agent:
             self.process = subprocess.Popen(
                 [str(self.berth_bin), "agent", "--server", self.server.endpoint, "--token", self.token,
                  "--runtime", self.runtime, "--state-dir", str(self.state_dir), "--label", f"berth.test-run={self.label}",
-                 "--attribute", "zone=a",
+                 "--attribute", "zone=a", *self.extra_args,
                  *(["--ca-file", str(self.server.ca_bundle)] if self.server.ca_bundle else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
                 start_new_session=True,

@@ -11,9 +11,11 @@
 
 pub mod capture;
 pub mod env_files;
+pub mod metrics;
 pub mod node;
 pub mod output;
 pub mod spec;
+pub mod usage;
 
 use berth_client::endpoint::ConnectError;
 use berth_model::agent::{ContainerReport, DesiredTask, Resolution, TaskReport};
@@ -77,6 +79,12 @@ pub enum AgentError {
     /// The task left the server's wanted set before its container started.
     #[error("task no longer wanted")]
     NoLongerWanted,
+    /// `--metrics-listen` names an address the agent cannot listen on.
+    #[error("cannot serve metrics on {address}: {source}")]
+    MetricsListen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// What the runtime shows of one container it runs for a task.

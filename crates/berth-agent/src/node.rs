@@ -5,7 +5,9 @@
 //! the full picture again.
 
 use crate::capture::{self, Capture};
+use crate::metrics;
 use crate::output;
+use crate::usage::Sampler;
 use crate::{env_files, spec, step, Action, AgentError, Memory, Observed, State, Step};
 use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
@@ -38,6 +40,10 @@ pub struct Config {
     /// How long a poll may be held open when nothing changes; also how stale a report of a
     /// container that changed on its own (exited, turned unhealthy) can get.
     pub poll_wait_seconds: u64,
+    /// How often the running containers' usage is sampled and reported.
+    pub sample_every: Duration,
+    /// Where to answer `GET /metrics`, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// One JSON call to the server over a fresh connection.
@@ -189,6 +195,15 @@ pub async fn run<R: Runtime>(
     stop: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let mut stop = std::pin::pin!(stop);
+    // Bound before anything else, so an address that cannot be had stops the agent at once.
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|source| AgentError::MetricsListen { address, source })?,
+        ),
+        None => None,
+    };
     let mut registration = tokio::select! {
         registered = register(&config) => registered?,
         () = &mut stop => return Ok(()),
@@ -200,6 +215,17 @@ pub async fn run<R: Runtime>(
         &registration.container_instance_arn,
         &registration.agent_key,
     );
+    let sampler = Sampler::start(
+        Arc::clone(&runtime),
+        config.server.clone(),
+        &registration.container_instance_arn,
+        &registration.agent_key,
+        config.sample_every,
+    );
+    let _metrics = metrics_listener.map(|listener| {
+        let registry = metrics::registry(sampler.view(), &config.registration.cluster);
+        AbortOnDrop(tokio::spawn(metrics::serve(listener, Arc::new(registry))))
+    });
     let mut desired: Vec<DesiredTask> = Vec::new();
     let mut version: Option<String> = None;
     let mut memory = Memory::default();
@@ -233,6 +259,7 @@ pub async fn run<R: Runtime>(
             },
         };
         capture.follow(&desired, &seen, &memory.secrets);
+        sampler.follow(&desired, &seen);
         // Nothing is decided before the server has said what it wants: a restarted agent
         // would take every container it runs for an orphan and stop it.
         let decided = match version {
@@ -368,6 +395,10 @@ pub async fn run<R: Runtime>(
                     &registration.container_instance_arn,
                     &registration.agent_key,
                 );
+                sampler.registered(
+                    &registration.container_instance_arn,
+                    &registration.agent_key,
+                );
                 version = None;
             }
             Err(e) => {
@@ -379,6 +410,15 @@ pub async fn run<R: Runtime>(
                 }
             }
         }
+    }
+}
+
+/// Ends a task of the agent's when the agent ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

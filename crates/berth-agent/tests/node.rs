@@ -6,7 +6,7 @@ use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
     ContainerSecrets, DesiredTask, OutputAnswer, OutputRequest, OutputResult, PollRequest,
     PollResponse, RegisterRequest, RegistryAuth, Resolution, SecretValue, ShipLogsRequest,
-    ShipLogsResponse, StreamPosition, TaskReport,
+    ShipLogsResponse, StreamPosition, TaskReport, UsageReport,
 };
 use berth_model::resources::LogConfiguration;
 use berth_model::resources::{
@@ -16,7 +16,7 @@ use berth_model::status::{ContainerStatus as Status, StopCode, TaskStatus};
 use berth_runtime::fake::FakeRuntime;
 use berth_runtime::{
     ContainerSpec, ContainerStatus, Health, OutputLines, OutputStream, RegistryCredentials,
-    Runtime, RuntimeConfig, RuntimeError,
+    Runtime, RuntimeConfig, RuntimeError, Usage,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -25,6 +25,7 @@ use hyper_util::rt::TokioIo;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const INSTANCE_ARN: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/node-1";
 
@@ -66,6 +67,10 @@ impl Runtime for Counting {
 
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         self.inner.inspect(id).await
+    }
+
+    async fn usage(&self, id: &str) -> Result<Usage, RuntimeError> {
+        self.inner.usage(id).await
     }
 
     fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
@@ -110,6 +115,9 @@ fn wanted() -> PollResponse {
     }
 }
 
+/// Every usage report the stand-in servers received (tests tell theirs apart by port).
+static USAGE_REPORTS: Mutex<Vec<UsageReport>> = Mutex::new(Vec::new());
+
 /// Every poll the stand-in server received, with how many lists the agent had made by then.
 type Polls = Arc<Mutex<Vec<(usize, PollRequest)>>>;
 
@@ -147,6 +155,11 @@ async fn serve_answering(
                             let answered: OutputAnswer = serde_json::from_slice(&body).unwrap();
                             OUTPUT.lock().unwrap().push(answered);
                             serde_json::json!({"handed": true})
+                        } else if path == "/agent/v1/usage" {
+                            let report: UsageReport = serde_json::from_slice(&body).unwrap();
+                            let kept = report.tasks.len();
+                            USAGE_REPORTS.lock().unwrap().push(report);
+                            serde_json::json!({ "kept": kept })
                         } else if path == "/agent/v1/logs" {
                             let shipped: ShipLogsRequest = serde_json::from_slice(&body).unwrap();
                             match keep_logs(&shipped) {
@@ -242,6 +255,8 @@ fn config(server: std::net::SocketAddr) -> Config {
             address: None,
         },
         poll_wait_seconds: 1,
+        sample_every: berth_agent::usage::DEFAULT_SAMPLE_EVERY,
+        metrics_listen: None,
     }
 }
 
@@ -299,6 +314,73 @@ async fn started_containers_are_reported_without_listing_everything_again() {
     assert_eq!(started.len(), 2, "each container started once: {started:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_tasks_usage_is_reported_and_served_as_metrics() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve(listener, Polls::default(), Arc::default()));
+    let metrics_address = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "node-usage"));
+    let agent_config = node::Config {
+        sample_every: Duration::from_millis(50),
+        metrics_listen: Some(metrics_address),
+        registration: RegisterRequest {
+            instance_id: format!("usage-{}", address.port()),
+            ..config(address).registration
+        },
+        ..config(address)
+    };
+    let agent = tokio::spawn(node::run(
+        Arc::new(fake.clone()),
+        agent_config,
+        std::future::pending(),
+    ));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reported = loop {
+        // A report from this test's agent with a rate, so from its second sample on.
+        let found = USAGE_REPORTS
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| &r.tasks)
+            .find(|t| t.task_arn.ends_with("/t1") && t.cpu_units.is_some())
+            .cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no usage report within 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Both containers of the task, 4 MiB each in the fake; the fake clock stood still.
+    assert_eq!(reported.memory_mib, 8.0, "{reported:?}");
+    assert_eq!(reported.cpu_units, Some(0.0), "{reported:?}");
+
+    let mut stream = tokio::net::TcpStream::connect(metrics_address)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: agent\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut scraped = String::new();
+    stream.read_to_string(&mut scraped).await.unwrap();
+    agent.abort();
+    server.abort();
+    assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
+    let memory = format!(
+        "berth_container_memory_bytes{{cluster=\"default\",family=\"web\",task_id=\"t1\",container=\"db\"}} {}",
+        berth_runtime::fake::FAKE_MEMORY_BYTES
+    );
+    assert!(scraped.contains(&memory), "{scraped}");
+    assert!(
+        scraped.contains("berth_agent_usage_reports_total{outcome=\"sent\"}"),
+        "{scraped}"
+    );
+}
+
 /// The fake runtime, holding each start until the test lets it through: the moment an engine
 /// has created a container the agent has not yet started.
 struct Held {
@@ -345,6 +427,10 @@ impl Runtime for Held {
 
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         self.inner.inspect(id).await
+    }
+
+    async fn usage(&self, id: &str) -> Result<Usage, RuntimeError> {
+        self.inner.usage(id).await
     }
 
     fn output(&self, id: &str, after: Option<u64>) -> OutputLines {

@@ -9,6 +9,7 @@
 //! tasks of their own, so the owner never waits on one; the group wakes the owner when a drain
 //! ends, as it does when a target's health moves, since both can move a deployment on.
 
+use crate::counts::{Counts, Snapshot};
 use crate::health::{HealthCheck, Outcome, State, Tracker};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -48,16 +49,26 @@ pub struct Target {
     health: Mutex<Tracker>,
     in_flight: AtomicUsize,
     idle: Notify,
+    counts: Counts,
+    /// Its group's, counted together with its own.
+    group_counts: Arc<Counts>,
 }
 
 impl Target {
-    fn new(addr: SocketAddr) -> Self {
+    fn new(addr: SocketAddr, group_counts: Arc<Counts>) -> Self {
         Self {
             addr,
             health: Mutex::new(Tracker::default()),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
+            counts: Counts::default(),
+            group_counts,
         }
+    }
+
+    /// What was counted for this registration of the target.
+    pub fn counts(&self) -> Snapshot {
+        self.counts.snapshot()
     }
 
     pub fn state(&self) -> (State, Option<&'static str>) {
@@ -81,6 +92,17 @@ pub struct Lease(Arc<Target>);
 impl Lease {
     pub fn addr(&self) -> SocketAddr {
         self.0.addr
+    }
+
+    /// The target answered `status`, its head arriving `took` after the request was sent.
+    pub(crate) fn answered(&self, status: u16, took: std::time::Duration) {
+        self.0.counts.answered(status, took);
+        self.0.group_counts.answered(status, took);
+    }
+
+    /// The load balancer answered `status` itself (the target failed or timed out).
+    pub(crate) fn elb(&self, status: u16) {
+        self.0.group_counts.elb(status);
     }
 }
 
@@ -131,6 +153,7 @@ pub struct TargetGroup {
     settings: Mutex<Settings>,
     targets: Mutex<Vec<Arc<Target>>>,
     next: AtomicUsize,
+    counts: Arc<Counts>,
     /// Woken when targets are added or start draining, so that health checks start and stop
     /// at once.
     targets_changed: Notify,
@@ -147,9 +170,28 @@ impl TargetGroup {
             settings: Mutex::new(settings),
             targets: Mutex::default(),
             next: AtomicUsize::new(0),
+            counts: Arc::default(),
             targets_changed: Notify::new(),
             owner,
         }
+    }
+
+    /// What was counted for the group, all its targets together, since it was created.
+    pub fn counts(&self) -> Snapshot {
+        self.counts.snapshot()
+    }
+
+    /// Each registered target's counts (a draining one's too, until it leaves).
+    pub fn target_counts(&self) -> Vec<(SocketAddr, Snapshot)> {
+        self.targets()
+            .iter()
+            .map(|t| (t.addr, t.counts.snapshot()))
+            .collect()
+    }
+
+    /// The load balancer answered a request for this group itself: no target was healthy.
+    pub(crate) fn no_healthy_target(&self) {
+        self.counts.elb(503);
     }
 
     pub fn settings(&self) -> Settings {
@@ -207,7 +249,7 @@ impl TargetGroup {
             changes
                 .added
                 .iter()
-                .map(|&addr| Arc::new(Target::new(addr))),
+                .map(|&addr| Arc::new(Target::new(addr, Arc::clone(&self.counts)))),
         );
         drop(targets);
         for target in leaving {
@@ -284,6 +326,8 @@ impl TargetGroup {
             }
         }?;
         chosen.in_flight.fetch_add(1, Ordering::SeqCst);
+        chosen.counts.request();
+        self.counts.request();
         Some(Lease(Arc::clone(chosen)))
     }
 }

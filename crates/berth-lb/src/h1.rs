@@ -243,6 +243,7 @@ async fn forward(
 ) -> Result<bool, ()> {
     let target_addr = lease.addr();
     let waiting = fw.activity.busy();
+    let sent = std::time::Instant::now();
     let asked = tokio::time::timeout(fw.request_timeout, async {
         let (mut target, mut answer) = ask(fw.pool, target_addr, request).await?;
         loop {
@@ -275,6 +276,7 @@ async fn forward(
     drop(waiting);
     let (mut target, answer, final_answer) = match asked {
         Err(_) => {
+            lease.elb(proxy::TARGET_TIMED_OUT.0.as_u16());
             client
                 .write_all(&local(proxy::TARGET_TIMED_OUT))
                 .await
@@ -283,6 +285,7 @@ async fn forward(
         }
         Ok(Err(e)) => {
             tracing::debug!(target = %target_addr, error = %e, "target failed");
+            lease.elb(proxy::TARGET_FAILED.0.as_u16());
             client
                 .write_all(&local(proxy::TARGET_FAILED))
                 .await
@@ -291,12 +294,15 @@ async fn forward(
         }
         Ok(Ok(answered)) => answered,
     };
+    let took = sent.elapsed();
     let Final {
         framing,
         keeps_open,
         head: mut out,
+        status,
         ..
     } = final_answer;
+    lease.answered(status, took);
     let client_keeps_open = head.keep_alive && framing != Framing::UntilClose;
     if !client_keeps_open {
         out.extend_from_slice(b"connection: close\r\n");
@@ -369,6 +375,7 @@ struct Final {
     keeps_open: bool,
     /// The head for the client, without its final empty line.
     head: Vec<u8>,
+    status: u16,
 }
 
 fn rewrite_answer(answer: &[u8], request: &Head) -> Answer {
@@ -447,6 +454,7 @@ fn rewrite_answer(answer: &[u8], request: &Head) -> Answer {
         keeps_open = false;
     }
     Answer::Final(Final {
+        status,
         length,
         framing,
         keeps_open,

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checker;
+pub mod counts;
 mod error;
 pub mod group;
 mod h1;

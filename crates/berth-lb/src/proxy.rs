@@ -34,7 +34,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -53,7 +53,12 @@ impl Routes {
     /// rule (or the default); `None` is answered 503.
     pub(crate) fn lease(routes: &RwLock<Routes>, host: &str, path: &str) -> Option<Lease> {
         let routes = routes.read().unwrap_or_else(|p| p.into_inner());
-        route(&routes.rules, routes.default.as_ref(), host, path)?.pick()
+        let group = route(&routes.rules, routes.default.as_ref(), host, path)?;
+        let lease = group.pick();
+        if lease.is_none() {
+            group.no_healthy_target();
+        }
+        lease
     }
 }
 
@@ -493,13 +498,19 @@ impl Connection {
             return self.upgrade(request, lease).await;
         }
         let pool = &self.worker.pool;
+        let sent = Instant::now();
         match tokio::time::timeout(listener.request_timeout, pool.send(target, request)).await {
-            Err(_) => status(TARGET_TIMED_OUT),
+            Err(_) => {
+                lease.elb(TARGET_TIMED_OUT.0.as_u16());
+                status(TARGET_TIMED_OUT)
+            }
             Ok(Err(e)) => {
                 tracing::debug!(%target, error = %e, "target failed");
+                lease.elb(TARGET_FAILED.0.as_u16());
                 status(TARGET_FAILED)
             }
             Ok(Ok((mut response, sender))) => {
+                lease.answered(response.status().as_u16(), sent.elapsed());
                 strip_hop_by_hop(response.headers_mut());
                 let reuse = Reuse {
                     pool: Arc::clone(pool),

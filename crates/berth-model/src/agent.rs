@@ -4,8 +4,9 @@
 //! Both directions carry full state, never deltas: the server answers a poll with every task
 //! it wants on the instance (with a version), and the agent reports every task it knows of.
 //! A lost message, a dropped connection or a restart of either side heals on the next poll.
-//! Endpoints: `POST /agent/v1/register` and `POST /agent/v1/poll`, JSON bodies, with
-//! `Authorization: Bearer <agent key>` on polls (the join token on register).
+//! Endpoints: `POST /agent/v1/register`, `POST /agent/v1/poll`, `POST /agent/v1/logs` and
+//! `POST /agent/v1/usage`, JSON bodies, with `Authorization: Bearer <agent key>` (the join
+//! token on register).
 //!
 //! The server reaches an agent only through its poll: to read a container's output that only
 //! its machine keeps, the server puts an [`OutputRequest`] in the poll's answer (waking a held
@@ -234,6 +235,44 @@ pub struct StreamPosition {
     /// Why nothing could be kept (the group is gone); the agent tries again later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The most tasks one [`UsageReport`] may carry: an agent with more sends several, so no
+/// message grows with the tasks a machine runs.
+pub const MAX_TASKS_PER_USAGE_REPORT: usize = 100;
+
+/// `POST /agent/v1/usage`: what the running tasks of one machine used, sampled every few
+/// seconds. Latest wins: the server keeps no history of these, and a lost report is
+/// superseded by the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageReport {
+    pub container_instance_arn: String,
+    /// At most [`MAX_TASKS_PER_USAGE_REPORT`].
+    pub tasks: Vec<TaskUsage>,
+}
+
+/// One task's containers together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskUsage {
+    pub task_arn: String,
+    /// CPU units (1,024 a core) used on average since the sample before; absent on a
+    /// task's first sample, which has nothing to take a rate against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_units: Option<f64>,
+    /// Memory in use, in MiB (without the reclaimable file cache).
+    pub memory_mib: f64,
+    /// When it was sampled, in epoch seconds.
+    pub sampled_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageResponse {
+    /// How many of the tasks the server kept: tasks it does not know on this instance are
+    /// left out.
+    pub kept: usize,
 }
 
 /// The most bytes of lines one [`OutputPage`] carries; a page stops at the line that reaches

@@ -126,6 +126,7 @@ pub async fn run_all<R: Runtime>(
         list_follows_changes,
         missing_executable,
         missing_image,
+        usage,
         output_in_order_and_resumable,
         output_followed_while_running,
     );
@@ -816,6 +817,48 @@ async fn missing_executable<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
         !listed.iter().any(|s| s.task_id == spec.task_id),
         "a failed start leaves nothing behind: {listed:?}"
     );
+    Outcome::Passed
+}
+
+/// A container burning a core shows CPU time that grows, and memory in use while it runs;
+/// once stopped it uses no memory. (A runtime that executes nothing has no CPU to show.)
+async fn usage<R: Runtime>(h: Arc<Harness<R>>) -> Outcome {
+    let rt = &h.runtime;
+    match rt.usage("berth-no-such-container").await {
+        Err(RuntimeError::NotFound(_)) => {}
+        other => panic!("usage of an unknown id is NotFound, not {other:?}"),
+    }
+    let port = free_port();
+    let spec = h.testapp(
+        "usage",
+        &[("BURN_CPU", "1".to_string()), ("PORT", port.to_string())],
+    );
+    rt.ensure_image(&spec.image, None).await.expect("image");
+    let started = start(rt, &spec).await;
+    let first = rt.usage(&started.id).await.expect("usage");
+    let deadline = Instant::now() + WAIT;
+    let seen = loop {
+        let now = rt.usage(&started.id).await.expect("usage");
+        let burned = !h.caps.executes || now.cpu_time > first.cpu_time;
+        if burned && now.memory_bytes > 0 {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a container burning CPU showed no growing CPU time or no memory within {WAIT:?}: first {first:?}, last {now:?}"
+        );
+        tokio::time::sleep(POLL * 4).await;
+    };
+    assert!(
+        seen.memory_bytes < 1 << 30,
+        "a small test app uses less than 1 GiB: {seen:?}"
+    );
+    rt.stop(&started.id, Duration::from_secs(5))
+        .await
+        .expect("stop");
+    let stopped = rt.usage(&started.id).await.expect("usage after stop");
+    assert_eq!(stopped.memory_bytes, 0, "{stopped:?}");
+    rt.remove(&started.id).await.expect("remove");
     Outcome::Passed
 }
 

@@ -6,6 +6,9 @@
 //!   advanced S seconds past the start; `CRASH_AFTER_SECS=S` exits with 1 the same way.
 //! - A container with a health check is HEALTHY at once, or UNHEALTHY with `FAIL_HEALTH=1`;
 //!   one whose command Docker would not run ([`HealthCommand::NoCheck`]) stays UNKNOWN.
+//! - `BURN_CPU=1` uses one core for as long as it runs (on the fake clock); every running
+//!   container uses [`FAKE_MEMORY_BYTES`] of memory unless
+//!   [`set_memory`](FakeRuntime::set_memory) says otherwise.
 //! - `stop` exits with 0, or with 137 after the timeout (on the fake clock) when
 //!   `IGNORE_SIGTERM=1`.
 //!
@@ -28,8 +31,11 @@ use futures_util::StreamExt;
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCommand, Network, NetworkBinding,
     OutputLine, OutputLines, OutputStream, RegistryCredentials, Runtime, RuntimeConfig,
-    RuntimeError,
+    RuntimeError, Usage,
 };
+
+/// The memory a running fake container uses unless a test sets another amount.
+pub const FAKE_MEMORY_BYTES: u64 = 4 << 20;
 
 #[derive(Clone)]
 pub struct FakeRuntime {
@@ -59,6 +65,9 @@ struct FakeContainer {
     environment: Vec<(String, String)>,
     /// What it wrote, positioned by count from 1.
     output: Vec<OutputLine>,
+    started_at: f64,
+    burns_cpu: bool,
+    memory_bytes: u64,
 }
 
 impl FakeRuntime {
@@ -115,6 +124,13 @@ impl FakeRuntime {
     /// Makes a running container exit the way the kernel's OOM killer ends it.
     pub fn oom_kill(&self, id: &str) -> Result<(), RuntimeError> {
         self.with_running(id, |container, now| container.exit(137, true, now))
+    }
+
+    /// The memory the container uses from now on, while it runs.
+    pub fn set_memory(&self, id: &str, bytes: u64) -> Result<(), RuntimeError> {
+        let mut engine = self.engine();
+        self.owned(&mut engine, id)?.memory_bytes = bytes;
+        Ok(())
     }
 
     pub fn set_health(&self, id: &str, health: Health) -> Result<(), RuntimeError> {
@@ -217,6 +233,19 @@ impl FakeContainer {
             error: None,
         };
         self.scheduled_exit = None;
+    }
+
+    fn usage(&self, now: f64) -> Usage {
+        let (ran, memory_bytes) = match self.status.state {
+            ContainerState::Created => (0.0, 0),
+            ContainerState::Running { .. } => (now - self.started_at, self.memory_bytes),
+            ContainerState::Exited { finished_at, .. } => (finished_at - self.started_at, 0),
+        };
+        let cpu_seconds = if self.burns_cpu { ran.max(0.0) } else { 0.0 };
+        Usage {
+            cpu_time: Duration::from_secs_f64(cpu_seconds),
+            memory_bytes,
+        }
     }
 }
 
@@ -337,6 +366,9 @@ impl Runtime for FakeRuntime {
             ignores_sigterm: env(spec, "IGNORE_SIGTERM").as_deref() == Some("1"),
             environment: spec.full_environment(),
             output: Vec::new(),
+            started_at: now,
+            burns_cpu: env(spec, "BURN_CPU").as_deref() == Some("1"),
+            memory_bytes: FAKE_MEMORY_BYTES,
         };
         if let Some((at, code)) = scheduled_exit.filter(|(at, _)| *at <= now) {
             container.exit(code, false, at);
@@ -386,6 +418,12 @@ impl Runtime for FakeRuntime {
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         let mut engine = self.engine();
         Ok(self.owned(&mut engine, id)?.status.clone())
+    }
+
+    async fn usage(&self, id: &str) -> Result<Usage, RuntimeError> {
+        let mut engine = self.engine();
+        let now = engine.now;
+        Ok(self.owned(&mut engine, id)?.usage(now))
     }
 
     fn output(&self, id: &str, after: Option<u64>) -> OutputLines {

@@ -21,6 +21,7 @@ pub mod conformance;
 pub mod docker;
 pub mod fake;
 pub mod process;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -347,6 +348,17 @@ pub struct ContainerStatus {
     pub ip_address: Option<IpAddr>,
 }
 
+/// What a container uses, as the kernel counts it for the container's processes together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time used since the container started, all cores added up: it only grows while
+    /// the container runs, so a rate is the difference between two readings.
+    pub cpu_time: Duration,
+    /// Memory in use now, in bytes, without the file cache the kernel can take back (what
+    /// `docker stats` shows).
+    pub memory_bytes: u64,
+}
+
 /// Which of a container's output streams a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OutputStream {
@@ -455,6 +467,11 @@ pub trait Runtime: Send + Sync + 'static {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<ContainerStatus, RuntimeError>> + Send;
+
+    /// What the container uses now: its CPU time so far and its memory. Cheap enough to ask
+    /// of every running container every few seconds; a container that is not running uses
+    /// no memory. Unknown ids are [`RuntimeError::NotFound`].
+    fn usage(&self, id: &str) -> impl Future<Output = Result<Usage, RuntimeError>> + Send;
 
     /// The container's output (stdout and stderr, in the order it was written) from just
     /// after the line at `after` (from the oldest line kept when `None`), following it while

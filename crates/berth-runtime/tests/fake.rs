@@ -219,3 +219,28 @@ async fn written_output_is_followed_resumed_and_ends_with_the_container() {
         "{gone:?}"
     );
 }
+
+#[tokio::test]
+async fn usage_follows_the_fake_clock_and_test_controls() {
+    let fake = FakeRuntime::new(RuntimeConfig::default());
+    let burning = fake.start(&app("t1", &[("BURN_CPU", "1")])).await.unwrap();
+    let idle = fake.start(&app("t2", &[])).await.unwrap();
+    fake.advance(Duration::from_secs(3));
+    let usage = fake.usage(&burning.id).await.unwrap();
+    assert_eq!(usage.cpu_time, Duration::from_secs(3));
+    assert_eq!(usage.memory_bytes, berth_runtime::fake::FAKE_MEMORY_BYTES);
+    assert_eq!(fake.usage(&idle.id).await.unwrap().cpu_time, Duration::ZERO);
+    fake.set_memory(&idle.id, 64 << 20).unwrap();
+    assert_eq!(fake.usage(&idle.id).await.unwrap().memory_bytes, 64 << 20);
+    fake.exit(&burning.id, 0).unwrap();
+    fake.advance(Duration::from_secs(5));
+    let after = fake.usage(&burning.id).await.unwrap();
+    assert_eq!(
+        (after.cpu_time, after.memory_bytes),
+        (Duration::from_secs(3), 0)
+    );
+    assert!(matches!(
+        fake.usage("nope").await,
+        Err(RuntimeError::NotFound(_))
+    ));
+}

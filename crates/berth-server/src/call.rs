@@ -23,6 +23,8 @@ pub use record::{to_doc, to_value, Fault};
 use crate::data_plane::DataPlane;
 use crate::output_requests::OutputRequests;
 use crate::presence::Presence;
+use crate::prometheus::Metrics;
+use crate::usage::Usage;
 use crate::wake::{ChangeSet, Wakes};
 use berth_logs::store::{LogStore, MemoryLogStore};
 use berth_metrics::store::{MemoryMetricStore, MetricStore};
@@ -61,12 +63,15 @@ pub struct Context {
     vault: Arc<Vault>,
     logs: Arc<dyn LogStore>,
     metrics: Arc<dyn MetricStore>,
+    usage: Arc<Usage>,
+    prometheus: Arc<Metrics>,
 }
 
 impl Context {
     /// A context over `store` with no data plane behind it (no group holds any target), ids
     /// from the operating system's entropy, and its own wakes.
     pub fn new(store: Arc<dyn Store>, arns: Arns) -> Self {
+        let usage = Arc::new(Usage::default());
         Self {
             store,
             arns,
@@ -79,7 +84,19 @@ impl Context {
             vault: Arc::new(Vault::ephemeral()),
             logs: Arc::new(MemoryLogStore::default()),
             metrics: Arc::new(MemoryMetricStore::default()),
+            usage: Arc::clone(&usage),
+            prometheus: Arc::new(Metrics::new(usage)),
         }
+    }
+
+    /// What running tasks use, as their agents last reported it.
+    pub fn usage(&self) -> &Arc<Usage> {
+        &self.usage
+    }
+
+    /// The server's Prometheus metrics.
+    pub fn prometheus(&self) -> &Arc<Metrics> {
+        &self.prometheus
     }
 
     /// This context keeping logs in `logs` (a new context keeps them in memory).
@@ -225,6 +242,16 @@ impl Call<'_> {
     /// Seals and opens secret values under the master key.
     pub fn vault(&self) -> &Vault {
         &self.cx.vault
+    }
+
+    /// What running tasks use, as their agents last reported it.
+    pub fn usage(&self) -> &Usage {
+        &self.cx.usage
+    }
+
+    /// Counts what the call did, for `/metrics`.
+    pub fn prometheus(&self) -> &Metrics {
+        &self.cx.prometheus
     }
 
     /// The log store, apart from the state store.

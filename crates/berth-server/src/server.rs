@@ -371,6 +371,9 @@ impl Server {
                 .with_logs(Arc::new(logs))
                 .with_metrics(Arc::new(metrics)),
         );
+        cx.prometheus().set_load_balancer(
+            Arc::clone(&balancer) as Arc<dyn crate::prometheus::LoadBalancerCounts>
+        );
         cx.as_system(berth_time::now(), clusters::ensure_default)?;
         let credentials = ensure_admin_key(store.as_ref(), &config.data_dir)?;
         let listen_error = |source| ServerError::Listen {

@@ -148,6 +148,13 @@ enum Command {
         /// by default the address this machine uses to reach the server.
         #[arg(long)]
         advertise_address: Option<std::net::IpAddr>,
+        /// How often, in seconds, the running containers' CPU and memory are sampled and
+        /// reported to the server.
+        #[arg(long, default_value_t = 5.0, value_parser = parse_sample_seconds)]
+        sample_seconds: f64,
+        /// Answer GET /metrics (Prometheus' text format) on this address, e.g. 0.0.0.0:9101.
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Print a service's or a task's container output (awslogs), following it with -f.
     Logs(logs::Args),
@@ -329,8 +336,12 @@ fn main() -> Result<()> {
             runtime,
             labels,
             advertise_address,
+            sample_seconds,
+            metrics_listen,
         } => {
             let agent = node::Agent {
+                sample_every: std::time::Duration::from_secs_f64(sample_seconds),
+                metrics_listen,
                 server,
                 ca_file,
                 token,
@@ -376,6 +387,15 @@ fn run_server(config: Config) -> Result<()> {
         }
         Ok(())
     })
+}
+
+fn parse_sample_seconds(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) if (0.5..=300.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "{value:?}: give a number of seconds from 0.5 to 300"
+        )),
+    }
 }
 
 fn parse_attribute(value: &str) -> Result<(String, String), String> {

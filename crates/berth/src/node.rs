@@ -71,6 +71,10 @@ pub struct Agent {
     /// Where the load balancer reaches this machine's tasks; by default the address this
     /// machine uses to reach the server.
     pub advertise_address: Option<IpAddr>,
+    /// How often the running containers' usage is sampled.
+    pub sample_every: std::time::Duration,
+    /// Where to answer `GET /metrics`, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The local address of the route to `server` (a URL): the address the server's side sees
@@ -126,6 +130,8 @@ pub async fn run(agent: Agent, stop: impl Future<Output = ()>) -> Result<()> {
         token: agent.token.clone(),
         registration: registration(runtime),
         poll_wait_seconds: 2,
+        sample_every: agent.sample_every,
+        metrics_listen: agent.metrics_listen,
     };
     // Another agent on the same engine (a `berth up` beside a `berth agent`, say) must
     // neither see nor touch these containers, whatever labels each was given.

@@ -61,6 +61,8 @@ pub fn run(up: Up) -> Result<()> {
             runtime: up.runtime,
             scope: up.labels.clone(),
             advertise_address: None,
+            sample_every: berth_agent::usage::DEFAULT_SAMPLE_EVERY,
+            metrics_listen: None,
         };
         let (count, lb_port) = (up.count, up.lb_port);
         let work = |stop| async move {

@@ -86,6 +86,8 @@ async fn agents_join_over_tls_and_only_with_the_right_ca() {
             token,
             registration: registration(),
             poll_wait_seconds: 1,
+            sample_every: berth_agent::usage::DEFAULT_SAMPLE_EVERY,
+            metrics_listen: None,
         },
         std::future::pending(),
     ));

@@ -10,6 +10,11 @@
 //! missing), so each task has its own address. Health checks are Docker's native ones built
 //! from the ECS definition, so they keep running while no agent is watching.
 //!
+//! `usage` reads the container's cgroup where this machine can see it (cgroup v2 or v1, under
+//! the `cgroupfs` driver's `docker/<id>` or the `systemd` driver's
+//! `system.slice/docker-<id>.scope`), which costs the engine nothing; otherwise it asks the
+//! engine's stats endpoint for one reading (`one-shot`, never the once-a-second stream).
+//!
 //! `list` costs one call to the engine plus one inspect per container that changed: a
 //! container's summary in the listing shows its state, exit code and health, and while those
 //! read as they did when it was last inspected (by `start` or an earlier `list`), that
@@ -20,6 +25,7 @@ mod output;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,21 +33,22 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
-    ContainerSummaryStateEnum, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig,
-    NetworkCreateRequest, PortBinding, ResourcesUlimits,
+    ContainerStatsResponse, ContainerSummaryStateEnum, HealthConfig, HealthStatusEnum, HostConfig,
+    HostConfigLogConfig, NetworkCreateRequest, PortBinding, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, InspectContainerOptions,
     InspectNetworkOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use crate::usage;
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, HealthCommand,
     MountSource, Network, NetworkBinding, OutputLines, Protocol, RegistryCredentials, Runtime,
-    RuntimeConfig, RuntimeError, OUTPUT_KEPT_BYTES,
+    RuntimeConfig, RuntimeError, Usage, OUTPUT_KEPT_BYTES,
 };
 
 /// Longer than ECS's largest `stopTimeout` (120 s), because a stop request only returns once
@@ -306,6 +313,32 @@ impl Runtime for DockerRuntime {
         self.inspect_owned(id).await
     }
 
+    async fn usage(&self, id: &str) -> Result<Usage, RuntimeError> {
+        let known = self
+            .cache()
+            .get(id)
+            .map(|inspected| inspected.status.clone());
+        let status = match known {
+            Some(status) => status,
+            None => self.inspect_owned(id).await?,
+        };
+        if let Some(usage) = cgroup_usage(Path::new(CGROUP_MOUNT), &status.id) {
+            return Ok(usage);
+        }
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let stats = self
+            .docker
+            .stats(&status.id, Some(options))
+            .next()
+            .await
+            .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?
+            .map_err(backend)?;
+        Ok(usage_from_stats(&stats))
+    }
+
     fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
         output::follow(
             self.docker.clone(),
@@ -313,6 +346,50 @@ impl Runtime for DockerRuntime {
             id.to_string(),
             after,
         )
+    }
+}
+
+/// Where cgroup file systems are mounted.
+const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
+
+/// The container's usage from its cgroup under `mount`, in any of the places Docker puts it.
+fn cgroup_usage(mount: &Path, id: &str) -> Option<Usage> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let places = [
+        format!("docker/{id}"),
+        format!("system.slice/docker-{id}.scope"),
+    ];
+    places.iter().find_map(|relative| {
+        usage::cgroup_v2(&mount.join(relative)).or_else(|| {
+            usage::cgroup_v1(
+                &mount.join("cpuacct").join(relative),
+                &mount.join("memory").join(relative),
+            )
+        })
+    })
+}
+
+/// A reading of the engine's stats endpoint, counted as the cgroup files count.
+fn usage_from_stats(stats: &ContainerStatsResponse) -> Usage {
+    let cpu_nanos = stats
+        .cpu_stats
+        .as_ref()
+        .and_then(|cpu| cpu.cpu_usage.as_ref())
+        .and_then(|usage| usage.total_usage)
+        .unwrap_or(0);
+    let memory = stats.memory_stats.as_ref();
+    let inactive_file = memory
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| {
+            s.get("inactive_file")
+                .or_else(|| s.get("total_inactive_file"))
+        })
+        .copied();
+    Usage {
+        cpu_time: Duration::from_nanos(cpu_nanos),
+        memory_bytes: usage::working_set(memory.and_then(|m| m.usage).unwrap_or(0), inactive_file),
     }
 }
 
@@ -735,6 +812,69 @@ fn epoch_seconds(timestamp: Option<&str>) -> f64 {
 mod tests {
     use super::*;
     use crate::{Mount, PortMapping, Ulimit};
+
+    #[test]
+    fn usage_from_either_drivers_cgroup_or_the_engine() {
+        let mount = tempfile::tempdir().unwrap();
+        let id = "0123456789abcdef";
+        let write = |dir: &str, name: &str, text: &str| {
+            let dir = mount.path().join(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(name), text).unwrap();
+        };
+        assert_eq!(cgroup_usage(mount.path(), id), None);
+        assert_eq!(cgroup_usage(mount.path(), "../../etc"), None);
+        // cgroup v1 under the cgroupfs driver.
+        write(
+            &format!("cpuacct/docker/{id}"),
+            "cpuacct.usage",
+            "3000000000\n",
+        );
+        write(
+            &format!("memory/docker/{id}"),
+            "memory.usage_in_bytes",
+            "5242880\n",
+        );
+        write(
+            &format!("memory/docker/{id}"),
+            "memory.stat",
+            "total_inactive_file 1048576\n",
+        );
+        let v1 = Usage {
+            cpu_time: Duration::from_secs(3),
+            memory_bytes: 4 << 20,
+        };
+        assert_eq!(cgroup_usage(mount.path(), id), Some(v1));
+        // cgroup v2 under the systemd driver.
+        let other = "fedcba9876543210";
+        let scope = format!("system.slice/docker-{other}.scope");
+        write(&scope, "cpu.stat", "usage_usec 250000\nuser_usec 200000\n");
+        write(&scope, "memory.current", "2097152\n");
+        assert_eq!(
+            cgroup_usage(mount.path(), other),
+            Some(Usage {
+                cpu_time: Duration::from_millis(250),
+                memory_bytes: 2 << 20,
+            })
+        );
+
+        let stats: ContainerStatsResponse = serde_json::from_value(serde_json::json!({
+            "cpu_stats": {"cpu_usage": {"total_usage": 1_500_000_000u64}},
+            "memory_stats": {"usage": 8_388_608u64, "stats": {"inactive_file": 4_194_304u64}},
+        }))
+        .unwrap();
+        assert_eq!(
+            usage_from_stats(&stats),
+            Usage {
+                cpu_time: Duration::from_millis(1500),
+                memory_bytes: 4 << 20,
+            }
+        );
+        assert_eq!(
+            usage_from_stats(&ContainerStatsResponse::default()),
+            Usage::default()
+        );
+    }
 
     #[test]
     fn timestamps() {

@@ -14,6 +14,10 @@
 //!   hierarchy this process may write. Otherwise — cgroup v1 or hybrid hosts (like the CI
 //!   machines), or no root — limits are *not enforced*: the runtime logs why once and runs the
 //!   process anyway. OOM kills are only detected with cgroup v2.
+//! - **Usage**: from the container's cgroup when it has one, else from `/proc`: the CPU
+//!   time and resident memory of every process in its process group (shared pages count once
+//!   per process). One pass over `/proc` answers every container asked about within
+//!   [`SCAN_REUSE`], so sampling many containers costs one pass, not one each.
 //! - **Output**: stdout and stderr are pipes to an output shim, a process of its own that
 //!   outlives the agent: it timestamps what the container writes and appends it to
 //!   `<state dir>/<id>/output.<n>`, keeping the newest within the output budget
@@ -46,7 +50,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -55,9 +59,10 @@ use tokio::task::AbortHandle;
 
 use self::cgroup::Cgroups;
 use self::health::{ExecContext, Liveness};
+use crate::usage::{self, ProcessGroups};
 use crate::{
     ContainerSpec, ContainerState, ContainerStatus, Health, HealthCheck, MountSource, Network,
-    NetworkBinding, OutputLines, RegistryCredentials, Runtime, RuntimeConfig, RuntimeError,
+    NetworkBinding, OutputLines, RegistryCredentials, Runtime, RuntimeConfig, RuntimeError, Usage,
     OUTPUT_KEPT_BYTES,
 };
 
@@ -66,6 +71,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const CGROUP_ROOT: &str = "/sys/fs/cgroup/berth";
 /// How long a SIGKILLed process group may take to disappear before stop reports a failure.
 const KILL_GRACE: Duration = Duration::from_secs(10);
+/// How long one pass over `/proc` answers `usage` for every container.
+const SCAN_REUSE: Duration = Duration::from_secs(1);
 /// How often an adopted process (no child of ours, so no exit notification) is looked at.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 
@@ -75,6 +82,8 @@ pub struct ProcessRuntime {
     cgroups: Option<Cgroups>,
     output_budget: u64,
     tracked: Mutex<HashMap<String, Tracked>>,
+    /// The last pass over `/proc`, and when it was made.
+    scanned: Mutex<Option<(Instant, Arc<ProcessGroups>)>>,
 }
 
 /// What this instance knows beyond the record on disk.
@@ -138,6 +147,7 @@ impl ProcessRuntime {
             cgroups,
             output_budget: OUTPUT_KEPT_BYTES,
             tracked: Mutex::new(HashMap::new()),
+            scanned: Mutex::new(None),
         })
     }
 
@@ -157,6 +167,22 @@ impl ProcessRuntime {
 
     fn dir(&self, id: &str) -> PathBuf {
         self.state_dir.join(id)
+    }
+
+    /// Every process group's usage, from a pass over `/proc` no older than [`SCAN_REUSE`].
+    fn process_groups(&self) -> Arc<ProcessGroups> {
+        let mut scanned = self
+            .scanned
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match &*scanned {
+            Some((at, groups)) if at.elapsed() < SCAN_REUSE => Arc::clone(groups),
+            _ => {
+                let groups = Arc::new(ProcessGroups::scan());
+                *scanned = Some((Instant::now(), Arc::clone(&groups)));
+                groups
+            }
+        }
     }
 
     /// The record of a container in this runtime's scope.
@@ -417,6 +443,22 @@ impl Runtime for ProcessRuntime {
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
         let record = self.load(id)?;
         Ok(self.status(id, record))
+    }
+
+    async fn usage(&self, id: &str) -> Result<Usage, RuntimeError> {
+        let mut record = self.load(id)?;
+        if !matches!(
+            self.observe(id, &mut record),
+            ContainerState::Running { .. }
+        ) {
+            return Ok(Usage::default());
+        }
+        let cgroup = self.cgroups.as_ref().map(|cgroups| cgroups.path(id));
+        if let Some(usage) = cgroup.as_deref().and_then(usage::cgroup_v2) {
+            return Ok(usage);
+        }
+        // The leader made the group with setpgid(0, 0): the group's id is its pid.
+        Ok(self.process_groups().usage(record.pid))
     }
 
     fn output(&self, id: &str, after: Option<u64>) -> OutputLines {

@@ -15,6 +15,8 @@ use crate::call::{Call, Context};
 use crate::data_plane::DataPlane;
 use crate::ecs::events;
 use crate::elbv2::resources::{Listener, LoadBalancer, Rule, StoredCertificate, TargetGroup};
+use crate::prometheus::LoadBalancerCounts;
+use berth_lb::counts::{Snapshot, CLASSES, RESPONSE_TIME_BOUNDS};
 use berth_lb::group::{Algorithm, Settings, TargetGroup as LiveGroup};
 use berth_lb::health::{HealthCheck, Matcher, State};
 use berth_lb::proxy::{IdleTimeout, Routes, Workers, DEFAULT_IDLE_TIMEOUT};
@@ -24,6 +26,10 @@ use berth_model::resources::Cluster;
 use berth_model::status::ClusterStatus;
 use berth_model::ApiError;
 use berth_store::Collection;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Unit;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -227,6 +233,20 @@ impl Balancer {
             live: Mutex::default(),
             moved: Arc::default(),
         }
+    }
+
+    /// Each live target group's counts and its targets', by the group's name.
+    fn counts(&self) -> Vec<GroupCounts> {
+        let groups: Vec<(String, Arc<LiveGroup>)> = self
+            .live()
+            .groups
+            .iter()
+            .map(|(arn, g)| (group_name(arn).to_string(), Arc::clone(&g.group)))
+            .collect();
+        groups
+            .into_iter()
+            .map(|(name, group)| (name, group.counts(), group.target_counts()))
+            .collect()
     }
 
     fn live(&self) -> MutexGuard<'_, Live> {
@@ -519,6 +539,121 @@ async fn announce(cx: &Arc<Context>, registered: Registered) {
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot record target registrations"),
         Err(e) => tracing::error!(error = %e, "recording target registrations panicked"),
     }
+}
+
+/// A target group's name, its counts, and each of its targets' counts.
+type GroupCounts = (String, Snapshot, Vec<(SocketAddr, Snapshot)>);
+
+/// `arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>` → `<name>`.
+fn group_name(arn: &str) -> &str {
+    arn.split('/').nth(1).unwrap_or(arn)
+}
+
+impl std::fmt::Debug for Balancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Balancer")
+            .field("bind", &self.bind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The load balancer's counts in `/metrics`: per target group, and per target registered now
+/// (a target's series go when it leaves, so they stay as many as the targets).
+impl LoadBalancerCounts for Balancer {
+    fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let groups = self.counts();
+        let mut family = encoder.encode_descriptor(
+            "berth_lb_requests",
+            "Requests the load balancer chose a target for, by target group",
+            None,
+            MetricType::Counter,
+        )?;
+        for (name, counts, _) in &groups {
+            ConstCounter::new(counts.requests)
+                .encode(family.encode_family(&[("target_group", name.as_str())])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "berth_lb_responses",
+            "Answers by target group, class (2XX…5XX) and source (target, or elb when the load balancer answered itself)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (name, counts, _) in &groups {
+            for (source, codes) in [("target", &counts.target_codes), ("elb", &counts.elb_codes)] {
+                for (class, count) in CLASSES.iter().zip(codes) {
+                    let labels = [
+                        ("target_group", name.as_str()),
+                        ("code", class),
+                        ("source", source),
+                    ];
+                    ConstCounter::new(*count).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "berth_lb_target_response_time",
+            "Time from sending a request to a target to its answer's head, by target group",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for (name, counts, _) in &groups {
+            encode_histogram(&mut family, &[("target_group", name.as_str())], counts)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "berth_lb_target_requests",
+            "Requests sent to each target registered now, by target group and target address",
+            None,
+            MetricType::Counter,
+        )?;
+        for (name, _, targets) in &groups {
+            for (addr, counts) in targets {
+                let target = addr.to_string();
+                let labels = [("target_group", name.as_str()), ("target", target.as_str())];
+                ConstCounter::new(counts.requests).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "berth_lb_target_response_time_by_target",
+            "Time from sending a request to each target registered now to its answer's head",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for (name, _, targets) in &groups {
+            for (addr, counts) in targets {
+                let target = addr.to_string();
+                let labels = [("target_group", name.as_str()), ("target", target.as_str())];
+                encode_histogram(&mut family, &labels, counts)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_histogram(
+    family: &mut MetricEncoder,
+    labels: &[(&str, &str)],
+    counts: &Snapshot,
+) -> Result<(), std::fmt::Error> {
+    let buckets: Vec<(f64, u64)> = RESPONSE_TIME_BOUNDS
+        .iter()
+        .copied()
+        .chain([f64::INFINITY])
+        .zip(&counts.response_cumulative)
+        .scan(0, |previous, (bound, cumulative)| {
+            // The encoder wants each bucket's own count and adds them up itself.
+            let own = cumulative - *previous;
+            *previous = *cumulative;
+            Some((bound, own))
+        })
+        .collect();
+    family
+        .encode_family(&labels)?
+        .encode_histogram::<NoLabelSet>(
+            counts.response_seconds_sum,
+            counts.responses(),
+            &buckets,
+            None,
+        )
 }
 
 #[cfg(test)]

@@ -227,6 +227,7 @@ fn reconcile_cluster(
                 );
                 let id = resource_id(&task.task_arn).to_string();
                 call.insert(Collection::Tasks, &id, cluster, &task)?;
+                call.prometheus().placed(cluster);
                 started.entry(service.clone()).or_default().push(id);
                 changed = true;
             }
@@ -239,6 +240,7 @@ fn reconcile_cluster(
                     }
                     Ok::<_, ApiError>(())
                 })?;
+                call.prometheus().placed(cluster);
                 changed = true;
             }
             Action::Stop { task, reason } => {
@@ -408,6 +410,7 @@ fn apply_report(
     messages.extend(report.events.iter().map(events::planned));
     let now = call.now();
     let mut left_completed = None;
+    let mut rollout_ended = None;
     let changed = call.modify(
         Collection::Services,
         &names::key(cluster, name),
@@ -434,8 +437,13 @@ fn apply_report(
                     d.failed_tasks = counts.failed;
                 }
             }
+            rollout_ended = None;
             if let Some(state) = report.rollout {
                 if let Some(primary) = service.deployments.first_mut() {
+                    let ends = matches!(state, RolloutState::Completed | RolloutState::Failed);
+                    if ends && primary.rollout_state != Some(state) {
+                        rollout_ended = Some(state);
+                    }
                     primary.rollout_state = Some(state);
                     primary.rollout_state_reason = Some(events::rollout_reason(state, &primary.id));
                     primary.updated_at = now;
@@ -455,6 +463,13 @@ fn apply_report(
             Ok::<_, ApiError>(*service != before)
         },
     )?;
+    if let Some(state) = rollout_ended {
+        let outcome = match state {
+            RolloutState::Failed => "failed",
+            _ => "completed",
+        };
+        call.prometheus().deployment_ended(cluster, name, outcome);
+    }
     if let Some(history) = left_completed {
         call.put(
             Collection::ServiceHistory,

@@ -32,7 +32,8 @@ pub async fn run_controller(cx: Arc<Context>) {
         let settings = settings.clone();
         let firings = Arc::clone(&firings);
         let outcome = tokio::task::spawn_blocking(move || {
-            round.as_system(berth_time::now(), |call| {
+            let began = std::time::Instant::now();
+            let outcome = round.as_system(berth_time::now(), |call| {
                 rotation::apply(call)?;
                 if let Err(e) = firings
                     .lock()
@@ -45,7 +46,11 @@ pub async fn run_controller(cx: Arc<Context>) {
                 controller::run_round(call, &settings, call.ids().seed())?;
                 services::finish_draining(call)?;
                 Ok::<(), ApiError>(())
-            })
+            });
+            round
+                .prometheus()
+                .controller_round(began.elapsed().as_secs_f64(), outcome.is_ok());
+            outcome
         })
         .await;
         match outcome {

@@ -182,8 +182,10 @@ fn fold_reports(
             .and_then(Option::as_ref);
         let awsvpc = definition.and_then(|d| d.network_mode.as_deref()) == Some("awsvpc");
         let mut failed_to_start = None;
+        let mut reached = None;
         let updated = call.modify(Collection::Tasks, id, |task: &mut Task| {
             failed_to_start = None;
+            reached = None;
             let before = task.clone();
             // Status only moves forward: a late report never revives a stopped task.
             if report.last_status >= task.last_status {
@@ -229,6 +231,11 @@ fn fold_reports(
                 task.desired_status = TaskStatus::Stopped;
             }
             task.health_status = task_health(task, definition);
+            for status in [TaskStatus::Running, TaskStatus::Stopped] {
+                if before.last_status < status && task.last_status >= status {
+                    reached = Some((status, task.stop_code));
+                }
+            }
             if *task != before {
                 task.version += 1;
                 return Ok::<_, ApiError>(true);
@@ -236,6 +243,15 @@ fn fold_reports(
             Ok(false)
         })?;
         changed |= updated == Some(true);
+        let cluster = names::cluster_of_arn(&task.cluster_arn);
+        match reached {
+            Some((TaskStatus::Running, _)) => call.prometheus().task_started(cluster),
+            Some((_, code)) => {
+                let reason = code.map_or_else(|| "Unknown".to_string(), |c| c.to_string());
+                call.prometheus().task_stopped(cluster, &reason);
+            }
+            None => {}
+        }
         // Say why in the service's events too, where a failing deployment is watched.
         if let (Some(true), Some(reason), Some(service)) =
             (updated, failed_to_start, names::service_of(&task.group))

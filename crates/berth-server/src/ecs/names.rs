@@ -7,6 +7,13 @@ pub fn key(cluster: &str, name: &str) -> String {
 }
 
 /// The group ECS gives a service's tasks.
+/// The cluster name in a cluster ARN (`arn:aws:ecs:<region>:<account>:cluster/<name>`).
+pub fn cluster_of_arn(cluster_arn: &str) -> &str {
+    cluster_arn
+        .rsplit_once('/')
+        .map_or(cluster_arn, |(_, name)| name)
+}
+
 pub fn task_group(service_name: &str) -> String {
     format!("service:{service_name}")
 }

@@ -1,5 +1,6 @@
 //! HTTP endpoints of the agent protocol: `POST /agent/v1/register`, `POST /agent/v1/poll`,
-//! `POST /agent/v1/logs` and `POST /agent/v1/output`.
+//! `POST /agent/v1/logs`, `POST /agent/v1/output` and `POST /agent/v1/usage` (kept in memory,
+//! [`crate::usage`]).
 //! A poll answers at once when the agent's view is out of date or a reader waits for output
 //! that only its machine keeps, and otherwise is held open until a write to its cluster's
 //! tasks is published, or a reader asks for such output (or its wait ends): agents of other
@@ -10,10 +11,13 @@ use super::ingest::decode;
 use super::shared::{Front, MAX_BODY_BYTES};
 use crate::ecs::agents;
 use berth_model::agent::{
-    OutputAnswer, PollRequest, PollResponse, RegisterRequest, OUTPUT_PAGE_BYTES,
+    OutputAnswer, PollRequest, PollResponse, RegisterRequest, UsageReport, UsageResponse,
+    OUTPUT_PAGE_BYTES,
 };
 use berth_model::arn::{self, ResourceRef};
+use berth_model::resources::Task;
 use berth_model::{ApiError, ErrorKind};
+use berth_store::Collection;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -183,6 +187,18 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                 }
             }
             Ok(serde_json::to_value(current).expect("response serializes"))
+        }
+        "usage" => {
+            let report: UsageReport = body(request, MAX_BODY_BYTES).await?;
+            let kept = blocking(front, move |call| {
+                let record = agents::authenticate(call, &report.container_instance_arn, &key)?;
+                let instance = &record.instance.container_instance_arn;
+                call.usage().record(call.now(), instance, &report, |arn| {
+                    Ok::<_, ApiError>(call.get::<Task>(Collection::Tasks, arn::resource_id(arn))?)
+                })
+            })
+            .await?;
+            Ok(serde_json::to_value(UsageResponse { kept }).expect("response serializes"))
         }
         "logs" => {
             let shipment = bytes(request, MAX_LOGS_BODY_BYTES).await?;

@@ -8,6 +8,7 @@ use super::shared::{Front, MAX_BODY_BYTES};
 use super::writer::Write;
 use crate::call::{Caller, Changes};
 use crate::keys;
+use crate::prometheus::Outcome;
 use crate::registry::{Access, Input, Output, Prepared, Service};
 use berth_aws::route::{self, Head, Wire};
 use berth_aws::{json, query, sigv4, xml, AwsError};
@@ -38,13 +39,21 @@ pub(super) async fn answer(front: &Arc<Front>, request: Request<Incoming>) -> Re
         target: header("x-amz-target"),
         authorization: header(AUTHORIZATION.as_str()),
     };
+    let arrived = std::time::Instant::now();
     let (answer, result) = run(front, &parts, &head, body).await;
     if let Err(error) = &result {
         if error.is_server_fault() {
             tracing::error!(%request_id, code = %error.code, message = %error.message, "request failed");
         }
     }
-    respond(&answer, result, request_id)
+    let response = respond(&answer, result, request_id);
+    front.cx.prometheus().api_request(
+        answer.counted_api,
+        answer.counted_action,
+        Outcome::from_status(response.status().as_u16()),
+        arrived.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// How a request is answered, whatever its outcome.
@@ -54,7 +63,13 @@ struct Answer {
     action: String,
     /// Whether the API it reached is query-compatible ([`berth_aws::ServiceSpec`]).
     query_compatible: bool,
+    /// What `/metrics` counts the request under: names from the API table only, so a client
+    /// cannot make labels up.
+    counted_api: &'static str,
+    counted_action: &'static str,
 }
+
+const UNKNOWN: &str = "unknown";
 
 /// Runs a request: how to answer it, and the outcome.
 async fn run(
@@ -68,6 +83,8 @@ async fn run(
         wire: early,
         action: String::new(),
         query_compatible: false,
+        counted_api: UNKNOWN,
+        counted_action: UNKNOWN,
     };
     let body = match read_body(parts, body).await {
         Ok(body) => body,
@@ -84,6 +101,7 @@ async fn run(
     answer.wire = wire;
     let service = front.registry.service(routed.service);
     answer.query_compatible = service.spec.query_compatible;
+    answer.counted_api = service.spec.name;
     let now = berth_time::now();
     let caller = match authenticate(front, parts, &body, service.spec.signing_name, wire, now) {
         Ok(caller) => caller,
@@ -127,6 +145,7 @@ async fn run(
         },
         Err(error) => Err(error),
     };
+    answer.counted_action = service.action(&action).map_or(UNKNOWN, |a| a.name);
     answer.action = action;
     (answer, result)
 }

@@ -1,5 +1,5 @@
-//! The HTTP front: accepts connections, answers the agent protocol (`agents`) and every AWS
-//! API in the [`Registry`] (`aws`): route, read the body, check the signature, decode the
+//! The HTTP front: accepts connections, answers `GET /metrics` (Prometheus), the agent
+//! protocol (`agents`) and every AWS API in the [`Registry`] (`aws`): route, read the body, check the signature, decode the
 //! typed request, then run it. Reads run on the runtime worker that read the request (or on
 //! the blocking pool when their cost is unbounded); writes go to a writer that commits them
 //! in batches (`writer`). Only this module touches sockets; everything it calls is tested
@@ -113,7 +113,25 @@ where
     }
 }
 
+/// `GET /metrics` answers without a signature, like a health endpoint: Prometheus scrapes it
+/// as it is. It shows counts and the names of clusters, services, target groups and
+/// actions, never a task's details or a secret.
+const METRICS_PATH: &str = "/metrics";
+
 async fn answer(front: &Arc<Front>, request: Request<Incoming>) -> Response<Body> {
+    if request.uri().path() == METRICS_PATH && request.method() == hyper::Method::GET {
+        let text = front.cx.prometheus().render();
+        let mut response = Response::new(Either::Left(http_body_util::Full::new(
+            bytes::Bytes::from(text),
+        )));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(
+                prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+            ),
+        );
+        return response;
+    }
     if request.uri().path().starts_with(agents::PREFIX) {
         agents::answer(front, request).await.map(Either::Left)
     } else {

@@ -1,0 +1,340 @@
+//! What the running tasks use, sampled every few seconds and sent to the server
+//! (`POST /agent/v1/usage`) in reports of at most [`MAX_TASKS_PER_USAGE_REPORT`] tasks.
+//!
+//! Each container's [`Usage`] is read through the runtime; CPU becomes ECS's units (1,024 a
+//! core) as the rate between a container's last two readings, memory becomes MiB, and a
+//! task's containers are added up. The arithmetic ([`cpu_units`], [`by_task`]) is pure. A
+//! report that fails is not sent again: the next sample supersedes it. The latest readings
+//! stay here for the agent's `/metrics` ([`crate::metrics`]).
+
+use berth_client::endpoint::Endpoint;
+use berth_model::agent::{
+    DesiredTask, TaskUsage, UsageReport, UsageResponse, MAX_TASKS_PER_USAGE_REPORT,
+};
+use berth_runtime::{Runtime, Usage};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::{Observed, State};
+
+/// How often the agent samples unless told otherwise.
+pub const DEFAULT_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+/// CPU units in one core, as ECS counts them.
+pub const UNITS_PER_CORE: f64 = 1024.0;
+
+/// One running container the sampler reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sampled {
+    pub task_arn: String,
+    pub task_id: String,
+    pub family: String,
+    pub container_name: String,
+    pub runtime_id: String,
+}
+
+/// A container's latest reading, as the agent's `/metrics` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    pub container: Sampled,
+    pub usage: Usage,
+    /// CPU units over the last interval; `None` on the container's first reading.
+    pub cpu_units: Option<f64>,
+}
+
+/// CPU units used on average between two readings of one container, taken `elapsed` apart.
+/// `None` when no time passed or the counter went back (the container was replaced).
+pub fn cpu_units(before: Duration, now: Duration, elapsed: Duration) -> Option<f64> {
+    if elapsed.is_zero() || now < before {
+        return None;
+    }
+    Some((now - before).as_secs_f64() / elapsed.as_secs_f64() * UNITS_PER_CORE)
+}
+
+/// The readings added up by task, in the order tasks first appear: CPU from the containers
+/// that have a rate (`None` if none has), memory in MiB from all.
+pub fn by_task(readings: &[Reading], sampled_at: f64) -> Vec<TaskUsage> {
+    let mut tasks: Vec<TaskUsage> = Vec::new();
+    for reading in readings {
+        let memory_mib = reading.usage.memory_bytes as f64 / f64::from(1u32 << 20);
+        match tasks
+            .iter_mut()
+            .find(|t| t.task_arn == reading.container.task_arn)
+        {
+            Some(task) => {
+                task.memory_mib += memory_mib;
+                task.cpu_units = match (task.cpu_units, reading.cpu_units) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+            }
+            None => tasks.push(TaskUsage {
+                task_arn: reading.container.task_arn.clone(),
+                cpu_units: reading.cpu_units,
+                memory_mib,
+                sampled_at,
+            }),
+        }
+    }
+    tasks
+}
+
+/// The running containers of wanted tasks, which the sampler reads.
+pub fn running(desired: &[DesiredTask], seen: &[Observed]) -> Vec<Sampled> {
+    let tasks: HashMap<&str, &DesiredTask> =
+        desired.iter().map(|t| (t.task_id.as_str(), t)).collect();
+    seen.iter()
+        .filter(|o| matches!(o.state, State::Running { .. }))
+        .filter_map(|o| {
+            let task = tasks.get(o.task_id.as_str())?;
+            Some(Sampled {
+                task_arn: task.task_arn.clone(),
+                task_id: task.task_id.clone(),
+                family: task.family.clone(),
+                container_name: o.container_name.clone(),
+                runtime_id: o.runtime_id.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Counts of what the sampler did, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub samples: AtomicU64,
+    pub reports_sent: AtomicU64,
+    pub reports_failed: AtomicU64,
+    pub readings_failed: AtomicU64,
+}
+
+/// The sampler's handle: tell it what runs ([`Sampler::follow`]) and read what it saw.
+pub struct Sampler {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Shared {
+    server: Endpoint,
+    identity: RwLock<(String, String)>,
+    containers: Mutex<Vec<Sampled>>,
+    latest: Mutex<Vec<Reading>>,
+    counts: Counts,
+}
+
+impl Sampler {
+    /// Starts sampling every `every`; it stops when the handle is dropped.
+    pub fn start<R: Runtime>(
+        runtime: Arc<R>,
+        server: Endpoint,
+        instance_arn: &str,
+        agent_key: &str,
+        every: Duration,
+    ) -> Sampler {
+        let shared = Arc::new(Shared {
+            server,
+            identity: RwLock::new((instance_arn.to_string(), agent_key.to_string())),
+            containers: Mutex::default(),
+            latest: Mutex::default(),
+            counts: Counts::default(),
+        });
+        let task = tokio::spawn(sample_loop(runtime, Arc::clone(&shared), every));
+        Sampler { shared, task }
+    }
+
+    pub fn registered(&self, instance_arn: &str, agent_key: &str) {
+        *self
+            .shared
+            .identity
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = (instance_arn.to_string(), agent_key.to_string());
+    }
+
+    /// What runs now: the next sample reads these containers.
+    pub fn follow(&self, desired: &[DesiredTask], seen: &[Observed]) {
+        *lock(&self.shared.containers) = running(desired, seen);
+    }
+
+    /// A reader of the latest readings and the counts, for `/metrics`.
+    pub fn view(&self) -> UsageView {
+        UsageView {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What `/metrics` reads of the sampler.
+#[derive(Clone)]
+pub struct UsageView {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for UsageView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageView").finish_non_exhaustive()
+    }
+}
+
+impl UsageView {
+    pub fn latest(&self) -> Vec<Reading> {
+        lock(&self.shared.latest).clone()
+    }
+
+    pub fn counts(&self) -> &Counts {
+        &self.shared.counts
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn sample_loop<R: Runtime>(runtime: Arc<R>, shared: Arc<Shared>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Each container's last reading and when it was taken.
+    let mut before: HashMap<String, (Instant, Duration)> = HashMap::new();
+    loop {
+        ticks.tick().await;
+        let containers = lock(&shared.containers).clone();
+        let mut readings = Vec::with_capacity(containers.len());
+        let mut read_now = HashMap::with_capacity(containers.len());
+        for container in containers {
+            let usage = match runtime.usage(&container.runtime_id).await {
+                Ok(usage) => usage,
+                Err(e) => {
+                    shared
+                        .counts
+                        .readings_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(container = %container.runtime_id, error = %e, "usage reading failed");
+                    continue;
+                }
+            };
+            let at = Instant::now();
+            let rate = before
+                .get(&container.runtime_id)
+                .and_then(|(then, cpu)| cpu_units(*cpu, usage.cpu_time, at - *then));
+            read_now.insert(container.runtime_id.clone(), (at, usage.cpu_time));
+            readings.push(Reading {
+                container,
+                usage,
+                cpu_units: rate,
+            });
+        }
+        // Containers no longer running are forgotten.
+        before = read_now;
+        shared.counts.samples.fetch_add(1, Ordering::Relaxed);
+        let tasks = by_task(&readings, berth_time::now());
+        *lock(&shared.latest) = readings;
+        send(&shared, tasks).await;
+    }
+}
+
+/// Sends the tasks' usage in reports of at most [`MAX_TASKS_PER_USAGE_REPORT`].
+async fn send(shared: &Shared, tasks: Vec<TaskUsage>) {
+    let (instance_arn, agent_key) = shared
+        .identity
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for chunk in tasks.chunks(MAX_TASKS_PER_USAGE_REPORT) {
+        let report = UsageReport {
+            container_instance_arn: instance_arn.clone(),
+            tasks: chunk.to_vec(),
+        };
+        let sent = crate::node::call::<_, UsageResponse>(
+            &shared.server,
+            "/agent/v1/usage",
+            &agent_key,
+            &report,
+            Duration::from_secs(10),
+        )
+        .await;
+        match sent {
+            Ok(_) => shared.counts.reports_sent.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                tracing::debug!(error = %e, "usage report failed; the next sample supersedes it");
+                shared.counts.reports_failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_units_are_a_rate_per_core() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        for (before, now, elapsed, expected) in [
+            // One core busy for the whole interval.
+            (s(10), s(15), s(5), Some(1024.0)),
+            // Two cores.
+            (s(0), s(10), s(5), Some(2048.0)),
+            // A quarter of a core.
+            (s(1), ms(2250), s(5), Some(256.0)),
+            (s(3), s(3), s(5), Some(0.0)),
+            // The counter went back: a new container under the same id.
+            (s(9), s(1), s(5), None),
+            (s(1), s(2), Duration::ZERO, None),
+        ] {
+            assert_eq!(
+                cpu_units(before, now, elapsed),
+                expected,
+                "{before:?} → {now:?} in {elapsed:?}"
+            );
+        }
+    }
+
+    fn reading(task: &str, container: &str, cpu: Option<f64>, memory_mib: u64) -> Reading {
+        Reading {
+            container: Sampled {
+                task_arn: format!("arn:task/{task}"),
+                task_id: task.to_string(),
+                family: "web".to_string(),
+                container_name: container.to_string(),
+                runtime_id: format!("{task}-{container}"),
+            },
+            usage: Usage {
+                cpu_time: Duration::ZERO,
+                memory_bytes: memory_mib << 20,
+            },
+            cpu_units: cpu,
+        }
+    }
+
+    #[test]
+    fn tasks_add_up_their_containers() {
+        let readings = [
+            reading("t1", "app", Some(512.0), 100),
+            reading("t2", "app", None, 10),
+            reading("t1", "sidecar", Some(12.0), 28),
+            reading("t3", "app", None, 1),
+            reading("t3", "sidecar", Some(5.0), 1),
+        ];
+        let tasks = by_task(&readings, 1000.0);
+        let summary: Vec<(&str, Option<f64>, f64)> = tasks
+            .iter()
+            .map(|t| (t.task_arn.as_str(), t.cpu_units, t.memory_mib))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("arn:task/t1", Some(524.0), 128.0),
+                ("arn:task/t2", None, 10.0),
+                ("arn:task/t3", Some(5.0), 2.0),
+            ]
+        );
+        assert!(tasks.iter().all(|t| t.sampled_at == 1000.0));
+    }
+}

@@ -1,0 +1,139 @@
+"""`GET /metrics` on the server and on an agent, parsed by Prometheus' own text-format parser
+(the `prometheus-client` package): a service whose task burns a core shows its CPU
+utilization above its reservation on both runtimes, the agent shows the container's CPU and
+memory, and requests through Berth's load balancer are counted by target group and class."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import BerthServer, free_port, wait_for
+from docker_cluster import TESTAPP_V1, Agent, docker, require_images
+from load import get
+from test_deployments import Site, web_app
+
+
+def scrape(url: str) -> dict[str, list]:
+    """Every sample at `url`, by sample name, as Prometheus parses them."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    samples: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return samples
+
+
+def value(samples: dict[str, list], name: str, **labels: str) -> float | None:
+    for sample in samples.get(name, []):
+        if all(sample.labels.get(k) == v for k, v in labels.items()):
+            return sample.value
+    return None
+
+
+@pytest.fixture(params=["docker", "process"])
+def metered(request, berth_bin: Path, server: BerthServer, tmp_path: Path):
+    """A server and an agent sampling every second and answering /metrics, on the runtime the
+    test is parametrized with; its containers or processes are removed whatever the outcome."""
+    runtime = request.param
+    if runtime == "docker":
+        require_images()
+    label = uuid.uuid4().hex[:12]
+    metrics_port = free_port()
+    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label, runtime=runtime,
+                  extra_args=("--sample-seconds", "1", "--metrics-listen", f"127.0.0.1:{metrics_port}"))
+    agent.start()
+    try:
+        yield server, agent, f"http://127.0.0.1:{metrics_port}/metrics"
+    finally:
+        agent.stop()
+        if runtime == "docker":
+            ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
+            if ids:
+                subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
+        else:
+            for record in (tmp_path / "agent").rglob("record.json"):
+                pid = json.loads(record.read_text()).get("pid")
+                if pid:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+
+def burner(runtime: str, berth_bin: Path) -> dict:
+    """The test app burning one core, reserving a quarter of one and 64 MiB."""
+    if runtime == "docker":
+        base = {"image": TESTAPP_V1}
+    else:
+        base = {"image": "host", "entryPoint": [str(berth_bin.parent / "berth-testapp")]}
+    port = 20000 + uuid.uuid4().int % 20000
+    return {"name": "app", "essential": True, "cpu": 256, "memory": 64, **base,
+            "environment": [{"name": "BURN_CPU", "value": "1"}, {"name": "PORT", "value": str(port)}]}
+
+
+def test_a_service_burning_cpu_shows_above_its_reservation(metered, berth_bin: Path):
+    server, agent, agent_metrics = metered
+    ecs = server.ecs
+    mode = "bridge" if agent.runtime == "docker" else "host"
+    ecs.register_task_definition(family="burn", networkMode=mode,
+                                 containerDefinitions=[burner(agent.runtime, berth_bin)])
+    wait_for(lambda: ecs.list_container_instances()["containerInstanceArns"], "the agent to join")
+    ecs.create_service(serviceName="burn", taskDefinition="burn", desiredCount=1)
+
+    # One core busy with 256 units reserved: about 400 %; anything above 100 shows the burst.
+    labels = {"cluster": "default", "service": "burn"}
+    cpu = wait_for(lambda: value(scrape(f"{server.endpoint}/metrics"), "berth_service_cpu_utilization_percent",
+                                 **labels),
+                   "the service's CPU utilization above 100 %", lambda v: v is not None and v > 100,
+                   timeout=90)
+    samples = scrape(f"{server.endpoint}/metrics")
+    memory = value(samples, "berth_service_memory_utilization_percent", **labels)
+    assert memory is not None and 0 < memory < 100, (cpu, memory)
+    assert value(samples, "berth_service_memory_bytes", **labels) > 0
+    assert value(samples, "berth_service_reporting_tasks", **labels) == 1
+    assert value(samples, "berth_task_starts_total", cluster="default") >= 1
+    assert value(samples, "berth_placements_total", cluster="default") >= 1
+    assert value(samples, "berth_api_requests_total", api="ECS", action="CreateService", outcome="ok") == 1
+    assert value(samples, "berth_api_request_duration_seconds_count", api="ECS", action="CreateService") == 1
+    assert value(samples, "berth_controller_round_duration_seconds_count") > 0
+
+    task_id = ecs.list_tasks(serviceName="burn")["taskArns"][0].rsplit("/", 1)[1]
+    container = {"family": "burn", "task_id": task_id, "container": "app"}
+    on_agent = wait_for(lambda: scrape(agent_metrics), "the agent's CPU reading of the burner",
+                        lambda s: (value(s, "berth_container_cpu_units", **container) or 0) > 512,
+                        timeout=30)
+    assert value(on_agent, "berth_container_memory_bytes", **container) > 0
+    assert value(on_agent, "berth_container_cpu_seconds_total", **container) > 0
+    assert value(on_agent, "berth_agent_usage_reports_total", outcome="sent") > 0
+
+
+def test_requests_through_the_load_balancer_are_counted(cluster):
+    server, _ = cluster
+    site = Site(server)
+    group = site.group("web")
+    site.listen(group)
+    site.serve("web", group, web_app(TESTAPP_V1), count=1)
+    answered = [get(site.port)[0] for _ in range(25)] + [get(site.port, path="/missing")[0] for _ in range(5)]
+    assert answered.count(200) == 25, answered
+
+    samples = scrape(f"{server.endpoint}/metrics")
+    assert value(samples, "berth_lb_requests_total", target_group="web") == 30
+    assert value(samples, "berth_lb_responses_total", target_group="web", code="2XX", source="target") == 25
+    assert value(samples, "berth_lb_responses_total", target_group="web", code="4XX", source="target") == 5
+    assert value(samples, "berth_lb_responses_total", target_group="web", code="5XX", source="elb") == 0
+    assert value(samples, "berth_lb_target_response_time_seconds_count", target_group="web") == 30
+    per_target = [s for s in samples.get("berth_lb_target_requests_total", [])
+                  if s.labels["target_group"] == "web"]
+    assert [s.value for s in per_target] == [30], per_target
