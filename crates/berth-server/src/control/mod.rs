@@ -3,12 +3,14 @@
 //! rules that make service tasks load balancer targets (`targets`), and the balancer
 //! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`),
 //! the services told of (or rolled onto) secrets that changed under them (`rotation`), and
-//! scheduled scaling actions fired when due (`scheduled_scaling`).
+//! scheduled scaling actions fired when due (`scheduled_scaling`), and target tracking
+//! evaluated on the metric store every few seconds (`metric_scaling`).
 //! Each loop sleeps until a write that concerns it is published (`crate::wake`), or until
 //! time alone may have moved something on.
 
 pub mod balancer;
 pub mod controller;
+pub mod metric_scaling;
 pub mod rotation;
 pub mod scheduled_scaling;
 pub mod targets;
