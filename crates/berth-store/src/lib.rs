@@ -78,10 +78,19 @@ pub enum Collection {
     /// When each scheduled action fires next, keyed as the action and scoped by the minute
     /// it falls in, so that firing reads the actions due now rather than all of them.
     ScheduledFirings,
+    /// CloudWatch metric alarms, keyed by name and scoped by the 10-second bucket in which
+    /// they are next evaluated, so that a round reads the alarms due rather than all.
+    Alarms,
+    /// Alarms' history items, keyed by the alarm's name, time and id, scoped by the alarm's
+    /// name, so that an alarm's list in key order is oldest first.
+    AlarmHistory,
+    /// Which alarms name a scaling policy in their actions, keyed by the policy's ARN and the
+    /// alarm's name, scoped by the policy's ARN.
+    AlarmActions,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 23] = [
+    pub const ALL: [Collection; 26] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -105,6 +114,9 @@ impl Collection {
         Collection::ScheduledActions,
         Collection::ScalingActivities,
         Collection::ScheduledFirings,
+        Collection::Alarms,
+        Collection::AlarmHistory,
+        Collection::AlarmActions,
     ];
 
     pub fn table(self) -> &'static str {
@@ -132,6 +144,9 @@ impl Collection {
             Collection::ScheduledActions => "scheduled_actions",
             Collection::ScalingActivities => "scaling_activities",
             Collection::ScheduledFirings => "scheduled_firings",
+            Collection::Alarms => "alarms",
+            Collection::AlarmHistory => "alarm_history",
+            Collection::AlarmActions => "alarm_actions",
         }
     }
 }

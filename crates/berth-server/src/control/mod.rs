@@ -4,10 +4,12 @@
 //! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`),
 //! the services told of (or rolled onto) secrets that changed under them (`rotation`), and
 //! scheduled scaling actions fired when due (`scheduled_scaling`), and target tracking
-//! evaluated on the metric store every few seconds (`metric_scaling`).
+//! evaluated on the metric store every few seconds (`metric_scaling`), and metric
+//! alarms evaluated as they fall due, running the scaling policies they name (`alarms`).
 //! Each loop sleeps until a write that concerns it is published (`crate::wake`), or until
 //! time alone may have moved something on.
 
+pub mod alarms;
 pub mod balancer;
 pub mod controller;
 pub mod metric_scaling;
