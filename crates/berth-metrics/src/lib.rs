@@ -6,12 +6,14 @@
 //! histogram beyond), [`aggregate`] (statistic sets, statistics and extended statistics, and
 //! datapoints grouped into periods), [`tier`] (the resolutions kept and how long: 1 s for
 //! 3 hours, 1 min for 15 days, 5 min for 63 days, 1 h for 455 days) and [`expr`] (GetMetricData's
-//! metric math). [`store`] holds the [`store::MetricStore`] trait, its fake, the embedded
+//! metric math) and [`alarm`] (an alarm's state from its
+//! datapoints: M out of N, with missing data treated as the alarm says). [`store`] holds the [`store::MetricStore`] trait, its fake, the embedded
 //! SQLite implementation and the conformance suite both pass.
 
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod alarm;
 pub mod distribution;
 pub mod expr;
 pub mod store;

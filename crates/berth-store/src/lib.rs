@@ -82,10 +82,19 @@ pub enum Collection {
     /// EventBridge rules with their targets, keyed by event bus and name (`default|nightly`)
     /// and scoped by event bus.
     EventRules,
+    /// CloudWatch metric alarms, keyed by name and scoped by the 10-second bucket in which
+    /// they are next evaluated, so that a round reads the alarms due rather than all.
+    Alarms,
+    /// Alarms' history items, keyed by the alarm's name, time and id, scoped by the alarm's
+    /// name, so that an alarm's list in key order is oldest first.
+    AlarmHistory,
+    /// Which alarms name a scaling policy in their actions, keyed by the policy's ARN and the
+    /// alarm's name, scoped by the policy's ARN.
+    AlarmActions,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 24] = [
+    pub const ALL: [Collection; 27] = [
         Collection::Clusters,
         Collection::TaskDefinitions,
         Collection::Services,
@@ -110,6 +119,9 @@ impl Collection {
         Collection::ScalingActivities,
         Collection::ScheduledFirings,
         Collection::EventRules,
+        Collection::Alarms,
+        Collection::AlarmHistory,
+        Collection::AlarmActions,
     ];
 
     pub fn table(self) -> &'static str {
@@ -138,6 +150,9 @@ impl Collection {
             Collection::ScalingActivities => "scaling_activities",
             Collection::ScheduledFirings => "scheduled_firings",
             Collection::EventRules => "event_rules",
+            Collection::Alarms => "alarms",
+            Collection::AlarmHistory => "alarm_history",
+            Collection::AlarmActions => "alarm_actions",
         }
     }
 }

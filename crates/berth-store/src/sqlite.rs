@@ -115,6 +115,17 @@ const MIGRATIONS: &[&str] = &[
         version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
     CREATE INDEX event_rules_scope ON event_rules (scope, key);
 ",
+    "
+    CREATE TABLE alarms (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX alarms_scope ON alarms (scope, key);
+    CREATE TABLE alarm_history (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX alarm_history_scope ON alarm_history (scope, key);
+    CREATE TABLE alarm_actions (key TEXT PRIMARY KEY, scope TEXT NOT NULL,
+        version INTEGER NOT NULL, sort INTEGER NOT NULL, doc TEXT NOT NULL);
+    CREATE INDEX alarm_actions_scope ON alarm_actions (scope, key);
+",
 ];
 
 /// One collection's statements, made once rather than formatted on every call.

@@ -1,6 +1,7 @@
-//! PutScalingPolicy, DescribeScalingPolicies and DeleteScalingPolicy. Target tracking
-//! policies answer with an empty `Alarms` list: Berth evaluates them on its own metrics, and
-//! names the alarms AWS would have created only in scaling activities' causes.
+//! PutScalingPolicy, DescribeScalingPolicies and DeleteScalingPolicy. A policy's `Alarms`
+//! are the CloudWatch alarms whose actions name it; target tracking policies have none of
+//! their own: Berth evaluates them on its own metrics, and names the alarms AWS would have
+//! created only in scaling activities' causes.
 
 use super::error::Error;
 use super::requests::{self as r, PolicyType, DESIRED_COUNT};
@@ -132,7 +133,11 @@ pub fn put(call: &Call<'_>, request: &r::PutScalingPolicy) -> Result<Value, Erro
     Ok(json!({"PolicyARN": arn, "Alarms": []}))
 }
 
-fn policy_json(policy: &StoredPolicy) -> Value {
+fn policy_json(call: &Call<'_>, policy: &StoredPolicy) -> Result<Value, Error> {
+    let alarms: Vec<Value> = crate::cloudwatch::alarms::naming_policy(call, &policy.arn)?
+        .into_iter()
+        .map(|a| json!({"AlarmName": a.alarm_name, "AlarmARN": a.alarm_arn}))
+        .collect();
     let mut answer = json!({
         "PolicyARN": policy.arn,
         "PolicyName": policy.name,
@@ -140,7 +145,7 @@ fn policy_json(policy: &StoredPolicy) -> Value {
         "ResourceId": policy.resource_id,
         "ScalableDimension": policy.scalable_dimension,
         "PolicyType": policy.policy_type,
-        "Alarms": [],
+        "Alarms": alarms,
         "CreationTime": policy.creation_time,
     });
     if let Some(step) = &policy.step {
@@ -149,7 +154,7 @@ fn policy_json(policy: &StoredPolicy) -> Value {
     if let Some(tracking) = &policy.target_tracking {
         answer["TargetTrackingScalingPolicyConfiguration"] = json!(tracking);
     }
-    answer
+    Ok(answer)
 }
 
 pub fn describe(call: &Call<'_>, request: &r::DescribeScalingPolicies) -> Result<Value, Error> {
@@ -164,7 +169,7 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeScalingPolicies) -> Result
         }
         None => call.list(Collection::ScalingPolicies, None)?,
     };
-    let matching: Vec<Value> = policies
+    let matching: Vec<&StoredPolicy> = policies
         .iter()
         .filter(|p| {
             p.service_namespace == request.service_namespace
@@ -177,7 +182,6 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeScalingPolicies) -> Result
                     .as_ref()
                     .is_none_or(|names| names.contains(&p.name))
         })
-        .map(policy_json)
         .collect();
     let (page, next) = page(
         matching,
@@ -185,6 +189,10 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeScalingPolicies) -> Result
         request.max_results,
         50,
     )?;
+    let page = page
+        .into_iter()
+        .map(|p| policy_json(call, p))
+        .collect::<Result<Vec<Value>, Error>>()?;
     let mut answer = json!({"ScalingPolicies": page});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);

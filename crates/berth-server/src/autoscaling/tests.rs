@@ -4,6 +4,7 @@
 use super::scaling::{evaluate, Reading};
 use super::stored::StoredPolicy;
 use crate::call::Context;
+use crate::control::metric_scaling;
 use crate::control::schedules::Firings;
 use crate::ecs::clusters;
 use crate::local::LocalClient;
@@ -518,5 +519,114 @@ fn an_evaluation_scales_out_by_the_largest_policy_and_clamps_a_count_set_by_hand
     assert_eq!(
         api.activities()[0]["Cause"],
         "the desired count 9 was above the maximum capacity 6"
+    );
+}
+
+#[test]
+fn the_scaling_round_tracks_a_metric_put_to_cloudwatch_within_the_range() {
+    let api = Api::new();
+    api.register(1, 4);
+    api.ok("PutScalingPolicy", target(json!({"PolicyName": "backlog", "PolicyType": "TargetTrackingScaling", "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 10.0, "ScaleOutCooldown": 0, "CustomizedMetricSpecification": {"MetricName": "QueueDepth", "Namespace": "Indexer", "Dimensions": [{"Name": "Queue", "Value": "work"}], "Statistic": "Average"}}})));
+    let put = |depth: f64, from: f64, seconds: usize, now: f64| {
+        let data: Vec<Value> = (0..seconds)
+            .map(|s| json!({"MetricName": "QueueDepth", "Dimensions": [{"Name": "Queue", "Value": "work"}], "Value": depth, "Timestamp": from + s as f64, "StorageResolution": 1}))
+            .collect();
+        api.client
+            .json_at(
+                "monitoring",
+                "PutMetricData",
+                json!({"Namespace": "Indexer", "MetricData": data})
+                    .to_string()
+                    .as_bytes(),
+                now,
+            )
+            .unwrap();
+    };
+    let round = |now: f64| metric_scaling::round(api.client.context(), now);
+    // Two periods above the target are not yet enough.
+    put(30.0, T0 - 10.0, 10, T0);
+    assert_eq!(round(T0), 0);
+    assert_eq!(api.desired(), 2);
+    // The third is: 2 × 30 / 10 = 6 tasks wanted, 4 at most.
+    put(30.0, T0, 5, T0 + 5.0);
+    assert_eq!(round(T0 + 5.0), 1);
+    assert_eq!(api.desired(), 4);
+    // A metric that stopped reporting is no reason to move, even far below the target.
+    put(0.0, T0 + 5.0, 5, T0 + 10.0);
+    api.ecs(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 3}),
+    );
+    assert_eq!(round(T0 + 300.0), 0);
+    assert_eq!(api.desired(), 3);
+    // A count set by hand outside the range comes back on the next round.
+    api.ecs(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 7}),
+    );
+    assert_eq!(round(T0 + 305.0), 1);
+    assert_eq!(api.desired(), 4);
+}
+
+#[test]
+fn predefined_metrics_name_the_series_ecs_and_the_load_balancer_publish() {
+    let config = |kind: &str, label: Option<&str>| {
+        serde_json::from_value::<super::requests::TargetTrackingScalingPolicyConfiguration>(
+            json!({"TargetValue": 50.0, "PredefinedMetricSpecification": {"PredefinedMetricType": kind, "ResourceLabel": label}}),
+        )
+        .unwrap()
+    };
+    let cpu = metric_scaling::tracked(
+        &config("ECSServiceAverageCPUUtilization", None),
+        "prod",
+        "web",
+    )
+    .unwrap();
+    assert_eq!(
+        (cpu.series.namespace.as_str(), cpu.series.name.as_str()),
+        ("AWS/ECS", "CPUUtilization")
+    );
+    assert_eq!(
+        cpu.series.dimensions(),
+        [
+            ("ClusterName".to_string(), "prod".to_string()),
+            ("ServiceName".to_string(), "web".to_string())
+        ]
+    );
+    assert_eq!(cpu.statistic, berth_metrics::Statistic::Average);
+    let memory = metric_scaling::tracked(
+        &config("ECSServiceAverageMemoryUtilizationHighResolution", None),
+        "prod",
+        "web",
+    )
+    .unwrap();
+    assert_eq!(memory.series.name, "MemoryUtilization");
+    let requests = metric_scaling::tracked(
+        &config(
+            "ALBRequestCountPerTarget",
+            Some("app/front/50dc6c495c0c9188/targetgroup/web/73e2d6bc24d8a067"),
+        ),
+        "prod",
+        "web",
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            requests.series.namespace.as_str(),
+            requests.series.name.as_str(),
+            requests.statistic
+        ),
+        (
+            "AWS/ApplicationELB",
+            "RequestCountPerTarget",
+            berth_metrics::Statistic::Sum
+        )
+    );
+    assert_eq!(
+        requests.series.dimensions(),
+        [(
+            "TargetGroup".to_string(),
+            "targetgroup/web/73e2d6bc24d8a067".to_string()
+        )]
     );
 }

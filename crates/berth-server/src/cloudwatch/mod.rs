@@ -9,6 +9,7 @@
 //! `smithy-rpc-v2-cbor`. All are read into one set of request types (`requests`); [`Protocol`] says how to write the
 //! answer. `metrics` holds the handlers; the math and statistics are `berth-metrics`'.
 
+pub mod alarms;
 mod error;
 mod metrics;
 mod protocol;
@@ -35,7 +36,9 @@ pub const SPEC: ServiceSpec = ServiceSpec {
 };
 
 pub fn service() -> Service {
+    use alarms as a;
     use requests as r;
+    use Access::{Read, Write};
     // Every action is a call on the metric store, which does its own I/O (and fsyncs):
     // answered on the blocking pool, never queued behind the state store's writer.
     use Access::OwnStore as Metrics;
@@ -66,8 +69,48 @@ pub fn service() -> Service {
                 r::decode::<r::ListMetrics>,
                 metrics::list,
             ),
-            declined("PutMetricAlarm"),
-            declined("DescribeAlarms"),
+            Action::new(
+                "PutMetricAlarm",
+                Write,
+                r::decode::<a::PutMetricAlarm>,
+                alarms::put,
+            ),
+            Action::new(
+                "DescribeAlarms",
+                Read,
+                r::decode::<a::DescribeAlarms>,
+                alarms::describe,
+            ),
+            Action::new(
+                "DeleteAlarms",
+                Write,
+                r::decode::<a::AlarmNames>,
+                alarms::delete,
+            ),
+            Action::new(
+                "SetAlarmState",
+                Write,
+                r::decode::<a::SetAlarmState>,
+                alarms::set_state,
+            ),
+            Action::new(
+                "DescribeAlarmHistory",
+                Read,
+                r::decode::<a::DescribeAlarmHistory>,
+                alarms::history,
+            ),
+            Action::new(
+                "EnableAlarmActions",
+                Write,
+                r::decode::<a::AlarmNames>,
+                alarms::enable_actions,
+            ),
+            Action::new(
+                "DisableAlarmActions",
+                Write,
+                r::decode::<a::AlarmNames>,
+                alarms::disable_actions,
+            ),
             declined("PutDashboard"),
             declined("GetMetricWidgetImage"),
         ],
@@ -80,8 +123,8 @@ fn declined(name: &'static str) -> Action {
         Error::new(
             "InvalidAction",
             format!(
-                "Berth's CloudWatch answers PutMetricData, GetMetricStatistics, GetMetricData \
-                 and ListMetrics; it does not answer {name} yet"
+                "Berth's CloudWatch answers the metrics API and metric alarms; it does not \
+                 answer {name} yet"
             ),
         )
         .into_wire(),

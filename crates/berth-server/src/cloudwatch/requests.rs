@@ -56,7 +56,7 @@ pub fn decode<T: Checked>(input: Input<'_>) -> Result<T, AwsError> {
 }
 
 /// Deserializers that take a JSON value or the query protocol's text for it.
-mod lenient {
+pub(super) mod lenient {
     use serde::de::{DeserializeOwned, Error as _};
     use serde::{Deserialize, Deserializer};
     use serde_json::Value;
@@ -152,7 +152,7 @@ pub struct RawDimension {
 }
 
 /// Dimensions as CloudWatch checks them; `at` is the list's parameter name.
-fn dimensions(raw: Vec<RawDimension>, at: &str) -> Result<Vec<(String, String)>, Error> {
+pub(super) fn dimensions(raw: Vec<RawDimension>, at: &str) -> Result<Vec<(String, String)>, Error> {
     if raw.len() > MAX_DIMENSIONS {
         return Err(Error::too_many(at, MAX_DIMENSIONS));
     }
@@ -177,7 +177,7 @@ fn dimensions(raw: Vec<RawDimension>, at: &str) -> Result<Vec<(String, String)>,
     Ok(out)
 }
 
-fn check_length(parameter: &str, value: &str, max: usize) -> Result<(), Error> {
+pub(super) fn check_length(parameter: &str, value: &str, max: usize) -> Result<(), Error> {
     let length = value.chars().count();
     if length == 0 || length > max {
         return Err(Error::invalid_value(
@@ -189,7 +189,7 @@ fn check_length(parameter: &str, value: &str, max: usize) -> Result<(), Error> {
     Ok(())
 }
 
-fn namespace(value: Option<String>) -> Result<String, Error> {
+pub(super) fn namespace(value: Option<String>) -> Result<String, Error> {
     let namespace = value.ok_or_else(|| Error::missing("Namespace"))?;
     check_length("Namespace", &namespace, 255)?;
     if namespace.starts_with(':') {
@@ -202,13 +202,13 @@ fn namespace(value: Option<String>) -> Result<String, Error> {
     Ok(namespace)
 }
 
-fn metric_name(value: Option<String>, at: &str) -> Result<String, Error> {
+pub(super) fn metric_name(value: Option<String>, at: &str) -> Result<String, Error> {
     let name = value.ok_or_else(|| Error::missing(at))?;
     check_length(at, &name, 255)?;
     Ok(name)
 }
 
-fn unit(value: Option<String>, at: &str) -> Result<Option<Unit>, Error> {
+pub(super) fn unit(value: Option<String>, at: &str) -> Result<Option<Unit>, Error> {
     value
         .map(|name| {
             Unit::parse(&name).ok_or_else(|| {
@@ -244,7 +244,7 @@ fn time_range(start: Option<f64>, end: Option<f64>) -> Result<(i64, i64), Error>
     Ok((start, end))
 }
 
-fn value(v: f64, at: &str) -> Result<f64, Error> {
+pub(super) fn value(v: f64, at: &str) -> Result<f64, Error> {
     if !v.is_finite() || v.abs() > LARGEST_VALUE {
         return Err(Error::invalid_value(
             at,

@@ -424,8 +424,8 @@ fn bad_input_is_refused_in_cloudwatch_words() {
 #[test]
 fn actions_berth_does_not_answer_yet_say_so() {
     let error = Api::new()
-        .json("PutMetricAlarm", json!({"AlarmName": "a"}))
+        .json("PutDashboard", json!({"DashboardName": "a"}))
         .unwrap_err();
     assert_eq!(error.code, "InvalidAction");
-    assert!(error.message.contains("PutMetricAlarm"));
+    assert!(error.message.contains("PutDashboard"));
 }

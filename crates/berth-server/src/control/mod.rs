@@ -3,12 +3,17 @@
 //! rules that make service tasks load balancer targets (`targets`), and the balancer
 //! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`),
 //! the services told of (or rolled onto) secrets that changed under them (`rotation`), and
-//! schedules fired when due (`schedules`: scheduled scaling actions and scheduled rules).
+//! schedules fired when due (`schedules`: scheduled scaling actions and scheduled rules),
+//! target tracking evaluated on the metric store every few seconds (`metric_scaling`), and
+//! metric alarms evaluated as they fall due, running the scaling policies they name
+//! (`alarms`).
 //! Each loop sleeps until a write that concerns it is published (`crate::wake`), or until
 //! time alone may have moved something on.
 
+pub mod alarms;
 pub mod balancer;
 pub mod controller;
+pub mod metric_scaling;
 pub mod rotation;
 pub mod schedules;
 pub mod targets;
