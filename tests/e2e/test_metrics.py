@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -108,6 +109,18 @@ def test_a_service_burning_cpu_shows_above_its_reservation(metered, berth_bin: P
     assert value(samples, "berth_api_requests_total", api="ECS", action="CreateService", outcome="ok") == 1
     assert value(samples, "berth_api_request_duration_seconds_count", api="ECS", action="CreateService") == 1
     assert value(samples, "berth_controller_round_duration_seconds_count") > 0
+
+    # The same figure through CloudWatch, as AWS/ECS names it, with the aws CLI.
+    def cloudwatch_cpu():
+        now = int(time.time())
+        answer = server.aws("cloudwatch", "get-metric-statistics", "--namespace", "AWS/ECS",
+                            "--metric-name", "CPUUtilization",
+                            "--dimensions", "Name=ClusterName,Value=default", "Name=ServiceName,Value=burn",
+                            "--start-time", str(now - 300), "--end-time", str(now + 60),
+                            "--period", "60", "--statistics", "Maximum")
+        return max((point["Maximum"] for point in answer["Datapoints"]), default=None)
+    wait_for(cloudwatch_cpu, "AWS/ECS CPUUtilization above 100 % in CloudWatch",
+             lambda v: v is not None and v > 100, timeout=30)
 
     task_id = ecs.list_tasks(serviceName="burn")["taskArns"][0].rsplit("/", 1)[1]
     container = {"family": "burn", "task_id": task_id, "container": "app"}

@@ -422,6 +422,7 @@ impl Server {
             self.logs_max_bytes,
         ));
         let metric_retention = tokio::spawn(keep_metrics_within_retention(Arc::clone(&self.cx)));
+        let ecs_metrics = tokio::spawn(control::ecs_metrics::run(Arc::clone(&self.cx)));
         let scaling = tokio::spawn(control::metric_scaling::run(Arc::clone(&self.cx)));
         let alarms = tokio::spawn(control::alarms::run(Arc::clone(&self.cx)));
         front::serve(self.listener, self.tls, self.front).await;
@@ -429,6 +430,7 @@ impl Server {
         balancer.abort();
         retention.abort();
         metric_retention.abort();
+        ecs_metrics.abort();
         scaling.abort();
         alarms.abort();
     }

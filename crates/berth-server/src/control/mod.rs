@@ -13,6 +13,7 @@
 pub mod alarms;
 pub mod balancer;
 pub mod controller;
+pub mod ecs_metrics;
 pub mod metric_scaling;
 pub mod rotation;
 pub mod schedules;
