@@ -38,6 +38,29 @@ impl LocalClient {
         &self.cx
     }
 
+    /// A client of a new server kept in memory, with its `default` cluster made at `now`:
+    /// where handler tests start.
+    #[cfg(test)]
+    pub fn in_memory(now: f64) -> Self {
+        let cx = Context::new(
+            Arc::new(berth_store::MemoryStore::new()),
+            berth_model::Arns::new("us-east-1", "000000000000"),
+        );
+        let client = Self::new(Arc::new(cx));
+        client
+            .cx
+            .as_system(now, ecs::clusters::ensure_default)
+            .expect("the default cluster is made");
+        client
+    }
+
+    /// Calls an ECS action with its JSON body at `now`, which must succeed.
+    #[cfg(test)]
+    pub fn ecs_ok(&self, action: &str, body: &Value, now: f64) -> Value {
+        self.ecs_at(action, body.to_string().as_bytes(), now)
+            .unwrap_or_else(|e| panic!("{action}: {e}"))
+    }
+
     /// Calls an action of a JSON API (named by its signing name) with its body at `now`.
     pub fn json_at(
         &self,

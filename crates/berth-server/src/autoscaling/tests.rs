@@ -3,17 +3,12 @@
 
 use super::scaling::{evaluate, Reading};
 use super::stored::StoredPolicy;
-use crate::call::Context;
 use crate::control::metric_scaling;
 use crate::control::schedules::Firings;
-use crate::ecs::clusters;
 use crate::local::LocalClient;
 use berth_aws::AwsError;
-use berth_model::Arns;
 use berth_scaling::target::Evaluation;
-use berth_store::MemoryStore;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 const T0: f64 = 1_780_000_000.0;
 const WEB: &str = "service/default/web";
@@ -25,17 +20,9 @@ struct Api {
 
 impl Api {
     fn new() -> Self {
-        let cx = Context::new(
-            Arc::new(MemoryStore::new()),
-            Arns::new("us-east-1", "000000000000"),
-        );
         let api = Self {
-            client: LocalClient::new(Arc::new(cx)),
+            client: LocalClient::in_memory(T0),
         };
-        api.client
-            .context()
-            .as_system(T0, clusters::ensure_default)
-            .unwrap();
         api.ecs("RegisterTaskDefinition", json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]}));
         api.ecs(
             "CreateService",
@@ -45,9 +32,7 @@ impl Api {
     }
 
     fn ecs(&self, action: &str, body: Value) -> Value {
-        self.client
-            .ecs_at(action, body.to_string().as_bytes(), T0)
-            .unwrap_or_else(|e| panic!("{action}: {e}"))
+        self.client.ecs_ok(action, &body, T0)
     }
 
     fn call_at(&self, action: &str, body: Value, now: f64) -> Result<Value, AwsError> {

@@ -2,16 +2,11 @@
 //! controller's firing of due schedules driven by hand at chosen times.
 
 use super::rules::FIRINGS_LOG_GROUP;
-use crate::call::Context;
 use crate::control::schedules::Firings;
-use crate::ecs::clusters;
 use crate::local::LocalClient;
 use berth_aws::AwsError;
 use berth_logs::store::Position;
-use berth_model::Arns;
-use berth_store::MemoryStore;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// 2026-05-28T20:26:40Z.
 const T0: f64 = 1_780_000_000.0;
@@ -23,25 +18,15 @@ struct Api {
 
 impl Api {
     fn new() -> Self {
-        let cx = Context::new(
-            Arc::new(MemoryStore::new()),
-            Arns::new("us-east-1", "000000000000"),
-        );
         let api = Self {
-            client: LocalClient::new(Arc::new(cx)),
+            client: LocalClient::in_memory(T0),
         };
-        api.client
-            .context()
-            .as_system(T0, clusters::ensure_default)
-            .unwrap();
         api.ecs("RegisterTaskDefinition", json!({"family": "report", "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]}));
         api
     }
 
     fn ecs(&self, action: &str, body: Value) -> Value {
-        self.client
-            .ecs_at(action, body.to_string().as_bytes(), T0)
-            .unwrap_or_else(|e| panic!("{action}: {e}"))
+        self.client.ecs_ok(action, &body, T0)
     }
 
     fn call(&self, action: &str, body: Value) -> Result<Value, AwsError> {

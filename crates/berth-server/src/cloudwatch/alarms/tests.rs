@@ -2,15 +2,10 @@
 //! evaluation driven by hand: a queue's depth crosses a threshold and a step policy adds
 //! tasks; the history, the policy's alarms, and bad input.
 
-use crate::call::Context;
 use crate::control::alarms::Sweep;
-use crate::ecs::clusters;
 use crate::local::LocalClient;
 use berth_aws::AwsError;
-use berth_model::Arns;
-use berth_store::MemoryStore;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// A whole minute.
 const T0: f64 = 1_780_000_020.0;
@@ -21,17 +16,9 @@ struct Api {
 
 impl Api {
     fn new() -> Self {
-        let cx = Context::new(
-            Arc::new(MemoryStore::new()),
-            Arns::new("us-east-1", "000000000000"),
-        );
         let api = Self {
-            client: LocalClient::new(Arc::new(cx)),
+            client: LocalClient::in_memory(T0),
         };
-        api.client
-            .context()
-            .as_system(T0, clusters::ensure_default)
-            .unwrap();
         api.ecs("RegisterTaskDefinition", json!({"family": "indexer", "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]}));
         api.ecs(
             "CreateService",
@@ -41,9 +28,7 @@ impl Api {
     }
 
     fn ecs(&self, action: &str, body: Value) -> Value {
-        self.client
-            .ecs_at(action, body.to_string().as_bytes(), T0)
-            .unwrap_or_else(|e| panic!("{action}: {e}"))
+        self.client.ecs_ok(action, &body, T0)
     }
 
     fn scaling(&self, action: &str, body: Value) -> Value {
