@@ -150,3 +150,38 @@ def test_requests_through_the_load_balancer_are_counted(cluster):
     per_target = [s for s in samples.get("berth_lb_target_requests_total", [])
                   if s.labels["target_group"] == "web"]
     assert [s.value for s in per_target] == [30], per_target
+
+
+@pytest.mark.parametrize("metered", ["process"], indirect=True)
+def test_target_tracking_on_cpu_scales_out_then_back_in(metered, berth_bin: Path):
+    """A service whose tasks burn a core for 40 s (256 units reserved) scales out under target
+    tracking on ECSServiceAverageCPUUtilization, and back in to its minimum once the burn ends."""
+    server, _, _ = metered
+    ecs = server.ecs
+    app = burner("process", berth_bin)
+    app["environment"] = [{"name": "BURN_CPU", "value": "1"}, {"name": "BURN_SECONDS", "value": "40"},
+                          {"name": "PORT", "value": "0"}]
+    ecs.register_task_definition(family="surge", networkMode="host", containerDefinitions=[app])
+    wait_for(lambda: ecs.list_container_instances()["containerInstanceArns"], "the agent to join")
+    ecs.create_service(serviceName="surge", taskDefinition="surge", desiredCount=1)
+    target = ["--service-namespace", "ecs", "--resource-id", "service/default/surge",
+              "--scalable-dimension", "ecs:service:DesiredCount"]
+    server.aws("application-autoscaling", "register-scalable-target", *target,
+               "--min-capacity", "1", "--max-capacity", "3")
+    server.aws("application-autoscaling", "put-scaling-policy", *target, "--policy-name", "cpu",
+               "--policy-type", "TargetTrackingScaling", "--target-tracking-scaling-policy-configuration",
+               json.dumps({"TargetValue": 50.0, "ScaleOutCooldown": 0, "ScaleInCooldown": 0,
+                           "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}))
+
+    def desired() -> int:
+        return ecs.describe_services(services=["surge"])["services"][0]["desiredCount"]
+    # Three 5-second datapoints above the target, not AWS's three minutes.
+    wait_for(desired, "a scale-out to the maximum", lambda count: count == 3, timeout=90, interval=1)
+    wait_for(desired, "a scale-in to the minimum once the burn ended", lambda count: count == 1,
+             timeout=240, interval=2)
+    activities = server.aws("application-autoscaling", "describe-scaling-activities", "--service-namespace", "ecs",
+                            "--resource-id", "service/default/surge")["ScalingActivities"]
+    causes = " / ".join(activity["Cause"] for activity in activities)
+    assert "cpu" in causes, causes
+    events = " / ".join(event["message"] for event in ecs.describe_services(services=["surge"])["services"][0]["events"])
+    assert "desired count" in events, events

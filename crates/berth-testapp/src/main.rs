@@ -11,6 +11,7 @@
 //! | `EXIT_CODE=N`, `EXIT_AFTER_SECS=S` | exit with N after S seconds (default 0: at once) |
 //! | `ALLOCATE_MB_PER_SEC=N` | allocate and touch N MiB a second until killed |
 //! | `BURN_CPU=1` | keep one core busy |
+//! | `BURN_SECONDS=N` | with `BURN_CPU`: stop burning N seconds after the start |
 //! | `LOG_EVERY_MS=N` | print a line to stdout and one to stderr every N ms |
 //! | `LOG_FLOOD=N` | write N numbered 95-byte lines to stdout as fast as it can (0: without end), then `flood done N lines FIRST LAST` (µs since the epoch before the first write and after the last), and go on serving |
 //! | `LOG_RATE=N` | with `LOG_FLOOD`: write its lines at N a second, spread evenly (each millisecond the lines due by then) instead of as fast as it can |
@@ -32,7 +33,7 @@ use std::process::exit;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -87,8 +88,13 @@ fn main() {
         thread::spawn(move || allocate(mb_per_sec));
     }
     if flag("BURN_CPU") {
-        thread::spawn(|| loop {
-            std::hint::black_box(0u64.wrapping_add(1));
+        let until = seconds("BURN_SECONDS").map(|burn| Instant::now() + burn);
+        thread::spawn(move || {
+            while until.is_none_or(|until| Instant::now() < until) {
+                for n in 0..1_000_000u64 {
+                    std::hint::black_box(n.wrapping_add(1));
+                }
+            }
         });
     }
     if let Some(ms) = number::<u64>("LOG_EVERY_MS").filter(|n| *n > 0) {

@@ -71,8 +71,10 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const CGROUP_ROOT: &str = "/sys/fs/cgroup/berth";
 /// How long a SIGKILLed process group may take to disappear before stop reports a failure.
 const KILL_GRACE: Duration = Duration::from_secs(10);
-/// How long one pass over `/proc` answers `usage` for every container.
-const SCAN_REUSE: Duration = Duration::from_secs(1);
+/// How long one pass over `/proc` answers `usage` for every container: long enough for an
+/// agent's round of samples to share it, and well below the shortest sampling interval (1 s),
+/// so that no round reads the round before's figures (a rate of 0, then twice the truth).
+const SCAN_REUSE: Duration = Duration::from_millis(200);
 /// How often an adopted process (no child of ours, so no exit notification) is looked at.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 
