@@ -242,10 +242,13 @@ fn record(
 /// Writes `alarm` under the scope of its next evaluation, moving it when that changed.
 pub fn save(call: &Call<'_>, alarm: &StoredAlarm, previous_due: Option<f64>) -> Result<(), Fault> {
     let scope = due_scope(alarm.next_evaluation);
-    if previous_due.is_some_and(|due| due_scope(due) != scope) {
-        call.remove(Collection::Alarms, &alarm.name)?;
-    }
-    call.put(Collection::Alarms, &alarm.name, &scope, alarm)
+    // Moved to its new bucket in one commit, so that no reader finds the alarm missing.
+    call.batch(|| {
+        if previous_due.is_some_and(|due| due_scope(due) != scope) {
+            call.remove(Collection::Alarms, &alarm.name)?;
+        }
+        call.put(Collection::Alarms, &alarm.name, &scope, alarm)
+    })?
 }
 
 /// The scaling policy a policy ARN names:
