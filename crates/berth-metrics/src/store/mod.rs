@@ -206,6 +206,23 @@ pub struct StatisticsQuery<'a> {
     pub unit: Option<Unit>,
 }
 
+/// The periods of `query` that hold data, as [`statistics`] reads them, with every unit's
+/// data of a period merged into one aggregate: what a reader that ignores units wants.
+pub fn statistics_by_start(
+    store: &dyn MetricStore,
+    query: &StatisticsQuery<'_>,
+    now: Seconds,
+) -> Result<BTreeMap<Seconds, Aggregate>, MetricError> {
+    let mut merged: BTreeMap<Seconds, Aggregate> = BTreeMap::new();
+    for p in statistics(store, query, now)? {
+        merged
+            .entry(p.start)
+            .and_modify(|a| a.merge(&p.aggregate))
+            .or_insert(p.aggregate);
+    }
+    Ok(merged)
+}
+
 /// The periods of `query` that hold data, ascending, read from the one tier that answers
 /// it at `now` (none when no tier holds points that fine that far back).
 pub fn statistics(

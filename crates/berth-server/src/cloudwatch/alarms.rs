@@ -173,6 +173,24 @@ pub struct HistoryItem {
     pub data: Value,
 }
 
+impl HistoryItem {
+    /// Its key: its alarm's name, then its time in milliseconds, so that an alarm's items
+    /// list oldest first.
+    fn key(&self) -> String {
+        format!(
+            "{}|{:015}|{}",
+            self.alarm_name,
+            (self.time * 1000.0) as i64,
+            self.id
+        )
+    }
+}
+
+/// The key of the note that `alarm` names the policy `action` in its actions.
+fn action_key(action: &str, alarm: &str) -> String {
+    format!("{action}|{alarm}")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HistoryKind {
     ConfigurationUpdate,
@@ -229,12 +247,10 @@ fn record(
         summary,
         data,
     };
-    let key = format!("{name}|{:015}|{}", (item.time * 1000.0) as i64, item.id);
-    call.insert(Collection::AlarmHistory, &key, name, &item)?;
+    call.insert(Collection::AlarmHistory, &item.key(), name, &item)?;
     let kept: Vec<HistoryItem> = call.list(Collection::AlarmHistory, Some(name))?;
     for old in kept.iter().take(kept.len().saturating_sub(KEPT_HISTORY)) {
-        let old_key = format!("{name}|{:015}|{}", (old.time * 1000.0) as i64, old.id);
-        call.remove(Collection::AlarmHistory, &old_key)?;
+        call.remove(Collection::AlarmHistory, &old.key())?;
     }
     Ok(())
 }
@@ -567,10 +583,7 @@ pub fn put(call: &Call<'_>, request: &PutMetricAlarm) -> Result<Value, Error> {
             alarm.state_updated = old.state_updated;
             alarm.state_transitioned = old.state_transitioned;
             for action in old.all_actions().filter(|a| is_policy_arn(a)) {
-                call.remove(
-                    Collection::AlarmActions,
-                    &format!("{action}|{}", alarm.name),
-                )?;
+                call.remove(Collection::AlarmActions, &action_key(action, &alarm.name))?;
             }
         }
         None => {
@@ -581,7 +594,7 @@ pub fn put(call: &Call<'_>, request: &PutMetricAlarm) -> Result<Value, Error> {
     for action in alarm.all_actions().filter(|a| is_policy_arn(a)) {
         call.put(
             Collection::AlarmActions,
-            &format!("{action}|{}", alarm.name),
+            &action_key(action, &alarm.name),
             action,
             &AlarmAction {
                 alarm_name: alarm.name.clone(),
@@ -785,22 +798,11 @@ pub fn delete(call: &Call<'_>, request: &AlarmNames) -> Result<Value, Error> {
     }
     for alarm in found {
         for action in alarm.all_actions().filter(|a| is_policy_arn(a)) {
-            call.remove(
-                Collection::AlarmActions,
-                &format!("{action}|{}", alarm.name),
-            )?;
+            call.remove(Collection::AlarmActions, &action_key(action, &alarm.name))?;
         }
         let history: Vec<HistoryItem> = call.list(Collection::AlarmHistory, Some(&alarm.name))?;
         for item in history {
-            call.remove(
-                Collection::AlarmHistory,
-                &format!(
-                    "{}|{:015}|{}",
-                    item.alarm_name,
-                    (item.time * 1000.0) as i64,
-                    item.id
-                ),
-            )?;
+            call.remove(Collection::AlarmHistory, &item.key())?;
         }
         call.remove(Collection::Alarms, &alarm.name)?;
     }

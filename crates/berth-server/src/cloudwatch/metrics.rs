@@ -6,12 +6,12 @@ use super::requests::{
     list_token, GetMetricData, GetMetricStatistics, ListMetrics, PutMetricData, Query, QueryKind,
 };
 use crate::call::Call;
-use berth_metrics::aggregate::{align, Aggregate};
+use berth_metrics::aggregate::align;
 use berth_metrics::expr::{self, Expr, Grid, Inputs, Series};
 use berth_metrics::store::{self, Datapoint, ListFilter, SeriesKey, StatisticsQuery};
 use berth_metrics::{tier, Statistic, Unit};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 const TWO_WEEKS: i64 = 14 * 24 * 3600;
 const TWO_HOURS: i64 = 2 * 3600;
@@ -112,7 +112,7 @@ fn stat_series(
     unit: Option<Unit>,
 ) -> Result<Series, Error> {
     let now = call.now() as i64;
-    let periods = store::statistics(
+    let merged = store::statistics_by_start(
         call.metrics(),
         &StatisticsQuery {
             series,
@@ -123,13 +123,6 @@ fn stat_series(
         },
         now,
     )?;
-    let mut merged: BTreeMap<i64, Aggregate> = BTreeMap::new();
-    for p in periods {
-        merged
-            .entry(p.start)
-            .and_modify(|a| a.merge(&p.aggregate))
-            .or_insert(p.aggregate);
-    }
     Ok(merged
         .into_iter()
         .filter_map(|(t, a)| Some((t, a.statistic(stat)?)))

@@ -8,12 +8,11 @@
 
 use crate::call::{Call, Context};
 use crate::cloudwatch::alarms::{self, due_scope, StoredAlarm};
-use berth_metrics::aggregate::{align, Aggregate};
+use berth_metrics::aggregate::align;
 use berth_metrics::alarm::{AlarmState, Outcome};
 use berth_metrics::store::{self, MetricStore, SeriesKey, StatisticsQuery};
 use berth_metrics::{MetricError, Seconds, Unit};
 use berth_store::Collection;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The N most recent complete periods of `alarm`'s metric at `now`, oldest first, `None`
@@ -31,7 +30,7 @@ pub fn datapoints(
         alarm.metric_name.clone(),
         alarm.dimensions.iter().cloned(),
     );
-    let periods = store::statistics(
+    let merged = store::statistics_by_start(
         metrics,
         &StatisticsQuery {
             series: &series,
@@ -42,13 +41,6 @@ pub fn datapoints(
         },
         now,
     )?;
-    let mut merged: BTreeMap<Seconds, Aggregate> = BTreeMap::new();
-    for p in periods {
-        merged
-            .entry(p.start)
-            .and_modify(|a| a.merge(&p.aggregate))
-            .or_insert(p.aggregate);
-    }
     let statistic = alarm.statistic();
     Ok((0..alarm.evaluation_periods as Seconds)
         .map(|i| start + i * period)
@@ -168,19 +160,18 @@ impl Sweep {
 
 /// Evaluates alarms as they fall due, looking once a second.
 pub async fn run(cx: Arc<Context>) {
-    let sweep = Arc::new(std::sync::Mutex::new(Sweep::default()));
+    let mut sweep = Sweep::default();
     loop {
         let round_cx = Arc::clone(&cx);
-        let round_sweep = Arc::clone(&sweep);
         let round = tokio::task::spawn_blocking(move || {
-            round_sweep
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .step(&round_cx, berth_time::now())
+            sweep.step(&round_cx, berth_time::now());
+            sweep
         });
-        if let Err(e) = round.await {
+        // A round that panicked leaves a fresh sweep, which lists every alarm once.
+        sweep = round.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "alarm round panicked");
-        }
+            Sweep::default()
+        });
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }

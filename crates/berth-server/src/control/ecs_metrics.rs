@@ -13,6 +13,19 @@ use std::sync::Arc;
 /// How often utilization is put: the agents' default sampling interval.
 pub const PERIOD: f64 = 5.0;
 
+/// The `AWS/ECS` series `name` of one service, as it is put here and read by target
+/// tracking.
+pub fn series(name: &str, cluster: &str, service: &str) -> SeriesKey {
+    SeriesKey::new(
+        "AWS/ECS",
+        name,
+        [
+            ("ClusterName".to_string(), cluster.to_string()),
+            ("ServiceName".to_string(), service.to_string()),
+        ],
+    )
+}
+
 /// The datapoints of one service's utilization at `time`: none for a figure that cannot be
 /// computed (nothing reserved, or no CPU rate yet).
 pub fn datapoints(
@@ -28,14 +41,7 @@ pub fn datapoints(
     .filter_map(|(name, percent)| {
         let percent = percent?;
         Some(Datapoint {
-            series: SeriesKey::new(
-                "AWS/ECS",
-                name,
-                [
-                    ("ClusterName".to_string(), service.cluster.clone()),
-                    ("ServiceName".to_string(), service.service.clone()),
-                ],
-            ),
+            series: series(name, &service.cluster, &service.service),
             time,
             unit: Unit::Percent,
             resolution: 1,

@@ -18,7 +18,7 @@ use berth_metrics::store::{self, MetricStore, SeriesKey, StatisticsQuery};
 use berth_metrics::{MetricError, Seconds, Statistic, Unit};
 use berth_scaling::target::Evaluation;
 use berth_store::Collection;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// How datapoints are taken: 5-second periods, 3 above the target to scale out.
 pub const EVALUATION: Evaluation = Evaluation::BERTH;
@@ -48,14 +48,7 @@ pub fn tracked(
     service: &str,
 ) -> Option<Tracked> {
     let ecs = |name: &str| Tracked {
-        series: SeriesKey::new(
-            "AWS/ECS",
-            name,
-            [
-                ("ClusterName".to_string(), cluster.to_string()),
-                ("ServiceName".to_string(), service.to_string()),
-            ],
-        ),
+        series: super::ecs_metrics::series(name, cluster, service),
         statistic: Statistic::Average,
         unit: None,
     };
@@ -110,7 +103,7 @@ pub fn datapoints(
     let period = evaluation.period as Seconds;
     let end = align(now, period);
     let start = end - evaluation.window() as Seconds;
-    let periods = store::statistics(
+    let merged = store::statistics_by_start(
         metrics,
         &StatisticsQuery {
             series: &tracked.series,
@@ -121,13 +114,6 @@ pub fn datapoints(
         },
         now,
     )?;
-    let mut merged: BTreeMap<Seconds, berth_metrics::Aggregate> = BTreeMap::new();
-    for p in periods {
-        merged
-            .entry(p.start)
-            .and_modify(|a| a.merge(&p.aggregate))
-            .or_insert(p.aggregate);
-    }
     if merged
         .keys()
         .next_back()
