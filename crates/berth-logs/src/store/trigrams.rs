@@ -64,30 +64,19 @@ impl Filter {
         self.words.len() * 64
     }
 
-    /// Adds every trigram of `text`.
+    /// Adds every trigram of `text`. Only a filter at full size takes trigrams (a block's
+    /// filter is folded once the block is sealed), so positions need no folding and index
+    /// no word out of range.
     pub(crate) fn add(&mut self, text: &[u8]) {
+        let words = <&mut [u64; FULL_BITS / 64]>::try_from(self.words.as_mut_slice())
+            .expect("only a filter at full size takes trigrams");
         let mut added = 0;
-        if let Ok(words) = <&mut [u64; FULL_BITS / 64]>::try_from(self.words.as_mut_slice()) {
-            // A filter at full size, as every filter still taking trigrams is: positions
-            // need no folding and index no word out of range.
-            for t in trigrams(text) {
-                for p in positions(t) {
-                    let word = &mut words[p >> 6];
-                    let bit = 1u64 << (p & 63);
-                    added += usize::from(*word & bit == 0);
-                    *word |= bit;
-                }
-            }
-        } else {
-            let mask = self.bits() - 1;
-            for t in trigrams(text) {
-                for p in positions(t) {
-                    let p = p & mask;
-                    let word = &mut self.words[p >> 6];
-                    let bit = 1u64 << (p & 63);
-                    added += usize::from(*word & bit == 0);
-                    *word |= bit;
-                }
+        for t in trigrams(text) {
+            for p in positions(t) {
+                let word = &mut words[p >> 6];
+                let bit = 1u64 << (p & 63);
+                added += usize::from(*word & bit == 0);
+                *word |= bit;
             }
         }
         self.set += added;

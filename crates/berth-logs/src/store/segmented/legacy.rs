@@ -62,15 +62,7 @@ fn start_afresh(store: &SegmentedLogStore, inner: &mut Inner) -> Result<(), LogE
             .map_err(&fault)?;
     }
     tx.commit().map_err(&fault)?;
-    let segments = store.segments_dir();
-    match std::fs::remove_dir_all(&segments) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(LogError::Directory {
-            path: segments.display().to_string(),
-            source,
-        }),
-    }
+    super::remove_dir(&store.segments_dir())
 }
 
 fn move_events(

@@ -564,6 +564,18 @@ fn open_catalog(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Removes a SQLite database file with its WAL and shared-memory files, if there.
+/// Removes a directory and what it holds; one already gone is fine.
+fn remove_dir(path: &Path) -> Result<(), LogError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(LogError::Directory {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 fn remove_database(path: &Path) -> Result<(), LogError> {
     for suffix in ["", "-wal", "-shm"] {
         let mut file = path.as_os_str().to_owned();
@@ -832,15 +844,7 @@ impl LogStore for SegmentedLogStore {
         }
         tx.commit().map_err(&fault)?;
         self.remove_segments(&mut inner, &segments)?;
-        let directory = self.segments_dir().join(group.to_string());
-        match std::fs::remove_dir_all(&directory) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(LogError::Directory {
-                path: directory.display().to_string(),
-                source,
-            }),
-        }
+        remove_dir(&self.segments_dir().join(group.to_string()))
     }
 
     fn group(&self, name: &str) -> Result<Option<GroupInfo>, LogError> {
@@ -1194,15 +1198,15 @@ impl LogStore for SegmentedLogStore {
         if names.is_empty() || from >= end {
             return Ok(FilterPage::default());
         }
+        let mut search = Search::new(query, &names, after, matches, limit, self.tuning);
         // The segments with events of those streams in the time range, in window order.
-        let ids: Vec<String> = names.keys().map(i64::to_string).collect();
         let segments: Vec<SegmentRef> = {
             let sql = format!(
                 "SELECT DISTINCT s.id, s.group_id, s.window_start FROM segments s \
                  JOIN stream_segments ss ON ss.segment_id = s.id WHERE s.group_id = ?1 \
                  AND ss.stream_id IN ({}) AND ss.max_ts >= ?2 AND ss.min_ts <= ?3 \
                  ORDER BY s.window_start",
-                ids.join(", ")
+                search.stream_ids()
             );
             let mut statement = inner.catalog.prepare(&sql).map_err(&fault)?;
             let rows = statement
@@ -1211,7 +1215,6 @@ impl LogStore for SegmentedLogStore {
             rows.collect::<Result<_, _>>().map_err(&fault)?
         };
         let probe = Probe::of(query.contains);
-        let mut search = Search::new(query, &names, after, matches, limit, self.tuning);
         for segment in segments {
             let connection = self.segment(&mut inner, segment)?;
             let step = search

@@ -41,6 +41,8 @@ use std::collections::BTreeMap;
 pub(super) struct Search<'a> {
     query: &'a FilterQuery<'a>,
     names: &'a BTreeMap<i64, String>,
+    /// The ids of `names`, comma-separated, as every segment's SQL names them.
+    stream_ids: String,
     after: Cursor,
     matches: &'a (dyn Fn(&str) -> bool + Sync),
     limit: usize,
@@ -107,6 +109,11 @@ struct Candidate {
 }
 
 impl<'a> Search<'a> {
+    /// The ids of the streams searched, comma-separated, for SQL.
+    pub(super) fn stream_ids(&self) -> &str {
+        &self.stream_ids
+    }
+
     pub(super) fn new(
         query: &'a FilterQuery<'a>,
         names: &'a BTreeMap<i64, String>,
@@ -115,9 +122,11 @@ impl<'a> Search<'a> {
         limit: usize,
         tuning: Tuning,
     ) -> Search<'a> {
+        let ids: Vec<String> = names.keys().map(i64::to_string).collect();
         Search {
             query,
             names,
+            stream_ids: ids.join(", "),
             after,
             matches,
             limit,
@@ -166,11 +175,6 @@ impl<'a> Search<'a> {
         (0..self.query.contains.len())
             .map(|i| format!(" AND instr(message, ?{}) > 0", i + first))
             .collect()
-    }
-
-    fn stream_ids(&self) -> String {
-        let ids: Vec<String> = self.names.keys().map(i64::to_string).collect();
-        ids.join(", ")
     }
 
     /// Takes an event found by the matcher, unless the page is full: then the next page
