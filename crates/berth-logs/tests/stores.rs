@@ -79,10 +79,10 @@ const SCHEMA_BEFORE_CAPTURE: &str = "
     CREATE INDEX events_by_stream_time ON events (stream_id, timestamp);
 ";
 
-#[test]
-fn a_store_from_before_capture_takes_captured_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("logs.db");
+/// A `logs.db` of the schema before capture in `dir`, holding the event "before" in stream s
+/// of group g; its path.
+fn store_before_capture_with_one_event(dir: &std::path::Path) -> std::path::PathBuf {
+    let db = dir.join("logs.db");
     let old = rusqlite::Connection::open(&db).unwrap();
     old.execute_batch(SCHEMA_BEFORE_CAPTURE).unwrap();
     old.execute_batch(
@@ -92,7 +92,13 @@ fn a_store_from_before_capture_takes_captured_events() {
          INSERT INTO events VALUES (1, 1, 5, 1, 'before');",
     )
     .unwrap();
-    drop(old);
+    db
+}
+
+#[test]
+fn a_store_from_before_capture_takes_captured_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_before_capture_with_one_event(dir.path());
 
     // Past i64::MAX, so the position must survive SQLite's signed integers.
     let position = i64::MAX as u64 + 7;
@@ -265,17 +271,7 @@ fn a_store_from_before_segments_loses_nothing() {
 #[test]
 fn a_move_cut_short_starts_again() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("logs.db");
-    let old = rusqlite::Connection::open(&db).unwrap();
-    old.execute_batch(SCHEMA_BEFORE_CAPTURE).unwrap();
-    old.execute_batch(
-        "INSERT INTO groups (name, created) VALUES ('g', 1);
-         INSERT INTO streams (group_name, name, created, first_event, last_event,
-             last_ingestion, last_seq, bytes) VALUES ('g', 's', 1, 5, 5, 1, 1, 6);
-         INSERT INTO events VALUES (1, 1, 5, 1, 'before');",
-    )
-    .unwrap();
-    drop(old);
+    let db = store_before_capture_with_one_event(dir.path());
     let copy = dir.path().join("logs.db.copy");
     std::fs::copy(&db, &copy).unwrap();
     drop(SegmentedLogStore::open(dir.path()).unwrap());
