@@ -54,12 +54,13 @@ pub async fn page(
                 if start_time.is_some_and(|start| timestamp < start) {
                     continue;
                 }
-                bytes += line.text.len() + LINE_OVERHEAD;
+                bytes += line.text.len().min(cap) + LINE_OVERHEAD;
                 page.lines.push(KeptLine {
                     position: line.position,
                     timestamp,
                     stderr: line.stream == OutputStream::Stderr,
-                    text: line.text,
+                    // Docker joins a long line whole: cut, so that no line alone passes the cap.
+                    text: crate::capture::joiner::fitted(line.text, cap),
                 });
                 if bytes >= cap {
                     page.more = true;
@@ -173,6 +174,27 @@ mod tests {
         // 164 bytes a line: the seventh reaches 1,000.
         assert_eq!(page.lines.len(), 7);
         assert_eq!((page.after, page.more), (Some(7), true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_longer_than_a_page_is_cut_to_fit_one() {
+        let long = "y".repeat(5_000);
+        let OutputResult::Page(page) = page(
+            running(vec![line(1, 1, &long), line(2, 2, "z")]),
+            None,
+            None,
+            1_000,
+        )
+        .await
+        else {
+            panic!("not a page")
+        };
+        assert_eq!(page.lines.len(), 1);
+        assert!(page.lines[0].text.len() <= 1_000);
+        assert!(page.lines[0]
+            .text
+            .ends_with("[berth: line cut at 936 of 5000 bytes]"));
+        assert_eq!((page.after, page.more), (Some(1), true));
     }
 
     #[tokio::test(start_paused = true)]

@@ -63,7 +63,7 @@ impl Joiner {
                 done.push(Event {
                     position: line.position,
                     timestamp: line.timestamp,
-                    message: fitted(line.text),
+                    message: fitted(line.text, MAX_EVENT_BYTES),
                 });
             }
             return done;
@@ -82,7 +82,7 @@ impl Joiner {
                 self.pending = Some(Event {
                     position: line.position,
                     timestamp: line.timestamp,
-                    message: fitted(line.text),
+                    message: fitted(line.text, MAX_EVENT_BYTES),
                 });
             }
         }
@@ -110,13 +110,14 @@ impl Joiner {
     }
 }
 
-/// The line, cut on a character boundary to fit one event, with a note of what was cut.
-fn fitted(mut text: String) -> String {
-    if text.len() <= MAX_EVENT_BYTES {
+/// The line, cut on a character boundary to fit in `limit` bytes, with a note of what was
+/// cut.
+pub(crate) fn fitted(mut text: String, limit: usize) -> String {
+    if text.len() <= limit {
         return text;
     }
     let dropped = text.len();
-    let mut cut = MAX_EVENT_BYTES - 64;
+    let mut cut = limit.saturating_sub(64);
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }

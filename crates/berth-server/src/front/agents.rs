@@ -33,8 +33,9 @@ pub const PREFIX: &str = "/agent/v1/";
 /// at a time, which JSON's escapes can make several times larger.
 const MAX_LOGS_BODY_BYTES: usize = 8 << 20;
 
-/// How large a page of container output may be: its lines' bytes, with JSON's escapes.
-const MAX_OUTPUT_BODY_BYTES: usize = OUTPUT_PAGE_BYTES * 6 + MAX_BODY_BYTES;
+/// How large a page of container output may be: its lines' bytes (a page ends at the line that
+/// reaches [`OUTPUT_PAGE_BYTES`], itself cut to that size), with JSON's escapes.
+const MAX_OUTPUT_BODY_BYTES: usize = 2 * OUTPUT_PAGE_BYTES * 6 + MAX_BODY_BYTES;
 
 /// The longest a poll is held open; agents ask for less, and a poll is also a heartbeat.
 const MAX_WAIT_SECONDS: u64 = 25;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
 /// GetContainerOutput takes at most this many containers.
-pub const PER_CALL: usize = 10;
+pub use berth_server::berth_api::MAX_CONTAINERS as PER_CALL;
 
 /// A container whose output its machine keeps.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
