@@ -7,12 +7,14 @@ These need Docker and the images from scripts/test-images.sh (scripts/test.sh bu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import struct
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,38 +94,23 @@ class Agent:
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-@pytest.fixture
-def cluster(berth_bin: Path, server: BerthServer, tmp_path: Path):
-    require_images()
-    label = uuid.uuid4().hex[:12]
-    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label)
-    agent.start()
-    try:
-        yield server, agent
-    finally:
-        # Stopped rather than killed: a create still under way when the agent died could
-        # otherwise land after the removal below and leave a container behind.
-        agent.stop()
-        ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
-        if os.environ.get("BERTH_TEST_SHOW_AGENT_LOG"):
-            print(agent.log_path.read_text())
-
-
-@pytest.fixture(params=["docker", "process"])
-def fleet(request, berth_bin: Path, server: BerthServer, tmp_path: Path):
-    """A server and one agent on the runtime the test is parametrized with (Docker, or host
-    processes), cleaned up by label or by process group whatever the outcome."""
-    runtime = request.param
+@contextlib.contextmanager
+def running_agent(berth_bin: Path, server: BerthServer, tmp_path: Path, runtime: str = "docker",
+                  extra_args: tuple[str, ...] = ()) -> Iterator[Agent]:
+    """One agent on `runtime` (Docker, or host processes) joined to `server`; afterwards its
+    containers are removed by label, or its processes killed by process group, whatever the
+    outcome."""
     if runtime == "docker":
         require_images()
     label = uuid.uuid4().hex[:12]
-    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label, runtime=runtime)
+    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label, runtime=runtime,
+                  extra_args=extra_args)
     agent.start()
     try:
-        yield server, agent
+        yield agent
     finally:
+        # Stopped rather than killed: a create still under way when the agent died could
+        # otherwise land after the removal below and leave a container behind.
         agent.stop()
         if runtime == "docker":
             ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
@@ -138,6 +125,22 @@ def fleet(request, berth_bin: Path, server: BerthServer, tmp_path: Path):
                         os.killpg(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
+        if os.environ.get("BERTH_TEST_SHOW_AGENT_LOG"):
+            print(agent.log_path.read_text())
+
+
+@pytest.fixture
+def cluster(berth_bin: Path, server: BerthServer, tmp_path: Path):
+    with running_agent(berth_bin, server, tmp_path) as agent:
+        yield server, agent
+
+
+@pytest.fixture(params=["docker", "process"])
+def fleet(request, berth_bin: Path, server: BerthServer, tmp_path: Path):
+    """A server and one agent on the runtime the test is parametrized with (Docker, or host
+    processes), cleaned up by label or by process group whatever the outcome."""
+    with running_agent(berth_bin, server, tmp_path, request.param) as agent:
+        yield server, agent
 
 
 def process_stdout(state_dir: Path, runtime_id: str) -> str:

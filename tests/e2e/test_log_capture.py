@@ -135,8 +135,10 @@ def test_kill_9_of_server_and_agent_loses_and_repeats_no_line(fleet, berth_bin: 
         return wait_for(shipped, f"the counter past {count + 10}", lambda c: len(c) > count + 10, timeout=60)
 
     ten_more()
-    server.restart_after_crash()
+    # Down for a while, so that lines are written while no server can take them.
+    server.kill()
     time.sleep(1.5)
+    server.start()
     ten_more()
     agent.kill()
     time.sleep(1.5)

@@ -6,9 +6,6 @@ memory, and requests through Berth's load balancer are counted by target group a
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -18,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import BerthServer, free_port, wait_for
-from docker_cluster import TESTAPP_V1, Agent, docker, require_images
+from docker_cluster import TESTAPP_V1, running_agent
 from load import get
 from test_deployments import Site, web_app
 
@@ -47,30 +44,10 @@ def value(samples: dict[str, list], name: str, **labels: str) -> float | None:
 def metered(request, berth_bin: Path, server: BerthServer, tmp_path: Path):
     """A server and an agent sampling every second and answering /metrics, on the runtime the
     test is parametrized with; its containers or processes are removed whatever the outcome."""
-    runtime = request.param
-    if runtime == "docker":
-        require_images()
-    label = uuid.uuid4().hex[:12]
     metrics_port = free_port()
-    agent = Agent(berth_bin, server, tmp_path / "agent", tmp_path / "agent.log", label, runtime=runtime,
-                  extra_args=("--sample-seconds", "1", "--metrics-listen", f"127.0.0.1:{metrics_port}"))
-    agent.start()
-    try:
+    extra_args = ("--sample-seconds", "1", "--metrics-listen", f"127.0.0.1:{metrics_port}")
+    with running_agent(berth_bin, server, tmp_path, request.param, extra_args) as agent:
         yield server, agent, f"http://127.0.0.1:{metrics_port}/metrics"
-    finally:
-        agent.stop()
-        if runtime == "docker":
-            ids = docker("ps", "-aq", "--filter", f"label=berth.test-run={label}").split()
-            if ids:
-                subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
-        else:
-            for record in (tmp_path / "agent").rglob("record.json"):
-                pid = json.loads(record.read_text()).get("pid")
-                if pid:
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
 
 
 def burner(runtime: str, berth_bin: Path) -> dict:

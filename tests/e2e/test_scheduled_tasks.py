@@ -96,14 +96,15 @@ def test_rules_fire_each_minute_and_a_missed_firing_runs_once(fleet):
     wait_until(next_minute(next_minute(down_since)) + 2)
     server.start()
     back_at = time.time()
-    recovered = wait_for(lambda: started_by(server, "reports"), "the missed firing to run on recovery")
+    wait_for(lambda: started_by(server, "reports"), "the missed firing to run on recovery")
     next_boundary = next_minute(back_at)
-    # By task ARN: the task itself moves on (PROVISIONING, then RUNNING) between the two reads.
-    assert [t["taskArn"] for t in started_by(server, "reports") if t["createdAt"].timestamp() < next_boundary] == \
-        [t["taskArn"] for t in recovered[:1]], "the missed firings ran more than once"
 
     # And then at each minute, with the target's Input as the task's overrides.
     wait_for(lambda: len(started_by(server, "reports")) >= 2, "the next minute's firing", timeout=90)
+    # Read once the next minute's has run, so that a second recovered firing, however late,
+    # would be counted.
+    recovered = [t for t in started_by(server, "reports") if t["createdAt"].timestamp() < next_boundary]
+    assert len(recovered) == 1, f"the missed firings ran {len(recovered)} times"
     for task in started_by(server, "reports"):
         assert task["startedBy"] == "events-rule/reports"
         assert task["taskDefinitionArn"] == definition

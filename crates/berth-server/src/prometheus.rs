@@ -10,7 +10,7 @@
 use crate::usage::Usage;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -274,12 +274,6 @@ impl Collector for Scraped {
             let tasks = i64::try_from(utilization.tasks).unwrap_or(i64::MAX);
             ConstGauge::new(tasks).encode(family.encode_family(&labels)?)?;
         }
-        ConstCounter::new(self.usage.dropped_undrained()).encode(encoder.encode_descriptor(
-            "berth_usage_samples_dropped",
-            "Usage samples dropped because nothing drained them in time",
-            None,
-            MetricType::Counter,
-        )?)?;
         if let Some(load_balancer) = self.load_balancer.get() {
             load_balancer.encode(&mut encoder)?;
         }
@@ -319,7 +313,6 @@ mod tests {
             "berth_task_stops_total{cluster=\"default\",reason=\"EssentialContainerExited\"} 1",
             "berth_controller_round_duration_seconds_count 1",
             "berth_controller_rounds_total{outcome=\"ok\"} 1",
-            "berth_usage_samples_dropped_total 0",
         ] {
             assert!(text.contains(expected), "{expected} not in:\n{text}");
         }

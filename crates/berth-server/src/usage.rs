@@ -12,9 +12,10 @@
 //! pushes the figure above 100. A service whose reporting tasks reserve no CPU has no CPU
 //! utilization, as nothing can be a percentage of zero.
 //!
-//! Readers: [`Usage::service_utilization`] for one service (what the autoscaling and
-//! CloudWatch loops read), [`Usage::services`] for every service (`/metrics`), and
-//! [`Usage::drain`], each sample once, for a consumer that keeps series. Every figure
+//! Readers: [`Usage::service_utilization`] for one service (what `control::ecs_metrics` puts
+//! into CloudWatch), [`Usage::services`] for every service (`/metrics`), and
+//! [`Usage::drain`], the services that reported since it was last asked, for the one consumer
+//! that keeps series. Every figure
 //! counts only samples younger than [`FRESH_FOR_SECONDS`], so a task that stopped (or whose
 //! agent went quiet) stops counting; its entry goes at the next report after that.
 
@@ -27,10 +28,6 @@ use std::sync::{Mutex, MutexGuard};
 
 /// How long a task's latest sample counts: a few sampling intervals at the default 5 s.
 pub const FRESH_FOR_SECONDS: f64 = 30.0;
-
-/// How many samples wait for [`Usage::drain`] before the oldest are dropped: a consumer that
-/// stops draining costs bounded memory.
-pub const MAX_UNDRAINED: usize = 100_000;
 
 /// A service, by cluster name and service name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,8 +110,9 @@ struct Inner {
     services: HashMap<ServiceKey, HashSet<String>>,
     /// Task ARNs in the order their samples came, to find the stale ones without a scan.
     arrivals: VecDeque<(f64, String)>,
-    undrained: VecDeque<(ServiceKey, TaskSample)>,
-    dropped_undrained: u64,
+    /// The services whose tasks reported since the last [`Usage::drain`]: as many as there
+    /// are services, however long nothing drains.
+    reported: HashSet<ServiceKey>,
 }
 
 struct Entry {
@@ -197,7 +195,7 @@ impl Usage {
                     .entry(service.clone())
                     .or_default()
                     .insert(usage.task_arn.clone());
-                inner.keep_undrained(service.clone(), sample.clone());
+                inner.reported.insert(service.clone());
             }
             inner.arrivals.push_back((now, usage.task_arn.clone()));
             inner.tasks.insert(
@@ -244,14 +242,9 @@ impl Usage {
             .collect()
     }
 
-    /// The samples of service tasks that came since the last drain, oldest first.
-    pub fn drain(&self) -> Vec<(ServiceKey, TaskSample)> {
-        self.inner().undrained.drain(..).collect()
-    }
-
-    /// How many samples were dropped, ever, because nothing drained them in time.
-    pub fn dropped_undrained(&self) -> u64 {
-        self.inner().dropped_undrained
+    /// The services whose tasks reported since the last drain.
+    pub fn drain(&self) -> HashSet<ServiceKey> {
+        std::mem::take(&mut self.inner().reported)
     }
 }
 
@@ -271,14 +264,6 @@ impl Inner {
             .filter(|entry| now - entry.received_at <= FRESH_FOR_SECONDS)
             .map(|entry| &entry.sample)
             .collect()
-    }
-
-    fn keep_undrained(&mut self, service: ServiceKey, sample: TaskSample) {
-        if self.undrained.len() >= MAX_UNDRAINED {
-            self.undrained.pop_front();
-            self.dropped_undrained += 1;
-        }
-        self.undrained.push_back((service, sample));
     }
 
     /// Forgets tasks whose latest sample is no longer fresh: only arrivals that old are

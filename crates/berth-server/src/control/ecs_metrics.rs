@@ -7,7 +7,6 @@
 use crate::call::Context;
 use crate::usage::{ServiceKey, Utilization};
 use berth_metrics::{Datapoint, Sample, Seconds, SeriesKey, Unit};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// How often utilization is put: the agents' default sampling interval.
@@ -53,12 +52,7 @@ pub fn datapoints(
 
 /// Puts the utilization of every service whose tasks reported since the last round.
 pub fn publish(cx: &Context, now: f64) {
-    let reported: BTreeSet<ServiceKey> = cx
-        .usage()
-        .drain()
-        .into_iter()
-        .map(|(service, _)| service)
-        .collect();
+    let reported = cx.usage().drain();
     let time = now.floor() as Seconds;
     let points: Vec<Datapoint> = reported
         .iter()
