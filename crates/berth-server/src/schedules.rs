@@ -51,6 +51,32 @@ pub fn minute(at: f64) -> i64 {
     (at / 60.0).floor() as i64
 }
 
+/// After `firing` ran: moves its record in `collection` (whose next firing `next_firing`
+/// reaches) and its index entry on to `next`, unless the record changed its next firing
+/// meanwhile (a new schedule, indexed by that change), when only the stale entry goes.
+/// Only that one field is written, so changes made to the record meanwhile are kept.
+pub fn move_on<T: crate::call::Resource>(
+    call: &Call<'_>,
+    collection: Collection,
+    firing: &Firing,
+    next: Option<f64>,
+    next_firing: impl Fn(&mut T) -> &mut Option<f64>,
+) -> Result<(), Fault> {
+    let moved = call.modify(collection, &firing.key, |stored: &mut T| {
+        let field = next_firing(stored);
+        let due = *field == Some(firing.at);
+        if due {
+            *field = next;
+        }
+        Ok::<_, Fault>(due)
+    })?;
+    if moved == Some(true) {
+        index(call, firing.owner, &firing.key, Some(firing.at), next)
+    } else {
+        drop_stale(call, firing)
+    }
+}
+
 /// Moves `owner`'s entry for `key` from `previous` to `next` (or out of the index).
 pub fn index(
     call: &Call<'_>,

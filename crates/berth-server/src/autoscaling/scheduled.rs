@@ -203,7 +203,7 @@ fn new_range(target: &StoredTarget, action: &r::ScalableTargetAction) -> Range {
 /// A firing whose action is gone or was rescheduled is dropped. Returns whether it ran.
 pub fn fire(call: &Call<'_>, firing: &Firing) -> Result<bool, Error> {
     let action = call.get::<StoredScheduledAction>(Collection::ScheduledActions, &firing.key)?;
-    let Some(mut action) = action.filter(|a| a.next_firing == Some(firing.at)) else {
+    let Some(action) = action.filter(|a| a.next_firing == Some(firing.at)) else {
         schedules::drop_stale(call, firing)?;
         return Ok(false);
     };
@@ -238,19 +238,12 @@ pub fn fire(call: &Call<'_>, firing: &Firing) -> Result<bool, Error> {
         _ => false,
     };
     let next = next_firing(&action, call.now().max(firing.at));
-    action.next_firing = next;
-    call.put(
-        Collection::ScheduledActions,
-        &firing.key,
-        &action.target_key,
-        &action,
-    )?;
-    schedules::index(
+    schedules::move_on(
         call,
-        Owner::ScheduledAction,
-        &firing.key,
-        Some(firing.at),
+        Collection::ScheduledActions,
+        firing,
         next,
+        |a: &mut StoredScheduledAction| &mut a.next_firing,
     )?;
     Ok(ran)
 }

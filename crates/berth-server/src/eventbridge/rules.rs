@@ -5,7 +5,7 @@
 use super::error::Error;
 use super::requests::{self as r, RuleState, DEFAULT_BUS};
 use super::run;
-use super::stored::{existing, name_in_arn, rule_key, StoredRule};
+use super::stored::{change, existing, name_in_arn, rule_key, StoredRule};
 use crate::call::Call;
 use crate::ecs::tasks;
 use crate::json_api::page;
@@ -139,27 +139,29 @@ pub fn delete(call: &Call<'_>, request: &r::DeleteRule) -> Result<Value, Error> 
 
 pub fn tag(call: &Call<'_>, request: &r::TagResource) -> Result<Value, Error> {
     let name = name_in_arn(call, &request.resource_arn)?;
-    let mut rule = existing(call, name)?;
-    for tag in &request.tags {
-        rule.tags.insert(tag.key.clone(), tag.value.clone());
-    }
-    if let Some(problem) = crate::json_api::tag_problem(
-        "rule",
-        rule.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ) {
-        return Err(Error::validation(problem));
-    }
-    call.put(Collection::EventRules, &rule.key(), DEFAULT_BUS, &rule)?;
+    change(call, name, |rule| {
+        for tag in &request.tags {
+            rule.tags.insert(tag.key.clone(), tag.value.clone());
+        }
+        match crate::json_api::tag_problem(
+            "rule",
+            rule.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ) {
+            Some(problem) => Err(Error::validation(problem)),
+            None => Ok(()),
+        }
+    })?;
     Ok(json!({}))
 }
 
 pub fn untag(call: &Call<'_>, request: &r::UntagResource) -> Result<Value, Error> {
     let name = name_in_arn(call, &request.resource_arn)?;
-    let mut rule = existing(call, name)?;
-    for key in &request.tag_keys {
-        rule.tags.remove(key);
-    }
-    call.put(Collection::EventRules, &rule.key(), DEFAULT_BUS, &rule)?;
+    change(call, name, |rule| {
+        for key in &request.tag_keys {
+            rule.tags.remove(key);
+        }
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 
@@ -273,7 +275,7 @@ fn record(call: &Call<'_>, rule: &str, lines: Vec<String>) {
 /// firing whose rule is gone, disabled or rescheduled is dropped. Returns whether it ran.
 pub fn fire(call: &Call<'_>, firing: &Firing) -> Result<bool, Error> {
     let rule = call.get::<StoredRule>(Collection::EventRules, &firing.key)?;
-    let Some(mut rule) = rule.filter(|rule| rule.next_firing == Some(firing.at)) else {
+    let Some(rule) = rule.filter(|rule| rule.next_firing == Some(firing.at)) else {
         schedules::drop_stale(call, firing)?;
         return Ok(false);
     };
@@ -290,9 +292,13 @@ pub fn fire(call: &Call<'_>, firing: &Firing) -> Result<bool, Error> {
         lines.push("no targets: nothing ran".to_string());
     }
     let next = rule.next_firing_after(call.now().max(firing.at));
-    rule.next_firing = next;
-    call.put(Collection::EventRules, &firing.key, DEFAULT_BUS, &rule)?;
-    schedules::index(call, Owner::Rule, &firing.key, Some(firing.at), next)?;
+    schedules::move_on(
+        call,
+        Collection::EventRules,
+        firing,
+        next,
+        |r: &mut StoredRule| &mut r.next_firing,
+    )?;
     record(call, &rule.name, lines);
     Ok(true)
 }

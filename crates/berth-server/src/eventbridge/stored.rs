@@ -98,6 +98,17 @@ pub fn existing(call: &Call<'_>, name: &str) -> Result<StoredRule, Error> {
         .ok_or_else(|| Error::no_rule(name))
 }
 
+/// Changes the rule `name` as stored when the change is made, so that the controller's
+/// firing, which moves the rule's next firing meanwhile, is not undone.
+pub fn change<R>(
+    call: &Call<'_>,
+    name: &str,
+    change: impl FnMut(&mut StoredRule) -> Result<R, Error>,
+) -> Result<R, Error> {
+    call.modify(Collection::EventRules, &rule_key(name), change)?
+        .ok_or_else(|| Error::no_rule(name))
+}
+
 /// The name of the rule an ARN of this account and region names.
 pub fn name_in_arn<'a>(call: &Call<'_>, arn: &'a str) -> Result<&'a str, Error> {
     let arns = call.arns();

@@ -3,36 +3,36 @@
 //! type) is refused when it is put rather than at every firing.
 
 use super::error::Error;
-use super::requests::{self as r, DEFAULT_BUS, MAX_TARGETS};
+use super::requests::{self as r, MAX_TARGETS};
 use super::run;
-use super::stored::existing;
+use super::stored::{change, existing};
 use crate::call::Call;
 use crate::json_api::page;
-use berth_store::Collection;
 use serde_json::{json, Value};
 
 pub fn put(call: &Call<'_>, request: &r::PutTargets) -> Result<Value, Error> {
-    let mut rule = existing(call, &request.rule)?;
-    for given in &request.targets {
-        let target = &given.target;
-        run::run_task(&rule.name, target).map_err(|why| {
-            Error::validation(format!(
-                "Parameter EcsParameters of target {} is not valid. Reason: {why}",
-                target.id
-            ))
-        })?;
-        match rule.targets.iter_mut().find(|t| t.id == target.id) {
-            Some(stored) => *stored = target.clone(),
-            None => rule.targets.push(target.clone()),
+    change(call, &request.rule, |rule| {
+        for given in &request.targets {
+            let target = &given.target;
+            run::run_task(&rule.name, target).map_err(|why| {
+                Error::validation(format!(
+                    "Parameter EcsParameters of target {} is not valid. Reason: {why}",
+                    target.id
+                ))
+            })?;
+            match rule.targets.iter_mut().find(|t| t.id == target.id) {
+                Some(stored) => *stored = target.clone(),
+                None => rule.targets.push(target.clone()),
+            }
         }
-    }
-    if rule.targets.len() > MAX_TARGETS {
-        return Err(Error::limit(format!(
-            "The requested resource exceeds the maximum number allowed: rule {} may have at most {MAX_TARGETS} targets; remove one with RemoveTargets first",
-            rule.name
-        )));
-    }
-    call.put(Collection::EventRules, &rule.key(), DEFAULT_BUS, &rule)?;
+        if rule.targets.len() > MAX_TARGETS {
+            return Err(Error::limit(format!(
+                "The requested resource exceeds the maximum number allowed: rule {} may have at most {MAX_TARGETS} targets; remove one with RemoveTargets first",
+                rule.name
+            )));
+        }
+        Ok(())
+    })?;
     Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
 }
 
@@ -53,11 +53,9 @@ pub fn list(call: &Call<'_>, request: &r::ListTargetsByRule) -> Result<Value, Er
 
 /// Removes the targets named; an id the rule does not have is already gone.
 pub fn remove(call: &Call<'_>, request: &r::RemoveTargets) -> Result<Value, Error> {
-    let mut rule = existing(call, &request.rule)?;
-    let before = rule.targets.len();
-    rule.targets.retain(|t| !request.ids.contains(&t.id));
-    if rule.targets.len() != before {
-        call.put(Collection::EventRules, &rule.key(), DEFAULT_BUS, &rule)?;
-    }
+    change(call, &request.rule, |rule| {
+        rule.targets.retain(|t| !request.ids.contains(&t.id));
+        Ok(())
+    })?;
     Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
 }
