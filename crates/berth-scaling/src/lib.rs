@@ -90,14 +90,3 @@ pub enum Vote {
     /// Scale in to this capacity (less than the current one).
     In(i64),
 }
-
-impl Vote {
-    /// The vote for moving from `current` to `capacity`.
-    pub fn toward(current: i64, capacity: i64) -> Self {
-        match capacity.cmp(&current) {
-            std::cmp::Ordering::Greater => Vote::Out(capacity),
-            std::cmp::Ordering::Less => Vote::In(capacity),
-            std::cmp::Ordering::Equal => Vote::Hold,
-        }
-    }
-}

@@ -10,10 +10,9 @@ use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 
 /// What kind of resource an entry fires.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Owner {
     /// An Application Auto Scaling scheduled action, by its key.
-    #[default]
     ScheduledAction,
     /// An EventBridge rule with a schedule, by its key.
     Rule,
@@ -23,17 +22,13 @@ pub enum Owner {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Firing {
-    /// Entries written before rules fired on schedules name no owner: they are scheduled
-    /// actions.
-    #[serde(default)]
     pub owner: Owner,
-    #[serde(alias = "actionKey")]
     pub key: String,
     pub at: f64,
 }
 
-/// The key of an owner's entry: a scheduled action's own key (as entries were keyed before
-/// rules shared the index), a rule's prefixed so the two never meet.
+/// The key of an owner's entry: a scheduled action's own key, a rule's prefixed so the two
+/// never meet.
 fn entry_key(owner: Owner, key: &str) -> String {
     match owner {
         Owner::ScheduledAction => key.to_string(),
@@ -143,18 +138,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_written_before_rules_shared_the_index_still_read() {
-        let old: Firing =
-            serde_json::from_str(r#"{"actionKey": "ecs|service/c/s|d|nightly", "at": 60.0}"#)
-                .unwrap();
-        assert_eq!(
-            old,
-            Firing {
-                owner: Owner::ScheduledAction,
-                key: "ecs|service/c/s|d|nightly".into(),
-                at: 60.0
-            }
-        );
+    fn an_entry_reads_back_as_written() {
         let rule = Firing {
             owner: Owner::Rule,
             key: "default|nightly".into(),

@@ -1,8 +1,8 @@
 //! DescribeScalingActivities: a target's activities (or every target's), newest first.
 
 use super::error::Error;
-use super::requests::{self as r, DESIRED_COUNT};
-use super::stored::{target_key, StoredActivity};
+use super::requests as r;
+use super::stored::{of_targets, StoredActivity};
 use crate::call::Call;
 use crate::json_api::page;
 use berth_store::Collection;
@@ -24,17 +24,13 @@ fn activity_json(activity: &StoredActivity) -> Value {
 }
 
 pub fn describe(call: &Call<'_>, request: &r::DescribeScalingActivities) -> Result<Value, Error> {
-    let mut activities: Vec<StoredActivity> = match &request.resource_id {
-        Some(resource) => {
-            let dimension = request
-                .scalable_dimension
-                .as_deref()
-                .unwrap_or(DESIRED_COUNT);
-            let scope = target_key(&request.service_namespace, resource, dimension);
-            call.list(Collection::ScalingActivities, Some(&scope))?
-        }
-        None => call.list(Collection::ScalingActivities, None)?,
-    };
+    let mut activities: Vec<StoredActivity> = of_targets(
+        call,
+        Collection::ScalingActivities,
+        &request.service_namespace,
+        request.resource_id.as_deref(),
+        request.scalable_dimension.as_deref(),
+    )?;
     activities.retain(|a| {
         a.service_namespace == request.service_namespace
             && request

@@ -4,8 +4,8 @@
 //! created only in scaling activities' causes.
 
 use super::error::Error;
-use super::requests::{self as r, PolicyType, DESIRED_COUNT};
-use super::stored::{member_key, registered, target_key, StoredPolicy};
+use super::requests::{self as r, PolicyType};
+use super::stored::{member_key, of_targets, registered, StoredPolicy};
 use crate::call::Call;
 use crate::elbv2::resources::{load_balancer_name, target_group_name, LoadBalancer, TargetGroup};
 use crate::json_api::page;
@@ -158,17 +158,13 @@ fn policy_json(call: &Call<'_>, policy: &StoredPolicy) -> Result<Value, Error> {
 }
 
 pub fn describe(call: &Call<'_>, request: &r::DescribeScalingPolicies) -> Result<Value, Error> {
-    let policies: Vec<StoredPolicy> = match &request.resource_id {
-        Some(resource) => {
-            let dimension = request
-                .scalable_dimension
-                .as_deref()
-                .unwrap_or(DESIRED_COUNT);
-            let scope = target_key(&request.service_namespace, resource, dimension);
-            call.list(Collection::ScalingPolicies, Some(&scope))?
-        }
-        None => call.list(Collection::ScalingPolicies, None)?,
-    };
+    let policies: Vec<StoredPolicy> = of_targets(
+        call,
+        Collection::ScalingPolicies,
+        &request.service_namespace,
+        request.resource_id.as_deref(),
+        request.scalable_dimension.as_deref(),
+    )?;
     let matching: Vec<&StoredPolicy> = policies
         .iter()
         .filter(|p| {

@@ -4,9 +4,9 @@
 //! shares (`crate::schedules`), so that the controller reads only what is due.
 
 use super::error::Error;
-use super::requests::{self as r, DESIRED_COUNT};
+use super::requests as r;
 use super::scaling::{current_capacity, set_capacity};
-use super::stored::{member_key, registered, target_key, StoredScheduledAction, StoredTarget};
+use super::stored::{member_key, of_targets, registered, StoredScheduledAction, StoredTarget};
 use crate::call::Call;
 use crate::json_api::page;
 use crate::schedules::{self, Firing, Owner};
@@ -135,17 +135,13 @@ fn action_json(action: &StoredScheduledAction) -> Value {
 }
 
 pub fn describe(call: &Call<'_>, request: &r::DescribeScheduledActions) -> Result<Value, Error> {
-    let actions: Vec<StoredScheduledAction> = match &request.resource_id {
-        Some(resource) => {
-            let dimension = request
-                .scalable_dimension
-                .as_deref()
-                .unwrap_or(DESIRED_COUNT);
-            let scope = target_key(&request.service_namespace, resource, dimension);
-            call.list(Collection::ScheduledActions, Some(&scope))?
-        }
-        None => call.list(Collection::ScheduledActions, None)?,
-    };
+    let actions: Vec<StoredScheduledAction> = of_targets(
+        call,
+        Collection::ScheduledActions,
+        &request.service_namespace,
+        request.resource_id.as_deref(),
+        request.scalable_dimension.as_deref(),
+    )?;
     let matching: Vec<Value> = actions
         .iter()
         .filter(|a| {

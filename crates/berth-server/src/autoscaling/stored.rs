@@ -5,7 +5,7 @@
 use super::error::Error;
 use super::requests::{
     PolicyType, ScalableTargetAction, ServiceId, StepScalingPolicyConfiguration, SuspendedState,
-    TargetId, TargetTrackingScalingPolicyConfiguration,
+    TargetId, TargetTrackingScalingPolicyConfiguration, DESIRED_COUNT,
 };
 use crate::call::Call;
 use berth_scaling::decide::{Range, Suspended};
@@ -145,6 +145,21 @@ pub struct StoredActivity {
 
 pub fn target_key(namespace: &str, resource_id: &str, dimension: &str) -> String {
     format!("{namespace}|{resource_id}|{dimension}")
+}
+
+/// The records of `collection`, scoped by their scalable target, of the target a Describe
+/// names (`resource_id`, with the dimension it gives or the service's desired count), or of
+/// every target when it names none.
+pub fn of_targets<T: crate::call::Resource>(
+    call: &Call<'_>,
+    collection: Collection,
+    namespace: &str,
+    resource_id: Option<&str>,
+    dimension: Option<&str>,
+) -> Result<Vec<T>, crate::call::Fault> {
+    let scope = resource_id
+        .map(|resource| target_key(namespace, resource, dimension.unwrap_or(DESIRED_COUNT)));
+    call.list(collection, scope.as_deref())
 }
 
 /// The key of a policy or scheduled action: its target's and its name.

@@ -464,6 +464,13 @@ fn suspended_scheduled_scaling_does_not_fire() {
     let mut firings = Firings::default();
     assert_eq!(api.fire(&mut firings, T0 + 61.0), 0);
     assert_eq!(api.desired(), 2);
+    // Not lost, only held: once the suspension is lifted, the next firing acts.
+    api.ok(
+        "RegisterScalableTarget",
+        target(json!({"SuspendedState": {"ScheduledScalingSuspended": false}})),
+    );
+    assert_eq!(api.fire(&mut firings, T0 + 121.0), 1);
+    assert_eq!(api.desired(), 3);
 }
 
 #[test]
