@@ -78,59 +78,91 @@ const FILE_POLL: Duration = Duration::from_millis(50);
 /// How much of a json-file one read takes.
 const FILE_CHUNK: usize = 256 << 10;
 
-/// Follows the json-file at `path` (and `path.1`, the file before its last rotation) on a
-/// blocking thread until the container has ended and all is read.
+/// Follows the json-file at `path` (and `path.1`, the file before its last rotation) until
+/// the container has ended and all is read. Each read runs on the blocking pool and gives its
+/// thread back: a machine follows as many containers as it runs, and a thread held per
+/// reader would exhaust the pool.
 fn from_file(docker: Docker, id: String, path: PathBuf, after: Option<u64>) -> OutputLines {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<OutputLine>, RuntimeError>>(8);
     let ended = Arc::new(AtomicBool::new(false));
-    let waiter = tokio::spawn(wait_for_end(docker, id, Arc::clone(&ended)));
-    tokio::task::spawn_blocking(move || {
-        let mut file = JsonFile::new(path, after);
-        let mut ended_seen: Option<Instant> = None;
-        loop {
-            match file.read() {
-                Ok(lines) if !lines.is_empty() => {
-                    if sender.blocking_send(Ok(lines)).is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = sender.blocking_send(Err(e));
-                    break;
-                }
-            }
-            if sender.is_closed() {
-                break;
-            }
-            // The engine has copied all of a container's output by the time it calls it
-            // ended; one more look after that catches what was written meanwhile.
-            if ended.load(Ordering::SeqCst) {
-                match ended_seen {
-                    Some(seen) if seen.elapsed() >= FILE_POLL * 2 => {
-                        let _ = sender.blocking_send(Ok(file.lines.finish()));
-                        break;
-                    }
-                    Some(_) => {}
-                    None => ended_seen = Some(Instant::now()),
-                }
-            }
-            std::thread::sleep(FILE_POLL);
-        }
-        waiter.abort();
-    });
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|read| (read, receiver))
-    })
-    .flat_map(|read| {
-        let lines: Vec<Result<OutputLine, RuntimeError>> = match read {
-            Ok(lines) => lines.into_iter().map(Ok).collect(),
-            Err(e) => vec![Err(e)],
-        };
-        futures_util::stream::iter(lines)
+    let follow = FileFollow {
+        file: Some(JsonFile::new(path, after)),
+        waiter: Waiter(tokio::spawn(wait_for_end(docker, id, Arc::clone(&ended)))),
+        ended,
+        ended_seen: None,
+        ready: VecDeque::new(),
+    };
+    futures_util::stream::unfold(follow, |mut follow| async move {
+        follow.next().await.map(|line| (line, follow))
     })
     .boxed()
+}
+
+/// Ends the wait for the container's end when the reader is dropped.
+struct Waiter(tokio::task::JoinHandle<()>);
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct FileFollow {
+    /// `None` once everything is read, or reading failed.
+    file: Option<JsonFile>,
+    waiter: Waiter,
+    ended: Arc<AtomicBool>,
+    /// When the container was first seen ended.
+    ended_seen: Option<Instant>,
+    ready: VecDeque<OutputLine>,
+}
+
+impl FileFollow {
+    async fn next(&mut self) -> Option<Result<OutputLine, RuntimeError>> {
+        loop {
+            if let Some(line) = self.ready.pop_front() {
+                return Some(Ok(line));
+            }
+            let mut file = self.file.take()?;
+            let (file, read) = match tokio::task::spawn_blocking(move || {
+                let read = file.read();
+                (file, read)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => {
+                    let failed = std::io::Error::other(format!("reading a json-file: {e}"));
+                    return Some(Err(RuntimeError::Docker(DockerError::IOError {
+                        err: failed,
+                    })));
+                }
+            };
+            let mut file = match read {
+                Ok(lines) if !lines.is_empty() => {
+                    self.ready.extend(lines);
+                    self.file = Some(file);
+                    continue;
+                }
+                Ok(_) => file,
+                Err(e) => return Some(Err(e)),
+            };
+            // The engine has copied all of a container's output by the time it calls it
+            // ended; one more look after that catches what was written meanwhile.
+            if self.ended.load(Ordering::SeqCst) {
+                match self.ended_seen {
+                    Some(seen) if seen.elapsed() >= FILE_POLL * 2 => {
+                        self.ready.extend(file.lines.finish());
+                        self.waiter.0.abort();
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => self.ended_seen = Some(Instant::now()),
+                }
+            }
+            self.file = Some(file);
+            tokio::time::sleep(FILE_POLL).await;
+        }
+    }
 }
 
 /// Sets `ended` once the container is no longer running.
