@@ -23,7 +23,7 @@ use crate::output_requests::{Busy, Waiting};
 use crate::registry::{Access, Action, Input, Later, Output, Service};
 use berth_aws::{AwsError, ServiceSpec};
 use berth_logs::filter::Pattern;
-use berth_model::agent::{KeptLine, OutputPage, OutputRequest, OutputResult};
+use berth_model::agent::{OutputPage, OutputRequest, OutputResult};
 use berth_model::arn::resource_id;
 use berth_model::resources::Task;
 use berth_model::ApiError;
@@ -197,7 +197,6 @@ fn get_container_output(call: &Call<'_>, request: &GetContainerOutput) -> Result
         asked.push(ask(call, &cluster.cluster_arn, wanted, request.start_time)?);
     }
     let pattern = request.pattern.clone();
-    let start_time = request.start_time;
     Ok(Output::Later(Later::new(async move {
         let answers = futures_util::future::join_all(asked.into_iter().map(|asked| async {
             match asked {
@@ -208,14 +207,9 @@ fn get_container_output(call: &Call<'_>, request: &GetContainerOutput) -> Result
                     container_name,
                     place,
                 } => match tokio::time::timeout(ANSWER_WAIT, waiting.answer()).await {
-                    Ok(result) => answered(
-                        &task,
-                        &container_name,
-                        &place,
-                        result,
-                        pattern.as_deref(),
-                        start_time,
-                    ),
+                    Ok(result) => {
+                        answered(&task, &container_name, &place, result, pattern.as_deref())
+                    }
                     Err(_) => failed(
                         &task,
                         &container_name,
@@ -344,11 +338,13 @@ fn answered(
     place: &Place,
     result: OutputResult,
     pattern: Option<&Pattern>,
-    start_time: Option<i64>,
 ) -> Value {
     match result {
+        // Lines written before the start time the agent has passed over already.
         OutputResult::Page(mut page) => {
-            page.lines.retain(|line| shown(line, pattern, start_time));
+            if let Some(pattern) = pattern {
+                page.lines.retain(|line| pattern.matches(&line.text));
+            }
             page_value(task, container_name, &page)
         }
         OutputResult::Gone => failed(
@@ -372,12 +368,6 @@ fn answered(
             ),
         ),
     }
-}
-
-/// Whether a line is in the answer: written since `start_time`, matching the pattern.
-fn shown(line: &KeptLine, pattern: Option<&Pattern>, start_time: Option<i64>) -> bool {
-    start_time.is_none_or(|start| line.timestamp >= start)
-        && pattern.is_none_or(|pattern| pattern.matches(&line.text))
 }
 
 fn page_value(task: &str, container_name: &str, page: &OutputPage) -> Value {
@@ -405,6 +395,7 @@ fn page_value(task: &str, container_name: &str, page: &OutputPage) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_model::agent::KeptLine;
 
     fn line(position: u64, timestamp: i64, text: &str) -> KeptLine {
         KeptLine {
@@ -427,7 +418,6 @@ mod tests {
     fn a_page_is_filtered_but_keeps_the_agents_position() {
         let page = OutputPage {
             lines: vec![
-                line(1, 1_000, "ERROR early"),
                 line(2, 5_000, "INFO fine"),
                 line(3, 6_000, "ERROR disk full"),
             ],
@@ -441,7 +431,6 @@ mod tests {
             &place("docker"),
             OutputResult::Page(page),
             Some(&pattern),
-            Some(2_000),
         );
         assert_eq!(
             value,
@@ -457,14 +446,7 @@ mod tests {
 
     #[test]
     fn what_cannot_be_read_says_where_the_output_is() {
-        let gone = answered(
-            "t1",
-            "web",
-            &place("docker"),
-            OutputResult::Gone,
-            None,
-            None,
-        );
+        let gone = answered("t1", "web", &place("docker"), OutputResult::Gone, None);
         assert_eq!(gone["error"]["code"], "ContainerGone");
         assert!(gone["error"]["message"]
             .as_str()
