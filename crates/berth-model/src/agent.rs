@@ -167,6 +167,16 @@ pub enum Resolution {
     Failed { reason: String },
 }
 
+impl Resolution {
+    /// The resolved secrets of the container `name`, if it has any and all were resolved.
+    pub fn container(&self, name: &str) -> Option<&ContainerSecrets> {
+        match self {
+            Resolution::Resolved { containers } => containers.get(name),
+            Resolution::Failed { .. } => None,
+        }
+    }
+}
+
 /// One container's resolved secrets.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

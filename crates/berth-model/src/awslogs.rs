@@ -3,6 +3,7 @@
 //! lines join into multi-line events. The server reads the group before a task starts (to
 //! create it, or to fail the task naming it); the agent reads the rest when it captures.
 
+use crate::agent::ContainerSecrets;
 use crate::resources::ContainerDefinition;
 use std::collections::BTreeMap;
 
@@ -43,6 +44,23 @@ impl Destination {
             None => runtime_id.to_string(),
         }
     }
+}
+
+/// The container's destination, with its resolved secrets' `secretOptions` (see
+/// [`destination`]).
+pub fn destination_with_secrets(
+    container: &ContainerDefinition,
+    secrets: Option<&ContainerSecrets>,
+) -> Result<Option<Destination>, String> {
+    let secret_options: BTreeMap<String, String> = secrets
+        .map(|found| {
+            let options = found.log_options.iter();
+            options
+                .map(|(key, value)| (key.clone(), value.expose().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    destination(container, &secret_options)
 }
 
 /// The container's destination: `None` when it does not log with `awslogs`, an error in

@@ -10,7 +10,6 @@ use berth_model::agent::Resolution;
 use berth_model::awslogs::{self, FAILURE_PREFIX};
 use berth_model::resources::ContainerDefinition;
 use berth_model::ApiError;
-use std::collections::BTreeMap;
 
 /// Why the task cannot start for its log groups, or `None` when each is there (created now
 /// where asked). `secrets` are the task's resolved secrets, whose `secretOptions` may name
@@ -23,19 +22,8 @@ pub fn prepare(
     let mut problems = Vec::new();
     for container in containers {
         let name = container.name.as_deref().unwrap_or_default();
-        let secret_options: BTreeMap<String, String> = match secrets {
-            Some(Resolution::Resolved { containers }) => containers
-                .get(name)
-                .map(|found| {
-                    let options = found.log_options.iter();
-                    options
-                        .map(|(key, value)| (key.clone(), value.expose().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            _ => BTreeMap::new(),
-        };
-        let destination = match awslogs::destination(container, &secret_options) {
+        let container_secrets = secrets.and_then(|resolved| resolved.container(name));
+        let destination = match awslogs::destination_with_secrets(container, container_secrets) {
             Ok(Some(destination)) => destination,
             Ok(None) => continue,
             Err(problem) => {

@@ -157,13 +157,10 @@ impl<R: Runtime> Capture<R> {
             else {
                 continue;
             };
-            let container_secrets = match secrets.get(&task.task_id) {
-                Some(Resolution::Resolved { containers }) => {
-                    containers.get(&observed.container_name)
-                }
-                _ => None,
-            };
-            let found = destination(definition, container_secrets)
+            let container_secrets = secrets
+                .get(&task.task_id)
+                .and_then(|resolved| resolved.container(&observed.container_name));
+            let found = awslogs::destination_with_secrets(definition, container_secrets)
                 .and_then(|d| d.map(|d| joining(&d).map(|regex| (d, regex))).transpose());
             let (destination, starts) = match found {
                 Ok(Some(found)) => found,
@@ -215,22 +212,6 @@ impl<R: Runtime> Capture<R> {
     }
 }
 
-/// The container's `awslogs` destination, with its resolved `secretOptions`.
-fn destination(
-    definition: &ContainerDefinition,
-    secrets: Option<&ContainerSecrets>,
-) -> Result<Option<Destination>, String> {
-    let secret_options: BTreeMap<String, String> = secrets
-        .map(|c| {
-            let options = c.log_options.iter();
-            options
-                .map(|(k, v)| (k.clone(), v.expose().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    awslogs::destination(definition, &secret_options)
-}
-
 /// The regular expression that starts a multi-line event, compiled.
 fn joining(destination: &Destination) -> Result<Option<Regex>, String> {
     match &destination.joining {
@@ -250,7 +231,7 @@ pub fn check(
     definition: &ContainerDefinition,
     secrets: Option<&ContainerSecrets>,
 ) -> Result<(), AgentError> {
-    destination(definition, secrets)
+    awslogs::destination_with_secrets(definition, secrets)
         .and_then(|d| d.as_ref().map(joining).transpose())
         .map(drop)
         .map_err(AgentError::Unresolved)
