@@ -11,6 +11,7 @@
 
 pub mod capture;
 pub mod env_files;
+pub mod identity;
 pub mod metrics;
 pub mod node;
 pub mod output;

@@ -5,6 +5,7 @@
 //! the full picture again.
 
 use crate::capture::{self, Capture};
+use crate::identity::{Identity, Registered};
 use crate::metrics;
 use crate::output;
 use crate::usage::Sampler;
@@ -209,17 +210,19 @@ pub async fn run<R: Runtime>(
         () = &mut stop => return Ok(()),
     };
     tracing::info!(instance = %registration.container_instance_arn, runtime = runtime.name(), "agent registered");
+    let identity = Identity::new(
+        &registration.container_instance_arn,
+        &registration.agent_key,
+    );
     let capture = Capture::start(
         Arc::clone(&runtime),
         config.server.clone(),
-        &registration.container_instance_arn,
-        &registration.agent_key,
+        identity.clone(),
     );
     let sampler = Sampler::start(
         Arc::clone(&runtime),
         config.server.clone(),
-        &registration.container_instance_arn,
-        &registration.agent_key,
+        identity.clone(),
         config.sample_every,
     );
     let _metrics = metrics_listener.map(|listener| {
@@ -363,8 +366,10 @@ pub async fn run<R: Runtime>(
                 for request in answer.output_requests {
                     let runtime = Arc::clone(&runtime);
                     let server = config.server.clone();
-                    let instance_arn = registration.container_instance_arn.clone();
-                    let agent_key = registration.agent_key.clone();
+                    let Registered {
+                        instance_arn,
+                        agent_key,
+                    } = identity.get();
                     answering.spawn(async move {
                         output::answer(
                             runtime.as_ref(),
@@ -391,11 +396,7 @@ pub async fn run<R: Runtime>(
                     registered = register(&config) => registered?,
                     () = &mut stop => return Ok(()),
                 };
-                capture.registered(
-                    &registration.container_instance_arn,
-                    &registration.agent_key,
-                );
-                sampler.registered(
+                identity.set(
                     &registration.container_instance_arn,
                     &registration.agent_key,
                 );

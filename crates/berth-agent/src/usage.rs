@@ -14,9 +14,10 @@ use berth_model::agent::{
 use berth_runtime::{Runtime, Usage};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::identity::{Identity, Registered};
 use crate::{Observed, State};
 
 /// How often the agent samples unless told otherwise.
@@ -117,7 +118,7 @@ pub struct Sampler {
 
 struct Shared {
     server: Endpoint,
-    identity: RwLock<(String, String)>,
+    identity: Identity,
     containers: Mutex<Vec<Sampled>>,
     latest: Mutex<Vec<Reading>>,
     counts: Counts,
@@ -128,27 +129,18 @@ impl Sampler {
     pub fn start<R: Runtime>(
         runtime: Arc<R>,
         server: Endpoint,
-        instance_arn: &str,
-        agent_key: &str,
+        identity: Identity,
         every: Duration,
     ) -> Sampler {
         let shared = Arc::new(Shared {
             server,
-            identity: RwLock::new((instance_arn.to_string(), agent_key.to_string())),
+            identity,
             containers: Mutex::default(),
             latest: Mutex::default(),
             counts: Counts::default(),
         });
         let task = tokio::spawn(sample_loop(runtime, Arc::clone(&shared), every));
         Sampler { shared, task }
-    }
-
-    pub fn registered(&self, instance_arn: &str, agent_key: &str) {
-        *self
-            .shared
-            .identity
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = (instance_arn.to_string(), agent_key.to_string());
     }
 
     /// What runs now: the next sample reads these containers.
@@ -240,11 +232,10 @@ async fn sample_loop<R: Runtime>(runtime: Arc<R>, shared: Arc<Shared>, every: Du
 
 /// Sends the tasks' usage in reports of at most [`MAX_TASKS_PER_USAGE_REPORT`].
 async fn send(shared: &Shared, tasks: Vec<TaskUsage>) {
-    let (instance_arn, agent_key) = shared
-        .identity
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let Registered {
+        instance_arn,
+        agent_key,
+    } = shared.identity.get();
     for chunk in tasks.chunks(MAX_TASKS_PER_USAGE_REPORT) {
         let report = UsageReport {
             container_instance_arn: instance_arn.clone(),

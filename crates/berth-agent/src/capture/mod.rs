@@ -14,6 +14,7 @@
 
 pub mod joiner;
 
+use crate::identity::Identity;
 use crate::node::call;
 use crate::AgentError;
 use berth_client::endpoint::Endpoint;
@@ -28,7 +29,7 @@ use futures_util::StreamExt;
 use joiner::{Joiner, Line};
 use regex::Regex;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,13 +43,6 @@ const BATCH_WAIT: Duration = Duration::from_millis(100);
 /// How often a reader looks whether its pending multi-line event has waited enough.
 const JOIN_TICK: Duration = Duration::from_millis(250);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Who the agent is to the server, once registered.
-#[derive(Clone)]
-struct Identity {
-    instance_arn: String,
-    agent_key: String,
-}
 
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct StreamKey {
@@ -87,28 +81,19 @@ pub struct Capture<R> {
 struct Shared<R> {
     runtime: Arc<R>,
     server: Endpoint,
-    /// Replaced when the agent registers again.
-    identity: RwLock<Identity>,
+    identity: Identity,
     containers: Mutex<HashMap<String, Following>>,
     queue: mpsc::Sender<Queued>,
 }
 
 impl<R: Runtime> Capture<R> {
     /// A capture shipping to `server` as the registered instance, with its shipper running.
-    pub fn start(
-        runtime: Arc<R>,
-        server: Endpoint,
-        instance_arn: &str,
-        agent_key: &str,
-    ) -> Capture<R> {
+    pub fn start(runtime: Arc<R>, server: Endpoint, identity: Identity) -> Capture<R> {
         let (queue, queued) = mpsc::channel(QUEUE);
         let shared = Arc::new(Shared {
             runtime,
             server,
-            identity: RwLock::new(Identity {
-                instance_arn: instance_arn.to_string(),
-                agent_key: agent_key.to_string(),
-            }),
+            identity,
             containers: Mutex::default(),
             queue,
         });
@@ -118,18 +103,6 @@ impl<R: Runtime> Capture<R> {
             shared,
             tasks: Mutex::new(tasks),
         }
-    }
-
-    /// Who to ship as, after the agent registered again.
-    pub fn registered(&self, instance_arn: &str, agent_key: &str) {
-        *self
-            .shared
-            .identity
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Identity {
-            instance_arn: instance_arn.to_string(),
-            agent_key: agent_key.to_string(),
-        };
     }
 
     /// Starts following every container in `seen` whose task is `desired` and that logs with
@@ -341,11 +314,7 @@ impl<R: Runtime> Reader<R> {
 
 impl<R> Shared<R> {
     async fn send(&self, request: &mut ShipLogsRequest) -> Result<ShipLogsResponse, AgentError> {
-        let identity = self
-            .identity
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let identity = self.identity.get();
         request.container_instance_arn = identity.instance_arn;
         call(
             &self.server,
