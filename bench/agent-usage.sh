@@ -11,6 +11,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 tasks=50
 sample_seconds=5
 window=60
@@ -34,11 +36,11 @@ aws_cli="$repo/.venv/bin/aws"
 [[ -x $aws_cli ]] || bash scripts/python-env.sh >/dev/null
 
 work=$(mktemp -d)
-server_pid=""
+pids=()
 agent_pid=""
 cleanup() {
-    [[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null || true
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
+    [[ -n $agent_pid ]] && stop_process "$agent_pid"
+    for pid in "${pids[@]}"; do stop_process "$pid"; done
     # The process runtime leaves its tasks running when the agent stops, as Docker would.
     for record in "$work"/agent/processes/*/record.json; do
         [[ -f $record ]] || continue
@@ -50,10 +52,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$((20000 + RANDOM % 20000))
-"$berth" server --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do grep -q "listening" "$work/server.log" && break; sleep 0.1; done
+port=$(free_port)
+start_berth_server "$berth" "$work/data" "$work/server.log" "$port"
 eval "$(grep '^export ' "$work/server.log")"
 token=$("$berth" tokens create --data-dir "$work/data" 2>/dev/null)
 

@@ -16,3 +16,26 @@ stop_process() {
     kill -KILL "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
+
+# start_berth_server BERTH DATA_DIR LOG PORT [ARGS...]: starts `berth server` listening on
+# 127.0.0.1:PORT with ARGS, sets server_pid and appends it to the caller's `pids` array, and
+# returns once it listens; exits with its log when it dies or takes more than 30 s to start.
+start_berth_server() {
+    local berth=$1 data=$2 log=$3 port=$4
+    shift 4
+    "$berth" server --data-dir "$data" --listen "127.0.0.1:$port" "$@" >"$log" 2>&1 &
+    server_pid=$!
+    pids+=("$server_pid")
+    for _ in $(seq 1 300); do
+        grep -q "berth server listening on" "$log" && return 0
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            echo "berth server exited while starting:" >&2
+            cat "$log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "berth server did not start within 30 s:" >&2
+    cat "$log" >&2
+    exit 1
+}

@@ -141,23 +141,7 @@ trap 'exit 143' TERM
 
 # Berth: a server with a fresh data dir, listeners on loopback only, and one Docker agent.
 port=$(free_port)
-"$berth" server --data-dir "$work/server" --listen "127.0.0.1:$port" --lb-bind 127.0.0.1 \
-    >"$work/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 300); do
-    grep -q "berth server listening on" "$work/server.log" && break
-    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
-        echo "berth server exited while starting:" >&2
-        cat "$work/server.log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-grep -q "berth server listening on" "$work/server.log" || {
-    echo "berth server did not start within 30 s:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-}
+start_berth_server "$berth" "$work/server" "$work/server.log" "$port" --lb-bind 127.0.0.1
 token=$("$berth" tokens create --data-dir "$work/server" 2>/dev/null)
 "$berth" agent --server "http://127.0.0.1:$port" --token "$token" --runtime docker \
     --state-dir "$work/agent" --label "$label" >"$work/agent.log" 2>&1 &

@@ -111,24 +111,7 @@ trap 'exit 143' TERM
 
 
 port=$(free_port)
-"$berth" server --data-dir "$work/server" --listen "127.0.0.1:$port" --lb-bind 127.0.0.1 \
-    >"$work/server.log" 2>&1 &
-server_pid=$!
-pids+=("$server_pid")
-for _ in $(seq 1 300); do
-    grep -q "berth server listening on" "$work/server.log" && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "berth server exited while starting:" >&2
-        cat "$work/server.log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-grep -q "berth server listening on" "$work/server.log" || {
-    echo "berth server did not start within 30 s:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-}
+start_berth_server "$berth" "$work/server" "$work/server.log" "$port" --lb-bind 127.0.0.1
 
 # An agent registers only into a cluster that exists.
 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_CONFIG_FILE=/dev/null \
