@@ -12,7 +12,8 @@
 use super::error::Error;
 use super::protocol::Protocol;
 use super::requests::{
-    check_length, dimensions, lenient, metric_name, namespace, unit, value, Checked, RawDimension,
+    self, check_length, dimensions, lenient, metric_name, namespace, unit, value, Checked,
+    RawDimension,
 };
 use crate::autoscaling::requests::DESIRED_COUNT;
 use crate::autoscaling::scaling::{self, Reading};
@@ -658,20 +659,6 @@ fn max_records(value: Option<i64>) -> Result<usize, Error> {
     }
 }
 
-fn start(token: Option<String>) -> Result<usize, Error> {
-    token
-        .map(|t| {
-            berth_aws::paging::decode_token(&t).ok_or_else(|| {
-                Error::new(
-                    "InvalidNextToken",
-                    "The NextToken is not one this API gave out.",
-                )
-            })
-        })
-        .transpose()
-        .map(Option::unwrap_or_default)
-}
-
 impl Checked for DescribeAlarms {
     type Raw = RawDescribe;
 
@@ -705,7 +692,7 @@ impl Checked for DescribeAlarms {
             state,
             action_prefix: raw.action_prefix,
             max_records: max_records(raw.max_records)?,
-            start: start(raw.next_token)?,
+            start: requests::offset(raw.next_token)?,
         })
     }
 }
@@ -936,17 +923,7 @@ impl Checked for DescribeAlarmHistory {
                 })
             })
             .transpose()?;
-        let ascending = match raw.scan_by.as_deref() {
-            None | Some("TimestampDescending") => false,
-            Some("TimestampAscending") => true,
-            Some(other) => {
-                return Err(Error::invalid_value(
-                    "ScanBy",
-                    other,
-                    "It must be TimestampDescending or TimestampAscending.",
-                ))
-            }
-        };
+        let ascending = requests::ascending(raw.scan_by.as_deref())?;
         Ok(DescribeAlarmHistory {
             protocol,
             name: raw.alarm_name,
@@ -954,7 +931,7 @@ impl Checked for DescribeAlarmHistory {
             start: raw.start_date,
             end: raw.end_date,
             max_records: max_records(raw.max_records)?,
-            offset: start(raw.next_token)?,
+            offset: requests::offset(raw.next_token)?,
             ascending,
         })
     }

@@ -697,26 +697,8 @@ impl Checked for GetMetricData {
                 "At least one query must have ReturnData set to true.",
             ));
         }
-        let ascending = match raw.scan_by.as_deref() {
-            None | Some("TimestampDescending") => false,
-            Some("TimestampAscending") => true,
-            Some(other) => {
-                return Err(Error::invalid_value(
-                    "ScanBy",
-                    other,
-                    "It must be TimestampDescending or TimestampAscending.",
-                ))
-            }
-        };
-        let skip = match raw.next_token {
-            None => 0,
-            Some(token) => berth_aws::paging::decode_token(&token).ok_or_else(|| {
-                Error::new(
-                    "InvalidNextToken",
-                    "The NextToken was not issued by this API.",
-                )
-            })?,
-        };
+        let ascending = ascending(raw.scan_by.as_deref())?;
+        let skip = offset(raw.next_token)?;
         let max_datapoints = match raw.max_datapoints {
             None => 100_800,
             Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
@@ -900,5 +882,31 @@ impl Checked for ListMetrics {
             recently_active,
             after,
         })
+    }
+}
+
+/// Whether `ScanBy` asks for the oldest first (the default is the newest first).
+pub(super) fn ascending(scan_by: Option<&str>) -> Result<bool, Error> {
+    match scan_by {
+        None | Some("TimestampDescending") => Ok(false),
+        Some("TimestampAscending") => Ok(true),
+        Some(other) => Err(Error::invalid_value(
+            "ScanBy",
+            other,
+            "It must be TimestampDescending or TimestampAscending.",
+        )),
+    }
+}
+
+/// Where a page starts: what its `NextToken` says, or the first item.
+pub(super) fn offset(token: Option<String>) -> Result<usize, Error> {
+    match token {
+        None => Ok(0),
+        Some(token) => berth_aws::paging::decode_token(&token).ok_or_else(|| {
+            Error::new(
+                "InvalidNextToken",
+                "The NextToken was not issued by this API.",
+            )
+        }),
     }
 }
