@@ -1,14 +1,9 @@
 //! Handler tests over the in-memory metric store, called as the front calls them, in both
 //! protocols.
 
-use crate::call::Context;
 use crate::local::LocalClient;
 use berth_aws::AwsError;
-use berth_metrics::store::MemoryMetricStore;
-use berth_model::Arns;
-use berth_store::MemoryStore;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// A whole hour.
 const NOW: f64 = 1_700_002_800.0;
@@ -20,13 +15,8 @@ struct Api {
 
 impl Api {
     fn new() -> Self {
-        let cx = Context::new(
-            Arc::new(MemoryStore::new()),
-            Arns::new("us-east-1", "000000000000"),
-        )
-        .with_metrics(Arc::new(MemoryMetricStore::default()));
         Self {
-            client: LocalClient::new(Arc::new(cx)),
+            client: LocalClient::in_memory(NOW),
         }
     }
 
