@@ -229,17 +229,18 @@ impl ProcessRuntime {
                     ),
                 };
                 // Unless its parent recorded the real exit meanwhile (one recorded later
-                // replaces this guess).
+                // replaces this guess), or the container is being removed.
                 let dir = self.dir(id);
-                match read_record(&dir).and_then(|fresh| fresh.exit) {
-                    Some(recorded) => Some(recorded),
-                    None => {
+                match read_record(&dir).map(|fresh| fresh.exit) {
+                    Some(Some(recorded)) => Some(recorded),
+                    Some(None) => {
                         record.exit = Some(exit.clone());
                         if let Err(e) = write_record(&dir, record) {
                             tracing::warn!(id, error = %e, "cannot record an exit");
                         }
                         Some(exit)
                     }
+                    None => Some(exit),
                 }
             }
         };
@@ -422,8 +423,7 @@ impl Runtime for ProcessRuntime {
             // Fails while the kernel is still tearing the group down; it is empty and tiny.
             let _ = fs::remove_dir(cgroups.path(id));
         }
-        let dir = self.dir(id);
-        fs::remove_dir_all(&dir).map_err(|e| backend(&dir, e))
+        remove_state_dir(&self.dir(id))
     }
 
     async fn list(&self) -> Result<Vec<ContainerStatus>, RuntimeError> {
@@ -817,6 +817,22 @@ fn write_record(dir: &Path, record: &Record) -> io::Result<()> {
     file.write_all(&serde_json::to_vec(record).map_err(io::Error::other)?)?;
     file.sync_all()?;
     fs::rename(&temporary, dir.join("record.json"))
+}
+
+/// Removes a container's directory. A concurrent `list` or `inspect` may record a guessed
+/// exit in it (a temporary file, then a rename) while it is being emptied; each such write
+/// ends within a moment, so emptying again wins.
+fn remove_state_dir(dir: &Path) -> Result<(), RuntimeError> {
+    let mut attempts = 0;
+    loop {
+        match fs::remove_dir_all(dir) {
+            Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty && attempts < 5 => {
+                attempts += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            result => return result.map_err(|e| backend(dir, e)),
+        }
+    }
 }
 
 fn backend(path: &Path, error: io::Error) -> RuntimeError {
