@@ -1,7 +1,9 @@
 """`GET /metrics` on the server and on an agent, parsed by Prometheus' own text-format parser
 (the `prometheus-client` package): a service whose task burns a core shows its CPU
 utilization above its reservation on both runtimes, the agent shows the container's CPU and
-memory, and requests through Berth's load balancer are counted by target group and class."""
+memory, and requests through Berth's load balancer are counted by target group and class,
+in `/metrics` and in CloudWatch's `AWS/ApplicationELB`. Target tracking scales services on
+CPU and on requests per target."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import BerthServer, free_port, wait_for
 from docker_cluster import TESTAPP_V1, running_agent
-from load import get
+from load import Load, get
 from test_deployments import Site, web_app
 
 
@@ -127,6 +129,75 @@ def test_requests_through_the_load_balancer_are_counted(cluster):
     per_target = [s for s in samples.get("berth_lb_target_requests_total", [])
                   if s.labels["target_group"] == "web"]
     assert [s.value for s in per_target] == [30], per_target
+
+    # The same counts in CloudWatch, under ALB's names and dimensions.
+    cw = server.client(service="cloudwatch")
+    dimensions = [{"Name": "LoadBalancer", "Value": load_balancer_dimension(site)},
+                  {"Name": "TargetGroup", "Value": target_group_dimension(group)}]
+
+    def statistic(name: str, stat: str, dims: list = dimensions) -> float:
+        points = cw.get_metric_statistics(
+            Namespace="AWS/ApplicationELB", MetricName=name, Dimensions=dims,
+            StartTime=time.time() - 600, EndTime=time.time() + 60, Period=3600, Statistics=[stat])["Datapoints"]
+        return sum(p[stat] for p in points)
+    wait_for(lambda: statistic("RequestCount", "Sum"), "the requests in CloudWatch", lambda n: n == 30, timeout=30)
+    assert statistic("HTTPCode_Target_2XX_Count", "Sum") == 25
+    assert statistic("HTTPCode_Target_4XX_Count", "Sum") == 5
+    assert statistic("TargetResponseTime", "SampleCount") == 30
+    assert 0 < statistic("TargetResponseTime", "Maximum") < 5
+    assert statistic("HealthyHostCount", "Maximum") == 1
+    assert statistic("RequestCount", "Sum", dimensions[:1]) == 30, "the load balancer's total"
+    assert statistic("RequestCountPerTarget", "Sum", dimensions[1:]) == 30, "one healthy target"
+
+
+def load_balancer_dimension(site: Site) -> str:
+    """ALB's `LoadBalancer` dimension: `app/<name>/<id>`."""
+    return site.balancer["LoadBalancerArn"].split(":loadbalancer/", 1)[1]
+
+
+def target_group_dimension(group_arn: str) -> str:
+    """ALB's `TargetGroup` dimension: `targetgroup/<name>/<id>`."""
+    return group_arn.rsplit(":", 1)[1]
+
+
+def test_target_tracking_on_requests_per_target_scales_out_and_in_dropping_no_request(cluster):
+    """ALBRequestCountPerTarget: a burst of requests through Berth's load balancer scales the
+    web service out to its maximum, a trickle afterwards brings it back to its minimum, and
+    no request fails while targets are added and drained."""
+    server, _ = cluster
+    site = Site(server)
+    group = site.group("web", deregistration_delay=5)
+    site.listen(group)
+    site.serve("web", group, web_app(TESTAPP_V1), count=1)
+    target = ["--service-namespace", "ecs", "--resource-id", "service/default/web",
+              "--scalable-dimension", "ecs:service:DesiredCount"]
+    server.aws("application-autoscaling", "register-scalable-target", *target,
+               "--min-capacity", "1", "--max-capacity", "3")
+    label = f"{load_balancer_dimension(site)}/{target_group_dimension(group)}"
+    server.aws("application-autoscaling", "put-scaling-policy", *target, "--policy-name", "requests",
+               "--policy-type", "TargetTrackingScaling", "--target-tracking-scaling-policy-configuration",
+               json.dumps({"TargetValue": 300.0, "ScaleOutCooldown": 0, "ScaleInCooldown": 0,
+                           "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget",
+                                                             "ResourceLabel": label}}))
+
+    def desired() -> int:
+        return server.ecs.describe_services(services=["web"])["services"][0]["desiredCount"]
+    # A trickle throughout (a few requests a second, far below 300 a minute for each of three
+    # targets), and a burst of tens a second, far above it for one, in the middle.
+    with Load(site.port, workers=1, pause=0.5) as trickle:
+        with Load(site.port, workers=2, pause=0.02) as burst:
+            wait_for(desired, "a scale-out to the maximum", lambda count: count == 3, timeout=90, interval=1)
+            wait_for(lambda: site.health(group), "three healthy targets",
+                     lambda states: states.count("healthy") == 3, timeout=60)
+        wait_for(desired, "a scale-in to the minimum under the trickle", lambda count: count == 1,
+                 timeout=240, interval=2)
+        wait_for(lambda: site.health(group), "the removed targets drained", lambda states: states == ["healthy"],
+                 timeout=60)
+    assert burst.tally.failures == 0, burst.tally.summary()
+    assert trickle.tally.failures == 0 and trickle.tally.ok > 20, trickle.tally.summary()
+    activities = server.aws("application-autoscaling", "describe-scaling-activities", "--service-namespace", "ecs",
+                            "--resource-id", "service/default/web")["ScalingActivities"]
+    assert any("requests" in activity["Cause"] for activity in activities), activities
 
 
 @pytest.mark.parametrize("metered", ["process"], indirect=True)

@@ -5,7 +5,9 @@
 //! sending a request to the target's answer head (`TargetResponseTime`) in a histogram.
 //!
 //! Every count is a relaxed atomic add on counters that only grow; a reader takes a
-//! [`Snapshot`] whenever it likes, and nothing on the request path waits for it.
+//! [`Snapshot`] whenever it likes, and nothing on the request path waits for it. The fastest
+//! and slowest answer are kept apart, since the last time one reader (the CloudWatch
+//! publisher) took them with [`Counts::take_extremes`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,6 +28,10 @@ pub struct Counts {
     /// Not cumulative: each answer adds to the one bucket it falls in.
     response_buckets: [AtomicU64; RESPONSE_TIME_BOUNDS.len() + 1],
     response_micros: AtomicU64,
+    /// `u64::MAX` minus the fastest answer's microseconds, so that the larger is faster and
+    /// 0 (the default) means none; taken and reset by [`Counts::take_extremes`].
+    fastest_inverted: AtomicU64,
+    slowest_micros: AtomicU64,
 }
 
 /// Counts read at one moment.
@@ -44,6 +50,14 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn responses(&self) -> u64 {
         self.response_cumulative.last().copied().unwrap_or(0)
+    }
+}
+
+/// Raises `counter` to `value`, touching it for writing only when that changes it, so the
+/// common answer costs a load.
+fn raise(counter: &AtomicU64, value: u64) {
+    if value > counter.load(Ordering::Relaxed) {
+        counter.fetch_max(value, Ordering::Relaxed);
     }
 }
 
@@ -76,8 +90,22 @@ impl Counts {
             self.target_codes[class].fetch_add(1, Ordering::Relaxed);
         }
         self.response_buckets[bucket(took.as_secs_f64())].fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX - 1);
         self.response_micros.fetch_add(micros, Ordering::Relaxed);
+        raise(&self.fastest_inverted, u64::MAX - micros);
+        raise(&self.slowest_micros, micros);
+    }
+
+    /// The fastest and slowest answer since the last call, if any came.
+    pub fn take_extremes(&self) -> Option<(Duration, Duration)> {
+        let fastest = self.fastest_inverted.swap(0, Ordering::Relaxed);
+        let slowest = self.slowest_micros.swap(0, Ordering::Relaxed);
+        (fastest != 0).then(|| {
+            (
+                Duration::from_micros(u64::MAX - fastest),
+                Duration::from_micros(slowest),
+            )
+        })
     }
 
     /// The load balancer answered `status` itself.
@@ -132,6 +160,25 @@ mod tests {
         assert_eq!(seen.response_cumulative[6], 2);
         assert_eq!(seen.response_cumulative[RESPONSE_TIME_BOUNDS.len() - 1], 2);
         assert!((seen.response_seconds_sum - 60.0303).abs() < 1e-9);
+    }
+
+    #[test]
+    fn extremes_are_taken_once() {
+        let counts = Counts::default();
+        assert_eq!(counts.take_extremes(), None);
+        counts.answered(200, Duration::from_millis(7));
+        counts.answered(200, Duration::from_micros(250));
+        counts.answered(500, Duration::from_secs(2));
+        assert_eq!(
+            counts.take_extremes(),
+            Some((Duration::from_micros(250), Duration::from_secs(2)))
+        );
+        assert_eq!(counts.take_extremes(), None);
+        counts.answered(200, Duration::ZERO);
+        assert_eq!(
+            counts.take_extremes(),
+            Some((Duration::ZERO, Duration::ZERO))
+        );
     }
 
     #[test]

@@ -181,6 +181,11 @@ impl TargetGroup {
         self.counts.snapshot()
     }
 
+    /// The group's fastest and slowest answer since the last call; for one reader only.
+    pub fn take_response_extremes(&self) -> Option<(Duration, Duration)> {
+        self.counts.take_extremes()
+    }
+
     /// Each registered target's counts (a draining one's too, until it leaves).
     pub fn target_counts(&self) -> Vec<(SocketAddr, Snapshot)> {
         self.targets()

@@ -423,6 +423,11 @@ impl Server {
         ));
         let metric_retention = tokio::spawn(keep_metrics_within_retention(Arc::clone(&self.cx)));
         let ecs_metrics = tokio::spawn(control::ecs_metrics::run(Arc::clone(&self.cx)));
+        let traffic_of = Arc::clone(&self.balancer);
+        let elb_metrics =
+            tokio::spawn(control::elb_metrics::run(Arc::clone(&self.cx), move || {
+                traffic_of.traffic()
+            }));
         let scaling = tokio::spawn(control::metric_scaling::run(Arc::clone(&self.cx)));
         let alarms = tokio::spawn(control::alarms::run(Arc::clone(&self.cx)));
         front::serve(self.listener, self.tls, self.front).await;
@@ -431,6 +436,7 @@ impl Server {
         retention.abort();
         metric_retention.abort();
         ecs_metrics.abort();
+        elb_metrics.abort();
         scaling.abort();
         alarms.abort();
     }

@@ -10,11 +10,14 @@
 //! [`Balancer::reserve`] before the listener is stored, so a port in use fails the call and
 //! the socket queues connections from the moment the call returns.
 
+use super::elb_metrics::GroupTraffic;
 use super::targets::{self, ServiceTarget};
 use crate::call::{Call, Context};
 use crate::data_plane::DataPlane;
 use crate::ecs::events;
-use crate::elbv2::resources::{Listener, LoadBalancer, Rule, StoredCertificate, TargetGroup};
+use crate::elbv2::resources::{
+    forwarding, Listener, LoadBalancer, Rule, StoredCertificate, TargetGroup,
+};
 use crate::prometheus::LoadBalancerCounts;
 use berth_lb::counts::{Snapshot, CLASSES, RESPONSE_TIME_BOUNDS};
 use berth_lb::group::{Algorithm, Settings, TargetGroup as LiveGroup};
@@ -191,6 +194,8 @@ struct LiveListener {
 
 struct Group {
     group: Arc<LiveGroup>,
+    /// The load balancers whose listeners forward to it, for its CloudWatch dimensions.
+    load_balancers: Vec<String>,
     _checker: Owned,
 }
 
@@ -246,6 +251,36 @@ impl Balancer {
         groups
             .into_iter()
             .map(|(name, group)| (name, group.counts(), group.target_counts()))
+            .collect()
+    }
+
+    /// What each live target group counted and how its targets are, for CloudWatch. Takes
+    /// the groups' response time extremes: for the one publisher only.
+    pub fn traffic(&self) -> Vec<GroupTraffic> {
+        let groups: Vec<(String, Vec<String>, Arc<LiveGroup>)> = self
+            .live()
+            .groups
+            .iter()
+            .map(|(arn, g)| (arn.clone(), g.load_balancers.clone(), Arc::clone(&g.group)))
+            .collect();
+        groups
+            .into_iter()
+            .map(|(target_group_arn, load_balancer_arns, group)| {
+                let health = group.health();
+                let count = |wanted: State| health.iter().filter(|(_, s, _)| *s == wanted).count();
+                GroupTraffic {
+                    target_group_arn,
+                    load_balancer_arns,
+                    counts: group.counts(),
+                    response_extremes: group.take_response_extremes(),
+                    healthy: count(State::Healthy),
+                    unhealthy: count(State::Unhealthy),
+                    registered: health
+                        .iter()
+                        .filter(|(_, s, _)| *s != State::Draining)
+                        .count(),
+                }
+            })
             .collect()
     }
 
@@ -424,6 +459,7 @@ fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify
         .collect();
     live.groups.retain(|arn, _| stored.contains(arn.as_str()));
     let mut desired = desired_targets(config);
+    let mut forwarding = forwarding(&config.listeners, &config.rules);
     for tg in &config.target_groups {
         let wanted = settings(tg);
         let group = live
@@ -433,9 +469,15 @@ fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify
                 let group = Arc::new(LiveGroup::new(wanted.clone(), Arc::clone(moved)));
                 Group {
                     _checker: Owned(tokio::spawn(berth_lb::checker::run(Arc::clone(&group)))),
+                    load_balancers: Vec::new(),
                     group,
                 }
             });
+        group.load_balancers = forwarding
+            .remove(&tg.target_group_arn)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         if group.group.settings() != wanted {
             group.group.set_settings(wanted);
         }

@@ -4,7 +4,9 @@
 //! driver that makes Berth's data plane follow the stored ELBv2 configuration (`balancer`),
 //! the services told of (or rolled onto) secrets that changed under them (`rotation`), and
 //! schedules fired when due (`schedules`: scheduled scaling actions and scheduled rules),
-//! target tracking evaluated on the metric store every few seconds (`metric_scaling`), and
+//! the services' utilization and the load balancer's counts put into the metric store
+//! (`ecs_metrics`, `elb_metrics`), target tracking evaluated on the metric store every few
+//! seconds (`metric_scaling`), and
 //! metric alarms evaluated as they fall due, running the scaling policies they name
 //! (`alarms`).
 //! Each loop sleeps until a write that concerns it is published (`crate::wake`), or until
@@ -14,6 +16,7 @@ pub mod alarms;
 pub mod balancer;
 pub mod controller;
 pub mod ecs_metrics;
+pub mod elb_metrics;
 pub mod metric_scaling;
 pub mod rotation;
 pub mod schedules;

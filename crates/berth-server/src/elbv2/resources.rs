@@ -5,7 +5,7 @@
 
 use crate::call::Ids;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What every ELBv2 ARN Berth issues starts with.
 pub fn arn_prefix(region: &str, account: &str) -> String {
@@ -364,6 +364,28 @@ pub struct StoredCertificate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_chain: Option<String>,
     pub imported_at: f64,
+}
+
+/// For every target group one of `rules` forwards to, the load balancers of the listeners
+/// doing so (a listener's default action is its default rule).
+pub fn forwarding(listeners: &[Listener], rules: &[Rule]) -> HashMap<String, BTreeSet<String>> {
+    let load_balancers: HashMap<&str, &str> = listeners
+        .iter()
+        .map(|l| (l.listener_arn.as_str(), l.load_balancer_arn.as_str()))
+        .collect();
+    let mut usage: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for rule in rules {
+        let Some(lb) = load_balancers.get(rule.listener_arn.as_str()) else {
+            continue;
+        };
+        for action in &rule.actions {
+            usage
+                .entry(action.target_group_arn.clone())
+                .or_default()
+                .insert(lb.to_string());
+        }
+    }
+    usage
 }
 
 #[cfg(test)]

@@ -43,24 +43,10 @@ pub fn target_group(call: &Call<'_>, arn: &str) -> Result<Option<TargetGroup>, E
 
 /// For every target group a listener or rule forwards to, the load balancers doing so.
 pub fn usage(call: &Call<'_>) -> Result<HashMap<String, BTreeSet<String>>, Error> {
-    let listeners: HashMap<String, String> = call
-        .list::<Listener>(Collection::Listeners, None)?
-        .into_iter()
-        .map(|l| (l.listener_arn, l.load_balancer_arn))
-        .collect();
-    let mut usage: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for rule in call.list::<Rule>(Collection::Rules, None)? {
-        let Some(lb) = listeners.get(&rule.listener_arn) else {
-            continue;
-        };
-        for action in &rule.actions {
-            usage
-                .entry(action.target_group_arn.clone())
-                .or_default()
-                .insert(lb.clone());
-        }
-    }
-    Ok(usage)
+    Ok(super::resources::forwarding(
+        &call.list::<Listener>(Collection::Listeners, None)?,
+        &call.list::<Rule>(Collection::Rules, None)?,
+    ))
 }
 
 /// Removes a listener and its rules.
