@@ -83,6 +83,23 @@ class Site:
         described = self.elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
         return [d["TargetHealth"]["State"] for d in described]
 
+    def ports_by_state(self, group: str) -> dict[str, set[int]]:
+        """The group's targets' ports by their state."""
+        described = self.elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+        states: dict[str, set[int]] = {}
+        for d in described:
+            states.setdefault(d["TargetHealth"]["State"], set()).add(d["Target"]["Port"])
+        return states
+
+
+def new_ports(ecs, service_name: str, revision: str) -> set[int]:
+    """The host ports of the service's running tasks of `revision` (`family:n`)."""
+    arns = ecs.list_tasks(serviceName=service_name)["taskArns"]
+    tasks = ecs.describe_tasks(tasks=arns)["tasks"] if arns else []
+    return {binding["hostPort"] for t in tasks
+            if t["taskDefinitionArn"].endswith(f"/{revision}") and t["lastStatus"] == "RUNNING"
+            for c in t["containers"] for binding in c.get("networkBindings", [])}
+
 
 def wait_rolled(ecs, name: str, timeout: float = 120) -> dict:
     """Until the service has one deployment, COMPLETED, with its count running."""
@@ -188,8 +205,12 @@ def test_an_open_websocket_keeps_its_old_task_until_drained(site):
             assert old.ask("hello") == "v1: hello"
             site.ecs.register_task_definition(**web_app(TESTAPP_V2))
             site.ecs.update_service(service="web", taskDefinition="web:2")
-            wait_for(lambda: site.health(group), "the new tasks to take traffic",
-                     lambda states: states.count("healthy") == 2 and "draining" in states, timeout=90, interval=0.3)
+            # Only the two new tasks healthy: an old one may stay healthy a moment after the
+            # first new one is, until the second replaces it.
+            wait_for(lambda: (site.ports_by_state(group), new_ports(site.ecs, "web", "web:2")),
+                     "the new tasks to take traffic, and only them",
+                     lambda seen: len(seen[1]) == 2 and seen[0].get("healthy") == seen[1] and "draining" in seen[0],
+                     timeout=90, interval=0.3)
             assert old.ask("still there?") == "v1: still there?", "the draining task still serves its open connection"
             new = WebSocket(site.port)
             try:
