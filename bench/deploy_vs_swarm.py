@@ -34,6 +34,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from berth_bench import free_port, log, wait_until
+
 REPLICAS = 4
 # Every wait below is a poll of a condition with a deadline; these are the deadlines.
 SETUP_TIMEOUT = 120.0
@@ -63,22 +65,6 @@ DEREGISTRATION_DELAY = 30
 
 BERTH = "Berth"
 SWARM = "Docker Swarm"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def wait_until(probe, what: str, done, timeout: float, interval: float = 0.2):
-    """Poll `probe` until `done(value)`; return that value, or exit saying what was last seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        if time.monotonic() >= deadline:
-            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {value!r}")
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,12 +121,6 @@ def get(port: int, timeout: float = 2.0) -> tuple[int, str]:
         return 0, f"{type(error).__name__}: {error}"
     finally:
         connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ Run by bench/logs-ingest.sh, which starts the server and the agent and cleans up
 from __future__ import annotations
 
 import argparse
-import configparser
 import http.client
 import json
 import math
@@ -40,13 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 
-REGION = "us-east-1"
+from berth_bench import (REGION, TICKS, client, cpu_seconds, nearest_rank, read_credentials, verdict,
+                         wait_for_agent)
+
 GROUP = "/bench/logs-ingest"
 PREFIX = "flood"
 CONTAINER = "app"
@@ -67,7 +66,6 @@ PAGE = 10_000
 
 API_WARMUP = "1s"
 API_DURATION = "5s"
-CONNECT_TIMEOUT_SECONDS = 30.0
 # A flood that stores nothing more for this long has stalled (or lost lines).
 STALL_SECONDS = 60.0
 COUNT_EVERY_SECONDS = 0.1
@@ -89,23 +87,6 @@ GOAL_LINES_PER_SECOND = 100_000
 GOAL_P99_MS = 1000
 # "Unchanged": DescribeServices' p99 during the flood within this share of the idle one.
 GOAL_API_SLOWDOWN = 0.10
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def read_credentials(path: Path) -> tuple[str, str]:
-    parser = configparser.ConfigParser()
-    parser.read(path)
-    profile = parser["berth"]
-    return profile["aws_access_key_id"], profile["aws_secret_access_key"]
-
-
-def client(service: str, endpoint: str, keys: tuple[str, str]):
-    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
-                        aws_access_key_id=keys[0], aws_secret_access_key=keys[1],
-                        # A retried call would hide a failure.
-                        config=Config(retries={"total_max_attempts": 1}, read_timeout=120))
-
 
 class NotFound(Exception):
     pass
@@ -174,14 +155,6 @@ def lines_in(event: dict | None) -> int:
     if message.startswith(FLOOD):
         return int(message.split()[1]) + 1
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system time of the process, all its threads."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # Fields 14 and 15; the command name before them may hold spaces.
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def machine_busy_seconds() -> float:
@@ -357,18 +330,6 @@ def register(ecs, family: str, image: str, lines: int, rate: float | None = None
     }])
 
 
-def wait_for_agent(ecs, cluster: str) -> None:
-    deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        arns = ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
-        if arns:
-            described = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)
-            if all(i["agentConnected"] for i in described["containerInstances"]):
-                return
-        time.sleep(0.1)
-    sys.exit(f"the agent did not join within {CONNECT_TIMEOUT_SECONDS:.0f} s")
-
-
 def describe_services_p99(args, keys: tuple[str, str]) -> float:
     """berth-bench's DescribeServices p99 (ms). It sets up its service in `default`."""
     done = subprocess.run(
@@ -463,15 +424,6 @@ def during_flood(args, ecs, raw: RawLogs, keys: tuple[str, str], rate: float) ->
     p99 = describe_services_p99(args, keys)
     after = sum(lines_in(raw.last(s)) for s in streams)
     return Busy(p99, tasks, (after - before) / (time.monotonic() - began), after < tasks * args.lines)
-
-
-def nearest_rank(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT MET"
 
 
 def paced(args, ecs, raw: RawLogs, keys: tuple[str, str], dockerd: int) -> Run:

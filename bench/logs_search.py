@@ -7,31 +7,19 @@ to `grep -F` over the file. Each search runs `--rounds` times; the table shows t
 from __future__ import annotations
 
 import argparse
-import configparser
 import random
 import statistics
 import subprocess
 import time
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
+from berth_bench import client
 
 GROUP, STREAM = "/bench/search", "web/1"
 RARE = "rare-Qz81-term"
 EVERY = 100_000
 BATCH = 10_000
 GOAL_TIMES_GREP = 3
-
-
-def logs_client(endpoint: str, credentials: Path):
-    parser = configparser.ConfigParser()
-    parser.read(credentials)
-    profile = parser["berth"]
-    return boto3.client("logs", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id=profile["aws_access_key_id"],
-                        aws_secret_access_key=profile["aws_secret_access_key"],
-                        config=Config(retries={"total_max_attempts": 1}, read_timeout=300))
 
 
 def lines(count: int) -> list[str]:
@@ -88,7 +76,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--file", type=Path, required=True)
     args = parser.parse_args()
-    logs = logs_client(args.endpoint, args.credentials)
+    logs = client("logs", args.endpoint, args.credentials, read_timeout=300)
     text = lines(args.lines)
     args.file.write_text("\n".join(text) + "\n")
     rate = ingest(logs, text)

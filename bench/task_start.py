@@ -14,9 +14,7 @@ Run by bench/task-start.sh, which starts the servers and agents and cleans up.
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
-import math
 import statistics
 import subprocess
 import sys
@@ -24,8 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
+from berth_bench import client, nearest_rank, verdict, wait_for_agent
 
 IMAGE = "berth-busybox:latest"
 # The image holds the host's /bin/busybox (scripts/test-images.sh copies it), so the process
@@ -48,7 +45,6 @@ SETTLE_SECONDS = 0.25
 # After registration or the last start: more than one 2 s long-poll cycle of the agent.
 STEADY_SECONDS = 3.0
 START_TIMEOUT_SECONDS = 30.0
-CONNECT_TIMEOUT_SECONDS = 30.0
 
 GOAL_DOCKER_OVERHEAD_MS = 50
 GOAL_PROCESS_P50_MS = 20
@@ -72,34 +68,6 @@ class Sample:
     @property
     def ms(self) -> float:
         return (self.seen - self.sent) * 1000
-
-
-def client(service: str, endpoint: str, credentials: Path):
-    parser = configparser.ConfigParser()
-    parser.read(credentials)
-    profile = parser["berth"]
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=profile["aws_access_key_id"],
-        aws_secret_access_key=profile["aws_secret_access_key"],
-        # A retried call would hide a failure inside a latency figure.
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-
-
-def wait_for_agent(ecs, name: str) -> None:
-    """Until the server's only container instance is connected: RunTask places only then."""
-    deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        arns = ecs.list_container_instances()["containerInstanceArns"]
-        if arns:
-            instances = ecs.describe_container_instances(containerInstances=arns)["containerInstances"]
-            if all(i["agentConnected"] for i in instances):
-                return
-        time.sleep(0.1)
-    sys.exit(f"the {name} agent did not register within {CONNECT_TIMEOUT_SECONDS:.0f} s")
 
 
 def epoch(value) -> float | None:
@@ -160,20 +128,11 @@ def rss_mib(pid: int) -> tuple[float, float]:
     return tuple(int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))
 
 
-def nearest_rank(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
-
-
 def growth_per_task(values: list[float]) -> float:
     """ms each task already running adds to a start: the Theil-Sen slope over the rounds,
     the median of all pairwise slopes, so a few slow outliers do not tilt it."""
     return statistics.median((values[j] - values[i]) / (j - i)
                              for i in range(len(values)) for j in range(i + 1, len(values)))
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT MET"
 
 
 def stage_ms(samples: list[Sample], begin: str, end: str) -> str:
@@ -276,7 +235,7 @@ def main() -> None:
         agent.ecs.register_task_definition(
             family=FAMILY_WITH_SECRETS, networkMode="bridge",
             containerDefinitions=[{**container, "secrets": ten_secrets(*servers[name])}])
-        wait_for_agent(agent.ecs, name)
+        wait_for_agent(agent.ecs)
     time.sleep(STEADY_SECONDS)
     for agent in agents.values():
         agent.idle = rss_mib(agent.pid)

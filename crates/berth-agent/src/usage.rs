@@ -2,7 +2,8 @@
 //! (`POST /agent/v1/usage`) in reports of at most [`MAX_TASKS_PER_USAGE_REPORT`] tasks.
 //!
 //! Each container's [`Usage`] is read through the runtime; CPU becomes ECS's units (1,024 a
-//! core) as the rate between a container's last two readings, memory becomes MiB, and a
+//! core) as the rate between a container's last two readings (or, on the first reading of a
+//! container started moments ago, since its start), memory becomes MiB, and a
 //! task's containers are added up. The arithmetic ([`cpu_units`], [`by_task`]) is pure. A
 //! report that fails is not sent again: the next sample supersedes it. The latest readings
 //! stay here for the agent's `/metrics` ([`crate::metrics`]).
@@ -11,6 +12,7 @@ use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
     DesiredTask, TaskUsage, UsageReport, UsageResponse, MAX_TASKS_PER_USAGE_REPORT,
 };
+use berth_model::resources::Timestamp;
 use berth_runtime::{Runtime, Usage};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +25,11 @@ use crate::{Observed, State};
 /// How often the agent samples unless told otherwise.
 pub const DEFAULT_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
+/// How long before each multiple of the sampling interval (in wall-clock time) a sample is
+/// taken: the server puts what the agents reported half a second after each of its 5-second
+/// periods, so a sample taken just before a period ends is in that period's datapoint.
+const SAMPLE_LEAD: Duration = Duration::from_millis(750);
+
 /// CPU units in one core, as ECS counts them.
 pub const UNITS_PER_CORE: f64 = 1024.0;
 
@@ -34,6 +41,7 @@ pub struct Sampled {
     pub family: String,
     pub container_name: String,
     pub runtime_id: String,
+    pub started_at: Timestamp,
 }
 
 /// A container's latest reading, as the agent's `/metrics` shows it.
@@ -41,7 +49,8 @@ pub struct Sampled {
 pub struct Reading {
     pub container: Sampled,
     pub usage: Usage,
-    /// CPU units over the last interval; `None` on the container's first reading.
+    /// CPU units over the last interval (on the first reading, since the container started, if
+    /// that was recent); `None` otherwise.
     pub cpu_units: Option<f64>,
 }
 
@@ -52,6 +61,34 @@ pub fn cpu_units(before: Duration, now: Duration, elapsed: Duration) -> Option<f
         return None;
     }
     Some((now - before).as_secs_f64() / elapsed.as_secs_f64() * UNITS_PER_CORE)
+}
+
+/// The CPU units of a container's first reading, taken `since_start` seconds after it
+/// started: its average since then, so that a task burning from its start is seen one sample
+/// earlier. `None` for a container that started more than two samples ago (the agent was
+/// restarted): its lifetime's average says little about now.
+pub fn first_cpu_units(cpu_time: Duration, since_start: f64, every: Duration) -> Option<f64> {
+    if !(since_start > 0.0 && since_start <= 2.0 * every.as_secs_f64()) {
+        return None;
+    }
+    cpu_units(
+        Duration::ZERO,
+        cpu_time,
+        Duration::from_secs_f64(since_start),
+    )
+}
+
+/// How long from `now` (seconds since the epoch) until the next sample is due: the next
+/// multiple of `every` less [`SAMPLE_LEAD`] (less half of `every`, when that is shorter).
+pub fn until_next_sample(now: f64, every: Duration) -> Duration {
+    let every = every.as_secs_f64();
+    if every <= 0.0 {
+        return Duration::ZERO;
+    }
+    let lead = SAMPLE_LEAD.as_secs_f64().min(every / 2.0);
+    let shifted = now + lead;
+    let next = (shifted / every).floor() * every + every;
+    Duration::from_secs_f64((next - shifted).clamp(0.0, every))
 }
 
 /// The readings added up by task, in the order tasks first appear: CPU from the containers
@@ -87,8 +124,10 @@ pub fn running(desired: &[DesiredTask], seen: &[Observed]) -> Vec<Sampled> {
     let tasks: HashMap<&str, &DesiredTask> =
         desired.iter().map(|t| (t.task_id.as_str(), t)).collect();
     seen.iter()
-        .filter(|o| matches!(o.state, State::Running { .. }))
         .filter_map(|o| {
+            let State::Running { started_at } = o.state else {
+                return None;
+            };
             let task = tasks.get(o.task_id.as_str())?;
             Some(Sampled {
                 task_arn: task.task_arn.clone(),
@@ -96,6 +135,7 @@ pub fn running(desired: &[DesiredTask], seen: &[Observed]) -> Vec<Sampled> {
                 family: task.family.clone(),
                 container_name: o.container_name.clone(),
                 runtime_id: o.runtime_id.clone(),
+                started_at,
             })
         })
         .collect()
@@ -189,8 +229,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 async fn sample_loop<R: Runtime>(runtime: Arc<R>, shared: Arc<Shared>, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let first = tokio::time::Instant::now() + until_next_sample(berth_time::now(), every);
+    let mut ticks = tokio::time::interval_at(first, every);
+    // Skipping a tick a slow sample missed keeps the samples on their wall-clock times.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     // Each container's last reading and when it was taken.
     let mut before: HashMap<String, (Instant, Duration)> = HashMap::new();
     loop {
@@ -211,9 +253,14 @@ async fn sample_loop<R: Runtime>(runtime: Arc<R>, shared: Arc<Shared>, every: Du
                 }
             };
             let at = Instant::now();
-            let rate = before
-                .get(&container.runtime_id)
-                .and_then(|(then, cpu)| cpu_units(*cpu, usage.cpu_time, at - *then));
+            let rate = match before.get(&container.runtime_id) {
+                Some((then, cpu)) => cpu_units(*cpu, usage.cpu_time, at - *then),
+                None => first_cpu_units(
+                    usage.cpu_time,
+                    berth_time::now() - container.started_at,
+                    every,
+                ),
+            };
             read_now.insert(container.runtime_id.clone(), (at, usage.cpu_time));
             readings.push(Reading {
                 container,
@@ -287,6 +334,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn samples_fall_just_before_each_multiple_of_the_interval() {
+        let five = Duration::from_secs(5);
+        for (now, every, expected) in [
+            (1000.0, five, 4.25),
+            (1004.0, five, 0.25),
+            (1004.25, five, 5.0),
+            (1004.5, five, 4.75),
+            (1002.0, Duration::from_secs(1), 0.5),
+        ] {
+            let got = until_next_sample(now, every).as_secs_f64();
+            assert!(
+                (got - expected).abs() < 1e-9,
+                "{now} every {every:?}: {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_first_reading_of_a_fresh_container_averages_since_its_start() {
+        let every = Duration::from_secs(5);
+        let s = Duration::from_secs;
+        for (cpu_time, since_start, expected) in [
+            (s(2), 2.0, Some(1024.0)),
+            (s(1), 4.0, Some(256.0)),
+            // Up to two samples after the start.
+            (s(10), 10.0, Some(1024.0)),
+            (s(11), 11.0, None),
+            // Clocks that disagree: the start seems to lie ahead.
+            (s(1), 0.0, None),
+            (s(1), -3.0, None),
+        ] {
+            assert_eq!(
+                first_cpu_units(cpu_time, since_start, every),
+                expected,
+                "{cpu_time:?} in {since_start} s"
+            );
+        }
+    }
+
     fn reading(task: &str, container: &str, cpu: Option<f64>, memory_mib: u64) -> Reading {
         Reading {
             container: Sampled {
@@ -295,6 +382,7 @@ mod tests {
                 family: "web".to_string(),
                 container_name: container.to_string(),
                 runtime_id: format!("{task}-{container}"),
+                started_at: 1_700_000_000.0,
             },
             usage: Usage {
                 cpu_time: Duration::ZERO,

@@ -2,15 +2,15 @@
 //! into the metric store every [`PERIOD`] seconds from the usage agents report
 //! ([`crate::usage`]), at one-second resolution, so that GetMetricStatistics shows them and
 //! target tracking (`metric_scaling`, a second after each period) reads them. A round looks
-//! only at the services whose tasks reported since the last one.
+//! only at the services whose tasks reported since the last one. Its datapoints are stamped
+//! with the start of the period that just ended, whose usage the reports measured, so that
+//! target tracking reads them in that period's datapoint rather than one period later.
 
+use super::metric_period::{self, PERIOD};
 use crate::call::Context;
 use crate::usage::{ServiceKey, Utilization};
 use berth_metrics::{Datapoint, Sample, Seconds, SeriesKey, Unit};
 use std::sync::Arc;
-
-/// How often utilization is put: the agents' default sampling interval.
-pub const PERIOD: f64 = 5.0;
 
 /// The `AWS/ECS` series `name` of one service, as it is put here and read by target
 /// tracking.
@@ -53,7 +53,7 @@ pub fn datapoints(
 /// Puts the utilization of every service whose tasks reported since the last round.
 pub fn publish(cx: &Context, now: f64) {
     let reported = cx.usage().drain();
-    let time = now.floor() as Seconds;
+    let time = now.floor() as Seconds - PERIOD as Seconds;
     let points: Vec<Datapoint> = reported
         .iter()
         .filter_map(|service| {
@@ -67,24 +67,17 @@ pub fn publish(cx: &Context, now: f64) {
     if points.is_empty() {
         return;
     }
-    if let Err(e) = cx.metrics().put(&points, time) {
+    if let Err(e) = cx.metrics().put(&points, now.floor() as Seconds) {
         tracing::warn!(error = %e, "putting services' CPU and memory utilization failed");
     }
 }
 
 /// Publishes at the end of every period, before target tracking reads it.
 pub async fn run(cx: Arc<Context>) {
-    loop {
-        let now = berth_time::now();
-        let next = (now / PERIOD).floor() * PERIOD + PERIOD + 0.5;
-        tokio::time::sleep(std::time::Duration::from_secs_f64((next - now).max(0.1))).await;
-        let round_cx = Arc::clone(&cx);
-        if let Err(e) =
-            tokio::task::spawn_blocking(move || publish(&round_cx, berth_time::now())).await
-        {
-            tracing::error!(error = %e, "publishing utilization panicked");
-        }
-    }
+    metric_period::after_each("services' utilization", move |_: &mut ()| {
+        publish(&cx, berth_time::now());
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -18,13 +18,13 @@
 //! only when there were some: an idle service is data to scale in on, not missing data. A
 //! group with neither targets nor traffic reports nothing, so rounds cost what is in use.
 
+use super::metric_period::{self, PERIOD};
+use crate::call::Context;
 use berth_lb::counts::{Snapshot, CLASSES};
 use berth_metrics::{Datapoint, Sample, Seconds, SeriesKey, Unit};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// How often counts are put: as often as the services' utilization.
-pub const PERIOD: f64 = super::ecs_metrics::PERIOD;
 
 const NAMESPACE: &str = "AWS/ApplicationELB";
 
@@ -249,40 +249,27 @@ pub fn datapoints(
 /// Puts what the load balancer counted since the last round, every period, a moment after
 /// the services' utilization. `traffic` reads the load balancer.
 pub async fn run(
-    cx: std::sync::Arc<crate::call::Context>,
+    cx: Arc<Context>,
     traffic: impl Fn() -> Vec<GroupTraffic> + Send + Sync + 'static,
 ) {
-    let traffic = std::sync::Arc::new(traffic);
-    let mut before: HashMap<String, Snapshot> = HashMap::new();
-    loop {
-        let now = berth_time::now();
-        let next = (now / PERIOD).floor() * PERIOD + PERIOD + 0.5;
-        tokio::time::sleep(Duration::from_secs_f64((next - now).max(0.1))).await;
-        let round_cx = std::sync::Arc::clone(&cx);
-        let read = std::sync::Arc::clone(&traffic);
-        let previous = std::mem::take(&mut before);
-        let round = tokio::task::spawn_blocking(move || {
-            let groups = read();
+    metric_period::after_each(
+        "the load balancer's metrics",
+        move |before: &mut HashMap<String, Snapshot>| {
+            let groups = traffic();
             let now = berth_time::now().floor() as Seconds;
-            let points = datapoints(&groups, &previous, now - PERIOD as Seconds);
+            let points = datapoints(&groups, before, now - PERIOD as Seconds);
             if !points.is_empty() {
-                if let Err(e) = round_cx.metrics().put(&points, now) {
+                if let Err(e) = cx.metrics().put(&points, now) {
                     tracing::warn!(error = %e, "putting the load balancer's metrics failed");
                 }
             }
-            groups
+            *before = groups
                 .into_iter()
                 .map(|g| (g.target_group_arn, g.counts))
-                .collect()
-        })
-        .await;
-        match round {
-            Ok(counted) => before = counted,
-            Err(e) => {
-                tracing::error!(error = %e, "publishing the load balancer's metrics panicked")
-            }
-        }
-    }
+                .collect();
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod balancer;
 pub mod controller;
 pub mod ecs_metrics;
 pub mod elb_metrics;
+pub mod metric_period;
 pub mod metric_scaling;
 pub mod rotation;
 pub mod schedules;
