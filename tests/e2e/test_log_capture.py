@@ -1,8 +1,9 @@
 """What containers write reaches CloudWatch Logs through the agents, on both runtimes: a
 container's 5,000 lines and its stderr in order in the stream ECS names, found by a quoted
 search with the aws CLI; a task whose log group is missing stops before it starts, naming the
-group; and a container writing a counter keeps every line exactly once while the server and
-the agent are each killed with `kill -9` and restarted."""
+group; a container writing a counter keeps every line exactly once while the server and the
+agent are each killed with `kill -9` and restarted; and a host process in `awslogs`' blocking
+mode waits while the server is away rather than lose its oldest lines."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from conftest import BerthServer, wait_for
-from docker_cluster import BUSYBOX, TESTAPP_V1, Agent
+from docker_cluster import BUSYBOX, TESTAPP_V1, Agent, running_agent
 
 
 def awslogs(group: str, create_group: bool = True, **options: str) -> dict:
@@ -156,3 +157,29 @@ def test_kill_9_of_server_and_agent_loses_and_repeats_no_line(fleet, berth_bin: 
     server.ecs.stop_task(task=arn)
     wait_for(lambda: describe(server, arn), "the task to stop", lambda t: t["lastStatus"] == "STOPPED",
              timeout=60)
+
+
+def test_a_blocking_host_process_waits_for_an_absent_server_and_loses_no_line(berth_bin: Path, server: BerthServer,
+                                                                            tmp_path: Path):
+    """With 1 MiB of output kept per process and the server killed, a host process writing
+    4.2 MB in blocking mode (the default) stalls instead of dropping its oldest lines; once
+    the server is back it writes on, and every line arrives once, in order."""
+    lines = 300_000
+    go, done = tmp_path / "go", tmp_path / "done"
+    script = (f"while [ ! -e {go} ]; do sleep 0.1; done; seq -f 'line %08.0f' 1 {lines}; "
+              f"touch {done}; sleep 1")
+    with running_agent(berth_bin, server, tmp_path, "process", ("--process-output-mib", "1")) as agent:
+        arn = run(server, agent, "held", shell_container("process", script, logConfiguration=awslogs("/ecs/held")))
+        wait_for(lambda: describe(server, arn), "the task to run", lambda t: t["lastStatus"] == "RUNNING",
+                 timeout=60)
+        server.kill()
+        go.touch()
+        time.sleep(3)
+        assert not done.exists(), "the writer waits while its unshipped output fills what is kept"
+        server.start()
+        wait_for(done.exists, "the writer to finish once the server is back", timeout=120)
+        logs = server.client(service="logs")
+        stream = f"ecs/app/{arn.rsplit('/', 1)[1]}"
+        messages = wait_for(lambda: read_stream(logs, "/ecs/held", stream), "every line in the stream",
+                            lambda m: len(m) >= lines, timeout=120, interval=2)
+        assert messages == [f"line {i:08d}" for i in range(1, lines + 1)]

@@ -572,8 +572,9 @@ async fn start<R: Runtime>(
         .find(|c| c.name.as_deref() == Some(container))
         .ok_or_else(|| AgentError::NotInTask(container.to_string()))?;
     let secrets = resolved.secrets.as_ref();
-    capture::check(definition, secrets)?;
-    let spec = spec::container_spec(task, definition, secrets, resolved.env_files)?;
+    let destination = capture::check(definition, secrets)?;
+    let mut spec = spec::container_spec(task, definition, secrets, resolved.env_files)?;
+    spec.output_backpressure = destination.is_some_and(|d| d.blocking);
     let credentials =
         secrets
             .and_then(|s| s.registry_auth.as_ref())

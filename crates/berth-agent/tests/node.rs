@@ -76,6 +76,14 @@ impl Runtime for Counting {
     fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
         self.inner.output(id, after)
     }
+
+    async fn output_shipped(&self, id: &str, position: u64) -> Result<(), RuntimeError> {
+        self.inner.output_shipped(id, position).await
+    }
+
+    fn holds_output(&self) -> bool {
+        self.inner.holds_output()
+    }
 }
 
 fn container(name: &str, depends_on: Option<&str>) -> ContainerDefinition {
@@ -436,6 +444,14 @@ impl Runtime for Held {
     fn output(&self, id: &str, after: Option<u64>) -> OutputLines {
         self.inner.output(id, after)
     }
+
+    async fn output_shipped(&self, id: &str, position: u64) -> Result<(), RuntimeError> {
+        self.inner.output_shipped(id, position).await
+    }
+
+    fn holds_output(&self) -> bool {
+        self.inner.holds_output()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -747,6 +763,19 @@ async fn kept_messages(key: &str, count: usize) -> Vec<String> {
     }
 }
 
+/// The position the runtime was last told the container's output is shipped through, once
+/// it reaches `position` (or after 10 s).
+async fn shipped_through(fake: &FakeRuntime, id: &str, position: u64) -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shipped = fake.shipped(id).unwrap();
+        if shipped >= Some(position) || Instant::now() > deadline {
+            return shipped;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_is_shipped_in_order_and_a_restarted_agent_reads_on_where_the_server_is() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -778,6 +807,11 @@ async fn output_is_shipped_in_order_and_a_restarted_agent_reads_on_where_the_ser
         first,
         "in order, empty lines left out"
     );
+    assert_eq!(
+        shipped_through(&fake, &id, 50).await,
+        Some(50),
+        "in blocking mode the runtime is told what the server keeps"
+    );
     stop.send(()).unwrap();
     agent.await.unwrap().unwrap();
 
@@ -788,6 +822,7 @@ async fn output_is_shipped_in_order_and_a_restarted_agent_reads_on_where_the_ser
     let (stop, agent) = start_agent(&fake, address);
     let all: Vec<String> = (0..80).map(|i| format!("line {i}")).collect();
     assert_eq!(kept_messages(key, 80).await, all);
+    assert_eq!(shipped_through(&fake, &id, 81).await, Some(81));
     let received = KEPT
         .lock()
         .unwrap()

@@ -22,6 +22,9 @@ pub struct Destination {
     /// `awslogs-create-group: "true"`.
     pub create_group: bool,
     pub joining: Joining,
+    /// `mode: blocking`, the default: the container's writes wait rather than output be
+    /// dropped, where its runtime can hold a writer back. `non-blocking` never waits.
+    pub blocking: bool,
 }
 
 /// How lines become events.
@@ -102,13 +105,15 @@ pub fn destination(
             }
         },
     };
-    if let Some(mode) = option("mode") {
-        if mode != "blocking" && mode != "non-blocking" {
+    let blocking = match option("mode").as_deref() {
+        None | Some("blocking") => true,
+        Some("non-blocking") => false,
+        Some(mode) => {
             return failed(format!(
                 "mode must be blocking or non-blocking, not {mode:?}"
-            ));
+            ))
         }
-    }
+    };
     let joining = match (
         option("awslogs-datetime-format"),
         option("awslogs-multiline-pattern"),
@@ -129,6 +134,7 @@ pub fn destination(
         stream_prefix: option("awslogs-stream-prefix").filter(|p| !p.is_empty()),
         create_group,
         joining,
+        blocking,
     }))
 }
 
@@ -232,6 +238,21 @@ mod tests {
         assert_eq!(found.stream("web", "abc123", "d0ck3r"), "ecs/web/abc123");
         let bare = of(json!({"awslogs-group": "/ecs/app"})).unwrap().unwrap();
         assert_eq!(bare.stream("web", "abc123", "d0ck3r"), "d0ck3r");
+    }
+
+    #[test]
+    fn blocking_is_the_default_mode() {
+        for (options, blocking) in [
+            (json!({"awslogs-group": "g"}), true),
+            (json!({"awslogs-group": "g", "mode": "blocking"}), true),
+            (
+                json!({"awslogs-group": "g", "mode": "non-blocking", "max-buffer-size": "25m"}),
+                false,
+            ),
+        ] {
+            let found = of(options.clone()).unwrap().unwrap();
+            assert_eq!(found.blocking, blocking, "{options}");
+        }
     }
 
     #[test]

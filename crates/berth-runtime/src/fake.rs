@@ -68,6 +68,8 @@ struct FakeContainer {
     started_at: f64,
     burns_cpu: bool,
     memory_bytes: u64,
+    /// The latest position `output_shipped` was told of.
+    shipped: Option<u64>,
 }
 
 impl FakeRuntime {
@@ -164,6 +166,12 @@ impl FakeRuntime {
     /// Makes `start` refuse specs whose program (first word of entry point + command) is `path`.
     pub fn missing_executable(&self, path: &str) {
         self.engine().missing_executables.insert(path.to_string());
+    }
+
+    /// The latest position the container's output was said to be shipped through.
+    pub fn shipped(&self, id: &str) -> Result<Option<u64>, RuntimeError> {
+        let mut engine = self.engine();
+        Ok(self.owned(&mut engine, id)?.shipped)
     }
 
     /// The container writes `text` as one line, stamped with the fake clock.
@@ -369,6 +377,7 @@ impl Runtime for FakeRuntime {
             started_at: now,
             burns_cpu: env(spec, "BURN_CPU").as_deref() == Some("1"),
             memory_bytes: FAKE_MEMORY_BYTES,
+            shipped: None,
         };
         if let Some((at, code)) = scheduled_exit.filter(|(at, _)| *at <= now) {
             container.exit(code, false, at);
@@ -457,5 +466,18 @@ impl Runtime for FakeRuntime {
             }
         })
         .boxed()
+    }
+
+    async fn output_shipped(&self, id: &str, position: u64) -> Result<(), RuntimeError> {
+        let mut engine = self.engine();
+        if let Ok(container) = self.owned(&mut engine, id) {
+            container.shipped = Some(position);
+        }
+        Ok(())
+    }
+
+    /// The fake's writers never block; it records what it is told, for tests.
+    fn holds_output(&self) -> bool {
+        true
     }
 }

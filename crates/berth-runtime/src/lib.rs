@@ -70,6 +70,12 @@ pub struct ContainerSpec {
     /// better value; ECS's `stopTimeout`.
     pub stop_timeout: Duration,
     pub health_check: Option<HealthCheck>,
+    /// The container's output is shipped elsewhere, and its writes should wait once the
+    /// output the runtime keeps is all unshipped, rather than the oldest be dropped
+    /// (`awslogs` in blocking mode). Positions shipped come through
+    /// [`Runtime::output_shipped`]. Runtimes that cannot hold a writer back keep their bounded
+    /// output as always.
+    pub output_backpressure: bool,
 }
 
 impl ContainerSpec {
@@ -99,6 +105,7 @@ impl ContainerSpec {
             port_mappings: Vec::new(),
             stop_timeout: Duration::from_secs(30),
             health_check: None,
+            output_backpressure: false,
         }
     }
 
@@ -479,6 +486,19 @@ pub trait Runtime: Send + Sync + 'static {
     /// read. A last line without a newline comes as a line of its own. Unknown ids are
     /// [`RuntimeError::NotFound`], as the stream's only item.
     fn output(&self, id: &str, after: Option<u64>) -> OutputLines;
+
+    /// The container's output through the line at `position` is kept elsewhere now, so a
+    /// container started with [`ContainerSpec::output_backpressure`] may write on past it.
+    /// Only the runtimes whose [`Runtime::holds_output`] is true use it; a container gone
+    /// meanwhile is no error.
+    fn output_shipped(
+        &self,
+        id: &str,
+        position: u64,
+    ) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Whether [`ContainerSpec::output_backpressure`] holds writers back under this runtime.
+    fn holds_output(&self) -> bool;
 }
 
 /// What every implementation is configured with.

@@ -363,6 +363,82 @@ async fn output_rotates_within_its_budget() {
     wait_shim_gone(setup.state.path(), &id).await;
 }
 
+/// With output back-pressure, a container writing more than the budget while nothing is
+/// shipped waits instead of losing its oldest lines; as positions are shipped it writes on,
+/// and every line arrives, in order, with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_output_waits_for_shipping_and_loses_nothing() {
+    const BUDGET: u64 = 1 << 20;
+    const LINES: u64 = 300_000;
+    let setup = setup();
+    let runtime = runtime(setup.state.path()).with_output_budget(BUDGET);
+    // 14 bytes a line: 4.2 MB, four times the budget, written as fast as it goes.
+    let spec = ContainerSpec {
+        output_backpressure: true,
+        ..shell("held", &format!("seq -f 'line %08.0f' 1 {LINES}"))
+    };
+    let id = runtime.start(&spec).await.expect("start").id;
+
+    // Nothing shipped: the writer stalls with the budget full and the first line still kept.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let status = runtime.inspect(&id).await.expect("inspect");
+    assert!(
+        matches!(status.state, ContainerState::Running { .. }),
+        "the writer waits for shipping: {status:?}"
+    );
+    let dir = setup.state.path().join(&id);
+    let kept: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("output."))
+        .map(|entry| entry.metadata().unwrap().len())
+        .sum();
+    assert!(kept <= BUDGET, "{kept} bytes kept");
+    let mut output = runtime.output(&id, None);
+    let first = output.next().await.expect("a line").expect("readable");
+    assert_eq!(first.text, "line 00000001", "nothing was dropped");
+
+    // Shipping as it reads, the way the agent acknowledges: every line, in order.
+    let mut lines = vec![first];
+    let reading = async {
+        while let Some(line) = output.next().await {
+            let line = line.expect("readable");
+            if line.position % 64 == 0 || lines.len() % 1000 == 0 {
+                runtime
+                    .output_shipped(&id, line.position)
+                    .await
+                    .expect("shipped");
+            }
+            lines.push(line);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .expect("the output ends once all is shipped");
+    assert_eq!(lines.len() as u64, LINES);
+    for (number, line) in (1..).zip(&lines) {
+        assert_eq!(line.text, format!("line {number:08}"));
+    }
+    wait_exit(&runtime, &id).await;
+    runtime.remove(&id).await.expect("remove");
+}
+
+/// Removing a held container frees its shim, shipped or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_held_container_frees_its_shim() {
+    let setup = setup();
+    let runtime = runtime(setup.state.path()).with_output_budget(1 << 20);
+    let spec = ContainerSpec {
+        output_backpressure: true,
+        ..shell("held-removed", "seq -f 'line %08.0f' 1 300000")
+    };
+    let id = runtime.start(&spec).await.expect("start").id;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (shim, _) = shim_of(setup.state.path(), &id);
+    runtime.remove(&id).await.expect("remove");
+    wait_gone(shim, "the shim of a removed held container").await;
+}
+
 /// The agent whose death `output_survives_the_agent_being_killed` simulates: it starts a
 /// container, says which, and waits to be SIGKILLed.
 #[tokio::test]

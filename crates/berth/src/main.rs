@@ -155,6 +155,10 @@ enum Command {
         /// Answer GET /metrics (Prometheus' text format) on this address, e.g. 0.0.0.0:9101.
         #[arg(long)]
         metrics_listen: Option<std::net::SocketAddr>,
+        /// How much of each host process's output is kept on this machine, in MiB (Docker
+        /// containers keep 32 MiB in their json-file log).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        process_output_mib: u64,
     },
     /// Print a service's or a task's container output (awslogs), following it with -f.
     Logs(logs::Args),
@@ -338,10 +342,12 @@ fn main() -> Result<()> {
             advertise_address,
             sample_seconds,
             metrics_listen,
+            process_output_mib,
         } => {
             let agent = node::Agent {
                 sample_every: std::time::Duration::from_secs_f64(sample_seconds),
                 metrics_listen,
+                process_output_bytes: process_output_mib << 20,
                 server,
                 ca_file,
                 token,

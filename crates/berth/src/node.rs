@@ -75,6 +75,8 @@ pub struct Agent {
     pub sample_every: std::time::Duration,
     /// Where to answer `GET /metrics`, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How much of each host process's output the process runtime keeps.
+    pub process_output_bytes: u64,
 }
 
 /// The local address of the route to `server` (a URL): the address the server's side sees
@@ -159,7 +161,8 @@ pub async fn run(agent: Agent, stop: impl Future<Output = ()>) -> Result<()> {
                 "no Docker engine answered"
             };
             eprintln!("berth agent: running tasks as host processes, {why} ({cpu} CPU units, {memory} MiB)");
-            let runtime = ProcessRuntime::new(runtime_config, agent.state_dir.join("processes"))?;
+            let runtime = ProcessRuntime::new(runtime_config, agent.state_dir.join("processes"))?
+                .with_output_budget(agent.process_output_bytes);
             node::run(Arc::new(runtime), config("process"), stop).await
         }
     };

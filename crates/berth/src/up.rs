@@ -63,6 +63,7 @@ pub fn run(up: Up) -> Result<()> {
             advertise_address: None,
             sample_every: berth_agent::usage::DEFAULT_SAMPLE_EVERY,
             metrics_listen: None,
+            process_output_bytes: berth_runtime::OUTPUT_KEPT_BYTES,
         };
         let (count, lb_port) = (up.count, up.lb_port);
         let work = |stop| async move {

@@ -9,8 +9,11 @@
 //! position, so after a crash of either, a lost answer or a restart, the agent reads on from
 //! what the server has, and the server drops what it already holds: no line is lost or
 //! shipped twice. The queue is bounded, so a server that does not answer slows the readers,
-//! never the containers, whose output waits on disk. A container is removed only once all it
-//! wrote is shipped ([`Capture::shipping`]).
+//! not the containers, whose output waits on disk within the runtime's bounds. In `awslogs`'
+//! blocking mode (the default) on a runtime that can hold writers back
+//! ([`Runtime::holds_output`]), the runtime is told each position the server keeps, and a
+//! container whose kept output is all unshipped waits to write rather than lose its oldest
+//! lines. A container is removed only once all it wrote is shipped ([`Capture::shipping`]).
 
 pub mod joiner;
 
@@ -44,10 +47,15 @@ const BATCH_WAIT: Duration = Duration::from_millis(100);
 const JOIN_TICK: Duration = Duration::from_millis(250);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A container's stream, and what shipping it acknowledges.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct StreamKey {
     group: String,
     stream: String,
+    runtime_id: String,
+    /// The runtime holds the container's writes until its output is shipped (`awslogs` in
+    /// blocking mode), so it is told each position the server keeps.
+    held: bool,
 }
 
 enum Queued {
@@ -156,6 +164,8 @@ impl<R: Runtime> Capture<R> {
                     &observed.runtime_id,
                 ),
                 group: destination.group.clone(),
+                runtime_id: observed.runtime_id.clone(),
+                held: destination.blocking && self.shared.runtime.holds_output(),
             });
             containers.insert(observed.runtime_id.clone(), Following::Shipping);
             let reader = Reader {
@@ -199,15 +209,17 @@ fn joining(destination: &Destination) -> Result<Option<Regex>, String> {
 }
 
 /// Whether a container's log options can be used, checked before it starts; the error is
-/// the task's stopped reason.
+/// the task's stopped reason. The destination, when it ships with `awslogs`.
 pub fn check(
     definition: &ContainerDefinition,
     secrets: Option<&ContainerSecrets>,
-) -> Result<(), AgentError> {
-    awslogs::destination_with_secrets(definition, secrets)
-        .and_then(|d| d.as_ref().map(joining).transpose())
-        .map(drop)
-        .map_err(AgentError::Unresolved)
+) -> Result<Option<Destination>, AgentError> {
+    let destination =
+        awslogs::destination_with_secrets(definition, secrets).map_err(AgentError::Unresolved)?;
+    if let Some(destination) = &destination {
+        joining(destination).map_err(AgentError::Unresolved)?;
+    }
+    Ok(destination)
 }
 
 struct Reader<R> {
@@ -252,6 +264,10 @@ impl<R: Runtime> Reader<R> {
     /// all is shipped or the container is gone; an error starts another pass.
     async fn follow(&self) -> Result<(), AgentError> {
         let after = self.shared.position(&self.key, self.create_group).await?;
+        if let Some(kept) = after {
+            // The server may hold more than the runtime was told before an agent restart.
+            self.shared.acknowledge(&self.key, kept).await;
+        }
         let mut lines = self.shared.runtime.output(&self.runtime_id, after);
         let mut joiner = Joiner::new(self.starts.clone());
         let began = Instant::now();
@@ -312,6 +328,19 @@ impl<R: Runtime> Reader<R> {
     }
 }
 
+impl<R: Runtime> Shared<R> {
+    /// Tells the runtime the container's output through `position` is kept, when it holds
+    /// the container's writes until then.
+    async fn acknowledge(&self, key: &StreamKey, position: u64) {
+        if !key.held {
+            return;
+        }
+        if let Err(e) = self.runtime.output_shipped(&key.runtime_id, position).await {
+            tracing::warn!(container = %key.runtime_id, error = %e, "cannot record what is shipped; its writes may wait");
+        }
+    }
+}
+
 impl<R> Shared<R> {
     async fn send(&self, request: &mut ShipLogsRequest) -> Result<ShipLogsResponse, AgentError> {
         let identity = self.identity.get();
@@ -356,7 +385,7 @@ impl<R> Shared<R> {
 }
 
 /// Sends what readers queue, in batches, each until the server has kept it.
-async fn ship<R>(shared: Arc<Shared<R>>, mut queued: mpsc::Receiver<Queued>) {
+async fn ship<R: Runtime>(shared: Arc<Shared<R>>, mut queued: mpsc::Receiver<Queued>) {
     while let Some(first) = queued.recv().await {
         let mut batch = vec![first];
         let mut bytes = 0;
@@ -404,6 +433,7 @@ async fn ship<R>(shared: Arc<Shared<R>>, mut queued: mpsc::Receiver<Queued>) {
             }
         }
         if !streams.is_empty() {
+            let keys: Vec<Arc<StreamKey>> = streams.keys().cloned().collect();
             let mut request = ShipLogsRequest {
                 container_instance_arn: String::new(),
                 streams: streams.into_values().collect(),
@@ -415,6 +445,12 @@ async fn ship<R>(shared: Arc<Shared<R>>, mut queued: mpsc::Receiver<Queued>) {
                         for (stream, kept) in request.streams.iter().zip(answer.streams) {
                             if let Some(error) = kept.error {
                                 tracing::warn!(group = %stream.group, stream = %stream.stream, %error, "log events dropped");
+                            }
+                        }
+                        // Dropped events are gone for good too: a held writer goes on.
+                        for (key, stream) in keys.iter().zip(&request.streams) {
+                            if let Some(last) = stream.events.last() {
+                                shared.acknowledge(key, last.position).await;
                             }
                         }
                         break;

@@ -169,6 +169,16 @@ impl Runtime for DockerRuntime {
         "docker"
     }
 
+    /// The json-file driver cannot make a container's write wait: output beyond what its
+    /// files keep is dropped, oldest first.
+    fn holds_output(&self) -> bool {
+        false
+    }
+
+    async fn output_shipped(&self, _id: &str, _position: u64) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     async fn ensure_image(
         &self,
         image: &str,

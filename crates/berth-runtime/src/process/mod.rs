@@ -367,6 +367,28 @@ impl Runtime for ProcessRuntime {
         "process"
     }
 
+    /// The shim stops reading a held container's pipes rather than delete output not yet
+    /// shipped, so its writes wait once the pipes are full.
+    fn holds_output(&self) -> bool {
+        true
+    }
+
+    async fn output_shipped(&self, id: &str, position: u64) -> Result<(), RuntimeError> {
+        match self.load(id) {
+            Ok(_) => {}
+            Err(RuntimeError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let dir = self.dir(id);
+        if !output::holds(&dir) {
+            return Ok(());
+        }
+        match output::record_shipped(&dir, position) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(backend(&dir, e)),
+            _ => Ok(()),
+        }
+    }
+
     async fn ensure_image(
         &self,
         _image: &str,
@@ -548,7 +570,8 @@ impl ProcessRuntime {
             network_bindings,
         } = launch;
         let dir = self.dir(id);
-        let capture = output::capture(&dir, self.output_budget).map_err(|e| backend(&dir, e))?;
+        let capture = output::capture(&dir, self.output_budget, spec.output_backpressure)
+            .map_err(|e| backend(&dir, e))?;
         let cgroup = self.cgroups.as_ref().and_then(|cgroups| {
             let limits = cgroup::Limits {
                 memory_max_bytes: spec.memory_limit_mib.map(|m| m << 20),

@@ -71,6 +71,12 @@ const SHIM_STDERR: RawFd = 2;
 /// The container's directory, where the shim makes and deletes generations.
 const SHIM_DIR: RawFd = 3;
 
+/// Where the agent says how far a held container's output is shipped: a little-endian u64.
+const SHIPPED: &str = "shipped";
+const SHIPPED_C: &std::ffi::CStr = c"shipped";
+/// How often a held shim looks whether the output it waits on is shipped.
+const HOLD_POLL_NANOS: libc::c_long = 50_000_000;
+
 /// How often a reader at the end of what is written looks for more.
 const FOLLOW_EVERY: Duration = Duration::from_millis(50);
 /// How long a reader waits for more output from a shim that is gone without an end record
@@ -97,9 +103,14 @@ pub(super) struct Capture {
 }
 
 /// Starts the output shim for the container whose directory is `dir`, keeping at most
-/// `budget` bytes of output there. The shim ends once every copy of the returned write ends
-/// is closed, so the caller must not keep its own.
-pub(super) fn capture(dir: &Path, budget: u64) -> io::Result<Capture> {
+/// `budget` bytes of output there; with `hold`, the shim stops reading (so the container's
+/// writes wait) rather than drop output not yet shipped (see [`record_shipped`]). The shim
+/// ends once every copy of the returned write ends is closed, so the caller must not keep its
+/// own.
+pub(super) fn capture(dir: &Path, budget: u64, hold: bool) -> io::Result<Capture> {
+    if hold {
+        record_shipped(dir, 0)?;
+    }
     let (stdout_read, stdout) = pipe()?;
     let (stderr_read, stderr) = pipe()?;
     let (pid_read, pid_write) = pipe()?;
@@ -124,7 +135,7 @@ pub(super) fn capture(dir: &Path, budget: u64) -> io::Result<Capture> {
     match unsafe { libc::fork() } {
         -1 => return Err(io::Error::last_os_error()),
         // SAFETY: in the freshly forked child, as `detach` requires.
-        0 => unsafe { detach(keep, per_file, pid_write_fd) },
+        0 => unsafe { detach(keep, per_file, hold, pid_write_fd) },
         middle => {
             drop(pid_write);
             wait_for(middle)?;
@@ -181,14 +192,14 @@ fn wait_for(pid: libc::pid_t) -> io::Result<()> {
 ///
 /// # Safety
 /// Only in the child of a fork, where only async-signal-safe calls may run.
-unsafe fn detach(keep: [RawFd; 4], per_file: u64, pid_write: RawFd) -> ! {
+unsafe fn detach(keep: [RawFd; 4], per_file: u64, hold: bool, pid_write: RawFd) -> ! {
     // SAFETY: setsid, fork, write and _exit are async-signal-safe; `run_shim` is called in the
     // new child, as it requires.
     unsafe {
         libc::setsid();
         let shim = libc::fork();
         if shim == 0 {
-            run_shim(keep, per_file);
+            run_shim(keep, per_file, hold);
         }
         let pid = shim.to_ne_bytes();
         let told = shim > 0 && libc::write(pid_write, pid.as_ptr().cast(), pid.len()) == 4;
@@ -202,7 +213,7 @@ unsafe fn detach(keep: [RawFd; 4], per_file: u64, pid_write: RawFd) -> ! {
 /// # Safety
 /// Only in the child of a fork, where only async-signal-safe calls may run: this allocates
 /// nothing, takes no locks and cannot panic.
-unsafe fn run_shim(keep: [RawFd; 4], per_file: u64) -> ! {
+unsafe fn run_shim(keep: [RawFd; 4], per_file: u64, hold: bool) -> ! {
     // SAFETY: raw syscalls on descriptors inherited from the parent, on stack buffers this
     // function owns; signal() and chdir() are async-signal-safe.
     unsafe {
@@ -242,10 +253,12 @@ unsafe fn run_shim(keep: [RawFd; 4], per_file: u64) -> ! {
         let mut writer = Writer {
             generation: 0,
             start: 0,
+            starts: [0; GENERATIONS as usize],
             file_size: FILE_HEADER,
             per_file,
             last_nanos: 0,
             stalled: false,
+            hold,
         };
         let mut buffer = [0u8; CHUNK];
         let mut pipes = [SHIM_STDOUT, SHIM_STDERR].map(|fd| libc::pollfd {
@@ -289,12 +302,17 @@ struct Writer {
     generation: u64,
     /// The logical offset the current file starts at.
     start: u64,
+    /// The logical offset each kept generation starts at, by generation modulo
+    /// [`GENERATIONS`].
+    starts: [u64; GENERATIONS as usize],
     file_size: u64,
     per_file: u64,
     /// The latest timestamp written: the clock may be set back, a stream's times must not.
     last_nanos: i64,
     /// The next generation could not be made; output is dropped until it can.
     stalled: bool,
+    /// Wait, rather than delete a generation whose output is not all shipped.
+    hold: bool,
 }
 
 impl Writer {
@@ -307,15 +325,7 @@ impl Writer {
         let size = (RECORD_HEADER + bytes.len()) as u64;
         // SAFETY: the shim's descriptors are in place, as this function requires.
         unsafe {
-            if self.stalled
-                || (self.file_size > FILE_HEADER
-                    && self.file_size.saturating_add(size) > self.per_file)
-            {
-                self.rotate();
-                if self.stalled {
-                    return;
-                }
-            }
+            // Read before a rotation that may wait: the chunk was written now.
             let mut now = libc::timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
@@ -327,6 +337,15 @@ impl Writer {
                 .saturating_add(now.tv_nsec)
                 .max(self.last_nanos);
             self.last_nanos = nanos;
+            if self.stalled
+                || (self.file_size > FILE_HEADER
+                    && self.file_size.saturating_add(size) > self.per_file)
+            {
+                self.rotate();
+                if self.stalled {
+                    return;
+                }
+            }
             let header = record_header(kind, bytes.len() as u32, nanos);
             let parts = [
                 libc::iovec {
@@ -360,6 +379,10 @@ impl Writer {
         // SAFETY: the names are NUL-terminated stack arrays; the descriptors are the shim's.
         unsafe {
             if let Some(oldest) = next.checked_sub(GENERATIONS) {
+                if self.hold {
+                    // Everything before the generation after it must be shipped.
+                    self.wait_until_shipped(self.starts[((oldest + 1) % GENERATIONS) as usize]);
+                }
                 libc::unlinkat(SHIM_DIR, generation_name_c(oldest).as_ptr().cast(), 0);
             }
             let name = generation_name_c(next);
@@ -387,9 +410,57 @@ impl Writer {
         }
         self.generation = next;
         self.start = start;
+        self.starts[(next % GENERATIONS) as usize] = start;
         self.file_size = FILE_HEADER;
         self.stalled = false;
     }
+
+    /// Returns once the output is shipped through logical offset `needed`, or once nobody
+    /// says so any more (the container's directory, and its shipped file, were removed).
+    /// Meanwhile the pipes are not read, so the container's writes wait once they are full.
+    ///
+    /// # Safety
+    /// Only in the shim, with its descriptors in place.
+    unsafe fn wait_until_shipped(&self, needed: u64) {
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: HOLD_POLL_NANOS,
+        };
+        // SAFETY: openat, pread, close and nanosleep on the shim's directory descriptor and
+        // stack buffers.
+        unsafe {
+            loop {
+                let fd = libc::openat(
+                    SHIM_DIR,
+                    SHIPPED_C.as_ptr(),
+                    libc::O_RDONLY | libc::O_CLOEXEC,
+                );
+                if fd < 0 {
+                    return;
+                }
+                let mut bytes = [0u8; 8];
+                let read = libc::pread(fd, bytes.as_mut_ptr().cast(), bytes.len(), 0);
+                libc::close(fd);
+                if read == 8 && u64::from_le_bytes(bytes) >= needed {
+                    return;
+                }
+                libc::nanosleep(&pause, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// Records that the output is shipped through logical offset `position`, for a shim that
+/// holds writers back: atomically, so the shim never reads half a number.
+pub(super) fn record_shipped(dir: &Path, position: u64) -> io::Result<()> {
+    let temporary = dir.join(format!("{SHIPPED}.{position}.tmp"));
+    fs::write(&temporary, position.to_le_bytes())?;
+    fs::rename(&temporary, dir.join(SHIPPED))
+}
+
+/// Whether the container's shim holds its writers back for shipping.
+pub(super) fn holds(dir: &Path) -> bool {
+    dir.join(SHIPPED).exists()
 }
 
 fn file_header(start: u64) -> [u8; FILE_HEADER as usize] {
