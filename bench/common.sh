@@ -39,3 +39,32 @@ start_berth_server() {
     cat "$log" >&2
     exit 1
 }
+
+# join_agent BERTH SERVER_DATA PORT STATE_DIR LOG LABEL [ARGS...]: starts `berth agent` joined
+# to the server on 127.0.0.1:PORT (a join token from its data dir SERVER_DATA), its state in
+# STATE_DIR, its output in LOG, every container labelled LABEL, with ARGS (--runtime …); sets
+# agent_pid and appends it to the caller's `pids` array.
+join_agent() {
+    local berth=$1 data=$2 port=$3 state=$4 log=$5 label=$6 token
+    shift 6
+    token=$("$berth" tokens create --data-dir "$data" 2>/dev/null)
+    "$berth" agent --server "http://127.0.0.1:$port" --token "$token" --state-dir "$state" \
+        --label "$label" "$@" >"$log" 2>&1 &
+    agent_pid=$!
+    pids+=("$agent_pid")
+}
+
+# remove_labelled LABEL: removes every container carrying LABEL, running or not.
+remove_labelled() {
+    local ids
+    ids=$(docker ps -aq --filter "label=$1")
+    # shellcheck disable=SC2086 # one id per word
+    [[ -z $ids ]] || docker rm -f $ids >/dev/null || true
+}
+
+# keep_logs WORK DIR: copies WORK's *.log into DIR, when DIR is not empty.
+keep_logs() {
+    [[ -n $2 ]] || return 0
+    mkdir -p "$2"
+    cp "$1"/*.log "$2"/ 2>/dev/null || true
+}

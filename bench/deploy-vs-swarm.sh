@@ -115,9 +115,7 @@ cleanup() {
         [[ -z $(docker ps -q --filter "label=$label" --filter "label=com.docker.swarm.service.name") ]] && break
         sleep 0.1
     done
-    ids=$(docker ps -aq --filter "label=$label")
-    # shellcheck disable=SC2086
-    [[ -z $ids ]] || docker rm -f $ids >/dev/null || true
+    remove_labelled "$label"
     if [[ -n $swarm_started ]]; then
         docker swarm leave --force >/dev/null || true
         # Swarm init made it; leaving does not remove it.
@@ -126,10 +124,7 @@ cleanup() {
         fi
     fi
     docker image rm "$swarm_repo:v1" "$swarm_repo:v2" >/dev/null 2>&1 || true
-    if [[ -n $logs ]]; then
-        mkdir -p "$logs"
-        cp "$work"/*.log "$logs"/ 2>/dev/null || true
-    fi
+    keep_logs "$work" "$logs"
     rm -rf "$work"
     exit "$status"
 }
@@ -142,10 +137,7 @@ trap 'exit 143' TERM
 # Berth: a server with a fresh data dir, listeners on loopback only, and one Docker agent.
 port=$(free_port)
 start_berth_server "$berth" "$work/server" "$work/server.log" "$port" --lb-bind 127.0.0.1
-token=$("$berth" tokens create --data-dir "$work/server" 2>/dev/null)
-"$berth" agent --server "http://127.0.0.1:$port" --token "$token" --runtime docker \
-    --state-dir "$work/agent" --label "$label" >"$work/agent.log" 2>&1 &
-pids+=($!)
+join_agent "$berth" "$work/server" "$port" "$work/agent" "$work/agent.log" "$label" --runtime docker
 
 # Swarm mode, unless the engine is in it already (then it is left as it was found).
 if [[ $swarm_state == inactive && $only != berth ]]; then

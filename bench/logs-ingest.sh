@@ -84,7 +84,7 @@ cluster="logs-ingest"
 pids=()
 
 cleanup() {
-    local status=$? i ids
+    local status=$? i
     trap - INT TERM
     # Newest first: the driver goes before the agent, and the agent before its containers are
     # removed (a running agent would start a removed task's container again).
@@ -93,14 +93,9 @@ cleanup() {
             stop_process "${pids[i]}"
         done
     fi
-    ids=$(docker ps -aq --filter "label=$label")
-    # shellcheck disable=SC2086 # one id per word
-    [[ -z $ids ]] || docker rm -f $ids >/dev/null || true
+    remove_labelled "$label"
     docker image rm "$image" >/dev/null 2>&1 || true
-    if [[ -n $logs ]]; then
-        mkdir -p "$logs"
-        cp "$work"/*.log "$logs"/ 2>/dev/null || true
-    fi
+    keep_logs "$work" "$logs"
     rm -rf "$work"
     exit "$status"
 }
@@ -119,11 +114,8 @@ env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_CONFI
     AWS_PROFILE=berth AWS_DEFAULT_REGION=us-east-1 AWS_PAGER= \
     "$repo/.venv/bin/aws" --endpoint-url "http://127.0.0.1:$port" ecs create-cluster \
     --cluster-name "$cluster" >/dev/null
-token=$("$berth" tokens create --data-dir "$work/server" 2>/dev/null)
-"$berth" agent --server "http://127.0.0.1:$port" --token "$token" --runtime docker \
-    --cluster "$cluster" --state-dir "$work/agent" --label "$label" >"$work/agent.log" 2>&1 &
-agent_pid=$!
-pids+=("$agent_pid")
+join_agent "$berth" "$work/server" "$port" "$work/agent" "$work/agent.log" "$label" \
+    --runtime docker --cluster "$cluster"
 
 echo "flooding: $tasks containers x $lines lines, on json-file alone and through Berth" >&2
 # In the background and waited for, so that a TERM reaches the trap at once; cleanup stops

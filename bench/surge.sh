@@ -58,7 +58,7 @@ label="berth.bench=$(basename "$work")"
 pids=()
 
 cleanup() {
-    local status=$? i ids
+    local status=$? i
     trap - INT TERM
     # The driver, then the agent before its containers go (a running agent would restart them).
     if ((${#pids[@]})); then
@@ -66,13 +66,8 @@ cleanup() {
             stop_process "${pids[i]}"
         done
     fi
-    ids=$(docker ps -aq --filter "label=$label")
-    # shellcheck disable=SC2086 # one id per word
-    [[ -z $ids ]] || docker rm -f $ids >/dev/null || true
-    if [[ -n $logs ]]; then
-        mkdir -p "$logs"
-        cp "$work"/*.log "$logs"/ 2>/dev/null || true
-    fi
+    remove_labelled "$label"
+    keep_logs "$work" "$logs"
     rm -rf "$work"
     exit "$status"
 }
@@ -82,10 +77,7 @@ trap 'exit 143' TERM
 
 port=$(free_port)
 start_berth_server "$berth" "$work/server" "$work/server.log" "$port" --lb-bind 127.0.0.1
-token=$("$berth" tokens create --data-dir "$work/server" 2>/dev/null)
-"$berth" agent --server "http://127.0.0.1:$port" --token "$token" --runtime docker \
-    --state-dir "$work/agent" --label "$label" >"$work/agent.log" 2>&1 &
-pids+=($!)
+join_agent "$berth" "$work/server" "$port" "$work/agent" "$work/agent.log" "$label" --runtime docker
 
 "$python" bench/surge.py --endpoint "http://127.0.0.1:$port" --credentials "$work/server/credentials" \
     --server-pid "$server_pid" --rounds "$rounds" --datapoints "$datapoints" \

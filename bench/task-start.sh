@@ -74,15 +74,9 @@ cleanup() {
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         stop_process "${pids[i]}"
     done
-    local ids
-    ids=$(docker ps -aq --filter "label=$label")
-    # shellcheck disable=SC2086 # one id per word
-    [[ -z $ids ]] || docker rm -f $ids >/dev/null
+    remove_labelled "$label"
     kill_process_tasks
-    if [[ -n $logs ]]; then
-        mkdir -p "$logs"
-        cp "$work"/*.log "$logs"/ 2>/dev/null || true
-    fi
+    keep_logs "$work" "$logs"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -112,12 +106,7 @@ start_server() {
 
 # start_agent NAME SERVER RUNTIME: an agent joining the server on $port; sets agent_pid.
 start_agent() {
-    local token
-    token=$("$berth" tokens create --data-dir "$work/$2" 2>/dev/null)
-    "$berth" agent --server "http://127.0.0.1:$port" --token "$token" --runtime "$3" \
-        --state-dir "$work/$1" --label "$label" >"$work/$1.log" 2>&1 &
-    agent_pid=$!
-    pids+=("$agent_pid")
+    join_agent "$berth" "$work/$2" "$port" "$work/$1" "$work/$1.log" "$label" --runtime "$3"
 }
 
 # Two servers, one agent each, so that each runtime has a cluster of its own.
