@@ -68,3 +68,12 @@ keep_logs() {
     mkdir -p "$2"
     cp "$1"/*.log "$2"/ 2>/dev/null || true
 }
+
+# stop_started: stops every process in the caller's `pids` array, newest first, so a driver
+# goes before the agent it drives and an agent before the server it reports to.
+stop_started() {
+    local i
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        stop_process "${pids[i]}"
+    done
+}

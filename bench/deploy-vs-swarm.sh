@@ -97,15 +97,11 @@ pids=()
 
 
 cleanup() {
-    local status=$? i ids
+    local status=$? ids
     trap - INT TERM
     # The driver first, so nothing creates more; then the Swarm services, and Berth's agent
     # before its containers are removed (a running agent would start them again).
-    if ((${#pids[@]})); then
-        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-            stop_process "${pids[i]}"
-        done
-    fi
+    stop_started
     ids=$(docker service ls -q --filter "label=$label" 2>/dev/null || true)
     # shellcheck disable=SC2086 # one id per word
     [[ -z $ids ]] || docker service rm $ids >/dev/null || true

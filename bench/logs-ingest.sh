@@ -84,15 +84,11 @@ cluster="logs-ingest"
 pids=()
 
 cleanup() {
-    local status=$? i
+    local status=$?
     trap - INT TERM
     # Newest first: the driver goes before the agent, and the agent before its containers are
     # removed (a running agent would start a removed task's container again).
-    if ((${#pids[@]})); then
-        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-            stop_process "${pids[i]}"
-        done
-    fi
+    stop_started
     remove_labelled "$label"
     docker image rm "$image" >/dev/null 2>&1 || true
     keep_logs "$work" "$logs"

@@ -58,14 +58,10 @@ label="berth.bench=$(basename "$work")"
 pids=()
 
 cleanup() {
-    local status=$? i
+    local status=$?
     trap - INT TERM
     # The driver, then the agent before its containers go (a running agent would restart them).
-    if ((${#pids[@]})); then
-        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-            stop_process "${pids[i]}"
-        done
-    fi
+    stop_started
     remove_labelled "$label"
     keep_logs "$work" "$logs"
     rm -rf "$work"

@@ -70,10 +70,7 @@ kill_process_tasks() {
 cleanup() {
     # Newest first: the driver goes before the agents, and every agent before its containers
     # are removed (a running agent would start a removed task's container again).
-    local i
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        stop_process "${pids[i]}"
-    done
+    stop_started
     remove_labelled "$label"
     kill_process_tasks
     keep_logs "$work" "$logs"
