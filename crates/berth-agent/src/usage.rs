@@ -66,9 +66,11 @@ pub fn cpu_units(before: Duration, now: Duration, elapsed: Duration) -> Option<f
 /// The CPU units of a container's first reading, taken `since_start` seconds after it
 /// started: its average since then, so that a task burning from its start is seen one sample
 /// earlier. `None` for a container that started more than two samples ago (the agent was
-/// restarted): its lifetime's average says little about now.
+/// restarted: its lifetime's average says little about now), or less than a fifth of a sample
+/// ago (its start-up alone would make the figure).
 pub fn first_cpu_units(cpu_time: Duration, since_start: f64, every: Duration) -> Option<f64> {
-    if !(since_start > 0.0 && since_start <= 2.0 * every.as_secs_f64()) {
+    let every = every.as_secs_f64();
+    if !(since_start >= every / 5.0 && since_start <= 2.0 * every) {
         return None;
     }
     cpu_units(
@@ -229,14 +231,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 async fn sample_loop<R: Runtime>(runtime: Arc<R>, shared: Arc<Shared>, every: Duration) {
-    let first = tokio::time::Instant::now() + until_next_sample(berth_time::now(), every);
-    let mut ticks = tokio::time::interval_at(first, every);
-    // Skipping a tick a slow sample missed keeps the samples on their wall-clock times.
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     // Each container's last reading and when it was taken.
     let mut before: HashMap<String, (Instant, Duration)> = HashMap::new();
     loop {
-        ticks.tick().await;
+        // From the wall clock each time, so that the samples stay on its grid after a slow
+        // sample, a clock step or a paused machine.
+        tokio::time::sleep(until_next_sample(berth_time::now(), every)).await;
         let containers = lock(&shared.containers).clone();
         let mut readings = Vec::with_capacity(containers.len());
         let mut read_now = HashMap::with_capacity(containers.len());
@@ -362,6 +362,9 @@ mod tests {
             // Up to two samples after the start.
             (s(10), 10.0, Some(1024.0)),
             (s(11), 11.0, None),
+            // Too soon after the start to say anything but how it started.
+            (Duration::from_millis(30), 0.05, None),
+            (s(1), 1.0, Some(1024.0)),
             // Clocks that disagree: the start seems to lie ahead.
             (s(1), 0.0, None),
             (s(1), -3.0, None),

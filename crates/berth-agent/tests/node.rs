@@ -217,6 +217,9 @@ static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
 /// Every page of output the agents posted to the stand-in server.
 static OUTPUT: Mutex<Vec<OutputAnswer>> = Mutex::new(Vec::new());
 
+/// The log group the stand-in server says does not exist.
+const GONE_GROUP: &str = "/ecs/gone";
+
 /// While set, the stand-in server answers shipped logs with an error, as one that is down.
 static REFUSE_LOGS: AtomicBool = AtomicBool::new(false);
 
@@ -230,6 +233,12 @@ fn keep_logs(shipped: &ShipLogsRequest) -> Option<ShipLogsResponse> {
         .streams
         .iter()
         .map(|stream| {
+            if stream.group == GONE_GROUP {
+                return StreamPosition {
+                    captured_through: None,
+                    error: Some("The specified log group does not exist.".into()),
+                };
+            }
             let key = format!("{}:{}", stream.group, stream.stream);
             let events = kept.kept.entry(key.clone()).or_default();
             for event in &stream.events {
@@ -732,10 +741,14 @@ async fn first_container(fake: &FakeRuntime) -> String {
 }
 
 fn logging_task() -> PollResponse {
+    logging_task_to("/ecs/web")
+}
+
+fn logging_task_to(group: &str) -> PollResponse {
     let mut web = container("web", None);
     web.log_configuration = Some(LogConfiguration {
         log_driver: "awslogs".into(),
-        options: serde_json::json!({"awslogs-group": "/ecs/web", "awslogs-stream-prefix": "ecs",
+        options: serde_json::json!({"awslogs-group": group, "awslogs-stream-prefix": "ecs",
                                     "awslogs-create-group": "true", "awslogs-region": "us-east-1"})
         .as_object()
         .cloned(),
@@ -836,6 +849,26 @@ async fn output_is_shipped_in_order_and_a_restarted_agent_reads_on_where_the_ser
         received, 80,
         "the restarted agent sent nothing the server had"
     );
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+}
+
+/// A container held for shipping whose output the server refuses (its group is gone) is
+/// released, rather than left to wait for good once what is kept fills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_container_whose_output_is_refused_is_released() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(serve_answering(
+        listener,
+        Arc::default(),
+        Arc::default(),
+        Arc::new(|_| logging_task_to(GONE_GROUP)),
+    ));
+    let fake = FakeRuntime::new(RuntimeConfig::default());
+    let (stop, agent) = start_agent(&fake, address);
+    let id = first_container(&fake).await;
+    assert_eq!(shipped_through(&fake, &id, u64::MAX).await, Some(u64::MAX));
     stop.send(()).unwrap();
     agent.await.unwrap().unwrap();
 }

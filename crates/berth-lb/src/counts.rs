@@ -96,16 +96,24 @@ impl Counts {
         raise(&self.slowest_micros, micros);
     }
 
-    /// The fastest and slowest answer since the last call, if any came.
+    /// The fastest and slowest answer since the last call, if any came. An answer counted
+    /// between the two swaps may have raised only one of them; the other then takes its value
+    /// rather than be lost or reported as zero.
     pub fn take_extremes(&self) -> Option<(Duration, Duration)> {
-        let fastest = self.fastest_inverted.swap(0, Ordering::Relaxed);
+        let fastest_inverted = self.fastest_inverted.swap(0, Ordering::Relaxed);
         let slowest = self.slowest_micros.swap(0, Ordering::Relaxed);
-        (fastest != 0).then(|| {
-            (
-                Duration::from_micros(u64::MAX - fastest),
-                Duration::from_micros(slowest),
-            )
-        })
+        let fastest = (fastest_inverted != 0).then(|| u64::MAX - fastest_inverted);
+        let slowest = (slowest != 0 || fastest == Some(0)).then_some(slowest);
+        let (fastest, slowest) = match (fastest, slowest) {
+            (None, None) => return None,
+            (Some(fastest), None) => (fastest, fastest),
+            (None, Some(slowest)) => (slowest, slowest),
+            (Some(fastest), Some(slowest)) => (fastest.min(slowest), slowest.max(fastest)),
+        };
+        Some((
+            Duration::from_micros(fastest),
+            Duration::from_micros(slowest),
+        ))
     }
 
     /// The load balancer answered `status` itself.
@@ -178,6 +186,17 @@ mod tests {
         assert_eq!(
             counts.take_extremes(),
             Some((Duration::ZERO, Duration::ZERO))
+        );
+        // An answer that raised only the slowest, or only the fastest, before the swaps.
+        raise(&counts.slowest_micros, 900);
+        assert_eq!(
+            counts.take_extremes(),
+            Some((Duration::from_micros(900), Duration::from_micros(900)))
+        );
+        raise(&counts.fastest_inverted, u64::MAX - 40);
+        assert_eq!(
+            counts.take_extremes(),
+            Some((Duration::from_micros(40), Duration::from_micros(40)))
         );
     }
 

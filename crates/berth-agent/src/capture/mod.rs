@@ -92,6 +92,9 @@ struct Shared<R> {
     identity: Identity,
     containers: Mutex<HashMap<String, Following>>,
     queue: mpsc::Sender<Queued>,
+    /// The position each held container was last told is shipped: it only ever rises, and
+    /// the lock keeps two tellings from overtaking each other on the way to the runtime.
+    acknowledged: tokio::sync::Mutex<HashMap<String, u64>>,
 }
 
 impl<R: Runtime> Capture<R> {
@@ -104,6 +107,7 @@ impl<R: Runtime> Capture<R> {
             identity,
             containers: Mutex::default(),
             queue,
+            acknowledged: tokio::sync::Mutex::default(),
         });
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(ship(Arc::clone(&shared), queued));
@@ -151,9 +155,19 @@ impl<R: Runtime> Capture<R> {
                 }
                 Err(problem) => {
                     // The start checked the same options; only a container started before
-                    // them, by an agent that did not check, gets here.
+                    // them, by an agent that did not check, gets here. Nothing will ship its
+                    // output, so it must not wait for that.
                     tracing::warn!(container = %observed.runtime_id, %problem, "output not shipped");
                     containers.insert(observed.runtime_id.clone(), Following::Unshipped);
+                    if self.shared.runtime.holds_output() {
+                        let runtime = Arc::clone(&self.shared.runtime);
+                        let id = observed.runtime_id.clone();
+                        self.spawn(async move {
+                            if let Err(e) = runtime.output_shipped(&id, u64::MAX).await {
+                                tracing::warn!(container = %id, error = %e, "cannot release a container's held output");
+                            }
+                        });
+                    }
                     continue;
                 }
             };
@@ -175,11 +189,15 @@ impl<R: Runtime> Capture<R> {
                 create_group: destination.create_group,
                 starts,
             };
-            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-            // Reap the readers that are done, so the set holds only what runs.
-            while tasks.try_join_next().is_some() {}
-            tasks.spawn(reader.run());
+            self.spawn(reader.run());
         }
+    }
+
+    fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        // Reap what is done, so the set holds only what runs.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(work);
     }
 
     /// Whether the container's output is still being shipped: it must not be removed yet.
@@ -243,6 +261,14 @@ impl<R: Runtime> Reader<R> {
                     tracing::warn!(container = %self.runtime_id, %why, "output of an ended container not shipped");
                     break;
                 }
+                // While it runs, its output is shipped once the group is back; meanwhile a
+                // held container must not wait for a server that refuses its output.
+                Err(AgentError::Unresolved(why)) => {
+                    tracing::warn!(container = %self.runtime_id, %why, "output not shipped for now; reading on from what the server holds");
+                    self.shared.acknowledge(&self.key, u64::MAX).await;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
                 Err(e) => {
                     tracing::warn!(container = %self.runtime_id, error = %e, "following output failed; reading on from what the server holds");
                     tokio::time::sleep(delay).await;
@@ -250,6 +276,11 @@ impl<R: Runtime> Reader<R> {
                 }
             }
         }
+        self.shared
+            .acknowledged
+            .lock()
+            .await
+            .remove(&self.runtime_id);
         let mut containers = self
             .shared
             .containers
@@ -330,13 +361,26 @@ impl<R: Runtime> Reader<R> {
 
 impl<R: Runtime> Shared<R> {
     /// Tells the runtime the container's output through `position` is kept, when it holds
-    /// the container's writes until then.
+    /// the container's writes until then and has not been told of a later position
+    /// (`u64::MAX` releases it for good).
     async fn acknowledge(&self, key: &StreamKey, position: u64) {
         if !key.held {
             return;
         }
-        if let Err(e) = self.runtime.output_shipped(&key.runtime_id, position).await {
-            tracing::warn!(container = %key.runtime_id, error = %e, "cannot record what is shipped; its writes may wait");
+        let mut acknowledged = self.acknowledged.lock().await;
+        if acknowledged
+            .get(&key.runtime_id)
+            .is_some_and(|&told| told >= position)
+        {
+            return;
+        }
+        match self.runtime.output_shipped(&key.runtime_id, position).await {
+            Ok(()) => {
+                acknowledged.insert(key.runtime_id.clone(), position);
+            }
+            Err(e) => {
+                tracing::warn!(container = %key.runtime_id, error = %e, "cannot record what is shipped; its writes may wait");
+            }
         }
     }
 }

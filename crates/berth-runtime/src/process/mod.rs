@@ -445,7 +445,18 @@ impl Runtime for ProcessRuntime {
             // Fails while the kernel is still tearing the group down; it is empty and tiny.
             let _ = fs::remove_dir(cgroups.path(id));
         }
-        remove_state_dir(&self.dir(id))
+        // Nobody reads the output of a removed container: its shim, which may still be
+        // draining the pipes or waiting for its output to be shipped, goes first.
+        if let Some(shim) = record.output_shim {
+            if proc_alive(shim.pid, shim.start_ticks) {
+                // SAFETY: kill has no memory effects; the start time just checked makes the
+                // pid the shim's, not a reused one.
+                unsafe {
+                    libc::kill(shim.pid, libc::SIGKILL);
+                }
+            }
+        }
+        remove_state_dir(&self.dir(id)).await
     }
 
     async fn list(&self) -> Result<Vec<ContainerStatus>, RuntimeError> {
@@ -843,14 +854,16 @@ fn write_record(dir: &Path, record: &Record) -> io::Result<()> {
 }
 
 /// Removes a container's directory. A concurrent `list` or `inspect` may record a guessed
-/// exit in it (a temporary file, then a rename) while it is being emptied; each such write
-/// ends within a moment, so emptying again wins.
-fn remove_state_dir(dir: &Path) -> Result<(), RuntimeError> {
+/// exit in it (a temporary file, then a rename), and a held output shim freed by its
+/// `shipped` file going may start one more output file, while it is being emptied; each
+/// such write ends within a moment, so emptying again a little later wins.
+async fn remove_state_dir(dir: &Path) -> Result<(), RuntimeError> {
     let mut attempts = 0;
     loop {
         match fs::remove_dir_all(dir) {
-            Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty && attempts < 5 => {
+            Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty && attempts < 10 => {
                 attempts += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             result => return result.map_err(|e| backend(dir, e)),

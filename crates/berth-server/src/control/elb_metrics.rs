@@ -95,11 +95,16 @@ impl Interval {
         let sum = (now.counts.response_seconds_sum - before.response_seconds_sum).max(0.0);
         let responses = (count > 0).then(|| {
             let average = sum / count as f64;
-            let (min, max) = now
-                .response_extremes
-                .map_or((average, average), |(fastest, slowest)| {
-                    (fastest.as_secs_f64(), slowest.as_secs_f64())
-                });
+            // Extremes taken a moment apart from the counts may miss an answer in between:
+            // never let them contradict the average.
+            let (min, max) =
+                now.response_extremes
+                    .map_or((average, average), |(fastest, slowest)| {
+                        (
+                            fastest.as_secs_f64().min(average),
+                            slowest.as_secs_f64().max(average),
+                        )
+                    });
             Responses {
                 count,
                 sum,
