@@ -4,14 +4,29 @@ process and deploys the bundled example as a web service reached through the loa
 
 from __future__ import annotations
 
+import configparser
+import re
 import signal
 import subprocess
 import uuid
 from pathlib import Path
 
+import boto3
+
 from conftest import REPO, free_port, isolated_environ, wait_for
 from docker_cluster import docker, require_images
 from load import get
+
+
+def boto3_ecs(output: str):
+    """An ECS client set up from the `export …` line `berth up` prints."""
+    exported = dict(re.findall(r"(AWS_[A-Z_]+)=(\S+)", output.split("export ", 1)[1].split("\n", 1)[0]))
+    credentials = configparser.ConfigParser()
+    credentials.read(exported["AWS_SHARED_CREDENTIALS_FILE"])
+    profile = credentials[exported["AWS_PROFILE"]]
+    return boto3.client("ecs", endpoint_url=exported["AWS_ENDPOINT_URL"], region_name=exported["AWS_DEFAULT_REGION"],
+                        aws_access_key_id=profile["aws_access_key_id"],
+                        aws_secret_access_key=profile["aws_secret_access_key"])
 
 
 def test_up_deploys_the_example_behind_the_load_balancer(berth_bin: Path, tmp_path: Path):
@@ -35,6 +50,11 @@ def test_up_deploys_the_example_behind_the_load_balancer(berth_bin: Path, tmp_pa
             assert wanted in output, output
         answers = [get(lb_port) for _ in range(10)]
         assert answers == [(200, "hello from berth")] * 10, answers
+        # Once up, it goes on showing why the count moves.
+        ecs = boto3_ecs(output)
+        ecs.update_service(service="hello", desiredCount=3)
+        wait_for(lambda: log.read_text(), "berth up to show the new count",
+                 lambda text: "hello: 3/3 running" in text, timeout=60, interval=0.5)
     finally:
         # Ctrl-C lets `berth up` finish starting what it was starting, so the removal below
         # finds every container it made.

@@ -68,11 +68,15 @@ pub fn run(up: Up) -> Result<()> {
         let (count, lb_port) = (up.count, up.lb_port);
         let work = |stop| async move {
             let deploy = async {
-                if let Some(example) = &example {
-                    deploy(&client, example, count, lb_port).await?;
-                }
+                let deployed = match &example {
+                    Some(example) => Some(deploy(&client, example, count, lb_port).await?),
+                    None => None,
+                };
                 println!("berth is up; stop it with Ctrl-C");
-                std::future::pending::<Result<()>>().await
+                match deployed {
+                    Some((name, shown)) => keep_showing(&client, &name, shown).await,
+                    None => std::future::pending::<Result<()>>().await,
+                }
             };
             tokio::select! {
                 () = server.run() => Ok(()),
@@ -192,7 +196,14 @@ fn expose(
     )
 }
 
-async fn deploy(client: &LocalClient, definition: &Value, count: i64, lb_port: u16) -> Result<()> {
+/// Deploys the example and waits until it is stable; returns its name and what was shown
+/// of it.
+async fn deploy(
+    client: &LocalClient,
+    definition: &Value,
+    count: i64,
+    lb_port: u16,
+) -> Result<(String, Shown)> {
     agent_joined(client).await?;
     let family = definition["family"]
         .as_str()
@@ -227,36 +238,45 @@ async fn deploy(client: &LocalClient, definition: &Value, count: i64, lb_port: u
         client.call("CreateService", &service)?;
         println!("created service {family} with {count} tasks");
     }
-    wait_until_stable(client, &family).await?;
+    let mut shown = Shown::default();
+    wait_until_stable(client, &family, &mut shown).await?;
     if web_port(definition).is_some() {
         println!("{family} answers at http://127.0.0.1:{lb_port}/ through Berth's load balancer");
     }
-    Ok(())
+    Ok((family, shown))
 }
 
-/// Prints each new service event and a progress line whenever the counts move.
-async fn wait_until_stable(client: &LocalClient, name: &str) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + STABLE_WITHIN;
-    let mut last_progress = String::new();
-    let mut printed_events = std::collections::HashSet::new();
-    loop {
-        let answer = client.call("DescribeServices", &json!({"services": [name]}))?;
-        let service = &answer["services"][0];
+/// What has been shown of a service: its events, and its counts as last printed.
+#[derive(Default)]
+struct Shown {
+    events: std::collections::HashSet<String>,
+    progress: String,
+}
+
+impl Shown {
+    /// Prints the service's new events and a progress line when its counts moved; returns
+    /// the service as described.
+    fn look(&mut self, client: &LocalClient, name: &str) -> Result<Value> {
+        let mut answer = client.call("DescribeServices", &json!({"services": [name]}))?;
+        let service = answer
+            .get_mut("services")
+            .and_then(|services| services.get_mut(0))
+            .map(Value::take)
+            .unwrap_or_default();
         let mut events: Vec<&Value> = service["events"]
             .as_array()
             .map(|e| e.iter().collect())
             .unwrap_or_default();
         events.reverse();
         for event in events {
-            if printed_events.insert(event["id"].as_str().unwrap_or_default().to_string()) {
+            if self
+                .events
+                .insert(event["id"].as_str().unwrap_or_default().to_string())
+            {
                 println!("  {}", event["message"].as_str().unwrap_or_default());
             }
         }
-        let deployments = service["deployments"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let primary = deployments.first().cloned().unwrap_or_default();
+        let primary = &service["deployments"][0];
         let progress = format!(
             "{name}: {}/{} running, {} pending; deployment {} {}",
             service["runningCount"],
@@ -265,13 +285,24 @@ async fn wait_until_stable(client: &LocalClient, name: &str) -> Result<()> {
             primary["id"].as_str().unwrap_or("-"),
             primary["rolloutState"].as_str().unwrap_or("-"),
         );
-        if progress != last_progress {
+        if progress != self.progress {
             println!("{progress}");
-            last_progress = progress;
+            self.progress = progress;
         }
-        if deployments.len() == 1
+        Ok(service)
+    }
+}
+
+/// Prints each new service event and a progress line whenever the counts move, until the
+/// service is stable.
+async fn wait_until_stable(client: &LocalClient, name: &str, shown: &mut Shown) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + STABLE_WITHIN;
+    loop {
+        let service = shown.look(client, name)?;
+        let deployments = service["deployments"].as_array().map_or(0, Vec::len);
+        if deployments == 1
             && service["runningCount"] == service["desiredCount"]
-            && primary["rolloutState"] == "COMPLETED"
+            && service["deployments"][0]["rolloutState"] == "COMPLETED"
         {
             println!("{name} is stable");
             return Ok(());
@@ -283,5 +314,16 @@ async fn wait_until_stable(client: &LocalClient, name: &str) -> Result<()> {
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Goes on printing the service's new events and moving counts (a scale-out, a task
+/// replaced), so that whoever watches `berth up` sees why the count moved.
+async fn keep_showing(client: &LocalClient, name: &str, mut shown: Shown) -> Result<()> {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = shown.look(client, name) {
+            eprintln!("berth up: cannot describe {name}: {e}");
+        }
     }
 }
