@@ -85,20 +85,7 @@ trap 'exit 143' TERM
 # start_server NAME: a berth server with its own data dir; sets port.
 start_server() {
     port=$(free_port)
-    "$berth" server --data-dir "$work/$1" --listen "127.0.0.1:$port" >"$work/$1.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 300); do
-        grep -q "berth server listening on" "$work/$1.log" && return 0
-        if ! kill -0 "${pids[-1]}" 2>/dev/null; then
-            echo "$1 exited while starting:" >&2
-            cat "$work/$1.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    echo "$1 did not start within 30 s:" >&2
-    cat "$work/$1.log" >&2
-    exit 1
+    start_berth_server "$berth" "$work/$1" "$work/$1.log" "$port"
 }
 
 # start_agent NAME SERVER RUNTIME: an agent joining the server on $port; sets agent_pid.
