@@ -58,8 +58,9 @@ kill_process_tasks() {
     local record pid ticks stat
     for record in "$work"/process-agent/processes/*/record.json; do
         [[ -f $record ]] || continue
-        pid=$(grep -o '"pid":[0-9]*' "$record" | cut -d: -f2)
-        ticks=$(grep -o '"start_ticks":[0-9]*' "$record" | cut -d: -f2)
+        # The first pid and start time are the task's; the output shim's follow.
+        pid=$(grep -o '"pid":[0-9]*' "$record" | head -1 | cut -d: -f2)
+        ticks=$(grep -o '"start_ticks":[0-9]*' "$record" | head -1 | cut -d: -f2)
         stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         # Field 22 is the start time; the command name before it may hold spaces.
         read -ra fields <<<"${stat##*) }"
