@@ -299,18 +299,33 @@ pub fn step(
         .retain(|id, _| wanted.contains(id.as_str()));
     memory.secrets.retain(|id, _| wanted.contains(id.as_str()));
 
+    let mut by_task: BTreeMap<&str, BTreeMap<&str, &Observed>> = BTreeMap::new();
+    for o in observed {
+        by_task
+            .entry(o.task_id.as_str())
+            .or_default()
+            .insert(o.container_name.as_str(), o);
+    }
     for task in desired {
-        let containers: BTreeMap<&str, &Observed> = observed
-            .iter()
-            .filter(|o| o.task_id == task.task_id)
-            .map(|o| (o.container_name.as_str(), o))
-            .collect();
+        let containers = by_task.remove(task.task_id.as_str()).unwrap_or_default();
+        // What the server heard running and the runtime no longer shows was removed outside
+        // Berth: it is never started again under this task's id.
+        let removed: BTreeSet<&str> = if memory.deprovisioning.contains_key(&task.task_id) {
+            BTreeSet::new()
+        } else {
+            task.started
+                .iter()
+                .map(String::as_str)
+                .filter(|started| !containers.contains_key(started))
+                .collect()
+        };
         let essential_exit = task.containers.iter().find(|c| {
             c.is_essential()
-                && matches!(
-                    containers.get(name(c)).map(|o| &o.state),
-                    Some(State::Exited { .. })
-                )
+                && (removed.contains(name(c))
+                    || matches!(
+                        containers.get(name(c)).map(|o| &o.state),
+                        Some(State::Exited { .. })
+                    ))
         });
         if let Some(resolution) = &task.secrets {
             memory
@@ -348,7 +363,8 @@ pub fn step(
             // A task that failed to start part-way stops what did start.
             out.actions.extend(stop_in_reverse_order(task, &containers));
         } else {
-            out.actions.extend(starts(task, &containers, memory, now));
+            out.actions
+                .extend(starts(task, &containers, &removed, memory, now));
         }
         let status = task_status(task, &containers, stopping, failure.is_some(), now);
         if status == TaskStatus::Stopping {
@@ -356,7 +372,15 @@ pub fn step(
                 out.settles_at = Some(out.settles_at.map_or(at, |earliest| earliest.min(at)));
             }
         }
-        let report = report(task, &containers, status, essential_exit, failure, memory);
+        let report = report(
+            task,
+            &containers,
+            &removed,
+            status,
+            essential_exit,
+            failure,
+            memory,
+        );
         out.reports.push(deprovision(
             task,
             &containers,
@@ -440,12 +464,13 @@ fn deprovision(
 fn starts(
     task: &DesiredTask,
     containers: &BTreeMap<&str, &Observed>,
+    removed: &BTreeSet<&str>,
     memory: &mut Memory,
     now: Timestamp,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
     for container in &task.containers {
-        if containers.contains_key(name(container)) {
+        if containers.contains_key(name(container)) || removed.contains(name(container)) {
             continue;
         }
         let ready = container
@@ -500,9 +525,13 @@ fn stop_in_reverse_order(
         .collect()
 }
 
+/// The reason given for a container that was removed outside Berth.
+pub const REMOVED_OUTSIDE: &str = "removed outside Berth";
+
 fn report(
     task: &DesiredTask,
     containers: &BTreeMap<&str, &Observed>,
+    removed: &BTreeSet<&str>,
     status: TaskStatus,
     essential_exit: Option<&ContainerDefinition>,
     failure: Option<String>,
@@ -532,10 +561,14 @@ fn report(
         (Some(reason), _) => (Some(StopCode::TaskFailedToStart), Some(reason.clone())),
         (None, Some(container)) => (
             Some(StopCode::EssentialContainerExited),
-            Some(format!(
-                "Essential container in task exited: {}",
-                name(container)
-            )),
+            Some(if removed.contains(name(container)) {
+                format!(
+                    "Essential container in task exited: {} was {REMOVED_OUTSIDE}",
+                    name(container)
+                )
+            } else {
+                format!("Essential container in task exited: {}", name(container))
+            }),
         ),
         (None, None) => (None, None),
     };
@@ -545,7 +578,13 @@ fn report(
         containers: task
             .containers
             .iter()
-            .map(|c| container_report(c, containers.get(name(c)), failure.as_deref()))
+            .map(|c| {
+                let failure = match removed.contains(name(c)) {
+                    true => Some(REMOVED_OUTSIDE),
+                    false => failure.as_deref(),
+                };
+                container_report(c, containers.get(name(c)), failure)
+            })
             .collect(),
         pull_started_at: memory.pull_started_at.get(&task.task_id).copied(),
         pull_stopped_at: started_at.or(memory.pull_started_at.get(&task.task_id).copied()),

@@ -13,7 +13,7 @@ use crate::{env_files, spec, step, Action, AgentError, Memory, Observed, State, 
 use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
     ContainerSecrets, DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse,
-    Resolution,
+    Resolution, TaskReport, MAX_REPORTS_PER_POLL,
 };
 use berth_model::resources::{ContainerDefinition, NetworkBinding};
 use berth_model::status::HealthStatus;
@@ -231,6 +231,7 @@ pub async fn run<R: Runtime>(
     });
     let mut desired: Vec<DesiredTask> = Vec::new();
     let mut version: Option<String> = None;
+    let mut reports = Reports::default();
     let mut memory = Memory::default();
     let stopping: Arc<Mutex<HashSet<String>>> = Arc::default();
     // Woken when a stop ends, so its exit is seen (and reported) at once, not when the poll
@@ -336,29 +337,54 @@ pub async fn run<R: Runtime>(
         let settle = decided
             .settles_at
             .map(|at| Duration::from_secs_f64((at - berth_time::now()).clamp(0.0, 5.0)));
+        reports.observe(decided.reports, version.is_some());
+        let (sending, synced) = reports.next();
         let poll = PollRequest {
             container_instance_arn: registration.container_instance_arn.clone(),
             known_version: version.clone(),
             wait_seconds: match settle {
+                _ if reports.more_after(sending.len()) => 0,
                 Some(_) => 0,
                 None if busy => 1,
                 None => config.poll_wait_seconds,
             },
-            reports: decided.reports,
+            reports: sending,
+            synced,
+            page_after: None,
         };
         let timeout = Duration::from_secs(poll.wait_seconds + 10);
-        let polling = call::<_, PollResponse>(
-            &config.server,
-            "/agent/v1/poll",
-            &registration.agent_key,
-            &poll,
-            timeout,
-        );
-        // Nothing is lost with a poll given up: the next one reports everything again.
+        let polling = async {
+            let first = call::<_, PollResponse>(
+                &config.server,
+                "/agent/v1/poll",
+                &registration.agent_key,
+                &poll,
+                timeout,
+            )
+            .await
+            .map_err(|e| (e, false))?;
+            // The first page came, so the reports reached the server whatever follows.
+            rest_of_set(&config.server, &poll, &registration.agent_key, first)
+                .await
+                .map_err(|e| (e, true))
+        };
+        // Nothing is lost with a poll given up: what it reported is reported again.
         let answered = tokio::select! {
             answered = polling => answered,
             () = stopped.notified(), if busy => continue,
             () = &mut stop => return Ok(()),
+        };
+        let answered = match answered {
+            Ok(answer) => {
+                reports.acknowledge(&poll.reports, poll.synced);
+                Ok(answer)
+            }
+            Err((error, reached)) => {
+                if reached {
+                    reports.acknowledge(&poll.reports, poll.synced);
+                }
+                Err(error)
+            }
         };
         match answered {
             Ok(answer) => {
@@ -381,6 +407,10 @@ pub async fn run<R: Runtime>(
                         .await;
                     });
                 }
+                if answer.resync {
+                    reports.resync();
+                }
+                reports.keep_only(&answer.tasks);
                 desired = answer.tasks;
                 version = Some(answer.version);
                 if let Some(settle) = settle {
@@ -401,10 +431,16 @@ pub async fn run<R: Runtime>(
                     &registration.agent_key,
                 );
                 version = None;
+                reports = Reports::default();
             }
             Err(e) => {
-                // Tasks keep running; the next successful poll reports everything.
-                tracing::warn!(error = %e, "poll failed");
+                // Tasks keep running; what the server has not acknowledged is reported again.
+                tracing::warn!(
+                    error = %e,
+                    "poll failed; tasks keep running, and the agent retries every second \
+                     (the server gives this machine's tasks up once it goes unheard for the \
+                     cluster's lost_after)"
+                );
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     () = &mut stop => return Ok(()),
@@ -412,6 +448,137 @@ pub async fn run<R: Runtime>(
             }
         }
     }
+}
+
+/// The task reports the server has yet to acknowledge. Each poll carries at most
+/// [`MAX_REPORTS_PER_POLL`] of them; a report leaves the list once a poll that carried it
+/// was answered and stays out while the task's state is what it said.
+#[derive(Default)]
+struct Reports {
+    /// The latest report of every task the server lists, by task ARN.
+    latest: BTreeMap<String, TaskReport>,
+    /// What the server acknowledged of each task.
+    acknowledged: BTreeMap<String, TaskReport>,
+    /// Reporting every task again, as the server asked (or as the agent does when it
+    /// starts); ends with the poll that carries the last of them.
+    resyncing: bool,
+    /// Whether `latest` is what a step decided: before the first answer nothing is.
+    decided: bool,
+}
+
+impl Reports {
+    fn observe(&mut self, reports: Vec<TaskReport>, decided: bool) {
+        self.decided = decided;
+        for report in reports {
+            self.latest.insert(report.task_arn.clone(), report);
+        }
+    }
+
+    fn pending(&self) -> impl Iterator<Item = &TaskReport> {
+        self.latest
+            .values()
+            .filter(|r| self.acknowledged.get(&r.task_arn) != Some(r))
+    }
+
+    /// The reports of the next poll, and whether they complete a resync.
+    fn next(&self) -> (Vec<TaskReport>, bool) {
+        let sending: Vec<TaskReport> = self.pending().take(MAX_REPORTS_PER_POLL).cloned().collect();
+        let complete = !self.more_after(sending.len());
+        (sending, self.resyncing && self.decided && complete)
+    }
+
+    /// Whether more than `sent` reports are pending: the agent polls again at once.
+    fn more_after(&self, sent: usize) -> bool {
+        self.pending().nth(sent).is_some()
+    }
+
+    fn acknowledge(&mut self, sent: &[TaskReport], synced: bool) {
+        for report in sent {
+            self.acknowledged
+                .insert(report.task_arn.clone(), report.clone());
+        }
+        if synced {
+            self.resyncing = false;
+        }
+    }
+
+    fn resync(&mut self) {
+        if !self.resyncing {
+            self.resyncing = true;
+            self.acknowledged.clear();
+        }
+    }
+
+    /// Forgets the tasks the server no longer lists.
+    fn keep_only(&mut self, tasks: &[DesiredTask]) {
+        let listed: HashSet<&str> = tasks.iter().map(|t| t.task_arn.as_str()).collect();
+        self.latest.retain(|arn, _| listed.contains(arn.as_str()));
+        self.acknowledged
+            .retain(|arn, _| listed.contains(arn.as_str()));
+    }
+}
+
+/// The desired set whole: `first` with the pages after it. A set that changes while its
+/// pages are read is read again from its first page, a few times at most.
+async fn rest_of_set(
+    server: &Endpoint,
+    poll: &PollRequest,
+    agent_key: &str,
+    mut first: PollResponse,
+) -> Result<PollResponse, AgentError> {
+    for _ in 0..4 {
+        let mut whole = first.clone();
+        let mut consistent = true;
+        while let Some(after) = whole.next_page.take() {
+            let ask = PollRequest {
+                container_instance_arn: poll.container_instance_arn.clone(),
+                known_version: None,
+                wait_seconds: 0,
+                reports: Vec::new(),
+                synced: false,
+                page_after: Some(after),
+            };
+            let page: PollResponse = call(
+                server,
+                "/agent/v1/poll",
+                agent_key,
+                &ask,
+                Duration::from_secs(10),
+            )
+            .await?;
+            if page.version != whole.version {
+                consistent = false;
+                break;
+            }
+            whole.tasks.extend(page.tasks);
+            whole.output_requests.extend(page.output_requests);
+            whole.next_page = page.next_page;
+        }
+        if consistent {
+            return Ok(whole);
+        }
+        let again = PollRequest {
+            known_version: None,
+            wait_seconds: 0,
+            reports: Vec::new(),
+            synced: false,
+            page_after: None,
+            container_instance_arn: poll.container_instance_arn.clone(),
+        };
+        first = call(
+            server,
+            "/agent/v1/poll",
+            agent_key,
+            &again,
+            Duration::from_secs(10),
+        )
+        .await?;
+    }
+    Err(AgentError::Status {
+        server: server.url().to_string(),
+        status: hyper::StatusCode::CONFLICT,
+        message: "the desired set kept changing while its pages were read".into(),
+    })
 }
 
 /// Ends a task of the agent's when the agent ends.

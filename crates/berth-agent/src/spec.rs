@@ -238,6 +238,7 @@ mod tests {
             overrides: serde_json::from_value(overrides).unwrap(),
             stop_timeout_seconds: 30,
             secrets: None,
+            started: vec![],
         };
         (task, container)
     }

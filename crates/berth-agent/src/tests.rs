@@ -35,6 +35,7 @@ fn task(containers: Vec<ContainerDefinition>) -> DesiredTask {
         overrides: Default::default(),
         stop_timeout_seconds: 30,
         secrets: None,
+        started: vec![],
     }
 }
 
@@ -607,5 +608,50 @@ fn tasks_in_other_network_modes_stop_without_deprovisioning() {
     assert!(
         removes(&stopped).is_empty(),
         "removed once the server lets go"
+    );
+}
+
+/// A container the server heard running that the runtime no longer shows was removed
+/// outside Berth: its task ends with that as the reason, and nothing starts again under the
+/// task's id (the service replaces the task with a new one).
+#[test]
+fn a_container_removed_outside_berth_ends_its_task_instead_of_starting_again() {
+    let mut memory = Memory::default();
+    let desired = [DesiredTask {
+        started: vec!["web".into()],
+        ..task(vec![container("web", true, &[])])
+    }];
+    let gone = step(&desired, &[], &mut memory, 40.0);
+    assert!(starts(&gone).is_empty(), "never started again under its id");
+    let report = &gone.reports[0];
+    assert_eq!(report.last_status, TaskStatus::Stopped);
+    assert_eq!(report.stop_code, Some(StopCode::EssentialContainerExited));
+    assert_eq!(
+        report.stopped_reason.as_deref(),
+        Some("Essential container in task exited: web was removed outside Berth")
+    );
+    assert_eq!(report.containers[0].last_status, ContainerStatus::Stopped);
+    assert_eq!(
+        report.containers[0].reason.as_deref(),
+        Some(REMOVED_OUTSIDE)
+    );
+
+    // A non-essential container that went is not started again; the task runs on.
+    let desired = [DesiredTask {
+        started: vec!["web".into(), "sidecar".into()],
+        ..task(vec![
+            container("web", true, &[]),
+            container("sidecar", false, &[]),
+        ])
+    }];
+    let on = step(&desired, &[running("web")], &mut Memory::default(), 41.0);
+    assert!(starts(&on).is_empty());
+    assert_eq!(on.reports[0].last_status, TaskStatus::Running);
+
+    // Not heard running yet: a missing container is simply started.
+    let fresh = [task(vec![container("web", true, &[])])];
+    assert_eq!(
+        starts(&step(&fresh, &[], &mut Memory::default(), 42.0)),
+        ["web"]
     );
 }

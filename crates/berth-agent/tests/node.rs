@@ -6,7 +6,7 @@ use berth_client::endpoint::Endpoint;
 use berth_model::agent::{
     ContainerSecrets, DesiredTask, OutputAnswer, OutputRequest, OutputResult, PollRequest,
     PollResponse, RegisterRequest, RegistryAuth, Resolution, SecretValue, ShipLogsRequest,
-    ShipLogsResponse, StreamPosition, TaskReport, UsageReport,
+    ShipLogsResponse, StreamPosition, TaskReport, UsageReport, MAX_TASKS_PER_PAGE,
 };
 use berth_model::resources::LogConfiguration;
 use berth_model::resources::{
@@ -118,7 +118,10 @@ fn wanted() -> PollResponse {
             overrides: Default::default(),
             stop_timeout_seconds: 30,
             secrets: None,
+            started: vec![],
         }],
+        next_page: None,
+        resync: false,
         output_requests: vec![],
     }
 }
@@ -607,6 +610,8 @@ async fn secrets_sent_once_reach_a_container_that_starts_later() {
         PollResponse {
             version: "v1".into(),
             tasks: vec![task],
+            next_page: None,
+            resync: false,
             output_requests: vec![],
         }
     });
@@ -681,6 +686,8 @@ async fn an_environment_file_that_cannot_be_had_starts_nothing() {
     let answer: Answer = Arc::new(move |_: &PollRequest| PollResponse {
         version: "v1".into(),
         tasks: vec![task.clone()],
+        next_page: None,
+        resync: false,
         output_requests: vec![],
     });
     let server = tokio::spawn(serve_answering(
@@ -1023,4 +1030,104 @@ async fn pages_of_output_are_read_for_the_server_from_where_it_asks() {
     assert_eq!(output_answer(1003).await, OutputResult::Gone);
     stop.send(()).unwrap();
     agent.await.unwrap().unwrap();
+}
+
+/// A desired set of `count` one-container tasks, answered in pages of `MAX_TASKS_PER_PAGE`.
+fn paged(count: usize, poll: &PollRequest, resync: bool) -> PollResponse {
+    let all: Vec<DesiredTask> = (0..count)
+        .map(|i| DesiredTask {
+            task_arn: format!("arn:aws:ecs:us-east-1:000000000000:task/default/t{i:05}"),
+            task_id: format!("t{i:05}"),
+            containers: vec![container("app", None)],
+            ..wanted().tasks[0].clone()
+        })
+        .collect();
+    let after: Vec<DesiredTask> = all
+        .into_iter()
+        .filter(|t| poll.page_after.as_ref().is_none_or(|a| &t.task_arn > a))
+        .collect();
+    let more = after.len() > MAX_TASKS_PER_PAGE;
+    let tasks: Vec<DesiredTask> = after.into_iter().take(MAX_TASKS_PER_PAGE).collect();
+    PollResponse {
+        version: "v1".into(),
+        next_page: more.then(|| tasks.last().unwrap().task_arn.clone()),
+        tasks,
+        resync,
+        output_requests: vec![],
+    }
+}
+
+/// 1,200 tasks on one machine: the desired set comes in pages, each poll carries at most
+/// 500 reports, a task is reported again only when it changed or the server asks for
+/// everything (a resync, which the poll carrying its last report completes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_travel_in_bounded_pages_and_reports_and_resync_on_request() {
+    const TASKS: usize = 1200;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let polls: Polls = Arc::default();
+    let synced = Arc::new(AtomicUsize::new(0));
+    let answer: Answer = {
+        let synced = Arc::clone(&synced);
+        Arc::new(move |poll: &PollRequest| {
+            if poll.synced {
+                synced.fetch_add(1, Ordering::SeqCst);
+            }
+            // Asks for everything until it has heard it twice.
+            paged(TASKS, poll, synced.load(Ordering::SeqCst) < 2)
+        })
+    };
+    let server = tokio::spawn(serve_answering(
+        listener,
+        Arc::clone(&polls),
+        Arc::default(),
+        answer,
+    ));
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "node-many"));
+    let agent = tokio::spawn(node::run(
+        Arc::new(fake.clone()),
+        config(address),
+        std::future::pending(),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while synced.load(Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "no second resync within 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A few quiet polls after the second resync.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    agent.abort();
+    server.abort();
+
+    let containers = fake.list().await.unwrap();
+    assert_eq!(containers.len(), TASKS, "every page's tasks started, once");
+    let polls = polls.lock().unwrap();
+    assert!(polls.iter().all(|(_, p)| p.reports.len() <= 500));
+    let completions: Vec<usize> = polls
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, p))| p.synced)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(completions.len(), 2, "two resyncs, each completed once");
+    let running_reports = |range: &[(usize, PollRequest)]| -> usize {
+        range
+            .iter()
+            .flat_map(|(_, p)| &p.reports)
+            .filter(|r| r.last_status == TaskStatus::Running)
+            .count()
+    };
+    // Each resync carries every task once; nothing after it repeats a report.
+    assert_eq!(
+        running_reports(&polls[completions[0] + 1..=completions[1]]),
+        TASKS
+    );
+    let after: Vec<usize> = polls[completions[1] + 1..]
+        .iter()
+        .map(|(_, p)| p.reports.len())
+        .collect();
+    assert!(
+        !after.is_empty() && after.iter().all(|n| *n == 0),
+        "{after:?}"
+    );
 }

@@ -1,9 +1,15 @@
 //! The agent protocol: how a `berth agent` joins a cluster, learns the tasks the server
 //! wants on its machine, and reports what it observes.
 //!
-//! Both directions carry full state, never deltas: the server answers a poll with every task
-//! it wants on the instance (with a version), and the agent reports every task it knows of.
-//! A lost message, a dropped connection or a restart of either side heals on the next poll.
+//! No message grows with the tasks a machine runs. The agent reports what changed since the
+//! server last acknowledged it, at most [`MAX_REPORTS_PER_POLL`] tasks a poll (it polls again
+//! at once while it has more to say), and reports everything again when the server asks
+//! (`resync`: the server's first poll from it since the server started) or when the agent
+//! itself starts. The server answers with the tasks it wants on the instance in pages of at
+//! most [`MAX_TASKS_PER_PAGE`], all of one `version`; an agent takes a new set only once it
+//! holds every page of one version. A lost message, a dropped connection or a restart of
+//! either side heals on the next poll: a report is dropped from the agent's list only once a
+//! poll that carried it was answered.
 //! Endpoints: `POST /agent/v1/register`, `POST /agent/v1/poll`, `POST /agent/v1/logs` and
 //! `POST /agent/v1/usage`, JSON bodies, with `Authorization: Bearer <agent key>` (the join
 //! token on register).
@@ -57,15 +63,39 @@ pub struct PollRequest {
     /// open until it changes or the wait runs out. `None` answers at once.
     pub known_version: Option<String>,
     pub wait_seconds: u64,
-    /// Every task the agent knows of on this machine.
+    /// The tasks whose state changed since the server last acknowledged a report of them
+    /// (every task the agent holds after a resync), at most [`MAX_REPORTS_PER_POLL`].
     pub reports: Vec<TaskReport>,
+    /// Set on the poll that completes a resync: with its reports, the server has heard of
+    /// every task the agent holds.
+    #[serde(default)]
+    pub synced: bool,
+    /// The page of the desired set to answer: the tasks after this task ARN. `None` asks
+    /// for the first page (and may be held open); a later page is answered at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_after: Option<String>,
 }
+
+/// The most task reports one poll may carry.
+pub const MAX_REPORTS_PER_POLL: usize = 500;
+
+/// The most desired tasks one poll's answer carries.
+pub const MAX_TASKS_PER_PAGE: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollResponse {
+    /// Of the whole desired set, not of this page.
     pub version: String,
+    /// One page of the desired set, by task ARN.
     pub tasks: Vec<DesiredTask>,
+    /// When more pages follow: the `page_after` that asks for the next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page: Option<String>,
+    /// The server asks for a report of every task the agent holds (it has not heard one
+    /// since it started).
+    #[serde(default)]
+    pub resync: bool,
     /// Pages of container output that someone waits for; each is sent once, and the server
     /// holds at most a few per instance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -94,6 +124,10 @@ pub struct DesiredTask {
     /// why it cannot start (a secret, or a log group, that cannot be had).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Resolution>,
+    /// The containers the server has heard running: one the agent no longer finds was
+    /// removed outside Berth, and ends its task rather than start again under its id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub started: Vec<String>,
 }
 
 /// What the agent observes of one task.
@@ -125,6 +159,40 @@ pub struct ContainerReport {
     pub network_bindings: Vec<NetworkBinding>,
     pub health_status: HealthStatus,
     pub ip_address: Option<String>,
+}
+
+/// How long an agent may go unheard before its instance counts as disconnected and its
+/// tasks as lost, unless its cluster says otherwise with [`LOST_AFTER_TAG`].
+pub const DEFAULT_LOST_AFTER_SECONDS: u64 = 20;
+
+/// The cluster tag that sets its `lost_after`, in whole seconds within [`LOST_AFTER_RANGE`].
+pub const LOST_AFTER_TAG: &str = "berth:lost-after-seconds";
+
+/// The `lost_after` a cluster may set: at least a few polls (agents poll every 2 s), at
+/// most an hour.
+pub const LOST_AFTER_RANGE: std::ops::RangeInclusive<u64> = 5..=3600;
+
+/// A `lost_after` tag's value, or why it cannot be one.
+pub fn parse_lost_after(value: &str) -> Result<u64, String> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|seconds| LOST_AFTER_RANGE.contains(seconds))
+        .ok_or_else(|| {
+            format!(
+                "{LOST_AFTER_TAG} must be a whole number of seconds from {} to {}, got {value:?}",
+                LOST_AFTER_RANGE.start(),
+                LOST_AFTER_RANGE.end()
+            )
+        })
+}
+
+/// A cluster's `lost_after` from its tags (tags are checked when written).
+pub fn lost_after(tags: &[crate::resources::Tag]) -> u64 {
+    tags.iter()
+        .find(|t| t.key.as_deref() == Some(LOST_AFTER_TAG))
+        .and_then(|t| parse_lost_after(t.value.as_deref()?).ok())
+        .unwrap_or(DEFAULT_LOST_AFTER_SECONDS)
 }
 
 /// ECS's default time between the stop signal and SIGKILL.

@@ -174,6 +174,10 @@ pub enum StopCause {
     FailedToStart,
     /// An essential container exited.
     EssentialContainerExited,
+    /// Its instance's agent was not heard from for the cluster's `lost_after`: the task is
+    /// given up (and a service's replaced); its agent stops it if it comes back.
+    #[serde(rename_all = "camelCase")]
+    InstanceLost { after_seconds: u64 },
 }
 
 impl StopCause {
@@ -203,6 +207,10 @@ impl StopCause {
             }
             StopCause::FailedToStart => "Task failed to start".into(),
             StopCause::EssentialContainerExited => "Essential container in task exited".into(),
+            StopCause::InstanceLost { after_seconds } => format!(
+                "Task lost: the agent of its container instance was not heard from for \
+                 {after_seconds} seconds"
+            ),
         }
     }
 

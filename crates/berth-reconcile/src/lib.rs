@@ -14,7 +14,7 @@ pub mod query;
 
 pub use berth_model::status::{HealthStatus, RolloutState};
 use placement::{Constraint, Instance, Occupant, Placer, Request, Resources, Strategy};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A small deterministic random source (SplitMix64), seeded by the caller.
 #[derive(Debug, Clone)]
@@ -187,6 +187,11 @@ pub enum Action {
         task: String,
         reason: StopReason,
     },
+    /// Give up a task whose instance is lost: it counts as stopped from now on, and its
+    /// agent, if it comes back, stops it because the server no longer lists it.
+    Lose {
+        task: String,
+    },
 }
 
 /// What the plan says about one service.
@@ -279,10 +284,46 @@ pub fn placer(view: &View) -> Placer {
     Placer::new(&view.instances, &occupants)
 }
 
+/// The tasks still held on lost instances: given up at once, so a service's replacements
+/// are placed in the same round and counted against `maximumPercent` as if those were gone.
+fn lose_tasks(view: &View) -> (Vec<Action>, Option<View>) {
+    let lost: BTreeSet<&str> = view
+        .instances
+        .iter()
+        .filter(|i| i.lost)
+        .map(|i| i.id.as_str())
+        .collect();
+    let held = |t: &Task| {
+        t.phase != Phase::Stopped
+            && t.instance
+                .as_deref()
+                .is_some_and(|instance| lost.contains(instance))
+    };
+    if lost.is_empty() || !view.tasks.iter().any(held) {
+        return (Vec::new(), None);
+    }
+    let mut actions = Vec::new();
+    let mut rest = view.clone();
+    for task in rest.tasks.iter_mut().filter(|t| held(t)) {
+        actions.push(Action::Lose {
+            task: task.id.clone(),
+        });
+        task.phase = Phase::Stopped;
+        task.desired_running = false;
+        task.failure = None;
+    }
+    (actions, Some(rest))
+}
+
 pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan {
+    let (lost, rest) = lose_tasks(view);
+    let view = rest.as_ref().unwrap_or(view);
     let mut rng = Rng::new(seed);
     let mut placer = placer(view);
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        actions: lost,
+        ..Plan::default()
+    };
     let waiting = view
         .tasks
         .iter()

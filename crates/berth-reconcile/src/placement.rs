@@ -27,6 +27,9 @@ pub struct Instance {
     pub attributes: BTreeMap<String, String>,
     /// ACTIVE and connected: a DRAINING or disconnected instance takes no new tasks.
     pub accepts_tasks: bool,
+    /// Its agent was not heard from for its cluster's `lost_after`: the tasks it held are
+    /// given up, and replaced where a service wants them.
+    pub lost: bool,
 }
 
 /// A task that holds resources on an instance.
@@ -288,6 +291,7 @@ mod tests {
             registered: Resources { cpu, memory },
             attributes: [("zone".to_string(), zone.to_string())].into(),
             accepts_tasks: true,
+            lost: false,
         }
     }
 

@@ -4,6 +4,7 @@
 use super::*;
 use proptest::prelude::{
     prop_assert, prop_assert_eq, prop_assume, prop_oneof, proptest, Just, ProptestConfig,
+    Strategy as _,
 };
 
 const SMALL: Resources = Resources {
@@ -20,6 +21,7 @@ fn instance(id: &str, zone: &str) -> Instance {
         },
         attributes: [("zone".to_string(), zone.to_string())].into(),
         accepts_tasks: true,
+        lost: false,
     }
 }
 
@@ -37,6 +39,9 @@ struct World {
     next_id: usize,
     behaviour: Vec<(String, Behaviour)>,
     events: Vec<Event>,
+    /// What the machines actually run: task id → instance. A lost instance's processes go
+    /// on until its agent is back and stops what the server no longer lists.
+    processes: BTreeMap<String, String>,
 }
 
 impl World {
@@ -68,7 +73,35 @@ impl World {
             next_id: 0,
             behaviour: vec![("d1".into(), Behaviour::Healthy)],
             events: vec![],
+            processes: BTreeMap::new(),
         }
+    }
+
+    /// An instance's agent goes unheard past `lost_after`, or is heard again.
+    fn set_connected(&mut self, instance: &str, connected: bool) {
+        let instance = self
+            .view
+            .instances
+            .iter_mut()
+            .find(|i| i.id == instance)
+            .expect("known instance");
+        instance.lost = !connected;
+        instance.accepts_tasks = connected;
+    }
+
+    fn connected(&self, instance: &str) -> bool {
+        self.view
+            .instances
+            .iter()
+            .any(|i| i.id == instance && !i.lost)
+    }
+
+    /// Processes on machines whose agents are connected.
+    fn processes_on_connected(&self) -> usize {
+        self.processes
+            .values()
+            .filter(|instance| self.connected(instance))
+            .count()
     }
 
     fn service(&mut self) -> &mut Service {
@@ -145,6 +178,17 @@ impl World {
                     });
                 }
                 Action::Assign { .. } => unreachable!("the world runs no standalone tasks"),
+                Action::Lose { task } => {
+                    let task = self
+                        .view
+                        .tasks
+                        .iter_mut()
+                        .find(|t| &t.id == task)
+                        .expect("known task");
+                    task.desired_running = false;
+                    task.phase = Phase::Stopped;
+                    task.stopped_at = Some(self.now);
+                }
                 Action::Stop { task, reason } => {
                     let task = self
                         .view
@@ -196,11 +240,24 @@ impl World {
             .iter()
             .map(|t| self.behaviour_of(t.deployment.as_deref().unwrap_or("")))
             .collect();
+        let lost: BTreeSet<String> = self
+            .view
+            .instances
+            .iter()
+            .filter(|i| i.lost)
+            .map(|i| i.id.clone())
+            .collect();
         for (task, behaviour) in self.view.tasks.iter_mut().zip(behaviours) {
+            let instance = task.instance.clone().unwrap_or_default();
+            // The server hears nothing from a lost instance.
+            if lost.contains(&instance) {
+                continue;
+            }
             // A stopping task takes one tick to go, as a container takes its stop signal.
             if task.phase == Phase::Stopping {
                 task.phase = Phase::Stopped;
                 task.stopped_at = Some(now);
+                self.processes.remove(&task.id);
                 continue;
             }
             if !is_live(task) {
@@ -210,6 +267,7 @@ impl World {
                 (Phase::Pending, _) => {
                     task.phase = Phase::Running;
                     task.running_since = Some(now);
+                    self.processes.insert(task.id.clone(), instance);
                 }
                 (Phase::Running, Behaviour::Healthy) => task.health = HealthStatus::Healthy,
                 (Phase::Running, Behaviour::NeverHealthy) => task.health = HealthStatus::Unhealthy,
@@ -219,6 +277,7 @@ impl World {
                         task.desired_running = false;
                         task.stopped_at = Some(now);
                         task.failure = Some(Failure::Exited);
+                        self.processes.remove(&task.id);
                     } else {
                         task.health = HealthStatus::Healthy;
                     }
@@ -226,6 +285,16 @@ impl World {
                 (Phase::Stopping | Phase::Stopped, _) => {}
             }
         }
+        // A connected agent stops every process of a task the server no longer lists.
+        let listed: BTreeSet<&str> = self
+            .view
+            .tasks
+            .iter()
+            .filter(|t| t.phase != Phase::Stopped)
+            .map(|t| t.id.as_str())
+            .collect();
+        self.processes
+            .retain(|task, instance| lost.contains(instance) || listed.contains(task.as_str()));
     }
 
     fn settle(&mut self, rounds: usize, mut check: impl FnMut(&World)) {
@@ -520,4 +589,107 @@ fn a_tripped_breaker_says_how_the_tasks_failed() {
     );
     assert_eq!(failures_of(&tasks, "d1"), [(Failure::FailedToStart, 1)]);
     assert_eq!(failures_of(&tasks, "d3"), []);
+}
+
+#[test]
+fn a_lost_instances_tasks_are_replaced_at_once_and_stopped_when_it_returns() {
+    let mut world = World::new(4, 100, 100);
+    world.view.instances.push(instance("i-c", "c"));
+    world.settle(5, |_| {});
+    let on_a: Vec<String> = world
+        .live()
+        .iter()
+        .filter(|t| t.instance.as_deref() == Some("i-a"))
+        .map(|t| t.id.clone())
+        .collect();
+    assert!(!on_a.is_empty());
+    world.set_connected("i-a", false);
+    let plan = world.round();
+    let lost: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Lose { task } => Some(task.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, on_a);
+    let started = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Start { instance, .. } if instance != "i-a"))
+        .count();
+    assert_eq!(
+        started,
+        on_a.len(),
+        "replaced in the same round, within 100 %"
+    );
+    world.tick();
+    assert_eq!(world.live().len(), 4);
+    // The lost processes still run on i-a, unheard; once it is back its agent stops them.
+    assert_eq!(world.processes.len(), 4 + on_a.len());
+    world.set_connected("i-a", true);
+    world.settle(1, |_| {});
+    assert_eq!(world.processes.len(), 4);
+    assert!(on_a.iter().all(|t| !world.processes.contains_key(t)));
+    let plan = world.round();
+    assert!(plan.actions.is_empty(), "steady again: {:?}", plan.actions);
+}
+
+/// One thing that happens to a three-machine cluster between rounds.
+#[derive(Debug, Clone)]
+enum Happening {
+    Lose(usize),
+    Return(usize),
+    Nothing,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// For any interleaving of losses, replacements and returns, what runs on connected
+    /// machines never exceeds maximumPercent once their agents have had one round, and once
+    /// every machine is back, exactly the desired tasks run, each in one process.
+    #[test]
+    fn losses_and_returns_never_leave_duplicates(
+        desired in 1i64..7,
+        maximum in prop_oneof![Just(100i64), Just(150), Just(200)],
+        happenings in proptest::collection::vec(
+            prop_oneof![
+                (0usize..3).prop_map(Happening::Lose),
+                (0usize..3).prop_map(Happening::Return),
+                Just(Happening::Nothing),
+            ],
+            1..25,
+        ),
+    ) {
+        let mut world = World::new(desired, 100, maximum);
+        world.view.instances.push(instance("i-c", "c"));
+        world.settle(4, |_| {});
+        let ids = ["i-a", "i-b", "i-c"];
+        let max_live = maximum_tasks(desired, maximum).max(desired) as usize;
+        for happening in happenings {
+            match happening {
+                Happening::Lose(i) => world.set_connected(ids[i], false),
+                Happening::Return(i) => world.set_connected(ids[i], true),
+                Happening::Nothing => {}
+            }
+            world.round();
+            world.tick();
+            prop_assert!(
+                world.processes_on_connected() <= max_live,
+                "{} processes on connected machines, maximum {max_live}",
+                world.processes_on_connected()
+            );
+            prop_assert!(world.live().len() <= max_live);
+        }
+        for id in ids {
+            world.set_connected(id, true);
+        }
+        world.settle(6, |_| {});
+        let live: BTreeSet<String> = world.live().iter().map(|t| t.id.clone()).collect();
+        let running: BTreeSet<String> = world.processes.keys().cloned().collect();
+        prop_assert_eq!(live.len(), desired as usize);
+        prop_assert_eq!(running, live);
+    }
 }

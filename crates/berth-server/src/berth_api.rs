@@ -288,9 +288,10 @@ fn ask(
             .map_or_else(String::new, |r| r.runtime.clone()),
         runtime_id: runtime_id.to_string(),
     };
-    let connected = record
-        .as_ref()
-        .is_some_and(|r| call.presence().connected(r.id(), call.now()));
+    let connected = match &record {
+        Some(record) => crate::ecs::container_instances::agent_connected(call, record)?,
+        None => false,
+    };
     if !connected {
         return Ok(Asked::Answered(failed(
             &id,

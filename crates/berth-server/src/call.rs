@@ -76,7 +76,7 @@ impl Context {
             store,
             arns,
             decoded: Decoded::default(),
-            presence: Presence::default(),
+            presence: Presence::new(0.0),
             output_requests: Arc::default(),
             data_plane: Arc::new(crate::data_plane::Unbalanced),
             ids: Ids::from_entropy(),
@@ -130,6 +130,13 @@ impl Context {
 
     pub fn with_data_plane(mut self, data_plane: Arc<dyn DataPlane>) -> Self {
         self.data_plane = data_plane;
+        self
+    }
+
+    /// This context counting `at` as when it started: every agent's sighting until it polls
+    /// (a new context started at the epoch, so an agent is connected only once it polled).
+    pub fn started_at(mut self, at: f64) -> Self {
+        self.presence = Presence::new(at);
         self
     }
 

@@ -369,7 +369,8 @@ impl Server {
                 .with_data_plane(Arc::clone(&balancer) as Arc<dyn crate::data_plane::DataPlane>)
                 .with_vault(Arc::new(vault))
                 .with_logs(Arc::new(logs))
-                .with_metrics(Arc::new(metrics)),
+                .with_metrics(Arc::new(metrics))
+                .started_at(berth_time::now()),
         );
         cx.prometheus().set_load_balancer(
             Arc::clone(&balancer) as Arc<dyn crate::prometheus::LoadBalancerCounts>

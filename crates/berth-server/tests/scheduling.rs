@@ -5,7 +5,9 @@
 
 use berth_lb::health::State;
 use berth_lb::DataPlaneError;
-use berth_model::agent::{ContainerReport, PollResponse, RegisterRequest, Resolution, TaskReport};
+use berth_model::agent::{
+    ContainerReport, PollRequest, PollResponse, RegisterRequest, Resolution, TaskReport,
+};
 use berth_model::resources::NetworkBinding;
 use berth_model::status::{ContainerStatus, HealthStatus, StopCode, TaskStatus};
 use berth_model::Arns;
@@ -98,6 +100,7 @@ struct Cluster {
     balancer: Arc<Balancer>,
     now: f64,
     instance: Option<InstanceRecord>,
+    agent_key: String,
 }
 
 impl Cluster {
@@ -118,7 +121,42 @@ impl Cluster {
             balancer,
             now: 1000.0,
             instance: None,
+            agent_key: String::new(),
         }
+    }
+
+    /// The server restarts at `now` over the same store and data plane: it has heard from
+    /// no agent since.
+    fn restart(&mut self) {
+        let api = Arc::new(
+            Context::new(
+                Arc::clone(self.api.store()),
+                Arns::new("us-east-1", "000000000000"),
+            )
+            .with_data_plane(Arc::clone(&self.balancer) as Arc<dyn DataPlane>)
+            .started_at(self.now),
+        );
+        self.client = LocalClient::new(Arc::clone(&api)).as_caller("BKIATEST");
+        self.api = api;
+    }
+
+    /// The agent's poll as the front runs it, with no reports: it completes a resync.
+    fn poll(&self, synced: bool) -> PollResponse {
+        let record = self.instance.clone().unwrap();
+        let request = PollRequest {
+            container_instance_arn: record.instance.container_instance_arn.clone(),
+            known_version: None,
+            wait_seconds: 0,
+            reports: vec![],
+            synced,
+            page_after: None,
+        };
+        self.api
+            .as_system(self.now, |call| {
+                agents::poll(call, &request, &self.agent_key)
+            })
+            .unwrap()
+            .1
     }
 
     fn ecs(&self, action: &str, body: Value) -> Value {
@@ -131,10 +169,21 @@ impl Cluster {
         let record = self.api.as_system(self.now, |call| {
             let token = agents::create_join_token(call, "test").unwrap();
             let response = agents::register(call, &registration(cpu, memory), &token).unwrap();
-            agents::authenticate(call, &response.container_instance_arn, &response.agent_key)
-                .unwrap()
+            let record =
+                agents::authenticate(call, &response.container_instance_arn, &response.agent_key)
+                    .unwrap();
+            (record, response.agent_key)
         });
-        self.instance = Some(record);
+        self.instance = Some(record.0);
+        self.agent_key = record.1;
+    }
+
+    /// The agent polls (and so stays connected) without reporting anything new.
+    fn heartbeat(&self) {
+        let record = self.instance.clone().unwrap();
+        self.api.as_system(self.now, |call| {
+            call.presence().seen(record.id(), self.now);
+        });
     }
 
     fn controller_round(&self) {
@@ -148,7 +197,7 @@ impl Cluster {
     fn desired(&self) -> PollResponse {
         let record = self.instance.clone().unwrap();
         self.api
-            .as_system(self.now, |call| agents::desired(call, &record))
+            .as_system(self.now, |call| agents::desired(call, &record, None))
             .unwrap()
     }
 
@@ -204,6 +253,7 @@ impl Cluster {
             .collect();
         self.api
             .as_system(self.now, |call| {
+                call.presence().seen(record.id(), self.now);
                 agents::apply_reports(call, &record, &reports)
             })
             .unwrap();
@@ -812,6 +862,7 @@ fn a_task_its_target_group_finds_unhealthy_is_replaced_after_the_grace_period() 
     }
     assert!(statuses(&cluster).is_empty(), "within the grace period");
     cluster.now += 30.0;
+    cluster.heartbeat();
     cluster.controller_round();
     let arns = cluster.ecs("ListTasks", json!({"desiredStatus": "STOPPED"}))["taskArns"].clone();
     let task = cluster.ecs("DescribeTasks", json!({"tasks": arns}))["tasks"][0].clone();
@@ -1201,4 +1252,169 @@ fn a_tagged_service_rolls_onto_a_changed_secret() {
         let arns = c.ecs("ListTasks", json!({"serviceName": "web"}))["taskArns"].clone();
         stable(c) && arns.as_array().unwrap().len() == 1 && arns[0] != first
     });
+}
+
+fn task_count(cluster: &Cluster, status: &str) -> usize {
+    cluster.ecs("ListTasks", json!({"desiredStatus": status}))["taskArns"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn an_agent_unheard_for_lost_after_loses_its_tasks_and_stops_them_when_back() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    register(&cluster, "app:1");
+    cluster.ecs(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2,
+               "deploymentConfiguration": {"maximumPercent": 100, "minimumHealthyPercent": 0}}),
+    );
+    cluster.run_until("steady state", stable);
+    let first: Vec<String> = cluster
+        .desired()
+        .tasks
+        .iter()
+        .map(|t| t.task_id.clone())
+        .collect();
+
+    // Heard 20 s ago: still connected, nothing given up.
+    cluster.now += 20.0;
+    cluster.controller_round();
+    assert_eq!(task_count(&cluster, "RUNNING"), 2);
+    cluster.now += 1.0;
+    cluster.controller_round();
+    assert_eq!(
+        task_count(&cluster, "RUNNING"),
+        0,
+        "lost after 20 s unheard"
+    );
+    let arns = cluster.ecs("ListTasks", json!({"desiredStatus": "STOPPED"}))["taskArns"].clone();
+    let tasks = cluster.ecs("DescribeTasks", json!({"tasks": arns}))["tasks"].clone();
+    for task in tasks.as_array().unwrap() {
+        assert_eq!(task["lastStatus"], "STOPPED");
+        assert_eq!(task["stopCode"], "ServiceSchedulerInitiated");
+        assert_eq!(
+            task["stoppedReason"],
+            "Task lost: the agent of its container instance was not heard from for 20 seconds"
+        );
+    }
+    let instance = cluster.ecs(
+        "DescribeContainerInstances",
+        json!({"containerInstances": ["node-1"]}),
+    )["containerInstances"][0]
+        .clone();
+    assert_eq!(instance["agentConnected"], false);
+    assert_eq!(instance["runningTasksCount"], 0);
+    let events = messages(&cluster);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("(service web) lost 2 tasks: (task ")
+                && e.ends_with("was not heard from for 20 seconds.")),
+        "{events:?}"
+    );
+
+    // Back: the lost tasks are no longer wanted there (its agent stops them), and the
+    // service's replacements start with new ids.
+    let back = cluster.poll(false);
+    assert!(back.tasks.iter().all(|t| !first.contains(&t.task_id)));
+    cluster.run_until("steady state again", stable);
+    let now: Vec<String> = cluster
+        .desired()
+        .tasks
+        .iter()
+        .map(|t| t.task_id.clone())
+        .collect();
+    assert_eq!(now.len(), 2);
+    assert!(
+        now.iter().all(|t| !first.contains(t)),
+        "{now:?} vs {first:?}"
+    );
+}
+
+#[test]
+fn a_cluster_tag_sets_lost_after_and_a_bad_value_is_refused() {
+    let mut cluster = Cluster::new();
+    let arn = cluster.ecs("DescribeClusters", json!({"clusters": ["default"]}))["clusters"][0]
+        ["clusterArn"]
+        .clone();
+    let refused = cluster.refused(
+        "TagResource",
+        json!({"resourceArn": arn, "tags": [{"key": "berth:lost-after-seconds", "value": "2"}]}),
+    );
+    assert!(
+        refused.contains(
+            "berth:lost-after-seconds must be a whole number of seconds from 5 to 3600, got \"2\""
+        ),
+        "{refused}"
+    );
+    cluster.ecs(
+        "TagResource",
+        json!({"resourceArn": arn, "tags": [{"key": "berth:lost-after-seconds", "value": "60"}]}),
+    );
+    cluster.join(4096, 8192);
+    register(&cluster, "app:1");
+    cluster.ecs("RunTask", json!({"taskDefinition": "web", "count": 1}));
+    cluster.agent_round(false);
+    cluster.now += 59.0;
+    cluster.controller_round();
+    assert_eq!(task_count(&cluster, "RUNNING"), 1, "heard 59 s ago");
+    cluster.now += 2.0;
+    cluster.controller_round();
+    assert_eq!(
+        task_count(&cluster, "RUNNING"),
+        0,
+        "a standalone task is lost too"
+    );
+}
+
+#[test]
+fn a_restarted_server_decides_nothing_until_its_agents_report_or_lost_after_passes() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    register(&cluster, "app:1");
+    cluster.ecs(
+        "CreateService",
+        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    );
+    cluster.run_until("steady state", stable);
+    cluster.now += 5.0;
+    cluster.restart();
+    cluster.ecs(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 3}),
+    );
+    cluster.controller_round();
+    assert_eq!(task_count(&cluster, "RUNNING"), 2, "waits for its agent");
+    let first = cluster.poll(false);
+    assert!(
+        first.resync,
+        "the server asks a returning agent for everything"
+    );
+    cluster.controller_round();
+    assert_eq!(
+        task_count(&cluster, "RUNNING"),
+        2,
+        "not until the agent has resynced"
+    );
+    assert!(!cluster.poll(true).resync);
+    cluster.controller_round();
+    assert_eq!(
+        task_count(&cluster, "RUNNING"),
+        3,
+        "decides once its agent reported"
+    );
+    assert!(
+        messages(&cluster).iter().all(|m| !m.contains("lost")),
+        "a restart loses nothing"
+    );
+
+    // An agent that does not come back within lost_after of the start is lost.
+    cluster.now += 1.0;
+    cluster.restart();
+    cluster.now += 21.0;
+    cluster.controller_round();
+    assert_eq!(task_count(&cluster, "RUNNING"), 0);
 }

@@ -45,6 +45,10 @@ pub fn tags(tags: &[Tag]) -> Result<(), ApiError> {
                 format_args!("duplicate tag key {key:?}, also used by tags[{first}]"),
             ));
         }
+        if key == crate::agent::LOST_AFTER_TAG {
+            crate::agent::parse_lost_after(tag.value.as_deref().unwrap_or(""))
+                .map_err(|why| error(INVALID, format!("tags[{i}].value"), why))?;
+        }
         if let Some(value) = &tag.value {
             let length = value.chars().count();
             ensure(

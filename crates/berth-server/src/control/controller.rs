@@ -7,8 +7,9 @@ use super::targets;
 use crate::call::Call;
 use crate::data_plane::TargetState;
 use crate::ecs::container_instances::InstanceRecord;
-use crate::ecs::tasks::{new_task, request_stop, Launch};
+use crate::ecs::tasks::{self, new_task, request_stop, Launch};
 use crate::ecs::{events, names, services, task_definitions, view};
+use berth_model::agent;
 use berth_model::arn::resource_id;
 use berth_model::resources::{Cluster, Service, Task, TaskDefinition};
 use berth_model::status::{ClusterStatus, RolloutState, ServiceStatus, StopCause, TaskStatus};
@@ -29,7 +30,8 @@ pub fn run_round(call: &Call<'_>, settings: &Settings, seed: u64) -> Result<bool
     let mut changed = false;
     for cluster in call.list::<Cluster>(Collection::Clusters, None)? {
         if cluster.status == ClusterStatus::Active {
-            changed |= reconcile_cluster(call, &cluster.cluster_name, settings, seed)?;
+            let lost_after = agent::lost_after(&cluster.tags);
+            changed |= reconcile_cluster(call, &cluster.cluster_name, lost_after, settings, seed)?;
         }
     }
     Ok(changed)
@@ -71,13 +73,42 @@ fn forget_old_tasks(call: &Call<'_>, tasks: Vec<Task>) -> Result<Vec<Task>, ApiE
     Ok(kept)
 }
 
+/// Whether a restarted server still waits to hear from the agents of a cluster before it
+/// decides anything there: until each has reported every task it holds, or `lost_after`
+/// has passed since the start (then those still unheard are lost).
+fn awaiting_agents(call: &Call<'_>, records: &[InstanceRecord], lost_after: u64) -> bool {
+    let presence = call.presence();
+    presence.starting(call.now(), lost_after)
+        && records
+            .iter()
+            .any(|r| r.has_agent() && !presence.synced(r.id()))
+}
+
+/// Says once, in the server's log, that an instance's agent is gone and what that costs.
+fn tell_lost_instances(call: &Call<'_>, instances: &[placement::Instance], lost_after: u64) {
+    for instance in instances.iter().filter(|i| i.lost) {
+        if call.presence().tell_lost(&instance.id) {
+            tracing::warn!(
+                instance = %instance.id,
+                lost_after,
+                "container instance lost: its agent was not heard from for {lost_after} s; \
+                 its tasks are given up and replaced, and stopped on it if it comes back"
+            );
+        }
+    }
+}
+
 fn reconcile_cluster(
     call: &Call<'_>,
     cluster: &str,
+    lost_after: u64,
     settings: &Settings,
     seed: u64,
 ) -> Result<bool, ApiError> {
     let records: Vec<InstanceRecord> = call.list(Collection::ContainerInstances, Some(cluster))?;
+    if awaiting_agents(call, &records, lost_after) {
+        return Ok(false);
+    }
     let stored_tasks = forget_old_tasks(call, call.list(Collection::Tasks, Some(cluster))?)?;
     let stored_services: Vec<Service> = call
         .list::<Service>(Collection::Services, Some(cluster))?
@@ -177,8 +208,10 @@ fn reconcile_cluster(
             active: service.status == ServiceStatus::Active,
         });
     }
+    let instances = view::instances(call, &records, lost_after);
+    tell_lost_instances(call, &instances, lost_after);
     let view = reconcile::View {
-        instances: view::instances(call, &records),
+        instances,
         services: services_view,
         tasks,
     };
@@ -187,6 +220,7 @@ fn reconcile_cluster(
     let mut changed = false;
     let mut started: HashMap<String, Vec<String>> = HashMap::new();
     let mut stopped: HashMap<String, Vec<String>> = HashMap::new();
+    let mut lost: HashMap<String, Vec<String>> = HashMap::new();
     let mut draining: HashMap<String, usize> = HashMap::new();
     for action in &plan.actions {
         match action {
@@ -243,6 +277,19 @@ fn reconcile_cluster(
                 call.prometheus().placed(cluster);
                 changed = true;
             }
+            Action::Lose { task } => {
+                let now = call.now();
+                let service = call.modify(Collection::Tasks, task, |t: &mut Task| {
+                    let service = names::service_of(&t.group).map(str::to_string);
+                    Ok::<_, ApiError>(tasks::lose(t, lost_after, now).then_some(service))
+                })?;
+                if let Some(Some(service)) = service {
+                    if let Some(service) = service {
+                        lost.entry(service).or_default().push(task.clone());
+                    }
+                    changed = true;
+                }
+            }
             Action::Stop { task, reason } => {
                 let now = call.now();
                 let cause = match (reason, failed_checks.get(task)) {
@@ -281,6 +328,8 @@ fn reconcile_cluster(
     changed |= !deregistered.is_empty();
     for report in &plan.services {
         let notes = Notes {
+            lost: lost.get(&report.service),
+            lost_after,
             started: started.get(&report.service),
             stopped: stopped.get(&report.service),
             draining: draining.get(&report.service).copied().unwrap_or(0),
@@ -375,6 +424,9 @@ fn finish_drains(
 
 /// What a round did to one service's tasks, for its events.
 struct Notes<'r> {
+    /// Tasks given up with their lost instance, and after how long unheard.
+    lost: Option<&'r Vec<String>>,
+    lost_after: u64,
     started: Option<&'r Vec<String>>,
     stopped: Option<&'r Vec<String>>,
     /// Tasks whose drain began.
@@ -393,6 +445,9 @@ fn apply_report(
     let name = &report.service;
     // Oldest first: they are put on top of the list one after the other.
     let mut messages: Vec<String> = Vec::new();
+    if let Some(ids) = notes.lost {
+        messages.push(events::lost(ids, notes.lost_after));
+    }
     if let Some(groups) = notes.deregistered {
         for (group, count) in groups {
             messages.push(events::deregistered(*count, group));

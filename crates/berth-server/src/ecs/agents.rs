@@ -5,8 +5,8 @@ use super::container_instances::{register_instance, AgentFacts, InstanceRecord, 
 use super::{events, names, task_definitions};
 use crate::call::Call;
 use berth_model::agent::{
-    DesiredTask, PollResponse, RegisterRequest, RegisterResponse, Resolution, TaskReport,
-    DEFAULT_STOP_TIMEOUT_SECONDS,
+    DesiredTask, PollRequest, PollResponse, RegisterRequest, RegisterResponse, Resolution,
+    TaskReport, DEFAULT_STOP_TIMEOUT_SECONDS, MAX_REPORTS_PER_POLL, MAX_TASKS_PER_PAGE,
 };
 use berth_model::arn::resource_id;
 use berth_model::resources::{Attribute, InstanceResource, NetworkInterface, Task, TaskDefinition};
@@ -114,8 +114,37 @@ pub fn authenticate(
             "the agent key does not match this container instance",
         ));
     }
-    call.presence().seen(record.id(), call.now());
+    if call.presence().seen(record.id(), call.now()) {
+        tracing::info!(
+            instance = %record.id(),
+            "container instance is back: its agent polls again, and stops the tasks given up \
+             while it was lost"
+        );
+    }
     Ok(record)
+}
+
+/// One poll, but for its wait: the agent authenticated, its reports folded in, its resync
+/// noted when this poll completes one, and the first answer.
+pub fn poll(
+    call: &Call<'_>,
+    request: &PollRequest,
+    agent_key: &str,
+) -> Result<(InstanceRecord, PollResponse), ApiError> {
+    if request.reports.len() > MAX_REPORTS_PER_POLL {
+        return Err(ApiError::invalid(format!(
+            "reports: a poll carries at most {MAX_REPORTS_PER_POLL} task reports, got {}; \
+             run an agent of the server's version",
+            request.reports.len()
+        )));
+    }
+    let record = authenticate(call, &request.container_instance_arn, agent_key)?;
+    apply_reports(call, &record, &request.reports)?;
+    if request.synced {
+        call.presence().mark_synced(record.id());
+    }
+    let answer = desired(call, &record, request.page_after.as_deref())?;
+    Ok((record, answer))
 }
 
 /// ECS's task health over essential containers: any UNHEALTHY, else any UNKNOWN, else HEALTHY.
@@ -268,8 +297,14 @@ fn fold_reports(
     Ok(changed)
 }
 
-/// Every task the server wants on the instance, and a version that changes with the set.
-pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse, ApiError> {
+/// One page of the tasks the server wants on the instance (those after `page_after`, by
+/// task ARN), and a version of the whole set that changes with it. Only the page's tasks
+/// are resolved (definitions, secrets), so an answer costs what it carries.
+pub fn desired(
+    call: &Call<'_>,
+    record: &InstanceRecord,
+    page_after: Option<&str>,
+) -> Result<PollResponse, ApiError> {
     let cluster = match berth_model::arn::parse(&record.instance.container_instance_arn) {
         Some(berth_model::arn::ResourceRef::ContainerInstance {
             cluster: Some(cluster),
@@ -292,61 +327,96 @@ pub fn desired(call: &Call<'_>, record: &InstanceRecord) -> Result<PollResponse,
         .collect();
     tasks.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
     let mut hasher = Sha256::new();
-    let mut desired = Vec::new();
+    let mut page = Vec::new();
+    let mut next_page = None;
     for task in tasks {
-        let Some(definition) = task_definitions::resolve(call, &task.task_definition_arn)? else {
-            continue;
-        };
         // A task being drained keeps running until the load balancer is done with it.
         let desired_status = if task.last_status == TaskStatus::Deactivating {
             TaskStatus::Running
         } else {
             task.desired_status
         };
+        let started: Vec<String> = task
+            .containers
+            .iter()
+            .filter(|c| c.runtime_id.is_some())
+            .map(|c| c.name.clone())
+            .collect();
         hasher.update(task.task_arn.as_bytes());
         hasher.update(desired_status.to_string().as_bytes());
-        let stop_timeout = definition
-            .container_definitions
-            .iter()
-            .filter_map(|c| c.stop_timeout)
-            .max()
-            .map(i64::from)
-            .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
-        // Secrets travel only while the task has yet to start all its containers (an agent
-        // that restarts mid-way needs them again), and only to its own agent.
-        // Log groups are readied (or found missing) at the same moment.
-        let secrets = if desired_status == TaskStatus::Running && task.last_status.is_pending() {
-            let containers = &definition.container_definitions;
-            let secrets = crate::task_secrets::resolve(call, containers)?;
-            match crate::task_logs::prepare(call, containers, secrets.as_ref())? {
-                Some(reason) if !matches!(secrets, Some(Resolution::Failed { .. })) => {
-                    Some(Resolution::Failed { reason })
-                }
-                _ => secrets,
-            }
-        } else {
-            None
-        };
-        desired.push(DesiredTask {
-            task_id: resource_id(&task.task_arn).to_string(),
-            task_arn: task.task_arn,
-            desired_status,
-            family: definition.family.clone(),
-            revision: definition.revision,
-            network_mode: definition
-                .network_mode
-                .clone()
-                .unwrap_or_else(|| "bridge".into()),
-            volumes: definition.volumes.clone().unwrap_or_default(),
-            containers: definition.container_definitions,
-            overrides: task.overrides,
-            stop_timeout_seconds: stop_timeout,
-            secrets,
-        });
+        for name in &started {
+            hasher.update(b"\0");
+            hasher.update(name.as_bytes());
+        }
+        hasher.update(b"\n");
+        if page_after.is_some_and(|after| task.task_arn.as_str() <= after) {
+            continue;
+        }
+        if page.len() == MAX_TASKS_PER_PAGE {
+            next_page = page.last().map(|t: &DesiredTask| t.task_arn.clone());
+            continue;
+        }
+        if let Some(wanted) = desired_task(call, task, desired_status, started)? {
+            page.push(wanted);
+        }
     }
     Ok(PollResponse {
         version: hex::encode(&hasher.finalize()[..12]),
-        tasks: desired,
+        tasks: page,
+        next_page,
+        resync: !call.presence().synced(record.id()),
         output_requests: Vec::new(),
     })
+}
+
+/// A task as its agent needs it: its definition, and while it has yet to start, its
+/// secrets. `None` when its task definition is gone.
+fn desired_task(
+    call: &Call<'_>,
+    task: Task,
+    desired_status: TaskStatus,
+    started: Vec<String>,
+) -> Result<Option<DesiredTask>, ApiError> {
+    let Some(definition) = task_definitions::resolve(call, &task.task_definition_arn)? else {
+        return Ok(None);
+    };
+    let stop_timeout = definition
+        .container_definitions
+        .iter()
+        .filter_map(|c| c.stop_timeout)
+        .max()
+        .map(i64::from)
+        .unwrap_or(DEFAULT_STOP_TIMEOUT_SECONDS);
+    // Secrets travel only while the task has yet to start all its containers (an agent
+    // that restarts mid-way needs them again), and only to its own agent.
+    // Log groups are readied (or found missing) at the same moment.
+    let secrets = if desired_status == TaskStatus::Running && task.last_status.is_pending() {
+        let containers = &definition.container_definitions;
+        let secrets = crate::task_secrets::resolve(call, containers)?;
+        match crate::task_logs::prepare(call, containers, secrets.as_ref())? {
+            Some(reason) if !matches!(secrets, Some(Resolution::Failed { .. })) => {
+                Some(Resolution::Failed { reason })
+            }
+            _ => secrets,
+        }
+    } else {
+        None
+    };
+    Ok(Some(DesiredTask {
+        task_id: resource_id(&task.task_arn).to_string(),
+        task_arn: task.task_arn,
+        desired_status,
+        family: definition.family.clone(),
+        revision: definition.revision,
+        network_mode: definition
+            .network_mode
+            .clone()
+            .unwrap_or_else(|| "bridge".into()),
+        volumes: definition.volumes.clone().unwrap_or_default(),
+        containers: definition.container_definitions,
+        overrides: task.overrides,
+        stop_timeout_seconds: stop_timeout,
+        secrets,
+        started,
+    }))
 }

@@ -6,12 +6,15 @@
 use super::common::wants_tags;
 use super::{clusters, pagination};
 use crate::call::Call;
+use berth_model::agent::{self, DEFAULT_LOST_AFTER_SECONDS};
 use berth_model::arn::{parse, ResourceRef};
 use berth_model::requests::{
     DeregisterContainerInstance, DescribeContainerInstances, ListContainerInstances,
     RegisterContainerInstance, UpdateContainerInstancesState,
 };
-use berth_model::resources::{Attribute, ContainerInstance, Failure, InstanceResource, Tag, Task};
+use berth_model::resources::{
+    Attribute, Cluster, ContainerInstance, Failure, InstanceResource, Tag, Task,
+};
 use berth_model::status::{InstanceStatus, TaskStatus};
 use berth_model::{validate, ApiError, ErrorKind};
 use berth_reconcile::query;
@@ -40,6 +43,11 @@ pub struct InstanceRecord {
 impl InstanceRecord {
     pub fn id(&self) -> &str {
         &self.instance.ec2_instance_id
+    }
+
+    /// Whether a `berth agent` registered it (and so can be lost when it goes unheard).
+    pub fn has_agent(&self) -> bool {
+        !self.agent_key_sha256.is_empty()
     }
 
     pub fn attributes(&self) -> BTreeMap<String, String> {
@@ -297,7 +305,7 @@ pub fn register(call: &Call<'_>, request: &RegisterContainerInstance) -> Result<
         Collection::Tasks,
         Some(cluster_of(&record.instance.container_instance_arn)),
     )?;
-    let mut instance = present(call, &record, &tasks);
+    let mut instance = present(call, &record, &tasks)?;
     instance.tags = record.instance.tags;
     Ok(json!({ "containerInstance": instance }))
 }
@@ -306,8 +314,28 @@ fn cluster_of(arn: &str) -> &str {
     arn.rsplit('/').nth(1).unwrap_or_default()
 }
 
+/// How long an agent of `cluster` may go unheard before its instance counts as
+/// disconnected and its tasks as lost (the cluster's `berth:lost-after-seconds` tag).
+pub fn lost_after(call: &Call<'_>, cluster: &str) -> Result<u64, ApiError> {
+    Ok(call
+        .get::<Cluster>(Collection::Clusters, cluster)?
+        .map_or(DEFAULT_LOST_AFTER_SECONDS, |c| agent::lost_after(&c.tags)))
+}
+
+/// Whether the agent of `record` was heard from within its cluster's `lost_after`.
+pub fn agent_connected(call: &Call<'_>, record: &InstanceRecord) -> Result<bool, ApiError> {
+    let lost_after = lost_after(call, cluster_of(&record.instance.container_instance_arn))?;
+    Ok(call
+        .presence()
+        .connected(record.id(), call.now(), lost_after))
+}
+
 /// The ECS view of an instance: live counts, remaining resources and connection.
-pub fn present(call: &Call<'_>, record: &InstanceRecord, tasks: &[Task]) -> ContainerInstance {
+pub fn present(
+    call: &Call<'_>,
+    record: &InstanceRecord,
+    tasks: &[Task],
+) -> Result<ContainerInstance, ApiError> {
     let mut instance = record.instance.clone();
     let mine: Vec<&Task> = tasks
         .iter()
@@ -331,9 +359,9 @@ pub fn present(call: &Call<'_>, record: &InstanceRecord, tasks: &[Task]) -> Cont
             instance.registered("MEMORY") - used(|t| &t.memory),
         ),
     ];
-    instance.agent_connected = call.presence().connected(record.id(), call.now());
+    instance.agent_connected = agent_connected(call, record)?;
     instance.tags.clear();
-    instance
+    Ok(instance)
 }
 
 fn instance_id(member: &str) -> String {
@@ -358,7 +386,7 @@ pub fn describe(call: &Call<'_>, request: &DescribeContainerInstances) -> Result
                     .container_instance_arn
                     .contains(&format!("/{}/", cluster.cluster_name)) =>
             {
-                let mut instance = present(call, &record, &tasks);
+                let mut instance = present(call, &record, &tasks)?;
                 if tags {
                     instance.tags = record.instance.tags.clone();
                 }
@@ -428,7 +456,7 @@ pub fn update_state(
             },
         )?;
         match record {
-            Some(record) => updated.push(present(call, &record, &tasks)),
+            Some(record) => updated.push(present(call, &record, &tasks)?),
             None => failures.push(Failure::missing(
                 call.arns().container_instance(&cluster.cluster_name, &id),
             )),
@@ -457,7 +485,7 @@ pub fn deregister(
             "The container instance has tasks running on it; stop them first or pass force.",
         ));
     }
-    let mut instance = present(call, &record, &tasks);
+    let mut instance = present(call, &record, &tasks)?;
     call.remove(Collection::ContainerInstances, &id)?;
     instance.status = InstanceStatus::Inactive;
     instance.agent_connected = false;

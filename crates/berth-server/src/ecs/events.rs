@@ -71,6 +71,17 @@ pub fn stopped(ids: &[String]) -> String {
     )
 }
 
+/// `lost 2 tasks: (task a) (task b): the agent of their container instance was not heard
+/// from for 20 seconds.`
+pub fn lost(ids: &[String], after_seconds: u64) -> String {
+    format!(
+        "lost {} tasks: {}: the agent of their container instance was not heard from for \
+         {after_seconds} seconds.",
+        ids.len(),
+        task_list(ids)
+    )
+}
+
 /// `(task a) failed to start: ResourceInitializationError: …`: what ECS shows only on the
 /// stopped task, said where a failing deployment is watched.
 pub fn failed_to_start(task_id: &str, reason: &str) -> String {

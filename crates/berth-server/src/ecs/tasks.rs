@@ -61,7 +61,8 @@ pub fn run(call: &Call<'_>, request: &RunTask) -> Result<Value, ApiError> {
             request.placement_constraints.as_deref().unwrap_or_default(),
             |c| placement::constraint(c.kind.as_deref().unwrap_or(""), c.expression.as_deref()),
         )?;
-        let view = view::cluster(call, &cluster.cluster_name, &instances)?;
+        let lost_after = berth_model::agent::lost_after(&cluster.tags);
+        let view = view::cluster(call, &cluster.cluster_name, &instances, lost_after)?;
         Some((berth_reconcile::placer(&view), strategies, constraints))
     };
     let mut rng = berth_reconcile::Rng::new(call.ids().seed());
@@ -222,6 +223,30 @@ pub fn request_stop(
         return true;
     }
     false
+}
+
+/// Gives up a task whose container instance is lost: STOPPED at once (its agent, if it comes
+/// back, stops what still runs, since no desired set lists it). A task already told to stop
+/// keeps the cause it was stopped for. Returns whether it changed.
+pub fn lose(task: &mut Task, after_seconds: u64, now: f64) -> bool {
+    if task.last_status == TaskStatus::Stopped {
+        return false;
+    }
+    if task.desired_status != TaskStatus::Stopped {
+        let cause = StopCause::InstanceLost { after_seconds };
+        task.desired_status = TaskStatus::Stopped;
+        task.stop_code = Some(cause.stop_code());
+        task.stopped_reason = Some(cause.reason());
+        task.stop_cause = Some(cause);
+    }
+    task.stopping_at = task.stopping_at.or(Some(now));
+    task.last_status = TaskStatus::Stopped;
+    task.stopped_at = Some(now);
+    for container in &mut task.containers {
+        container.last_status = ContainerStatus::Stopped;
+    }
+    task.version += 1;
+    true
 }
 
 /// The task id a `task` member names: an id or a task ARN.

@@ -30,20 +30,24 @@ fn task_resources(task: &Task) -> Resources {
     }
 }
 
-/// The cluster's machines: what each registered, its attributes, and whether it takes new
-/// tasks (ACTIVE, with its agent connected).
-pub fn instances(call: &Call<'_>, records: &[InstanceRecord]) -> Vec<Instance> {
+/// The cluster's machines: what each registered, its attributes, whether it takes new
+/// tasks (ACTIVE, with its agent connected) and whether it is lost (its agent unheard for
+/// `lost_after` seconds; an instance no agent ever registered runs nothing to lose).
+pub fn instances(call: &Call<'_>, records: &[InstanceRecord], lost_after: u64) -> Vec<Instance> {
     records
         .iter()
-        .map(|r| Instance {
-            id: r.id().to_string(),
-            registered: Resources {
-                cpu: r.instance.registered("CPU"),
-                memory: r.instance.registered("MEMORY"),
-            },
-            attributes: r.attributes(),
-            accepts_tasks: r.instance.status == InstanceStatus::Active
-                && call.presence().connected(r.id(), call.now()),
+        .map(|r| {
+            let connected = call.presence().connected(r.id(), call.now(), lost_after);
+            Instance {
+                id: r.id().to_string(),
+                registered: Resources {
+                    cpu: r.instance.registered("CPU"),
+                    memory: r.instance.registered("MEMORY"),
+                },
+                attributes: r.attributes(),
+                accepts_tasks: r.instance.status == InstanceStatus::Active && connected,
+                lost: r.has_agent() && !connected,
+            }
         })
         .collect()
 }
@@ -95,10 +99,15 @@ pub fn task(task: &Task) -> reconcile::Task {
 
 /// The cluster's machines and tasks, without its services: what placing a task outside a
 /// round needs.
-pub fn cluster(call: &Call<'_>, cluster: &str, records: &[InstanceRecord]) -> Result<View, Fault> {
+pub fn cluster(
+    call: &Call<'_>,
+    cluster: &str,
+    records: &[InstanceRecord],
+    lost_after: u64,
+) -> Result<View, Fault> {
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(cluster))?;
     Ok(View {
-        instances: instances(call, records),
+        instances: instances(call, records, lost_after),
         services: Vec::new(),
         tasks: tasks.iter().map(task).collect(),
     })

@@ -37,6 +37,10 @@ const MAX_LOGS_BODY_BYTES: usize = 8 << 20;
 /// reaches [`OUTPUT_PAGE_BYTES`], itself cut to that size), with JSON's escapes.
 const MAX_OUTPUT_BODY_BYTES: usize = 2 * OUTPUT_PAGE_BYTES * 6 + MAX_BODY_BYTES;
 
+/// How large a poll may be: at most [`berth_model::agent::MAX_REPORTS_PER_POLL`] task reports, each a few KiB
+/// at most (its containers' names, reasons and port bindings).
+const MAX_POLL_BODY_BYTES: usize = 16 << 20;
+
 /// The longest a poll is held open; agents ask for less, and a poll is also a heartbeat.
 const MAX_WAIT_SECONDS: u64 = 25;
 
@@ -47,8 +51,11 @@ pub(super) async fn answer(
     let (status, body) = match run(front, request).await {
         Ok(value) => (StatusCode::OK, value),
         Err(error) => {
+            // The agent logs the answer too; both say what to do.
             if error.kind == ErrorKind::ServerException {
                 tracing::error!(message = %error.message, "agent request failed");
+            } else {
+                tracing::warn!(error = error.kind.name(), message = %error.message, "agent request refused");
             }
             (
                 StatusCode::from_u16(error.kind.status())
@@ -140,7 +147,7 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             Ok(serde_json::to_value(response).expect("response serializes"))
         }
         "poll" => {
-            let poll: PollRequest = body(request, MAX_BODY_BYTES).await?;
+            let poll: PollRequest = body(request, MAX_POLL_BODY_BYTES).await?;
             let cluster = cluster_of(&poll.container_instance_arn).ok_or_else(|| {
                 ApiError::new(
                     ErrorKind::AccessDeniedException,
@@ -152,15 +159,14 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             let readers = Arc::clone(front.cx.output_requests());
             let instance = poll.container_instance_arn.clone();
             let mut asked = readers.bell(&instance);
-            let known = poll.known_version.clone();
+            // A later page, or a report still to come, is answered at once.
+            let known = poll
+                .known_version
+                .clone()
+                .filter(|_| poll.page_after.is_none());
             let wait = Duration::from_secs(poll.wait_seconds.min(MAX_WAIT_SECONDS));
-            let (record, first) = blocking(front, move |call| {
-                let record = agents::authenticate(call, &poll.container_instance_arn, &key)?;
-                agents::apply_reports(call, &record, &poll.reports)?;
-                let desired = agents::desired(call, &record)?;
-                Ok((record, desired))
-            })
-            .await?;
+            let (record, first) =
+                blocking(front, move |call| agents::poll(call, &poll, &key)).await?;
             let mut current: PollResponse = first;
             let deadline = tokio::time::Instant::now() + wait;
             loop {
@@ -177,7 +183,7 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                             break;
                         }
                         let record = record.clone();
-                        current = blocking(front, move |call| agents::desired(call, &record)).await?;
+                        current = blocking(front, move |call| agents::desired(call, &record, None)).await?;
                     }
                     asked_again = asked.changed() => {
                         if asked_again.is_err() {
