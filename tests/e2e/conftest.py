@@ -121,8 +121,10 @@ class BerthServer:
     """One `berth server` process (and its restarts) over one data directory."""
 
     def __init__(self, binary: Path, data_dir: Path, log_path: Path, extra_args: tuple[str, ...] = (),
-                 ca_bundle: Path | None = None):
+                 ca_bundle: Path | None = None, listen_host: str = "127.0.0.1"):
         self.binary = binary
+        # 0.0.0.0 for agents on hosts of their own (hosts.py); clients still use loopback.
+        self.listen_host = listen_host
         self.data_dir = data_dir
         self.log_path = log_path
         self.extra_args = extra_args
@@ -160,11 +162,11 @@ class BerthServer:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [str(self.binary), "server", "--data-dir", str(self.data_dir),
-                 "--listen", f"127.0.0.1:{port}", *self.extra_args],
+                 "--listen", f"{self.listen_host}:{port}", *self.extra_args],
                 # Same process group as pytest: a Ctrl-C stops the servers too.
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
             )
-        listening = f"berth server listening on {self.scheme}://127.0.0.1:{port}"
+        listening = f"berth server listening on {self.scheme}://{self.listen_host}:{port}"
         try:
             wait_for(lambda: listening in self.output(offset) or self.process.poll() is not None,
                      f"{listening!r} in the server log", timeout=SERVER_START_TIMEOUT)
@@ -385,11 +387,12 @@ def start_server(berth_bin: Path, tmp_path: Path, request: pytest.FixtureRequest
     started: list[BerthServer] = []
     request.node.stash[SERVERS] = started
 
-    def start(*extra_args: str, ca_bundle: Path | None = None) -> BerthServer:
+    def start(*extra_args: str, ca_bundle: Path | None = None, listen_host: str = "127.0.0.1") -> BerthServer:
         n = len(started)
         data_dir = tmp_path / f"data{n}"
         data_dir.mkdir()
-        server = BerthServer(berth_bin, data_dir, tmp_path / f"server{n}.log", extra_args, ca_bundle)
+        server = BerthServer(berth_bin, data_dir, tmp_path / f"server{n}.log", extra_args, ca_bundle,
+                             listen_host)
         started.append(server)
         server.start()
         return server

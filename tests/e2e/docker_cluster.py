@@ -44,10 +44,16 @@ class Agent:
     """One `berth agent` process scoped to this test's label."""
 
     def __init__(self, berth_bin: Path, server: BerthServer, state_dir: Path, log: Path, label: str,
-                 runtime: str = "docker", extra_args: tuple[str, ...] = ()):
+                 runtime: str = "docker", extra_args: tuple[str, ...] = (), server_url: str | None = None,
+                 prefix: tuple[str, ...] = (), zone: str = "a"):
         self.berth_bin, self.server, self.state_dir, self.log_path, self.label = berth_bin, server, state_dir, log, label
         self.runtime = runtime
         self.extra_args = extra_args
+        # An agent on a host of its own (hosts.py) reaches the server at that host's gateway,
+        # and runs inside the host's network namespace.
+        self.server_url = server_url or server.endpoint
+        self.prefix = prefix
+        self.zone = zone
         self.token = subprocess.run(
             [str(berth_bin), "tokens", "create", "--data-dir", str(server.data_dir)],
             capture_output=True, text=True, check=True, env=isolated_environ(),
@@ -57,9 +63,9 @@ class Agent:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(self.berth_bin), "agent", "--server", self.server.endpoint, "--token", self.token,
+                [*self.prefix, str(self.berth_bin), "agent", "--server", self.server_url, "--token", self.token,
                  "--runtime", self.runtime, "--state-dir", str(self.state_dir), "--label", f"berth.test-run={self.label}",
-                 "--attribute", "zone=a", *self.extra_args,
+                 "--attribute", f"zone={self.zone}", *self.extra_args,
                  *(["--ca-file", str(self.server.ca_bundle)] if self.server.ca_bundle else [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=isolated_environ(),
                 start_new_session=True,

@@ -42,6 +42,21 @@ def test_a_service_runs_heals_and_rolls_without_dropping_below_minimum(cluster):
     wait_for(lambda: tasks(ecs, serviceName="web"), "every task to be healthy",
              lambda ts: len(ts) == 3 and all(t["healthStatus"] == "HEALTHY" for t in ts), timeout=60)
 
+    # One removed behind Berth's back ends its task too, rather than coming back under its id.
+    victim = tasks(ecs, serviceName="web")[0]
+    victim_id = victim["taskArn"].rsplit("/", 1)[1]
+    docker("rm", "-f", victim["containers"][0]["runtimeId"])
+    stopped = wait_for(lambda: ecs.describe_tasks(tasks=[victim["taskArn"]])["tasks"][0],
+                       "the task whose container was removed to stop", lambda t: t["lastStatus"] == "STOPPED")
+    assert stopped["stopCode"] == "EssentialContainerExited"
+    assert stopped["stoppedReason"] == "Essential container in task exited: web was removed outside Berth"
+    assert stopped["containers"][0]["reason"] == "removed outside Berth"
+    wait_stable(ecs)
+    assert victim["taskArn"] not in ecs.list_tasks(serviceName="web")["taskArns"]
+    assert all(victim_id not in c["Labels"] for c in agent.containers(all_states=True)), "never recreated"
+    wait_for(lambda: tasks(ecs, serviceName="web"), "every task to be healthy",
+             lambda ts: len(ts) == 3 and all(t["healthStatus"] == "HEALTHY" for t in ts), timeout=60)
+
     # Roll to v2, sampling that healthy tasks never drop below the minimum (100 % of 3).
     ecs.register_task_definition(**web_definition(TESTAPP_V2))
     ecs.update_service(service="web", taskDefinition="web:2")
