@@ -106,9 +106,10 @@ enum Command {
         server: ServerArgs,
         #[arg(long, value_enum, default_value = "auto")]
         runtime: node::RuntimeChoice,
-        /// Tasks the example's service runs.
-        #[arg(long, default_value_t = 2)]
-        count: i64,
+        /// Tasks the example's service runs: 2 when it creates the service; an existing
+        /// service keeps its count unless this is given.
+        #[arg(long)]
+        count: Option<i64>,
         /// The load balancer port an example with a port mapping is reached at.
         #[arg(long, default_value_t = 8080)]
         lb_port: u16,

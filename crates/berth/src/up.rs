@@ -12,13 +12,18 @@ use std::time::Duration;
 pub struct Up {
     pub config: Config,
     pub runtime: RuntimeChoice,
-    pub count: i64,
+    /// The service's count when given; otherwise [`DEFAULT_COUNT`] for a new service, and
+    /// what an existing one has.
+    pub count: Option<i64>,
     pub example: Option<PathBuf>,
     /// The port of the load balancer listener the example is reached through.
     pub lb_port: u16,
     /// Labels every container carries (as `berth agent --label`).
     pub labels: std::collections::BTreeMap<String, String>,
 }
+
+/// The tasks a service `berth up` creates runs unless `--count` says otherwise.
+pub const DEFAULT_COUNT: i64 = 2;
 
 /// How long `berth up` waits for the example to become stable before it says why not.
 const STABLE_WITHIN: Duration = Duration::from_secs(300);
@@ -201,7 +206,7 @@ fn expose(
 async fn deploy(
     client: &LocalClient,
     definition: &Value,
-    count: i64,
+    count: Option<i64>,
     lb_port: u16,
 ) -> Result<(String, Shown)> {
     agent_joined(client).await?;
@@ -209,41 +214,120 @@ async fn deploy(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let registered = client.call("RegisterTaskDefinition", definition)?;
-    let arn = registered["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    println!("registered {arn}");
+    let arn = match latest_identical(client, &family, definition)? {
+        Some(arn) => {
+            println!("reusing {arn}: the example has not changed");
+            arn
+        }
+        None => {
+            let registered = client.call("RegisterTaskDefinition", definition)?;
+            let arn = registered["taskDefinition"]["taskDefinitionArn"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            println!("registered {arn}");
+            arn
+        }
+    };
     let existing = client.call("DescribeServices", &json!({"services": [family]}))?;
     let active = existing["services"]
         .as_array()
-        .is_some_and(|s| s.iter().any(|s| s["status"] == "ACTIVE"));
-    if active {
-        client.call(
-            "UpdateService",
-            &json!({"service": family, "taskDefinition": arn, "desiredCount": count}),
-        )?;
-        println!("updated service {family} to {arn}");
-    } else {
-        let mut service =
-            json!({"serviceName": family, "taskDefinition": arn, "desiredCount": count});
-        if let Some((container, port)) = web_port(definition) {
-            service["loadBalancers"] = json!([expose(client, &family, &container, port, lb_port)?]);
-        }
-        if definition["networkMode"] == "awsvpc" {
-            service["networkConfiguration"] =
-                json!({"awsvpcConfiguration": {"subnets": ["berth-local"]}});
-        }
-        client.call("CreateService", &service)?;
-        println!("created service {family} with {count} tasks");
-    }
+        .and_then(|s| s.iter().find(|s| s["status"] == "ACTIVE"))
+        .cloned();
+    // What was shown before this start is not shown again.
     let mut shown = Shown::default();
+    match active {
+        Some(service) => {
+            shown.seen(&service);
+            let mut update = json!({"service": family});
+            if service["taskDefinition"] != arn.as_str() {
+                update["taskDefinition"] = json!(arn);
+            }
+            if let Some(count) = count.filter(|c| service["desiredCount"] != *c) {
+                update["desiredCount"] = json!(count);
+            }
+            if update.as_object().is_some_and(|u| u.len() > 1) {
+                client.call("UpdateService", &update)?;
+                println!("updated service {family}: {update}");
+            } else {
+                println!("service {family} already runs {arn}");
+            }
+        }
+        None => {
+            let count = count.unwrap_or(DEFAULT_COUNT);
+            let mut service =
+                json!({"serviceName": family, "taskDefinition": arn, "desiredCount": count});
+            if let Some((container, port)) = web_port(definition) {
+                service["loadBalancers"] =
+                    json!([expose(client, &family, &container, port, lb_port)?]);
+            }
+            if definition["networkMode"] == "awsvpc" {
+                service["networkConfiguration"] =
+                    json!({"awsvpcConfiguration": {"subnets": ["berth-local"]}});
+            }
+            client.call("CreateService", &service)?;
+            println!("created service {family} with {count} tasks");
+        }
+    }
     wait_until_stable(client, &family, &mut shown).await?;
     if web_port(definition).is_some() {
         println!("{family} answers at http://127.0.0.1:{lb_port}/ through Berth's load balancer");
     }
     Ok((family, shown))
+}
+
+/// The family's latest ACTIVE revision when it holds every member of `definition` as given
+/// (what a client registers comes back unchanged): a restart with the same file registers
+/// no copy and starts no deployment.
+fn latest_identical(
+    client: &LocalClient,
+    family: &str,
+    definition: &Value,
+) -> Result<Option<String>> {
+    let Ok(latest) = client.call("DescribeTaskDefinition", &json!({"taskDefinition": family}))
+    else {
+        return Ok(None);
+    };
+    let stored = &latest["taskDefinition"];
+    let identical = stored["status"] == "ACTIVE" && holds(stored, definition);
+    Ok(identical
+        .then(|| stored["taskDefinitionArn"].as_str().map(str::to_string))
+        .flatten())
+}
+
+/// Whether `stored` holds every member `given` names, with the same value: objects may have
+/// more members (defaults filled in), arrays hold the same elements in the same order.
+fn holds(stored: &Value, given: &Value) -> bool {
+    match (stored, given) {
+        (Value::Object(stored), Value::Object(given)) => given
+            .iter()
+            .all(|(key, value)| stored.get(key).is_some_and(|s| holds(s, value))),
+        (Value::Array(stored), Value::Array(given)) => {
+            stored.len() == given.len() && stored.iter().zip(given).all(|(s, g)| holds(s, g))
+        }
+        _ => stored == given,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds;
+    use serde_json::json;
+
+    #[test]
+    fn a_stored_definition_holds_what_was_given_with_defaults_beside_it() {
+        let given =
+            json!({"family": "hello", "containerDefinitions": [{"name": "a", "memory": 64}]});
+        let stored = json!({"family": "hello", "revision": 1,
+            "containerDefinitions": [{"name": "a", "memory": 64, "mountPoints": []}]});
+        assert!(holds(&stored, &given));
+        let changed =
+            json!({"family": "hello", "containerDefinitions": [{"name": "a", "memory": 128}]});
+        assert!(!holds(&stored, &changed));
+        let more =
+            json!({"family": "hello", "containerDefinitions": [{"name": "a"}, {"name": "b"}]});
+        assert!(!holds(&stored, &more));
+    }
 }
 
 /// What has been shown of a service: its events, and its counts as last printed.
@@ -254,6 +338,14 @@ struct Shown {
 }
 
 impl Shown {
+    /// Counts the service's events so far as shown.
+    fn seen(&mut self, service: &Value) {
+        for event in service["events"].as_array().into_iter().flatten() {
+            self.events
+                .insert(event["id"].as_str().unwrap_or_default().to_string());
+        }
+    }
+
     /// Prints the service's new events and a progress line when its counts moved; returns
     /// the service as described.
     fn look(&mut self, client: &LocalClient, name: &str) -> Result<Value> {
