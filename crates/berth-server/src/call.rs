@@ -15,10 +15,12 @@
 mod decoded;
 mod ids;
 mod record;
+pub mod task_index;
 
 pub use decoded::{Cached, Resource};
 pub use ids::Ids;
 pub use record::{to_doc, to_value, Fault};
+use task_index::TaskIndex;
 
 use crate::data_plane::DataPlane;
 use crate::output_requests::OutputRequests;
@@ -65,6 +67,7 @@ pub struct Context {
     metrics: Arc<dyn MetricStore>,
     usage: Arc<Usage>,
     prometheus: Arc<Metrics>,
+    task_index: TaskIndex,
 }
 
 impl Context {
@@ -86,6 +89,7 @@ impl Context {
             metrics: Arc::new(MemoryMetricStore::default()),
             usage: Arc::clone(&usage),
             prometheus: Arc::new(Metrics::new(usage)),
+            task_index: TaskIndex::default(),
         }
     }
 
@@ -185,8 +189,15 @@ impl Context {
     pub fn as_system<R>(&self, now: f64, work: impl FnOnce(&Call<'_>) -> R) -> R {
         let changes = Changes::default();
         let result = self.call(&Caller::system(), now, &changes, work);
-        self.wakes.publish(&changes.take());
+        self.publish(&changes.take());
         result
+    }
+
+    /// Tells whom `changes` concern: the index of tasks, then the bells. Call it once the
+    /// changes are durable.
+    pub fn publish(&self, changes: &crate::wake::ChangeSet) {
+        self.task_index.touched(changes.tasks());
+        self.wakes.publish(changes);
     }
 }
 
@@ -195,11 +206,12 @@ impl Context {
 pub struct Changes(Mutex<ChangeSet>);
 
 impl Changes {
-    fn record(&self, collection: Collection, scope: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(collection, scope);
+    fn record(&self, collection: Collection, scope: &str, key: &str) {
+        let mut set = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match collection {
+            Collection::Tasks => set.record_task(scope, key),
+            _ => set.record(collection, scope),
+        }
     }
 
     /// Everything recorded so far, leaving nothing behind.
@@ -300,6 +312,23 @@ impl Call<'_> {
             .transpose()
     }
 
+    /// The keys of `cluster`'s tasks placed on `instance_id` that have yet to stop, in key
+    /// order, as of the last published write (see [`task_index`]).
+    pub fn tasks_on_instance(
+        &self,
+        cluster: &str,
+        instance_id: &str,
+    ) -> Result<Vec<String>, Fault> {
+        self.cx
+            .task_index
+            .on_instance(self.store(), cluster, instance_id)
+    }
+
+    /// The keys of `cluster`'s tasks in `group`, in key order, as of the last published write.
+    pub fn tasks_in_group(&self, cluster: &str, group: &str) -> Result<Vec<String>, Fault> {
+        self.cx.task_index.in_group(self.store(), cluster, group)
+    }
+
     /// Whether a record exists, without decoding it.
     pub fn exists(&self, collection: Collection, key: &str) -> Result<bool, Fault> {
         Ok(self.store().get(collection, key)?.is_some())
@@ -326,7 +355,7 @@ impl Call<'_> {
     ) -> Result<(), Fault> {
         self.store()
             .insert(collection, key, scope, &to_doc(value))?;
-        self.changes.record(collection, scope);
+        self.changes.record(collection, scope, key);
         Ok(())
     }
 
@@ -340,7 +369,7 @@ impl Call<'_> {
     ) -> Result<bool, Fault> {
         match self.store().insert(collection, key, scope, &to_doc(value)) {
             Ok(_) => {
-                self.changes.record(collection, scope);
+                self.changes.record(collection, scope, key);
                 Ok(true)
             }
             Err(StoreError::AlreadyExists { .. }) => Ok(false),
@@ -357,7 +386,7 @@ impl Call<'_> {
     ) -> Result<T, Fault> {
         let record = self.store().insert_next_revision(family, build)?;
         self.changes
-            .record(Collection::TaskDefinitions, &record.scope);
+            .record(Collection::TaskDefinitions, &record.scope, &record.key);
         self.cx.decoded.decode(Collection::TaskDefinitions, &record)
     }
 
@@ -392,7 +421,7 @@ impl Call<'_> {
             }
             match self.store().update(collection, key, record.version, &doc) {
                 Ok(_) => {
-                    self.changes.record(collection, &record.scope);
+                    self.changes.record(collection, &record.scope, key);
                     return Ok(Some(result));
                 }
                 Err(StoreError::Conflict { .. }) => continue,
@@ -458,7 +487,7 @@ impl Call<'_> {
             }
             match self.store().delete(collection, key, record.version) {
                 Ok(()) => {
-                    self.changes.record(collection, &record.scope);
+                    self.changes.record(collection, &record.scope, key);
                     return Ok(true);
                 }
                 Err(StoreError::Conflict { .. }) => continue,

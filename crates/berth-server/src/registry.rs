@@ -249,7 +249,7 @@ impl Registry {
         let prepared = action.prepare(input)?;
         let changes = Changes::default();
         let answer = cx.call(caller, now, &changes, |call| prepared(call));
-        cx.wakes().publish(&changes.take());
+        cx.publish(&changes.take());
         answer
     }
 }

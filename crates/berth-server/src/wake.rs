@@ -13,11 +13,23 @@ use tokio::sync::{watch, Notify};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ChangeSet {
     written: BTreeSet<(Collection, String)>,
+    /// The tasks written, by cluster and key: what the index of tasks reads again.
+    tasks: BTreeSet<(String, String)>,
 }
 
 impl ChangeSet {
     pub fn record(&mut self, collection: Collection, scope: &str) {
         self.written.insert((collection, scope.to_string()));
+    }
+
+    pub fn record_task(&mut self, cluster: &str, key: &str) {
+        self.record(Collection::Tasks, cluster);
+        self.tasks.insert((cluster.to_string(), key.to_string()));
+    }
+
+    /// The tasks written, as (cluster, key).
+    pub fn tasks(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tasks.iter().map(|(c, k)| (c.as_str(), k.as_str()))
     }
 
     pub fn is_empty(&self) -> bool {

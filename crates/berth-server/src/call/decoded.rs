@@ -17,9 +17,10 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 pub trait Resource: DeserializeOwned + Serialize + Clone + Send + Sync + 'static {}
 impl<T: DeserializeOwned + Serialize + Clone + Send + Sync + 'static> Resource for T {}
 
-/// Above this many entries, or this many bytes of their documents, [`Decoded`] starts over.
-const MAX_DECODED: usize = 4096;
-const MAX_DECODED_BYTES: usize = 64 << 20;
+/// Above this many entries, or this many bytes of their documents, [`Decoded`] starts over:
+/// enough for every task of a cluster of 100,000 (what a controller round reads).
+const MAX_DECODED: usize = 1 << 18;
+const MAX_DECODED_BYTES: usize = 512 << 20;
 
 #[derive(Default)]
 pub(super) struct Decoded {

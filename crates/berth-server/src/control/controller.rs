@@ -216,7 +216,37 @@ fn reconcile_cluster(
         tasks,
     };
     let plan = reconcile::reconcile(&view, settings, call.now(), seed);
+    // A round's writes share one commit: placing a thousand tasks is one fsync, not a
+    // thousand, and the agents hear of them together.
+    call.batch(|| {
+        carry_out(
+            call,
+            cluster,
+            lost_after,
+            &plan,
+            &stored_services,
+            &stored_tasks,
+            &mut definitions,
+            &mut balancing,
+            &failed_checks,
+        )
+    })?
+}
 
+/// Writes a round's plan: the tasks it starts, assigns, stops and loses, the drains that
+/// finished, and each service's counts and events. Returns whether anything was written.
+#[allow(clippy::too_many_arguments)]
+fn carry_out(
+    call: &Call<'_>,
+    cluster: &str,
+    lost_after: u64,
+    plan: &reconcile::Plan,
+    stored_services: &[Service],
+    stored_tasks: &[Task],
+    definitions: &mut Definitions<'_, '_>,
+    balancing: &mut Balancing<'_>,
+    failed_checks: &HashMap<String, String>,
+) -> Result<bool, ApiError> {
     let mut changed = false;
     let mut started: HashMap<String, Vec<String>> = HashMap::new();
     let mut stopped: HashMap<String, Vec<String>> = HashMap::new();
@@ -324,7 +354,7 @@ fn reconcile_cluster(
             }
         }
     }
-    let deregistered = finish_drains(call, &mut balancing, &stored_tasks)?;
+    let deregistered = finish_drains(call, balancing, stored_tasks)?;
     changed |= !deregistered.is_empty();
     for report in &plan.services {
         let notes = Notes {

@@ -317,18 +317,24 @@ pub fn desired(
         }
     };
     let arn = &record.instance.container_instance_arn;
-    let mut tasks: Vec<Task> = call
-        .list::<Task>(Collection::Tasks, Some(&cluster))?
-        .into_iter()
-        .filter(|t| t.container_instance_arn.as_deref() == Some(arn))
-        .filter(|t| {
-            !(t.desired_status == TaskStatus::Stopped && t.last_status == TaskStatus::Stopped)
-        })
-        .collect();
-    tasks.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
+    // Through the index of the cluster's tasks by instance: a poll reads its machine's
+    // tasks, not the cluster's. Each task is read fresh; in key order, which within one
+    // cluster is ARN order.
+    let mut tasks: Vec<Task> = Vec::new();
+    for key in call.tasks_on_instance(&cluster, record.id())? {
+        let Some(task) = call.get::<Task>(Collection::Tasks, &key)? else {
+            continue;
+        };
+        let stopped =
+            task.desired_status == TaskStatus::Stopped && task.last_status == TaskStatus::Stopped;
+        if task.container_instance_arn.as_deref() == Some(arn) && !stopped {
+            tasks.push(task);
+        }
+    }
     let mut hasher = Sha256::new();
     let mut page = Vec::new();
     let mut next_page = None;
+    let mut definitions: HashMap<String, Option<TaskDefinition>> = HashMap::new();
     for task in tasks {
         // A task being drained keeps running until the load balancer is done with it.
         let desired_status = if task.last_status == TaskStatus::Deactivating {
@@ -356,9 +362,24 @@ pub fn desired(
             next_page = page.last().map(|t: &DesiredTask| t.task_arn.clone());
             continue;
         }
-        if let Some(wanted) = desired_task(call, task, desired_status, started)? {
-            page.push(wanted);
+        if !definitions.contains_key(&task.task_definition_arn) {
+            let definition = task_definitions::resolve(call, &task.task_definition_arn)?;
+            definitions.insert(task.task_definition_arn.clone(), definition);
         }
+        let Some(definition) = definitions
+            .get(&task.task_definition_arn)
+            .cloned()
+            .flatten()
+        else {
+            continue;
+        };
+        page.push(desired_task(
+            call,
+            task,
+            definition,
+            desired_status,
+            started,
+        )?);
     }
     Ok(PollResponse {
         version: hex::encode(&hasher.finalize()[..12]),
@@ -370,16 +391,14 @@ pub fn desired(
 }
 
 /// A task as its agent needs it: its definition, and while it has yet to start, its
-/// secrets. `None` when its task definition is gone.
+/// secrets.
 fn desired_task(
     call: &Call<'_>,
     task: Task,
+    definition: TaskDefinition,
     desired_status: TaskStatus,
     started: Vec<String>,
-) -> Result<Option<DesiredTask>, ApiError> {
-    let Some(definition) = task_definitions::resolve(call, &task.task_definition_arn)? else {
-        return Ok(None);
-    };
+) -> Result<DesiredTask, ApiError> {
     let stop_timeout = definition
         .container_definitions
         .iter()
@@ -402,7 +421,7 @@ fn desired_task(
     } else {
         None
     };
-    Ok(Some(DesiredTask {
+    Ok(DesiredTask {
         task_id: resource_id(&task.task_arn).to_string(),
         task_arn: task.task_arn,
         desired_status,
@@ -418,5 +437,5 @@ fn desired_task(
         stop_timeout_seconds: stop_timeout,
         secrets,
         started,
-    }))
+    })
 }

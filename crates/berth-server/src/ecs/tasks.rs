@@ -316,8 +316,19 @@ pub fn list(call: &Call<'_>, request: &ListTasks) -> Result<Value, ApiError> {
         super::services::require(call, &cluster.cluster_name, name)?;
     }
     let group = request.service_name.as_deref().map(names::task_group);
-    let arns: Vec<String> = call
-        .list::<Task>(Collection::Tasks, Some(&cluster.cluster_name))?
+    // A service's tasks through the index of the cluster's tasks by group, in key order as
+    // the store lists them.
+    let candidates: Vec<Task> = match &group {
+        Some(group) => {
+            let mut found = Vec::new();
+            for key in call.tasks_in_group(&cluster.cluster_name, group)? {
+                found.extend(call.get::<Task>(Collection::Tasks, &key)?);
+            }
+            found
+        }
+        None => call.list::<Task>(Collection::Tasks, Some(&cluster.cluster_name))?,
+    };
+    let arns: Vec<String> = candidates
         .into_iter()
         .filter(|t| match desired {
             // ECS has no PENDING desired status of its own; it lists tasks not yet running.

@@ -123,7 +123,7 @@ fn run_writes(queue: &WriteQueue) {
             state.waiting.extend(arrived);
         }
         match &committed {
-            Ok(()) => cx.wakes().publish(&changes.take()),
+            Ok(()) => cx.publish(&changes.take()),
             Err(e) => tracing::error!(error = %e, "a batch of writes failed to commit"),
         }
         for (write, answer) in writes.into_iter().zip(answers) {
