@@ -5,7 +5,7 @@
 
 use crate::query::{self, Expr, INSTANCE_ID};
 use crate::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// CPU units (1024 per core) and MiB of memory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -125,11 +125,22 @@ impl Unplaceable {
 struct Slot {
     instance: Instance,
     free: Resources,
-    groups: BTreeMap<String, usize>,
 }
 
+/// Places tasks on instances, one decision at a time, keeping what each decision took.
+///
+/// Built for rounds that place thousands of tasks over a thousand machines: instances are
+/// found by id through a map, each group keeps its task count per instance in a vector, and
+/// an attribute's values are numbered once per attribute, so a decision is a few passes of
+/// integer arithmetic over the instances.
 pub struct Placer {
+    /// By instance id, so that ties go to the lowest.
     slots: Vec<Slot>,
+    by_id: HashMap<String, usize>,
+    /// Per group, its tasks on each slot.
+    groups: HashMap<String, Vec<u32>>,
+    /// Per attribute spread over: each slot's value, numbered, and how many values there are.
+    values: HashMap<String, (Vec<usize>, usize)>,
 }
 
 impl Placer {
@@ -144,42 +155,59 @@ impl Placer {
                 Slot {
                     free: instance.registered,
                     instance,
-                    groups: BTreeMap::new(),
                 }
             })
             .collect();
         slots.sort_by(|a, b| a.instance.id.cmp(&b.instance.id));
-        let mut placer = Self { slots };
+        let by_id = slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| (slot.instance.id.clone(), i))
+            .collect();
+        let mut placer = Self {
+            slots,
+            by_id,
+            groups: HashMap::new(),
+            values: HashMap::new(),
+        };
         for occupant in occupants {
             placer.occupy(&occupant.instance, &occupant.group, occupant.resources);
         }
         placer
     }
 
+    fn counts(&mut self, group: &str) -> &mut Vec<u32> {
+        let slots = self.slots.len();
+        self.groups
+            .entry(group.to_string())
+            .or_insert_with(|| vec![0; slots])
+    }
+
+    fn count(&self, group: &str, slot: usize) -> u32 {
+        self.groups.get(group).map_or(0, |counts| counts[slot])
+    }
+
     fn occupy(&mut self, instance: &str, group: &str, resources: Resources) {
-        if let Some(slot) = self.slots.iter_mut().find(|s| s.instance.id == instance) {
-            slot.free.cpu -= resources.cpu;
-            slot.free.memory -= resources.memory;
-            *slot.groups.entry(group.to_string()).or_default() += 1;
+        if let Some(&i) = self.by_id.get(instance) {
+            self.slots[i].free.cpu -= resources.cpu;
+            self.slots[i].free.memory -= resources.memory;
+            self.counts(group)[i] += 1;
         }
     }
 
     /// Frees what a stopping task held, so the same round can reuse it.
     pub fn release(&mut self, instance: &str, group: &str, resources: Resources) {
-        if let Some(slot) = self.slots.iter_mut().find(|s| s.instance.id == instance) {
-            slot.free.cpu += resources.cpu;
-            slot.free.memory += resources.memory;
-            if let Some(count) = slot.groups.get_mut(group) {
-                *count = count.saturating_sub(1);
+        if let Some(&i) = self.by_id.get(instance) {
+            self.slots[i].free.cpu += resources.cpu;
+            self.slots[i].free.memory += resources.memory;
+            if let Some(counts) = self.groups.get_mut(group) {
+                counts[i] = counts[i].saturating_sub(1);
             }
         }
     }
 
     pub fn free(&self, instance: &str) -> Option<Resources> {
-        self.slots
-            .iter()
-            .find(|s| s.instance.id == instance)
-            .map(|s| s.free)
+        self.by_id.get(instance).map(|&i| self.slots[i].free)
     }
 
     /// Places one task and records it, or says why no instance can take it.
@@ -191,7 +219,7 @@ impl Placer {
             return Err(Unplaceable::NoInstances);
         }
         for constraint in request.constraints {
-            candidates.retain(|i| self.meets(&self.slots[*i], request.group, constraint));
+            candidates.retain(|i| self.meets(*i, request.group, constraint));
             if candidates.is_empty() {
                 return Err(Unplaceable::Constraint(match constraint {
                     Constraint::DistinctInstance => "DistinctInstance",
@@ -220,16 +248,40 @@ impl Placer {
         Ok(id)
     }
 
-    fn meets(&self, slot: &Slot, group: &str, constraint: &Constraint) -> bool {
+    fn meets(&self, slot: usize, group: &str, constraint: &Constraint) -> bool {
         match constraint {
-            Constraint::DistinctInstance => slot.groups.get(group).copied().unwrap_or(0) == 0,
-            Constraint::MemberOf(expr) => expr.matches(&slot.instance.attributes),
+            Constraint::DistinctInstance => self.count(group, slot) == 0,
+            Constraint::MemberOf(expr) => expr.matches(&self.slots[slot].instance.attributes),
         }
+    }
+
+    /// Each slot's value of `attribute`, numbered (instances without it share one number),
+    /// and how many numbers there are.
+    fn values(&mut self, attribute: &str) -> &(Vec<usize>, usize) {
+        let slots = &self.slots;
+        self.values.entry(attribute.to_string()).or_insert_with(|| {
+            let mut numbers: HashMap<Option<&String>, usize> = HashMap::new();
+            let of_slot = slots
+                .iter()
+                .map(|slot| {
+                    let next = numbers.len();
+                    *numbers
+                        .entry(slot.instance.attributes.get(attribute))
+                        .or_insert(next)
+                })
+                .collect();
+            (of_slot, numbers.len())
+        })
     }
 
     /// Applies the strategies in order, each narrowing to its best candidates; what ties at
     /// the end goes to the lowest instance id, so a plan is reproducible.
-    fn choose(&self, mut candidates: Vec<usize>, request: &Request<'_>, rng: &mut Rng) -> usize {
+    fn choose(
+        &mut self,
+        mut candidates: Vec<usize>,
+        request: &Request<'_>,
+        rng: &mut Rng,
+    ) -> usize {
         for strategy in request.strategies {
             if candidates.len() == 1 {
                 break;
@@ -251,26 +303,23 @@ impl Placer {
                 }
                 Strategy::Spread(field) => {
                     let attribute = match field.as_str() {
-                        "instanceId" | "host" => INSTANCE_ID.to_string(),
-                        other => other
-                            .strip_prefix("attribute:")
-                            .unwrap_or(other)
-                            .to_string(),
+                        "instanceId" | "host" => INSTANCE_ID,
+                        other => other.strip_prefix("attribute:").unwrap_or(other),
                     };
-                    let mut per_value: BTreeMap<Option<&String>, usize> = BTreeMap::new();
-                    for slot in &self.slots {
-                        *per_value
-                            .entry(slot.instance.attributes.get(&attribute))
-                            .or_default() += slot.groups.get(request.group).copied().unwrap_or(0);
-                    }
-                    let load = |i: &usize| {
-                        per_value
-                            .get(&self.slots[*i].instance.attributes.get(&attribute))
-                            .copied()
-                            .unwrap_or(0)
+                    let no_tasks = vec![0; self.slots.len()];
+                    let counts = self.groups.get(request.group).unwrap_or(&no_tasks).clone();
+                    let load: Vec<usize> = if attribute == INSTANCE_ID {
+                        counts.iter().map(|&n| n as usize).collect()
+                    } else {
+                        let (of_slot, distinct) = self.values(attribute).clone();
+                        let mut per_value = vec![0usize; distinct];
+                        for (slot, &n) in counts.iter().enumerate() {
+                            per_value[of_slot[slot]] += n as usize;
+                        }
+                        of_slot.iter().map(|&value| per_value[value]).collect()
                     };
-                    let best = candidates.iter().map(load).min().unwrap_or(0);
-                    candidates.retain(|i| load(i) == best);
+                    let best = candidates.iter().map(|&i| load[i]).min().unwrap_or(0);
+                    candidates.retain(|&i| load[i] == best);
                 }
             }
         }

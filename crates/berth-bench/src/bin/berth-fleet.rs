@@ -31,6 +31,19 @@ use std::time::{Duration, Instant};
     name = "berth-fleet",
     about = "Simulate many agents against one berth server"
 )]
+enum Command {
+    /// Run the simulated agents against a server and measure it.
+    Run(Cli),
+    /// Measure the pure placement function alone: decisions per second.
+    Placement {
+        #[arg(long, default_value_t = 1000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 100_000)]
+        decisions: usize,
+    },
+}
+
+#[derive(clap::Args)]
 struct Cli {
     /// The server, e.g. http://127.0.0.1:4566.
     #[arg(long)]
@@ -190,9 +203,56 @@ async fn controller_rounds(server: &Server) -> Result<(f64, f64)> {
     ))
 }
 
+/// Places `decisions` tasks of 100-task services, spread by instance, on `nodes` machines in
+/// three zones, as a round of the controller would, and prints decisions per second.
+fn placement(nodes: usize, decisions: usize) {
+    use berth_reconcile::placement::{Instance, Request, Resources, Strategy};
+    let instances: Vec<Instance> = (0..nodes)
+        .map(|i| Instance {
+            id: format!("fleet-{i:04}"),
+            registered: Resources {
+                cpu: 1 << 20,
+                memory: 1 << 20,
+            },
+            attributes: [("zone".to_string(), format!("z{}", i % 3))].into(),
+            accepts_tasks: true,
+            lost: false,
+        })
+        .collect();
+    let mut placer = berth_reconcile::placement::Placer::new(&instances, &[]);
+    let strategies = [Strategy::Spread("instanceId".into())];
+    let groups: Vec<String> = (0..decisions.div_ceil(100))
+        .map(|i| format!("service:fleet-{i:04}"))
+        .collect();
+    let mut rng = berth_reconcile::Rng::new(1);
+    let began = Instant::now();
+    for decision in 0..decisions {
+        let request = Request {
+            group: &groups[decision / 100],
+            resources: Resources { cpu: 1, memory: 8 },
+            strategies: &strategies,
+            constraints: &[],
+        };
+        placer
+            .place(&request, &mut rng)
+            .expect("the simulated machines have room");
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    println!(
+        "{:.0} placement decisions per second ({decisions} on {nodes} machines in {elapsed:.2} s)",
+        decisions as f64 / elapsed
+    );
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = match Command::parse() {
+        Command::Run(cli) => cli,
+        Command::Placement { nodes, decisions } => {
+            placement(nodes, decisions);
+            return Ok(());
+        }
+    };
     if cli.services == 0 || cli.tasks % cli.services != 0 {
         bail!("--tasks must be a multiple of --services");
     }
