@@ -160,6 +160,13 @@ enum Command {
         /// containers keep 32 MiB in their json-file log).
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
         process_output_mib: u64,
+        /// CPU units (1,024 a core) offered to tasks; by default all of the machine's.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        cpu: Option<i64>,
+        /// MiB of memory offered to tasks; by default all of the machine's. Keep some back
+        /// for the system and the engine, as ECS_RESERVED_MEMORY does.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        memory: Option<i64>,
     },
     /// Print a service's or a task's container output (awslogs), following it with -f.
     Logs(logs::Args),
@@ -344,8 +351,11 @@ fn main() -> Result<()> {
             sample_seconds,
             metrics_listen,
             process_output_mib,
+            cpu,
+            memory,
         } => {
             let agent = node::Agent {
+                offer: node::Offer { cpu, memory },
                 sample_every: std::time::Duration::from_secs_f64(sample_seconds),
                 metrics_listen,
                 process_output_bytes: process_output_mib << 20,
@@ -359,7 +369,7 @@ fn main() -> Result<()> {
                 scope: labels.into_iter().collect(),
                 advertise_address,
             };
-            tokio::runtime::Runtime::new()?.block_on(until_signalled(
+            async_runtime()?.block_on(until_signalled(
                 |stop| node::run(agent, stop),
                 "berth agent stopping once the containers it is starting have started (again to stop at once); its tasks keep running and are adopted on restart",
             ))
@@ -379,8 +389,23 @@ fn main() -> Result<()> {
     }
 }
 
+/// The runtime every long-running command runs on: a worker per core, and at most
+/// [`BLOCKING_THREADS`] threads for store calls and other blocking work. Without that bound,
+/// a thousand agents polling at once made tokio start hundreds of threads, each with a heap
+/// of its own (7 GiB resident at 516 threads), only to have them queue for the store.
+pub(crate) fn async_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Enough for the store's readers and writer and the runtimes' blocking calls to overlap.
+const BLOCKING_THREADS: usize = 32;
+
 fn run_server(config: Config) -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = async_runtime()?;
     runtime.block_on(async {
         let server = Server::bind(&config).await?;
         println!(

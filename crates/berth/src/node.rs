@@ -77,6 +77,15 @@ pub struct Agent {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// How much of each host process's output the process runtime keeps.
     pub process_output_bytes: u64,
+    /// CPU units and MiB of memory offered to tasks, where not all of the machine's.
+    pub offer: Offer,
+}
+
+/// What of the machine an agent offers to tasks; what is not given is the machine's whole.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offer {
+    pub cpu: Option<i64>,
+    pub memory: Option<i64>,
 }
 
 /// The local address of the route to `server` (a URL): the address the server's side sees
@@ -98,7 +107,9 @@ fn route_address(server: &str) -> Option<IpAddr> {
 /// Picks the runtime and runs the agent until `stop` completes (see [`node::run`] for how it
 /// stops), or fails when the server refuses its join token. Prints which runtime.
 pub async fn run(agent: Agent, stop: impl Future<Output = ()>) -> Result<()> {
-    let (cpu, memory) = machine_resources();
+    let (machine_cpu, machine_memory) = machine_resources();
+    let cpu = agent.offer.cpu.unwrap_or(machine_cpu);
+    let memory = agent.offer.memory.unwrap_or(machine_memory);
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap_or_default()
         .trim()

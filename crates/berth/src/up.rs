@@ -46,7 +46,7 @@ pub fn run(up: Up) -> Result<()> {
             Ok(value)
         })
         .transpose()?;
-    tokio::runtime::Runtime::new()?.block_on(async move {
+    crate::async_runtime()?.block_on(async move {
         let server = Server::bind(&up.config).await?;
         println!(
             "{}",
@@ -69,6 +69,7 @@ pub fn run(up: Up) -> Result<()> {
             sample_every: berth_agent::usage::DEFAULT_SAMPLE_EVERY,
             metrics_listen: None,
             process_output_bytes: berth_runtime::OUTPUT_KEPT_BYTES,
+            offer: node::Offer::default(),
         };
         let (count, lb_port) = (up.count, up.lb_port);
         let work = |stop| async move {
