@@ -1,9 +1,41 @@
-//! Paging tokens: every API's `nextToken`, `NextToken` or `Marker` is the offset of the next
-//! page in an ordered list, written so that clients treat it as opaque and a token from
-//! elsewhere is refused rather than misread. Each API reads its own page-size member and
-//! answers a bad token in its own words.
+//! Paging tokens: an API's `nextToken`, `NextToken` or `Marker` is either the offset of the
+//! next page in an ordered list, or (a cursor) the last item of the page before, so that
+//! the next page starts after it wherever it now is: an item added or removed between two
+//! pages then neither skips nor repeats another. Both are written so that clients treat them
+//! as opaque and a token from elsewhere is refused rather than misread. Each API reads its
+//! own page-size member and answers a bad token in its own words.
 
 const TOKEN_PREFIX: &str = "berth1-";
+const CURSOR_PREFIX: &str = "berth2-";
+
+/// The token of the page after the item `last`.
+pub fn encode_cursor(last: &str) -> String {
+    format!("{CURSOR_PREFIX}{}", hex::encode(last))
+}
+
+/// The item a token from [`encode_cursor`] names; `None` for anything else.
+pub fn decode_cursor(token: &str) -> Option<String> {
+    String::from_utf8(hex::decode(token.strip_prefix(CURSOR_PREFIX)?).ok()?).ok()
+}
+
+/// The `size` items that sort after `after` in `items` (sorted by `order`), and the cursor
+/// of the page after them, if any.
+pub fn cursor_page(
+    items: Vec<String>,
+    after: Option<&str>,
+    size: usize,
+    order: impl Fn(&str, &str) -> std::cmp::Ordering,
+) -> (Vec<String>, Option<String>) {
+    let start = after.map_or(0, |after| {
+        items.partition_point(|item| order(item, after) != std::cmp::Ordering::Greater)
+    });
+    let end = start.saturating_add(size).min(items.len());
+    let next = (end < items.len() && end > start).then(|| encode_cursor(&items[end - 1]));
+    (
+        items.into_iter().skip(start).take(end - start).collect(),
+        next,
+    )
+}
 
 /// The token of the page that starts at `offset`.
 pub fn encode_token(offset: usize) -> String {

@@ -1,16 +1,19 @@
-//! ECS's `nextToken` / `maxResults` paging over an already ordered list.
+//! ECS's `nextToken` / `maxResults` paging over an already ordered list of ARNs or names.
 
 use berth_aws::paging;
 use berth_model::requests::Pagination;
 use berth_model::ApiError;
+use std::cmp::Ordering;
 
-/// Returns one page of `items` and the token for the next, if any. A token encodes the offset
-/// of the next page; it is opaque to clients and checked on the way in.
-pub fn page<T>(
-    items: Vec<T>,
+/// Returns one page of `items` (sorted by `order`) and the token for the next, if any. A
+/// token names the last item of its page, so the next page starts after it even when items
+/// came or went between the two calls; it is opaque to clients and checked on the way in.
+pub fn page_by(
+    items: Vec<String>,
     request: &Pagination,
     default_limit: usize,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
+    order: impl Fn(&str, &str) -> Ordering,
+) -> Result<(Vec<String>, Option<String>), ApiError> {
     let limit = match request.max_results {
         None => default_limit,
         Some(n) if (1..=100).contains(&n) => n as usize,
@@ -20,12 +23,24 @@ pub fn page<T>(
             )))
         }
     };
-    let start = match request.next_token.as_deref() {
-        None | Some("") => 0,
-        Some(token) => paging::decode_token(token)
-            .ok_or_else(|| ApiError::invalid("nextToken: the token is invalid or expired"))?,
+    let after = match request.next_token.as_deref() {
+        None | Some("") => None,
+        Some(token) => Some(
+            paging::decode_cursor(token)
+                .ok_or_else(|| ApiError::invalid("nextToken: the token is invalid or expired"))?,
+        ),
     };
-    Ok(paging::offset_page(items, start, limit))
+    Ok(paging::cursor_page(items, after.as_deref(), limit, order))
+}
+
+/// [`page_by`] over items in the order of their text: ARNs of one cluster and kind (their
+/// keys follow one prefix), and names.
+pub fn page(
+    items: Vec<String>,
+    request: &Pagination,
+    default_limit: usize,
+) -> Result<(Vec<String>, Option<String>), ApiError> {
+    page_by(items, request, default_limit, str::cmp)
 }
 
 #[cfg(test)]
@@ -43,7 +58,7 @@ mod tests {
     fn walks_every_item_exactly_once() {
         for total in 0..25 {
             for size in 1..8 {
-                let items: Vec<usize> = (0..total).collect();
+                let items: Vec<String> = (0..total).map(|i| format!("i{i:03}")).collect();
                 let mut seen = Vec::new();
                 let mut token = None;
                 loop {
@@ -63,7 +78,8 @@ mod tests {
 
     #[test]
     fn applies_the_default_limit() {
-        let (first, next) = page((0..30).collect::<Vec<_>>(), &request(None, None), 10).unwrap();
+        let items: Vec<String> = (0..30).map(|i| format!("i{i:03}")).collect();
+        let (first, next) = page(items, &request(None, None), 10).unwrap();
         assert_eq!(first.len(), 10);
         assert!(next.is_some());
     }
@@ -71,17 +87,63 @@ mod tests {
     #[test]
     fn refuses_bad_limits_and_tokens() {
         for bad in [0, 101, -1] {
-            assert!(page(vec![1], &request(Some(bad), None), 10).is_err());
+            assert!(page(vec!["a".into()], &request(Some(bad), None), 10).is_err());
         }
-        for bad in ["x", "berth1-zz", "berth1-"] {
-            assert!(page(vec![1], &request(None, Some(bad)), 10).is_err());
+        for bad in ["x", "berth2-zz", "berth1-0a"] {
+            assert!(page(vec!["a".into()], &request(None, Some(bad)), 10).is_err());
         }
     }
 
     #[test]
     fn a_token_past_the_end_gives_an_empty_page() {
-        let (items, next) = page(vec![1, 2], &request(None, Some("berth1-ff")), 10).unwrap();
+        let token = paging::encode_cursor("zz");
+        let (items, next) = page(
+            vec!["a".into(), "b".into()],
+            &request(None, Some(&token)),
+            10,
+        )
+        .unwrap();
         assert!(items.is_empty());
         assert!(next.is_none());
+    }
+
+    /// Items added or removed between pages neither skip nor repeat another: the next page
+    /// starts after the last item shown, wherever it is now.
+    #[test]
+    fn pages_stay_true_while_the_list_changes() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let (first, next) =
+            page(names(&["a", "c", "e", "g"]), &request(Some(2), None), 10).unwrap();
+        assert_eq!(first, ["a", "c"]);
+        // "a" and "c" went, "b" and "f" came: the rest is still "e", "f", "g".
+        let (second, next) = page(
+            names(&["b", "e", "f", "g"]),
+            &request(Some(2), next.as_deref()),
+            10,
+        )
+        .unwrap();
+        assert_eq!(second, ["e", "f"]);
+        let (third, next) = page(
+            names(&["b", "e", "f", "g"]),
+            &request(Some(2), next.as_deref()),
+            10,
+        )
+        .unwrap();
+        assert_eq!(third, ["g"]);
+        assert!(next.is_none());
+    }
+
+    #[test]
+    fn an_order_of_its_own_pages_by_it() {
+        let by_number = |a: &str, b: &str| {
+            let n = |s: &str| s.rsplit(':').next().unwrap().parse::<u32>().unwrap();
+            n(a).cmp(&n(b))
+        };
+        let items = || vec!["f:2".to_string(), "f:9".into(), "f:10".into()];
+        let (first, next) = page_by(items(), &request(Some(2), None), 10, by_number).unwrap();
+        assert_eq!(first, ["f:2", "f:9"]);
+        let (rest, _) =
+            page_by(items(), &request(Some(2), next.as_deref()), 10, by_number).unwrap();
+        assert_eq!(rest, ["f:10"]);
     }
 }

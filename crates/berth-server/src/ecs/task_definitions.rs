@@ -193,7 +193,20 @@ pub fn list(call: &Call<'_>, request: &ListTaskDefinitions) -> Result<Value, Api
     if descending {
         arns.reverse();
     }
-    let (page, next) = pagination::page(arns, &request.page, 100)?;
+    // Listed by family, then revision: the order pages follow.
+    let order = |a: &str, b: &str| {
+        let key = |arn: &str| {
+            let (family, revision) = arn.rsplit_once(':').unwrap_or((arn, "0"));
+            (family.to_string(), revision.parse::<i64>().unwrap_or(0))
+        };
+        let ascending = key(a).cmp(&key(b));
+        if descending {
+            ascending.reverse()
+        } else {
+            ascending
+        }
+    };
+    let (page, next) = pagination::page_by(arns, &request.page, 100, order)?;
     Ok(json!({"taskDefinitionArns": page, "nextToken": next}))
 }
 
