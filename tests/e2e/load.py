@@ -38,10 +38,11 @@ class Tally:
 
 
 class Load:
-    """`workers` threads, each sending GET `path` with `host` over one keep-alive connection
-    at a time, back to back (or every `pause` seconds), until stopped."""
+    """`workers` threads, each sending GET `path` with `host` (or each of `host`'s names in
+    turn) over one keep-alive connection at a time, back to back (or every `pause` seconds),
+    until stopped."""
 
-    def __init__(self, port: int, path: str = "/", host: str | None = None, workers: int = 4,
+    def __init__(self, port: int, path: str = "/", host: str | list[str] | None = None, workers: int = 4,
                  pause: float = 0.0, timeout: float = 30.0, tls: ssl.SSLContext | None = None):
         self.port, self.path, self.host, self.workers = port, path, host, workers
         self.tls = tls
@@ -90,12 +91,15 @@ class Load:
 
     def _run(self) -> None:
         connection = None
-        headers = {"Host": self.host} if self.host else {}
+        hosts = self.host if isinstance(self.host, list) else [self.host]
+        turn = 0
         while not self._stop.is_set():
             if connection is None:
                 connection = self._connect()
+            host = hosts[turn % len(hosts)]
+            turn += 1
             try:
-                connection.request("GET", self.path, headers=headers)
+                connection.request("GET", self.path, headers={"Host": host} if host else {})
                 response = connection.getresponse()
                 body = response.read().decode(errors="replace").strip()
                 if 200 <= response.status < 300:

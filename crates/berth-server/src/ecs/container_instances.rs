@@ -322,12 +322,14 @@ pub fn lost_after(call: &Call<'_>, cluster: &str) -> Result<u64, ApiError> {
         .map_or(DEFAULT_LOST_AFTER_SECONDS, |c| agent::lost_after(&c.tags)))
 }
 
-/// Whether the agent of `record` was heard from within its cluster's `lost_after`.
+/// Whether the agent of `record` was heard from within its cluster's `lost_after`; an
+/// instance no agent registered has none to hear from.
 pub fn agent_connected(call: &Call<'_>, record: &InstanceRecord) -> Result<bool, ApiError> {
     let lost_after = lost_after(call, cluster_of(&record.instance.container_instance_arn))?;
-    Ok(call
-        .presence()
-        .connected(record.id(), call.now(), lost_after))
+    Ok(record.has_agent()
+        && call
+            .presence()
+            .connected(record.id(), call.now(), lost_after))
 }
 
 /// The ECS view of an instance: live counts, remaining resources and connection.

@@ -37,7 +37,8 @@ pub fn instances(call: &Call<'_>, records: &[InstanceRecord], lost_after: u64) -
     records
         .iter()
         .map(|r| {
-            let connected = call.presence().connected(r.id(), call.now(), lost_after);
+            let heard = call.presence().connected(r.id(), call.now(), lost_after);
+            let connected = r.has_agent() && heard;
             Instance {
                 id: r.id().to_string(),
                 registered: Resources {
@@ -46,7 +47,7 @@ pub fn instances(call: &Call<'_>, records: &[InstanceRecord], lost_after: u64) -
                 },
                 attributes: r.attributes(),
                 accepts_tasks: r.instance.status == InstanceStatus::Active && connected,
-                lost: r.has_agent() && !connected,
+                lost: r.has_agent() && !heard,
             }
         })
         .collect()
