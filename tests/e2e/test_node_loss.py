@@ -28,6 +28,13 @@ def sleepers(ecs, count: int) -> None:
                        deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 100})
 
 
+def four_sleepers(ecs, a: Host) -> None:
+    """Four sleepers, spread over the zones: two on host a, two on host b."""
+    sleepers(ecs, 4)
+    wait_for(lambda: running_ids(ecs), "four sleepers", lambda ids: len(ids) == 4, timeout=60)
+    wait_for(lambda: len(a.pids_by_task()), "two sleepers on host a", lambda n: n == 2)
+
+
 def running_ids(ecs) -> set[str]:
     arns = ecs.list_tasks(serviceName="sleepers", desiredStatus="RUNNING")["taskArns"]
     if not arns:
@@ -73,9 +80,7 @@ def lossy_cluster(start_server, berth_bin, tmp_path):
 def test_a_frozen_host_loses_its_tasks_to_the_other_and_stops_them_when_it_thaws(lossy_cluster):
     server, (a, b) = lossy_cluster
     ecs = server.ecs
-    sleepers(ecs, 4)
-    wait_for(lambda: running_ids(ecs), "four sleepers", lambda ids: len(ids) == 4, timeout=60)
-    wait_for(lambda: len(a.pids_by_task()), "two sleepers on host a", lambda n: n == 2)
+    four_sleepers(ecs, a)
     on_a = a.pids_by_task()
 
     frozen_at = time.monotonic()
@@ -109,9 +114,7 @@ def test_a_frozen_host_loses_its_tasks_to_the_other_and_stops_them_when_it_thaws
 def test_a_crashed_agent_keeps_its_tasks_and_one_back_too_late_stops_them(lossy_cluster):
     server, (a, b) = lossy_cluster
     ecs = server.ecs
-    sleepers(ecs, 4)
-    wait_for(lambda: running_ids(ecs), "four sleepers", lambda ids: len(ids) == 4, timeout=60)
-    wait_for(lambda: len(a.pids_by_task()), "two sleepers on host a", lambda n: n == 2)
+    four_sleepers(ecs, a)
     before = processes(a, b)
 
     # Killed and back within lost_after: the same tasks in the same processes, nothing twice.

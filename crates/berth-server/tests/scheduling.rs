@@ -320,16 +320,24 @@ fn stable(cluster: &Cluster) -> bool {
         && service["deployments"][0]["rolloutState"] == "COMPLETED"
 }
 
-#[test]
-fn a_service_reaches_steady_state_on_a_registered_instance() {
+/// A cluster with one agent (4,096 CPU units, 8 GiB) running the service `web` of `app:1`,
+/// created with `fields` besides its name, task definition and count, and steady.
+fn steady_web(count: i64, fields: Value) -> Cluster {
     let mut cluster = Cluster::new();
     cluster.join(4096, 8192);
     register(&cluster, "app:1");
-    cluster.ecs(
-        "CreateService",
-        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 3}),
-    );
+    let mut service = json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": count});
+    if let (Some(service), Some(fields)) = (service.as_object_mut(), fields.as_object()) {
+        service.extend(fields.clone());
+    }
+    cluster.ecs("CreateService", service);
     cluster.run_until("steady state", stable);
+    cluster
+}
+
+#[test]
+fn a_service_reaches_steady_state_on_a_registered_instance() {
+    let cluster = steady_web(3, json!({}));
     let service = cluster.service();
     let events: Vec<&str> = service["events"]
         .as_array()
@@ -397,14 +405,7 @@ fn a_new_revision_rolls_and_the_old_deployment_leaves() {
 
 #[test]
 fn a_task_whose_essential_container_exits_is_replaced() {
-    let mut cluster = Cluster::new();
-    cluster.join(4096, 8192);
-    register(&cluster, "app:1");
-    cluster.ecs(
-        "CreateService",
-        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 1}),
-    );
-    cluster.run_until("steady state", stable);
+    let mut cluster = steady_web(1, json!({}));
     let first = cluster.ecs("ListTasks", json!({"serviceName": "web"}))["taskArns"][0].clone();
     cluster.agent_round(true);
     let stopped = cluster.ecs("DescribeTasks", json!({"tasks": [first]}))["tasks"][0].clone();
@@ -1263,15 +1264,10 @@ fn task_count(cluster: &Cluster, status: &str) -> usize {
 
 #[test]
 fn an_agent_unheard_for_lost_after_loses_its_tasks_and_stops_them_when_back() {
-    let mut cluster = Cluster::new();
-    cluster.join(4096, 8192);
-    register(&cluster, "app:1");
-    cluster.ecs(
-        "CreateService",
-        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2,
-               "deploymentConfiguration": {"maximumPercent": 100, "minimumHealthyPercent": 0}}),
+    let mut cluster = steady_web(
+        2,
+        json!({"deploymentConfiguration": {"maximumPercent": 100, "minimumHealthyPercent": 0}}),
     );
-    cluster.run_until("steady state", stable);
     let first: Vec<String> = cluster
         .desired()
         .tasks
@@ -1372,14 +1368,7 @@ fn a_cluster_tag_sets_lost_after_and_a_bad_value_is_refused() {
 
 #[test]
 fn a_restarted_server_decides_nothing_until_its_agents_report_or_lost_after_passes() {
-    let mut cluster = Cluster::new();
-    cluster.join(4096, 8192);
-    register(&cluster, "app:1");
-    cluster.ecs(
-        "CreateService",
-        json!({"serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
-    );
-    cluster.run_until("steady state", stable);
+    let mut cluster = steady_web(2, json!({}));
     cluster.now += 5.0;
     cluster.restart();
     cluster.ecs(
