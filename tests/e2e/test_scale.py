@@ -69,6 +69,8 @@ def test_fifteen_hundred_tasks_on_one_agent_each_run_once(berth_bin, server, tmp
         wait_for(lambda: running_count(ecs), f"{total} tasks RUNNING", lambda n: n == total,
                  timeout=300, interval=2)
         print(f"{total} tasks RUNNING {time.monotonic() - began:.1f} s after the first CreateService")
+        with open(f"/proc/{agent.process.pid}/status") as status:
+            print("agent", next(line for line in status if line.startswith("VmRSS")).strip())
         running = running_task_ids(ecs)
         assert len(running) == total
         live = live_processes(agent)
