@@ -1,5 +1,14 @@
 # What every benchmark script needs, sourced after it has cd'ed to the repository.
 
+# hold_bench_lock SCRIPT [ARGS...]: unless this run already holds /tmp/berth-bench.lock, runs
+# SCRIPT ARGS again under it (flock), so that benchmarks on one machine, builds included, never
+# disturb each other.
+hold_bench_lock() {
+    [[ -n ${BERTH_BENCH_LOCKED:-} ]] && return 0
+    echo "waiting for /tmp/berth-bench.lock" >&2
+    exec env BERTH_BENCH_LOCKED=1 flock /tmp/berth-bench.lock "$@"
+}
+
 # A port free on loopback right now.
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -57,10 +57,7 @@ done
 
 # Other benchmarks run on this machine too: take the shared lock for the whole run, builds
 # included, so neither run disturbs the other.
-if [[ -z ${BERTH_BENCH_LOCKED:-} ]]; then
-    echo "waiting for /tmp/berth-bench.lock" >&2
-    exec env BERTH_BENCH_LOCKED=1 flock /tmp/berth-bench.lock "$0" ${all_args[@]+"${all_args[@]}"}
-fi
+hold_bench_lock "$0" ${all_args[@]+"${all_args[@]}"}
 
 swarm_state=$(docker info --format '{{.Swarm.LocalNodeState}}')
 case $swarm_state in

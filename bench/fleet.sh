@@ -41,10 +41,7 @@ for size in "${size_list[@]}"; do
     [[ $size =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]] || { echo "a size is NODESxTASKS, got $size" >&2; exit 2; }
 done
 
-if [[ -z ${BERTH_BENCH_LOCKED:-} ]]; then
-    echo "waiting for /tmp/berth-bench.lock" >&2
-    exec env BERTH_BENCH_LOCKED=1 flock /tmp/berth-bench.lock "$0" ${all_args[@]+"${all_args[@]}"}
-fi
+hold_bench_lock "$0" ${all_args[@]+"${all_args[@]}"}
 
 echo "building berth and berth-fleet (release)" >&2
 cargo build --release --quiet -p berth -p berth-bench

@@ -41,11 +41,8 @@ done
 
 # Other engineers benchmark on this machine too: take the shared lock for the whole run,
 # builds included, so neither run disturbs the other.
-if [[ -z ${BERTH_BENCH_LOCKED:-} ]]; then
-    echo "waiting for /tmp/berth-bench.lock" >&2
-    exec env BERTH_BENCH_LOCKED=1 flock /tmp/berth-bench.lock "$0" --duration "$duration" \
+hold_bench_lock "$0" --duration "$duration" \
         --connections "$connection_counts" --idle "$idle_count" --rounds "$rounds"
-fi
 
 missing=()
 for tool in nginx:nginx haproxy:haproxy wrk:wrk; do

@@ -41,10 +41,7 @@ done
 [[ $datapoints =~ ^[1-9][0-9]*$ ]] || { echo "--datapoints needs a positive whole number, got $datapoints" >&2; exit 2; }
 [[ -z $only || $only == requests || $only == cpu ]] || { echo "--only takes requests or cpu, got $only" >&2; exit 2; }
 
-if [[ -z ${BERTH_BENCH_LOCKED:-} ]]; then
-    echo "waiting for /tmp/berth-bench.lock" >&2
-    exec env BERTH_BENCH_LOCKED=1 flock /tmp/berth-bench.lock "$0" ${all_args[@]+"${all_args[@]}"}
-fi
+hold_bench_lock "$0" ${all_args[@]+"${all_args[@]}"}
 
 echo "building berth (release)" >&2
 cargo build --release --quiet -p berth
