@@ -337,7 +337,7 @@ pub async fn run<R: Runtime>(
         let settle = decided
             .settles_at
             .map(|at| Duration::from_secs_f64((at - berth_time::now()).clamp(0.0, 5.0)));
-        reports.observe(decided.reports, version.is_some());
+        reports.observe(decided.reports);
         let (sending, synced) = reports.next();
         let poll = PollRequest {
             container_instance_arn: registration.container_instance_arn.clone(),
@@ -459,16 +459,14 @@ struct Reports {
     latest: BTreeMap<String, TaskReport>,
     /// What the server acknowledged of each task.
     acknowledged: BTreeMap<String, TaskReport>,
-    /// Reporting every task again, as the server asked (or as the agent does when it
-    /// starts); ends with the poll that carries the last of them.
+    /// Reporting every task again, as the server asked in an answer (so the agent has
+    /// decided since, and `latest` holds every task); ends with the poll that carries the
+    /// last of them.
     resyncing: bool,
-    /// Whether `latest` is what a step decided: before the first answer nothing is.
-    decided: bool,
 }
 
 impl Reports {
-    fn observe(&mut self, reports: Vec<TaskReport>, decided: bool) {
-        self.decided = decided;
+    fn observe(&mut self, reports: Vec<TaskReport>) {
         for report in reports {
             self.latest.insert(report.task_arn.clone(), report);
         }
@@ -484,7 +482,7 @@ impl Reports {
     fn next(&self) -> (Vec<TaskReport>, bool) {
         let sending: Vec<TaskReport> = self.pending().take(MAX_REPORTS_PER_POLL).cloned().collect();
         let complete = !self.more_after(sending.len());
-        (sending, self.resyncing && self.decided && complete)
+        (sending, self.resyncing && complete)
     }
 
     /// Whether more than `sent` reports are pending: the agent polls again at once.
@@ -524,55 +522,41 @@ async fn rest_of_set(
     server: &Endpoint,
     poll: &PollRequest,
     agent_key: &str,
-    mut first: PollResponse,
+    first: PollResponse,
 ) -> Result<PollResponse, AgentError> {
-    for _ in 0..4 {
-        let mut whole = first.clone();
-        let mut consistent = true;
-        while let Some(after) = whole.next_page.take() {
-            let ask = PollRequest {
-                container_instance_arn: poll.container_instance_arn.clone(),
-                known_version: None,
-                wait_seconds: 0,
-                reports: Vec::new(),
-                synced: false,
-                page_after: Some(after),
-            };
-            let page: PollResponse = call(
-                server,
-                "/agent/v1/poll",
-                agent_key,
-                &ask,
-                Duration::from_secs(10),
-            )
-            .await?;
-            if page.version != whole.version {
-                consistent = false;
-                break;
-            }
-            whole.tasks.extend(page.tasks);
-            whole.output_requests.extend(page.output_requests);
-            whole.next_page = page.next_page;
-        }
-        if consistent {
-            return Ok(whole);
-        }
-        let again = PollRequest {
+    // Pages are answered at once and carry no reports.
+    let page = |page_after: Option<String>| {
+        let ask = PollRequest {
+            container_instance_arn: poll.container_instance_arn.clone(),
             known_version: None,
             wait_seconds: 0,
             reports: Vec::new(),
             synced: false,
-            page_after: None,
-            container_instance_arn: poll.container_instance_arn.clone(),
+            page_after,
         };
-        first = call(
-            server,
-            "/agent/v1/poll",
-            agent_key,
-            &again,
-            Duration::from_secs(10),
-        )
-        .await?;
+        async move {
+            call::<_, PollResponse>(server, "/agent/v1/poll", agent_key, &ask, PAGE_TIMEOUT).await
+        }
+    };
+    let mut whole = first;
+    // Output requests are each sent once: kept whatever happens to the pages that bore them.
+    let mut asked = Vec::new();
+    for _ in 0..4 {
+        loop {
+            let Some(after) = whole.next_page.take() else {
+                whole.output_requests.append(&mut asked);
+                return Ok(whole);
+            };
+            let mut next = page(Some(after)).await?;
+            asked.append(&mut next.output_requests);
+            if next.version != whole.version {
+                break;
+            }
+            whole.tasks.extend(next.tasks);
+            whole.next_page = next.next_page;
+        }
+        asked.append(&mut whole.output_requests);
+        whole = page(None).await?;
     }
     Err(AgentError::Status {
         server: server.url().to_string(),
@@ -580,6 +564,9 @@ async fn rest_of_set(
         message: "the desired set kept changing while its pages were read".into(),
     })
 }
+
+/// How long a page of the desired set may take.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Ends a task of the agent's when the agent ends.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
