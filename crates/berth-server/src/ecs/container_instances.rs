@@ -305,7 +305,8 @@ pub fn register(call: &Call<'_>, request: &RegisterContainerInstance) -> Result<
         Collection::Tasks,
         Some(cluster_of(&record.instance.container_instance_arn)),
     )?;
-    let mut instance = present(call, &record, &tasks)?;
+    let lost_after = lost_after(call, cluster_of(&record.instance.container_instance_arn))?;
+    let mut instance = present(call, &record, &tasks, lost_after);
     instance.tags = record.instance.tags;
     Ok(json!({ "containerInstance": instance }))
 }
@@ -322,22 +323,30 @@ pub fn lost_after(call: &Call<'_>, cluster: &str) -> Result<u64, ApiError> {
         .map_or(DEFAULT_LOST_AFTER_SECONDS, |c| agent::lost_after(&c.tags)))
 }
 
-/// Whether the agent of `record` was heard from within its cluster's `lost_after`; an
-/// instance no agent registered has none to hear from.
-pub fn agent_connected(call: &Call<'_>, record: &InstanceRecord) -> Result<bool, ApiError> {
-    let lost_after = lost_after(call, cluster_of(&record.instance.container_instance_arn))?;
-    Ok(record.has_agent()
+/// Whether the agent of `record` was heard from within `lost_after` seconds: what
+/// `agentConnected` shows and placement goes by. An instance no agent registered has none to
+/// hear from.
+pub fn heard_within(call: &Call<'_>, record: &InstanceRecord, lost_after: u64) -> bool {
+    record.has_agent()
         && call
             .presence()
-            .connected(record.id(), call.now(), lost_after))
+            .connected(record.id(), call.now(), lost_after)
 }
 
-/// The ECS view of an instance: live counts, remaining resources and connection.
+/// [`heard_within`] its cluster's `lost_after`.
+pub fn agent_connected(call: &Call<'_>, record: &InstanceRecord) -> Result<bool, ApiError> {
+    let lost_after = lost_after(call, cluster_of(&record.instance.container_instance_arn))?;
+    Ok(heard_within(call, record, lost_after))
+}
+
+/// The ECS view of an instance: live counts, remaining resources and connection within its
+/// cluster's `lost_after`.
 pub fn present(
     call: &Call<'_>,
     record: &InstanceRecord,
     tasks: &[Task],
-) -> Result<ContainerInstance, ApiError> {
+    lost_after: u64,
+) -> ContainerInstance {
     let mut instance = record.instance.clone();
     let mine: Vec<&Task> = tasks
         .iter()
@@ -361,9 +370,9 @@ pub fn present(
             instance.registered("MEMORY") - used(|t| &t.memory),
         ),
     ];
-    instance.agent_connected = agent_connected(call, record)?;
+    instance.agent_connected = heard_within(call, record, lost_after);
     instance.tags.clear();
-    Ok(instance)
+    instance
 }
 
 fn instance_id(member: &str) -> String {
@@ -376,6 +385,7 @@ fn instance_id(member: &str) -> String {
 pub fn describe(call: &Call<'_>, request: &DescribeContainerInstances) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
+    let lost_after = agent::lost_after(&cluster.tags);
     let tags = wants_tags(&request.include);
     let mut found = Vec::new();
     let mut failures = Vec::new();
@@ -388,7 +398,7 @@ pub fn describe(call: &Call<'_>, request: &DescribeContainerInstances) -> Result
                     .container_instance_arn
                     .contains(&format!("/{}/", cluster.cluster_name)) =>
             {
-                let mut instance = present(call, &record, &tasks)?;
+                let mut instance = present(call, &record, &tasks, lost_after);
                 if tags {
                     instance.tags = record.instance.tags.clone();
                 }
@@ -444,6 +454,7 @@ pub fn update_state(
     };
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
     let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
+    let lost_after = agent::lost_after(&cluster.tags);
     let mut updated = Vec::new();
     let mut failures = Vec::new();
     for requested in &request.container_instances {
@@ -458,7 +469,7 @@ pub fn update_state(
             },
         )?;
         match record {
-            Some(record) => updated.push(present(call, &record, &tasks)?),
+            Some(record) => updated.push(present(call, &record, &tasks, lost_after)),
             None => failures.push(Failure::missing(
                 call.arns().container_instance(&cluster.cluster_name, &id),
             )),
@@ -487,7 +498,8 @@ pub fn deregister(
             "The container instance has tasks running on it; stop them first or pass force.",
         ));
     }
-    let mut instance = present(call, &record, &tasks)?;
+    let lost_after = agent::lost_after(&cluster.tags);
+    let mut instance = present(call, &record, &tasks, lost_after);
     call.remove(Collection::ContainerInstances, &id)?;
     instance.status = InstanceStatus::Inactive;
     instance.agent_connected = false;

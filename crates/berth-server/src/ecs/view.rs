@@ -3,7 +3,7 @@
 //! each task's health), and RunTask places its tasks with the same placer over the same view
 //! ([`berth_reconcile::placer`]), so a task is placed by one set of rules however it comes.
 
-use super::container_instances::InstanceRecord;
+use super::container_instances::{heard_within, InstanceRecord};
 use super::names;
 use crate::call::{Call, Fault};
 use berth_model::arn::resource_id;
@@ -37,8 +37,7 @@ pub fn instances(call: &Call<'_>, records: &[InstanceRecord], lost_after: u64) -
     records
         .iter()
         .map(|r| {
-            let heard = call.presence().connected(r.id(), call.now(), lost_after);
-            let connected = r.has_agent() && heard;
+            let heard = heard_within(call, r, lost_after);
             Instance {
                 id: r.id().to_string(),
                 registered: Resources {
@@ -46,7 +45,7 @@ pub fn instances(call: &Call<'_>, records: &[InstanceRecord], lost_after: u64) -
                     memory: r.instance.registered("MEMORY"),
                 },
                 attributes: r.attributes(),
-                accepts_tasks: r.instance.status == InstanceStatus::Active && connected,
+                accepts_tasks: r.instance.status == InstanceStatus::Active && heard,
                 lost: r.has_agent() && !heard,
             }
         })
