@@ -15,7 +15,7 @@
 mod decoded;
 mod ids;
 mod record;
-pub mod task_index;
+mod task_index;
 
 pub use decoded::{Cached, Resource};
 pub use ids::Ids;
@@ -313,7 +313,7 @@ impl Call<'_> {
     }
 
     /// The keys of `cluster`'s tasks placed on `instance_id` that have yet to stop, in key
-    /// order, as of the last published write (see [`task_index`]).
+    /// order, as of the last published write (see `call::task_index`).
     pub fn tasks_on_instance(
         &self,
         cluster: &str,

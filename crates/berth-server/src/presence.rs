@@ -51,7 +51,7 @@ impl Presence {
     }
 
     /// When the agent was last heard from (the server's start, if not since).
-    pub fn last_seen(&self, instance_id: &str) -> f64 {
+    fn last_seen(&self, instance_id: &str) -> f64 {
         let agents = self.agents();
         agents
             .by_instance

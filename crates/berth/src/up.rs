@@ -215,7 +215,7 @@ async fn deploy(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let arn = match latest_identical(client, &family, definition)? {
+    let arn = match latest_identical(client, &family, definition) {
         Some(arn) => {
             println!("reusing {arn}: the example has not changed");
             arn
@@ -279,21 +279,17 @@ async fn deploy(
 
 /// The family's latest ACTIVE revision when it holds every member of `definition` as given
 /// (what a client registers comes back unchanged): a restart with the same file registers
-/// no copy and starts no deployment.
-fn latest_identical(
-    client: &LocalClient,
-    family: &str,
-    definition: &Value,
-) -> Result<Option<String>> {
-    let Ok(latest) = client.call("DescribeTaskDefinition", &json!({"taskDefinition": family}))
-    else {
-        return Ok(None);
-    };
+/// no copy and starts no deployment. A family not registered yet has none
+/// (DescribeTaskDefinition refuses it).
+fn latest_identical(client: &LocalClient, family: &str, definition: &Value) -> Option<String> {
+    let latest = client
+        .call("DescribeTaskDefinition", &json!({"taskDefinition": family}))
+        .ok()?;
     let stored = &latest["taskDefinition"];
-    let identical = stored["status"] == "ACTIVE" && holds(stored, definition);
-    Ok(identical
-        .then(|| stored["taskDefinitionArn"].as_str().map(str::to_string))
-        .flatten())
+    if stored["status"] != "ACTIVE" || !holds(stored, definition) {
+        return None;
+    }
+    stored["taskDefinitionArn"].as_str().map(str::to_string)
 }
 
 /// Whether `stored` holds every member `given` names, with the same value: objects may have
@@ -307,27 +303,6 @@ fn holds(stored: &Value, given: &Value) -> bool {
             stored.len() == given.len() && stored.iter().zip(given).all(|(s, g)| holds(s, g))
         }
         _ => stored == given,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::holds;
-    use serde_json::json;
-
-    #[test]
-    fn a_stored_definition_holds_what_was_given_with_defaults_beside_it() {
-        let given =
-            json!({"family": "hello", "containerDefinitions": [{"name": "a", "memory": 64}]});
-        let stored = json!({"family": "hello", "revision": 1,
-            "containerDefinitions": [{"name": "a", "memory": 64, "mountPoints": []}]});
-        assert!(holds(&stored, &given));
-        let changed =
-            json!({"family": "hello", "containerDefinitions": [{"name": "a", "memory": 128}]});
-        assert!(!holds(&stored, &changed));
-        let more =
-            json!({"family": "hello", "containerDefinitions": [{"name": "a"}, {"name": "b"}]});
-        assert!(!holds(&stored, &more));
     }
 }
 
@@ -418,5 +393,26 @@ async fn keep_showing(client: &LocalClient, name: &str, mut shown: Shown) -> Res
         if let Err(e) = shown.look(client, name) {
             eprintln!("berth up: cannot describe {name}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds;
+    use serde_json::json;
+
+    #[test]
+    fn a_stored_definition_holds_what_was_given_with_defaults_beside_it() {
+        let given =
+            json!({"family": "hello", "containerDefinitions": [{"name": "a", "memory": 64}]});
+        let stored = json!({"family": "hello", "revision": 1,
+            "containerDefinitions": [{"name": "a", "memory": 64, "mountPoints": []}]});
+        assert!(holds(&stored, &given));
+        let changed =
+            json!({"family": "hello", "containerDefinitions": [{"name": "a", "memory": 128}]});
+        assert!(!holds(&stored, &changed));
+        let more =
+            json!({"family": "hello", "containerDefinitions": [{"name": "a"}, {"name": "b"}]});
+        assert!(!holds(&stored, &more));
     }
 }

@@ -309,15 +309,16 @@ fn carry_out(
             }
             Action::Lose { task } => {
                 let now = call.now();
-                let service = call.modify(Collection::Tasks, task, |t: &mut Task| {
+                // The task's service, if it had one, once it is given up.
+                let given_up = call.modify(Collection::Tasks, task, |t: &mut Task| {
                     let service = names::service_of(&t.group).map(str::to_string);
                     Ok::<_, ApiError>(tasks::lose(t, lost_after, now).then_some(service))
                 })?;
-                if let Some(Some(service)) = service {
+                if let Some(service) = given_up.flatten() {
+                    changed = true;
                     if let Some(service) = service {
                         lost.entry(service).or_default().push(task.clone());
                     }
-                    changed = true;
                 }
             }
             Action::Stop { task, reason } => {

@@ -37,8 +37,8 @@ const MAX_LOGS_BODY_BYTES: usize = 8 << 20;
 /// reaches [`OUTPUT_PAGE_BYTES`], itself cut to that size), with JSON's escapes.
 const MAX_OUTPUT_BODY_BYTES: usize = 2 * OUTPUT_PAGE_BYTES * 6 + MAX_BODY_BYTES;
 
-/// How large a poll may be: at most [`berth_model::agent::MAX_REPORTS_PER_POLL`] task reports, each a few KiB
-/// at most (its containers' names, reasons and port bindings).
+/// How large a poll may be: at most [`berth_model::agent::MAX_REPORTS_PER_POLL`] task
+/// reports, each a few KiB at most (its containers' names, reasons and port bindings).
 const MAX_POLL_BODY_BYTES: usize = 16 << 20;
 
 /// The longest a poll is held open; agents ask for less, and a poll is also a heartbeat.
@@ -159,7 +159,7 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             let readers = Arc::clone(front.cx.output_requests());
             let instance = poll.container_instance_arn.clone();
             let mut asked = readers.bell(&instance);
-            // A later page, or a report still to come, is answered at once.
+            // A later page is answered at once.
             let known = poll
                 .known_version
                 .clone()
