@@ -129,9 +129,10 @@ def test_forty_small_services_share_two_machines_and_survive_a_drain(two_zones):
         "name": "hog", "image": TESTAPP_V1, "essential": True, "memory": TASK_MEMORY,
         "environment": [{"name": "ALLOCATE_MB_PER_SEC", "value": "64"}]}])
     ecs.create_service(serviceName="hog", taskDefinition="hog", desiredCount=1)
-    killed = wait_for(lambda: [t for t in ecs.describe_tasks(tasks=ecs.list_tasks(
-        serviceName="hog", desiredStatus="STOPPED")["taskArns"] or ["none"]).get("tasks", [])],
-        "the hog to be killed for its memory", lambda ts: bool(ts), timeout=60)[0]
+    def stopped_hogs() -> list[dict]:
+        arns = ecs.list_tasks(serviceName="hog", desiredStatus="STOPPED")["taskArns"]
+        return [t for t in ecs.describe_tasks(tasks=arns)["tasks"] if t["lastStatus"] == "STOPPED"] if arns else []
+    killed = wait_for(stopped_hogs, "the hog to be killed for its memory", timeout=60)[0]
     assert killed["containers"][0]["reason"] == "OutOfMemoryError: Container killed due to memory usage", killed
     wait_for(lambda: ecs.list_tasks(serviceName="hog")["taskArns"], "the hog to be replaced",
              lambda arns: bool(arns) and killed["taskArn"] not in arns, timeout=60)

@@ -1089,13 +1089,24 @@ async fn many_tasks_travel_in_bounded_pages_and_reports_and_resync_on_request() 
         config(address),
         std::future::pending(),
     ));
+    // Until three polls have come after the one that completed the second resync.
+    let settled = || {
+        let seen = polls.lock().unwrap();
+        let completed = seen.iter().filter(|(_, p)| p.synced).count();
+        let after_last = seen
+            .iter()
+            .rposition(|(_, p)| p.synced)
+            .map_or(0, |i| seen.len() - i - 1);
+        completed >= 2 && after_last >= 3
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while synced.load(Ordering::SeqCst) < 2 {
-        assert!(Instant::now() < deadline, "no second resync within 30 s");
+    while !settled() {
+        assert!(
+            Instant::now() < deadline,
+            "no second resync and three polls after it within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // A few quiet polls after the second resync.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     agent.abort();
     server.abort();
 
