@@ -14,7 +14,7 @@ pub mod query;
 
 pub use berth_model::status::{HealthStatus, RolloutState};
 use placement::{Constraint, Instance, Occupant, Placer, Request, Resources, Strategy};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A small deterministic random source (SplitMix64), seeded by the caller.
 #[derive(Debug, Clone)]
@@ -342,12 +342,30 @@ pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan 
             });
         }
     }
+    // Each service's tasks and the machines taking tasks, found once: a round over a thousand
+    // services and a hundred thousand tasks must not search one for each of the other.
+    let mut by_service: HashMap<&str, Vec<&Task>> = HashMap::new();
+    for task in &view.tasks {
+        if let Some(service) = &task.service {
+            by_service.entry(service).or_default().push(task);
+        }
+    }
+    let round = Round {
+        settings,
+        now,
+        accepting: view
+            .instances
+            .iter()
+            .filter(|i| i.accepts_tasks)
+            .map(|i| i.id.as_str())
+            .collect(),
+    };
     for service in &view.services {
+        let own = by_service.remove(service.name.as_str()).unwrap_or_default();
         let report = reconcile_service(
-            view,
+            &own,
             service,
-            settings,
-            now,
+            &round,
             &mut placer,
             &mut rng,
             &mut plan.actions,
@@ -357,25 +375,33 @@ pub fn reconcile(view: &View, settings: &Settings, now: f64, seed: u64) -> Plan 
     plan
 }
 
-fn reconcile_service(
-    view: &View,
-    service: &Service,
-    settings: &Settings,
+/// What every service of a round is reconciled against.
+struct Round<'v> {
+    settings: &'v Settings,
     now: f64,
+    /// The instances that take new tasks.
+    accepting: HashSet<&'v str>,
+}
+
+fn reconcile_service(
+    own: &[&Task],
+    service: &Service,
+    round: &Round<'_>,
     placer: &mut Placer,
     rng: &mut Rng,
     actions: &mut Vec<Action>,
 ) -> ServiceReport {
+    let Round {
+        settings,
+        now,
+        accepting,
+    } = round;
+    let (settings, now) = (*settings, *now);
     let group = service.group();
     let mut report = ServiceReport {
         service: service.name.clone(),
         ..ServiceReport::default()
     };
-    let own: Vec<&Task> = view
-        .tasks
-        .iter()
-        .filter(|t| t.service.as_deref() == Some(&service.name))
-        .collect();
     let stop = |task: &Task, reason: StopReason, placer: &mut Placer, actions: &mut Vec<Action>| {
         if let Some(instance) = &task.instance {
             placer.release(instance, &group, task.resources);
@@ -407,11 +433,9 @@ fn reconcile_service(
     live = rest;
 
     let accepts = |task: &Task| {
-        task.instance.as_ref().is_none_or(|id| {
-            view.instances
-                .iter()
-                .any(|i| &i.id == id && i.accepts_tasks)
-        })
+        task.instance
+            .as_deref()
+            .is_none_or(|id| accepting.contains(id))
     };
     let desired = service.desired_count.max(0);
     let (mut current, mut outgoing): (Vec<&Task>, Vec<&Task>) = live
@@ -438,14 +462,14 @@ fn reconcile_service(
         }
     }
 
-    let failure_streak = consecutive_failures(&own, &primary.id);
+    let failure_streak = consecutive_failures(own, &primary.id);
     let breaker_tripped = service.circuit_breaker.is_some()
         && primary.rollout == RolloutState::InProgress
-        && failed_in(&own, &primary.id) >= circuit_breaker_threshold(desired);
-    let held_until = backoff_until(&own, &primary.id, failure_streak, settings);
+        && failed_in(own, &primary.id) >= circuit_breaker_threshold(desired);
+    let held_until = backoff_until(own, &primary.id, failure_streak, settings);
     if breaker_tripped {
         report.rollout = Some(RolloutState::Failed);
-        report.breaker_failures = Some(failures_of(&own, &primary.id));
+        report.breaker_failures = Some(failures_of(own, &primary.id));
         if service.circuit_breaker == Some(true) {
             if let Some(previous) = service
                 .last_completed
@@ -527,7 +551,7 @@ fn reconcile_service(
             id: deployment.id.clone(),
             running: mine.iter().filter(|t| t.phase == Phase::Running).count() as i64,
             pending: mine.iter().filter(|t| t.phase == Phase::Pending).count() as i64,
-            failed: failed_in(&own, &deployment.id),
+            failed: failed_in(own, &deployment.id),
         };
         if deployment.id != primary.id && mine.is_empty() {
             report.finished.push(deployment.id.clone());
