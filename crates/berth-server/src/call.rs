@@ -30,6 +30,8 @@ use crate::usage::Usage;
 use crate::wake::{ChangeSet, Wakes};
 use berth_logs::store::{LogStore, MemoryLogStore};
 use berth_metrics::store::{MemoryMetricStore, MetricStore};
+use berth_model::resources::Task;
+use berth_model::status::TaskStatus;
 use berth_model::Arns;
 use berth_secrets::Vault;
 use berth_store::{Collection, Record, Store, StoreError};
@@ -214,6 +216,12 @@ impl Changes {
         }
     }
 
+    /// The keys of `cluster`'s tasks written so far.
+    fn tasks_of(&self, cluster: &str) -> Vec<String> {
+        let set = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        set.tasks_of(cluster).map(str::to_string).collect()
+    }
+
     /// Everything recorded so far, leaving nothing behind.
     pub fn take(&self) -> ChangeSet {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
@@ -312,21 +320,77 @@ impl Call<'_> {
             .transpose()
     }
 
-    /// The keys of `cluster`'s tasks placed on `instance_id` that have yet to stop, in key
-    /// order, as of the last published write (see `call::task_index`).
+    /// Every task of `cluster`, in key order, from the index kept in memory (see
+    /// `call::task_index`) and shared with the decode cache: what was last published, with
+    /// this call's (or its batch's) own writes read afresh.
+    pub fn cluster_tasks(&self, cluster: &str) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
+        let indexed = self
+            .cx
+            .task_index
+            .all(self.store(), &self.cx.decoded, cluster)?;
+        self.with_own_writes(cluster, indexed, |_| true)
+    }
+
+    /// `cluster`'s tasks placed on `instance_id` that have yet to stop, in key order (as
+    /// [`Call::cluster_tasks`]).
     pub fn tasks_on_instance(
         &self,
         cluster: &str,
         instance_id: &str,
-    ) -> Result<Vec<String>, Fault> {
-        self.cx
-            .task_index
-            .on_instance(self.store(), cluster, instance_id)
+    ) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
+        let indexed =
+            self.cx
+                .task_index
+                .on_instance(self.store(), &self.cx.decoded, cluster, instance_id)?;
+        self.with_own_writes(cluster, indexed, |task| {
+            !(task.desired_status == TaskStatus::Stopped && task.last_status == TaskStatus::Stopped)
+                && task
+                    .container_instance_arn
+                    .as_deref()
+                    .is_some_and(|arn| berth_model::arn::resource_id(arn) == instance_id)
+        })
     }
 
-    /// The keys of `cluster`'s tasks in `group`, in key order, as of the last published write.
-    pub fn tasks_in_group(&self, cluster: &str, group: &str) -> Result<Vec<String>, Fault> {
-        self.cx.task_index.in_group(self.store(), cluster, group)
+    /// `cluster`'s tasks in `group`, stopped ones too, in key order (as
+    /// [`Call::cluster_tasks`]).
+    pub fn tasks_in_group(
+        &self,
+        cluster: &str,
+        group: &str,
+    ) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
+        let indexed =
+            self.cx
+                .task_index
+                .in_group(self.store(), &self.cx.decoded, cluster, group)?;
+        self.with_own_writes(cluster, indexed, |task| task.group == group)
+    }
+
+    /// `indexed` with the tasks this call wrote in `cluster` read again from the store (where
+    /// a batch sees its own writes): those that `belongs` says of as they are now take their
+    /// indexed versions' places, or join them; the rest leave.
+    fn with_own_writes(
+        &self,
+        cluster: &str,
+        mut indexed: Vec<Arc<Cached<Task>>>,
+        belongs: impl Fn(&Task) -> bool,
+    ) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
+        let own = self.changes.tasks_of(cluster);
+        if own.is_empty() {
+            return Ok(indexed);
+        }
+        let key = |task: &Arc<Cached<Task>>| {
+            berth_model::arn::resource_id(&task.value.task_arn).to_string()
+        };
+        indexed.retain(|task| own.binary_search(&key(task)).is_err());
+        for written in &own {
+            if let Some(task) = self.get_cached::<Task>(Collection::Tasks, written)? {
+                if belongs(&task.value) {
+                    indexed.push(task);
+                }
+            }
+        }
+        indexed.sort_by_cached_key(key);
+        Ok(indexed)
     }
 
     /// Whether a record exists, without decoding it.
@@ -508,5 +572,72 @@ impl Call<'_> {
             }
         })?;
         Ok(result.expect("a batch runs its work"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_store::MemoryStore;
+
+    fn task(id: &str, group: &str) -> Task {
+        Task {
+            task_arn: format!("arn:aws:ecs:r:1:task/c/{id}"),
+            group: group.to_string(),
+            desired_status: TaskStatus::Running,
+            last_status: TaskStatus::Pending,
+            ..Task::default()
+        }
+    }
+
+    fn ids(tasks: Vec<Arc<Cached<Task>>>) -> Vec<String> {
+        tasks
+            .iter()
+            .map(|t| berth_model::arn::resource_id(&t.value.task_arn).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_call_sees_its_own_task_writes_before_they_are_published() {
+        let cx = Context::new(Arc::new(MemoryStore::new()), Arns::new("r", "1"));
+        cx.as_system(0.0, |call| {
+            call.insert(Collection::Tasks, "t1", "c", &task("t1", "service:web"))?;
+            call.insert(Collection::Tasks, "t3", "c", &task("t3", "family:job"))
+        })
+        .unwrap();
+
+        let changes = Changes::default();
+        cx.call(&Caller::system(), 0.0, &changes, |call| {
+            assert_eq!(ids(call.cluster_tasks("c").unwrap()), ["t1", "t3"]);
+            call.insert(Collection::Tasks, "t2", "c", &task("t2", "service:web"))
+                .unwrap();
+            call.modify(Collection::Tasks, "t1", |t: &mut Task| {
+                t.group = "service:api".into();
+                Ok::<_, Fault>(())
+            })
+            .unwrap();
+            call.remove(Collection::Tasks, "t3").unwrap();
+            assert_eq!(ids(call.cluster_tasks("c").unwrap()), ["t1", "t2"]);
+            assert_eq!(
+                ids(call.tasks_in_group("c", "service:web").unwrap()),
+                ["t2"]
+            );
+            assert_eq!(
+                ids(call.tasks_in_group("c", "service:api").unwrap()),
+                ["t1"]
+            );
+        });
+        // Another call sees them once they are published, not before.
+        cx.call(&Caller::system(), 0.0, &Changes::default(), |call| {
+            assert_eq!(ids(call.cluster_tasks("c").unwrap()), ["t1", "t3"]);
+        });
+        cx.publish(&changes.take());
+        cx.call(&Caller::system(), 0.0, &Changes::default(), |call| {
+            assert_eq!(ids(call.cluster_tasks("c").unwrap()), ["t1", "t2"]);
+            assert_eq!(
+                ids(call.tasks_in_group("c", "service:api").unwrap()),
+                ["t1"]
+            );
+        });
     }
 }

@@ -32,6 +32,13 @@ impl ChangeSet {
         self.tasks.iter().map(|(c, k)| (c.as_str(), k.as_str()))
     }
 
+    /// The keys of `cluster`'s tasks written.
+    pub fn tasks_of<'s>(&'s self, cluster: &'s str) -> impl Iterator<Item = &'s str> {
+        self.tasks()
+            .filter(move |(c, _)| *c == cluster)
+            .map(|(_, key)| key)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.written.is_empty()
     }

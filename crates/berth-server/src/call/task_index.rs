@@ -1,41 +1,34 @@
-//! Which tasks of a cluster are on which instance and in which group (a service's tasks, or
-//! a RunTask `group`): what an agent's poll and ListTasks of one service read instead of
-//! every task in the cluster.
+//! Every task of a cluster, decoded, and which are on which instance and in which group (a
+//! service's tasks, or a RunTask `group`): what a controller round, an agent's poll and
+//! ListTasks read instead of listing and decoding every task in the store.
 //!
 //! A cluster's index is built from its stored tasks when first asked for, then kept up to
 //! date key by key: every published write to a task marks its key ([`TaskIndex::touched`],
 //! called after the write is durable), and the next reader reads those records again before
 //! it answers. So a reader's cost grows with what changed, not with the cluster. A call's
 //! own writes are published when it ends: within the call that made them, the index does not
-//! show them yet. Readers get the keys of tasks and read each task itself from the store.
+//! show them yet. The decoded tasks are shared with the decode cache ([`Decoded`]), not
+//! copied.
 
+use super::decoded::{Cached, Decoded};
 use super::record::Fault;
+use berth_model::resources::Task;
 use berth_model::status::TaskStatus;
 use berth_store::{Collection, Record, Store};
-use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// The part of a stored task the index needs: read without decoding the rest.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Placement {
-    container_instance_arn: Option<String>,
-    group: String,
-    desired_status: TaskStatus,
-    last_status: TaskStatus,
-}
-
 struct Entry {
+    task: Arc<Cached<Task>>,
     /// The instance id, for a placed task that has yet to stop.
     instance: Option<Arc<str>>,
     group: Arc<str>,
 }
 
-/// One cluster's tasks by instance and by group.
+/// One cluster's tasks by key, by instance and by group.
 #[derive(Default)]
 struct ClusterTasks {
-    entries: HashMap<String, Entry>,
+    entries: BTreeMap<String, Entry>,
     by_instance: HashMap<Arc<str>, BTreeSet<String>>,
     by_group: HashMap<Arc<str>, BTreeSet<String>>,
 }
@@ -61,21 +54,28 @@ impl ClusterTasks {
         }
     }
 
-    fn learn(&mut self, record: &Record) -> Result<(), Fault> {
+    fn each(&self, keys: Option<&BTreeSet<String>>) -> Vec<Arc<Cached<Task>>> {
+        keys.into_iter()
+            .flatten()
+            .filter_map(|key| self.entries.get(key))
+            .map(|entry| Arc::clone(&entry.task))
+            .collect()
+    }
+
+    fn learn(&mut self, decoded: &Decoded, record: &Record) -> Result<(), Fault> {
         self.forget(&record.key);
-        let placement: Placement =
-            serde_json::from_str(&record.doc).map_err(|source| Fault::Corrupt {
-                key: record.key.clone(),
-                source,
-            })?;
-        let stopped = placement.desired_status == TaskStatus::Stopped
-            && placement.last_status == TaskStatus::Stopped;
+        let task = decoded.cached::<Task>(Collection::Tasks, record)?;
+        let stopped = task.value.desired_status == TaskStatus::Stopped
+            && task.value.last_status == TaskStatus::Stopped;
         let entry = Entry {
-            instance: placement
+            instance: task
+                .value
                 .container_instance_arn
+                .as_deref()
                 .filter(|_| !stopped)
-                .map(|arn| Arc::from(berth_model::arn::resource_id(&arn))),
-            group: Arc::from(placement.group),
+                .map(|arn| Arc::from(berth_model::arn::resource_id(arn))),
+            group: Arc::from(task.value.group.as_str()),
+            task,
         };
         if let Some(instance) = &entry.instance {
             self.by_instance
@@ -127,6 +127,7 @@ impl TaskIndex {
     fn read<R>(
         &self,
         store: &dyn Store,
+        decoded: &Decoded,
         cluster: &str,
         read: impl FnOnce(&ClusterTasks) -> R,
     ) -> Result<R, Fault> {
@@ -135,7 +136,7 @@ impl TaskIndex {
         if state.tasks.is_none() {
             let mut tasks = ClusterTasks::default();
             for record in store.list(Collection::Tasks, Some(cluster))? {
-                tasks.learn(&record)?;
+                tasks.learn(decoded, &record)?;
             }
             state.tasks = Some(tasks);
             state.touched.clear();
@@ -143,42 +144,52 @@ impl TaskIndex {
         let tasks = state.tasks.as_mut().expect("built above");
         for key in std::mem::take(&mut state.touched) {
             match store.get(Collection::Tasks, &key)? {
-                Some(record) => tasks.learn(&record)?,
+                Some(record) => tasks.learn(decoded, &record)?,
                 None => tasks.forget(&key),
             }
         }
         Ok(read(tasks))
     }
 
-    /// The keys of the tasks placed on `instance_id` that have yet to stop, in key order.
-    pub fn on_instance(
+    /// Every task of `cluster`, in key order.
+    pub fn all(
         &self,
         store: &dyn Store,
+        decoded: &Decoded,
         cluster: &str,
-        instance_id: &str,
-    ) -> Result<Vec<String>, Fault> {
-        self.read(store, cluster, |tasks| {
+    ) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
+        self.read(store, decoded, cluster, |tasks| {
             tasks
-                .by_instance
-                .get(instance_id)
-                .map(|keys| keys.iter().cloned().collect())
-                .unwrap_or_default()
+                .entries
+                .values()
+                .map(|entry| Arc::clone(&entry.task))
+                .collect()
         })
     }
 
-    /// The keys of the tasks of `group`, stopped ones too, in key order.
+    /// The tasks placed on `instance_id` that have yet to stop, in key order.
+    pub fn on_instance(
+        &self,
+        store: &dyn Store,
+        decoded: &Decoded,
+        cluster: &str,
+        instance_id: &str,
+    ) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
+        self.read(store, decoded, cluster, |tasks| {
+            tasks.each(tasks.by_instance.get(instance_id))
+        })
+    }
+
+    /// The tasks of `group`, stopped ones too, in key order.
     pub fn in_group(
         &self,
         store: &dyn Store,
+        decoded: &Decoded,
         cluster: &str,
         group: &str,
-    ) -> Result<Vec<String>, Fault> {
-        self.read(store, cluster, |tasks| {
-            tasks
-                .by_group
-                .get(group)
-                .map(|keys| keys.iter().cloned().collect())
-                .unwrap_or_default()
+    ) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
+        self.read(store, decoded, cluster, |tasks| {
+            tasks.each(tasks.by_group.get(group))
         })
     }
 }
@@ -187,16 +198,28 @@ impl TaskIndex {
 mod tests {
     use super::*;
     use berth_store::MemoryStore;
-    use serde_json::json;
 
     fn task(store: &MemoryStore, key: &str, instance: Option<&str>, group: &str, last: &str) {
-        let doc = json!({
-            "containerInstanceArn": instance.map(|i| format!("arn:aws:ecs:r:1:container-instance/c/{i}")),
-            "group": group,
-            "desiredStatus": if last == "STOPPED" { "STOPPED" } else { "RUNNING" },
-            "lastStatus": last,
+        let last_status = match last {
+            "RUNNING" => TaskStatus::Running,
+            "PENDING" => TaskStatus::Pending,
+            "STOPPED" => TaskStatus::Stopped,
+            _ => TaskStatus::Provisioning,
+        };
+        let doc = serde_json::to_string(&Task {
+            task_arn: format!("arn:aws:ecs:r:1:task/c/{key}"),
+            container_instance_arn: instance
+                .map(|i| format!("arn:aws:ecs:r:1:container-instance/c/{i}")),
+            group: group.to_string(),
+            desired_status: if last_status == TaskStatus::Stopped {
+                TaskStatus::Stopped
+            } else {
+                TaskStatus::Running
+            },
+            last_status,
+            ..Task::default()
         })
-        .to_string();
+        .unwrap();
         match store.get(Collection::Tasks, key).unwrap() {
             Some(record) => {
                 store
@@ -209,6 +232,13 @@ mod tests {
         }
     }
 
+    fn keys(tasks: Vec<Arc<Cached<Task>>>) -> Vec<String> {
+        tasks
+            .iter()
+            .map(|t| berth_model::arn::resource_id(&t.value.task_arn).to_string())
+            .collect()
+    }
+
     #[test]
     fn tasks_are_found_by_instance_and_group_once_their_writes_are_told() {
         let store = MemoryStore::new();
@@ -216,35 +246,73 @@ mod tests {
         task(&store, "t2", Some("i-b"), "service:web", "PENDING");
         task(&store, "t3", None, "family:batch", "PROVISIONING");
         let index = TaskIndex::default();
-        assert_eq!(index.on_instance(&store, "c", "i-a").unwrap(), ["t1"]);
+        let decoded = Decoded::default();
         assert_eq!(
-            index.in_group(&store, "c", "service:web").unwrap(),
+            keys(index.on_instance(&store, &decoded, "c", "i-a").unwrap()),
+            ["t1"]
+        );
+        assert_eq!(
+            keys(
+                index
+                    .in_group(&store, &decoded, "c", "service:web")
+                    .unwrap()
+            ),
             ["t1", "t2"]
         );
-        assert_eq!(index.in_group(&store, "c", "family:batch").unwrap(), ["t3"]);
+        assert_eq!(
+            keys(
+                index
+                    .in_group(&store, &decoded, "c", "family:batch")
+                    .unwrap()
+            ),
+            ["t3"]
+        );
+        assert_eq!(
+            keys(index.all(&store, &decoded, "c").unwrap()),
+            ["t1", "t2", "t3"]
+        );
 
         // Written but not yet told: not seen.
         task(&store, "t2", Some("i-b"), "service:web", "STOPPED");
         task(&store, "t4", Some("i-a"), "service:web", "PENDING");
-        assert_eq!(index.on_instance(&store, "c", "i-a").unwrap(), ["t1"]);
+        assert_eq!(
+            keys(index.on_instance(&store, &decoded, "c", "i-a").unwrap()),
+            ["t1"]
+        );
 
         index.touched([("c", "t2"), ("c", "t4"), ("other", "t9")]);
-        assert_eq!(index.on_instance(&store, "c", "i-a").unwrap(), ["t1", "t4"]);
+        assert_eq!(
+            keys(index.on_instance(&store, &decoded, "c", "i-a").unwrap()),
+            ["t1", "t4"]
+        );
         assert!(
-            index.on_instance(&store, "c", "i-b").unwrap().is_empty(),
+            keys(index.on_instance(&store, &decoded, "c", "i-b").unwrap()).is_empty(),
             "a stopped task leaves its instance"
         );
         assert_eq!(
-            index.in_group(&store, "c", "service:web").unwrap(),
+            keys(
+                index
+                    .in_group(&store, &decoded, "c", "service:web")
+                    .unwrap()
+            ),
             ["t1", "t2", "t4"]
         );
+        let t2 = index.all(&store, &decoded, "c").unwrap()[1].clone();
+        assert_eq!(t2.value.last_status, TaskStatus::Stopped, "decoded afresh");
 
         let t1 = store.get(Collection::Tasks, "t1").unwrap().unwrap();
         store.delete(Collection::Tasks, "t1", t1.version).unwrap();
         index.touched([("c", "t1")]);
-        assert_eq!(index.on_instance(&store, "c", "i-a").unwrap(), ["t4"]);
+        assert_eq!(
+            keys(index.all(&store, &decoded, "c").unwrap()),
+            ["t2", "t3", "t4"]
+        );
+        assert_eq!(
+            keys(index.on_instance(&store, &decoded, "c", "i-a").unwrap()),
+            ["t4"]
+        );
         assert!(index
-            .in_group(&store, "other", "service:web")
+            .in_group(&store, &decoded, "other", "service:web")
             .unwrap()
             .is_empty());
     }

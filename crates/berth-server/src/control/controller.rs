@@ -4,7 +4,7 @@
 //! nothing and a repeated round does no harm.
 
 use super::targets;
-use crate::call::Call;
+use crate::call::{Cached, Call};
 use crate::data_plane::TargetState;
 use crate::ecs::container_instances::InstanceRecord;
 use crate::ecs::tasks::{self, new_task, request_stop, Launch};
@@ -20,6 +20,7 @@ use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// How long a stopped task stays describable, as on ECS; after that it is forgotten, so
 /// rounds and listings do not grow with history.
@@ -53,7 +54,10 @@ impl Definitions<'_, '_> {
 }
 
 /// Deletes tasks stopped longer ago than the retention; returns the tasks that remain.
-fn forget_old_tasks(call: &Call<'_>, tasks: Vec<Task>) -> Result<Vec<Task>, ApiError> {
+fn forget_old_tasks(
+    call: &Call<'_>,
+    tasks: Vec<Arc<Cached<Task>>>,
+) -> Result<Vec<Arc<Cached<Task>>>, ApiError> {
     let now = call.now();
     let expired = |task: &Task| {
         task.last_status == TaskStatus::Stopped
@@ -64,8 +68,12 @@ fn forget_old_tasks(call: &Call<'_>, tasks: Vec<Task>) -> Result<Vec<Task>, ApiE
     let mut kept = Vec::with_capacity(tasks.len());
     for task in tasks {
         // A task changed since it was read is looked at again next round.
-        if !expired(&task)
-            || !call.remove_if(Collection::Tasks, resource_id(&task.task_arn), expired)?
+        if !expired(&task.value)
+            || !call.remove_if(
+                Collection::Tasks,
+                resource_id(&task.value.task_arn),
+                expired,
+            )?
         {
             kept.push(task);
         }
@@ -109,7 +117,8 @@ fn reconcile_cluster(
     if awaiting_agents(call, &records, lost_after) {
         return Ok(false);
     }
-    let stored_tasks = forget_old_tasks(call, call.list(Collection::Tasks, Some(cluster))?)?;
+    // From the index kept in memory: a round reads only the tasks written since the last.
+    let stored_tasks = forget_old_tasks(call, call.cluster_tasks(cluster)?)?;
     let stored_services: Vec<Service> = call
         .list::<Service>(Collection::Services, Some(cluster))?
         .into_iter()
@@ -133,7 +142,7 @@ fn reconcile_cluster(
     // Tasks a target group found unhealthy, with that group: their stop says so.
     let mut failed_checks: HashMap<String, String> = HashMap::new();
     let mut tasks = Vec::new();
-    for task in &stored_tasks {
+    for task in stored_tasks.iter().map(|t| &t.value) {
         let mut seen = view::task(task);
         let definition = definitions.get(&task.task_definition_arn)?;
         let container_checks = definition.as_ref().is_some_and(|d| d.has_health_check());
@@ -242,7 +251,7 @@ fn carry_out(
     lost_after: u64,
     plan: &reconcile::Plan,
     stored_services: &[Service],
-    stored_tasks: &[Task],
+    stored_tasks: &[Arc<Cached<Task>>],
     definitions: &mut Definitions<'_, '_>,
     balancing: &mut Balancing<'_>,
     failed_checks: &HashMap<String, String>,
@@ -416,11 +425,12 @@ impl Balancing<'_> {
 fn finish_drains(
     call: &Call<'_>,
     balancing: &mut Balancing<'_>,
-    tasks: &[Task],
+    tasks: &[Arc<Cached<Task>>],
 ) -> Result<HashMap<String, BTreeMap<String, usize>>, ApiError> {
     let mut deregistered: HashMap<String, BTreeMap<String, usize>> = HashMap::new();
     for task in tasks
         .iter()
+        .map(|t| &t.value)
         .filter(|t| t.last_status == TaskStatus::Deactivating)
     {
         let service_name = names::service_of(&task.group).unwrap_or_default();

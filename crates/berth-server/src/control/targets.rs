@@ -149,16 +149,17 @@ pub fn service_targets(call: &Call<'_>, cluster: &str) -> Result<Vec<ServiceTarg
     }
     let addresses = instance_addresses(call, cluster)?;
     let mut definitions: HashMap<String, Option<TaskDefinition>> = HashMap::new();
-    for task in call.list::<Task>(Collection::Tasks, Some(cluster))? {
+    for task in call.cluster_tasks(cluster)? {
+        let task = &task.value;
         let Some(service) = services.get(&task.group) else {
             continue;
         };
-        if !is_registered(&task) {
+        if !is_registered(task) {
             continue;
         }
         let mode = network_mode(call, &mut definitions, &task.task_definition_arn)?;
-        let address = instance_address(&addresses, &task);
-        for (group, addr) in task_targets(service, &task, &mode, address) {
+        let address = instance_address(&addresses, task);
+        for (group, addr) in task_targets(service, task, &mode, address) {
             targets.push(ServiceTarget {
                 target_group_arn: group,
                 addr,

@@ -321,8 +321,9 @@ pub fn desired(
     // tasks, not the cluster's. Each task is read fresh; in key order, which within one
     // cluster is ARN order.
     let mut tasks: Vec<Task> = Vec::new();
-    for key in call.tasks_on_instance(&cluster, record.id())? {
-        let Some(task) = call.get::<Task>(Collection::Tasks, &key)? else {
+    for indexed in call.tasks_on_instance(&cluster, record.id())? {
+        let key = berth_model::arn::resource_id(&indexed.value.task_arn);
+        let Some(task) = call.get::<Task>(Collection::Tasks, key)? else {
             continue;
         };
         let stopped =

@@ -301,12 +301,8 @@ pub fn register(call: &Call<'_>, request: &RegisterContainerInstance) -> Result<
             existing_only: request.container_instance_arn.is_some(),
         },
     )?;
-    let tasks: Vec<Task> = call.list(
-        Collection::Tasks,
-        Some(cluster_of(&record.instance.container_instance_arn)),
-    )?;
     let lost_after = lost_after(call, cluster_of(&record.instance.container_instance_arn))?;
-    let mut instance = present(call, &record, &tasks, lost_after);
+    let mut instance = present(call, &record, lost_after)?;
     instance.tags = record.instance.tags;
     Ok(json!({ "containerInstance": instance }))
 }
@@ -344,13 +340,14 @@ pub fn agent_connected(call: &Call<'_>, record: &InstanceRecord) -> Result<bool,
 pub fn present(
     call: &Call<'_>,
     record: &InstanceRecord,
-    tasks: &[Task],
     lost_after: u64,
-) -> ContainerInstance {
+) -> Result<ContainerInstance, crate::call::Fault> {
     let mut instance = record.instance.clone();
-    let mine: Vec<&Task> = tasks
+    let placed =
+        call.tasks_on_instance(cluster_of(&instance.container_instance_arn), record.id())?;
+    let mine: Vec<&Task> = placed
         .iter()
-        .filter(|t| t.container_instance_arn.as_deref() == Some(&instance.container_instance_arn))
+        .map(|t| &t.value)
         .filter(|t| t.last_status != TaskStatus::Stopped)
         .collect();
     instance.running_tasks_count = mine
@@ -372,7 +369,7 @@ pub fn present(
     ];
     instance.agent_connected = heard_within(call, record, lost_after);
     instance.tags.clear();
-    instance
+    Ok(instance)
 }
 
 fn instance_id(member: &str) -> String {
@@ -384,7 +381,6 @@ fn instance_id(member: &str) -> String {
 
 pub fn describe(call: &Call<'_>, request: &DescribeContainerInstances) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
-    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
     let lost_after = agent::lost_after(&cluster.tags);
     let tags = wants_tags(&request.include);
     let mut found = Vec::new();
@@ -398,7 +394,7 @@ pub fn describe(call: &Call<'_>, request: &DescribeContainerInstances) -> Result
                     .container_instance_arn
                     .contains(&format!("/{}/", cluster.cluster_name)) =>
             {
-                let mut instance = present(call, &record, &tasks, lost_after);
+                let mut instance = present(call, &record, lost_after)?;
                 if tags {
                     instance.tags = record.instance.tags.clone();
                 }
@@ -453,7 +449,6 @@ pub fn update_state(
         InstanceStatus::Active
     };
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
-    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
     let lost_after = agent::lost_after(&cluster.tags);
     let mut updated = Vec::new();
     let mut failures = Vec::new();
@@ -469,7 +464,7 @@ pub fn update_state(
             },
         )?;
         match record {
-            Some(record) => updated.push(present(call, &record, &tasks, lost_after)),
+            Some(record) => updated.push(present(call, &record, lost_after)?),
             None => failures.push(Failure::missing(
                 call.arns().container_instance(&cluster.cluster_name, &id),
             )),
@@ -487,11 +482,10 @@ pub fn deregister(
     let record = call
         .get::<InstanceRecord>(Collection::ContainerInstances, &id)?
         .ok_or_else(|| ApiError::invalid("The referenced container instance was not found."))?;
-    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(&cluster.cluster_name))?;
-    let busy = tasks.iter().any(|t| {
-        t.container_instance_arn.as_deref() == Some(&record.instance.container_instance_arn)
-            && t.last_status != TaskStatus::Stopped
-    });
+    let busy = call
+        .tasks_on_instance(&cluster.cluster_name, &id)?
+        .iter()
+        .any(|t| t.value.last_status != TaskStatus::Stopped);
     if busy && request.force != Some(true) {
         return Err(ApiError::new(
             ErrorKind::InvalidParameterException,
@@ -499,7 +493,7 @@ pub fn deregister(
         ));
     }
     let lost_after = agent::lost_after(&cluster.tags);
-    let mut instance = present(call, &record, &tasks, lost_after);
+    let mut instance = present(call, &record, lost_after)?;
     call.remove(Collection::ContainerInstances, &id)?;
     instance.status = InstanceStatus::Inactive;
     instance.agent_connected = false;

@@ -16,7 +16,7 @@ use berth_model::requests::{
 };
 use berth_model::resources::{
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Failure, LoadBalancer, Service,
-    Task, TaskDefinition,
+    TaskDefinition,
 };
 use berth_model::status::{
     DeploymentStatus, RolloutState, ServiceStatus, TaskDefinitionStatus, TaskStatus,
@@ -539,9 +539,9 @@ pub fn finish_draining(call: &Call<'_>) -> Result<usize, ApiError> {
         };
         let group = task_group(&service.service_name);
         let still_running = call
-            .list::<Task>(Collection::Tasks, Some(&cluster))?
+            .tasks_in_group(&cluster, &group)?
             .iter()
-            .any(|t| t.group == group && t.last_status != TaskStatus::Stopped);
+            .any(|t| t.value.last_status != TaskStatus::Stopped);
         if still_running {
             continue;
         }

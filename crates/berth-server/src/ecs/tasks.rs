@@ -316,20 +316,15 @@ pub fn list(call: &Call<'_>, request: &ListTasks) -> Result<Value, ApiError> {
         super::services::require(call, &cluster.cluster_name, name)?;
     }
     let group = request.service_name.as_deref().map(names::task_group);
-    // A service's tasks through the index of the cluster's tasks by group, in key order as
-    // the store lists them.
-    let candidates: Vec<Task> = match &group {
-        Some(group) => {
-            let mut found = Vec::new();
-            for key in call.tasks_in_group(&cluster.cluster_name, group)? {
-                found.extend(call.get::<Task>(Collection::Tasks, &key)?);
-            }
-            found
-        }
-        None => call.list::<Task>(Collection::Tasks, Some(&cluster.cluster_name))?,
+    // From the index of the cluster's tasks kept in memory (a service's tasks by group), in
+    // key order as the store lists them.
+    let candidates = match &group {
+        Some(group) => call.tasks_in_group(&cluster.cluster_name, group)?,
+        None => call.cluster_tasks(&cluster.cluster_name)?,
     };
     let arns: Vec<String> = candidates
-        .into_iter()
+        .iter()
+        .map(|t| &t.value)
         .filter(|t| match desired {
             // ECS has no PENDING desired status of its own; it lists tasks not yet running.
             "PENDING" => {
@@ -353,7 +348,7 @@ pub fn list(call: &Call<'_>, request: &ListTasks) -> Result<Value, ApiError> {
                     .is_some_and(|arn| arn.ends_with(instance.as_str()))
             })
         })
-        .map(|t| t.task_arn)
+        .map(|t| t.task_arn.clone())
         .collect();
     let (page, next) = pagination::page(arns, &request.page, 100)?;
     Ok(json!({"taskArns": page, "nextToken": next}))

@@ -11,7 +11,6 @@ use berth_model::resources::{Task, TaskDefinition};
 use berth_model::status::{InstanceStatus, StopCause, TaskStatus};
 use berth_reconcile::placement::{Instance, Resources};
 use berth_reconcile::{self as reconcile, Failure, Phase, View};
-use berth_store::Collection;
 
 /// What a task of `definition` reserves on its instance.
 pub fn resources(definition: &TaskDefinition) -> Resources {
@@ -105,10 +104,13 @@ pub fn cluster(
     records: &[InstanceRecord],
     lost_after: u64,
 ) -> Result<View, Fault> {
-    let tasks: Vec<Task> = call.list(Collection::Tasks, Some(cluster))?;
     Ok(View {
         instances: instances(call, records, lost_after),
         services: Vec::new(),
-        tasks: tasks.iter().map(task).collect(),
+        tasks: call
+            .cluster_tasks(cluster)?
+            .iter()
+            .map(|t| task(&t.value))
+            .collect(),
     })
 }

@@ -122,9 +122,11 @@ fn run_writes(queue: &WriteQueue) {
             let arrived = std::mem::replace(&mut state.waiting, later);
             state.waiting.extend(arrived);
         }
-        match &committed {
-            Ok(()) => cx.publish(&changes.take()),
-            Err(e) => tracing::error!(error = %e, "a batch of writes failed to commit"),
+        // Published also when the commit failed: readers within the batch may have brought
+        // what it wrote into the index of tasks, which then reads those tasks again.
+        cx.publish(&changes.take());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "a batch of writes failed to commit");
         }
         for (write, answer) in writes.into_iter().zip(answers) {
             // Nothing the batch wrote is kept, whatever its handlers answered.
