@@ -38,18 +38,20 @@ pub fn run_round(call: &Call<'_>, settings: &Settings, seed: u64) -> Result<bool
     Ok(changed)
 }
 
+/// The task definitions a round names, each read once and shared, not copied per task.
 struct Definitions<'c, 'a> {
     call: &'c Call<'a>,
-    cache: HashMap<String, Option<TaskDefinition>>,
+    cache: HashMap<String, Option<Arc<TaskDefinition>>>,
 }
 
 impl Definitions<'_, '_> {
-    fn get(&mut self, arn: &str) -> Result<Option<TaskDefinition>, ApiError> {
-        if !self.cache.contains_key(arn) {
-            let found = task_definitions::resolve(self.call, arn)?;
-            self.cache.insert(arn.to_string(), found);
+    fn get(&mut self, arn: &str) -> Result<Option<Arc<TaskDefinition>>, ApiError> {
+        if let Some(known) = self.cache.get(arn) {
+            return Ok(known.clone());
         }
-        Ok(self.cache.get(arn).cloned().flatten())
+        let found = task_definitions::resolve(self.call, arn)?.map(Arc::new);
+        self.cache.insert(arn.to_string(), found.clone());
+        Ok(found)
     }
 }
 
@@ -504,61 +506,71 @@ fn apply_report(
         messages.push(events::draining(notes.draining));
     }
     messages.extend(report.events.iter().map(events::planned));
+    let key = names::key(cluster, name);
+    // Most rounds change nothing of most services: seeing so costs a look at the stored
+    // service, not a copy, an encoding and a comparison of it.
+    let quiet = messages.is_empty()
+        && report.rollout.is_none()
+        && report.rollback_to.is_none()
+        && report.finished.is_empty();
+    if quiet {
+        if let Some(stored) = call.get_cached::<Service>(Collection::Services, &key)? {
+            if counts_hold(&stored.value, report) {
+                return Ok(false);
+            }
+        }
+    }
     let now = call.now();
     let mut left_completed = None;
     let mut rollout_ended = None;
-    let changed = call.modify(
-        Collection::Services,
-        &names::key(cluster, name),
-        |service: &mut Service| {
-            let before = service.clone();
-            service.running_count = report.running;
-            service.pending_count = report.pending;
-            left_completed = service
-                .deployments
-                .iter()
-                .filter(|d| report.finished.contains(&d.id))
-                .find(|d| d.rollout_state == Some(RolloutState::Completed))
-                .map(|d| History {
-                    service_created_at: service.created_at,
-                    last_completed_task_definition: d.task_definition.clone(),
-                });
-            service
-                .deployments
-                .retain(|d| !report.finished.contains(&d.id));
-            for counts in &report.counts {
-                if let Some(d) = service.deployments.iter_mut().find(|d| d.id == counts.id) {
-                    d.running_count = counts.running;
-                    d.pending_count = counts.pending;
-                    d.failed_tasks = counts.failed;
+    let changed = call.modify(Collection::Services, &key, |service: &mut Service| {
+        let before = service.clone();
+        service.running_count = report.running;
+        service.pending_count = report.pending;
+        left_completed = service
+            .deployments
+            .iter()
+            .filter(|d| report.finished.contains(&d.id))
+            .find(|d| d.rollout_state == Some(RolloutState::Completed))
+            .map(|d| History {
+                service_created_at: service.created_at,
+                last_completed_task_definition: d.task_definition.clone(),
+            });
+        service
+            .deployments
+            .retain(|d| !report.finished.contains(&d.id));
+        for counts in &report.counts {
+            if let Some(d) = service.deployments.iter_mut().find(|d| d.id == counts.id) {
+                d.running_count = counts.running;
+                d.pending_count = counts.pending;
+                d.failed_tasks = counts.failed;
+            }
+        }
+        rollout_ended = None;
+        if let Some(state) = report.rollout {
+            if let Some(primary) = service.deployments.first_mut() {
+                let ends = matches!(state, RolloutState::Completed | RolloutState::Failed);
+                if ends && primary.rollout_state != Some(state) {
+                    rollout_ended = Some(state);
+                }
+                primary.rollout_state = Some(state);
+                primary.rollout_state_reason = Some(events::rollout_reason(state, &primary.id));
+                primary.updated_at = now;
+                if state == RolloutState::Failed {
+                    messages.push(events::breaker_tripped(
+                        &primary.id,
+                        report.breaker_failures.as_deref().unwrap_or_default(),
+                    ));
                 }
             }
-            rollout_ended = None;
-            if let Some(state) = report.rollout {
-                if let Some(primary) = service.deployments.first_mut() {
-                    let ends = matches!(state, RolloutState::Completed | RolloutState::Failed);
-                    if ends && primary.rollout_state != Some(state) {
-                        rollout_ended = Some(state);
-                    }
-                    primary.rollout_state = Some(state);
-                    primary.rollout_state_reason = Some(events::rollout_reason(state, &primary.id));
-                    primary.updated_at = now;
-                    if state == RolloutState::Failed {
-                        messages.push(events::breaker_tripped(
-                            &primary.id,
-                            report.breaker_failures.as_deref().unwrap_or_default(),
-                        ));
-                    }
-                }
-            }
-            if let Some(previous) = &report.rollback_to {
-                services::roll_back(service, previous, call.ids(), now);
-                messages.push(events::rolling_back(previous));
-            }
-            events::push(service, &messages, call.ids(), now);
-            Ok::<_, ApiError>(*service != before)
-        },
-    )?;
+        }
+        if let Some(previous) = &report.rollback_to {
+            services::roll_back(service, previous, call.ids(), now);
+            messages.push(events::rolling_back(previous));
+        }
+        events::push(service, &messages, call.ids(), now);
+        Ok::<_, ApiError>(*service != before)
+    })?;
     if let Some(state) = rollout_ended {
         let outcome = match state {
             RolloutState::Failed => "failed",
@@ -567,14 +579,26 @@ fn apply_report(
         call.prometheus().deployment_ended(cluster, name, outcome);
     }
     if let Some(history) = left_completed {
-        call.put(
-            Collection::ServiceHistory,
-            &names::key(cluster, name),
-            cluster,
-            &history,
-        )?;
+        call.put(Collection::ServiceHistory, &key, cluster, &history)?;
     }
     Ok(changed == Some(true))
+}
+
+/// Whether the service already shows the report's counts, its own and its deployments'.
+fn counts_hold(service: &Service, report: &reconcile::ServiceReport) -> bool {
+    service.running_count == report.running
+        && service.pending_count == report.pending
+        && report.counts.iter().all(|counts| {
+            service
+                .deployments
+                .iter()
+                .find(|d| d.id == counts.id)
+                .is_none_or(|d| {
+                    d.running_count == counts.running
+                        && d.pending_count == counts.pending
+                        && d.failed_tasks == counts.failed
+                })
+        })
 }
 
 /// What a service's deployments leave behind when they leave its `deployments`.
