@@ -195,11 +195,13 @@ impl Context {
         result
     }
 
-    /// Tells whom `changes` concern: the index of tasks, then the bells. Call it once the
-    /// changes are durable.
+    /// Tells whom `changes` concern: the index of tasks, then the bells (the agents' by
+    /// what the index says of whose tasks changed). Call it once the changes are durable.
     pub fn publish(&self, changes: &crate::wake::ChangeSet) {
-        self.task_index.touched(changes.tasks());
-        self.wakes.publish(changes);
+        let machines = self
+            .task_index
+            .touched(self.store.as_ref(), &self.decoded, changes.tasks());
+        self.wakes.publish(changes, &machines);
     }
 }
 

@@ -1,8 +1,8 @@
 //! One wake-up per concern. A committed write wakes only who it concerns: the controller
 //! for what it reconciles, the balancer for load-balancer configuration and for the tasks
-//! that are its targets, and the agents of one cluster for that cluster's tasks. Each
-//! sleeper then re-reads only its own part of the world, and a burst of writes to one
-//! cluster leaves the agents of every other cluster asleep.
+//! that are its targets, and the agent of a machine for the tasks placed on it (before or
+//! after the write). Each sleeper then re-reads only its own part of the world, and a
+//! burst of writes to one machine's tasks leaves every other agent asleep.
 
 use berth_store::Collection;
 use std::collections::{BTreeSet, HashMap};
@@ -83,14 +83,15 @@ impl ChangeSet {
             )
         })
     }
+}
 
-    /// The clusters whose tasks changed: their agents' polls answer again.
-    pub fn clusters(&self) -> impl Iterator<Item = &str> {
-        self.written
-            .iter()
-            .filter(|(collection, _)| *collection == Collection::Tasks)
-            .map(|(_, scope)| scope.as_str())
-    }
+/// Whose tasks a publication changed, as the index of tasks tells it: the (cluster,
+/// instance id) pairs, and the clusters whose written tasks it could not read again (any of
+/// their instances may be concerned).
+#[derive(Debug, Default, PartialEq)]
+pub struct Machines {
+    pub instances: BTreeSet<(String, String)>,
+    pub clusters: BTreeSet<String>,
 }
 
 /// The bells: one per concern (see the module's docs).
@@ -98,28 +99,38 @@ impl ChangeSet {
 pub struct Wakes {
     controller: Notify,
     balancer: Notify,
-    /// A counter per cluster that agents' polls watch.
-    clusters: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// A counter per machine (by cluster, then instance id) that its agent's polls watch.
+    machines: Mutex<HashMap<String, HashMap<String, watch::Sender<u64>>>>,
 }
 
 impl Wakes {
-    fn clusters(&self) -> MutexGuard<'_, HashMap<String, watch::Sender<u64>>> {
-        self.clusters.lock().unwrap_or_else(PoisonError::into_inner)
+    fn machines(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, watch::Sender<u64>>>> {
+        self.machines.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes whom `changes` concern. Call it once the changes are durable.
-    pub fn publish(&self, changes: &ChangeSet) {
+    /// Wakes whom `changes` concern, and the agents of the machines whose tasks they changed
+    /// (`machines`, from the index of tasks): a write to one machine's tasks wakes one
+    /// agent, not a thousand. Call it once the changes are durable.
+    pub fn publish(&self, changes: &ChangeSet, machines: &Machines) {
         if changes.concerns_controller() {
             self.controller.notify_one();
         }
         if changes.concerns_balancer() {
             self.balancer.notify_one();
         }
-        let clusters = self.clusters();
-        for cluster in changes.clusters() {
-            if let Some(sender) = clusters.get(cluster) {
-                sender.send_modify(|n| *n = n.wrapping_add(1));
+        let ring = |sender: &watch::Sender<u64>| sender.send_modify(|n| *n = n.wrapping_add(1));
+        let bells = self.machines();
+        for (cluster, instance) in &machines.instances {
+            if let Some(sender) = bells.get(cluster).and_then(|c| c.get(instance)) {
+                ring(sender);
             }
+        }
+        for cluster in &machines.clusters {
+            bells
+                .get(cluster)
+                .into_iter()
+                .flat_map(|c| c.values())
+                .for_each(ring);
         }
     }
 
@@ -138,10 +149,13 @@ impl Wakes {
         self.balancer.notified().await
     }
 
-    /// A watch that changes whenever a write to `cluster`'s tasks is published.
-    pub fn cluster(&self, cluster: &str) -> watch::Receiver<u64> {
-        self.clusters()
+    /// A watch that changes whenever a write to the tasks placed on `instance_id` of
+    /// `cluster` (before or after the write) is published.
+    pub fn machine(&self, cluster: &str, instance_id: &str) -> watch::Receiver<u64> {
+        self.machines()
             .entry(cluster.to_string())
+            .or_default()
+            .entry(instance_id.to_string())
             .or_insert_with(|| watch::channel(0).0)
             .subscribe()
     }
@@ -174,10 +188,8 @@ mod tests {
     fn each_write_concerns_its_own_sleepers() {
         let task = changes(&[(Collection::Tasks, "prod")]);
         assert!(task.concerns_controller() && task.concerns_balancer());
-        assert_eq!(task.clusters().collect::<Vec<_>>(), ["prod"]);
         let listener = changes(&[(Collection::Listeners, "arn:lb")]);
         assert!(!listener.concerns_controller() && listener.concerns_balancer());
-        assert_eq!(listener.clusters().count(), 0);
         let definition = changes(&[(Collection::TaskDefinitions, "web")]);
         assert!(definition.concerns_controller() && !definition.concerns_balancer());
         let firing = changes(&[(Collection::ScheduledFirings, "000029000000")]);
@@ -193,17 +205,32 @@ mod tests {
     #[test]
     fn publishing_rings_only_the_bells_concerned() {
         let wakes = Wakes::default();
-        let mut prod = wakes.cluster("prod");
-        let mut dev = wakes.cluster("dev");
-        wakes.publish(&changes(&[(Collection::Listeners, "arn:lb")]));
+        let mut a = wakes.machine("prod", "i-a");
+        let mut b = wakes.machine("prod", "i-b");
+        let dev = wakes.machine("dev", "i-c");
+        let none = Machines::default();
+        wakes.publish(&changes(&[(Collection::Listeners, "arn:lb")]), &none);
         assert!(ready(wakes.balancer()));
         assert!(!ready(wakes.controller()));
-        assert!(!prod.has_changed().unwrap() && !dev.has_changed().unwrap());
-        wakes.publish(&changes(&[(Collection::Tasks, "prod")]));
-        assert!(prod.has_changed().unwrap());
-        assert!(!dev.has_changed().unwrap());
+        assert!(!a.has_changed().unwrap() && !dev.has_changed().unwrap());
+
+        let on_a = Machines {
+            instances: [("prod".to_string(), "i-a".to_string())].into(),
+            clusters: BTreeSet::new(),
+        };
+        wakes.publish(&changes(&[(Collection::Tasks, "prod")]), &on_a);
+        assert!(a.has_changed().unwrap());
+        assert!(!b.has_changed().unwrap() && !dev.has_changed().unwrap());
         assert!(ready(wakes.controller()));
-        prod.mark_unchanged();
-        dev.mark_unchanged();
+        a.mark_unchanged();
+
+        let unread = Machines {
+            instances: BTreeSet::new(),
+            clusters: ["prod".to_string()].into(),
+        };
+        wakes.publish(&changes(&[(Collection::Tasks, "prod")]), &unread);
+        assert!(a.has_changed().unwrap() && b.has_changed().unwrap());
+        assert!(!dev.has_changed().unwrap());
+        b.mark_unchanged();
     }
 }

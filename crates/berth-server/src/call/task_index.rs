@@ -12,6 +12,7 @@
 
 use super::decoded::{Cached, Decoded};
 use super::record::Fault;
+use crate::wake::Machines;
 use berth_model::resources::Task;
 use berth_model::status::TaskStatus;
 use berth_store::{Collection, Record, Store};
@@ -52,6 +53,10 @@ impl ClusterTasks {
                 self.by_group.remove(&entry.group);
             }
         }
+    }
+
+    fn instance_of(&self, key: &str) -> Option<Arc<str>> {
+        self.entries.get(key)?.instance.clone()
     }
 
     fn each(&self, keys: Option<&BTreeSet<String>>) -> Vec<Arc<Cached<Task>>> {
@@ -100,6 +105,33 @@ struct Cluster {
     touched: BTreeSet<String>,
 }
 
+impl Cluster {
+    /// Reads the touched keys again; returns the instances they were and are placed on. A
+    /// key the store could not read stays touched.
+    fn catch_up(&mut self, store: &dyn Store, decoded: &Decoded) -> Result<Vec<Arc<str>>, Fault> {
+        let Some(tasks) = self.tasks.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let mut instances = Vec::new();
+        while let Some(key) = self.touched.pop_first() {
+            let record = match store.get(Collection::Tasks, &key) {
+                Ok(record) => record,
+                Err(e) => {
+                    self.touched.insert(key);
+                    return Err(e.into());
+                }
+            };
+            instances.extend(tasks.instance_of(&key));
+            match record {
+                Some(record) => tasks.learn(decoded, &record)?,
+                None => tasks.forget(&key),
+            }
+            instances.extend(tasks.instance_of(&key));
+        }
+        Ok(instances)
+    }
+}
+
 /// The indexes of every cluster read so far.
 #[derive(Default)]
 pub struct TaskIndex {
@@ -111,15 +143,39 @@ impl TaskIndex {
         self.clusters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Marks tasks written (and durable) since: the next reader of their cluster reads them
-    /// again. Clusters never read are left alone.
-    pub fn touched<'k>(&self, written: impl IntoIterator<Item = (&'k str, &'k str)>) {
+    /// Reads again the tasks written (and durable) since, in the clusters indexed so far
+    /// (clusters never read are left alone), and says whose tasks changed: the machines an
+    /// agent's poll must answer again.
+    pub fn touched<'k>(
+        &self,
+        store: &dyn Store,
+        decoded: &Decoded,
+        written: impl IntoIterator<Item = (&'k str, &'k str)>,
+    ) -> Machines {
         let mut clusters = self.clusters();
+        let mut marked = BTreeSet::new();
         for (cluster, key) in written {
             if let Some(state) = clusters.get_mut(cluster) {
                 state.touched.insert(key.to_string());
+                marked.insert(cluster);
             }
         }
+        let mut touched = Machines::default();
+        for cluster in marked {
+            let state = clusters.get_mut(cluster).expect("marked above");
+            match state.catch_up(store, decoded) {
+                Ok(instances) => touched.instances.extend(
+                    instances
+                        .into_iter()
+                        .map(|instance| (cluster.to_string(), instance.to_string())),
+                ),
+                Err(e) => {
+                    tracing::warn!(cluster, error = %e, "reading written tasks again failed; every agent of the cluster is told to look");
+                    touched.clusters.insert(cluster.to_string());
+                }
+            }
+        }
+        touched
     }
 
     /// Brings `cluster`'s index up to date and reads from it. The lock is held while records
@@ -141,14 +197,8 @@ impl TaskIndex {
             state.tasks = Some(tasks);
             state.touched.clear();
         }
-        let tasks = state.tasks.as_mut().expect("built above");
-        for key in std::mem::take(&mut state.touched) {
-            match store.get(Collection::Tasks, &key)? {
-                Some(record) => tasks.learn(decoded, &record)?,
-                None => tasks.forget(&key),
-            }
-        }
-        Ok(read(tasks))
+        state.catch_up(store, decoded)?;
+        Ok(read(state.tasks.as_ref().expect("built above")))
     }
 
     /// Every task of `cluster`, in key order.
@@ -280,7 +330,23 @@ mod tests {
             ["t1"]
         );
 
-        index.touched([("c", "t2"), ("c", "t4"), ("other", "t9")]);
+        let touched = index.touched(
+            &store,
+            &decoded,
+            [("c", "t2"), ("c", "t4"), ("other", "t9")],
+        );
+        let machines = |pairs: &[(&str, &str)]| Machines {
+            instances: pairs
+                .iter()
+                .map(|(c, i)| (c.to_string(), i.to_string()))
+                .collect(),
+            clusters: BTreeSet::new(),
+        };
+        assert_eq!(
+            touched,
+            machines(&[("c", "i-a"), ("c", "i-b")]),
+            "where t2 was and t4 is"
+        );
         assert_eq!(
             keys(index.on_instance(&store, &decoded, "c", "i-a").unwrap()),
             ["t1", "t4"]
@@ -302,7 +368,10 @@ mod tests {
 
         let t1 = store.get(Collection::Tasks, "t1").unwrap().unwrap();
         store.delete(Collection::Tasks, "t1", t1.version).unwrap();
-        index.touched([("c", "t1")]);
+        assert_eq!(
+            index.touched(&store, &decoded, [("c", "t1")]),
+            machines(&[("c", "i-a")])
+        );
         assert_eq!(
             keys(index.all(&store, &decoded, "c").unwrap()),
             ["t2", "t3", "t4"]

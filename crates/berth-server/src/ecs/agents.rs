@@ -317,26 +317,18 @@ pub fn desired(
         }
     };
     let arn = &record.instance.container_instance_arn;
-    // Through the index of the cluster's tasks by instance: a poll reads its machine's
-    // tasks, not the cluster's. Each task is read fresh; in key order, which within one
-    // cluster is ARN order.
-    let mut tasks: Vec<Task> = Vec::new();
-    for indexed in call.tasks_on_instance(&cluster, record.id())? {
-        let key = berth_model::arn::resource_id(&indexed.value.task_arn);
-        let Some(task) = call.get::<Task>(Collection::Tasks, key)? else {
-            continue;
-        };
-        let stopped =
-            task.desired_status == TaskStatus::Stopped && task.last_status == TaskStatus::Stopped;
-        if task.container_instance_arn.as_deref() == Some(arn) && !stopped {
-            tasks.push(task);
-        }
-    }
+    // From the index of the cluster's tasks by instance, in memory: a poll reads its
+    // machine's tasks, not the cluster's, and sees the reports it just applied. In key
+    // order, which within one cluster is ARN order.
+    let tasks = call.tasks_on_instance(&cluster, record.id())?;
     let mut hasher = Sha256::new();
     let mut page = Vec::new();
     let mut next_page = None;
     let mut definitions: HashMap<String, Option<TaskDefinition>> = HashMap::new();
-    for task in tasks {
+    for task in tasks.iter().map(|t| &t.value) {
+        if task.container_instance_arn.as_deref() != Some(arn) {
+            continue;
+        }
         // A task being drained keeps running until the load balancer is done with it.
         let desired_status = if task.last_status == TaskStatus::Deactivating {
             TaskStatus::Running
@@ -376,7 +368,7 @@ pub fn desired(
         };
         page.push(desired_task(
             call,
-            task,
+            task.clone(),
             definition,
             desired_status,
             started,

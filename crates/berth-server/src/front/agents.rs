@@ -155,7 +155,10 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                 )
             })?;
             // Watched before the first read, so that no write between the two is missed.
-            let mut changes = front.cx.wakes().cluster(&cluster);
+            let mut changes = front
+                .cx
+                .wakes()
+                .machine(&cluster, arn::resource_id(&poll.container_instance_arn));
             let readers = Arc::clone(front.cx.output_requests());
             let instance = poll.container_instance_arn.clone();
             let mut asked = readers.bell(&instance);
