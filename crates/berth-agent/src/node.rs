@@ -351,6 +351,7 @@ pub async fn run<R: Runtime>(
             reports: sending,
             synced,
             page_after: None,
+            keeps_unchanged: true,
         };
         let timeout = Duration::from_secs(poll.wait_seconds + 10);
         let polling = async {
@@ -410,8 +411,10 @@ pub async fn run<R: Runtime>(
                 if answer.resync {
                     reports.resync();
                 }
-                reports.keep_only(&answer.tasks);
-                desired = answer.tasks;
+                if !answer.unchanged {
+                    reports.keep_only(&answer.tasks);
+                    desired = answer.tasks;
+                }
                 version = Some(answer.version);
                 if let Some(settle) = settle {
                     tokio::select! {
@@ -533,6 +536,7 @@ async fn rest_of_set(
             reports: Vec::new(),
             synced: false,
             page_after,
+            keeps_unchanged: true,
         };
         async move {
             call::<_, PollResponse>(server, "/agent/v1/poll", agent_key, &ask, PAGE_TIMEOUT).await

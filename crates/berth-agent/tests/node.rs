@@ -106,6 +106,7 @@ fn container(name: &str, depends_on: Option<&str>) -> ContainerDefinition {
 fn wanted() -> PollResponse {
     PollResponse {
         version: "v1".into(),
+        unchanged: false,
         tasks: vec![DesiredTask {
             task_arn: "arn:aws:ecs:us-east-1:000000000000:task/default/t1".into(),
             task_id: "t1".into(),
@@ -609,6 +610,7 @@ async fn secrets_sent_once_reach_a_container_that_starts_later() {
         }
         PollResponse {
             version: "v1".into(),
+            unchanged: false,
             tasks: vec![task],
             next_page: None,
             resync: false,
@@ -685,6 +687,7 @@ async fn an_environment_file_that_cannot_be_had_starts_nothing() {
     task.secrets = Some(resolved());
     let answer: Answer = Arc::new(move |_: &PollRequest| PollResponse {
         version: "v1".into(),
+        unchanged: false,
         tasks: vec![task.clone()],
         next_page: None,
         resync: false,
@@ -716,6 +719,56 @@ async fn an_environment_file_that_cannot_be_had_starts_nothing() {
         "{reason}"
     );
     assert!(fake.list().await.unwrap().is_empty(), "not even db started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_answered_unchanged_keeps_running() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let polls: Polls = Arc::default();
+    // As the server answers: the tasks only to an agent that does not hold this version.
+    let answer: Answer = Arc::new(|poll: &PollRequest| {
+        let mut wanted = wanted();
+        if poll.known_version.as_deref() == Some(wanted.version.as_str()) {
+            wanted.tasks.clear();
+            wanted.unchanged = true;
+        }
+        wanted
+    });
+    let server = tokio::spawn(serve_answering(
+        listener,
+        Arc::clone(&polls),
+        Arc::default(),
+        answer,
+    ));
+    let fake = FakeRuntime::new(RuntimeConfig::scoped("berth.test-run", "node-unchanged"));
+    let (stop, agent) = start_agent(&fake, address);
+    report_where(&polls, |r| r.last_status == TaskStatus::Running).await;
+    let running = fake.list().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while polls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p.known_version.is_some())
+        .count()
+        < 5
+    {
+        assert!(Instant::now() < deadline, "the agent stopped polling");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        fake.list().await.unwrap(),
+        running,
+        "nothing stopped or started by answers that carry no tasks"
+    );
+    assert!(polls.lock().unwrap().iter().all(|(_, p)| p
+        .reports
+        .iter()
+        .all(|r| r.last_status != TaskStatus::Stopped)));
+    stop.send(()).unwrap();
+    agent.await.unwrap().unwrap();
+    server.abort();
 }
 
 /// An agent on `fake` polling the stand-in server at `address`, until told to stop.
@@ -1050,6 +1103,7 @@ fn paged(count: usize, poll: &PollRequest, resync: bool) -> PollResponse {
     let tasks: Vec<DesiredTask> = after.into_iter().take(MAX_TASKS_PER_PAGE).collect();
     PollResponse {
         version: "v1".into(),
+        unchanged: false,
         next_page: more.then(|| tasks.last().unwrap().task_arn.clone()),
         tasks,
         resync,

@@ -74,6 +74,10 @@ pub struct PollRequest {
     /// for the first page (and may be held open); a later page is answered at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_after: Option<String>,
+    /// The agent keeps the set it holds when answered [`PollResponse::unchanged`]. An agent
+    /// from before such answers does not say so, and is sent its tasks every time.
+    #[serde(default)]
+    pub keeps_unchanged: bool,
 }
 
 /// The most task reports one poll may carry.
@@ -87,8 +91,12 @@ pub const MAX_TASKS_PER_PAGE: usize = 500;
 pub struct PollResponse {
     /// Of the whole desired set, not of this page.
     pub version: String,
-    /// One page of the desired set, by task ARN.
+    /// One page of the desired set, by task ARN; empty when `unchanged`.
     pub tasks: Vec<DesiredTask>,
+    /// The desired set is the one the agent said it knows (`known_version`): the agent keeps
+    /// it, and a machine at rest is not sent its tasks again on every poll.
+    #[serde(default)]
+    pub unchanged: bool,
     /// When more pages follow: the `page_after` that asks for the next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_page: Option<String>,

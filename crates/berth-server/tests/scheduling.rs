@@ -142,14 +142,20 @@ impl Cluster {
 
     /// The agent's poll as the front runs it, with no reports: it completes a resync.
     fn poll(&self, synced: bool) -> PollResponse {
+        self.poll_knowing(synced, None)
+    }
+
+    /// A poll from an agent that holds the desired set of version `known`.
+    fn poll_knowing(&self, synced: bool, known: Option<&str>) -> PollResponse {
         let record = self.instance.clone().unwrap();
         let request = PollRequest {
             container_instance_arn: record.instance.container_instance_arn.clone(),
-            known_version: None,
+            known_version: known.map(str::to_string),
             wait_seconds: 0,
             reports: vec![],
             synced,
             page_after: None,
+            keeps_unchanged: true,
         };
         self.api
             .as_system(self.now, |call| {
@@ -197,7 +203,7 @@ impl Cluster {
     fn desired(&self) -> PollResponse {
         let record = self.instance.clone().unwrap();
         self.api
-            .as_system(self.now, |call| agents::desired(call, &record, None))
+            .as_system(self.now, |call| agents::desired(call, &record, None, None))
             .unwrap()
     }
 
@@ -366,6 +372,52 @@ fn a_service_reaches_steady_state_on_a_registered_instance() {
         .map(|r| r["integerValue"].as_i64().unwrap())
         .collect();
     assert_eq!(remaining, [4096 - 3 * 256, 8192 - 3 * 512]);
+}
+
+#[test]
+fn a_poll_that_knows_the_set_is_answered_without_its_tasks() {
+    let cluster = steady_web(2, json!({}));
+    let full = cluster.poll_knowing(true, None);
+    assert_eq!(full.tasks.len(), 2);
+    assert!(!full.unchanged);
+    let again = cluster.poll_knowing(true, Some(&full.version));
+    assert!(again.unchanged && again.tasks.is_empty(), "{again:?}");
+    assert_eq!(again.version, full.version);
+
+    cluster.ecs(
+        "UpdateService",
+        json!({"service": "web", "desiredCount": 1}),
+    );
+    cluster.controller_round();
+    let changed = cluster.poll_knowing(true, Some(&full.version));
+    assert!(!changed.unchanged);
+    assert_ne!(changed.version, full.version);
+    assert_eq!(changed.tasks.len(), 2, "one of them now to stop");
+}
+
+#[test]
+fn an_agent_that_does_not_keep_unchanged_sets_is_sent_its_tasks_every_time() {
+    let cluster = steady_web(2, json!({}));
+    let record = cluster.instance.clone().unwrap();
+    let full = cluster.poll_knowing(true, None);
+    let request = PollRequest {
+        container_instance_arn: record.instance.container_instance_arn.clone(),
+        known_version: Some(full.version.clone()),
+        wait_seconds: 0,
+        reports: vec![],
+        synced: true,
+        page_after: None,
+        keeps_unchanged: false,
+    };
+    let again = cluster
+        .api
+        .as_system(cluster.now, |call| {
+            agents::poll(call, &request, &cluster.agent_key)
+        })
+        .unwrap()
+        .1;
+    assert!(!again.unchanged);
+    assert_eq!(again.tasks, full.tasks);
 }
 
 #[test]

@@ -143,7 +143,11 @@ pub fn poll(
     if request.synced {
         call.presence().mark_synced(record.id());
     }
-    let answer = desired(call, &record, request.page_after.as_deref())?;
+    let known = request
+        .known_version
+        .as_deref()
+        .filter(|_| request.keeps_unchanged && request.page_after.is_none());
+    let answer = desired(call, &record, request.page_after.as_deref(), known)?;
     Ok((record, answer))
 }
 
@@ -298,12 +302,14 @@ fn fold_reports(
 }
 
 /// One page of the tasks the server wants on the instance (those after `page_after`, by
-/// task ARN), and a version of the whole set that changes with it. Only the page's tasks
-/// are resolved (definitions, secrets), so an answer costs what it carries.
+/// task ARN), and a version of the whole set that changes with it; only the version when it
+/// is `known` (the set the agent holds). Only the page's tasks are resolved (definitions,
+/// secrets), so an answer costs what it carries.
 pub fn desired(
     call: &Call<'_>,
     record: &InstanceRecord,
     page_after: Option<&str>,
+    known: Option<&str>,
 ) -> Result<PollResponse, ApiError> {
     let cluster = match berth_model::arn::parse(&record.instance.container_instance_arn) {
         Some(berth_model::arn::ResourceRef::ContainerInstance {
@@ -322,9 +328,7 @@ pub fn desired(
     // order, which within one cluster is ARN order.
     let tasks = call.tasks_on_instance(&cluster, record.id())?;
     let mut hasher = Sha256::new();
-    let mut page = Vec::new();
-    let mut next_page = None;
-    let mut definitions: HashMap<String, Option<TaskDefinition>> = HashMap::new();
+    let mut mine = Vec::new();
     for task in tasks.iter().map(|t| &t.value) {
         if task.container_instance_arn.as_deref() != Some(arn) {
             continue;
@@ -348,6 +352,24 @@ pub fn desired(
             hasher.update(name.as_bytes());
         }
         hasher.update(b"\n");
+        mine.push((task, desired_status, started));
+    }
+    let version = hex::encode(&hasher.finalize()[..12]);
+    let resync = !call.presence().synced(record.id());
+    if page_after.is_none() && known == Some(version.as_str()) {
+        return Ok(PollResponse {
+            version,
+            tasks: Vec::new(),
+            unchanged: true,
+            next_page: None,
+            resync,
+            output_requests: Vec::new(),
+        });
+    }
+    let mut page = Vec::new();
+    let mut next_page = None;
+    let mut definitions: HashMap<String, Option<TaskDefinition>> = HashMap::new();
+    for (task, desired_status, started) in mine {
         if page_after.is_some_and(|after| task.task_arn.as_str() <= after) {
             continue;
         }
@@ -375,10 +397,11 @@ pub fn desired(
         )?);
     }
     Ok(PollResponse {
-        version: hex::encode(&hasher.finalize()[..12]),
+        version,
         tasks: page,
+        unchanged: false,
         next_page,
-        resync: !call.presence().synced(record.id()),
+        resync,
         output_requests: Vec::new(),
     })
 }

@@ -167,6 +167,7 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                 .known_version
                 .clone()
                 .filter(|_| poll.page_after.is_none());
+            let keeps_unchanged = poll.keeps_unchanged;
             let wait = Duration::from_secs(poll.wait_seconds.min(MAX_WAIT_SECONDS));
             let (record, first) =
                 blocking(front, move |call| agents::poll(call, &poll, &key)).await?;
@@ -186,7 +187,11 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                             break;
                         }
                         let record = record.clone();
-                        current = blocking(front, move |call| agents::desired(call, &record, None)).await?;
+                        let known = known.clone().filter(|_| keeps_unchanged);
+                        current = blocking(front, move |call| {
+                            agents::desired(call, &record, None, known.as_deref())
+                        })
+                        .await?;
                     }
                     asked_again = asked.changed() => {
                         if asked_again.is_err() {
