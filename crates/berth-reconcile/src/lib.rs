@@ -583,6 +583,39 @@ fn reconcile_service(
     report
 }
 
+/// The earliest time after `now` at which time alone may change what [`reconcile`] decides
+/// for `view`: a task without health checks turning healthy, or a back-off ending. `None`
+/// when only a change to the view can. Before it, a round over an unchanged view repeats
+/// the last one, so a controller may skip it.
+pub fn next_change_by_time(view: &View, settings: &Settings, now: f64) -> Option<f64> {
+    let turns_healthy = view
+        .tasks
+        .iter()
+        .filter(|t| {
+            t.phase == Phase::Running
+                && t.desired_running
+                && !t.checked_health
+                && t.health != HealthStatus::Unhealthy
+        })
+        .filter_map(|t| Some(t.running_since? + settings.healthy_after));
+    let mut by_service: HashMap<&str, Vec<&Task>> = HashMap::new();
+    for task in &view.tasks {
+        if let Some(service) = &task.service {
+            by_service.entry(service).or_default().push(task);
+        }
+    }
+    let backoffs_end = view.services.iter().filter_map(|service| {
+        let primary = service.deployments.first()?;
+        let own = by_service.get(service.name.as_str())?;
+        let streak = consecutive_failures(own, &primary.id);
+        backoff_until(own, &primary.id, streak, settings)
+    });
+    turns_healthy
+        .chain(backoffs_end)
+        .filter(|at| *at > now)
+        .min_by(f64::total_cmp)
+}
+
 fn failed_in(tasks: &[&Task], deployment: &str) -> i64 {
     tasks
         .iter()

@@ -42,6 +42,9 @@ struct World {
     /// What the machines actually run: task id → instance. A lost instance's processes go
     /// on until its agent is back and stops what the server no longer lists.
     processes: BTreeMap<String, String>,
+    /// Whether the tasks started have health checks (without, they count as healthy once
+    /// they ran for `Settings::healthy_after`).
+    checked: bool,
 }
 
 impl World {
@@ -74,6 +77,7 @@ impl World {
             behaviour: vec![("d1".into(), Behaviour::Healthy)],
             events: vec![],
             processes: BTreeMap::new(),
+            checked: true,
         }
     }
 
@@ -171,7 +175,7 @@ impl World {
                         desired_running: true,
                         phase: Phase::Pending,
                         health: HealthStatus::Unknown,
-                        checked_health: true,
+                        checked_health: self.checked,
                         running_since: None,
                         stopped_at: None,
                         failure: None,
@@ -269,7 +273,10 @@ impl World {
                     task.running_since = Some(now);
                     self.processes.insert(task.id.clone(), instance);
                 }
-                (Phase::Running, Behaviour::Healthy) => task.health = HealthStatus::Healthy,
+                (Phase::Running, Behaviour::Healthy) if task.checked_health => {
+                    task.health = HealthStatus::Healthy
+                }
+                (Phase::Running, Behaviour::Healthy) => {}
                 (Phase::Running, Behaviour::NeverHealthy) => task.health = HealthStatus::Unhealthy,
                 (Phase::Running, Behaviour::CrashesAfter(secs)) => {
                     if now - task.running_since.unwrap_or(now) >= secs {
@@ -525,6 +532,78 @@ proptest! {
         prop_assert_eq!(world.live_in("d1"), 0);
         prop_assert_eq!(world.service().deployments.len(), 1);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn time_alone_changes_no_plan_before_the_next_change_by_time(
+        desired in 1i64..5,
+        checked in proptest::bool::ANY,
+        crash_after in prop_oneof![Just(None), Just(Some(0.0f64)), Just(Some(3.0))],
+        rounds in 1usize..40,
+        fractions in proptest::collection::vec(0.0f64..1.0, 4),
+    ) {
+        let mut world = World::new(desired, 100, 200);
+        world.checked = checked;
+        if let Some(after) = crash_after {
+            world.behaviour[0].1 = Behaviour::CrashesAfter(after);
+        }
+        world.settle(rounds, |_| {});
+        let settings = Settings::default();
+        let now = world.now;
+        let plan = reconcile(&world.view, &settings, now, 7);
+        let until = next_change_by_time(&world.view, &settings, now);
+        prop_assert!(until.is_none_or(|at| at > now));
+        let until = until.unwrap_or(now + 100_000.0);
+        for fraction in fractions {
+            let later = now + (until - now) * fraction;
+            prop_assert_eq!(&reconcile(&world.view, &settings, later, 7), &plan, "at {}", later);
+        }
+    }
+}
+
+#[test]
+fn the_next_change_by_time_is_a_task_turning_healthy_or_a_back_off_ending() {
+    let settings = Settings::default();
+    let mut world = World::new(2, 100, 200);
+    world.checked = false;
+    world.settle(2, |_| {});
+    let started = world.view.tasks[0].running_since.unwrap();
+    assert_eq!(
+        next_change_by_time(&world.view, &settings, world.now),
+        Some(started + settings.healthy_after),
+        "the first task to have run long enough"
+    );
+    world.settle(10, |_| {});
+    assert_eq!(
+        next_change_by_time(&world.view, &settings, world.now),
+        None,
+        "all healthy"
+    );
+
+    let mut crashing = World::new(1, 100, 200);
+    crashing.behaviour[0].1 = Behaviour::CrashesAfter(0.0);
+    // Until a round holds its starts back after repeated failures.
+    let mut rounds = 0;
+    while !crashing
+        .round()
+        .services
+        .iter()
+        .any(|r| r.events.contains(&Event::UnableToStartConsistently))
+    {
+        crashing.tick();
+        rounds += 1;
+        assert!(rounds < 50, "never held back");
+    }
+    let until = next_change_by_time(&crashing.view, &settings, crashing.now)
+        .expect("held back after repeated failures");
+    assert!(until > crashing.now);
+    assert!(reconcile(&crashing.view, &settings, until, 7)
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Start { .. })));
 }
 
 #[test]
