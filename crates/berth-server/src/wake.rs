@@ -6,6 +6,7 @@
 
 use berth_store::Collection;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::{watch, Notify};
 
@@ -98,6 +99,9 @@ pub struct Machines {
 #[derive(Default)]
 pub struct Wakes {
     controller: Notify,
+    /// Counts what concerned the controller: writes it reconciles, and the data plane's
+    /// moves. A cluster's round may be skipped only while it stays the same.
+    controller_generation: AtomicU64,
     balancer: Notify,
     /// A counter per machine (by cluster, then instance id) that its agent's polls watch.
     machines: Mutex<HashMap<String, HashMap<String, watch::Sender<u64>>>>,
@@ -113,6 +117,7 @@ impl Wakes {
     /// agent, not a thousand. Call it once the changes are durable.
     pub fn publish(&self, changes: &ChangeSet, machines: &Machines) {
         if changes.concerns_controller() {
+            self.controller_generation.fetch_add(1, Ordering::SeqCst);
             self.controller.notify_one();
         }
         if changes.concerns_balancer() {
@@ -136,7 +141,13 @@ impl Wakes {
 
     /// Wakes the controller without a write: time or the data plane moved something on.
     pub fn wake_controller(&self) {
+        self.controller_generation.fetch_add(1, Ordering::SeqCst);
         self.controller.notify_one();
+    }
+
+    /// How many times something concerned the controller so far.
+    pub fn controller_generation(&self) -> u64 {
+        self.controller_generation.load(Ordering::SeqCst)
     }
 
     /// Resolves at the controller's next wake-up (at once if one came since the last).

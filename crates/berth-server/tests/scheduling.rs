@@ -101,6 +101,8 @@ struct Cluster {
     now: f64,
     instance: Option<InstanceRecord>,
     agent_key: String,
+    /// What the controller remembers between rounds (new with each server).
+    rounds: controller::Rounds,
 }
 
 impl Cluster {
@@ -122,6 +124,7 @@ impl Cluster {
             now: 1000.0,
             instance: None,
             agent_key: String::new(),
+            rounds: controller::Rounds::default(),
         }
     }
 
@@ -138,6 +141,7 @@ impl Cluster {
         );
         self.client = LocalClient::new(Arc::clone(&api)).as_caller("BKIATEST");
         self.api = api;
+        self.rounds = controller::Rounds::default();
     }
 
     /// The agent's poll as the front runs it, with no reports: it completes a resync.
@@ -195,7 +199,7 @@ impl Cluster {
     fn controller_round(&self) {
         self.api
             .as_system(self.now, |call| {
-                controller::run_round(call, &Settings::default(), 1)
+                controller::run_round(call, &Settings::default(), 1, &self.rounds)
             })
             .unwrap();
     }
@@ -372,6 +376,53 @@ fn a_service_reaches_steady_state_on_a_registered_instance() {
         .map(|r| r["integerValue"].as_i64().unwrap())
         .collect();
     assert_eq!(remaining, [4096 - 3 * 256, 8192 - 3 * 512]);
+}
+
+#[test]
+fn a_round_over_a_cluster_where_nothing_changed_is_skipped_until_something_does() {
+    let mut cluster = steady_web(2, json!({}));
+    cluster.controller_round();
+    let count = |cluster: &Cluster| {
+        cluster.ecs("ListTasks", json!({}))["taskArns"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&cluster), 2);
+
+    // A write no one published (as no handler writes): a quiet cluster is not looked at.
+    let key = berth_server::ecs::names::key("default", "web");
+    let store = Arc::clone(cluster.api.store());
+    let record = store.get(Collection::Services, &key).unwrap().unwrap();
+    let mut service: Value = serde_json::from_str(&record.doc).unwrap();
+    service["desiredCount"] = json!(3);
+    service["deployments"][0]["desiredCount"] = json!(3);
+    store
+        .update(
+            Collection::Services,
+            &key,
+            record.version,
+            &service.to_string(),
+        )
+        .unwrap();
+    cluster.now += 30.0;
+    cluster.heartbeat();
+    cluster.controller_round();
+    assert_eq!(
+        count(&cluster),
+        2,
+        "skipped: nothing it reconciles was published"
+    );
+
+    // A machine that goes silent changes what the round sees: it looks again.
+    cluster.now += 30.0;
+    cluster.controller_round();
+    let lost = cluster.ecs("ListTasks", json!({"desiredStatus": "STOPPED"}));
+    assert_eq!(
+        lost["taskArns"].as_array().unwrap().len(),
+        2,
+        "lost with their machine"
+    );
 }
 
 #[test]

@@ -20,22 +20,87 @@ use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// How long a stopped task stays describable, as on ECS; after that it is forgotten, so
 /// rounds and listings do not grow with history.
 pub const STOPPED_TASK_RETENTION_SECONDS: f64 = 3600.0;
 
-/// Runs one round over every ACTIVE cluster. Returns whether anything was written.
-pub fn run_round(call: &Call<'_>, settings: &Settings, seed: u64) -> Result<bool, ApiError> {
+/// Runs one round over every ACTIVE cluster, skipping those where nothing changed since a
+/// round that wrote nothing (see [`Rounds`]). Returns whether anything was written.
+pub fn run_round(
+    call: &Call<'_>,
+    settings: &Settings,
+    seed: u64,
+    rounds: &Rounds,
+) -> Result<bool, ApiError> {
+    // Read before anything else: a write published after it makes the next round look.
+    let generation = call.controller_generation();
     let mut changed = false;
     for cluster in call.list::<Cluster>(Collection::Clusters, None)? {
         if cluster.status == ClusterStatus::Active {
-            let lost_after = agent::lost_after(&cluster.tags);
-            changed |= reconcile_cluster(call, &cluster.cluster_name, lost_after, settings, seed)?;
+            let round = Round {
+                cluster: &cluster.cluster_name,
+                lost_after: agent::lost_after(&cluster.tags),
+                settings,
+                seed,
+                generation,
+                rounds,
+            };
+            changed |= reconcile_cluster(call, &round)?;
         }
     }
     Ok(changed)
+}
+
+/// What the controller remembers of each cluster's last round, so that a round where
+/// nothing changed costs a look at the cluster's machines, not its tasks: a round is
+/// skipped while nothing that concerns the controller was published since a round that
+/// wrote nothing, the machines are as that round saw them, and time alone cannot yet
+/// change its decisions ([`reconcile::next_change_by_time`], a stopped task's retention).
+/// Clusters with load-balanced services or draining targets are never skipped: the data
+/// plane's health and drains move on their own.
+#[derive(Default)]
+pub struct Rounds(Mutex<HashMap<String, Quiet>>);
+
+/// A cluster whose last round wrote nothing.
+#[derive(Debug)]
+struct Quiet {
+    /// The controller's generation when that round began.
+    generation: u64,
+    instances: Vec<placement::Instance>,
+    /// When time alone may change its decisions (`None`: never).
+    until: Option<f64>,
+}
+
+impl Rounds {
+    fn clusters(&self) -> MutexGuard<'_, HashMap<String, Quiet>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn still_quiet(
+        &self,
+        cluster: &str,
+        generation: u64,
+        instances: &[placement::Instance],
+        now: f64,
+    ) -> bool {
+        self.clusters().get(cluster).is_some_and(|quiet| {
+            quiet.generation == generation
+                && quiet.instances == instances
+                && quiet.until.is_none_or(|until| now < until)
+        })
+    }
+}
+
+/// One cluster's part of a round.
+struct Round<'r> {
+    cluster: &'r str,
+    lost_after: u64,
+    settings: &'r Settings,
+    seed: u64,
+    generation: u64,
+    rounds: &'r Rounds,
 }
 
 /// The task definitions a round names, each read once and shared, not copied per task.
@@ -108,17 +173,26 @@ fn tell_lost_instances(call: &Call<'_>, instances: &[placement::Instance], lost_
     }
 }
 
-fn reconcile_cluster(
-    call: &Call<'_>,
-    cluster: &str,
-    lost_after: u64,
-    settings: &Settings,
-    seed: u64,
-) -> Result<bool, ApiError> {
+fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiError> {
+    let Round {
+        cluster,
+        lost_after,
+        settings,
+        seed,
+        ..
+    } = *round;
     let records: Vec<InstanceRecord> = call.list(Collection::ContainerInstances, Some(cluster))?;
     if awaiting_agents(call, &records, lost_after) {
         return Ok(false);
     }
+    let instances = view::instances(call, &records, lost_after);
+    if round
+        .rounds
+        .still_quiet(cluster, round.generation, &instances, call.now())
+    {
+        return Ok(false);
+    }
+    tell_lost_instances(call, &instances, lost_after);
     // From the index kept in memory: a round reads only the tasks written since the last.
     let stored_tasks = forget_old_tasks(call, call.cluster_tasks(cluster)?)?;
     let stored_services: Vec<Service> = call
@@ -219,8 +293,6 @@ fn reconcile_cluster(
             active: service.status == ServiceStatus::Active,
         });
     }
-    let instances = view::instances(call, &records, lost_after);
-    tell_lost_instances(call, &instances, lost_after);
     let view = reconcile::View {
         instances,
         services: services_view,
@@ -229,7 +301,7 @@ fn reconcile_cluster(
     let plan = reconcile::reconcile(&view, settings, call.now(), seed);
     // A round's writes share one commit: placing a thousand tasks is one fsync, not a
     // thousand, and the agents hear of them together.
-    call.batch(|| {
+    let changed = call.batch(|| {
         carry_out(
             call,
             cluster,
@@ -241,7 +313,33 @@ fn reconcile_cluster(
             &mut balancing,
             &failed_checks,
         )
-    })?
+    })??;
+    let data_plane_moves = !balancing.services.is_empty()
+        || stored_tasks
+            .iter()
+            .any(|t| t.value.last_status == TaskStatus::Deactivating);
+    let mut rounds = round.rounds.clusters();
+    if changed || data_plane_moves {
+        rounds.remove(cluster);
+    } else {
+        let forgotten = stored_tasks
+            .iter()
+            .filter_map(|t| t.value.stopped_at)
+            .map(|at| at + STOPPED_TASK_RETENTION_SECONDS);
+        let until = reconcile::next_change_by_time(&view, settings, call.now())
+            .into_iter()
+            .chain(forgotten)
+            .min_by(f64::total_cmp);
+        rounds.insert(
+            cluster.to_string(),
+            Quiet {
+                generation: round.generation,
+                instances: view.instances,
+                until,
+            },
+        );
+    }
+    Ok(changed)
 }
 
 /// Writes a round's plan: the tasks it starts, assigns, stops and loses, the drains that

@@ -37,10 +37,12 @@ pub async fn run_controller(cx: Arc<Context>) {
     let firings = Arc::new(Mutex::new(schedules::Firings::after_start(
         berth_time::now(),
     )));
+    let rounds = Arc::new(controller::Rounds::default());
     loop {
         let round = Arc::clone(&cx);
         let settings = settings.clone();
         let firings = Arc::clone(&firings);
+        let rounds = Arc::clone(&rounds);
         let outcome = tokio::task::spawn_blocking(move || {
             let began = std::time::Instant::now();
             let outcome = round.as_system(berth_time::now(), |call| {
@@ -53,7 +55,7 @@ pub async fn run_controller(cx: Arc<Context>) {
                     tracing::warn!(error = %e, "reading the schedules due failed");
                 }
                 crate::secretsmanager::stored::purge_expired(call)?;
-                controller::run_round(call, &settings, call.ids().seed())?;
+                controller::run_round(call, &settings, call.ids().seed(), &rounds)?;
                 services::finish_draining(call)?;
                 Ok::<(), ApiError>(())
             });
