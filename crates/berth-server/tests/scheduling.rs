@@ -197,11 +197,14 @@ impl Cluster {
     }
 
     fn controller_round(&self) {
-        self.api
-            .as_system(self.now, |call| {
-                controller::run_round(call, &Settings::default(), 1, &self.rounds)
-            })
-            .unwrap();
+        controller::run_round(
+            &self.api,
+            self.now,
+            &Settings::default(),
+            Some(1),
+            &self.rounds,
+        )
+        .unwrap();
     }
 
     fn desired(&self) -> PollResponse {

@@ -4,7 +4,7 @@
 //! nothing and a repeated round does no harm.
 
 use super::targets;
-use crate::call::{Cached, Call};
+use crate::call::{Cached, Call, Context};
 use crate::data_plane::TargetState;
 use crate::ecs::container_instances::InstanceRecord;
 use crate::ecs::tasks::{self, new_task, request_stop, Launch};
@@ -26,28 +26,36 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 /// rounds and listings do not grow with history.
 pub const STOPPED_TASK_RETENTION_SECONDS: f64 = 3600.0;
 
-/// Runs one round over every ACTIVE cluster, skipping those where nothing changed since a
-/// round that wrote nothing (see [`Rounds`]). Returns whether anything was written.
+/// Runs one round over every ACTIVE cluster at `now`, skipping those where nothing changed
+/// since a round that wrote nothing (see [`Rounds`]); `seed` draws the placements (`None`:
+/// the context's ids). Each cluster's round is a call of its own, published as soon as its
+/// writes are committed: readers of the index of tasks (RunTask's placement, ListTasks, a
+/// deregistration's check) see the tasks a round placed without waiting for the other
+/// clusters. Returns whether anything was written.
 pub fn run_round(
-    call: &Call<'_>,
+    cx: &Context,
+    now: f64,
     settings: &Settings,
-    seed: u64,
+    seed: Option<u64>,
     rounds: &Rounds,
 ) -> Result<bool, ApiError> {
     // Read before anything else: a write published after it makes the next round look.
-    let generation = call.controller_generation();
+    let generation = cx.wakes().controller_generation();
+    let clusters = cx.as_system(now, |call| call.list::<Cluster>(Collection::Clusters, None))?;
     let mut changed = false;
-    for cluster in call.list::<Cluster>(Collection::Clusters, None)? {
+    for cluster in clusters {
         if cluster.status == ClusterStatus::Active {
-            let round = Round {
-                cluster: &cluster.cluster_name,
-                lost_after: agent::lost_after(&cluster.tags),
-                settings,
-                seed,
-                generation,
-                rounds,
-            };
-            changed |= reconcile_cluster(call, &round)?;
+            changed |= cx.as_system(now, |call| {
+                let round = Round {
+                    cluster: &cluster.cluster_name,
+                    lost_after: agent::lost_after(&cluster.tags),
+                    settings,
+                    seed: seed.unwrap_or_else(|| call.ids().seed()),
+                    generation,
+                    rounds,
+                };
+                reconcile_cluster(call, &round)
+            })?;
         }
     }
     Ok(changed)

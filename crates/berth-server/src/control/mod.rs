@@ -45,20 +45,23 @@ pub async fn run_controller(cx: Arc<Context>) {
         let rounds = Arc::clone(&rounds);
         let outcome = tokio::task::spawn_blocking(move || {
             let began = std::time::Instant::now();
-            let outcome = round.as_system(berth_time::now(), |call| {
-                rotation::apply(call)?;
-                if let Err(e) = firings
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .step(call)
-                {
-                    tracing::warn!(error = %e, "reading the schedules due failed");
-                }
-                crate::secretsmanager::stored::purge_expired(call)?;
-                controller::run_round(call, &settings, call.ids().seed(), &rounds)?;
-                services::finish_draining(call)?;
-                Ok::<(), ApiError>(())
-            });
+            let now = berth_time::now();
+            let outcome = round
+                .as_system(now, |call| {
+                    rotation::apply(call)?;
+                    if let Err(e) = firings
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .step(call)
+                    {
+                        tracing::warn!(error = %e, "reading the schedules due failed");
+                    }
+                    crate::secretsmanager::stored::purge_expired(call)?;
+                    Ok::<(), ApiError>(())
+                })
+                .and_then(|()| controller::run_round(&round, now, &settings, None, &rounds))
+                .and_then(|_| round.as_system(now, services::finish_draining))
+                .map(drop);
             round
                 .prometheus()
                 .controller_round(began.elapsed().as_secs_f64(), outcome.is_ok());
