@@ -385,18 +385,20 @@ impl Call<'_> {
         if own.is_empty() {
             return Ok(indexed);
         }
-        let key = |task: &Arc<Cached<Task>>| {
-            berth_model::arn::resource_id(&task.value.task_arn).to_string()
-        };
-        indexed.retain(|task| own.binary_search(&key(task)).is_err());
+        // Both in key order: the few written tasks are put in place, the list not sorted again.
+        fn key(task: &Arc<Cached<Task>>) -> &str {
+            berth_model::arn::resource_id(&task.value.task_arn)
+        }
+        let is_own = |id: &str| own.binary_search_by(|k| k.as_str().cmp(id)).is_ok();
+        indexed.retain(|task| !is_own(key(task)));
         for written in &own {
             if let Some(task) = self.get_cached::<Task>(Collection::Tasks, written)? {
                 if belongs(&task.value) {
-                    indexed.push(task);
+                    let at = indexed.partition_point(|t| key(t) < written.as_str());
+                    indexed.insert(at, task);
                 }
             }
         }
-        indexed.sort_by_cached_key(key);
         Ok(indexed)
     }
 
