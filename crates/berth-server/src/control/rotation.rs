@@ -10,7 +10,7 @@
 use crate::call::Call;
 use crate::ecs::{events, names, services, task_definitions};
 use crate::secret_changes::{self, SecretChange, REDEPLOY_TAG};
-use berth_model::resources::{Cluster, ContainerDefinition, Service, Task};
+use berth_model::resources::{Cluster, ContainerDefinition, Service};
 use berth_model::status::{ClusterStatus, ServiceStatus, TaskStatus};
 use berth_model::ApiError;
 use berth_store::Collection;
@@ -26,7 +26,6 @@ pub fn apply(call: &Call<'_>) -> Result<bool, ApiError> {
             continue;
         }
         let name = &cluster.cluster_name;
-        let mut tasks: Option<Vec<Task>> = None;
         for service in call.list::<Service>(Collection::Services, Some(name))? {
             if service.status != ServiceStatus::Active {
                 continue;
@@ -39,14 +38,12 @@ pub fn apply(call: &Call<'_>) -> Result<bool, ApiError> {
                 if !reads(&definition.container_definitions, change) {
                     continue;
                 }
-                let tasks = match &tasks {
-                    Some(tasks) => tasks,
-                    None => tasks.insert(call.list::<Task>(Collection::Tasks, Some(name))?),
-                };
                 let group = names::task_group(&service.service_name);
-                let holding = tasks
+                let holding = call
+                    .tasks_in_group(name, &group)?
                     .iter()
-                    .filter(|t| t.group == group && t.desired_status == TaskStatus::Running)
+                    .map(|t| &t.value)
+                    .filter(|t| t.desired_status == TaskStatus::Running)
                     .filter(|t| t.started_at.unwrap_or(t.created_at) < change.at)
                     .count();
                 if holding > 0 {
