@@ -3,12 +3,13 @@
 //! ListTasks read instead of listing and decoding every task in the store.
 //!
 //! A cluster's index is built from its stored tasks when first asked for, then kept up to
-//! date key by key: every published write to a task marks its key ([`TaskIndex::touched`],
-//! called after the write is durable), and the next reader reads those records again before
-//! it answers. So a reader's cost grows with what changed, not with the cluster. A call's
-//! own writes are published when it ends: within the call that made them, the index does not
-//! show them yet. The decoded tasks are shared with the decode cache ([`Decoded`]), not
-//! copied.
+//! date key by key: every published write to a task is read again as it is published
+//! ([`TaskIndex::touched`], called after the write is durable, which also names the
+//! instances whose tasks changed); a key the store could not read then stays marked and the
+//! next reader reads it. So a reader's cost grows with what changed, not with the cluster.
+//! A call's own writes are published when it ends: within the call that made them, the
+//! index does not show them (`Call::cluster_tasks` reads them afresh over it). The decoded
+//! tasks are shared with the decode cache ([`Decoded`]), not copied.
 
 use super::decoded::{Cached, Decoded};
 use super::record::Fault;

@@ -2,9 +2,10 @@
 //! `POST /agent/v1/logs`, `POST /agent/v1/output` and `POST /agent/v1/usage` (kept in memory,
 //! [`crate::usage`]).
 //! A poll answers at once when the agent's view is out of date or a reader waits for output
-//! that only its machine keeps, and otherwise is held open until a write to its cluster's
-//! tasks is published, or a reader asks for such output (or its wait ends): agents of other
-//! clusters, and other agents, stay asleep.
+//! that only its machine keeps, and otherwise is held open until a write to the tasks placed
+//! on its machine is published, or a reader asks for such output (or its wait ends): every
+//! other agent stays asleep. An agent that keeps its set (`keepsUnchanged`) and holds the
+//! current one is answered with its version alone (`unchanged`).
 
 use super::aws::encode;
 use super::ingest::decode;
@@ -119,7 +120,7 @@ async fn blocking<R: Send + 'static>(
         .map_err(|e| ApiError::server(format!("agent request failed: {e}")))?
 }
 
-/// The cluster a container instance ARN names, whose task writes wake the poll.
+/// The cluster a container instance ARN names: the poll watches its machine's bell there.
 fn cluster_of(instance_arn: &str) -> Option<String> {
     match arn::parse(instance_arn) {
         Some(ResourceRef::ContainerInstance {

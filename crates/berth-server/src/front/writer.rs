@@ -4,7 +4,8 @@
 //! committed. Each write still gets its 200 only after it is durable, but the fsync is
 //! shared, and the handlers run without the lock hand-offs and thread wake-ups of one
 //! blocking thread per request. Writes that arrive meanwhile wait for the next batch; the
-//! batch's writes are published ([`crate::wake::Wakes`]) once committed.
+//! batch's writes are published ([`crate::wake::Wakes`]) once committed, and also when the
+//! commit failed (the index of tasks then reads again what a handler of the batch saw).
 //!
 //! The handlers of a batch run one at a time inside its open transaction, so one slow write
 //! handler (one that reads a long history) delays the others in its batch.
