@@ -361,12 +361,19 @@ async fn main() -> Result<()> {
         created??;
     }
     let created = began.elapsed();
-    let prober = tokio::spawn(probe(
-        Arc::clone(&server),
-        Arc::clone(&results),
-        Arc::clone(&steady),
-        Arc::clone(&stop),
-    ));
+    // On a thread and runtime of its own, as a separate client would be: on the fleet's
+    // runtime its calls would also wait behind a thousand agents' tasks, which is the
+    // simulator's queue, not the server's latency.
+    let prober = {
+        let (server, results) = (Arc::clone(&server), Arc::clone(&results));
+        let (steady, stop) = (Arc::clone(&steady), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(probe(server, results, steady, stop))
+        })
+    };
     let total = cli.tasks as i64;
     let mut last_print = Instant::now();
     let all_running = loop {
@@ -388,10 +395,12 @@ async fn main() -> Result<()> {
     };
     let rounds_after = controller_rounds(&server).await?;
     steady.store(true, Ordering::Relaxed);
-    eprintln!("fleet: every task RUNNING; measuring the API at rest for 10 s");
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    eprintln!("fleet: every task RUNNING; measuring the API at rest for 20 s");
+    tokio::time::sleep(Duration::from_secs(20)).await;
     stop.store(true, Ordering::Relaxed);
-    prober.await??;
+    prober
+        .join()
+        .map_err(|_| anyhow::anyhow!("the prober panicked"))??;
     agents.abort_all();
 
     let rounds = rounds_after.0 - rounds_before.0;
