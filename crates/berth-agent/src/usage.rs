@@ -26,8 +26,8 @@ use crate::{Observed, State};
 pub const DEFAULT_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// How long before each multiple of the sampling interval (in wall-clock time) a sample is
-/// taken: the server puts what the agents reported half a second after each of its 5-second
-/// periods, so a sample taken just before a period ends is in that period's datapoint.
+/// taken at the latest: the server puts what the agents reported half a second after each of
+/// its 5-second periods, so a sample taken before a period ends is in that period's datapoint.
 const SAMPLE_LEAD: Duration = Duration::from_millis(750);
 
 /// CPU units in one core, as ECS counts them.
@@ -80,15 +80,29 @@ pub fn first_cpu_units(cpu_time: Duration, since_start: f64, every: Duration) ->
     )
 }
 
-/// How long from `now` (seconds since the epoch) until the next sample is due: the next
-/// multiple of `every` less [`SAMPLE_LEAD`] (less half of `every`, when that is shorter).
-pub fn until_next_sample(now: f64, every: Duration) -> Duration {
+/// Where in each interval a machine samples, in `[0, 1)`: a fixed share of the interval's
+/// spread, from its instance ARN. A thousand machines sampling at the same instant would all
+/// report to the server in the same few milliseconds; spread over the interval, they report
+/// a few at a time.
+pub fn phase_of(instance_arn: &str) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    instance_arn.hash(&mut hasher);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// How long from `now` (seconds since the epoch) until the next sample is due: before the next
+/// multiple of `every` by [`SAMPLE_LEAD`] (half of `every`, when that is shorter) and `phase`
+/// of what is left of the interval once a lead is kept at its start too, so that every
+/// sample lands between two of the server's puts and is at most one interval old at the next.
+pub fn until_next_sample(now: f64, every: Duration, phase: f64) -> Duration {
     let every = every.as_secs_f64();
     if every <= 0.0 {
         return Duration::ZERO;
     }
     let lead = SAMPLE_LEAD.as_secs_f64().min(every / 2.0);
-    let shifted = now + lead;
+    let spread = (every - 2.0 * lead) * phase.clamp(0.0, 1.0);
+    let shifted = now + lead + spread;
     let next = (shifted / every).floor() * every + every;
     Duration::from_secs_f64((next - shifted).clamp(0.0, every))
 }
@@ -97,11 +111,12 @@ pub fn until_next_sample(now: f64, every: Duration) -> Duration {
 /// that have a rate (`None` if none has), memory in MiB from all.
 pub fn by_task(readings: &[Reading], sampled_at: f64) -> Vec<TaskUsage> {
     let mut tasks: Vec<TaskUsage> = Vec::new();
+    let mut position: HashMap<&str, usize> = HashMap::with_capacity(readings.len());
     for reading in readings {
         let memory_mib = reading.usage.memory_bytes as f64 / f64::from(1u32 << 20);
-        match tasks
-            .iter_mut()
-            .find(|t| t.task_arn == reading.container.task_arn)
+        match position
+            .get(reading.container.task_arn.as_str())
+            .map(|&i| &mut tasks[i])
         {
             Some(task) => {
                 task.memory_mib += memory_mib;
@@ -110,12 +125,15 @@ pub fn by_task(readings: &[Reading], sampled_at: f64) -> Vec<TaskUsage> {
                     (a, b) => a.or(b),
                 };
             }
-            None => tasks.push(TaskUsage {
-                task_arn: reading.container.task_arn.clone(),
-                cpu_units: reading.cpu_units,
-                memory_mib,
-                sampled_at,
-            }),
+            None => {
+                position.insert(&reading.container.task_arn, tasks.len());
+                tasks.push(TaskUsage {
+                    task_arn: reading.container.task_arn.clone(),
+                    cpu_units: reading.cpu_units,
+                    memory_mib,
+                    sampled_at,
+                });
+            }
         }
     }
     tasks
@@ -233,10 +251,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 async fn sample_loop<R: Runtime>(runtime: Arc<R>, shared: Arc<Shared>, every: Duration) {
     // Each container's last reading and when it was taken.
     let mut before: HashMap<String, (Instant, Duration)> = HashMap::new();
+    let phase = phase_of(&shared.identity.get().instance_arn);
     loop {
         // From the wall clock each time, so that the samples stay on its grid after a slow
         // sample, a clock step or a paused machine.
-        tokio::time::sleep(until_next_sample(berth_time::now(), every)).await;
+        tokio::time::sleep(until_next_sample(berth_time::now(), every, phase)).await;
         let containers = lock(&shared.containers).clone();
         let mut readings = Vec::with_capacity(containers.len());
         let mut read_now = HashMap::with_capacity(containers.len());
@@ -335,21 +354,48 @@ mod tests {
     }
 
     #[test]
-    fn samples_fall_just_before_each_multiple_of_the_interval() {
+    fn samples_fall_before_each_multiple_of_the_interval_by_the_machines_phase() {
         let five = Duration::from_secs(5);
-        for (now, every, expected) in [
-            (1000.0, five, 4.25),
-            (1004.0, five, 0.25),
-            (1004.25, five, 5.0),
-            (1004.5, five, 4.75),
-            (1002.0, Duration::from_secs(1), 0.5),
+        for (now, every, phase, expected) in [
+            (1000.0, five, 0.0, 4.25),
+            (1004.0, five, 0.0, 0.25),
+            (1004.25, five, 0.0, 5.0),
+            (1004.5, five, 0.0, 4.75),
+            (1002.0, Duration::from_secs(1), 0.0, 0.5),
+            // The latest lead is 0.75 s, the earliest 4.25 s: half-way is 2.5 s before.
+            (1000.0, five, 0.5, 2.5),
+            (1000.0, five, 1.0, 0.75),
+            (1001.0, five, 1.0, 4.75),
+            // No room to spread in a one-second interval.
+            (1002.0, Duration::from_secs(1), 0.7, 0.5),
         ] {
-            let got = until_next_sample(now, every).as_secs_f64();
+            let got = until_next_sample(now, every, phase).as_secs_f64();
             assert!(
                 (got - expected).abs() < 1e-9,
-                "{now} every {every:?}: {got}"
+                "{now} every {every:?} phase {phase}: {got}"
             );
         }
+    }
+
+    #[test]
+    fn machines_sample_at_phases_spread_over_the_interval() {
+        let phases: Vec<f64> = (0..1000)
+            .map(|i| {
+                phase_of(&format!(
+                    "arn:aws:ecs:us-east-1:1:container-instance/c/{i:032x}"
+                ))
+            })
+            .collect();
+        assert!(phases.iter().all(|p| (0.0..1.0).contains(p)));
+        let mut tenths = [0usize; 10];
+        for phase in &phases {
+            tenths[(phase * 10.0) as usize] += 1;
+        }
+        assert!(
+            tenths.iter().all(|&n| (50..=150).contains(&n)),
+            "phases by tenth of the interval: {tenths:?}"
+        );
+        assert_eq!(phase_of("a"), phase_of("a"));
     }
 
     #[test]
