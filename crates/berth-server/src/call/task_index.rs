@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 struct Entry {
     task: Arc<Cached<Task>>,
+    /// The stored record's version: a read older than what the index holds is not applied.
+    version: i64,
     /// The instance id, for a placed task that has yet to stop.
     instance: Option<Arc<str>>,
     group: Arc<str>,
@@ -69,8 +71,17 @@ impl ClusterTasks {
     }
 
     fn learn(&mut self, decoded: &Decoded, record: &Record) -> Result<(), Fault> {
-        self.forget(&record.key);
         let task = decoded.cached::<Task>(Collection::Tasks, record)?;
+        self.hold(&record.key, record.version, task);
+        Ok(())
+    }
+
+    /// Holds `task`, unless the index already holds this version of it or a later one.
+    fn hold(&mut self, key: &str, version: i64, task: Arc<Cached<Task>>) {
+        if self.entries.get(key).is_some_and(|e| e.version >= version) {
+            return;
+        }
+        self.forget(key);
         let stopped = task.value.desired_status == TaskStatus::Stopped
             && task.value.last_status == TaskStatus::Stopped;
         let entry = Entry {
@@ -82,19 +93,19 @@ impl ClusterTasks {
                 .map(|arn| Arc::from(berth_model::arn::resource_id(arn))),
             group: Arc::from(task.value.group.as_str()),
             task,
+            version,
         };
         if let Some(instance) = &entry.instance {
             self.by_instance
                 .entry(Arc::clone(instance))
                 .or_default()
-                .insert(record.key.clone());
+                .insert(key.to_string());
         }
         self.by_group
             .entry(Arc::clone(&entry.group))
             .or_default()
-            .insert(record.key.clone());
-        self.entries.insert(record.key.clone(), entry);
-        Ok(())
+            .insert(key.to_string());
+        self.entries.insert(key.to_string(), entry);
     }
 }
 
@@ -107,29 +118,20 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Reads the touched keys again; returns the instances they were and are placed on. A
-    /// key the store could not read stays touched.
-    fn catch_up(&mut self, store: &dyn Store, decoded: &Decoded) -> Result<Vec<Arc<str>>, Fault> {
+    /// Reads the touched keys again. A key the store could not read, or whose record could
+    /// not be decoded, stays touched.
+    fn catch_up(&mut self, store: &dyn Store, decoded: &Decoded) -> Result<(), Fault> {
         let Some(tasks) = self.tasks.as_mut() else {
-            return Ok(Vec::new());
+            return Ok(());
         };
-        let mut instances = Vec::new();
-        while let Some(key) = self.touched.pop_first() {
-            let record = match store.get(Collection::Tasks, &key) {
-                Ok(record) => record,
-                Err(e) => {
-                    self.touched.insert(key);
-                    return Err(e.into());
-                }
-            };
-            instances.extend(tasks.instance_of(&key));
-            match record {
+        while let Some(key) = self.touched.first().cloned() {
+            match store.get(Collection::Tasks, &key)? {
                 Some(record) => tasks.learn(decoded, &record)?,
                 None => tasks.forget(&key),
             }
-            instances.extend(tasks.instance_of(&key));
+            self.touched.remove(&key);
         }
-        Ok(instances)
+        Ok(())
     }
 }
 
@@ -147,33 +149,80 @@ impl TaskIndex {
     /// Reads again the tasks written (and durable) since, in the clusters indexed so far
     /// (clusters never read are left alone), and says whose tasks changed: the machines an
     /// agent's poll must answer again.
+    ///
+    /// The written keys are marked first, so that a reader from then on reads them itself;
+    /// they are read and decoded without the lock (a round's thousands of writes would
+    /// otherwise hold every reader up for as long), and put in unless a reader got there first
+    /// or a later write's read did: the index never goes back to an older version.
     pub fn touched<'k>(
         &self,
         store: &dyn Store,
         decoded: &Decoded,
         written: impl IntoIterator<Item = (&'k str, &'k str)>,
     ) -> Machines {
-        let mut clusters = self.clusters();
-        let mut marked = BTreeSet::new();
-        for (cluster, key) in written {
-            if let Some(state) = clusters.get_mut(cluster) {
+        let mut touched = Machines::default();
+        let mut to_read = Vec::new();
+        {
+            let mut clusters = self.clusters();
+            for (cluster, key) in written {
+                let Some(state) = clusters.get_mut(cluster) else {
+                    continue;
+                };
+                let Some(tasks) = &state.tasks else {
+                    continue;
+                };
+                if let Some(instance) = tasks.instance_of(key) {
+                    touched
+                        .instances
+                        .insert((cluster.to_string(), instance.to_string()));
+                }
                 state.touched.insert(key.to_string());
-                marked.insert(cluster);
+                to_read.push((cluster, key));
             }
         }
-        let mut touched = Machines::default();
-        for cluster in marked {
-            let state = clusters.get_mut(cluster).expect("marked above");
-            match state.catch_up(store, decoded) {
-                Ok(instances) => touched.instances.extend(
-                    instances
-                        .into_iter()
-                        .map(|instance| (cluster.to_string(), instance.to_string())),
-                ),
+        let mut read = Vec::with_capacity(to_read.len());
+        for (cluster, key) in to_read {
+            let task = store
+                .get(Collection::Tasks, key)
+                .map_err(Fault::from)
+                .and_then(|record| {
+                    record
+                        .map(|record| {
+                            let task = decoded.cached::<Task>(Collection::Tasks, &record)?;
+                            Ok((record.version, task))
+                        })
+                        .transpose()
+                });
+            read.push((cluster, key, task));
+        }
+        let mut clusters = self.clusters();
+        for (cluster, key, task) in read {
+            let Some(state) = clusters.get_mut(cluster) else {
+                continue;
+            };
+            let Some(tasks) = state.tasks.as_mut() else {
+                continue;
+            };
+            match task {
+                Ok(Some((version, task))) => {
+                    // Not held and no longer marked: it was deleted since.
+                    if tasks.entries.contains_key(key) || state.touched.contains(key) {
+                        tasks.hold(key, version, task);
+                    }
+                }
+                // Deleted keys never come back.
+                Ok(None) => tasks.forget(key),
                 Err(e) => {
                     tracing::warn!(cluster, error = %e, "reading written tasks again failed; every agent of the cluster is told to look");
                     touched.clusters.insert(cluster.to_string());
+                    continue;
                 }
+            }
+            state.touched.remove(key);
+            if let Some(instance) = tasks.instance_of(key) {
+                touched
+                    .instances
+                    .insert((cluster.to_string(), instance.to_string()));
             }
         }
         touched
@@ -248,7 +297,7 @@ impl TaskIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_store::MemoryStore;
+    use berth_store::{MemoryStore, StoreError};
 
     fn task(store: &MemoryStore, key: &str, instance: Option<&str>, group: &str, last: &str) {
         let last_status = match last {
@@ -385,5 +434,139 @@ mod tests {
             .in_group(&store, &decoded, "other", "service:web")
             .unwrap()
             .is_empty());
+    }
+
+    /// A store that, on its first `get`, runs `between` after reading and before answering:
+    /// what another publisher or a reader does while a publisher reads without the lock.
+    struct Interleaved {
+        inner: Arc<MemoryStore>,
+        between: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl Store for Interleaved {
+        fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError> {
+            let read = self.inner.get(collection, key);
+            let between = self.between.lock().unwrap().take();
+            if let Some(between) = between {
+                between();
+            }
+            read
+        }
+        fn list(
+            &self,
+            collection: Collection,
+            scope: Option<&str>,
+        ) -> Result<Vec<Record>, StoreError> {
+            self.inner.list(collection, scope)
+        }
+        fn insert(
+            &self,
+            collection: Collection,
+            key: &str,
+            scope: &str,
+            doc: &str,
+        ) -> Result<Record, StoreError> {
+            self.inner.insert(collection, key, scope, doc)
+        }
+        fn update(
+            &self,
+            collection: Collection,
+            key: &str,
+            expected_version: i64,
+            doc: &str,
+        ) -> Result<Record, StoreError> {
+            self.inner.update(collection, key, expected_version, doc)
+        }
+        fn delete(
+            &self,
+            collection: Collection,
+            key: &str,
+            expected_version: i64,
+        ) -> Result<(), StoreError> {
+            self.inner.delete(collection, key, expected_version)
+        }
+        fn insert_next_revision(
+            &self,
+            family: &str,
+            build: &mut dyn FnMut(i64) -> String,
+        ) -> Result<Record, StoreError> {
+            self.inner.insert_next_revision(family, build)
+        }
+    }
+
+    fn status_of(index: &TaskIndex, store: &dyn Store, decoded: &Decoded, key: &str) -> TaskStatus {
+        index
+            .all(store, decoded, "c")
+            .unwrap()
+            .iter()
+            .find(|t| t.value.task_arn.ends_with(&format!("/{key}")))
+            .map(|t| t.value.last_status)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_publisher_never_puts_back_an_older_version_than_a_later_publisher_put() {
+        let store = Arc::new(MemoryStore::new());
+        task(&store, "t1", Some("i-a"), "service:web", "PENDING");
+        let (index, decoded) = (Arc::new(TaskIndex::default()), Arc::new(Decoded::default()));
+        assert_eq!(
+            status_of(&index, &*store, &decoded, "t1"),
+            TaskStatus::Pending
+        );
+        task(&store, "t1", Some("i-a"), "service:web", "RUNNING");
+        // Between this publisher's read (RUNNING) and its putting it in, the task stops and
+        // that write is published.
+        let between = {
+            let (store, index, decoded) =
+                (Arc::clone(&store), Arc::clone(&index), Arc::clone(&decoded));
+            move || {
+                task(&store, "t1", Some("i-a"), "service:web", "STOPPED");
+                index.touched(&*store, &decoded, [("c", "t1")]);
+            }
+        };
+        let interleaved = Interleaved {
+            inner: Arc::clone(&store),
+            between: Mutex::new(Some(Box::new(between))),
+        };
+        index.touched(&interleaved, &decoded, [("c", "t1")]);
+        assert_eq!(
+            status_of(&index, &*store, &decoded, "t1"),
+            TaskStatus::Stopped
+        );
+    }
+
+    #[test]
+    fn a_reader_while_written_tasks_are_read_again_reads_them_itself() {
+        let store = Arc::new(MemoryStore::new());
+        task(&store, "t1", Some("i-a"), "service:web", "RUNNING");
+        let (index, decoded) = (Arc::new(TaskIndex::default()), Arc::new(Decoded::default()));
+        assert!(index
+            .on_instance(&*store, &decoded, "c", "i-b")
+            .unwrap()
+            .is_empty());
+        task(&store, "t2", Some("i-b"), "service:web", "PENDING");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let between = {
+            let (store, index, decoded) =
+                (Arc::clone(&store), Arc::clone(&index), Arc::clone(&decoded));
+            let seen = Arc::clone(&seen);
+            move || {
+                *seen.lock().unwrap() =
+                    keys(index.on_instance(&*store, &decoded, "c", "i-b").unwrap());
+            }
+        };
+        let interleaved = Interleaved {
+            inner: Arc::clone(&store),
+            between: Mutex::new(Some(Box::new(between))),
+        };
+        let touched = index.touched(&interleaved, &decoded, [("c", "t2")]);
+        assert_eq!(*seen.lock().unwrap(), ["t2"], "read by the reader itself");
+        assert!(touched
+            .instances
+            .contains(&("c".to_string(), "i-b".to_string())));
+        assert_eq!(
+            keys(index.on_instance(&*store, &decoded, "c", "i-b").unwrap()),
+            ["t2"]
+        );
     }
 }
