@@ -131,6 +131,14 @@ fn cluster_of(instance_arn: &str) -> Option<String> {
     }
 }
 
+/// What the wait of a poll needs to know of it.
+struct PollFacts {
+    instance: String,
+    known: Option<String>,
+    keeps_unchanged: bool,
+    wait: Duration,
+}
+
 async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, ApiError> {
     let path = request.uri().path().trim_start_matches(PREFIX).to_string();
     if request.method() != hyper::Method::POST {
@@ -148,30 +156,43 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             Ok(serde_json::to_value(response).expect("response serializes"))
         }
         "poll" => {
-            let poll: PollRequest = body(request, MAX_POLL_BODY_BYTES).await?;
-            let cluster = cluster_of(&poll.container_instance_arn).ok_or_else(|| {
-                ApiError::new(
-                    ErrorKind::AccessDeniedException,
-                    "unknown container instance; register the agent again",
-                )
-            })?;
-            // Watched before the first read, so that no write between the two is missed.
-            let mut changes = front
-                .cx
-                .wakes()
-                .machine(&cluster, arn::resource_id(&poll.container_instance_arn));
+            // Decoded on the blocking pool with the rest of the poll's first step: a poll's
+            // reports can be large, and the runtime's workers answer the API's reads.
+            let body = bytes(request, MAX_POLL_BODY_BYTES).await?;
             let readers = Arc::clone(front.cx.output_requests());
-            let instance = poll.container_instance_arn.clone();
-            let mut asked = readers.bell(&instance);
-            // A later page is answered at once.
-            let known = poll
-                .known_version
-                .clone()
-                .filter(|_| poll.page_after.is_none());
-            let keeps_unchanged = poll.keeps_unchanged;
-            let wait = Duration::from_secs(poll.wait_seconds.min(MAX_WAIT_SECONDS));
-            let (record, first) =
-                blocking(front, move |call| agents::poll(call, &poll, &key)).await?;
+            let wakes = Arc::clone(front.cx.wakes());
+            let (facts, mut changes, mut asked, record, first) = blocking(front, move |call| {
+                let poll: PollRequest = decode(&body)?;
+                let cluster = cluster_of(&poll.container_instance_arn).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::AccessDeniedException,
+                        "unknown container instance; register the agent again",
+                    )
+                })?;
+                // Watched before the first read, so that no write between the two is missed.
+                let changes =
+                    wakes.machine(&cluster, arn::resource_id(&poll.container_instance_arn));
+                let asked = call.output_requests().bell(&poll.container_instance_arn);
+                let facts = PollFacts {
+                    instance: poll.container_instance_arn.clone(),
+                    // A later page is answered at once.
+                    known: poll
+                        .known_version
+                        .clone()
+                        .filter(|_| poll.page_after.is_none()),
+                    keeps_unchanged: poll.keeps_unchanged,
+                    wait: Duration::from_secs(poll.wait_seconds.min(MAX_WAIT_SECONDS)),
+                };
+                let (record, first) = agents::poll(call, &poll, &key)?;
+                Ok((facts, changes, asked, record, first))
+            })
+            .await?;
+            let PollFacts {
+                instance,
+                known,
+                keeps_unchanged,
+                wait,
+            } = facts;
             let mut current: PollResponse = first;
             let deadline = tokio::time::Instant::now() + wait;
             loop {
@@ -205,8 +226,9 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             Ok(serde_json::to_value(current).expect("response serializes"))
         }
         "usage" => {
-            let report: UsageReport = body(request, MAX_BODY_BYTES).await?;
+            let body = bytes(request, MAX_BODY_BYTES).await?;
             let kept = blocking(front, move |call| {
+                let report: UsageReport = decode(&body)?;
                 let record = agents::authenticate(call, &report.container_instance_arn, &key)?;
                 let instance = &record.instance.container_instance_arn;
                 call.usage().record(call.now(), instance, &report, |arn| {
