@@ -247,8 +247,47 @@ fn placement(nodes: usize, decisions: usize) {
     );
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// How many nice steps the simulated machines run below the server and the prober once every
+/// task runs.
+const FLEET_NICE_STEPS: i32 = 10;
+
+/// The threads that run the simulated machines, and whether they run lowered.
+static FLEET_THREADS: Mutex<(Vec<rustix::process::Pid>, bool)> = Mutex::new((Vec::new(), false));
+
+/// Lowers the priority of the thread `tid` (on Linux a nice value is each thread's own).
+fn lower_priority(tid: rustix::process::Pid) {
+    let lowered = rustix::process::getpriority_process(Some(tid))
+        .map(|nice| (nice + FLEET_NICE_STEPS).min(19))
+        .and_then(|nice| rustix::process::setpriority_process(Some(tid), nice));
+    if let Err(error) = lowered {
+        eprintln!("fleet: could not lower a simulated machine thread's priority: {error}");
+    }
+}
+
+/// Notes a thread of the runtime that runs the simulated machines (lowered at once if they
+/// already are).
+fn fleet_thread_started() {
+    let tid = rustix::thread::gettid();
+    let mut threads = FLEET_THREADS.lock().unwrap_or_else(|p| p.into_inner());
+    if threads.1 {
+        lower_priority(tid);
+    }
+    threads.0.push(tid);
+}
+
+/// From now on the simulated machines run below the server: at rest the API is timed as if
+/// they were the thousand other machines they stand for, whose polls and reports reach the
+/// server but whose own work would not take its cores. (While tasks come up they run at the
+/// same priority, so that neither side is slowed by the simulation more than the other.)
+fn lower_fleet_priority() {
+    let mut threads = FLEET_THREADS.lock().unwrap_or_else(|p| p.into_inner());
+    threads.1 = true;
+    for tid in &threads.0 {
+        lower_priority(*tid);
+    }
+}
+
+fn main() -> Result<()> {
     let cli = match Command::parse() {
         Command::Run(cli) => cli,
         Command::Placement { nodes, decisions } => {
@@ -256,7 +295,15 @@ async fn main() -> Result<()> {
             return Ok(());
         }
     };
-    if cli.services == 0 || cli.tasks % cli.services != 0 {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(fleet_thread_started)
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    if cli.services == 0 || !cli.tasks.is_multiple_of(cli.services) {
         bail!("--tasks must be a multiple of --services");
     }
     let server = Arc::new(Server {
@@ -394,6 +441,7 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let rounds_after = controller_rounds(&server).await?;
+    lower_fleet_priority();
     steady.store(true, Ordering::Relaxed);
     eprintln!("fleet: every task RUNNING; measuring the API at rest for 20 s");
     tokio::time::sleep(Duration::from_secs(20)).await;
