@@ -189,10 +189,17 @@ impl Context {
     /// Runs `work` as the server itself and publishes its writes when it returns: outside a
     /// [`Store::batch`] every write is durable when it returns.
     pub fn as_system<R>(&self, now: f64, work: impl FnOnce(&Call<'_>) -> R) -> R {
-        let changes = Changes::default();
-        let result = self.call(&Caller::system(), now, &changes, work);
-        self.publish(&changes.take());
-        result
+        let changes = self.publishing();
+        self.call(&Caller::system(), now, &changes, work)
+    }
+
+    /// Changes to record writes in, published when dropped however the work ends: writes
+    /// committed before a panic are still read again by the index of tasks and rung.
+    pub fn publishing(&self) -> Publishing<'_> {
+        Publishing {
+            cx: self,
+            changes: Changes::default(),
+        }
     }
 
     /// Tells whom `changes` concern: the index of tasks, then the bells (the agents' by
@@ -202,6 +209,26 @@ impl Context {
             .task_index
             .touched(self.store.as_ref(), &self.decoded, changes.tasks());
         self.wakes.publish(changes, &machines);
+    }
+}
+
+/// See [`Context::publishing`].
+pub struct Publishing<'a> {
+    cx: &'a Context,
+    changes: Changes,
+}
+
+impl std::ops::Deref for Publishing<'_> {
+    type Target = Changes;
+
+    fn deref(&self) -> &Changes {
+        &self.changes
+    }
+}
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        self.cx.publish(&self.changes.take());
     }
 }
 
@@ -588,6 +615,7 @@ impl Call<'_> {
 mod tests {
     use super::*;
     use berth_store::MemoryStore;
+    use std::panic::AssertUnwindSafe;
 
     fn task(id: &str, group: &str) -> Task {
         Task {
@@ -604,6 +632,25 @@ mod tests {
             .iter()
             .map(|t| berth_model::arn::resource_id(&t.value.task_arn).to_string())
             .collect()
+    }
+
+    #[test]
+    fn writes_committed_before_a_panic_are_published() {
+        let cx = Context::new(Arc::new(MemoryStore::new()), Arns::new("r", "1"));
+        cx.as_system(0.0, |call| {
+            assert!(call.cluster_tasks("c").unwrap().is_empty());
+        });
+        let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            cx.as_system(0.0, |call| {
+                call.insert(Collection::Tasks, "t1", "c", &task("t1", "service:web"))
+                    .unwrap();
+                panic!("after the write");
+            })
+        }));
+        assert!(panicked.is_err());
+        cx.as_system(0.0, |call| {
+            assert_eq!(ids(call.cluster_tasks("c").unwrap()), ["t1"]);
+        });
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! and only then is handled: a malformed request is refused before it reaches the writer,
 //! and a handler is a plain function of a [`Call`] and its request.
 
-use crate::call::{Call, Caller, Changes, Context};
+use crate::call::{Call, Caller, Context};
 use berth_aws::query::Params;
 use berth_aws::{AwsError, ServiceSpec};
 use serde_json::Value;
@@ -247,9 +247,7 @@ impl Registry {
             )
         })?;
         let prepared = action.prepare(input)?;
-        let changes = Changes::default();
-        let answer = cx.call(caller, now, &changes, |call| prepared(call));
-        cx.publish(&changes.take());
-        answer
+        let changes = cx.publishing();
+        cx.call(caller, now, &changes, |call| prepared(call))
     }
 }

@@ -10,7 +10,7 @@
 //! The handlers of a batch run one at a time inside its open transaction, so one slow write
 //! handler (one that reads a long history) delays the others in its batch.
 
-use crate::call::{Caller, Changes, Context};
+use crate::call::{Caller, Context};
 use crate::registry::{Output, Prepared};
 use berth_aws::AwsError;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -98,7 +98,7 @@ fn run_writes(queue: &WriteQueue) {
             let take = state.waiting.len().min(MAX_BATCH);
             state.waiting.drain(..take).collect()
         };
-        let changes = Changes::default();
+        let changes = cx.publishing();
         let mut answers = Vec::with_capacity(writes.len());
         let started = Instant::now();
         let committed = cx.store().batch(&mut || {
@@ -125,7 +125,7 @@ fn run_writes(queue: &WriteQueue) {
         }
         // Published also when the commit failed: readers within the batch may have brought
         // what it wrote into the index of tasks, which then reads those tasks again.
-        cx.publish(&changes.take());
+        drop(changes);
         if let Err(e) = &committed {
             tracing::error!(error = %e, "a batch of writes failed to commit");
         }
