@@ -287,11 +287,6 @@ impl Call<'_> {
         &self.cx.presence
     }
 
-    /// How many times a published write (or the data plane) concerned the controller.
-    pub fn controller_generation(&self) -> u64 {
-        self.cx.wakes.controller_generation()
-    }
-
     pub fn output_requests(&self) -> &Arc<OutputRequests> {
         &self.cx.output_requests
     }

@@ -84,6 +84,11 @@ impl Presence {
         now - self.agents().started_at <= lost_after as f64
     }
 
+    /// Forgets a deregistered instance: one registered again under its id starts afresh.
+    pub fn forget(&self, instance_id: &str) {
+        self.agents().by_instance.remove(instance_id);
+    }
+
     /// Records that the loss of the agent of `instance_id` is being told; returns false
     /// when it already was since it was last heard from.
     pub fn tell_lost(&self, instance_id: &str) -> bool {

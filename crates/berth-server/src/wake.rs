@@ -5,9 +5,8 @@
 //! burst of writes to one machine's tasks leaves every other agent asleep.
 
 use berth_store::Collection;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::{watch, Notify};
 
 /// What a call or a batch of calls wrote: each (collection, scope) once.
@@ -46,6 +45,27 @@ impl ChangeSet {
 
     fn collections(&self) -> impl Iterator<Item = Collection> + '_ {
         self.written.iter().map(|(collection, _)| *collection)
+    }
+
+    /// The clusters whose own records concerning the controller were written (services,
+    /// instances, tasks: kept under their cluster), and whether anything concerning every
+    /// cluster was (clusters, task definitions, secrets, firings).
+    fn controller_scopes(&self) -> (BTreeSet<&str>, bool) {
+        let mut clusters = BTreeSet::new();
+        let mut every = false;
+        for (collection, scope) in &self.written {
+            match collection {
+                Collection::Services | Collection::ContainerInstances | Collection::Tasks => {
+                    clusters.insert(scope.as_str());
+                }
+                Collection::Clusters
+                | Collection::TaskDefinitions
+                | Collection::SecretChanges
+                | Collection::ScheduledFirings => every = true,
+                _ => {}
+            }
+        }
+        (clusters, every)
     }
 
     /// Whether the controller must look again: it reconciles clusters, services, task
@@ -95,13 +115,27 @@ pub struct Machines {
     pub clusters: BTreeSet<String>,
 }
 
+/// Where the controller stands with a cluster: the sequence numbers of the last publication
+/// (or move of the data plane) that concerned every cluster, and of the last that concerned
+/// this one. A cluster's round may be skipped only while it stays the same, so a write to one
+/// cluster makes no other cluster's round look again.
+pub type Generation = (u64, u64);
+
+#[derive(Default)]
+struct Generations {
+    /// Grows with every publication that concerned the controller; never reused, so that a
+    /// cluster deleted and created again does not come back to a generation seen before.
+    sequence: u64,
+    every: u64,
+    by_cluster: HashMap<String, u64>,
+}
+
 /// The bells: one per concern (see the module's docs).
 #[derive(Default)]
 pub struct Wakes {
     controller: Notify,
-    /// Counts what concerned the controller: writes it reconciles, and the data plane's
-    /// moves. A cluster's round may be skipped only while it stays the same.
-    controller_generation: AtomicU64,
+    /// What concerned the controller, by cluster and for every cluster.
+    controller_generations: Mutex<Generations>,
     balancer: Notify,
     /// A counter per machine (by cluster, then instance id) that its agent's polls watch.
     machines: Mutex<HashMap<String, HashMap<String, watch::Sender<u64>>>>,
@@ -117,7 +151,18 @@ impl Wakes {
     /// agent, not a thousand. Call it once the changes are durable.
     pub fn publish(&self, changes: &ChangeSet, machines: &Machines) {
         if changes.concerns_controller() {
-            self.controller_generation.fetch_add(1, Ordering::SeqCst);
+            let (clusters, every) = changes.controller_scopes();
+            {
+                let mut generations = self.generations();
+                generations.sequence += 1;
+                let sequence = generations.sequence;
+                if every {
+                    generations.every = sequence;
+                }
+                for cluster in clusters {
+                    generations.by_cluster.insert(cluster.to_string(), sequence);
+                }
+            }
             self.controller.notify_one();
         }
         if changes.concerns_balancer() {
@@ -139,15 +184,35 @@ impl Wakes {
         }
     }
 
-    /// Wakes the controller without a write: time or the data plane moved something on.
+    fn generations(&self) -> MutexGuard<'_, Generations> {
+        self.controller_generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the controller without a write: time or the data plane moved something on,
+    /// which may concern any cluster.
     pub fn wake_controller(&self) {
-        self.controller_generation.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut generations = self.generations();
+            generations.sequence += 1;
+            generations.every = generations.sequence;
+        }
         self.controller.notify_one();
     }
 
-    /// How many times something concerned the controller so far.
-    pub fn controller_generation(&self) -> u64 {
-        self.controller_generation.load(Ordering::SeqCst)
+    /// Where the controller stands with `cluster`: see [`Generation`].
+    pub fn controller_generation(&self, cluster: &str) -> Generation {
+        let generations = self.generations();
+        let own = generations.by_cluster.get(cluster).copied().unwrap_or(0);
+        (generations.every, own)
+    }
+
+    /// Forgets the generations of clusters other than `clusters` (those deleted).
+    pub fn keep_controller_generations(&self, clusters: &HashSet<&str>) {
+        self.generations()
+            .by_cluster
+            .retain(|cluster, _| clusters.contains(cluster.as_str()));
     }
 
     /// Resolves at the controller's next wake-up (at once if one came since the last).
@@ -162,13 +227,63 @@ impl Wakes {
 
     /// A watch that changes whenever a write to the tasks placed on `instance_id` of
     /// `cluster` (before or after the write) is published.
-    pub fn machine(&self, cluster: &str, instance_id: &str) -> watch::Receiver<u64> {
-        self.machines()
+    pub fn machine(self: &Arc<Self>, cluster: &str, instance_id: &str) -> MachineBell {
+        let receiver = self
+            .machines()
             .entry(cluster.to_string())
             .or_default()
             .entry(instance_id.to_string())
             .or_insert_with(|| watch::channel(0).0)
-            .subscribe()
+            .subscribe();
+        MachineBell {
+            receiver,
+            wakes: Arc::clone(self),
+            cluster: cluster.to_string(),
+            instance_id: instance_id.to_string(),
+        }
+    }
+}
+
+/// A poll's watch on its machine's bell (see [`Wakes::machine`]). The bell goes with its
+/// last watcher, so that machines deregistered or gone leave nothing behind.
+pub struct MachineBell {
+    receiver: watch::Receiver<u64>,
+    wakes: Arc<Wakes>,
+    cluster: String,
+    instance_id: String,
+}
+
+impl std::ops::Deref for MachineBell {
+    type Target = watch::Receiver<u64>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.receiver
+    }
+}
+
+impl std::ops::DerefMut for MachineBell {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.receiver
+    }
+}
+
+impl Drop for MachineBell {
+    fn drop(&mut self) {
+        // Watchers subscribe under the same lock: none can come between the count and the
+        // removal.
+        let mut bells = self.wakes.machines();
+        let Some(cluster) = bells.get_mut(&self.cluster) else {
+            return;
+        };
+        if cluster
+            .get(&self.instance_id)
+            .is_some_and(|bell| bell.receiver_count() == 1)
+        {
+            cluster.remove(&self.instance_id);
+            if cluster.is_empty() {
+                bells.remove(&self.cluster);
+            }
+        }
     }
 }
 
@@ -196,6 +311,44 @@ mod tests {
     }
 
     #[test]
+    fn a_clusters_generation_moves_with_its_own_writes_and_those_concerning_every_cluster() {
+        let wakes = Wakes::default();
+        let none = Machines::default();
+        let (prod, dev) = (
+            wakes.controller_generation("prod"),
+            wakes.controller_generation("dev"),
+        );
+        wakes.publish(&changes(&[(Collection::Tasks, "prod")]), &none);
+        assert_ne!(wakes.controller_generation("prod"), prod);
+        assert_eq!(wakes.controller_generation("dev"), dev);
+        let prod = wakes.controller_generation("prod");
+        wakes.publish(&changes(&[(Collection::Listeners, "arn:lb")]), &none);
+        assert_eq!(
+            wakes.controller_generation("prod"),
+            prod,
+            "not the controller's"
+        );
+        for moved in [
+            Box::new(|| wakes.publish(&changes(&[(Collection::TaskDefinitions, "")]), &none))
+                as Box<dyn Fn()>,
+            Box::new(|| wakes.wake_controller()),
+        ] {
+            let (prod, dev) = (
+                wakes.controller_generation("prod"),
+                wakes.controller_generation("dev"),
+            );
+            moved();
+            assert_ne!(wakes.controller_generation("prod"), prod);
+            assert_ne!(wakes.controller_generation("dev"), dev);
+        }
+        // Forgotten and written again, a cluster does not come back to where it was.
+        let prod = wakes.controller_generation("prod");
+        wakes.keep_controller_generations(&HashSet::new());
+        wakes.publish(&changes(&[(Collection::Services, "prod")]), &none);
+        assert_ne!(wakes.controller_generation("prod"), prod);
+    }
+
+    #[test]
     fn each_write_concerns_its_own_sleepers() {
         let task = changes(&[(Collection::Tasks, "prod")]);
         assert!(task.concerns_controller() && task.concerns_balancer());
@@ -215,7 +368,7 @@ mod tests {
 
     #[test]
     fn publishing_rings_only_the_bells_concerned() {
-        let wakes = Wakes::default();
+        let wakes = Arc::new(Wakes::default());
         let mut a = wakes.machine("prod", "i-a");
         let mut b = wakes.machine("prod", "i-b");
         let dev = wakes.machine("dev", "i-c");
@@ -243,5 +396,18 @@ mod tests {
         assert!(a.has_changed().unwrap() && b.has_changed().unwrap());
         assert!(!dev.has_changed().unwrap());
         b.mark_unchanged();
+
+        let again = wakes.machine("prod", "i-a");
+        drop(a);
+        assert!(
+            wakes.machines()["prod"].contains_key("i-a"),
+            "still watched"
+        );
+        drop((again, b));
+        drop(dev);
+        assert!(
+            wakes.machines().is_empty(),
+            "each bell goes with its last watcher"
+        );
     }
 }

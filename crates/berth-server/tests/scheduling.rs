@@ -384,6 +384,7 @@ fn a_service_reaches_steady_state_on_a_registered_instance() {
 #[test]
 fn a_round_over_a_cluster_where_nothing_changed_is_skipped_until_something_does() {
     let mut cluster = steady_web(2, json!({}));
+    cluster.ecs("CreateCluster", json!({"clusterName": "other"}));
     cluster.controller_round();
     let count = |cluster: &Cluster| {
         cluster.ecs("ListTasks", json!({}))["taskArns"]
@@ -415,6 +416,18 @@ fn a_round_over_a_cluster_where_nothing_changed_is_skipped_until_something_does(
         count(&cluster),
         2,
         "skipped: nothing it reconciles was published"
+    );
+
+    // A write to another cluster concerns that cluster's round alone.
+    cluster.ecs(
+        "CreateService",
+        json!({"cluster": "other", "serviceName": "api", "taskDefinition": "web", "desiredCount": 1}),
+    );
+    cluster.controller_round();
+    assert_eq!(
+        count(&cluster),
+        2,
+        "skipped: the write was to another cluster"
     );
 
     // A machine that goes silent changes what the round sees: it looks again.

@@ -224,6 +224,10 @@ impl TaskIndex {
                     .instances
                     .insert((cluster.to_string(), instance.to_string()));
             }
+            // A cluster left with no tasks (deleted, say) is read again if ever asked for.
+            if tasks.entries.is_empty() && state.touched.is_empty() {
+                clusters.remove(cluster);
+            }
         }
         touched
     }
@@ -502,6 +506,19 @@ mod tests {
             .find(|t| t.value.task_arn.ends_with(&format!("/{key}")))
             .map(|t| t.value.last_status)
             .unwrap()
+    }
+
+    #[test]
+    fn a_cluster_left_without_tasks_is_dropped_from_the_index() {
+        let store = MemoryStore::new();
+        task(&store, "t1", Some("i-a"), "service:web", "RUNNING");
+        let (index, decoded) = (TaskIndex::default(), Decoded::default());
+        assert_eq!(keys(index.all(&store, &decoded, "c").unwrap()), ["t1"]);
+        let t1 = store.get(Collection::Tasks, "t1").unwrap().unwrap();
+        store.delete(Collection::Tasks, "t1", t1.version).unwrap();
+        index.touched(&store, &decoded, [("c", "t1")]);
+        assert!(index.clusters().is_empty());
+        assert!(index.all(&store, &decoded, "c").unwrap().is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::data_plane::TargetState;
 use crate::ecs::container_instances::InstanceRecord;
 use crate::ecs::tasks::{self, new_task, request_stop, Launch};
 use crate::ecs::{events, names, services, task_definitions, view};
+use crate::wake::Generation;
 use berth_model::agent;
 use berth_model::arn::resource_id;
 use berth_model::resources::{Cluster, Service, Task, TaskDefinition};
@@ -18,7 +19,7 @@ use berth_reconcile::placement;
 use berth_reconcile::{self as reconcile, Action, Settings, StopReason};
 use berth_store::Collection;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -39,24 +40,33 @@ pub fn run_round(
     seed: Option<u64>,
     rounds: &Rounds,
 ) -> Result<bool, ApiError> {
-    // Read before anything else: a write published after it makes the next round look.
-    let generation = cx.wakes().controller_generation();
     let clusters = cx.as_system(now, |call| call.list::<Cluster>(Collection::Clusters, None))?;
+    let active: HashSet<&str> = clusters
+        .iter()
+        .filter(|c| c.status == ClusterStatus::Active)
+        .map(|c| c.cluster_name.as_str())
+        .collect();
+    rounds.keep(&active);
+    cx.wakes().keep_controller_generations(&active);
     let mut changed = false;
-    for cluster in clusters {
-        if cluster.status == ClusterStatus::Active {
-            changed |= cx.as_system(now, |call| {
-                let round = Round {
-                    cluster: &cluster.cluster_name,
-                    lost_after: agent::lost_after(&cluster.tags),
-                    settings,
-                    seed: seed.unwrap_or_else(|| call.ids().seed()),
-                    generation,
-                    rounds,
-                };
-                reconcile_cluster(call, &round)
-            })?;
-        }
+    for cluster in clusters
+        .iter()
+        .filter(|c| c.status == ClusterStatus::Active)
+    {
+        // Read before anything of the cluster: a write published after it makes the next
+        // round look.
+        let generation = cx.wakes().controller_generation(&cluster.cluster_name);
+        changed |= cx.as_system(now, |call| {
+            let round = Round {
+                cluster: &cluster.cluster_name,
+                lost_after: agent::lost_after(&cluster.tags),
+                settings,
+                seed: seed.unwrap_or_else(|| call.ids().seed()),
+                generation,
+                rounds,
+            };
+            reconcile_cluster(call, &round)
+        })?;
     }
     Ok(changed)
 }
@@ -74,8 +84,8 @@ pub struct Rounds(Mutex<HashMap<String, Quiet>>);
 /// A cluster whose last round wrote nothing.
 #[derive(Debug)]
 struct Quiet {
-    /// The controller's generation when that round began.
-    generation: u64,
+    /// The controller's generation for the cluster when that round began.
+    generation: Generation,
     instances: Vec<placement::Instance>,
     /// When time alone may change its decisions (`None`: never).
     until: Option<f64>,
@@ -86,10 +96,16 @@ impl Rounds {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Forgets the clusters other than `clusters` (those deleted).
+    fn keep(&self, clusters: &HashSet<&str>) {
+        self.clusters()
+            .retain(|cluster, _| clusters.contains(cluster.as_str()));
+    }
+
     fn still_quiet(
         &self,
         cluster: &str,
-        generation: u64,
+        generation: Generation,
         instances: &[placement::Instance],
         now: f64,
     ) -> bool {
@@ -107,7 +123,7 @@ struct Round<'r> {
     lost_after: u64,
     settings: &'r Settings,
     seed: u64,
-    generation: u64,
+    generation: Generation,
     rounds: &'r Rounds,
 }
 

@@ -495,6 +495,7 @@ pub fn deregister(
     let lost_after = agent::lost_after(&cluster.tags);
     let mut instance = present(call, &record, lost_after)?;
     call.remove(Collection::ContainerInstances, &id)?;
+    call.presence().forget(&id);
     instance.status = InstanceStatus::Inactive;
     instance.agent_connected = false;
     Ok(json!({"containerInstance": instance}))
