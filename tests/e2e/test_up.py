@@ -85,8 +85,9 @@ def test_up_deploys_the_example_behind_the_load_balancer_and_a_restart_keeps_wha
             assert unwanted not in output, output
         ecs = boto3_ecs(output)
         assert sorted(ecs.list_tasks(serviceName="hello")["taskArns"]) == before
-        # The load balancer checks its targets afresh after a restart before it sends them traffic.
-        wait_for(lambda: get(lb_port), "the load balancer to pass its first checks again",
+        # The load balancer checks the targets it held before the restart once before it sends
+        # them traffic again.
+        wait_for(lambda: get(lb_port), "the load balancer to pass its first check again",
                  lambda answer: answer == (200, "hello from berth"), timeout=30, interval=0.5)
     finally:
         stop(up)

@@ -55,10 +55,10 @@ pub struct Target {
 }
 
 impl Target {
-    fn new(addr: SocketAddr, group_counts: Arc<Counts>) -> Self {
+    fn new(addr: SocketAddr, group_counts: Arc<Counts>, health: Tracker) -> Self {
         Self {
             addr,
-            health: Mutex::new(Tracker::default()),
+            health: Mutex::new(health),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
             counts: Counts::default(),
@@ -228,6 +228,24 @@ impl TargetGroup {
         self: &Arc<Self>,
         desired: impl IntoIterator<Item = SocketAddr>,
     ) -> TargetChanges {
+        self.reset(desired, Tracker::default)
+    }
+
+    /// [`TargetGroup::reset_targets`] for the first time after the balancer restarted: the
+    /// targets wanted are those it held before, each healthy again at its first passing
+    /// check ([`Tracker::recovered`]).
+    pub fn reset_recovered_targets(
+        self: &Arc<Self>,
+        desired: impl IntoIterator<Item = SocketAddr>,
+    ) -> TargetChanges {
+        self.reset(desired, Tracker::recovered)
+    }
+
+    fn reset(
+        self: &Arc<Self>,
+        desired: impl IntoIterator<Item = SocketAddr>,
+        health: fn() -> Tracker,
+    ) -> TargetChanges {
         // Collected before the lock is taken, so that the caller's iterator may read the group.
         let desired: Vec<SocketAddr> = desired.into_iter().collect();
         let deadline = Instant::now() + self.settings().deregistration_delay;
@@ -254,7 +272,7 @@ impl TargetGroup {
             changes
                 .added
                 .iter()
-                .map(|&addr| Arc::new(Target::new(addr, Arc::clone(&self.counts)))),
+                .map(|&addr| Arc::new(Target::new(addr, Arc::clone(&self.counts), health()))),
         );
         drop(targets);
         for target in leaving {

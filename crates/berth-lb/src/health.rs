@@ -99,6 +99,9 @@ pub struct Tracker {
     failures: u32,
     /// ALB's reason code for a state other than healthy.
     pub reason: Option<&'static str>,
+    /// Registered again after the balancer restarted, having served before: one pass makes
+    /// it healthy (see [`Tracker::recovered`]).
+    recovered: bool,
 }
 
 impl Default for Tracker {
@@ -108,11 +111,23 @@ impl Default for Tracker {
             passes: 0,
             failures: 0,
             reason: Some("Elb.InitialHealthChecking"),
+            recovered: false,
         }
     }
 }
 
 impl Tracker {
+    /// A target the balancer held before it restarted (its task still runs): `initial`
+    /// like any other, but healthy again at its first passing check instead of after the
+    /// healthy threshold's, so that a restart of the server costs its services one check,
+    /// not threshold × interval of refused requests. A failure makes it an ordinary target.
+    pub fn recovered() -> Self {
+        Self {
+            recovered: true,
+            ..Self::default()
+        }
+    }
+
     /// Moves the state by one probe's outcome; true when the state changed.
     pub fn observe(&mut self, outcome: Outcome, check: &HealthCheck) -> bool {
         let before = self.state;
@@ -127,7 +142,8 @@ impl Tracker {
         if outcome == Outcome::Passed {
             self.passes += 1;
             self.failures = 0;
-            if self.passes >= check.healthy_threshold {
+            if self.passes >= check.healthy_threshold || self.recovered {
+                self.recovered = false;
                 self.state = State::Healthy;
                 self.reason = None;
             }
@@ -135,6 +151,7 @@ impl Tracker {
         }
         self.failures += 1;
         self.passes = 0;
+        self.recovered = false;
         // A target that never passed leaves `initial` as soon as it fails enough; a healthy
         // one needs the unhealthy threshold too.
         if self.failures >= check.unhealthy_threshold {
@@ -163,6 +180,31 @@ mod tests {
             unhealthy_threshold: unhealthy,
             ..HealthCheck::default()
         }
+    }
+
+    #[test]
+    fn a_recovered_target_is_healthy_at_its_first_pass_unless_it_failed_first() {
+        let c = check(5, 2);
+        let mut t = Tracker::recovered();
+        assert_eq!(
+            (t.state, t.reason),
+            (State::Initial, Some("Elb.InitialHealthChecking"))
+        );
+        assert!(t.observe(Outcome::Passed, &c));
+        assert_eq!(t.state, State::Healthy);
+
+        let mut t = Tracker::recovered();
+        t.observe(Outcome::Timeout, &c);
+        for _ in 0..4 {
+            t.observe(Outcome::Passed, &c);
+        }
+        assert_eq!(
+            t.state,
+            State::Initial,
+            "an ordinary target after a failure"
+        );
+        t.observe(Outcome::Passed, &c);
+        assert_eq!(t.state, State::Healthy);
     }
 
     #[test]

@@ -206,6 +206,9 @@ struct Live {
     groups: HashMap<String, Group>,
     /// The proxy threads every listener serves on, started with the first listener.
     workers: Option<Workers>,
+    /// Whether the groups were synced since the server started: the targets of the first
+    /// sync are those the balancer served before its restart.
+    synced: bool,
 }
 
 /// The running data plane, owned by the server.
@@ -481,9 +484,12 @@ fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify
         if group.group.settings() != wanted {
             group.group.set_settings(wanted);
         }
-        let changes = group
-            .group
-            .reset_targets(desired.remove(&tg.target_group_arn).unwrap_or_default());
+        let targets = desired.remove(&tg.target_group_arn).unwrap_or_default();
+        let changes = if live.synced {
+            group.group.reset_targets(targets)
+        } else {
+            group.group.reset_recovered_targets(targets)
+        };
         for addr in &changes.added {
             if let Some(owner) = config
                 .service_targets
@@ -500,6 +506,7 @@ fn sync_groups(live: &mut Live, config: &Config, moved: &Arc<tokio::sync::Notify
             }
         }
     }
+    live.synced = true;
     registered
 }
 
@@ -773,6 +780,43 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         tg
+    }
+
+    #[tokio::test]
+    async fn targets_held_before_a_restart_are_healthy_again_at_their_first_pass() {
+        let balancer = Balancer::new(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut config = Config {
+            listeners: Vec::new(),
+            rules: Vec::new(),
+            target_groups: vec![target_group(80, &[("127.0.0.1", Some(1))])],
+            service_targets: Vec::new(),
+            certificates: HashMap::new(),
+            idle_timeouts: HashMap::new(),
+        };
+        // The first sync since the server started registers what it served before.
+        balancer.apply(&config);
+        config.target_groups[0].targets.push(Target {
+            id: "127.0.0.1".into(),
+            port: Some(2),
+            availability_zone: None,
+        });
+        balancer.apply(&config);
+        // Nothing awaited since: the group's checker has not run, the outcomes are these.
+        let group = Arc::clone(&balancer.live().groups["tg-80"].group);
+        for target in group.to_check() {
+            group.record(&target, berth_lb::health::Outcome::Passed);
+        }
+        let mut health: Vec<(u16, State)> = group
+            .health()
+            .into_iter()
+            .map(|(addr, state, _)| (addr.port(), state))
+            .collect();
+        health.sort_by_key(|(port, _)| *port);
+        assert_eq!(
+            health,
+            [(1, State::Healthy), (2, State::Initial)],
+            "a target registered since needs the healthy threshold's passes"
+        );
     }
 
     #[test]
