@@ -29,12 +29,21 @@ pub fn cursor_page(
     let start = after.map_or(0, |after| {
         items.partition_point(|item| order(item, after) != std::cmp::Ordering::Greater)
     });
-    let end = start.saturating_add(size).min(items.len());
-    let next = (end < items.len() && end > start).then(|| encode_cursor(&items[end - 1]));
-    (
-        items.into_iter().skip(start).take(end - start).collect(),
-        next,
-    )
+    let following = items.into_iter().skip(start).take(size.saturating_add(1));
+    cursor_page_of(following.collect(), size)
+}
+
+/// A page of `size` items from `following`, the items after the cursor in order and at most
+/// `size + 1` of them (the one more says whether a page follows), and the cursor of the page
+/// after it, if any: for a caller that finds the items itself and stops once it has enough.
+pub fn cursor_page_of(mut following: Vec<String>, size: usize) -> (Vec<String>, Option<String>) {
+    let more = following.len() > size;
+    following.truncate(size);
+    let next = following
+        .last()
+        .filter(|_| more)
+        .map(|last| encode_cursor(last));
+    (following, next)
 }
 
 /// The token of the page that starts at `offset`.

@@ -14,23 +14,58 @@ pub fn page_by(
     default_limit: usize,
     order: impl Fn(&str, &str) -> Ordering,
 ) -> Result<(Vec<String>, Option<String>), ApiError> {
-    let limit = match request.max_results {
-        None => default_limit,
-        Some(n) if (1..=100).contains(&n) => n as usize,
-        Some(n) => {
-            return Err(ApiError::invalid(format!(
-                "maxResults: must be between 1 and 100, got {n}"
-            )))
-        }
-    };
-    let after = match request.next_token.as_deref() {
-        None | Some("") => None,
-        Some(token) => Some(
-            paging::decode_cursor(token)
-                .ok_or_else(|| ApiError::invalid("nextToken: the token is invalid or expired"))?,
-        ),
-    };
-    Ok(paging::cursor_page(items, after.as_deref(), limit, order))
+    let window = Window::of(request, default_limit)?;
+    Ok(paging::cursor_page(
+        items,
+        window.after.as_deref(),
+        window.limit,
+        order,
+    ))
+}
+
+/// What a request asks of a page: how many items at most, and the item its token names (the
+/// page starts after it).
+pub struct Window {
+    pub limit: usize,
+    pub after: Option<String>,
+}
+
+impl Window {
+    pub fn of(request: &Pagination, default_limit: usize) -> Result<Window, ApiError> {
+        let limit = match request.max_results {
+            None => default_limit,
+            Some(n) if (1..=100).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(ApiError::invalid(format!(
+                    "maxResults: must be between 1 and 100, got {n}"
+                )))
+            }
+        };
+        let after =
+            match request.next_token.as_deref() {
+                None | Some("") => None,
+                Some(token) => Some(paging::decode_cursor(token).ok_or_else(|| {
+                    ApiError::invalid("nextToken: the token is invalid or expired")
+                })?),
+            };
+        Ok(Window { limit, after })
+    }
+
+    /// The page of `items` (in the order of their text) that the window shows, and the token
+    /// of the next: each item is looked at only until the page is full, and only the page's
+    /// items are copied.
+    pub fn page<'i>(
+        &self,
+        items: impl IntoIterator<Item = &'i str>,
+    ) -> (Vec<String>, Option<String>) {
+        let following = items
+            .into_iter()
+            .filter(|item| self.after.as_deref().is_none_or(|after| *item > after))
+            .take(self.limit + 1)
+            .map(str::to_string)
+            .collect();
+        paging::cursor_page_of(following, self.limit)
+    }
 }
 
 /// [`page_by`] over items in the order of their text: ARNs of one cluster and kind (their
@@ -62,8 +97,15 @@ mod tests {
                 let mut seen = Vec::new();
                 let mut token = None;
                 loop {
-                    let (page, next) =
-                        page(items.clone(), &request(Some(size), token.as_deref()), 100).unwrap();
+                    let asked = request(Some(size), token.as_deref());
+                    let (page, next) = page(items.clone(), &asked, 100).unwrap();
+                    assert_eq!(
+                        Window::of(&asked, 100)
+                            .unwrap()
+                            .page(items.iter().map(String::as_str)),
+                        (page.clone(), next.clone()),
+                        "a window's page is the same page"
+                    );
                     assert!(page.len() <= size as usize);
                     seen.extend(page);
                     match next {

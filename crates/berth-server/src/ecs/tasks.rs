@@ -322,35 +322,41 @@ pub fn list(call: &Call<'_>, request: &ListTasks) -> Result<Value, ApiError> {
         Some(group) => call.tasks_in_group(&cluster.cluster_name, group)?,
         None => call.cluster_tasks(&cluster.cluster_name)?,
     };
-    let arns: Vec<String> = candidates
-        .iter()
-        .map(|t| &t.value)
-        .filter(|t| match desired {
-            // ECS has no PENDING desired status of its own; it lists tasks not yet running.
-            "PENDING" => {
-                t.desired_status == TaskStatus::Running && t.last_status != TaskStatus::Running
-            }
-            "STOPPED" => t.desired_status == TaskStatus::Stopped,
-            _ => t.desired_status == TaskStatus::Running,
-        })
-        .filter(|t| group.as_ref().is_none_or(|g| &t.group == g))
-        .filter(|t| {
-            request.family.as_ref().is_none_or(|family| {
-                task_definition_ref_family(&t.task_definition_arn).as_deref() == Some(family)
+    let window = pagination::Window::of(&request.page, 100)?;
+    // In ARN order: the page starts after the token's task without looking at those before,
+    // and ends once it is full.
+    let start = window.after.as_deref().map_or(0, |after| {
+        candidates.partition_point(|t| t.value.task_arn.as_str() <= after)
+    });
+    let (page, next) = window.page(
+        candidates[start..]
+            .iter()
+            .map(|t| &t.value)
+            .filter(|t| match desired {
+                // ECS has no PENDING desired status of its own; it lists tasks not yet running.
+                "PENDING" => {
+                    t.desired_status == TaskStatus::Running && t.last_status != TaskStatus::Running
+                }
+                "STOPPED" => t.desired_status == TaskStatus::Stopped,
+                _ => t.desired_status == TaskStatus::Running,
             })
-        })
-        .filter(|t| request.started_by.is_none() || t.started_by == request.started_by)
-        .filter(|t| request.launch_type.is_none() || t.launch_type == request.launch_type)
-        .filter(|t| {
-            request.container_instance.as_ref().is_none_or(|instance| {
-                t.container_instance_arn
-                    .as_ref()
-                    .is_some_and(|arn| arn.ends_with(instance.as_str()))
+            .filter(|t| group.as_ref().is_none_or(|g| &t.group == g))
+            .filter(|t| {
+                request.family.as_ref().is_none_or(|family| {
+                    task_definition_ref_family(&t.task_definition_arn).as_deref() == Some(family)
+                })
             })
-        })
-        .map(|t| t.task_arn.clone())
-        .collect();
-    let (page, next) = pagination::page(arns, &request.page, 100)?;
+            .filter(|t| request.started_by.is_none() || t.started_by == request.started_by)
+            .filter(|t| request.launch_type.is_none() || t.launch_type == request.launch_type)
+            .filter(|t| {
+                request.container_instance.as_ref().is_none_or(|instance| {
+                    t.container_instance_arn
+                        .as_ref()
+                        .is_some_and(|arn| arn.ends_with(instance.as_str()))
+                })
+            })
+            .map(|t| t.task_arn.as_str()),
+    );
     Ok(json!({"taskArns": page, "nextToken": next}))
 }
 
