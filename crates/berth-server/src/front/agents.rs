@@ -7,7 +7,7 @@
 //! other agent stays asleep. An agent that keeps its set (`keepsUnchanged`) and holds the
 //! current one is answered with its version alone (`unchanged`).
 
-use super::aws::encode;
+use super::aws::{encode, encode_serialized};
 use super::ingest::decode;
 use super::shared::{Front, MAX_BODY_BYTES};
 use crate::ecs::agents;
@@ -24,7 +24,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ pub(super) async fn answer(
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let (status, body) = match run(front, request).await {
-        Ok(value) => (StatusCode::OK, value),
+        Ok(body) => (StatusCode::OK, body),
         Err(error) => {
             // The agent logs the answer too; both say what to do.
             if error.kind == ErrorKind::ServerException {
@@ -61,11 +61,11 @@ pub(super) async fn answer(
             (
                 StatusCode::from_u16(error.kind.status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                json!({"__type": error.kind.name(), "message": error.message}),
+                encode(&json!({"__type": error.kind.name(), "message": error.message})),
             )
         }
     };
-    let mut response = Response::new(Full::new(encode(&body)));
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -139,7 +139,7 @@ struct PollFacts {
     wait: Duration,
 }
 
-async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, ApiError> {
+async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Bytes, ApiError> {
     let path = request.uri().path().trim_start_matches(PREFIX).to_string();
     if request.method() != hyper::Method::POST {
         return Err(ApiError::new(
@@ -153,7 +153,7 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
             let register: RegisterRequest = body(request, MAX_BODY_BYTES).await?;
             let response =
                 blocking(front, move |call| agents::register(call, &register, &key)).await?;
-            Ok(serde_json::to_value(response).expect("response serializes"))
+            Ok(encode_serialized(&response))
         }
         "poll" => {
             // Decoded on the blocking pool with the rest of the poll's first step: a poll's
@@ -223,7 +223,7 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                     () = tokio::time::sleep_until(deadline) => break,
                 }
             }
-            Ok(serde_json::to_value(current).expect("response serializes"))
+            Ok(encode_serialized(&current))
         }
         "usage" => {
             let body = bytes(request, MAX_BODY_BYTES).await?;
@@ -236,12 +236,12 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                 })
             })
             .await?;
-            Ok(serde_json::to_value(UsageResponse { kept }).expect("response serializes"))
+            Ok(encode_serialized(&UsageResponse { kept }))
         }
         "logs" => {
             let shipment = bytes(request, MAX_LOGS_BODY_BYTES).await?;
             let kept = front.ingest.submit(shipment, key).await?;
-            Ok(serde_json::to_value(kept).expect("response serializes"))
+            Ok(encode_serialized(&kept))
         }
         "output" => {
             let answer: OutputAnswer = body(request, MAX_OUTPUT_BODY_BYTES).await?;
@@ -256,7 +256,7 @@ async fn run(front: &Arc<Front>, request: Request<Incoming>) -> Result<Value, Ap
                 answer.request_id,
                 answer.result,
             );
-            Ok(json!({ "handed": handed }))
+            Ok(encode(&json!({ "handed": handed })))
         }
         other => Err(ApiError::new(
             ErrorKind::UnknownOperationException,

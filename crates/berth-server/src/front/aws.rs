@@ -429,13 +429,18 @@ thread_local! {
 /// are gone: one allocation per many answers instead of a large one (and the allocator's
 /// consolidation it sets off) per answer.
 pub(super) fn encode(answer: &Value) -> Bytes {
+    encode_serialized(&WithoutNulls(answer))
+}
+
+/// [`encode`] straight from a type that serializes itself (the agent protocol's answers),
+/// without building a [`Value`] first; its `None` members are written as `null`.
+pub(super) fn encode_serialized<T: serde::Serialize>(answer: &T) -> Bytes {
     ANSWERS.with_borrow_mut(|buffer| {
         if buffer.capacity() < ANSWER_ROOM / 16 {
             buffer.reserve(ANSWER_ROOM);
         }
         // Written straight into the buffer (`to_string` would go through `fmt`).
-        serde_json::to_writer((&mut *buffer).writer(), &WithoutNulls(answer))
-            .expect("JSON values serialize");
+        serde_json::to_writer((&mut *buffer).writer(), answer).expect("answers serialize");
         buffer.split().freeze()
     })
 }
