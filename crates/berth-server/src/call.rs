@@ -441,6 +441,19 @@ impl Call<'_> {
             .collect()
     }
 
+    /// Like [`Call::list`], but shared with the decode cache instead of cloned.
+    pub fn list_cached<T: Resource>(
+        &self,
+        collection: Collection,
+        scope: Option<&str>,
+    ) -> Result<Vec<Arc<Cached<T>>>, Fault> {
+        self.store()
+            .list(collection, scope)?
+            .iter()
+            .map(|record| self.cx.decoded.cached(collection, record))
+            .collect()
+    }
+
     pub fn insert<T: Serialize>(
         &self,
         collection: Collection,

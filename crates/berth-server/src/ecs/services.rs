@@ -489,20 +489,25 @@ pub fn describe(call: &Call<'_>, request: &DescribeServices) -> Result<JsonText,
 
 pub fn list(call: &Call<'_>, request: &ListServices) -> Result<Value, ApiError> {
     let cluster = clusters::require_active(call, request.cluster.as_deref())?;
-    let arns: Vec<String> = call
-        .list::<Service>(Collection::Services, Some(&cluster.cluster_name))?
-        .into_iter()
-        .filter(|s| s.status != ServiceStatus::Inactive)
-        .filter(|s| request.launch_type.is_none() || s.launch_type == request.launch_type)
-        .filter(|s| {
-            request
-                .scheduling_strategy
-                .as_ref()
-                .is_none_or(|want| &s.scheduling_strategy == want)
-        })
-        .map(|s| s.service_arn)
-        .collect();
-    let (page, next) = pagination::page(arns, &request.page, 10)?;
+    let window = pagination::Window::of(&request.page, 10)?;
+    // Shared with the decode cache, not copied with their deployments and events: only the
+    // page's ARNs are.
+    let services =
+        call.list_cached::<Service>(Collection::Services, Some(&cluster.cluster_name))?;
+    let (page, next) = window.page(
+        services
+            .iter()
+            .map(|s| &s.value)
+            .filter(|s| s.status != ServiceStatus::Inactive)
+            .filter(|s| request.launch_type.is_none() || s.launch_type == request.launch_type)
+            .filter(|s| {
+                request
+                    .scheduling_strategy
+                    .as_ref()
+                    .is_none_or(|want| &s.scheduling_strategy == want)
+            })
+            .map(|s| s.service_arn.as_str()),
+    );
     Ok(json!({"serviceArns": page, "nextToken": next}))
 }
 
