@@ -219,9 +219,11 @@ fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiErro
     tell_lost_instances(call, &instances, lost_after);
     // From the index kept in memory: a round reads only the tasks written since the last.
     let stored_tasks = forget_old_tasks(call, call.cluster_tasks(cluster)?)?;
-    let stored_services: Vec<Service> = call
-        .list::<Service>(Collection::Services, Some(cluster))?
-        .into_iter()
+    // Shared with the decode cache, not copied with their events each round.
+    let listed = call.list_cached::<Service>(Collection::Services, Some(cluster))?;
+    let stored_services: Vec<&Service> = listed
+        .iter()
+        .map(|s| &s.value)
         .filter(|s| s.status != ServiceStatus::Inactive)
         .collect();
     let mut definitions = Definitions {
@@ -234,7 +236,7 @@ fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiErro
         services: stored_services
             .iter()
             .filter(|s| !s.load_balancers.is_empty())
-            .map(|s| (s.service_name.clone(), s))
+            .map(|s| (s.service_name.clone(), *s))
             .collect(),
         addresses: &addresses,
         modes: HashMap::new(),
@@ -269,7 +271,7 @@ fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiErro
         tasks.push(seen);
     }
     let mut services_view = Vec::new();
-    for service in &stored_services {
+    for service in stored_services.iter().copied() {
         let mut deployments = Vec::new();
         for deployment in &service.deployments {
             let Some(definition) = definitions.get(&deployment.task_definition)? else {
@@ -331,7 +333,10 @@ fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiErro
             cluster,
             lost_after,
             &plan,
-            &stored_services,
+            &stored_services
+                .iter()
+                .map(|s| (s.service_name.as_str(), *s))
+                .collect(),
             &stored_tasks,
             &mut definitions,
             &mut balancing,
@@ -374,7 +379,7 @@ fn carry_out(
     cluster: &str,
     lost_after: u64,
     plan: &reconcile::Plan,
-    stored_services: &[Service],
+    stored_services: &HashMap<&str, &Service>,
     stored_tasks: &[Arc<Cached<Task>>],
     definitions: &mut Definitions<'_, '_>,
     balancing: &mut Balancing<'_>,
@@ -392,8 +397,7 @@ fn carry_out(
                 deployment,
                 instance,
             } => {
-                let Some(stored) = stored_services.iter().find(|s| &s.service_name == service)
-                else {
+                let Some(stored) = stored_services.get(service.as_str()) else {
                     continue;
                 };
                 let Some(definition_arn) = stored
