@@ -135,6 +135,41 @@ impl Cluster {
     }
 }
 
+/// A marked key read again (without the index's lock): its version and task, `None` if it
+/// was deleted.
+struct Reread<'k> {
+    cluster: &'k str,
+    key: &'k str,
+    task: Result<Option<Versioned>, Fault>,
+}
+
+/// A stored task's record version, and the task.
+type Versioned = (i64, Arc<Cached<Task>>);
+
+fn read_again<'k>(
+    store: &dyn Store,
+    decoded: &Decoded,
+    marked: Vec<(&'k str, &'k str)>,
+) -> Vec<Reread<'k>> {
+    marked
+        .into_iter()
+        .map(|(cluster, key)| {
+            let task = store
+                .get(Collection::Tasks, key)
+                .map_err(Fault::from)
+                .and_then(|record| {
+                    record
+                        .map(|record| {
+                            let task = decoded.cached::<Task>(Collection::Tasks, &record)?;
+                            Ok((record.version, task))
+                        })
+                        .transpose()
+                });
+            Reread { cluster, key, task }
+        })
+        .collect()
+}
+
 /// The indexes of every cluster read so far.
 #[derive(Default)]
 pub struct TaskIndex {
@@ -161,42 +196,44 @@ impl TaskIndex {
         written: impl IntoIterator<Item = (&'k str, &'k str)>,
     ) -> Machines {
         let mut touched = Machines::default();
-        let mut to_read = Vec::new();
-        {
-            let mut clusters = self.clusters();
-            for (cluster, key) in written {
-                let Some(state) = clusters.get_mut(cluster) else {
-                    continue;
-                };
-                let Some(tasks) = &state.tasks else {
-                    continue;
-                };
-                if let Some(instance) = tasks.instance_of(key) {
-                    touched
-                        .instances
-                        .insert((cluster.to_string(), instance.to_string()));
-                }
-                state.touched.insert(key.to_string());
-                to_read.push((cluster, key));
-            }
-        }
-        let mut read = Vec::with_capacity(to_read.len());
-        for (cluster, key) in to_read {
-            let task = store
-                .get(Collection::Tasks, key)
-                .map_err(Fault::from)
-                .and_then(|record| {
-                    record
-                        .map(|record| {
-                            let task = decoded.cached::<Task>(Collection::Tasks, &record)?;
-                            Ok((record.version, task))
-                        })
-                        .transpose()
-                });
-            read.push((cluster, key, task));
-        }
+        let marked = self.mark(written, &mut touched);
+        let read = read_again(store, decoded, marked);
+        self.put_in(read, &mut touched);
+        touched
+    }
+
+    /// Marks the written keys of the clusters indexed so far; notes the instances their
+    /// tasks are placed on now.
+    fn mark<'k>(
+        &self,
+        written: impl IntoIterator<Item = (&'k str, &'k str)>,
+        touched: &mut Machines,
+    ) -> Vec<(&'k str, &'k str)> {
         let mut clusters = self.clusters();
-        for (cluster, key, task) in read {
+        let mut marked = Vec::new();
+        for (cluster, key) in written {
+            let Some(state) = clusters.get_mut(cluster) else {
+                continue;
+            };
+            let Some(tasks) = &state.tasks else {
+                continue;
+            };
+            if let Some(instance) = tasks.instance_of(key) {
+                touched
+                    .instances
+                    .insert((cluster.to_string(), instance.to_string()));
+            }
+            state.touched.insert(key.to_string());
+            marked.push((cluster, key));
+        }
+        marked
+    }
+
+    /// Puts in what [`read_again`] read, and notes the instances the tasks are placed on
+    /// after it.
+    fn put_in(&self, read: Vec<Reread<'_>>, touched: &mut Machines) {
+        let mut clusters = self.clusters();
+        for Reread { cluster, key, task } in read {
             let Some(state) = clusters.get_mut(cluster) else {
                 continue;
             };
@@ -229,7 +266,6 @@ impl TaskIndex {
                 clusters.remove(cluster);
             }
         }
-        touched
     }
 
     /// Brings `cluster`'s index up to date and reads from it. The lock is held while records
@@ -301,7 +337,7 @@ impl TaskIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_store::{MemoryStore, StoreError};
+    use berth_store::MemoryStore;
 
     fn task(store: &MemoryStore, key: &str, instance: Option<&str>, group: &str, last: &str) {
         let last_status = match last {
@@ -440,64 +476,6 @@ mod tests {
             .is_empty());
     }
 
-    /// A store that, on its first `get`, runs `between` after reading and before answering:
-    /// what another publisher or a reader does while a publisher reads without the lock.
-    struct Interleaved {
-        inner: Arc<MemoryStore>,
-        between: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-    }
-
-    impl Store for Interleaved {
-        fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError> {
-            let read = self.inner.get(collection, key);
-            let between = self.between.lock().unwrap().take();
-            if let Some(between) = between {
-                between();
-            }
-            read
-        }
-        fn list(
-            &self,
-            collection: Collection,
-            scope: Option<&str>,
-        ) -> Result<Vec<Record>, StoreError> {
-            self.inner.list(collection, scope)
-        }
-        fn insert(
-            &self,
-            collection: Collection,
-            key: &str,
-            scope: &str,
-            doc: &str,
-        ) -> Result<Record, StoreError> {
-            self.inner.insert(collection, key, scope, doc)
-        }
-        fn update(
-            &self,
-            collection: Collection,
-            key: &str,
-            expected_version: i64,
-            doc: &str,
-        ) -> Result<Record, StoreError> {
-            self.inner.update(collection, key, expected_version, doc)
-        }
-        fn delete(
-            &self,
-            collection: Collection,
-            key: &str,
-            expected_version: i64,
-        ) -> Result<(), StoreError> {
-            self.inner.delete(collection, key, expected_version)
-        }
-        fn insert_next_revision(
-            &self,
-            family: &str,
-            build: &mut dyn FnMut(i64) -> String,
-        ) -> Result<Record, StoreError> {
-            self.inner.insert_next_revision(family, build)
-        }
-    }
-
     fn status_of(index: &TaskIndex, store: &dyn Store, decoded: &Decoded, key: &str) -> TaskStatus {
         index
             .all(store, decoded, "c")
@@ -523,66 +501,50 @@ mod tests {
 
     #[test]
     fn a_publisher_never_puts_back_an_older_version_than_a_later_publisher_put() {
-        let store = Arc::new(MemoryStore::new());
+        let store = MemoryStore::new();
         task(&store, "t1", Some("i-a"), "service:web", "PENDING");
-        let (index, decoded) = (Arc::new(TaskIndex::default()), Arc::new(Decoded::default()));
+        let (index, decoded) = (TaskIndex::default(), Decoded::default());
         assert_eq!(
-            status_of(&index, &*store, &decoded, "t1"),
+            status_of(&index, &store, &decoded, "t1"),
             TaskStatus::Pending
         );
         task(&store, "t1", Some("i-a"), "service:web", "RUNNING");
+        let mut touched = Machines::default();
+        let read = read_again(&store, &decoded, index.mark([("c", "t1")], &mut touched));
         // Between this publisher's read (RUNNING) and its putting it in, the task stops and
         // that write is published.
-        let between = {
-            let (store, index, decoded) =
-                (Arc::clone(&store), Arc::clone(&index), Arc::clone(&decoded));
-            move || {
-                task(&store, "t1", Some("i-a"), "service:web", "STOPPED");
-                index.touched(&*store, &decoded, [("c", "t1")]);
-            }
-        };
-        let interleaved = Interleaved {
-            inner: Arc::clone(&store),
-            between: Mutex::new(Some(Box::new(between))),
-        };
-        index.touched(&interleaved, &decoded, [("c", "t1")]);
+        task(&store, "t1", Some("i-a"), "service:web", "STOPPED");
+        index.touched(&store, &decoded, [("c", "t1")]);
+        index.put_in(read, &mut touched);
         assert_eq!(
-            status_of(&index, &*store, &decoded, "t1"),
+            status_of(&index, &store, &decoded, "t1"),
             TaskStatus::Stopped
         );
     }
 
     #[test]
     fn a_reader_while_written_tasks_are_read_again_reads_them_itself() {
-        let store = Arc::new(MemoryStore::new());
+        let store = MemoryStore::new();
         task(&store, "t1", Some("i-a"), "service:web", "RUNNING");
-        let (index, decoded) = (Arc::new(TaskIndex::default()), Arc::new(Decoded::default()));
+        let (index, decoded) = (TaskIndex::default(), Decoded::default());
         assert!(index
-            .on_instance(&*store, &decoded, "c", "i-b")
+            .on_instance(&store, &decoded, "c", "i-b")
             .unwrap()
             .is_empty());
         task(&store, "t2", Some("i-b"), "service:web", "PENDING");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let between = {
-            let (store, index, decoded) =
-                (Arc::clone(&store), Arc::clone(&index), Arc::clone(&decoded));
-            let seen = Arc::clone(&seen);
-            move || {
-                *seen.lock().unwrap() =
-                    keys(index.on_instance(&*store, &decoded, "c", "i-b").unwrap());
-            }
-        };
-        let interleaved = Interleaved {
-            inner: Arc::clone(&store),
-            between: Mutex::new(Some(Box::new(between))),
-        };
-        let touched = index.touched(&interleaved, &decoded, [("c", "t2")]);
-        assert_eq!(*seen.lock().unwrap(), ["t2"], "read by the reader itself");
+        let mut touched = Machines::default();
+        let marked = index.mark([("c", "t2")], &mut touched);
+        assert_eq!(
+            keys(index.on_instance(&store, &decoded, "c", "i-b").unwrap()),
+            ["t2"],
+            "read by the reader itself"
+        );
+        index.put_in(read_again(&store, &decoded, marked), &mut touched);
         assert!(touched
             .instances
             .contains(&("c".to_string(), "i-b".to_string())));
         assert_eq!(
-            keys(index.on_instance(&*store, &decoded, "c", "i-b").unwrap()),
+            keys(index.on_instance(&store, &decoded, "c", "i-b").unwrap()),
             ["t2"]
         );
     }
