@@ -400,28 +400,39 @@ impl Call<'_> {
     fn with_own_writes(
         &self,
         cluster: &str,
-        mut indexed: Vec<Arc<Cached<Task>>>,
+        indexed: Vec<Arc<Cached<Task>>>,
         belongs: impl Fn(&Task) -> bool,
     ) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
         let own = self.changes.tasks_of(cluster);
         if own.is_empty() {
             return Ok(indexed);
         }
-        // Both in key order: the few written tasks are put in place, the list not sorted again.
+        let mut fresh = Vec::with_capacity(own.len());
+        for written in &own {
+            if let Some(task) = self.get_cached::<Task>(Collection::Tasks, written)? {
+                if belongs(&task.value) {
+                    fresh.push(task);
+                }
+            }
+        }
+        // Both in key order: merged in one pass, the list not sorted again.
         fn key(task: &Arc<Cached<Task>>) -> &str {
             berth_model::arn::resource_id(&task.value.task_arn)
         }
         let is_own = |id: &str| own.binary_search_by(|k| k.as_str().cmp(id)).is_ok();
-        indexed.retain(|task| !is_own(key(task)));
-        for written in &own {
-            if let Some(task) = self.get_cached::<Task>(Collection::Tasks, written)? {
-                if belongs(&task.value) {
-                    let at = indexed.partition_point(|t| key(t) < written.as_str());
-                    indexed.insert(at, task);
-                }
+        let mut merged = Vec::with_capacity(indexed.len() + fresh.len());
+        let mut fresh = fresh.into_iter().peekable();
+        for task in indexed {
+            if is_own(key(&task)) {
+                continue;
             }
+            while let Some(written) = fresh.next_if(|f| key(f) < key(&task)) {
+                merged.push(written);
+            }
+            merged.push(task);
         }
-        Ok(indexed)
+        merged.extend(fresh);
+        Ok(merged)
     }
 
     /// Whether a record exists, without decoding it.
