@@ -73,18 +73,8 @@ impl ChangeSet {
     /// fires schedules (a scheduled action or rule put to fire now wakes it through the
     /// index of firings; a rule's own record does not concern it).
     pub fn concerns_controller(&self) -> bool {
-        self.collections().any(|c| {
-            matches!(
-                c,
-                Collection::Clusters
-                    | Collection::Services
-                    | Collection::TaskDefinitions
-                    | Collection::ContainerInstances
-                    | Collection::Tasks
-                    | Collection::SecretChanges
-                    | Collection::ScheduledFirings
-            )
-        })
+        let (clusters, every) = self.controller_scopes();
+        every || !clusters.is_empty()
     }
 
     /// Whether the balancer must look again: its configuration, or the services, instances
@@ -130,6 +120,19 @@ struct Generations {
     by_cluster: HashMap<String, u64>,
 }
 
+impl Generations {
+    /// Moves on what concerned every cluster (if `every`) and each of `clusters`.
+    fn advance<'c>(&mut self, every: bool, clusters: impl IntoIterator<Item = &'c str>) {
+        self.sequence += 1;
+        if every {
+            self.every = self.sequence;
+        }
+        for cluster in clusters {
+            self.by_cluster.insert(cluster.to_string(), self.sequence);
+        }
+    }
+}
+
 /// The bells: one per concern (see the module's docs).
 #[derive(Default)]
 pub struct Wakes {
@@ -152,17 +155,7 @@ impl Wakes {
     pub fn publish(&self, changes: &ChangeSet, machines: &Machines) {
         if changes.concerns_controller() {
             let (clusters, every) = changes.controller_scopes();
-            {
-                let mut generations = self.generations();
-                generations.sequence += 1;
-                let sequence = generations.sequence;
-                if every {
-                    generations.every = sequence;
-                }
-                for cluster in clusters {
-                    generations.by_cluster.insert(cluster.to_string(), sequence);
-                }
-            }
+            self.generations().advance(every, clusters);
             self.controller.notify_one();
         }
         if changes.concerns_balancer() {
@@ -193,11 +186,7 @@ impl Wakes {
     /// Wakes the controller without a write: time or the data plane moved something on,
     /// which may concern any cluster.
     pub fn wake_controller(&self) {
-        {
-            let mut generations = self.generations();
-            generations.sequence += 1;
-            generations.every = generations.sequence;
-        }
+        self.generations().advance(true, []);
         self.controller.notify_one();
     }
 
