@@ -252,7 +252,19 @@ fn placement(nodes: usize, decisions: usize) {
 const FLEET_NICE_STEPS: i32 = 10;
 
 /// The threads that run the simulated machines, and whether they run lowered.
-static FLEET_THREADS: Mutex<(Vec<rustix::process::Pid>, bool)> = Mutex::new((Vec::new(), false));
+struct FleetThreads {
+    running: Vec<rustix::process::Pid>,
+    lowered: bool,
+}
+
+static FLEET_THREADS: Mutex<FleetThreads> = Mutex::new(FleetThreads {
+    running: Vec::new(),
+    lowered: false,
+});
+
+fn fleet_threads() -> std::sync::MutexGuard<'static, FleetThreads> {
+    FLEET_THREADS.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Lowers the priority of the thread `tid` (on Linux a nice value is each thread's own).
 fn lower_priority(tid: rustix::process::Pid) {
@@ -268,11 +280,17 @@ fn lower_priority(tid: rustix::process::Pid) {
 /// already are).
 fn fleet_thread_started() {
     let tid = rustix::thread::gettid();
-    let mut threads = FLEET_THREADS.lock().unwrap_or_else(|p| p.into_inner());
-    if threads.1 {
+    let mut threads = fleet_threads();
+    if threads.lowered {
         lower_priority(tid);
     }
-    threads.0.push(tid);
+    threads.running.push(tid);
+}
+
+/// Forgets a thread that ends, so that its id, once reused, is not lowered.
+fn fleet_thread_stopped() {
+    let tid = rustix::thread::gettid();
+    fleet_threads().running.retain(|running| *running != tid);
 }
 
 /// From now on the simulated machines run below the server: at rest the API is timed as if
@@ -280,9 +298,9 @@ fn fleet_thread_started() {
 /// server but whose own work would not take its cores. (While tasks come up they run at the
 /// same priority, so that neither side is slowed by the simulation more than the other.)
 fn lower_fleet_priority() {
-    let mut threads = FLEET_THREADS.lock().unwrap_or_else(|p| p.into_inner());
-    threads.1 = true;
-    for tid in &threads.0 {
+    let mut threads = fleet_threads();
+    threads.lowered = true;
+    for tid in &threads.running {
         lower_priority(*tid);
     }
 }
@@ -298,6 +316,7 @@ fn main() -> Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_start(fleet_thread_started)
+        .on_thread_stop(fleet_thread_stopped)
         .build()?
         .block_on(run(cli))
 }
