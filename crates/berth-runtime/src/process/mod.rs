@@ -214,9 +214,12 @@ impl ProcessRuntime {
         let exit = match (record.exit.clone(), from_waiter) {
             // Our own waiter saw the exit first-hand. The record may hold another instance's
             // guess instead, written over the real exit when both raced to record it.
-            (_, Some(Some(exit))) | (Some(exit), _) => Some(exit),
-            // Our child, still running (or exiting right now: its waiter will tell).
-            (None, Some(None)) => None,
+            (_, Some(Some(exit))) => Some(exit),
+            // Our child, still running (or exiting right now: its waiter will tell). An exit
+            // in the record before our waiter's is another instance's guess: another
+            // instance cannot reap our child, and it may take it for gone while it exits.
+            (_, Some(None)) => None,
+            (Some(exit), None) => Some(exit),
             (None, None) if proc_alive(record.pid, record.start_ticks) => None,
             (None, None) => {
                 let exit = Exit {
@@ -1049,6 +1052,40 @@ mod tests {
                 Err(RuntimeError::Unsupported(_))
             ));
         }
+    }
+
+    #[tokio::test]
+    async fn another_instances_guess_does_not_end_a_child_before_its_waiter_does() {
+        let state = tempfile::tempdir().unwrap();
+        let runtime = ProcessRuntime::new(
+            RuntimeConfig::scoped("berth.test-run", "process-unit"),
+            state.path(),
+        )
+        .unwrap();
+        let spec = ContainerSpec {
+            entry_point: Some(vec!["/bin/sh".into(), "-c".into(), "sleep 600".into()]),
+            network: Network::Host,
+            ..ContainerSpec::new("guessed", "shell", "none")
+        };
+        let id = runtime.start(&spec).await.unwrap().id;
+        // What another instance writes when it takes the process for gone.
+        let dir = runtime.dir(&id);
+        let mut record = read_record(&dir).unwrap();
+        record.exit = Some(Exit {
+            exit_code: -1,
+            oom_killed: false,
+            finished_at: berth_time::now(),
+            error: Some("a guess".into()),
+        });
+        write_record(&dir, &record).unwrap();
+        let running = runtime.inspect(&id).await.unwrap();
+        // Killed whatever the inspection said, so that a failure leaves no process behind.
+        runtime.signal(&id, &record, libc::SIGKILL);
+        runtime.remove(&id).await.unwrap();
+        assert!(
+            matches!(running.state, ContainerState::Running { .. }),
+            "{running:?}"
+        );
     }
 
     #[test]
