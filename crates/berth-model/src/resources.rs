@@ -475,6 +475,13 @@ impl Task {
         }
         self
     }
+
+    /// The CPU units and MiB of memory it reserves on its instance, as recorded when it
+    /// was created (0 where it recorded none).
+    pub fn reserved(&self) -> (i64, i64) {
+        let read = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
+        (read(&self.cpu), read(&self.memory))
+    }
 }
 
 #[skip_serializing_none]

@@ -114,11 +114,18 @@ impl Service {
     }
 }
 
+/// What a round reconciles: the cluster's instances, and its services and tasks, or some of
+/// them. A view may hold only part of the cluster (the services whose inputs changed, with
+/// their tasks): then `held_elsewhere` says what the tasks left out hold on each instance, so
+/// its placements never overcommit a machine. Services left out must be settled (a round
+/// over them would do nothing): a part's plan is then the whole's.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct View {
     pub instances: Vec<Instance>,
     pub services: Vec<Service>,
     pub tasks: Vec<Task>,
+    /// By instance id: what tasks outside the view hold there.
+    pub held_elsewhere: HashMap<String, Resources>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -265,9 +272,9 @@ fn is_healthy(task: &Task, settings: &Settings, now: f64) -> bool {
         }
 }
 
-/// A placer over the view's instances, less what its tasks hold (a stopping task holds what
-/// it reserved until it is gone): what a round places with, and what a task placed outside
-/// a round (RunTask) is placed with.
+/// A placer over the view's instances, less what its tasks and those held elsewhere hold (a
+/// stopping task holds what it reserved until it is gone): what a round places with, and
+/// what a task placed outside a round (RunTask) is placed with.
 pub fn placer(view: &View) -> Placer {
     let occupants: Vec<Occupant> = view
         .tasks
@@ -281,7 +288,25 @@ pub fn placer(view: &View) -> Placer {
             })
         })
         .collect();
-    Placer::new(&view.instances, &occupants)
+    let instances: Vec<Instance> = view
+        .instances
+        .iter()
+        .map(|instance| {
+            let mut instance = instance.clone();
+            if let Some(held) = view.held_elsewhere.get(&instance.id) {
+                instance.registered.cpu -= held.cpu;
+                instance.registered.memory -= held.memory;
+            }
+            instance
+        })
+        .collect();
+    Placer::new(&instances, &occupants)
+}
+
+/// Whether a task holds resources on its instance (placed and not yet stopped): what
+/// [`View::held_elsewhere`] adds up.
+pub fn holds_resources(task: &Task) -> bool {
+    is_present(task) && task.instance.is_some()
 }
 
 /// The tasks still held on lost instances: given up at once, so a service's replacements
@@ -588,32 +613,52 @@ fn reconcile_service(
 /// when only a change to the view can. Before it, a round over an unchanged view repeats
 /// the last one, so a controller may skip it.
 pub fn next_change_by_time(view: &View, settings: &Settings, now: f64) -> Option<f64> {
-    let turns_healthy = view
-        .tasks
-        .iter()
-        .filter(|t| {
-            t.phase == Phase::Running
-                && t.desired_running
-                && !t.checked_health
-                && t.health != HealthStatus::Unhealthy
-        })
-        .filter_map(|t| Some(t.running_since? + settings.healthy_after));
+    next_changes_by_time(view, settings, now)
+        .into_values()
+        .min_by(f64::total_cmp)
+}
+
+/// [`next_change_by_time`] for each service of `view` (by name; `None` for the tasks of no
+/// service), leaving out those time alone cannot change: what lets a controller skip one
+/// service while it reconciles another.
+pub fn next_changes_by_time<'v>(
+    view: &'v View,
+    settings: &Settings,
+    now: f64,
+) -> HashMap<Option<&'v str>, f64> {
+    let mut changes: HashMap<Option<&str>, f64> = HashMap::new();
+    let mut note = |service: Option<&'v str>, at: f64| {
+        if at > now {
+            let earliest = changes.entry(service).or_insert(at);
+            *earliest = earliest.min(at);
+        }
+    };
     let mut by_service: HashMap<&str, Vec<&Task>> = HashMap::new();
     for task in &view.tasks {
         if let Some(service) = &task.service {
             by_service.entry(service).or_default().push(task);
         }
+        let turns_healthy = task.phase == Phase::Running
+            && task.desired_running
+            && !task.checked_health
+            && task.health != HealthStatus::Unhealthy;
+        if let Some(since) = task.running_since.filter(|_| turns_healthy) {
+            note(task.service.as_deref(), since + settings.healthy_after);
+        }
     }
-    let backoffs_end = view.services.iter().filter_map(|service| {
-        let primary = service.deployments.first()?;
-        let own = by_service.get(service.name.as_str())?;
+    for service in &view.services {
+        let Some(primary) = service.deployments.first() else {
+            continue;
+        };
+        let Some(own) = by_service.get(service.name.as_str()) else {
+            continue;
+        };
         let streak = consecutive_failures(own, &primary.id);
-        backoff_until(own, &primary.id, streak, settings)
-    });
-    turns_healthy
-        .chain(backoffs_end)
-        .filter(|at| *at > now)
-        .min_by(f64::total_cmp)
+        if let Some(at) = backoff_until(own, &primary.id, streak, settings) {
+            note(Some(service.name.as_str()), at);
+        }
+    }
+    changes
 }
 
 fn failed_in(tasks: &[&Task], deployment: &str) -> i64 {

@@ -2,6 +2,7 @@
 //! pass, repeat.
 
 use super::*;
+use placement::BinpackField;
 use proptest::prelude::{
     prop_assert, prop_assert_eq, prop_assume, prop_oneof, proptest, Just, ProptestConfig,
     Strategy as _,
@@ -71,6 +72,7 @@ impl World {
                 instances: vec![instance("i-a", "a"), instance("i-b", "b")],
                 services: vec![service],
                 tasks: vec![],
+                held_elsewhere: HashMap::new(),
             },
             now: 1000.0,
             next_id: 0,
@@ -770,5 +772,208 @@ proptest! {
         let running: BTreeSet<String> = world.processes.keys().cloned().collect();
         prop_assert_eq!(live.len(), desired as usize);
         prop_assert_eq!(running, live);
+    }
+}
+
+/// A cluster of a few crowded machines, several services in every state a round can meet
+/// (rollouts, failures, stopping and lost tasks), and a standalone task waiting: drawn from
+/// `seed`.
+fn crowded_cluster(seed: u64) -> View {
+    let mut rng = Rng::new(seed);
+    let mut pick = |n: u64| rng.below(n) as usize;
+    let instances: Vec<Instance> = (0..1 + pick(4))
+        .map(|i| Instance {
+            id: format!("i-{i}"),
+            registered: Resources {
+                cpu: 512 + 256 * pick(8) as i64,
+                memory: 1024 + 512 * pick(8) as i64,
+            },
+            attributes: [("zone".to_string(), ["a", "b"][pick(2)].to_string())].into(),
+            accepts_tasks: pick(6) != 0,
+            lost: pick(10) == 0,
+        })
+        .collect();
+    let mut services = Vec::new();
+    let mut tasks = Vec::new();
+    for s in 0..1 + pick(5) {
+        let name = format!("s{s}");
+        let mut deployments: Vec<Deployment> = (0..1 + pick(2))
+            .map(|d| Deployment {
+                id: format!("{name}-d{d}"),
+                task_definition: format!("{name}:{d}"),
+                resources: Resources {
+                    cpu: 128 * (1 + pick(4)) as i64,
+                    memory: 256 * (1 + pick(4)) as i64,
+                },
+                rollout: [RolloutState::InProgress, RolloutState::Completed][pick(2)],
+            })
+            .collect();
+        // Half the services are steady: a completed deployment's healthy tasks, as many as
+        // desired, on machines that take tasks (what a round leaves out).
+        let steady = pick(2) == 0;
+        let settled_on: Vec<&Instance> = instances
+            .iter()
+            .filter(|i| i.accepts_tasks && !i.lost)
+            .collect();
+        let count = pick(7);
+        for t in 0..count {
+            let deployment = &deployments[pick(deployments.len() as u64)];
+            let phase = [
+                Phase::Pending,
+                Phase::Running,
+                Phase::Stopping,
+                Phase::Stopped,
+            ][pick(4)];
+            let mut task = Task {
+                id: format!("{name}-t{t}"),
+                service: Some(name.clone()),
+                deployment: Some(deployment.id.clone()),
+                instance: Some(instances[pick(instances.len() as u64)].id.clone()),
+                group: format!("service:{name}"),
+                resources: deployment.resources,
+                desired_running: matches!(phase, Phase::Pending | Phase::Running) && pick(8) != 0,
+                phase,
+                health: [
+                    HealthStatus::Healthy,
+                    HealthStatus::Unhealthy,
+                    HealthStatus::Unknown,
+                ][pick(3)],
+                checked_health: pick(2) == 0,
+                running_since: (phase != Phase::Pending).then_some(990.0 + pick(10) as f64),
+                stopped_at: (phase == Phase::Stopped).then_some(995.0 + pick(5) as f64),
+                failure: (phase == Phase::Stopped && pick(2) == 0).then_some(Failure::Exited),
+            };
+            if steady && !settled_on.is_empty() {
+                task.deployment = Some(deployments[0].id.clone());
+                task.instance = Some(settled_on[pick(settled_on.len() as u64)].id.clone());
+                task.desired_running = true;
+                task.phase = Phase::Running;
+                task.health = HealthStatus::Healthy;
+                task.checked_health = true;
+                task.running_since = Some(990.0);
+                task.stopped_at = None;
+                task.failure = None;
+            }
+            tasks.push(task);
+        }
+        if steady {
+            deployments.truncate(1);
+            deployments[0].rollout = RolloutState::Completed;
+        }
+        services.push(Service {
+            desired_count: if steady && !settled_on.is_empty() {
+                count as i64
+            } else {
+                pick(5) as i64
+            },
+            minimum_healthy_percent: [0, 50, 100][pick(3)],
+            maximum_percent: [100, 150, 200][pick(3)],
+            deployments,
+            strategies: [
+                vec![Strategy::Spread("attribute:zone".into())],
+                vec![Strategy::Binpack(BinpackField::Memory)],
+                vec![Strategy::Random],
+            ][pick(3)]
+            .clone(),
+            constraints: if pick(4) == 0 {
+                vec![Constraint::DistinctInstance]
+            } else {
+                vec![]
+            },
+            circuit_breaker: [None, Some(false), Some(true)][pick(3)],
+            last_completed: Some(format!("{name}:0")),
+            active: steady || pick(8) != 0,
+            name,
+        });
+    }
+    tasks.push(Task {
+        id: "standalone".into(),
+        service: None,
+        deployment: None,
+        instance: None,
+        group: "family:batch".into(),
+        resources: SMALL,
+        desired_running: true,
+        phase: Phase::Pending,
+        health: HealthStatus::Unknown,
+        checked_health: false,
+        running_since: None,
+        stopped_at: None,
+        failure: None,
+    });
+    View {
+        instances,
+        services,
+        tasks,
+        held_elsewhere: HashMap::new(),
+    }
+}
+
+/// Whether an action concerns one of `services`' tasks or starts one of theirs.
+fn concerns(action: &Action, view: &View, services: &BTreeSet<String>) -> bool {
+    let task_of = |id: &String| {
+        view.tasks
+            .iter()
+            .find(|t| &t.id == id)
+            .and_then(|t| t.service.clone())
+    };
+    let service = match action {
+        Action::Start { service, .. } => Some(service.clone()),
+        Action::Assign { task, .. } | Action::Stop { task, .. } | Action::Lose { task } => {
+            task_of(task)
+        }
+    };
+    service.is_some_and(|s| services.contains(&s))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, max_global_rejects: 50_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A round over part of a cluster (settled services and their tasks left out, what those
+    /// hold on each machine given instead) plans exactly what a round over the whole does:
+    /// the same actions, in the same order, and the same reports for the services it holds.
+    #[test]
+    fn a_round_over_a_part_plans_what_a_round_over_the_whole_does(
+        seed in proptest::prelude::any::<u64>(),
+        leave_out in proptest::prelude::any::<u64>(),
+    ) {
+        let settings = Settings::default();
+        let whole = crowded_cluster(seed);
+        let plan = reconcile(&whole, &settings, 1000.0, 11);
+        let all: BTreeSet<String> = whole.services.iter().map(|s| s.name.clone()).collect();
+        let settled: BTreeSet<String> = all
+            .iter()
+            .filter(|name| {
+                let own = BTreeSet::from([(*name).clone()]);
+                !plan.actions.iter().any(|a| concerns(a, &whole, &own))
+            })
+            .enumerate()
+            .filter(|(i, _)| leave_out >> (i % 64) & 1 == 1)
+            .map(|(_, name)| name.clone())
+            .collect();
+        prop_assume!(!settled.is_empty());
+        let mut part = whole.clone();
+        part.services.retain(|s| !settled.contains(&s.name));
+        let (left_out, kept): (Vec<Task>, Vec<Task>) = part
+            .tasks
+            .into_iter()
+            .partition(|t| t.service.as_ref().is_some_and(|s| settled.contains(s)));
+        part.tasks = kept;
+        for task in left_out.iter().filter(|t| holds_resources(t)) {
+            let held = part
+                .held_elsewhere
+                .entry(task.instance.clone().expect("held on an instance"))
+                .or_default();
+            held.cpu += task.resources.cpu;
+            held.memory += task.resources.memory;
+        }
+        let part_plan = reconcile(&part, &settings, 1000.0, 11);
+        prop_assert_eq!(&part_plan.actions, &plan.actions);
+        let reports: Vec<&ServiceReport> = plan
+            .services
+            .iter()
+            .filter(|r| !settled.contains(&r.service))
+            .collect();
+        prop_assert_eq!(part_plan.services.iter().collect::<Vec<_>>(), reports);
     }
 }

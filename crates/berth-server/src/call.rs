@@ -21,6 +21,7 @@ pub use decoded::{Cached, Resource};
 pub use ids::Ids;
 pub use record::{to_doc, to_value, Fault};
 use task_index::TaskIndex;
+pub use task_index::{Outline, Part};
 
 use crate::data_plane::DataPlane;
 use crate::output_requests::OutputRequests;
@@ -37,6 +38,7 @@ use berth_secrets::Vault;
 use berth_store::{Collection, Record, Store, StoreError};
 use decoded::Decoded;
 use serde::Serialize;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Who is calling, as proven by the request signature (or the server itself).
@@ -392,6 +394,50 @@ impl Call<'_> {
                 .task_index
                 .in_group(self.store(), &self.cx.decoded, cluster, group)?;
         self.with_own_writes(cluster, indexed, |task| task.group == group)
+    }
+
+    /// What decides which part of `cluster` a round reads (see `call::task_index`), as
+    /// last published.
+    pub fn tasks_outline(
+        &self,
+        cluster: &str,
+        groups: &[&str],
+        instances: &[&str],
+        stopped_before: f64,
+    ) -> Result<Outline, Fault> {
+        self.cx.task_index.outline(
+            self.store(),
+            &self.cx.decoded,
+            cluster,
+            groups,
+            instances,
+            stopped_before,
+        )
+    }
+
+    /// The tasks of `cluster` in `groups`, on `instances` or on no instance yet, with what its
+    /// other tasks hold on each instance (as [`Call::cluster_tasks`]; this call's own writes
+    /// only ever drop tasks from it, as a round forgetting old tasks does).
+    pub fn cluster_part(
+        &self,
+        cluster: &str,
+        groups: &BTreeSet<String>,
+        instances: &[&str],
+    ) -> Result<Part, Fault> {
+        let mut part =
+            self.cx
+                .task_index
+                .part(self.store(), &self.cx.decoded, cluster, groups, instances)?;
+        let listed: HashSet<String> = part
+            .tasks
+            .iter()
+            .map(|t| berth_model::arn::resource_id(&t.value.task_arn).to_string())
+            .collect();
+        part.tasks = self.with_own_writes(cluster, part.tasks, |task| {
+            groups.contains(&task.group)
+                || listed.contains(berth_model::arn::resource_id(&task.task_arn))
+        })?;
+        Ok(part)
     }
 
     /// `indexed` with the tasks this call wrote in `cluster` read again from the store (where

@@ -33,6 +33,7 @@ pub struct Metrics {
     api_seconds: Family<Labels<2>, Histogram, fn() -> Histogram>,
     controller_seconds: Histogram,
     controller_rounds: Family<Labels<1>, Counter>,
+    controller_tasks_read: Family<Labels<1>, Counter>,
     placements: Family<Labels<1>, Counter>,
     task_starts: Family<Labels<1>, Counter>,
     task_stops: Family<Labels<2>, Counter>,
@@ -75,6 +76,12 @@ impl Metrics {
             "Controller rounds, by outcome (ok, failed)",
             controller_rounds.clone(),
         );
+        let controller_tasks_read = Family::<Labels<1>, Counter>::default();
+        registry.register(
+            "berth_controller_tasks_read",
+            "Tasks controller rounds read, by cluster: a round reads only the services whose tasks, record or machines changed",
+            controller_tasks_read.clone(),
+        );
         let placements = Family::<Labels<1>, Counter>::default();
         registry.register(
             "berth_placements",
@@ -110,6 +117,7 @@ impl Metrics {
             api_seconds,
             controller_seconds,
             controller_rounds,
+            controller_tasks_read,
             placements,
             task_starts,
             task_stops,
@@ -155,6 +163,19 @@ impl Metrics {
         self.controller_rounds
             .get_or_create(&[("outcome", outcome.to_string())])
             .inc();
+    }
+
+    pub fn tasks_read(&self, cluster: &str, tasks: usize) {
+        self.controller_tasks_read
+            .get_or_create(&[("cluster", cluster.to_string())])
+            .inc_by(tasks as u64);
+    }
+
+    /// The tasks controller rounds read in `cluster` so far.
+    pub fn tasks_read_in(&self, cluster: &str) -> u64 {
+        self.controller_tasks_read
+            .get_or_create(&[("cluster", cluster.to_string())])
+            .get()
     }
 
     pub fn placed(&self, cluster: &str) {

@@ -442,6 +442,70 @@ fn a_round_over_a_cluster_where_nothing_changed_is_skipped_until_something_does(
 }
 
 #[test]
+fn a_round_reads_only_the_services_whose_record_tasks_or_machines_changed() {
+    let mut cluster = steady_web(3, json!({}));
+    cluster.ecs(
+        "CreateService",
+        json!({"serviceName": "api", "taskDefinition": "web", "desiredCount": 2}),
+    );
+    let api_stable = |cluster: &Cluster| {
+        let api = &cluster.ecs("DescribeServices", json!({"services": ["api"]}))["services"][0];
+        api["runningCount"] == 2 && api["deployments"][0]["rolloutState"] == "COMPLETED"
+    };
+    cluster.run_until("api steady", api_stable);
+    let read = |cluster: &Cluster| cluster.api.prometheus().tasks_read_in("default");
+    let settle = |cluster: &mut Cluster| {
+        for _ in 0..3 {
+            cluster.now += 1.0;
+            cluster.controller_round();
+            cluster.agent_round(false);
+        }
+    };
+    settle(&mut cluster);
+
+    // Settled, with a published write to one service that changes nothing of its plan.
+    let before = read(&cluster);
+    cluster.ecs(
+        "TagResource",
+        json!({"resourceArn": cluster.ecs("DescribeServices", json!({"services": ["api"]}))["services"][0]["serviceArn"], "tags": [{"key": "team", "value": "search"}]}),
+    );
+    cluster.now += 1.0;
+    cluster.heartbeat();
+    cluster.controller_round();
+    assert_eq!(
+        read(&cluster) - before,
+        2,
+        "api's two tasks, not web's three"
+    );
+    let before = read(&cluster);
+    cluster.controller_round();
+    assert_eq!(read(&cluster), before, "settled again: nothing read");
+
+    // Scaling one service out reads it alone, and places with what the other holds.
+    cluster.ecs(
+        "UpdateService",
+        json!({"service": "api", "desiredCount": 3}),
+    );
+    let before = read(&cluster);
+    cluster.controller_round();
+    assert_eq!(read(&cluster) - before, 2);
+    cluster.run_until("api scaled out", |c| {
+        c.ecs("DescribeServices", json!({"services": ["api"]}))["services"][0]["runningCount"] == 3
+    });
+    assert_eq!(cluster.service()["runningCount"], 3, "web untouched");
+
+    // A machine that changes (here: draining) makes a round read the services on it.
+    let before = read(&cluster);
+    let instance = cluster.instance.clone().unwrap();
+    cluster.ecs(
+        "UpdateContainerInstancesState",
+        json!({"containerInstances": [instance.instance.container_instance_arn], "status": "DRAINING"}),
+    );
+    cluster.controller_round();
+    assert_eq!(read(&cluster) - before, 6, "every task on the machine");
+}
+
+#[test]
 fn a_poll_that_knows_the_set_is_answered_without_its_tasks() {
     let cluster = steady_web(2, json!({}));
     let full = cluster.poll_knowing(true, None);

@@ -10,15 +10,27 @@
 //! A call's own writes are published when it ends: within the call that made them, the
 //! index does not show them (`Call::cluster_tasks` reads them afresh over it). The decoded
 //! tasks are shared with the decode cache ([`Decoded`]), not copied.
+//!
+//! It also keeps what lets a round read only part of a cluster ([`Part`]): what the tasks
+//! on each instance hold, the tasks not yet placed, the stopped tasks by when they stopped,
+//! and a number for each group's last change, so a round can tell which services' tasks
+//! changed without reading them.
 
 use super::decoded::{Cached, Decoded};
 use super::record::Fault;
 use crate::wake::Machines;
 use berth_model::resources::Task;
 use berth_model::status::TaskStatus;
+use berth_reconcile::placement::Resources;
 use berth_store::{Collection, Record, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Numbers the changes to groups, in every index of the process: never reused, so a number
+/// a round remembers can only match the change it saw (a cluster's index dropped and built
+/// again numbers its groups afresh).
+static GROUP_CHANGES: AtomicU64 = AtomicU64::new(1);
 
 struct Entry {
     task: Arc<Cached<Task>>,
@@ -27,6 +39,10 @@ struct Entry {
     /// The instance id, for a placed task that has yet to stop.
     instance: Option<Arc<str>>,
     group: Arc<str>,
+    /// What it holds on its instance, until it has stopped (as the reconciler counts it).
+    holds: Option<(Arc<str>, Resources)>,
+    /// When it stopped, in milliseconds, once STOPPED.
+    stopped_ms: Option<i64>,
 }
 
 /// One cluster's tasks by key, by instance and by group.
@@ -35,6 +51,19 @@ struct ClusterTasks {
     entries: BTreeMap<String, Entry>,
     by_instance: HashMap<Arc<str>, BTreeSet<String>>,
     by_group: HashMap<Arc<str>, BTreeSet<String>>,
+    /// What the tasks on each instance hold, by instance id.
+    load: HashMap<Arc<str>, Resources>,
+    /// Tasks on no instance that have yet to stop: standalone tasks waiting for a machine.
+    unplaced: BTreeSet<String>,
+    /// STOPPED tasks by when they stopped, oldest first.
+    stopped: BTreeSet<(i64, String)>,
+    /// Each group's last change, numbered from [`GROUP_CHANGES`].
+    group_changes: HashMap<Arc<str>, u64>,
+}
+
+fn add(total: &mut Resources, resources: Resources, sign: i64) {
+    total.cpu += sign * resources.cpu;
+    total.memory += sign * resources.memory;
 }
 
 impl ClusterTasks {
@@ -55,6 +84,29 @@ impl ClusterTasks {
             if keys.is_empty() {
                 self.by_group.remove(&entry.group);
             }
+        }
+        if let Some((instance, resources)) = &entry.holds {
+            if let Some(load) = self.load.get_mut(instance) {
+                add(load, *resources, -1);
+                if *load == Resources::default() {
+                    self.load.remove(instance);
+                }
+            }
+        }
+        self.unplaced.remove(key);
+        if let Some(at) = entry.stopped_ms {
+            self.stopped.remove(&(at, key.to_string()));
+        }
+        self.group_changed(&entry.group);
+    }
+
+    fn group_changed(&mut self, group: &Arc<str>) {
+        let change = GROUP_CHANGES.fetch_add(1, Ordering::Relaxed);
+        if self.by_group.contains_key(group) {
+            self.group_changes.insert(Arc::clone(group), change);
+        } else {
+            // A group with no tasks left reads as never changed again: 0.
+            self.group_changes.remove(group);
         }
     }
 
@@ -82,16 +134,26 @@ impl ClusterTasks {
             return;
         }
         self.forget(key);
-        let stopped = task.value.desired_status == TaskStatus::Stopped
-            && task.value.last_status == TaskStatus::Stopped;
+        let value = &task.value;
+        let stopped =
+            value.desired_status == TaskStatus::Stopped && value.last_status == TaskStatus::Stopped;
+        let placed_on = value
+            .container_instance_arn
+            .as_deref()
+            .map(|arn| Arc::<str>::from(berth_model::arn::resource_id(arn)));
         let entry = Entry {
-            instance: task
-                .value
-                .container_instance_arn
-                .as_deref()
-                .filter(|_| !stopped)
-                .map(|arn| Arc::from(berth_model::arn::resource_id(arn))),
-            group: Arc::from(task.value.group.as_str()),
+            instance: placed_on.clone().filter(|_| !stopped),
+            group: Arc::from(value.group.as_str()),
+            holds: placed_on
+                .filter(|_| value.last_status != TaskStatus::Stopped)
+                .map(|instance| {
+                    let (cpu, memory) = value.reserved();
+                    (instance, Resources { cpu, memory })
+                }),
+            stopped_ms: value
+                .stopped_at
+                .filter(|_| value.last_status == TaskStatus::Stopped)
+                .map(|at| (at * 1000.0) as i64),
             task,
             version,
         };
@@ -105,7 +167,23 @@ impl ClusterTasks {
             .entry(Arc::clone(&entry.group))
             .or_default()
             .insert(key.to_string());
+        if let Some((instance, resources)) = &entry.holds {
+            add(
+                self.load.entry(Arc::clone(instance)).or_default(),
+                *resources,
+                1,
+            );
+        }
+        let value = &entry.task.value;
+        if value.container_instance_arn.is_none() && value.last_status != TaskStatus::Stopped {
+            self.unplaced.insert(key.to_string());
+        }
+        if let Some(at) = entry.stopped_ms {
+            self.stopped.insert((at, key.to_string()));
+        }
+        let group = Arc::clone(&entry.group);
         self.entries.insert(key.to_string(), entry);
+        self.group_changed(&group);
     }
 }
 
@@ -334,6 +412,126 @@ impl TaskIndex {
     }
 }
 
+/// What decides which part of a cluster a round reads, found without reading its tasks.
+#[derive(Debug, Default)]
+pub struct Outline {
+    /// The last change of each group asked for, in the order asked (0: it has no tasks).
+    pub group_changes: Vec<u64>,
+    /// The groups with tasks placed on the instances asked for, stopped or not.
+    pub groups_on: BTreeSet<String>,
+    /// The keys of the tasks that stopped before the time asked for, with their groups.
+    pub stopped_before: Vec<(String, String)>,
+    /// When the task that stopped first (and is still kept) stopped.
+    pub first_stopped_at: Option<f64>,
+}
+
+/// Part of a cluster, as a round over some of its services reads it.
+pub struct Part {
+    /// The tasks of the groups asked for, those placed on the instances asked for and those
+    /// on no instance yet, in key order.
+    pub tasks: Vec<Arc<Cached<Task>>>,
+    /// By instance id, what the cluster's other tasks hold there.
+    pub held_elsewhere: HashMap<String, Resources>,
+    /// The last change of each group asked for (0: it has no tasks), as of `tasks`.
+    pub group_changes: HashMap<String, u64>,
+}
+
+impl ClusterTasks {
+    fn group_change(&self, group: &str) -> u64 {
+        self.group_changes.get(group).copied().unwrap_or(0)
+    }
+
+    fn outline(&self, groups: &[&str], instances: &[&str], before: f64) -> Outline {
+        let before_ms = (before * 1000.0) as i64;
+        Outline {
+            group_changes: groups.iter().map(|g| self.group_change(g)).collect(),
+            groups_on: instances
+                .iter()
+                .filter_map(|i| self.by_instance.get(*i))
+                .flatten()
+                .filter_map(|key| self.entries.get(key))
+                .map(|entry| entry.group.to_string())
+                .collect(),
+            stopped_before: self
+                .stopped
+                .iter()
+                .take_while(|(at, _)| *at < before_ms)
+                .filter_map(|(_, key)| {
+                    let entry = self.entries.get(key)?;
+                    Some((key.clone(), entry.group.to_string()))
+                })
+                .collect(),
+            first_stopped_at: self.stopped.first().map(|(at, _)| *at as f64 / 1000.0),
+        }
+    }
+
+    fn part(&self, groups: &BTreeSet<String>, instances: &[&str]) -> Part {
+        let mut keys: BTreeSet<&String> = self.unplaced.iter().collect();
+        for group in groups {
+            keys.extend(self.by_group.get(group.as_str()).into_iter().flatten());
+        }
+        for instance in instances {
+            keys.extend(self.by_instance.get(*instance).into_iter().flatten());
+        }
+        let mut held_elsewhere: HashMap<String, Resources> = self
+            .load
+            .iter()
+            .map(|(instance, load)| (instance.to_string(), *load))
+            .collect();
+        let mut tasks = Vec::with_capacity(keys.len());
+        for entry in keys.into_iter().filter_map(|key| self.entries.get(key)) {
+            if let Some((instance, resources)) = &entry.holds {
+                if let Some(held) = held_elsewhere.get_mut(instance.as_ref()) {
+                    add(held, *resources, -1);
+                }
+            }
+            tasks.push(Arc::clone(&entry.task));
+        }
+        held_elsewhere.retain(|_, held| *held != Resources::default());
+        Part {
+            tasks,
+            held_elsewhere,
+            group_changes: groups
+                .iter()
+                .map(|g| (g.clone(), self.group_change(g)))
+                .collect(),
+        }
+    }
+}
+
+impl TaskIndex {
+    /// What decides which part of `cluster` a round reads: the last change of each of
+    /// `groups`, the groups with tasks on `instances`, and the tasks stopped before `before`.
+    pub fn outline(
+        &self,
+        store: &dyn Store,
+        decoded: &Decoded,
+        cluster: &str,
+        groups: &[&str],
+        instances: &[&str],
+        before: f64,
+    ) -> Result<Outline, Fault> {
+        self.read(store, decoded, cluster, |tasks| {
+            tasks.outline(groups, instances, before)
+        })
+    }
+
+    /// The part of `cluster` a round over the services of `groups` reads, with what the
+    /// rest of the cluster holds on each instance.
+    pub fn part(
+        &self,
+        store: &dyn Store,
+        decoded: &Decoded,
+        cluster: &str,
+        groups: &BTreeSet<String>,
+        instances: &[&str],
+    ) -> Result<Part, Fault> {
+        self.read(store, decoded, cluster, |tasks| {
+            tasks.part(groups, instances)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +682,143 @@ mod tests {
             .find(|t| t.value.task_arn.ends_with(&format!("/{key}")))
             .map(|t| t.value.last_status)
             .unwrap()
+    }
+
+    #[test]
+    fn a_part_holds_its_groups_tasks_and_what_the_others_hold_on_each_machine() {
+        let store = MemoryStore::new();
+        let put = |key: &str, instance: Option<&str>, group: &str, status, reserved: (i64, i64)| {
+            let doc = serde_json::to_string(&Task {
+                task_arn: format!("arn:aws:ecs:r:1:task/c/{key}"),
+                container_instance_arn: instance
+                    .map(|i| format!("arn:aws:ecs:r:1:container-instance/c/{i}")),
+                group: group.to_string(),
+                desired_status: status,
+                last_status: status,
+                cpu: Some(reserved.0.to_string()),
+                memory: Some(reserved.1.to_string()),
+                stopped_at: (status == TaskStatus::Stopped).then_some(100.0),
+                ..Task::default()
+            })
+            .unwrap();
+            match store.get(Collection::Tasks, key).unwrap() {
+                Some(record) => store
+                    .update(Collection::Tasks, key, record.version, &doc)
+                    .map(drop),
+                None => store.insert(Collection::Tasks, key, "c", &doc).map(drop),
+            }
+            .unwrap();
+        };
+        put(
+            "t1",
+            Some("i-a"),
+            "service:web",
+            TaskStatus::Running,
+            (256, 512),
+        );
+        put(
+            "t2",
+            Some("i-a"),
+            "service:api",
+            TaskStatus::Running,
+            (128, 256),
+        );
+        put(
+            "t3",
+            Some("i-b"),
+            "service:api",
+            TaskStatus::Running,
+            (128, 256),
+        );
+        put(
+            "t4",
+            None,
+            "family:batch",
+            TaskStatus::Provisioning,
+            (64, 64),
+        );
+        put(
+            "t5",
+            Some("i-b"),
+            "service:web",
+            TaskStatus::Stopped,
+            (256, 512),
+        );
+        let index = TaskIndex::default();
+        let decoded = Decoded::default();
+        let part = |groups: &[&str], instances: &[&str]| {
+            let groups = groups.iter().map(|g| g.to_string()).collect();
+            index
+                .part(&store, &decoded, "c", &groups, instances)
+                .unwrap()
+        };
+        let held = |cpu, memory| Resources { cpu, memory };
+
+        let web = part(&["service:web"], &[]);
+        assert_eq!(
+            keys(web.tasks),
+            ["t1", "t4", "t5"],
+            "its group and the unplaced"
+        );
+        assert_eq!(
+            web.held_elsewhere,
+            HashMap::from([
+                ("i-a".into(), held(128, 256)),
+                ("i-b".into(), held(128, 256))
+            ]),
+            "a stopped task holds nothing"
+        );
+        let on_b = part(&[], &["i-b"]);
+        assert_eq!(keys(on_b.tasks), ["t3", "t4"]);
+        assert_eq!(
+            on_b.held_elsewhere,
+            HashMap::from([("i-a".into(), held(384, 768))])
+        );
+
+        let outline = |before| {
+            index
+                .outline(
+                    &store,
+                    &decoded,
+                    "c",
+                    &["service:web", "service:api", "service:gone"],
+                    &["i-a"],
+                    before,
+                )
+                .unwrap()
+        };
+        let first = outline(200.0);
+        assert!(first.group_changes[0] > 0 && first.group_changes[1] > 0);
+        assert_eq!(first.group_changes[2], 0, "a group without tasks");
+        assert_eq!(
+            first.groups_on,
+            BTreeSet::from(["service:api".to_string(), "service:web".to_string()])
+        );
+        assert_eq!(
+            first.stopped_before,
+            [("t5".to_string(), "service:web".to_string())]
+        );
+        assert_eq!(first.first_stopped_at, Some(100.0));
+        assert!(
+            outline(100.0).stopped_before.is_empty(),
+            "stopped at, not before"
+        );
+
+        // A change to one of api's tasks moves api's number alone; one that frees a
+        // machine shows in what is held there.
+        put(
+            "t3",
+            Some("i-b"),
+            "service:api",
+            TaskStatus::Stopped,
+            (128, 256),
+        );
+        index.touched(&store, &decoded, [("c", "t3")]);
+        let second = outline(200.0);
+        assert_eq!(second.group_changes[0], first.group_changes[0]);
+        assert!(second.group_changes[1] > first.group_changes[1]);
+        let freed = part(&["service:web"], &[]).held_elsewhere;
+        assert!(!freed.contains_key("i-b"), "{freed:?}");
     }
 
     #[test]

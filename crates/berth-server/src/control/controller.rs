@@ -19,7 +19,7 @@ use berth_reconcile::placement;
 use berth_reconcile::{self as reconcile, Action, Settings, StopReason};
 use berth_store::Collection;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -71,28 +71,58 @@ pub fn run_round(
     Ok(changed)
 }
 
-/// What the controller remembers of each cluster's last round, so that a round where
-/// nothing changed costs a look at the cluster's machines, not its tasks: a round is
-/// skipped while nothing that concerns the controller was published since a round that
-/// wrote nothing, the machines are as that round saw them, and time alone cannot yet
-/// change its decisions ([`reconcile::next_change_by_time`], a stopped task's retention).
-/// Clusters with load-balanced services or draining targets are never skipped: the data
-/// plane's health and drains move on their own.
+/// What the controller remembers of each cluster's last round, so that a round's work grows
+/// with what changed, not with the cluster:
+///
+/// - a round is skipped while nothing that concerns the controller was published since a
+///   round that wrote nothing, the machines are as that round saw them, and time alone cannot
+///   yet change its decisions ([`reconcile::next_change_by_time`], a stopped task's
+///   retention);
+/// - a round that runs reads only the services that are not settled and their tasks (with
+///   what the others hold on each machine, [`reconcile::View::held_elsewhere`]). A service is
+///   settled when its last round did nothing to it and wanted nothing it could not have, and
+///   since then neither its record nor any of its tasks changed, nor anything that concerns
+///   every cluster, nor the machines its tasks are on, and time alone cannot yet change it.
+///
+/// Services behind a load balancer, and those with draining targets, are never settled (nor
+/// their clusters skipped): the data plane's health and drains move on their own.
 #[derive(Default)]
-pub struct Rounds(Mutex<HashMap<String, Quiet>>);
+pub struct Rounds(Mutex<HashMap<String, Memory>>);
+
+/// What a cluster's last round left.
+#[derive(Default)]
+struct Memory {
+    /// The machines as it saw them.
+    instances: Vec<placement::Instance>,
+    /// Set when it wrote nothing.
+    quiet: Option<Quiet>,
+    /// Its settled services, by name.
+    settled: HashMap<String, Settled>,
+}
 
 /// A cluster whose last round wrote nothing.
 #[derive(Debug)]
 struct Quiet {
     /// The controller's generation for the cluster when that round began.
     generation: Generation,
-    instances: Vec<placement::Instance>,
+    /// When time alone may change its decisions (`None`: never).
+    until: Option<f64>,
+}
+
+/// A service a round found settled, and what it was settled on.
+struct Settled {
+    /// Its record as read then (shared with the decode cache, so a later version is another).
+    service: Arc<Cached<Service>>,
+    /// Its group's last change in the index of tasks.
+    group_change: u64,
+    /// The part of the controller's generation that concerns every cluster.
+    every: u64,
     /// When time alone may change its decisions (`None`: never).
     until: Option<f64>,
 }
 
 impl Rounds {
-    fn clusters(&self) -> MutexGuard<'_, HashMap<String, Quiet>> {
+    fn clusters(&self) -> MutexGuard<'_, HashMap<String, Memory>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -109,11 +139,60 @@ impl Rounds {
         instances: &[placement::Instance],
         now: f64,
     ) -> bool {
-        self.clusters().get(cluster).is_some_and(|quiet| {
-            quiet.generation == generation
-                && quiet.instances == instances
-                && quiet.until.is_none_or(|until| now < until)
+        self.clusters().get(cluster).is_some_and(|memory| {
+            memory.instances == instances
+                && memory.quiet.as_ref().is_some_and(|quiet| {
+                    quiet.generation == generation && quiet.until.is_none_or(|until| now < until)
+                })
         })
+    }
+
+    /// The ids of the machines that are not as the cluster's last round saw them (new,
+    /// changed or gone): every machine, before a first round.
+    fn changed_instances(&self, cluster: &str, instances: &[placement::Instance]) -> Vec<String> {
+        let clusters = self.clusters();
+        let before: HashMap<&str, &placement::Instance> = clusters
+            .get(cluster)
+            .map(|memory| {
+                memory
+                    .instances
+                    .iter()
+                    .map(|i| (i.id.as_str(), i))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let now: HashSet<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+        instances
+            .iter()
+            .filter(|i| before.get(i.id.as_str()) != Some(i))
+            .map(|i| i.id.clone())
+            .chain(
+                before
+                    .keys()
+                    .filter(|id| !now.contains(*id))
+                    .map(|id| id.to_string()),
+            )
+            .collect()
+    }
+
+    /// Whether `service` is settled as it is now.
+    fn settled(
+        &self,
+        cluster: &str,
+        service: &Arc<Cached<Service>>,
+        group_change: u64,
+        every: u64,
+        now: f64,
+    ) -> bool {
+        self.clusters()
+            .get(cluster)
+            .and_then(|memory| memory.settled.get(&service.value.service_name))
+            .is_some_and(|settled| {
+                Arc::ptr_eq(&settled.service, service)
+                    && settled.group_change == group_change
+                    && settled.every == every
+                    && settled.until.is_none_or(|until| now < until)
+            })
     }
 }
 
@@ -144,32 +223,22 @@ impl Definitions<'_, '_> {
     }
 }
 
-/// Deletes tasks stopped longer ago than the retention; returns the tasks that remain.
-fn forget_old_tasks(
+/// Deletes the tasks stopped longer ago than the retention among `keys` (a task changed
+/// since it was listed is looked at again next round).
+fn forget_old_tasks<'k>(
     call: &Call<'_>,
-    tasks: Vec<Arc<Cached<Task>>>,
-) -> Result<Vec<Arc<Cached<Task>>>, ApiError> {
+    keys: impl IntoIterator<Item = &'k str>,
+) -> Result<(), ApiError> {
     let now = call.now();
-    let expired = |task: &Task| {
-        task.last_status == TaskStatus::Stopped
-            && task
-                .stopped_at
-                .is_some_and(|at| now - at > STOPPED_TASK_RETENTION_SECONDS)
-    };
-    let mut kept = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        // A task changed since it was read is looked at again next round.
-        if !expired(&task.value)
-            || !call.remove_if(
-                Collection::Tasks,
-                resource_id(&task.value.task_arn),
-                expired,
-            )?
-        {
-            kept.push(task);
-        }
+    for key in keys {
+        call.remove_if(Collection::Tasks, key, |task: &Task| {
+            task.last_status == TaskStatus::Stopped
+                && task
+                    .stopped_at
+                    .is_some_and(|at| now - at > STOPPED_TASK_RETENTION_SECONDS)
+        })?;
     }
-    Ok(kept)
+    Ok(())
 }
 
 /// Whether a restarted server still waits to hear from the agents of a cluster before it
@@ -203,6 +272,7 @@ fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiErro
         lost_after,
         settings,
         seed,
+        generation,
         ..
     } = *round;
     let records: Vec<InstanceRecord> = call.list(Collection::ContainerInstances, Some(cluster))?;
@@ -212,19 +282,61 @@ fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiErro
     let instances = view::instances(call, &records, lost_after);
     if round
         .rounds
-        .still_quiet(cluster, round.generation, &instances, call.now())
+        .still_quiet(cluster, generation, &instances, call.now())
     {
         return Ok(false);
     }
     tell_lost_instances(call, &instances, lost_after);
-    // From the index kept in memory: a round reads only the tasks written since the last.
-    let stored_tasks = forget_old_tasks(call, call.cluster_tasks(cluster)?)?;
     // Shared with the decode cache, not copied with their events each round.
     let listed = call.list_cached::<Service>(Collection::Services, Some(cluster))?;
+    let listed: Vec<&Arc<Cached<Service>>> = listed
+        .iter()
+        .filter(|s| s.value.status != ServiceStatus::Inactive)
+        .collect();
+    let groups: Vec<String> = listed
+        .iter()
+        .map(|s| names::task_group(&s.value.service_name))
+        .collect();
+    let changed_instances = round.rounds.changed_instances(cluster, &instances);
+    let changed_instances: Vec<&str> = changed_instances.iter().map(String::as_str).collect();
+    let outline = call.tasks_outline(
+        cluster,
+        &groups.iter().map(String::as_str).collect::<Vec<_>>(),
+        &changed_instances,
+        call.now() - STOPPED_TASK_RETENTION_SECONDS,
+    )?;
+    let forgotten: HashSet<&str> = outline
+        .stopped_before
+        .iter()
+        .map(|(_, group)| group.as_str())
+        .collect();
+    // The services this round reads: those not settled, those whose tasks are on machines
+    // that changed or are forgotten now.
+    let due: BTreeSet<String> = listed
+        .iter()
+        .zip(&groups)
+        .zip(&outline.group_changes)
+        .filter(|((service, group), change)| {
+            !service.value.load_balancers.is_empty()
+                || outline.groups_on.contains(*group)
+                || forgotten.contains(group.as_str())
+                || !round
+                    .rounds
+                    .settled(cluster, service, **change, generation.0, call.now())
+        })
+        .map(|((_, group), _)| group.clone())
+        .collect();
+    forget_old_tasks(
+        call,
+        outline.stopped_before.iter().map(|(key, _)| key.as_str()),
+    )?;
+    let part = call.cluster_part(cluster, &due, &changed_instances)?;
+    call.prometheus().tasks_read(cluster, part.tasks.len());
+    let stored_tasks = part.tasks;
     let stored_services: Vec<&Service> = listed
         .iter()
         .map(|s| &s.value)
-        .filter(|s| s.status != ServiceStatus::Inactive)
+        .filter(|s| due.contains(&names::task_group(&s.service_name)))
         .collect();
     let mut definitions = Definitions {
         call,
@@ -323,11 +435,12 @@ fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiErro
         instances,
         services: services_view,
         tasks,
+        held_elsewhere: part.held_elsewhere,
     };
     let plan = reconcile::reconcile(&view, settings, call.now(), seed);
     // A round's writes share one commit: placing a thousand tasks is one fsync, not a
     // thousand, and the agents hear of them together.
-    let changed = call.batch(|| {
+    let written = call.batch(|| {
         carry_out(
             call,
             cluster,
@@ -347,32 +460,104 @@ fn reconcile_cluster(call: &Call<'_>, round: &Round<'_>) -> Result<bool, ApiErro
         || stored_tasks
             .iter()
             .any(|t| t.value.last_status == TaskStatus::Deactivating);
-    let mut rounds = round.rounds.clusters();
-    if changed || data_plane_moves {
-        rounds.remove(cluster);
-    } else {
-        let forgotten = stored_tasks
-            .iter()
-            .filter_map(|t| t.value.stopped_at)
-            .map(|at| at + STOPPED_TASK_RETENTION_SECONDS);
-        let until = reconcile::next_change_by_time(&view, settings, call.now())
-            .into_iter()
-            .chain(forgotten)
-            .min_by(f64::total_cmp);
-        rounds.insert(
-            cluster.to_string(),
-            Quiet {
-                generation: round.generation,
-                instances: view.instances,
-                until,
+    let changes_by_time = reconcile::next_changes_by_time(&view, settings, call.now());
+    let unsettled = unsettled_services(&view, &plan, &written, &balancing);
+    let mut clusters = round.rounds.clusters();
+    let memory = clusters.entry(cluster.to_string()).or_default();
+    memory.settled.retain(|name, _| {
+        listed.iter().any(|s| &s.value.service_name == name)
+            && !due.contains(&names::task_group(name))
+    });
+    for service in listed.iter().filter(|s| {
+        let name = &s.value.service_name;
+        due.contains(&names::task_group(name)) && !unsettled.contains(name.as_str())
+    }) {
+        let name = &service.value.service_name;
+        memory.settled.insert(
+            name.clone(),
+            Settled {
+                service: Arc::clone(service),
+                group_change: part
+                    .group_changes
+                    .get(&names::task_group(name))
+                    .copied()
+                    .unwrap_or(0),
+                every: generation.0,
+                until: changes_by_time.get(&Some(name.as_str())).copied(),
             },
         );
     }
-    Ok(changed)
+    memory.instances = view.instances.clone();
+    memory.quiet = (!written.any && !data_plane_moves).then(|| {
+        let forgotten = outline
+            .first_stopped_at
+            .map(|at| at + STOPPED_TASK_RETENTION_SECONDS);
+        let until = memory
+            .settled
+            .values()
+            .filter_map(|s| s.until)
+            .chain(changes_by_time.values().copied())
+            .chain(forgotten)
+            .min_by(f64::total_cmp);
+        Quiet { generation, until }
+    });
+    Ok(written.any)
+}
+
+/// The services of a round's view that it leaves unsettled: those it did or planned
+/// anything for, those that want what they cannot have (no machine takes their tasks, or
+/// starts are held back: a report with events), and those behind a load balancer.
+fn unsettled_services<'v>(
+    view: &'v reconcile::View,
+    plan: &reconcile::Plan,
+    written: &Written,
+    balancing: &Balancing<'_>,
+) -> HashSet<&'v str> {
+    let service_of: HashMap<&str, &str> = view
+        .tasks
+        .iter()
+        .filter_map(|t| Some((t.id.as_str(), t.service.as_deref()?)))
+        .collect();
+    let mut unsettled: HashSet<&str> = view
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|name| written.services.contains(*name) || balancing.services.contains_key(*name))
+        .collect();
+    for action in &plan.actions {
+        let service = match action {
+            Action::Start { service, .. } => view
+                .services
+                .iter()
+                .find(|s| &s.name == service)
+                .map(|s| s.name.as_str()),
+            Action::Stop { task, .. } | Action::Lose { task } | Action::Assign { task, .. } => {
+                service_of.get(task.as_str()).copied()
+            }
+        };
+        unsettled.extend(service);
+    }
+    for report in plan.services.iter().filter(|r| !r.events.is_empty()) {
+        unsettled.extend(
+            view.services
+                .iter()
+                .find(|s| s.name == report.service)
+                .map(|s| s.name.as_str()),
+        );
+    }
+    unsettled
+}
+
+/// What a round wrote.
+#[derive(Default)]
+struct Written {
+    any: bool,
+    /// The services whose record or tasks it wrote, by name.
+    services: HashSet<String>,
 }
 
 /// Writes a round's plan: the tasks it starts, assigns, stops and loses, the drains that
-/// finished, and each service's counts and events. Returns whether anything was written.
+/// finished, and each service's counts and events.
 #[allow(clippy::too_many_arguments)]
 fn carry_out(
     call: &Call<'_>,
@@ -384,7 +569,7 @@ fn carry_out(
     definitions: &mut Definitions<'_, '_>,
     balancing: &mut Balancing<'_>,
     failed_checks: &HashMap<String, String>,
-) -> Result<bool, ApiError> {
+) -> Result<Written, ApiError> {
     let mut changed = false;
     let mut started: HashMap<String, Vec<String>> = HashMap::new();
     let mut stopped: HashMap<String, Vec<String>> = HashMap::new();
@@ -494,6 +679,13 @@ fn carry_out(
     }
     let deregistered = finish_drains(call, balancing, stored_tasks)?;
     changed |= !deregistered.is_empty();
+    let mut services: HashSet<String> = started
+        .keys()
+        .chain(stopped.keys())
+        .chain(lost.keys())
+        .chain(deregistered.keys())
+        .cloned()
+        .collect();
     for report in &plan.services {
         let notes = Notes {
             lost: lost.get(&report.service),
@@ -503,9 +695,15 @@ fn carry_out(
             draining: draining.get(&report.service).copied().unwrap_or(0),
             deregistered: deregistered.get(&report.service),
         };
-        changed |= apply_report(call, cluster, report, &notes)?;
+        if apply_report(call, cluster, report, &notes)? {
+            changed = true;
+            services.insert(report.service.clone());
+        }
     }
-    Ok(changed)
+    Ok(Written {
+        any: changed,
+        services,
+    })
 }
 
 /// The services of a cluster whose tasks are load balancer targets, and what it takes to

@@ -137,11 +137,10 @@ pub struct ServiceTarget {
 /// Every target the services of `cluster` want registered now: the addresses of their
 /// RUNNING, wanted tasks.
 pub fn service_targets(call: &Call<'_>, cluster: &str) -> Result<Vec<ServiceTarget>, ApiError> {
-    let services: HashMap<String, Service> = call
+    let services: Vec<Service> = call
         .list::<Service>(Collection::Services, Some(cluster))?
         .into_iter()
         .filter(|s| !s.load_balancers.is_empty())
-        .map(|s| (names::task_group(&s.service_name), s))
         .collect();
     let mut targets = Vec::new();
     if services.is_empty() {
@@ -149,23 +148,24 @@ pub fn service_targets(call: &Call<'_>, cluster: &str) -> Result<Vec<ServiceTarg
     }
     let addresses = instance_addresses(call, cluster)?;
     let mut definitions: HashMap<String, Option<TaskDefinition>> = HashMap::new();
-    for task in call.cluster_tasks(cluster)? {
-        let task = &task.value;
-        let Some(service) = services.get(&task.group) else {
-            continue;
-        };
-        if !is_registered(task) {
-            continue;
-        }
-        let mode = network_mode(call, &mut definitions, &task.task_definition_arn)?;
-        let address = instance_address(&addresses, task);
-        for (group, addr) in task_targets(service, task, &mode, address) {
-            targets.push(ServiceTarget {
-                target_group_arn: group,
-                addr,
-                cluster: cluster.to_string(),
-                service: service.service_name.clone(),
-            });
+    // Only the balanced services' tasks are read, not the cluster's.
+    for service in &services {
+        let group = names::task_group(&service.service_name);
+        for task in call.tasks_in_group(cluster, &group)? {
+            let task = &task.value;
+            if !is_registered(task) {
+                continue;
+            }
+            let mode = network_mode(call, &mut definitions, &task.task_definition_arn)?;
+            let address = instance_address(&addresses, task);
+            for (group, addr) in task_targets(service, task, &mode, address) {
+                targets.push(ServiceTarget {
+                    target_group_arn: group,
+                    addr,
+                    cluster: cluster.to_string(),
+                    service: service.service_name.clone(),
+                });
+            }
         }
     }
     Ok(targets)

@@ -62,7 +62,13 @@ pub fn run(call: &Call<'_>, request: &RunTask) -> Result<Value, ApiError> {
             |c| placement::constraint(c.kind.as_deref().unwrap_or(""), c.expression.as_deref()),
         )?;
         let lost_after = berth_model::agent::lost_after(&cluster.tags);
-        let view = view::cluster(call, &cluster.cluster_name, &instances, lost_after)?;
+        let view = view::for_group(
+            call,
+            &cluster.cluster_name,
+            &launch.group,
+            &instances,
+            lost_after,
+        )?;
         Some((berth_reconcile::placer(&view), strategies, constraints))
     };
     let mut rng = berth_reconcile::Rng::new(call.ids().seed());

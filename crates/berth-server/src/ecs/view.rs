@@ -1,7 +1,8 @@
 //! A cluster as the reconciler sees it: its machines and its tasks, read from the store.
 //! The controller's rounds build their view from here (adding what the load balancer says of
-//! each task's health), and RunTask places its tasks with the same placer over the same view
-//! ([`berth_reconcile::placer`]), so a task is placed by one set of rules however it comes.
+//! each task's health), and RunTask places its tasks with the same placer over the same kind
+//! of view ([`berth_reconcile::placer`]), so a task is placed by one set of rules however it
+//! comes.
 
 use super::container_instances::{heard_within, InstanceRecord};
 use super::names;
@@ -11,6 +12,7 @@ use berth_model::resources::{Task, TaskDefinition};
 use berth_model::status::{InstanceStatus, StopCause, TaskStatus};
 use berth_reconcile::placement::{Instance, Resources};
 use berth_reconcile::{self as reconcile, Failure, Phase, View};
+use std::collections::BTreeSet;
 
 /// What a task of `definition` reserves on its instance.
 pub fn resources(definition: &TaskDefinition) -> Resources {
@@ -21,12 +23,9 @@ pub fn resources(definition: &TaskDefinition) -> Resources {
 }
 
 /// What a stored task reserves (as recorded when it was created).
-fn task_resources(task: &Task) -> Resources {
-    let read = |v: &Option<String>| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0);
-    Resources {
-        cpu: read(&task.cpu),
-        memory: read(&task.memory),
-    }
+pub fn task_resources(task: &Task) -> Resources {
+    let (cpu, memory) = task.reserved();
+    Resources { cpu, memory }
 }
 
 /// The cluster's machines: what each registered, its attributes, whether it takes new
@@ -96,21 +95,20 @@ pub fn task(task: &Task) -> reconcile::Task {
     }
 }
 
-/// The cluster's machines and tasks, without its services: what placing a task outside a
-/// round needs.
-pub fn cluster(
+/// The cluster's machines, with the tasks of `group` and what every other task holds on
+/// each machine: what placing a task of `group` outside a round needs.
+pub fn for_group(
     call: &Call<'_>,
     cluster: &str,
+    group: &str,
     records: &[InstanceRecord],
     lost_after: u64,
 ) -> Result<View, Fault> {
+    let part = call.cluster_part(cluster, &BTreeSet::from([group.to_string()]), &[])?;
     Ok(View {
         instances: instances(call, records, lost_after),
         services: Vec::new(),
-        tasks: call
-            .cluster_tasks(cluster)?
-            .iter()
-            .map(|t| task(&t.value))
-            .collect(),
+        tasks: part.tasks.iter().map(|t| task(&t.value)).collect(),
+        held_elsewhere: part.held_elsewhere,
     })
 }
