@@ -2,7 +2,7 @@
 # Berth at fleet scale: a `berth server` and `berth-fleet`, one process running the real agent
 # loop for every simulated machine over a fake runtime each. For each size it creates services
 # (over eight connections) until the cluster holds the tasks, and prints placements per second
-# end to end (the first CreateService until the server counts every task RUNNING), the controller's mean round time, DescribeServices
+# end to end (the first CreateService until the server counts every task RUNNING), the controller's mean round time and the tasks its rounds read, DescribeServices
 # and ListTasks p50 / p99 while the tasks come up and once they all run, and the server's RSS.
 # Then the pure placement function's decisions per second.
 #
@@ -93,8 +93,8 @@ echo "measuring the pure placement function" >&2
 placement=$("$fleet" placement --nodes 1000 --decisions 100000)
 
 echo
-echo "| nodes | tasks | services created s | all RUNNING s | placements/s | controller round ms (mean) | DescribeServices p50 / p99 ms (ramp) | (all running) | ListTasks p50 / p99 ms (ramp) | (all running) | server RSS MiB |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| nodes | tasks | services created s | all RUNNING s | placements/s | controller round ms (mean) | tasks a round read (ramp, mean) · in the last 10 s at rest | one service +10 once settled: until RUNNING · tasks read · round ms | DescribeServices p50 / p99 ms (ramp) | (all running) | ListTasks p50 / p99 ms (ramp) | (all running) | server RSS MiB |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 printf '%s\n' "${rows[@]}"
 echo
 echo "pure placement function: $placement (goal: at least 100,000 a second)"

@@ -180,8 +180,37 @@ async fn running(connection: &mut Connection, names: &[String]) -> Result<i64> {
     Ok(total)
 }
 
-/// The controller's rounds so far and the seconds they took, from the server's `/metrics`.
-async fn controller_rounds(server: &Server) -> Result<(f64, f64)> {
+/// How many tasks one service is scaled out by once the cluster is settled.
+const SCALE_OUT: usize = 10;
+
+/// The controller's work so far, from the server's `/metrics`.
+#[derive(Debug, Clone, Copy)]
+struct ControllerWork {
+    rounds: f64,
+    seconds: f64,
+    tasks_read: f64,
+}
+
+impl ControllerWork {
+    fn since(self, before: ControllerWork) -> ControllerWork {
+        ControllerWork {
+            rounds: self.rounds - before.rounds,
+            seconds: self.seconds - before.seconds,
+            tasks_read: self.tasks_read - before.tasks_read,
+        }
+    }
+
+    /// Per round, or NaN without rounds.
+    fn per_round(self, total: f64) -> f64 {
+        if self.rounds > 0.0 {
+            total / self.rounds
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+async fn controller_work(server: &Server) -> Result<ControllerWork> {
     let stream = server.endpoint.connect().await?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
@@ -200,10 +229,11 @@ async fn controller_rounds(server: &Server) -> Result<(f64, f64)> {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>()
     };
-    Ok((
-        value("berth_controller_round_duration_seconds_count"),
-        value("berth_controller_round_duration_seconds_sum"),
-    ))
+    Ok(ControllerWork {
+        rounds: value("berth_controller_round_duration_seconds_count"),
+        seconds: value("berth_controller_round_duration_seconds_sum"),
+        tasks_read: value("berth_controller_tasks_read_total"),
+    })
 }
 
 /// Places `decisions` tasks of 100-task services, spread by instance, on `nodes` machines in
@@ -398,7 +428,7 @@ async fn run(cli: Cli) -> Result<()> {
     let results = Arc::new(Mutex::new(Probe::default()));
     let steady = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let rounds_before = controller_rounds(&server).await?;
+    let work_before = controller_work(&server).await?;
     let began = Instant::now();
     // Eight at a time, as a deploy tool creating many services would: what is measured is
     // the scheduler, not one client's round trips.
@@ -459,23 +489,45 @@ async fn run(cli: Cli) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let rounds_after = controller_rounds(&server).await?;
+    let ramp = controller_work(&server).await?.since(work_before);
     lower_fleet_priority();
     steady.store(true, Ordering::Relaxed);
     eprintln!("fleet: every task RUNNING; measuring the API at rest for 20 s");
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // The first seconds still see deployments complete (tasks without health checks count
+    // as healthy 5 s after they started); the controller's work at rest is the last ten.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rest_before = controller_work(&server).await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rest = controller_work(&server).await?.since(rest_before);
     stop.store(true, Ordering::Relaxed);
     prober
         .join()
         .map_err(|_| anyhow::anyhow!("the prober panicked"))??;
+
+    // One service scaled out by ten in the settled cluster: a round's work should be that
+    // service's, not the cluster's.
+    let scaled = std::slice::from_ref(&names[0]);
+    let wanted = per_service + SCALE_OUT;
+    let scaling_before = controller_work(&server).await?;
+    let scaling_began = Instant::now();
+    connection
+        .call(
+            ECS,
+            "UpdateService",
+            &json!({"service": scaled[0], "desiredCount": wanted}),
+        )
+        .await
+        .context("scaling one service out")?;
+    while running(&mut connection, scaled).await? < wanted as i64 {
+        if Instant::now() > deadline {
+            bail!("{} never reached {wanted} tasks", scaled[0]);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let scaled_in = scaling_began.elapsed();
+    let scaling = controller_work(&server).await?.since(scaling_before);
     agents.abort_all();
 
-    let rounds = rounds_after.0 - rounds_before.0;
-    let round_ms = if rounds > 0.0 {
-        (rounds_after.1 - rounds_before.1) / rounds * 1000.0
-    } else {
-        f64::NAN
-    };
     let placements = total as f64 / all_running.as_secs_f64();
     let results = results.lock().unwrap_or_else(|p| p.into_inner());
     let report = json!({
@@ -485,8 +537,15 @@ async fn run(cli: Cli) -> Result<()> {
         "create_services_s": created.as_secs_f64(),
         "all_running_s": all_running.as_secs_f64(),
         "placements_per_s": placements,
-        "controller_rounds": rounds,
-        "controller_round_mean_ms": round_ms,
+        "controller_rounds": ramp.rounds,
+        "controller_round_mean_ms": ramp.per_round(ramp.seconds) * 1000.0,
+        "controller_tasks_read_per_round": ramp.per_round(ramp.tasks_read),
+        "controller_tasks_read_at_rest": rest.tasks_read,
+        "scale_one_service": {
+            "running_s": scaled_in.as_secs_f64(),
+            "tasks_read": scaling.tasks_read,
+            "round_mean_ms": scaling.per_round(scaling.seconds) * 1000.0,
+        },
         "describe_services_ms": {
             "ramp": [results.describe[0].percentile(50.0), results.describe[0].percentile(99.0)],
             "steady": [results.describe[1].percentile(50.0), results.describe[1].percentile(99.0)],
@@ -513,13 +572,28 @@ fn print_row(report: &Value) {
         )
     };
     println!(
-        "| {} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {} | {} | {} | {} |",
+        "| {} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} · {:.0} | {:.2} s · {:.0} · {:.1} ms | {} | {} | {} | {} |",
         report["nodes"],
         report["tasks"],
         report["create_services_s"].as_f64().unwrap_or(f64::NAN),
         report["all_running_s"].as_f64().unwrap_or(f64::NAN),
         report["placements_per_s"].as_f64().unwrap_or(f64::NAN),
         report["controller_round_mean_ms"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        report["controller_tasks_read_per_round"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        report["controller_tasks_read_at_rest"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        report["scale_one_service"]["running_s"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        report["scale_one_service"]["tasks_read"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        report["scale_one_service"]["round_mean_ms"]
             .as_f64()
             .unwrap_or(f64::NAN),
         pair(&report["describe_services_ms"]["ramp"]),
