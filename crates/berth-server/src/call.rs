@@ -21,7 +21,7 @@ pub use decoded::{Cached, Resource};
 pub use ids::Ids;
 pub use record::{to_doc, to_value, Fault};
 use task_index::TaskIndex;
-pub use task_index::{Outline, Part};
+pub use task_index::{Outline, Part, TaskCounts, Walk};
 
 use crate::data_plane::DataPlane;
 use crate::output_requests::OutputRequests;
@@ -394,6 +394,50 @@ impl Call<'_> {
                 .task_index
                 .in_group(self.store(), &self.cx.decoded, cluster, group)?;
         self.with_own_writes(cluster, indexed, |task| task.group == group)
+    }
+
+    /// How many of `cluster`'s tasks are in each state ECS counts (as [`Call::cluster_tasks`]).
+    pub fn task_counts(&self, cluster: &str) -> Result<TaskCounts, Fault> {
+        if self.changes.tasks_of(cluster).is_empty() {
+            return self
+                .cx
+                .task_index
+                .counts(self.store(), &self.cx.decoded, cluster);
+        }
+        let tasks = self.cluster_tasks(cluster)?;
+        Ok(TaskCounts::of(tasks.iter().map(|t| &t.value)))
+    }
+
+    /// Calls `visit` with `cluster`'s tasks that `walk` names, in key order after the key
+    /// `after`, until it returns false: a listing's page without copying the cluster. Tasks
+    /// this call wrote are read afresh (then every task is walked).
+    pub fn walk_tasks(
+        &self,
+        cluster: &str,
+        walk: Walk<'_>,
+        after: Option<&str>,
+        mut visit: impl FnMut(&Task) -> bool,
+    ) -> Result<(), Fault> {
+        if self.changes.tasks_of(cluster).is_empty() {
+            return self.cx.task_index.walk(
+                self.store(),
+                &self.cx.decoded,
+                cluster,
+                walk,
+                after,
+                visit,
+            );
+        }
+        for task in self.cluster_tasks(cluster)? {
+            let key = berth_model::arn::resource_id(&task.value.task_arn);
+            if after.is_some_and(|after| key <= after) {
+                continue;
+            }
+            if !visit(&task.value) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// What decides which part of `cluster` a round reads (see `call::task_index`), as

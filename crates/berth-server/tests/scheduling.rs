@@ -506,6 +506,35 @@ fn a_round_reads_only_the_services_whose_record_tasks_or_machines_changed() {
 }
 
 #[test]
+fn list_tasks_pages_a_machines_tasks_from_the_index() {
+    let cluster = steady_web(3, json!({}));
+    let arn = cluster
+        .instance
+        .clone()
+        .unwrap()
+        .instance
+        .container_instance_arn;
+    let first = cluster.ecs(
+        "ListTasks",
+        json!({"containerInstance": arn, "maxResults": 2}),
+    );
+    assert_eq!(first["taskArns"].as_array().unwrap().len(), 2);
+    let rest = cluster.ecs(
+        "ListTasks",
+        json!({"containerInstance": arn, "nextToken": first["nextToken"]}),
+    );
+    assert_eq!(rest["taskArns"].as_array().unwrap().len(), 1);
+    assert!(rest["nextToken"].is_null());
+    let by_id = cluster.ecs(
+        "ListTasks",
+        json!({"containerInstance": berth_model::arn::resource_id(&arn), "family": "web"}),
+    );
+    assert_eq!(by_id["taskArns"].as_array().unwrap().len(), 3);
+    let elsewhere = cluster.ecs("ListTasks", json!({"containerInstance": "elsewhere"}));
+    assert!(elsewhere["taskArns"].as_array().unwrap().is_empty());
+}
+
+#[test]
 fn a_poll_that_knows_the_set_is_answered_without_its_tasks() {
     let cluster = steady_web(2, json!({}));
     let full = cluster.poll_knowing(true, None);

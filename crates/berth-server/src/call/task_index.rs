@@ -24,6 +24,7 @@ use berth_model::status::TaskStatus;
 use berth_reconcile::placement::Resources;
 use berth_store::{Collection, Record, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -43,6 +44,8 @@ struct Entry {
     holds: Option<(Arc<str>, Resources)>,
     /// When it stopped, in milliseconds, once STOPPED.
     stopped_ms: Option<i64>,
+    /// Its task definition's family.
+    family: Arc<str>,
 }
 
 /// One cluster's tasks by key, by instance and by group.
@@ -59,6 +62,55 @@ struct ClusterTasks {
     stopped: BTreeSet<(i64, String)>,
     /// Each group's last change, numbered from [`GROUP_CHANGES`].
     group_changes: HashMap<Arc<str>, u64>,
+    by_family: HashMap<Arc<str>, BTreeSet<String>>,
+    /// Tasks whose desired status is STOPPED.
+    desired_stopped: BTreeSet<String>,
+    counts: TaskCounts,
+}
+
+/// How many of a cluster's tasks are in each state ECS counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    /// Last status RUNNING.
+    pub running: usize,
+    /// Wanted running, not running yet.
+    pub pending: usize,
+    /// Not yet STOPPED.
+    pub active: usize,
+}
+
+impl TaskCounts {
+    pub fn of<'t>(tasks: impl IntoIterator<Item = &'t Task>) -> TaskCounts {
+        let mut counts = TaskCounts::default();
+        for task in tasks {
+            counts.add(task, 1);
+        }
+        counts
+    }
+
+    fn add(&mut self, task: &Task, sign: isize) {
+        let count = |n: &mut usize, holds: bool| {
+            if holds {
+                *n = n.wrapping_add_signed(sign);
+            }
+        };
+        count(&mut self.running, task.last_status == TaskStatus::Running);
+        count(
+            &mut self.pending,
+            task.desired_status == TaskStatus::Running && task.last_status != TaskStatus::Running,
+        );
+        count(&mut self.active, task.last_status != TaskStatus::Stopped);
+    }
+}
+
+/// Takes `key` out of the set of `name`, and the set out of `sets` once empty.
+fn take_from(sets: &mut HashMap<Arc<str>, BTreeSet<String>>, name: &Arc<str>, key: &str) {
+    if let Some(keys) = sets.get_mut(name) {
+        keys.remove(key);
+        if keys.is_empty() {
+            sets.remove(name);
+        }
+    }
 }
 
 fn add(total: &mut Resources, resources: Resources, sign: i64) {
@@ -72,19 +124,12 @@ impl ClusterTasks {
             return;
         };
         if let Some(instance) = &entry.instance {
-            if let Some(keys) = self.by_instance.get_mut(instance) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    self.by_instance.remove(instance);
-                }
-            }
+            take_from(&mut self.by_instance, instance, key);
         }
-        if let Some(keys) = self.by_group.get_mut(&entry.group) {
-            keys.remove(key);
-            if keys.is_empty() {
-                self.by_group.remove(&entry.group);
-            }
-        }
+        take_from(&mut self.by_group, &entry.group, key);
+        take_from(&mut self.by_family, &entry.family, key);
+        self.desired_stopped.remove(key);
+        self.counts.add(&entry.task.value, -1);
         if let Some((instance, resources)) = &entry.holds {
             if let Some(load) = self.load.get_mut(instance) {
                 add(load, *resources, -1);
@@ -154,6 +199,11 @@ impl ClusterTasks {
                 .stopped_at
                 .filter(|_| value.last_status == TaskStatus::Stopped)
                 .map(|at| (at * 1000.0) as i64),
+            family: Arc::from(
+                berth_model::arn::task_definition_ref(&value.task_definition_arn)
+                    .map(|r| r.family)
+                    .unwrap_or_default(),
+            ),
             task,
             version,
         };
@@ -181,6 +231,14 @@ impl ClusterTasks {
         if let Some(at) = entry.stopped_ms {
             self.stopped.insert((at, key.to_string()));
         }
+        self.by_family
+            .entry(Arc::clone(&entry.family))
+            .or_default()
+            .insert(key.to_string());
+        if value.desired_status == TaskStatus::Stopped {
+            self.desired_stopped.insert(key.to_string());
+        }
+        self.counts.add(value, 1);
         let group = Arc::clone(&entry.group);
         self.entries.insert(key.to_string(), entry);
         self.group_changed(&group);
@@ -408,6 +466,81 @@ impl TaskIndex {
     ) -> Result<Vec<Arc<Cached<Task>>>, Fault> {
         self.read(store, decoded, cluster, |tasks| {
             tasks.each(tasks.by_group.get(group))
+        })
+    }
+}
+
+/// Which of a cluster's tasks a listing walks: the fewest the index can name that hold every
+/// task the listing may show.
+#[derive(Debug, Clone, Copy)]
+pub enum Walk<'a> {
+    All,
+    Group(&'a str),
+    /// Placed on the instance (by id) and yet to stop.
+    Instance(&'a str),
+    Family(&'a str),
+    DesiredStopped,
+}
+
+impl ClusterTasks {
+    /// Calls `visit` with the tasks of `walk` whose keys follow `after`, in key order, until
+    /// it returns false.
+    fn walk(&self, walk: Walk<'_>, after: Option<&str>, mut visit: impl FnMut(&Task) -> bool) {
+        let from = match after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let set = match walk {
+            Walk::All => {
+                for entry in self.entries.range::<str, _>((from, Bound::Unbounded)) {
+                    if !visit(&entry.1.task.value) {
+                        return;
+                    }
+                }
+                return;
+            }
+            Walk::Group(group) => self.by_group.get(group),
+            Walk::Instance(instance) => self.by_instance.get(instance),
+            Walk::Family(family) => self.by_family.get(family),
+            Walk::DesiredStopped => Some(&self.desired_stopped),
+        };
+        for key in set
+            .into_iter()
+            .flat_map(|keys| keys.range::<str, _>((from, Bound::Unbounded)))
+        {
+            if let Some(entry) = self.entries.get(key) {
+                if !visit(&entry.task.value) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl TaskIndex {
+    /// How many of `cluster`'s tasks are in each state ECS counts.
+    pub fn counts(
+        &self,
+        store: &dyn Store,
+        decoded: &Decoded,
+        cluster: &str,
+    ) -> Result<TaskCounts, Fault> {
+        self.read(store, decoded, cluster, |tasks| tasks.counts)
+    }
+
+    /// Walks `cluster`'s tasks as [`Walk`] says, in key order after `after`, under the index's
+    /// lock: a page of a listing copies only what it shows.
+    pub fn walk(
+        &self,
+        store: &dyn Store,
+        decoded: &Decoded,
+        cluster: &str,
+        walk: Walk<'_>,
+        after: Option<&str>,
+        visit: impl FnMut(&Task) -> bool,
+    ) -> Result<(), Fault> {
+        self.read(store, decoded, cluster, |tasks| {
+            tasks.walk(walk, after, visit)
         })
     }
 }
@@ -682,6 +815,116 @@ mod tests {
             .find(|t| t.value.task_arn.ends_with(&format!("/{key}")))
             .map(|t| t.value.last_status)
             .unwrap()
+    }
+
+    #[test]
+    fn a_walk_visits_exactly_its_tasks_in_key_order_after_any_key() {
+        let store = MemoryStore::new();
+        let statuses = [
+            (TaskStatus::Running, TaskStatus::Running),
+            (TaskStatus::Running, TaskStatus::Pending),
+            (TaskStatus::Stopped, TaskStatus::Running),
+            (TaskStatus::Stopped, TaskStatus::Stopped),
+        ];
+        let mut all = Vec::new();
+        for i in 0..40usize {
+            let (desired, last) = statuses[i % 4];
+            let task = Task {
+                task_arn: format!("arn:aws:ecs:r:1:task/c/t{i:02}"),
+                container_instance_arn: (i % 5 != 0)
+                    .then(|| format!("arn:aws:ecs:r:1:container-instance/c/i-{}", i % 3)),
+                group: format!("service:s{}", i % 2),
+                task_definition_arn: format!("arn:aws:ecs:r:1:task-definition/f{}:1", i % 7 % 2),
+                desired_status: desired,
+                last_status: last,
+                ..Task::default()
+            };
+            let doc = serde_json::to_string(&task).unwrap();
+            store
+                .insert(Collection::Tasks, &format!("t{i:02}"), "c", &doc)
+                .unwrap();
+            all.push(task);
+        }
+        let index = TaskIndex::default();
+        let decoded = Decoded::default();
+        let on = |t: &Task, instance: &str| {
+            t.container_instance_arn
+                .as_deref()
+                .is_some_and(|arn| berth_model::arn::resource_id(arn) == instance)
+                && !(t.desired_status == TaskStatus::Stopped
+                    && t.last_status == TaskStatus::Stopped)
+        };
+        type Holds = Box<dyn Fn(&Task) -> bool>;
+        let walks: Vec<(Walk, Holds)> = vec![
+            (Walk::All, Box::new(|_| true)),
+            (
+                Walk::Group("service:s1"),
+                Box::new(|t| t.group == "service:s1"),
+            ),
+            (Walk::Instance("i-2"), Box::new(move |t| on(t, "i-2"))),
+            (
+                Walk::Family("f1"),
+                Box::new(|t| t.task_definition_arn.ends_with("/f1:1")),
+            ),
+            (
+                Walk::DesiredStopped,
+                Box::new(|t| t.desired_status == TaskStatus::Stopped),
+            ),
+        ];
+        let key = |t: &Task| berth_model::arn::resource_id(&t.task_arn).to_string();
+        for (walk, holds) in &walks {
+            for after in std::iter::once(None).chain(all.iter().map(|t| Some(key(t)))) {
+                let expected: Vec<String> = all
+                    .iter()
+                    .filter(|t| holds(t) && after.as_ref().is_none_or(|a| key(t) > *a))
+                    .map(key)
+                    .collect();
+                let mut visited = Vec::new();
+                index
+                    .walk(&store, &decoded, "c", *walk, after.as_deref(), |t| {
+                        visited.push(key(t));
+                        true
+                    })
+                    .unwrap();
+                assert_eq!(visited, expected, "{walk:?} after {after:?}");
+                let mut first_three = Vec::new();
+                index
+                    .walk(&store, &decoded, "c", *walk, after.as_deref(), |t| {
+                        first_three.push(key(t));
+                        first_three.len() < 3
+                    })
+                    .unwrap();
+                assert_eq!(first_three, expected[..expected.len().min(3)]);
+            }
+        }
+
+        // The counts kept follow every change, as counting the tasks again would.
+        assert_eq!(
+            index.counts(&store, &decoded, "c").unwrap(),
+            TaskCounts::of(&all)
+        );
+        for i in [1usize, 2, 5] {
+            let key = format!("t{i:02}");
+            all[i].last_status = TaskStatus::Stopped;
+            all[i].desired_status = TaskStatus::Stopped;
+            let record = store.get(Collection::Tasks, &key).unwrap().unwrap();
+            let doc = serde_json::to_string(&all[i]).unwrap();
+            store
+                .update(Collection::Tasks, &key, record.version, &doc)
+                .unwrap();
+            index.touched(&store, &decoded, [("c", key.as_str())]);
+        }
+        let removed = all.remove(0);
+        let record = store.get(Collection::Tasks, "t00").unwrap().unwrap();
+        store
+            .delete(Collection::Tasks, "t00", record.version)
+            .unwrap();
+        index.touched(&store, &decoded, [("c", "t00")]);
+        assert_eq!(removed.task_arn, "arn:aws:ecs:r:1:task/c/t00");
+        assert_eq!(
+            index.counts(&store, &decoded, "c").unwrap(),
+            TaskCounts::of(&all)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::call::Call;
 use berth_model::arn::cluster_name;
 use berth_model::requests::{CreateCluster, DeleteCluster, DescribeClusters, ListClusters};
 use berth_model::resources::{Cluster, Failure, Service};
-use berth_model::status::{ClusterStatus, ServiceStatus, TaskStatus};
+use berth_model::status::{ClusterStatus, ServiceStatus};
 use berth_model::{ApiError, ErrorKind};
 use berth_store::Collection;
 use serde_json::{json, Value};
@@ -91,21 +91,13 @@ pub fn create(call: &Call<'_>, request: &CreateCluster) -> Result<Value, ApiErro
 fn with_counts(call: &Call<'_>, mut cluster: Cluster, tags: bool) -> Result<Cluster, ApiError> {
     let name = cluster.cluster_name.clone();
     let services: Vec<Service> = call.list(Collection::Services, Some(&name))?;
-    let tasks = call.cluster_tasks(&name)?;
+    let tasks = call.task_counts(&name)?;
     cluster.active_services_count = services
         .iter()
         .filter(|s| s.status == ServiceStatus::Active)
         .count() as i64;
-    cluster.running_tasks_count = tasks
-        .iter()
-        .map(|t| &t.value)
-        .filter(|t| t.last_status == TaskStatus::Running)
-        .count() as i64;
-    cluster.pending_tasks_count = tasks
-        .iter()
-        .map(|t| &t.value)
-        .filter(|t| t.desired_status == TaskStatus::Running && t.last_status != TaskStatus::Running)
-        .count() as i64;
+    cluster.running_tasks_count = tasks.running as i64;
+    cluster.pending_tasks_count = tasks.pending as i64;
     if !tags {
         cluster.tags.clear();
     }
@@ -160,11 +152,7 @@ pub fn delete(call: &Call<'_>, request: &DeleteCluster) -> Result<Value, ApiErro
             "The Cluster cannot be deleted while Services are active.",
         ));
     }
-    let tasks = call.cluster_tasks(&name)?;
-    if tasks
-        .iter()
-        .any(|t| t.value.last_status != TaskStatus::Stopped)
-    {
+    if call.task_counts(&name)?.active > 0 {
         return Err(ApiError::new(
             ErrorKind::ClusterContainsTasksException,
             "The Cluster cannot be deleted while Tasks are active.",

@@ -6,7 +6,7 @@
 use super::common::wants_tags;
 use super::container_instances::InstanceRecord;
 use super::{clusters, names, pagination, services, task_definitions, view};
-use crate::call::Call;
+use crate::call::{Call, Walk};
 use berth_model::arn::{parse, resource_id, task_definition_ref, ResourceRef};
 use berth_model::requests::{DescribeTasks, ListTasks, RunTask, StopTask};
 use berth_model::resources::{Container, Failure, Object, Tag, Task, TaskDefinition};
@@ -322,47 +322,52 @@ pub fn list(call: &Call<'_>, request: &ListTasks) -> Result<Value, ApiError> {
         super::services::require(call, &cluster.cluster_name, name)?;
     }
     let group = request.service_name.as_deref().map(names::task_group);
-    // From the index of the cluster's tasks kept in memory (a service's tasks by group), in
-    // key order as the store lists them.
-    let candidates = match &group {
-        Some(group) => call.tasks_in_group(&cluster.cluster_name, group)?,
-        None => call.cluster_tasks(&cluster.cluster_name)?,
+    let instance = request.container_instance.as_deref().map(resource_id);
+    // From the index of the cluster's tasks kept in memory, walking the fewest tasks it can
+    // name that hold every task to list (a stopped task is on no instance there).
+    let walk = match (&group, instance, &request.family) {
+        (Some(group), _, _) => Walk::Group(group),
+        (None, Some(instance), _) if desired != "STOPPED" => Walk::Instance(instance),
+        (None, _, Some(family)) => Walk::Family(family),
+        _ if desired == "STOPPED" => Walk::DesiredStopped,
+        _ => Walk::All,
     };
     let window = pagination::Window::of(&request.page, 100)?;
-    // In ARN order: the page starts after the token's task without looking at those before,
-    // and ends once it is full.
-    let start = window.after.as_deref().map_or(0, |after| {
-        candidates.partition_point(|t| t.value.task_arn.as_str() <= after)
-    });
-    let (page, next) = window.page(
-        candidates[start..]
-            .iter()
-            .map(|t| &t.value)
-            .filter(|t| match desired {
-                // ECS has no PENDING desired status of its own; it lists tasks not yet running.
-                "PENDING" => {
-                    t.desired_status == TaskStatus::Running && t.last_status != TaskStatus::Running
-                }
-                "STOPPED" => t.desired_status == TaskStatus::Stopped,
-                _ => t.desired_status == TaskStatus::Running,
+    let wanted = |t: &Task| {
+        (match desired {
+            // ECS has no PENDING desired status of its own; it lists tasks not yet running.
+            "PENDING" => {
+                t.desired_status == TaskStatus::Running && t.last_status != TaskStatus::Running
+            }
+            "STOPPED" => t.desired_status == TaskStatus::Stopped,
+            _ => t.desired_status == TaskStatus::Running,
+        }) && group.as_ref().is_none_or(|g| &t.group == g)
+            && request.family.as_ref().is_none_or(|family| {
+                task_definition_ref_family(&t.task_definition_arn).as_deref() == Some(family)
             })
-            .filter(|t| group.as_ref().is_none_or(|g| &t.group == g))
-            .filter(|t| {
-                request.family.as_ref().is_none_or(|family| {
-                    task_definition_ref_family(&t.task_definition_arn).as_deref() == Some(family)
-                })
+            && (request.started_by.is_none() || t.started_by == request.started_by)
+            && (request.launch_type.is_none() || t.launch_type == request.launch_type)
+            && instance.is_none_or(|instance| {
+                t.container_instance_arn
+                    .as_deref()
+                    .is_some_and(|arn| resource_id(arn) == instance)
             })
-            .filter(|t| request.started_by.is_none() || t.started_by == request.started_by)
-            .filter(|t| request.launch_type.is_none() || t.launch_type == request.launch_type)
-            .filter(|t| {
-                request.container_instance.as_ref().is_none_or(|instance| {
-                    t.container_instance_arn
-                        .as_ref()
-                        .is_some_and(|arn| arn.ends_with(instance.as_str()))
-                })
-            })
-            .map(|t| t.task_arn.as_str()),
-    );
+    };
+    // In ARN order (a cluster's task ARNs share one prefix, so their keys' order): the page
+    // starts after the token's task without looking at those before, and ends once full.
+    let mut following: Vec<String> = Vec::new();
+    call.walk_tasks(
+        &cluster.cluster_name,
+        walk,
+        window.after.as_deref().map(resource_id),
+        |task| {
+            if wanted(task) {
+                following.push(task.task_arn.clone());
+            }
+            following.len() <= window.limit
+        },
+    )?;
+    let (page, next) = window.page(following.iter().map(String::as_str));
     Ok(json!({"taskArns": page, "nextToken": next}))
 }
 
