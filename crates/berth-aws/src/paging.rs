@@ -46,6 +46,47 @@ pub fn cursor_page_of(mut following: Vec<String>, size: usize) -> (Vec<String>, 
     (following, next)
 }
 
+/// The `size` items of `items` that follow `after` in the order of their keys (`key` gives
+/// each item's, distinct per item), and the key of the last item when a page follows: the
+/// next page starts after that item wherever it now is, or would be if it is gone, so a
+/// change between two pages neither skips nor repeats another item.
+pub fn keyed_page<T, K: Ord>(
+    items: Vec<T>,
+    after: Option<&K>,
+    size: usize,
+    key: impl Fn(&T) -> K,
+) -> (Vec<T>, Option<K>) {
+    let mut keyed: Vec<(K, T)> = items.into_iter().map(|item| (key(&item), item)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let start = after.map_or(0, |after| keyed.partition_point(|(k, _)| k <= after));
+    let mut following: Vec<(K, T)> = keyed
+        .into_iter()
+        .skip(start)
+        .take(size.saturating_add(1))
+        .collect();
+    let more = following.len() > size;
+    following.truncate(size);
+    let (keys, page): (Vec<K>, Vec<T>) = following.into_iter().unzip();
+    (page, keys.into_iter().last().filter(|_| more))
+}
+
+/// A time in seconds as part of a page's key: whole microseconds (a key must be ordered,
+/// and a float is not).
+pub fn time_key(seconds: f64) -> i64 {
+    (seconds * 1e6) as i64
+}
+
+/// The token of the page after the item whose key is `key` (see [`keyed_page`]).
+pub fn encode_key<K: serde::Serialize>(key: &K) -> String {
+    // A key is plain data (strings, numbers, tuples of them): it always serializes.
+    encode_cursor(&serde_json::to_string(key).unwrap_or_default())
+}
+
+/// The key a token from [`encode_key`] names; `None` for anything else.
+pub fn decode_key<K: serde::de::DeserializeOwned>(token: &str) -> Option<K> {
+    serde_json::from_str(&decode_cursor(token)?).ok()
+}
+
 /// The token of the page that starts at `offset`.
 pub fn encode_token(offset: usize) -> String {
     format!("{TOKEN_PREFIX}{offset:x}")
@@ -94,6 +135,46 @@ mod tests {
                 assert_eq!(seen, items);
             }
         }
+    }
+
+    #[test]
+    fn keyed_pages_neither_skip_nor_repeat_when_the_list_changes_between_pages() {
+        // Each page, an item before the cursor and one after it come and go: every item
+        // present throughout is seen exactly once, in order.
+        for size in 1..6 {
+            let mut items: Vec<i64> = (0..30).map(|i| i * 10).collect();
+            let mut seen: Vec<i64> = Vec::new();
+            let mut after: Option<i64> = None;
+            let mut turn = 0;
+            loop {
+                let (page, next) = keyed_page(items.clone(), after.as_ref(), size, |i| -*i);
+                assert!(page.len() <= size);
+                seen.extend(&page);
+                let Some(token) = next.map(|key| encode_key(&key)) else {
+                    break;
+                };
+                after = decode_key(&token);
+                turn += 1;
+                let cursor = -after.unwrap();
+                items.retain(|i| *i != cursor || turn % 2 == 0);
+                items.push(cursor + 1000 + turn);
+                if turn < 10 {
+                    items.push(-turn);
+                }
+            }
+            let throughout: Vec<i64> = (0..30).rev().map(|i| i * 10).collect();
+            let kept: Vec<i64> = seen
+                .iter()
+                .copied()
+                .filter(|i| throughout.contains(i))
+                .collect();
+            let mut once = kept.clone();
+            once.dedup();
+            assert_eq!(kept, once, "size {size}: repeated");
+            assert_eq!(kept, throughout, "size {size}: skipped or out of order");
+        }
+        assert_eq!(decode_key::<i64>("berth2-zz"), None);
+        assert_eq!(decode_key::<(String, i64)>(&encode_key(&7)), None);
     }
 
     #[test]

@@ -231,7 +231,14 @@ fn a_store_from_before_segments_loses_nothing() {
     );
     assert_eq!(a.events[0].ingestion_time, 1);
     let info = store
-        .streams("g", "a", berth_logs::store::StreamOrder::Name, false, 0, 1)
+        .streams(
+            "g",
+            "a",
+            berth_logs::store::StreamOrder::Name,
+            false,
+            None,
+            1,
+        )
         .unwrap()
         .remove(0);
     let bytes: u64 = a.events.iter().map(|e| e.message.len() as u64).sum();

@@ -7,6 +7,7 @@ use crate::call::{Call, Fault};
 use crate::registry::{Access, Action, Input, Output, WireError};
 use berth_aws::AwsError;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::marker::PhantomData;
 
@@ -150,17 +151,20 @@ pub fn declined<A: JsonApi>(name: &'static str, error: Error<A>) -> Action {
 }
 
 /// The page of `items` a request asks for (`token` from an earlier answer, up to
-/// `max_results`, else `default`), and the token of the page after it.
-pub fn page<A: JsonApi, T>(
+/// `max_results`, else `default`), in the order of `key` (distinct per item), and the token
+/// of the page after it: the next page starts after this one's last item wherever it now
+/// is, so a change between pages neither skips nor repeats an item.
+pub fn page<A: JsonApi, T, K: Ord + Serialize + DeserializeOwned>(
     items: Vec<T>,
     token: Option<&str>,
     max_results: Option<i64>,
     default: usize,
+    key: impl Fn(&T) -> K,
 ) -> Result<(Vec<T>, Option<String>), Error<A>> {
-    let start = match token {
-        None => 0,
-        Some(token) => berth_aws::paging::decode_token(token).ok_or_else(Error::invalid_token)?,
-    };
+    let after = token
+        .map(|token| berth_aws::paging::decode_key::<K>(token).ok_or_else(Error::invalid_token))
+        .transpose()?;
     let size = max_results.map_or(default, |n| usize::try_from(n).unwrap_or(default));
-    Ok(berth_aws::paging::offset_page(items, start, size))
+    let (page, next) = berth_aws::paging::keyed_page(items, after.as_ref(), size, key);
+    Ok((page, next.map(|key| berth_aws::paging::encode_key(&key))))
 }

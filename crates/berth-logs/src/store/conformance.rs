@@ -5,7 +5,7 @@
 use super::retention::SEGMENT_WINDOW;
 use super::{
     Captured, CapturedEvent, CapturedStream, FilterQuery, LogError, LogStore, Millis, NewEvent,
-    Position, StreamOrder, DAY,
+    Position, StreamCursor, StreamOrder, DAY,
 };
 use crate::filter::Pattern;
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,22 +116,42 @@ pub fn groups_and_streams<S: LogStore>(store: S) {
     store
         .append("/ecs/web", "c", &events(9..10, "c"), NOW)
         .unwrap();
-    let streams = |order, descending, skip| -> Vec<String> {
+    let streams = |order, descending, after: Option<&StreamCursor>| -> Vec<String> {
         store
-            .streams("/ecs/web", "", order, descending, skip, 10)
+            .streams("/ecs/web", "", order, descending, after, 10)
             .unwrap()
             .into_iter()
             .map(|s| s.name)
             .collect()
     };
-    assert_eq!(streams(StreamOrder::Name, false, 0), ["a", "b", "c"]);
-    assert_eq!(streams(StreamOrder::Name, true, 1), ["b", "a"]);
+    assert_eq!(streams(StreamOrder::Name, false, None), ["a", "b", "c"]);
+    let at = |last_event, name: &str| StreamCursor {
+        last_event,
+        name: name.to_string(),
+    };
     assert_eq!(
-        streams(StreamOrder::LastEventTime, true, 0),
+        streams(StreamOrder::Name, true, Some(&at(0, "c"))),
+        ["b", "a"]
+    );
+    assert_eq!(
+        streams(StreamOrder::LastEventTime, true, None),
         ["c", "b", "a"]
     );
+    // After a stream wherever it now is, and after where it was once it is gone.
+    assert_eq!(
+        streams(StreamOrder::LastEventTime, false, Some(&at(-1, "a"))),
+        ["b", "c"]
+    );
+    assert_eq!(
+        streams(StreamOrder::LastEventTime, false, Some(&at(NOW + 5, "bb"))),
+        ["c"]
+    );
+    assert_eq!(
+        streams(StreamOrder::Name, false, Some(&at(0, "ab"))),
+        ["b", "c"]
+    );
     let b = &store
-        .streams("/ecs/web", "b", StreamOrder::Name, false, 0, 10)
+        .streams("/ecs/web", "b", StreamOrder::Name, false, None, 10)
         .unwrap()[0];
     assert_eq!(
         (b.first_event, b.last_event),
@@ -388,7 +408,7 @@ pub fn capturing_without_repeats<S: LogStore>(store: S) {
     };
     let info = |stream: &str| {
         store
-            .streams("/ecs/web", stream, StreamOrder::Name, false, 0, 1)
+            .streams("/ecs/web", stream, StreamOrder::Name, false, None, 1)
             .unwrap()
             .remove(0)
     };
@@ -1044,7 +1064,7 @@ pub fn one_stream_across_segments<S: LogStore>(store: S) {
         assert_eq!(found, needles, "{limit} a page");
     }
     let s = &store
-        .streams("g", "s", StreamOrder::Name, false, 0, 1)
+        .streams("g", "s", StreamOrder::Name, false, None, 1)
         .unwrap()[0];
     let bytes: u64 = s_events.iter().map(|e| e.message.len() as u64).sum();
     assert_eq!(s.stored_bytes, bytes);
@@ -1116,7 +1136,7 @@ pub fn segments_dropped_under_readers<S: LogStore>(store: S) {
     assert_eq!(seqs(read(Position::Tail)), (301..=400).collect::<Vec<_>>());
     assert_eq!(rest(&cursor), (301..=400).collect::<Vec<_>>());
     let s = &store
-        .streams("g", "s", StreamOrder::Name, false, 0, 1)
+        .streams("g", "s", StreamOrder::Name, false, None, 1)
         .unwrap()[0];
     assert_eq!(s.stored_bytes, newest);
     assert_eq!(s.first_event, Some(events[300].timestamp));
@@ -1193,7 +1213,7 @@ pub fn deleting_across_segments<S: LogStore>(store: S) {
     store.delete_group("a").unwrap();
     store.create_group("a", NOW).unwrap();
     assert!(store
-        .streams("a", "", StreamOrder::Name, false, 0, 10)
+        .streams("a", "", StreamOrder::Name, false, None, 10)
         .unwrap()
         .is_empty());
     assert!(found("a").is_empty());

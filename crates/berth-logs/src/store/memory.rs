@@ -6,8 +6,8 @@
 use super::retention::{segments_to_drop, window_of, Held};
 use super::{
     event_id, uncaptured, Captured, CapturedStream, Cursor, Event, FilterPage, FilterQuery,
-    GroupInfo, LogError, LogStore, Millis, NewEvent, Position, ReadPage, StreamInfo, StreamOrder,
-    SEARCH_BUDGET,
+    GroupInfo, LogError, LogStore, Millis, NewEvent, Position, ReadPage, StreamCursor, StreamInfo,
+    StreamOrder, SEARCH_BUDGET,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
@@ -241,7 +241,7 @@ impl LogStore for MemoryLogStore {
         prefix: &str,
         order: StreamOrder,
         descending: bool,
-        skip: usize,
+        after: Option<&StreamCursor>,
         limit: usize,
     ) -> Result<Vec<StreamInfo>, LogError> {
         let mut state = self.state();
@@ -252,13 +252,21 @@ impl LogStore for MemoryLogStore {
             .filter(|(name, _)| name.starts_with(prefix))
             .map(|(name, s)| s.info(name))
             .collect();
-        if order == StreamOrder::LastEventTime {
-            found.sort_by(|a, b| (a.last_event, &a.name).cmp(&(b.last_event, &b.name)));
-        }
+        found.sort_by_key(|s| order.key(s));
         if descending {
             found.reverse();
         }
-        Ok(found.into_iter().skip(skip).take(limit).collect())
+        let follows = |s: &StreamInfo| {
+            after.is_none_or(|after| {
+                let key = order.key(s);
+                if descending {
+                    key < *after
+                } else {
+                    key > *after
+                }
+            })
+        };
+        Ok(found.into_iter().filter(follows).take(limit).collect())
     }
 
     fn append(

@@ -90,6 +90,30 @@ pub enum StreamOrder {
     LastEventTime,
 }
 
+impl StreamOrder {
+    /// What a stream sorts by in this order: its last event's time (streams without events
+    /// first) then its name, or its name alone.
+    pub fn key(self, stream: &StreamInfo) -> StreamCursor {
+        StreamCursor {
+            last_event: match self {
+                StreamOrder::Name => 0,
+                StreamOrder::LastEventTime => stream.last_event.unwrap_or(-1),
+            },
+            name: stream.name.clone(),
+        }
+    }
+}
+
+/// Where a listing of streams goes on: after the stream that sorts at this key (see
+/// [`StreamOrder::key`]), wherever the streams now are, so that a stream created or
+/// deleted between two pages makes none of the others skipped or repeated.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamCursor {
+    /// The last event's time in `LastEventTime` order (-1: none yet); 0 in `Name` order.
+    pub last_event: Millis,
+    pub name: String,
+}
+
 /// Where a read of one stream starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Position {
@@ -245,14 +269,15 @@ pub trait LogStore: Send + Sync + 'static {
     ) -> Result<(), LogError>;
     fn create_stream(&self, group: &str, stream: &str, now: Millis) -> Result<(), LogError>;
     fn delete_stream(&self, group: &str, stream: &str) -> Result<(), LogError>;
-    /// Streams whose names start with `prefix`, in `order`, after skipping `skip`.
+    /// Streams whose names start with `prefix`, in `order`, those that sort after `after`
+    /// (before it when `descending`), at most `limit`.
     fn streams(
         &self,
         group: &str,
         prefix: &str,
         order: StreamOrder,
         descending: bool,
-        skip: usize,
+        after: Option<&StreamCursor>,
         limit: usize,
     ) -> Result<Vec<StreamInfo>, LogError>;
     /// Appends events in the order given; durable when it returns. The `seq`s they took.

@@ -5,8 +5,10 @@ use super::requests as r;
 use super::stored::{of_targets, StoredActivity};
 use crate::call::Call;
 use crate::json_api::page;
+use berth_aws::paging::time_key;
 use berth_store::Collection;
 use serde_json::{json, Value};
+use std::cmp::Reverse;
 
 fn activity_json(activity: &StoredActivity) -> Value {
     json!({
@@ -38,14 +40,15 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeScalingActivities) -> Resu
                 .as_ref()
                 .is_none_or(|d| *d == a.scalable_dimension)
     });
-    activities.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
-    let answers: Vec<Value> = activities.iter().map(activity_json).collect();
+    // Newest first.
     let (page, next) = page(
-        answers,
+        activities,
         request.next_token.as_deref(),
         request.max_results,
         50,
+        |a| Reverse((time_key(a.start_time), a.activity_id.clone())),
     )?;
+    let page: Vec<Value> = page.iter().map(activity_json).collect();
     let mut answer = json!({"ScalingActivities": page});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);

@@ -184,6 +184,7 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeScalingPolicies) -> Result
         request.next_token.as_deref(),
         request.max_results,
         50,
+        |p| p.arn.clone(),
     )?;
     let page = page
         .into_iter()

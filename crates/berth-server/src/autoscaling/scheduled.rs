@@ -142,7 +142,7 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeScheduledActions) -> Resul
         request.resource_id.as_deref(),
         request.scalable_dimension.as_deref(),
     )?;
-    let matching: Vec<Value> = actions
+    let matching: Vec<&StoredScheduledAction> = actions
         .iter()
         .filter(|a| {
             a.service_namespace == request.service_namespace
@@ -155,14 +155,15 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeScheduledActions) -> Resul
                     .as_ref()
                     .is_none_or(|names| names.contains(&a.name))
         })
-        .map(action_json)
         .collect();
     let (page, next) = page(
         matching,
         request.next_token.as_deref(),
         request.max_results,
         50,
+        |a| a.arn.clone(),
     )?;
+    let page: Vec<Value> = page.into_iter().map(action_json).collect();
     let mut answer = json!({"ScheduledActions": page});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);

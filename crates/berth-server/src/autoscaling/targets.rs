@@ -190,11 +190,11 @@ pub fn target_json(target: &StoredTarget) -> Value {
 }
 
 pub fn describe(call: &Call<'_>, request: &r::DescribeScalableTargets) -> Result<Value, Error> {
-    let targets: Vec<Value> = call
-        .list::<StoredTarget>(
-            Collection::ScalableTargets,
-            Some(&request.service_namespace),
-        )?
+    let stored = call.list::<StoredTarget>(
+        Collection::ScalableTargets,
+        Some(&request.service_namespace),
+    )?;
+    let targets: Vec<&StoredTarget> = stored
         .iter()
         .filter(|t| {
             request
@@ -206,14 +206,15 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeScalableTargets) -> Result
                     .as_ref()
                     .is_none_or(|d| *d == t.scalable_dimension)
         })
-        .map(target_json)
         .collect();
     let (page, next) = page(
         targets,
         request.next_token.as_deref(),
         request.max_results,
         50,
+        |t| t.arn.clone(),
     )?;
+    let page: Vec<Value> = page.into_iter().map(target_json).collect();
     let mut answer = json!({"ScalableTargets": page});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);

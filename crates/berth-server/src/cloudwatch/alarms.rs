@@ -19,12 +19,14 @@ use crate::autoscaling::requests::DESIRED_COUNT;
 use crate::autoscaling::scaling::{self, Reading};
 use crate::autoscaling::stored::{member_key, target_key, StoredPolicy};
 use crate::call::{Call, Fault};
+use berth_aws::paging::time_key;
 use berth_metrics::alarm::{AlarmState, Comparison, Rule, TreatMissing};
 use berth_metrics::Statistic;
 use berth_scaling::target::Evaluation;
 use berth_store::Collection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::cmp::Reverse;
 
 #[cfg(test)]
 mod tests;
@@ -644,7 +646,7 @@ pub struct DescribeAlarms {
     state: Option<AlarmState>,
     action_prefix: Option<String>,
     max_records: usize,
-    start: usize,
+    next_token: Option<String>,
 }
 
 fn max_records(value: Option<i64>) -> Result<usize, Error> {
@@ -692,7 +694,7 @@ impl Checked for DescribeAlarms {
             state,
             action_prefix: raw.action_prefix,
             max_records: max_records(raw.max_records)?,
-            start: requests::offset(raw.next_token)?,
+            next_token: raw.next_token,
         })
     }
 }
@@ -713,7 +715,7 @@ pub fn describe(call: &Call<'_>, request: &DescribeAlarms) -> Result<Value, Erro
         named.dedup_by(|a, b| a.name == b.name);
         named
     };
-    let matching: Vec<Value> = alarms
+    let matching: Vec<&StoredAlarm> = alarms
         .iter()
         .filter(|a| {
             request
@@ -728,9 +730,14 @@ pub fn describe(call: &Call<'_>, request: &DescribeAlarms) -> Result<Value, Erro
                 .as_ref()
                 .is_none_or(|p| a.all_actions().any(|action| action.starts_with(p.as_str())))
         })
-        .map(|a| a.json(request.protocol))
         .collect();
-    let (page, next) = berth_aws::paging::offset_page(matching, request.start, request.max_records);
+    let (page, next) = requests::page(
+        matching,
+        request.next_token.as_deref(),
+        request.max_records,
+        |a| a.name.clone(),
+    )?;
+    let page: Vec<Value> = page.iter().map(|a| a.json(request.protocol)).collect();
     let mut answer = json!({"MetricAlarms": page, "CompositeAlarms": []});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);
@@ -903,7 +910,7 @@ pub struct DescribeAlarmHistory {
     start: Option<f64>,
     end: Option<f64>,
     max_records: usize,
-    offset: usize,
+    next_token: Option<String>,
     ascending: bool,
 }
 
@@ -931,25 +938,30 @@ impl Checked for DescribeAlarmHistory {
             start: raw.start_date,
             end: raw.end_date,
             max_records: max_records(raw.max_records)?,
-            offset: requests::offset(raw.next_token)?,
+            next_token: raw.next_token,
             ascending,
         })
     }
 }
 
 pub fn history(call: &Call<'_>, request: &DescribeAlarmHistory) -> Result<Value, Error> {
-    let mut items: Vec<HistoryItem> =
-        call.list(Collection::AlarmHistory, request.name.as_deref())?;
-    items.sort_by(|a, b| a.time.total_cmp(&b.time));
-    if !request.ascending {
-        items.reverse();
-    }
+    let items: Vec<HistoryItem> = call.list(Collection::AlarmHistory, request.name.as_deref())?;
     let protocol = request.protocol;
-    let matching: Vec<Value> = items
+    let matching: Vec<&HistoryItem> = items
         .iter()
         .filter(|i| request.kind.is_none_or(|k| i.kind == k))
         .filter(|i| request.start.is_none_or(|s| i.time >= s))
         .filter(|i| request.end.is_none_or(|e| i.time <= e))
+        .collect();
+    let (token, size) = (request.next_token.as_deref(), request.max_records);
+    let order = |i: &&HistoryItem| (time_key(i.time), i.id.clone());
+    let (page, next) = if request.ascending {
+        requests::page(matching, token, size, order)?
+    } else {
+        requests::page(matching, token, size, |i| Reverse(order(i)))?
+    };
+    let page: Vec<Value> = page
+        .into_iter()
         .map(|i| {
             json!({
                 "AlarmName": i.alarm_name,
@@ -961,8 +973,6 @@ pub fn history(call: &Call<'_>, request: &DescribeAlarmHistory) -> Result<Value,
             })
         })
         .collect();
-    let (page, next) =
-        berth_aws::paging::offset_page(matching, request.offset, request.max_records);
     let mut answer = json!({"AlarmHistoryItems": page});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);

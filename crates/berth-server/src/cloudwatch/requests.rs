@@ -15,7 +15,7 @@ use berth_metrics::expr::{self, Expr};
 use berth_metrics::store::{Sample, SeriesKey};
 use berth_metrics::{Statistic, Unit};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Datapoints one PutMetricData may carry.
@@ -898,15 +898,33 @@ pub(super) fn ascending(scan_by: Option<&str>) -> Result<bool, Error> {
     }
 }
 
-/// Where a page starts: what its `NextToken` says, or the first item.
+fn invalid_token() -> Error {
+    Error::new(
+        "InvalidNextToken",
+        "The NextToken was not issued by this API.",
+    )
+}
+
+/// Where GetMetricData's answer goes on: its datapoints computed again, from what its
+/// `NextToken` says, or the first.
 pub(super) fn offset(token: Option<String>) -> Result<usize, Error> {
     match token {
         None => Ok(0),
-        Some(token) => berth_aws::paging::decode_token(&token).ok_or_else(|| {
-            Error::new(
-                "InvalidNextToken",
-                "The NextToken was not issued by this API.",
-            )
-        }),
+        Some(token) => berth_aws::paging::decode_token(&token).ok_or_else(invalid_token),
     }
+}
+
+/// The page of `items` after the item `token` names, in the order of `key` (distinct per
+/// item), at most `size`, and the token of the next (see `berth_aws::paging::keyed_page`).
+pub(super) fn page<T, K: Ord + Serialize + DeserializeOwned>(
+    items: Vec<T>,
+    token: Option<&str>,
+    size: usize,
+    key: impl Fn(&T) -> K,
+) -> Result<(Vec<T>, Option<String>), Error> {
+    let after = token
+        .map(|token| berth_aws::paging::decode_key::<K>(token).ok_or_else(invalid_token))
+        .transpose()?;
+    let (page, next) = berth_aws::paging::keyed_page(items, after.as_ref(), size, key);
+    Ok((page, next.map(|key| berth_aws::paging::encode_key(&key))))
 }

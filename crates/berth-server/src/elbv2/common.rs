@@ -7,6 +7,8 @@ use crate::call::Fault;
 use crate::registry::WireError;
 use berth_aws::query::{ParamError, Params};
 use berth_aws::{paging, AwsError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// An ELBv2 error: the code botocore maps to an exception (the model's error shapes), a
 /// message, and the HTTP status (400 for the caller's mistakes, 500 only for store faults,
@@ -67,28 +69,46 @@ impl WireError for Error {
     }
 }
 
-/// Which page of a Describe* answer to give: from `Marker`, at most `PageSize` (1–400, default
-/// 400) items. Markers are offsets, opaque to clients and checked on the way in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which page of a Describe* answer to give: after the item `Marker` names, at most
+/// `PageSize` (1–400, default 400) items. Markers are cursors (see `berth_aws::paging`),
+/// opaque to clients and checked on the way in.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
-    start: usize,
+    marker: Option<String>,
     size: usize,
+}
+
+fn invalid_marker() -> Error {
+    Error::validation("Marker: the marker is invalid")
 }
 
 impl Page {
     pub fn from_params(params: &Params) -> Result<Self, Error> {
         let size = params.int("PageSize", 1..=400)?.unwrap_or(400) as usize;
-        let start = match params.string("Marker")? {
-            None | Some("") => 0,
-            Some(marker) => paging::decode_token(marker)
-                .ok_or_else(|| Error::validation("Marker: the marker is invalid"))?,
+        let marker = match params.string("Marker")? {
+            None | Some("") => None,
+            Some(marker) => {
+                paging::decode_cursor(marker).ok_or_else(invalid_marker)?;
+                Some(marker.to_string())
+            }
         };
-        Ok(Self { start, size })
+        Ok(Self { marker, size })
     }
 
-    /// This page of `items`, and the marker of the next page if there is one.
-    pub fn of<T>(self, items: Vec<T>) -> (Vec<T>, Option<String>) {
-        paging::offset_page(items, self.start, self.size)
+    /// This page of `items` in the order of `key` (distinct per item), and the marker of the
+    /// next page if there is one.
+    pub fn of<T, K: Ord + Serialize + DeserializeOwned>(
+        &self,
+        items: Vec<T>,
+        key: impl Fn(&T) -> K,
+    ) -> Result<(Vec<T>, Option<String>), Error> {
+        let after = self
+            .marker
+            .as_deref()
+            .map(|marker| paging::decode_key::<K>(marker).ok_or_else(invalid_marker))
+            .transpose()?;
+        let (page, next) = paging::keyed_page(items, after.as_ref(), self.size, key);
+        Ok((page, next.map(|key| paging::encode_key(&key))))
     }
 }
 
@@ -174,7 +194,7 @@ mod tests {
         let mut marker = String::new();
         loop {
             let page = Page::from_params(&params(&format!("PageSize=3&Marker={marker}"))).unwrap();
-            let (items, next) = page.of(items.clone());
+            let (items, next) = page.of(items.clone(), |i| *i).unwrap();
             assert!(items.len() <= 3);
             seen.extend(items);
             match next {

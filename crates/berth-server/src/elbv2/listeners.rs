@@ -146,7 +146,7 @@ pub fn describe(call: &Call<'_>, request: &DescribeListeners) -> Result<Value, E
             .collect::<Result<Option<Vec<_>>, _>>()?
             .ok_or_else(listener_not_found)?,
     };
-    let (items, next) = request.page.of(listeners);
+    let (items, next) = request.page.of(listeners, |l| l.listener_arn.clone())?;
     let described: Vec<Value> = items.iter().map(describe_listener).collect();
     Ok(json!({"Listeners": described, "NextMarker": next}))
 }
@@ -190,7 +190,7 @@ pub fn create_rule(call: &Call<'_>, request: &CreateRule) -> Result<Value, Error
 }
 
 pub fn describe_rules(call: &Call<'_>, request: &DescribeRules) -> Result<Value, Error> {
-    let mut rules: Vec<Rule> = match &request.selection {
+    let rules: Vec<Rule> = match &request.selection {
         RuleSelection::Listener(listener) => {
             if call
                 .get::<Listener>(Collection::Listeners, listener)?
@@ -207,8 +207,9 @@ pub fn describe_rules(call: &Call<'_>, request: &DescribeRules) -> Result<Value,
             .ok_or_else(rule_not_found)?,
     };
     // By priority, the default rule last, as ALB lists them.
-    rules.sort_by_key(|r| r.priority.unwrap_or(u32::MAX));
-    let (items, next) = request.page.of(rules);
+    let (items, next) = request.page.of(rules, |r| {
+        (r.priority.unwrap_or(u32::MAX), r.rule_arn.clone())
+    })?;
     let described: Vec<Value> = items.iter().map(describe_rule).collect();
     Ok(json!({"Rules": described, "NextMarker": next}))
 }

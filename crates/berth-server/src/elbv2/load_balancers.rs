@@ -95,7 +95,9 @@ pub fn describe(call: &Call<'_>, request: &DescribeLoadBalancers) -> Result<Valu
             .ok_or_else(stored::load_balancer_not_found)?,
         LoadBalancerSelection::All => all.iter().collect(),
     };
-    let (items, next) = request.page.of(selected);
+    let (items, next) = request
+        .page
+        .of(selected, |lb| lb.load_balancer_name.clone())?;
     let described: Vec<Value> = items.into_iter().map(describe_one).collect();
     Ok(json!({"LoadBalancers": described, "NextMarker": next}))
 }

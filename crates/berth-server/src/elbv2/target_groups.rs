@@ -147,7 +147,9 @@ pub fn describe(call: &Call<'_>, request: &DescribeTargetGroups) -> Result<Value
         }
         TargetGroupSelection::All => all.iter().collect(),
     };
-    let (items, next) = request.page.of(selected);
+    let (items, next) = request
+        .page
+        .of(selected, |tg| tg.target_group_name.clone())?;
     Ok(json!({"TargetGroups": described(call, items)?, "NextMarker": next}))
 }
 

@@ -83,7 +83,7 @@ pub fn describe(call: &Call<'_>, request: &r::RuleName) -> Result<Value, Error> 
 }
 
 pub fn list(call: &Call<'_>, request: &r::ListRules) -> Result<Value, Error> {
-    let rules: Vec<Value> = call
+    let rules: Vec<StoredRule> = call
         .list::<StoredRule>(Collection::EventRules, Some(DEFAULT_BUS))?
         .into_iter()
         .filter(|rule| {
@@ -92,9 +92,15 @@ pub fn list(call: &Call<'_>, request: &r::ListRules) -> Result<Value, Error> {
                 .as_deref()
                 .is_none_or(|prefix| rule.name.starts_with(prefix))
         })
-        .map(|rule| rule.shown(false))
         .collect();
-    let (page, next) = page(rules, request.next_token.as_deref(), request.limit, 100)?;
+    let (page, next) = page(
+        rules,
+        request.next_token.as_deref(),
+        request.limit,
+        100,
+        |rule| rule.name.clone(),
+    )?;
+    let page: Vec<Value> = page.into_iter().map(|rule| rule.shown(false)).collect();
     let mut answer = json!({"Rules": page});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);

@@ -43,6 +43,7 @@ pub fn list(call: &Call<'_>, request: &r::ListTargetsByRule) -> Result<Value, Er
         request.next_token.as_deref(),
         request.limit,
         100,
+        |target| target.id.clone(),
     )?;
     let mut answer = json!({"Targets": page});
     if let Some(token) = next {

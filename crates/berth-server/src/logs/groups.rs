@@ -5,7 +5,7 @@ use super::error::Error;
 use super::millis;
 use super::requests::{self as r, OrderBy};
 use crate::call::Call;
-use berth_logs::store::{GroupInfo, StreamInfo, StreamOrder};
+use berth_logs::store::{GroupInfo, StreamCursor, StreamInfo, StreamOrder};
 use serde_json::{json, Value};
 
 fn group_arn(call: &Call<'_>, name: &str) -> String {
@@ -129,31 +129,51 @@ pub fn delete_stream(call: &Call<'_>, request: &r::StreamName) -> Result<Value, 
     Ok(json!({}))
 }
 
-/// Streams in the order asked for; the token is how many came before.
+/// Streams in the order asked for; the token is where the last of the page before sorts
+/// (its last event's time, in that order, and its name), so the next page starts after it
+/// wherever the streams now are. A stream whose last event moves between two pages moves
+/// in the order too, as on CloudWatch Logs.
 pub fn describe_streams(call: &Call<'_>, request: &r::DescribeLogStreams) -> Result<Value, Error> {
     let group = request.group.name()?;
     let limit = request.limit.map_or(50, |l| l as usize);
-    let skip = match &request.next_token {
-        Some(token) => super::decode_token(token)?
-            .parse::<usize>()
-            .map_err(|_| Error::invalid_token())?,
-        None => 0,
+    let after = match &request.next_token {
+        Some(token) => Some(
+            super::decode_token(token)?
+                .split_once('|')
+                .and_then(|(time, name)| {
+                    Some(StreamCursor {
+                        last_event: time.parse().ok()?,
+                        name: name.to_string(),
+                    })
+                })
+                .ok_or_else(Error::invalid_token)?,
+        ),
+        None => None,
     };
     let order = match request.order_by.unwrap_or(OrderBy::LogStreamName) {
         OrderBy::LogStreamName => StreamOrder::Name,
         OrderBy::LastEventTime => StreamOrder::LastEventTime,
     };
     let prefix = request.log_stream_name_prefix.as_deref().unwrap_or("");
-    let mut streams =
-        call.logs()
-            .streams(group, prefix, order, request.descending, skip, limit + 1)?;
+    let mut streams = call.logs().streams(
+        group,
+        prefix,
+        order,
+        request.descending,
+        after.as_ref(),
+        limit + 1,
+    )?;
     let more = streams.len() > limit;
     streams.truncate(limit);
     let mut answer = json!({
         "logStreams": streams.iter().map(|s| render_stream(call, group, s)).collect::<Vec<_>>(),
     });
-    if more {
-        answer["nextToken"] = json!(super::encode_token(&(skip + limit).to_string()));
+    if let Some(last) = streams.last().filter(|_| more) {
+        let key = order.key(last);
+        answer["nextToken"] = json!(super::encode_token(&format!(
+            "{}|{}",
+            key.last_event, key.name
+        )));
     }
     Ok(answer)
 }

@@ -48,7 +48,7 @@ impl Session {
             };
             for prefix in prefixes {
                 for stream in
-                    logs.streams(group, prefix, StreamOrder::Name, false, 0, usize::MAX)?
+                    logs.streams(group, prefix, StreamOrder::Name, false, None, usize::MAX)?
                 {
                     let named = self
                         .names

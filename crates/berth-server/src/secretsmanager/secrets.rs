@@ -11,10 +11,12 @@ use crate::json_api::page;
 use crate::secret_changes::{self, Changed};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use berth_aws::paging::time_key;
 use berth_secrets::password::{self, PasswordRules};
 use berth_secrets::stages::{Version, CURRENT};
 use berth_store::Collection;
 use serde_json::{json, Map, Value};
+use std::cmp::Reverse;
 
 /// Secrets Manager's own words, which tools match on.
 pub const NOT_FOUND: &str = "Secrets Manager can't find the specified secret.";
@@ -258,6 +260,7 @@ pub fn batch_get_value(call: &Call<'_>, request: &r::BatchGetSecretValue) -> Res
             request.next_token.as_deref(),
             request.max_results,
             20,
+            listed_order,
         )?;
         next_token = next;
         for secret in page {
@@ -441,8 +444,13 @@ fn listed(call: &Call<'_>, include_planned_deletion: bool) -> Result<Vec<StoredS
         .filter(|s| !s.expired(now))
         .filter(|s| include_planned_deletion || !s.scheduled_for_deletion())
         .collect();
-    secrets.sort_by(|a, b| a.created.total_cmp(&b.created).then(a.name.cmp(&b.name)));
+    secrets.sort_by_key(listed_order);
     Ok(secrets)
+}
+
+/// Secrets are listed oldest first, by name where created together.
+fn listed_order(secret: &StoredSecret) -> (i64, String) {
+    (time_key(secret.created), secret.name.clone())
 }
 
 /// ListSecrets' filters: each value a prefix (`!` negates), any value of a filter, every
@@ -477,26 +485,23 @@ fn matches_all(secret: &StoredSecret, filters: &[Filter]) -> bool {
 }
 
 pub fn list(call: &Call<'_>, request: &r::ListSecrets) -> Result<Value, Error> {
-    let mut secrets: Vec<StoredSecret> = listed(call, request.include_planned_deletion)?
+    let secrets: Vec<StoredSecret> = listed(call, request.include_planned_deletion)?
         .into_iter()
         .filter(|s| matches_all(s, &request.filters))
         .collect();
-    match request.sort_by.as_deref() {
-        Some("name") => secrets.sort_by(|a, b| a.name.cmp(&b.name)),
-        Some("last-changed-date") => {
-            secrets.sort_by(|a, b| a.last_changed.total_cmp(&b.last_changed))
-        }
-        _ => {}
-    }
-    if request.sort_order.as_deref() == Some("desc") {
-        secrets.reverse();
-    }
-    let (page, next) = page(
-        secrets,
-        request.next_token.as_deref(),
-        request.max_results,
-        100,
-    )?;
+    // The order asked for, by name where it ties.
+    let by = request.sort_by.clone();
+    let order = move |secret: &StoredSecret| match by.as_deref() {
+        Some("name") => (0, secret.name.clone()),
+        Some("last-changed-date") => (time_key(secret.last_changed), secret.name.clone()),
+        _ => listed_order(secret),
+    };
+    let (token, max) = (request.next_token.as_deref(), request.max_results);
+    let (page, next) = if request.sort_order.as_deref() == Some("desc") {
+        page(secrets, token, max, 100, |s| Reverse(order(s)))?
+    } else {
+        page(secrets, token, max, 100, order)?
+    };
     let mut answer = json!({
         "SecretList": page.iter().map(|s| description(s, "SecretVersionsToStages")).collect::<Vec<_>>(),
     });
@@ -508,11 +513,21 @@ pub fn list(call: &Call<'_>, request: &r::ListSecrets) -> Result<Value, Error> {
 
 pub fn list_versions(call: &Call<'_>, request: &r::ListSecretVersionIds) -> Result<Value, Error> {
     let secret = find(call, &request.secret_id)?.ok_or_else(not_found)?;
-    let versions: Vec<Value> = secret
+    let versions: Vec<_> = secret
         .versions
         .iter()
-        .rev()
         .filter(|v| request.include_deprecated || !v.stages.is_empty())
+        .collect();
+    // Newest first.
+    let (page, next) = page(
+        versions,
+        request.next_token.as_deref(),
+        request.max_results,
+        100,
+        |v| Reverse((time_key(v.created), v.id.clone())),
+    )?;
+    let page: Vec<Value> = page
+        .into_iter()
         .map(|v| {
             json!({
                 "VersionId": v.id,
@@ -522,12 +537,6 @@ pub fn list_versions(call: &Call<'_>, request: &r::ListSecretVersionIds) -> Resu
             })
         })
         .collect();
-    let (page, next) = page(
-        versions,
-        request.next_token.as_deref(),
-        request.max_results,
-        100,
-    )?;
     let mut answer = json!({"ARN": secret.arn, "Name": secret.name, "Versions": page});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);

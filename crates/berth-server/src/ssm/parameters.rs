@@ -305,6 +305,7 @@ pub fn by_path(call: &Call<'_>, request: &r::GetParametersByPath) -> Result<Valu
         request.next_token.as_deref(),
         request.max_results,
         10,
+        |p| p.name.clone(),
     )?;
     let parameters = page
         .iter()
@@ -378,17 +379,18 @@ pub fn describe(call: &Call<'_>, request: &r::DescribeParameters) -> Result<Valu
         Some(path) => in_subtree(call, path)?,
         None => call.list(Collection::Parameters, None)?,
     };
-    let matching: Vec<Value> = candidates
+    let matching: Vec<&StoredParameter> = candidates
         .iter()
         .filter(|p| matches_filters(p, &request.parameter_filters))
-        .map(metadata)
         .collect();
     let (page, next) = page(
         matching,
         request.next_token.as_deref(),
         request.max_results,
         10,
+        |p| p.name.clone(),
     )?;
+    let page: Vec<Value> = page.into_iter().map(metadata).collect();
     let mut answer = json!({"Parameters": page});
     if let Some(token) = next {
         answer["NextToken"] = json!(token);
@@ -404,6 +406,7 @@ pub fn history(call: &Call<'_>, request: &r::GetParameterHistory) -> Result<Valu
         request.next_token.as_deref(),
         request.max_results,
         50,
+        |v| v.version,
     )?;
     let entries = page
         .into_iter()

@@ -37,8 +37,8 @@ use super::retention::{segments_to_drop, window_of, Held};
 use super::trigrams::Probe;
 use super::{
     event_id, uncaptured, Captured, CapturedStream, Cursor, Event, FilterPage, FilterQuery,
-    GroupInfo, LogError, LogStore, Millis, NewEvent, Position, ReadPage, StreamInfo, StreamOrder,
-    SEARCH_BUDGET,
+    GroupInfo, LogError, LogStore, Millis, NewEvent, Position, ReadPage, StreamCursor, StreamInfo,
+    StreamOrder, SEARCH_BUDGET,
 };
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
 use search::{Search, Step};
@@ -971,7 +971,7 @@ impl LogStore for SegmentedLogStore {
         prefix: &str,
         order: StreamOrder,
         descending: bool,
-        skip: usize,
+        after: Option<&StreamCursor>,
         limit: usize,
     ) -> Result<Vec<StreamInfo>, LogError> {
         let inner = self.inner();
@@ -980,23 +980,40 @@ impl LogStore for SegmentedLogStore {
             .group_id(group)
             .map_err(&fault)?
             .ok_or_else(|| LogError::GroupNotFound(group.to_string()))?;
-        let direction = if descending { "DESC" } else { "ASC" };
+        let (direction, beyond) = if descending {
+            ("DESC", "<")
+        } else {
+            ("ASC", ">")
+        };
+        // As `StreamOrder::key`: streams without events first, as absent times sort lowest.
+        let time = match order {
+            StreamOrder::Name => "0",
+            StreamOrder::LastEventTime => "COALESCE(last_event, -1)",
+        };
         let order_by = match order {
             StreamOrder::Name => format!("name {direction}"),
-            // Streams without events first, as absent times sort lowest.
-            StreamOrder::LastEventTime => {
-                format!("COALESCE(last_event, -1) {direction}, name {direction}")
-            }
+            StreamOrder::LastEventTime => format!("{time} {direction}, name {direction}"),
+        };
+        let after_clause = match after {
+            Some(_) => format!("AND ({time}, name) {beyond} (?4, ?5)"),
+            None => "AND ?4 IS NULL AND ?5 IS NULL".to_string(),
         };
         let sql = format!(
             "SELECT name, created, first_event, last_event, last_ingestion, bytes FROM streams \
-             WHERE group_id = ?1 AND {} ORDER BY {order_by} LIMIT ?3 OFFSET ?4",
+             WHERE group_id = ?1 AND {} {after_clause} \
+             ORDER BY {order_by} LIMIT ?3",
             prefix_clause("name", 2)
         );
         let mut statement = inner.catalog.prepare(&sql).map_err(&fault)?;
         let rows = statement
             .query_map(
-                params![group, prefix, limit as i64, skip as i64],
+                params![
+                    group,
+                    prefix,
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    after.map(|a| a.last_event),
+                    after.map(|a| a.name.as_str()),
+                ],
                 stream_info,
             )
             .map_err(&fault)?;

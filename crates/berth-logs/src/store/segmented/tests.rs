@@ -457,7 +457,7 @@ fn a_catalog_behind_its_segments_catches_up_when_opened() {
     let wanted: Vec<(u64, String)> = (1..=9).map(|p| (p, format!("line {p}"))).collect();
     assert_eq!(read, wanted);
     let info = store
-        .streams("g", "s", StreamOrder::Name, false, 0, 1)
+        .streams("g", "s", StreamOrder::Name, false, None, 1)
         .unwrap()
         .remove(0);
     let bytes: u64 = page.events.iter().map(|e| e.message.len() as u64).sum();

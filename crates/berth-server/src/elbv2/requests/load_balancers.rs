@@ -238,7 +238,7 @@ mod tests {
             named.selection,
             LoadBalancerSelection::Names(vec!["web".into()])
         );
-        assert_eq!(named.page.of(vec![1, 2]).0, [1]);
+        assert_eq!(named.page.of(vec![1, 2], |i| *i).unwrap().0, [1]);
         let by_arn: DescribeLoadBalancers = parse("LoadBalancerArns.member.1=arn").unwrap();
         assert_eq!(
             by_arn.selection,
