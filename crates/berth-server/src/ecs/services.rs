@@ -535,7 +535,9 @@ pub fn delete(call: &Call<'_>, request: &DeleteService) -> Result<Value, ApiErro
 /// DRAINING services whose tasks have all stopped become INACTIVE.
 pub fn finish_draining(call: &Call<'_>) -> Result<usize, ApiError> {
     let mut finished = 0;
-    for service in call.list::<Service>(Collection::Services, None)? {
+    // Shared with the decode cache: most services are not draining, and are not copied.
+    let listed = call.list_cached::<Service>(Collection::Services, None)?;
+    for service in listed.iter().map(|s| &s.value) {
         if service.status != ServiceStatus::Draining {
             continue;
         }
