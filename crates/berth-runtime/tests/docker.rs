@@ -390,3 +390,70 @@ async fn agents_sharing_an_engine_keep_to_their_own_instance() {
         ContainerState::Running { .. }
     ));
 }
+
+/// With output back-pressure, a container writing more than its json-file keeps while
+/// nothing is shipped is paused before a rotation could delete a line not yet shipped; as
+/// positions are shipped it goes on, and every line arrives, in order, with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "docker-tests"),
+    ignore = "needs a Docker engine: run with --features berth-runtime/docker-tests (scripts/test.sh does)"
+)]
+async fn held_output_pauses_the_writer_and_loses_nothing() {
+    use futures_util::StreamExt;
+    const LINES: u64 = 800_000;
+    let scope = Scope::new("held");
+    // What the engine keeps by default, 32 MiB in two files. A shell loop writes about 5 MB of
+    // entries a second (a busy application's pace), about 60 bytes each: 48 MB in all.
+    let runtime = docker(&scope).await;
+    let spec = ContainerSpec {
+        output_backpressure: true,
+        command: Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("i=0; while [ $i -lt {LINES} ]; do i=$((i+1)); echo $i; done"),
+        ]),
+        ..testapp(&scope, "held", "berth-busybox:latest")
+    };
+    let id = runtime.start(&spec).await.expect("start").id;
+
+    // Nothing shipped: the writer is paused with its first line still kept.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while docker_cli(&["inspect", "-f", "{{.State.Paused}}", &id]).trim() != "true" {
+        assert!(Instant::now() < deadline, "the writer was never held");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = runtime.inspect(&id).await.expect("inspect");
+    assert!(
+        matches!(status.state, ContainerState::Running { .. }),
+        "a held container still runs: {status:?}"
+    );
+    let mut output = runtime.output(&id, None);
+    let first = output.next().await.expect("a line").expect("readable");
+    assert_eq!(first.text, "1", "nothing was dropped");
+
+    // Shipping as it reads, the way the agent acknowledges: every line, in order.
+    let mut lines = vec![first];
+    let reading = async {
+        while let Some(line) = output.next().await {
+            let line = line.expect("readable");
+            if lines.len() % 1000 == 0 {
+                runtime
+                    .output_shipped(&id, line.position)
+                    .await
+                    .expect("shipped");
+            }
+            lines.push(line);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), reading)
+        .await
+        .expect("the output ends once all is shipped");
+    assert_eq!(lines.len() as u64, LINES);
+    for (number, line) in (1..).zip(&lines) {
+        assert_eq!(line.text, number.to_string());
+    }
+    wait_exit(&runtime, &id).await;
+    runtime.remove(&id).await.expect("remove");
+}

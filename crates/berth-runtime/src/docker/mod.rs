@@ -20,7 +20,11 @@
 //! read as they did when it was last inspected (by `start` or an earlier `list`), that
 //! inspection still describes it. So noticing a new container does not get slower with the
 //! number of containers already running.
+//!
+//! A container whose output waits for shipping (`awslogs` in blocking mode) is paused while
+//! its unshipped output would otherwise be rotated away (see `hold`).
 
+mod hold;
 mod output;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -69,7 +73,12 @@ pub struct DockerRuntime {
     /// The last inspection of each listed container, by id, for `list` to reuse while the
     /// container's summary shows no change. Only a cache: losing it costs inspections.
     inspected: Mutex<HashMap<String, Inspected>>,
+    holds: hold::Holds,
 }
+
+/// The size at which the engine rotates a container's json-file: two files keep
+/// [`OUTPUT_KEPT_BYTES`].
+const MAX_FILE_BYTES: u64 = OUTPUT_KEPT_BYTES / 2;
 
 struct Inspected {
     status: ContainerStatus,
@@ -97,7 +106,45 @@ impl DockerRuntime {
             config,
             network_lock: tokio::sync::Mutex::new(()),
             inspected: Mutex::new(HashMap::new()),
+            holds: hold::Holds::default(),
         }
+    }
+
+    /// Holds `id`'s writes for its output from now on, if it was started to be held and is
+    /// in this runtime's scope (an agent started again finds its held containers this way).
+    async fn watch_if_held(&self, id: &str) -> Result<(), RuntimeError> {
+        if self.holds.is_watched(id) {
+            return Ok(());
+        }
+        let response = match self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(response) => response,
+            Err(e) if status_code(&e) == Some(404) => return Ok(()),
+            Err(e) => return Err(backend(e)),
+        };
+        let held = response
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .is_some_and(|labels| labels.contains_key(hold::LABEL_HELD));
+        let running = response
+            .state
+            .as_ref()
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+        if let (true, true, true, Some(path)) = (
+            held,
+            running,
+            in_scope(&self.config, &response),
+            response.log_path,
+        ) {
+            self.holds
+                .watch(self.docker.clone(), id, path.into(), MAX_FILE_BYTES);
+        }
+        Ok(())
     }
 
     pub fn client(&self) -> &Docker {
@@ -169,13 +216,15 @@ impl Runtime for DockerRuntime {
         "docker"
     }
 
-    /// The json-file driver cannot make a container's write wait: output beyond what its
-    /// files keep is dropped, oldest first.
+    /// The json-file driver cannot make a write wait, so a held container is paused while
+    /// its unshipped output would be rotated away (see `hold`).
     fn holds_output(&self) -> bool {
-        false
+        true
     }
 
-    async fn output_shipped(&self, _id: &str, _position: u64) -> Result<(), RuntimeError> {
+    async fn output_shipped(&self, id: &str, position: u64) -> Result<(), RuntimeError> {
+        self.watch_if_held(id).await?;
+        self.holds.shipped(id, position);
         Ok(())
     }
 
@@ -222,7 +271,11 @@ impl Runtime for DockerRuntime {
         if let Network::Awsvpc { network_name } = &spec.network {
             self.ensure_network(network_name).await?;
         }
-        let body = create_body(spec, self.config.labels_for(spec))?;
+        let mut labels = self.config.labels_for(spec);
+        if spec.output_backpressure {
+            labels.insert(hold::LABEL_HELD.to_string(), "true".to_string());
+        }
+        let body = create_body(spec, labels)?;
         let options = CreateContainerOptionsBuilder::default()
             .name(&container_name(spec))
             .build();
@@ -244,11 +297,16 @@ impl Runtime for DockerRuntime {
                 RuntimeError::CannotStart(message)
             });
         }
+        if spec.output_backpressure {
+            self.watch_if_held(&created.id).await?;
+        }
         self.inspect_owned(&created.id).await
     }
 
     async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
         self.inspect_owned(id).await?;
+        // A stopping container is held no more: its stop signal must reach it.
+        self.holds.release(&self.docker, id).await;
         // Docker counts whole seconds; rounding up never kills earlier than asked.
         let seconds = i32::try_from(timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0))
             .unwrap_or(i32::MAX);
@@ -262,6 +320,7 @@ impl Runtime for DockerRuntime {
 
     async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         self.inspect_owned(id).await?;
+        self.holds.release(&self.docker, id).await;
         match self.force_remove(id).await {
             // 409: a removal is already in progress.
             Err(e) if status_code(&e) == Some(409) => Ok(()),
@@ -581,7 +640,7 @@ fn create_body(
             config: Some(HashMap::from([
                 (
                     "max-size".to_string(),
-                    format!("{}k", OUTPUT_KEPT_BYTES / 2 / 1024),
+                    format!("{}k", MAX_FILE_BYTES / 1024),
                 ),
                 ("max-file".to_string(), "2".to_string()),
             ])),
@@ -702,9 +761,16 @@ fn status_from(response: &ContainerInspectResponse) -> ContainerStatus {
             ContainerState::Created
         }
     };
+    // The engine calls a paused container unhealthy, without a failed check, until its first
+    // check once resumed: that says nothing of the container (see `hold`).
+    let paused_unhealthy = state_kind == ContainerStateStatusEnum::PAUSED
+        || state
+            .health
+            .as_ref()
+            .is_some_and(|health| health.failing_streak == Some(0));
     let health = match state.health.and_then(|health| health.status) {
         Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
-        Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+        Some(HealthStatusEnum::UNHEALTHY) if !paused_unhealthy => Health::Unhealthy,
         _ => Health::Unknown,
     };
     let network_mode = response

@@ -291,6 +291,27 @@ impl JsonFile {
     }
 }
 
+/// The engine's stamp of the first entry of the json-file at `path`, in nanoseconds; `None`
+/// when it is empty, unreadable or its first entry is longer than a read of it.
+pub(super) fn first_entry_nanos(path: &Path) -> Option<u64> {
+    let mut file = File::open(path).ok()?;
+    let mut data = vec![0; FILE_CHUNK];
+    let mut filled = 0;
+    while filled < data.len() {
+        let read = file.read(&mut data[filled..]).ok()?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+        if let Some(end) = data[..filled].iter().position(|b| *b == b'\n') {
+            let entry: Entry<'_> = serde_json::from_slice(&data[..end]).ok()?;
+            let nanos = berth_time::parse_rfc3339_nanos(&entry.time)?;
+            return u64::try_from(nanos).ok();
+        }
+    }
+    None
+}
+
 /// How long a follow of the engine's log endpoint may deliver nothing before it is opened
 /// again: the engine's follow can stop for good when the log file rotates (moby/moby#37646),
 /// and then waits on neither the container's end nor an error.
