@@ -47,7 +47,8 @@ pub fn cursor_page_of(mut following: Vec<String>, size: usize) -> (Vec<String>, 
 }
 
 /// The `size` items of `items` that follow `after` in the order of their keys (`key` gives
-/// each item's, distinct per item), and the key of the last item when a page follows: the
+/// each item's; items with the same key, as one asked for twice, are shown once), and the
+/// key of the last item when a page follows: the
 /// next page starts after that item wherever it now is, or would be if it is gone, so a
 /// change between two pages neither skips nor repeats another item.
 pub fn keyed_page<T, K: Ord>(
@@ -58,6 +59,7 @@ pub fn keyed_page<T, K: Ord>(
 ) -> (Vec<T>, Option<K>) {
     let mut keyed: Vec<(K, T)> = items.into_iter().map(|item| (key(&item), item)).collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.dedup_by(|a, b| a.0 == b.0);
     let start = after.map_or(0, |after| keyed.partition_point(|(k, _)| k <= after));
     let mut following: Vec<(K, T)> = keyed
         .into_iter()
@@ -173,6 +175,11 @@ mod tests {
             assert_eq!(kept, once, "size {size}: repeated");
             assert_eq!(kept, throughout, "size {size}: skipped or out of order");
         }
+        assert_eq!(
+            keyed_page(vec![3, 1, 3, 2], None, 10, |i| *i),
+            (vec![1, 2, 3], None),
+            "an item asked for twice is shown once"
+        );
         assert_eq!(decode_key::<i64>("berth2-zz"), None);
         assert_eq!(decode_key::<(String, i64)>(&encode_key(&7)), None);
     }

@@ -459,19 +459,24 @@ impl Call<'_> {
         )
     }
 
-    /// The tasks of `cluster` in `groups`, on `instances` or on no instance yet, with what its
-    /// other tasks hold on each instance (as [`Call::cluster_tasks`]; this call's own writes
-    /// only ever drop tasks from it, as a round forgetting old tasks does).
+    /// The tasks of `cluster` in `groups`, on `instances`, on no instance yet or draining,
+    /// with what its other tasks hold on each instance (as [`Call::cluster_tasks`]: the tasks
+    /// this call wrote are read afresh, in the part if of its groups, else held elsewhere).
     pub fn cluster_part(
         &self,
         cluster: &str,
         groups: &BTreeSet<String>,
         instances: &[&str],
     ) -> Result<Part, Fault> {
-        let mut part =
-            self.cx
-                .task_index
-                .part(self.store(), &self.cx.decoded, cluster, groups, instances)?;
+        let own: BTreeSet<String> = self.changes.tasks_of(cluster).into_iter().collect();
+        let mut part = self.cx.task_index.part(
+            self.store(),
+            &self.cx.decoded,
+            cluster,
+            groups,
+            instances,
+            &own,
+        )?;
         let listed: HashSet<String> = part
             .tasks
             .iter()
@@ -481,6 +486,32 @@ impl Call<'_> {
             groups.contains(&task.group)
                 || listed.contains(berth_model::arn::resource_id(&task.task_arn))
         })?;
+        let in_part: HashSet<&str> = part
+            .tasks
+            .iter()
+            .map(|t| berth_model::arn::resource_id(&t.value.task_arn))
+            .collect();
+        let mut held_too: Vec<(String, (i64, i64))> = Vec::new();
+        for key in own.iter().filter(|key| !in_part.contains(key.as_str())) {
+            let Some(task) = self.get_cached::<Task>(Collection::Tasks, key)? else {
+                continue;
+            };
+            let task = &task.value;
+            if let (Some(arn), false) = (
+                &task.container_instance_arn,
+                task.last_status == TaskStatus::Stopped,
+            ) {
+                held_too.push((
+                    berth_model::arn::resource_id(arn).to_string(),
+                    task.reserved(),
+                ));
+            }
+        }
+        for (instance, (cpu, memory)) in held_too {
+            let held = part.held_elsewhere.entry(instance).or_default();
+            held.cpu += cpu;
+            held.memory += memory;
+        }
         Ok(part)
     }
 

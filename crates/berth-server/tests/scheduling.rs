@@ -535,6 +535,31 @@ fn list_tasks_pages_a_machines_tasks_from_the_index() {
 }
 
 #[test]
+fn tasks_run_in_one_call_never_overcommit_a_machine_whatever_their_groups() {
+    let mut cluster = Cluster::new();
+    cluster.join(4096, 8192);
+    for family in ["big", "other"] {
+        cluster.ecs(
+            "RegisterTaskDefinition",
+            json!({"family": family, "containerDefinitions": [{"name": "app", "image": "img", "memory": 6000}]}),
+        );
+    }
+    // Two RunTasks of different groups in one call, as a batch of writes or a schedule's
+    // firings run them: the second sees what the first placed.
+    let (first, second) = cluster.api.as_system(cluster.now, |call| {
+        let run = |family: &str| {
+            let request: berth_model::requests::RunTask =
+                serde_json::from_value(json!({"taskDefinition": family})).unwrap();
+            berth_server::ecs::tasks::run(call, &request).unwrap()
+        };
+        (run("big"), run("other"))
+    });
+    assert_eq!(first["tasks"].as_array().unwrap().len(), 1);
+    assert!(second["tasks"].as_array().unwrap().is_empty(), "{second}");
+    assert_eq!(second["failures"][0]["reason"], "RESOURCE:MEMORY");
+}
+
+#[test]
 fn a_poll_that_knows_the_set_is_answered_without_its_tasks() {
     let cluster = steady_web(2, json!({}));
     let full = cluster.poll_knowing(true, None);

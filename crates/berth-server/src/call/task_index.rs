@@ -60,6 +60,8 @@ struct ClusterTasks {
     unplaced: BTreeSet<String>,
     /// STOPPED tasks by when they stopped, oldest first.
     stopped: BTreeSet<(i64, String)>,
+    /// Tasks whose load balancer targets are draining (DEACTIVATING).
+    deactivating: BTreeSet<String>,
     /// Each group's last change, numbered from [`GROUP_CHANGES`].
     group_changes: HashMap<Arc<str>, u64>,
     by_family: HashMap<Arc<str>, BTreeSet<String>>,
@@ -139,6 +141,7 @@ impl ClusterTasks {
             }
         }
         self.unplaced.remove(key);
+        self.deactivating.remove(key);
         if let Some(at) = entry.stopped_ms {
             self.stopped.remove(&(at, key.to_string()));
         }
@@ -227,6 +230,9 @@ impl ClusterTasks {
         let value = &entry.task.value;
         if value.container_instance_arn.is_none() && value.last_status != TaskStatus::Stopped {
             self.unplaced.insert(key.to_string());
+        }
+        if value.last_status == TaskStatus::Deactivating {
+            self.deactivating.insert(key.to_string());
         }
         if let Some(at) = entry.stopped_ms {
             self.stopped.insert((at, key.to_string()));
@@ -560,8 +566,8 @@ pub struct Outline {
 
 /// Part of a cluster, as a round over some of its services reads it.
 pub struct Part {
-    /// The tasks of the groups asked for, those placed on the instances asked for and those
-    /// on no instance yet, in key order.
+    /// The tasks of the groups asked for, those placed on the instances asked for, those on
+    /// no instance yet and those draining, in key order.
     pub tasks: Vec<Arc<Cached<Task>>>,
     /// By instance id, what the cluster's other tasks hold there.
     pub held_elsewhere: HashMap<String, Resources>,
@@ -598,8 +604,16 @@ impl ClusterTasks {
         }
     }
 
-    fn part(&self, groups: &BTreeSet<String>, instances: &[&str]) -> Part {
+    /// The part of `groups` and `instances`, leaving out (and not counting in what is held
+    /// elsewhere) the tasks of `apart`.
+    fn part(
+        &self,
+        groups: &BTreeSet<String>,
+        instances: &[&str],
+        apart: &BTreeSet<String>,
+    ) -> Part {
         let mut keys: BTreeSet<&String> = self.unplaced.iter().collect();
+        keys.extend(&self.deactivating);
         for group in groups {
             keys.extend(self.by_group.get(group.as_str()).into_iter().flatten());
         }
@@ -612,13 +626,19 @@ impl ClusterTasks {
             .map(|(instance, load)| (instance.to_string(), *load))
             .collect();
         let mut tasks = Vec::with_capacity(keys.len());
-        for entry in keys.into_iter().filter_map(|key| self.entries.get(key)) {
+        for (key, entry) in keys
+            .into_iter()
+            .chain(apart)
+            .filter_map(|key| Some((key, self.entries.get(key)?)))
+        {
             if let Some((instance, resources)) = &entry.holds {
                 if let Some(held) = held_elsewhere.get_mut(instance.as_ref()) {
                     add(held, *resources, -1);
                 }
             }
-            tasks.push(Arc::clone(&entry.task));
+            if !apart.contains(key) {
+                tasks.push(Arc::clone(&entry.task));
+            }
         }
         held_elsewhere.retain(|_, held| *held != Resources::default());
         Part {
@@ -650,7 +670,8 @@ impl TaskIndex {
     }
 
     /// The part of `cluster` a round over the services of `groups` reads, with what the
-    /// rest of the cluster holds on each instance.
+    /// rest of the cluster holds on each instance, leaving out the tasks of `apart` (those a
+    /// call wrote, which it reads afresh).
     pub fn part(
         &self,
         store: &dyn Store,
@@ -658,9 +679,10 @@ impl TaskIndex {
         cluster: &str,
         groups: &BTreeSet<String>,
         instances: &[&str],
+        apart: &BTreeSet<String>,
     ) -> Result<Part, Fault> {
         self.read(store, decoded, cluster, |tasks| {
-            tasks.part(groups, instances)
+            tasks.part(groups, instances, apart)
         })
     }
 }
@@ -992,7 +1014,7 @@ mod tests {
         let part = |groups: &[&str], instances: &[&str]| {
             let groups = groups.iter().map(|g| g.to_string()).collect();
             index
-                .part(&store, &decoded, "c", &groups, instances)
+                .part(&store, &decoded, "c", &groups, instances, &BTreeSet::new())
                 .unwrap()
         };
         let held = |cpu, memory| Resources { cpu, memory };
@@ -1062,6 +1084,20 @@ mod tests {
         assert!(second.group_changes[1] > first.group_changes[1]);
         let freed = part(&["service:web"], &[]).held_elsewhere;
         assert!(!freed.contains_key("i-b"), "{freed:?}");
+
+        // A draining task is in every part, whatever its group: its drain must finish.
+        put(
+            "t6",
+            Some("i-b"),
+            "service:gone",
+            TaskStatus::Deactivating,
+            (1, 1),
+        );
+        index.touched(&store, &decoded, [("c", "t6")]);
+        assert_eq!(
+            keys(part(&["service:web"], &[]).tasks),
+            ["t1", "t4", "t5", "t6"]
+        );
     }
 
     #[test]
