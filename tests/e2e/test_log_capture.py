@@ -2,12 +2,14 @@
 container's 5,000 lines and its stderr in order in the stream ECS names, found by a quoted
 search with the aws CLI; a task whose log group is missing stops before it starts, naming the
 group; a container writing a counter keeps every line exactly once while the server and the
-agent are each killed with `kill -9` and restarted; and a host process in `awslogs`' blocking
-mode waits while the server is away rather than lose its oldest lines."""
+agent are each killed with `kill -9` and restarted; and a container in `awslogs`' blocking
+mode waits while the server is away rather than lose its oldest lines (a host process's
+writes block, a Docker container is paused)."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -183,3 +185,38 @@ def test_a_blocking_host_process_waits_for_an_absent_server_and_loses_no_line(be
         messages = wait_for(lambda: read_stream(logs, "/ecs/held", stream), "every line in the stream",
                             lambda m: len(m) >= lines, timeout=120, interval=2)
         assert messages == [f"line {i:08d}" for i in range(1, lines + 1)]
+
+
+def paused(task_id: str) -> bool:
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=berth.task-id={task_id}"],
+                         capture_output=True, text=True).stdout.split()
+    return any(subprocess.run(["docker", "inspect", "-f", "{{.State.Paused}}", i],
+                              capture_output=True, text=True).stdout.strip() == "true" for i in ids)
+
+
+def test_a_blocking_docker_container_is_paused_while_the_server_is_away_and_loses_no_line(
+        berth_bin: Path, server: BerthServer, tmp_path: Path):
+    """With the server killed, a Docker container in blocking mode writing 45 MB of log entries,
+    more than its json-file keeps (32 MiB), is paused before a rotation could delete a line
+    the server does not have; once the server is back it goes on, and every line arrives once,
+    in order."""
+    lines, pad = 250_000, "x" * 100
+    script = (f"sleep 10; i=0; while [ $i -lt {lines} ]; do i=$((i+1)); echo \"$i {pad}\"; done; "
+              "sleep 1")
+    with running_agent(berth_bin, server, tmp_path, "docker") as agent:
+        arn = run(server, agent, "held-docker",
+                  shell_container("docker", script, logConfiguration=awslogs("/ecs/held")))
+        wait_for(lambda: describe(server, arn), "the task to run", lambda t: t["lastStatus"] == "RUNNING",
+                 timeout=60)
+        server.kill()
+        task_id = arn.rsplit("/", 1)[1]
+        wait_for(lambda: paused(task_id), "the writer to be paused while its output is unshipped", timeout=120,
+                 interval=0.2)
+        time.sleep(2)
+        assert paused(task_id), "it stays paused while the server is away"
+        server.start()
+        logs = server.client(service="logs")
+        stream = f"ecs/app/{task_id}"
+        messages = wait_for(lambda: read_stream(logs, "/ecs/held", stream), "every line in the stream",
+                            lambda m: len(m) >= lines, timeout=240, interval=3)
+        assert messages == [f"{i} {pad}" for i in range(1, lines + 1)]
