@@ -434,22 +434,7 @@ async fn held_output_pauses_the_writer_and_loses_nothing() {
     assert_eq!(first.text, "1", "nothing was dropped");
 
     // Shipping as it reads, the way the agent acknowledges: every line, in order.
-    let mut lines = vec![first];
-    let reading = async {
-        while let Some(line) = output.next().await {
-            let line = line.expect("readable");
-            if lines.len() % 1000 == 0 {
-                runtime
-                    .output_shipped(&id, line.position)
-                    .await
-                    .expect("shipped");
-            }
-            lines.push(line);
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(120), reading)
-        .await
-        .expect("the output ends once all is shipped");
+    let lines = common::read_shipping(&runtime, &id, first, output, Duration::from_secs(120)).await;
     assert_eq!(lines.len() as u64, LINES);
     for (number, line) in (1..).zip(&lines) {
         assert_eq!(line.text, number.to_string());

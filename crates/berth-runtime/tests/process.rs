@@ -399,22 +399,7 @@ async fn held_output_waits_for_shipping_and_loses_nothing() {
     assert_eq!(first.text, "line 00000001", "nothing was dropped");
 
     // Shipping as it reads, the way the agent acknowledges: every line, in order.
-    let mut lines = vec![first];
-    let reading = async {
-        while let Some(line) = output.next().await {
-            let line = line.expect("readable");
-            if line.position % 64 == 0 || lines.len() % 1000 == 0 {
-                runtime
-                    .output_shipped(&id, line.position)
-                    .await
-                    .expect("shipped");
-            }
-            lines.push(line);
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), reading)
-        .await
-        .expect("the output ends once all is shipped");
+    let lines = common::read_shipping(&runtime, &id, first, output, Duration::from_secs(60)).await;
     assert_eq!(lines.len() as u64, LINES);
     for (number, line) in (1..).zip(&lines) {
         assert_eq!(line.text, format!("line {number:08}"));

@@ -1,7 +1,41 @@
-//! Shared by the process and docker tests: building the test programs.
+//! Shared by the process and docker tests: building the test programs, and reading a held
+//! container's output as the agent ships it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use berth_runtime::{OutputLine, OutputLines, Runtime};
+use futures_util::StreamExt;
+
+/// Reads `output` of the held container `id` to its end after `first`, telling `runtime`
+/// every thousandth line's position as shipped, the way the agent acknowledges what the
+/// server keeps; within `limit`.
+pub async fn read_shipping<R: Runtime>(
+    runtime: &R,
+    id: &str,
+    first: OutputLine,
+    mut output: OutputLines,
+    limit: Duration,
+) -> Vec<OutputLine> {
+    let mut lines = vec![first];
+    let reading = async {
+        while let Some(line) = output.next().await {
+            let line = line.expect("readable");
+            if lines.len() % 1000 == 0 {
+                runtime
+                    .output_shipped(id, line.position)
+                    .await
+                    .expect("shipped");
+            }
+            lines.push(line);
+        }
+    };
+    tokio::time::timeout(limit, reading)
+        .await
+        .expect("the output ends once all is shipped");
+    lines
+}
 
 /// Runs `scripts/test-images.sh` with `args` and returns what it printed. The script locks
 /// against concurrent runs and does nothing when its inputs have not changed, so every test
