@@ -423,7 +423,6 @@ async fn held_output_pauses_the_writer_and_loses_nothing() {
         assert!(Instant::now() < deadline, "the writer was never held");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let status = runtime.inspect(&id).await.expect("inspect");
     assert!(
         matches!(status.state, ContainerState::Running { .. }),
@@ -432,6 +431,11 @@ async fn held_output_pauses_the_writer_and_loses_nothing() {
     let mut output = runtime.output(&id, None);
     let first = output.next().await.expect("a line").expect("readable");
     assert_eq!(first.text, "1", "nothing was dropped");
+    assert_eq!(
+        docker_cli(&["inspect", "-f", "{{.State.Paused}}", &id]).trim(),
+        "true",
+        "held until something is shipped"
+    );
 
     // Shipping as it reads, the way the agent acknowledges: every line, in order.
     let lines = common::read_shipping(&runtime, &id, first, output, Duration::from_secs(120)).await;

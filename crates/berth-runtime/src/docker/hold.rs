@@ -30,7 +30,7 @@ pub(super) const LABEL_HELD: &str = "berth.output-held";
 const WATCH: Duration = Duration::from_millis(20);
 
 /// What a held container's json-file looks like now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Files {
     /// The size of the file written now.
     pub current_bytes: u64,
@@ -53,17 +53,18 @@ pub(super) fn must_wait(files: Files, shipped: Option<u64>, max_file_bytes: u64)
             .is_some_and(|starts| shipped.is_none_or(|shipped| shipped < starts))
 }
 
-/// Looks at the json-file at `path` and the one before its last rotation.
-fn look(path: &Path) -> Files {
+/// Looks at the json-file at `path` and the one before its last rotation; the first entry is
+/// read only when it matters, once the older file is there and the newer one filled enough.
+fn look(path: &Path, max_file_bytes: u64) -> Files {
     let mut rotated = path.as_os_str().to_owned();
     rotated.push(".1");
     let current_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
     let rotated = Path::new(&rotated).exists();
+    let filled = rotated && current_bytes >= max_file_bytes / 4;
     Files {
         current_bytes,
         rotated,
-        // Only read when it matters: the first line of a full file.
-        current_starts_at: None,
+        current_starts_at: filled.then(|| first_entry_nanos(path)).flatten(),
     }
 }
 
@@ -138,19 +139,9 @@ async fn watch(holds: Holds, docker: Docker, id: String, log_path: PathBuf, max_
             return;
         };
         let path = log_path.clone();
-        let files = tokio::task::spawn_blocking(move || {
-            let mut files = look(&path);
-            if files.rotated && files.current_bytes >= max_file_bytes / 4 {
-                files.current_starts_at = first_entry_nanos(&path);
-            }
-            files
-        })
-        .await
-        .unwrap_or(Files {
-            current_bytes: 0,
-            rotated: false,
-            current_starts_at: None,
-        });
+        let files = tokio::task::spawn_blocking(move || look(&path, max_file_bytes))
+            .await
+            .unwrap_or_default();
         let hold = must_wait(files, shipped, max_file_bytes);
         if hold == paused {
             continue;

@@ -23,7 +23,7 @@ pub fn resources(definition: &TaskDefinition) -> Resources {
 }
 
 /// What a stored task reserves (as recorded when it was created).
-pub fn task_resources(task: &Task) -> Resources {
+fn task_resources(task: &Task) -> Resources {
     let (cpu, memory) = task.reserved();
     Resources { cpu, memory }
 }
